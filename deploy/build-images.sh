@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Builds the sandbox images, each only when its build inputs changed.
+#   - Every image carries the label dev.sandbox.inputs-hash = sha256 of its build inputs
+#     (Dockerfile, context files, base image id, extra CA certificates); an image whose label
+#     matches is left alone.
+#   - The base is a build argument. BASE_IMAGE (default debian:bookworm-slim) is used when it is
+#     present or can be pulled; otherwise a local Debian bookworm base is made once with
+#     debootstrap + docker import and tagged sandbox-base:bookworm (reused while present).
+#   - EXTRA_CA_DIR (default /usr/local/share/ca-certificates) supplies *.crt files copied into
+#     builds, for networks with a TLS-inspecting proxy. Set EXTRA_CA_DIR= to copy none.
+# Usage: deploy/build-images.sh [image ...]   (default: all images under deploy/images)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+log() { printf '[build-images] %s\n' "$*" >&2; }
+die() { printf '[build-images] ERROR: %s\n' "$*" >&2; exit 1; }
+
+BASE_IMAGE="${BASE_IMAGE:-debian:bookworm-slim}"
+LOCAL_BASE="sandbox-base:bookworm"
+EXTRA_CA_DIR="${EXTRA_CA_DIR-/usr/local/share/ca-certificates}"
+
+docker info >/dev/null 2>&1 || die "no Docker engine answers; run deploy/ensure-engine.sh first"
+
+debian_mirror() {
+  local m=""
+  if [ -r /etc/apt/sources.list.d/debian.sources ]; then
+    m="$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)"
+  fi
+  if [ -z "$m" ] && [ -r /etc/apt/sources.list ]; then
+    m="$(awk '$1=="deb" && $0 ~ /debian/ {print $2; exit}' /etc/apt/sources.list)"
+  fi
+  echo "${m:-http://deb.debian.org/debian}"
+}
+
+resolve_base() {
+  if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then echo "$BASE_IMAGE"; return; fi
+  if timeout 60 docker pull -q "$BASE_IMAGE" >/dev/null 2>&1; then echo "$BASE_IMAGE"; return; fi
+  if docker image inspect "$LOCAL_BASE" >/dev/null 2>&1; then
+    log "using cached local base $LOCAL_BASE ($BASE_IMAGE cannot be pulled)"
+    echo "$LOCAL_BASE"; return
+  fi
+  log "$BASE_IMAGE cannot be pulled; building $LOCAL_BASE with debootstrap"
+  [ "$(id -u)" = "0" ] || die "building a local base needs root (debootstrap); or make $BASE_IMAGE available"
+  command -v debootstrap >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+  local rootfs mirror
+  rootfs="$(mktemp -d /tmp/sandbox-rootfs.XXXXXX)"
+  mirror="$(debian_mirror)"
+  debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >/tmp/debootstrap.log 2>&1 \
+    || { tail -n 20 /tmp/debootstrap.log >&2; rm -rf "$rootfs"; die "debootstrap failed"; }
+  # The mirror apt uses inside builds; security updates come from the same host when it mirrors them.
+  printf 'deb %s bookworm main\ndeb %s bookworm-updates main\n' "$mirror" "$mirror" > "$rootfs/etc/apt/sources.list"
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  tar -C "$rootfs" -c . | docker import -c 'CMD ["/bin/bash"]' - "$LOCAL_BASE" >/dev/null
+  rm -rf "$rootfs"
+  log "built $LOCAL_BASE"
+  echo "$LOCAL_BASE"
+}
+
+build_one() {
+  local name="$1" dir="$here/images/$1" base="$2"
+  [ -f "$dir/Dockerfile" ] || die "no Dockerfile in $dir"
+  local ctx; ctx="$(mktemp -d /tmp/sandbox-ctx.XXXXXX)"
+  cp -a "$dir/." "$ctx/"
+  mkdir -p "$ctx/certs"
+  if [ -n "$EXTRA_CA_DIR" ] && compgen -G "$EXTRA_CA_DIR/*.crt" >/dev/null; then
+    cp "$EXTRA_CA_DIR"/*.crt "$ctx/certs/"
+  fi
+  local base_id hash tag current
+  base_id="$(docker image inspect --format '{{.Id}}' "$base")"
+  hash="$( (cd "$ctx" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; echo "base=$base_id") | sha256sum | cut -c1-64)"
+  tag="sandbox-$name:latest"
+  current="$(docker image inspect --format '{{ index .Config.Labels "dev.sandbox.inputs-hash" }}' "$tag" 2>/dev/null || true)"
+  if [ "$current" = "$hash" ]; then
+    log "$tag is up to date (inputs ${hash:0:12})"
+    rm -rf "$ctx"; return
+  fi
+  log "building $tag from $base (inputs ${hash:0:12})"
+  if ! docker build -q --build-arg "BASE=$base" \
+        --label "dev.sandbox.inputs-hash=$hash" --label "dev.sandbox.image=$name" \
+        -t "$tag" "$ctx" >/tmp/sandbox-build-"$name".log 2>&1; then
+    tail -n 40 /tmp/sandbox-build-"$name".log >&2
+    rm -rf "$ctx"; die "building $tag failed (full log: /tmp/sandbox-build-$name.log)"
+  fi
+  rm -rf "$ctx"
+  log "built $tag"
+}
+
+images=("$@")
+if [ ${#images[@]} -eq 0 ]; then
+  for d in "$here"/images/*/; do images+=("$(basename "$d")"); done
+fi
+base="$(resolve_base)"
+for img in "${images[@]}"; do build_one "$img" "$base"; done

@@ -1,0 +1,331 @@
+using System.Globalization;
+using System.Net.Sockets;
+using System.Reflection;
+using Docker.DotNet;
+using Docker.DotNet.Models;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Sandbox.Sessions;
+
+namespace Sandbox.Docker;
+
+/// <summary>Facts about the container engine for health reports.</summary>
+/// <param name="Reachable">Whether the engine answered.</param>
+/// <param name="Version">Engine version, when reachable.</param>
+/// <param name="ApiVersion">Engine API version, when reachable.</param>
+/// <param name="Error">Why it is not reachable.</param>
+public sealed record EngineStatus(bool Reachable, string? Version, string? ApiVersion, string? Error);
+
+/// <summary>Status of one configured session image.</summary>
+/// <param name="Name">Short name callers use.</param>
+/// <param name="Reference">Image reference.</param>
+/// <param name="Present">Whether the engine has it.</param>
+/// <param name="Id">Image id when present.</param>
+/// <param name="InputsHash">The build-inputs hash label when present.</param>
+public sealed record ImageStatus(string Name, string Reference, bool Present, string? Id, string? InputsHash);
+
+/// <summary>The container engine operations sessions need. One implementation talks to Docker.</summary>
+public interface ISandboxBackend
+{
+    /// <summary>Engine reachability and version.</summary>
+    Task<EngineStatus> GetEngineStatusAsync(CancellationToken ct);
+
+    /// <summary>Presence of every configured image.</summary>
+    Task<IReadOnlyList<ImageStatus>> GetImageStatusAsync(CancellationToken ct);
+}
+
+/// <summary>Docker engine backend: creates hardened, labelled session containers and moves files with the archive API.</summary>
+public sealed partial class DockerBackend : ISandboxBackend, IDisposable
+{
+    private const string RunnerResource = "Sandbox.Runner.runner.py";
+    private static readonly Lazy<string> RunnerSource = new(() =>
+    {
+        using var stream = typeof(DockerBackend).Assembly.GetManifestResourceStream(RunnerResource)
+                           ?? throw new InvalidOperationException("runner.py is not embedded");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    });
+
+    private readonly DockerClient _client;
+    private readonly SandboxOptions _options;
+    private readonly ILogger<DockerBackend> _logger;
+
+    /// <summary>Creates the backend for the configured endpoint.</summary>
+    public DockerBackend(IOptions<SandboxOptions> options, ILogger<DockerBackend> logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Value;
+        _logger = logger;
+        _client = new DockerClientBuilder()
+            .WithEndpoint(new Uri(ResolveEndpoint(_options.DockerEndpoint)))
+            .WithApiVersion(System.Version.Parse(_options.DockerApiVersion))
+            .Build();
+    }
+
+    /// <summary>The raw client, for tests and tools that need engine calls the backend does not wrap.</summary>
+    public IDockerClient Client => _client;
+
+    /// <summary>The endpoint used: the configured one, else <c>DOCKER_HOST</c>, else the default socket.</summary>
+    public static string ResolveEndpoint(string? configured) =>
+        !string.IsNullOrWhiteSpace(configured) ? configured
+        : Environment.GetEnvironmentVariable("DOCKER_HOST") is { Length: > 0 } env ? env
+        : "unix:///var/run/docker.sock";
+
+    /// <inheritdoc />
+    public async Task<EngineStatus> GetEngineStatusAsync(CancellationToken ct)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(5));
+            var v = await _client.System.GetVersionAsync(timeout.Token).ConfigureAwait(false);
+            return new EngineStatus(true, v.Version, v.APIVersion, null);
+        }
+        catch (Exception e) when (IsEngineDown(e) || e is OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            return new EngineStatus(false, null, null, e.Message);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ImageStatus>> GetImageStatusAsync(CancellationToken ct)
+    {
+        var list = new List<ImageStatus>();
+        foreach (var (name, reference) in _options.Images.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            try
+            {
+                var image = await Call(() => _client.Images.InspectImageAsync(reference, ct)).ConfigureAwait(false);
+                string? hash = null;
+                image.Config?.Labels?.TryGetValue("dev.sandbox.inputs-hash", out hash);
+                list.Add(new ImageStatus(name, reference, true, image.ID, hash));
+            }
+            catch (DockerImageNotFoundException)
+            {
+                list.Add(new ImageStatus(name, reference, false, null, null));
+            }
+        }
+        return list;
+    }
+
+    /// <summary>Creates the session's workspace volume and container (not started), attaches to it, then starts it.</summary>
+    /// <returns>The container id and the attached stream to its runner.</returns>
+    internal async Task<(string ContainerId, MultiplexedStream Stream)> CreateAndStartAsync(
+        string sessionId, string imageName, SandboxLimits limits, IReadOnlyDictionary<string, string> labels, CancellationToken ct)
+    {
+        if (!_options.Images.TryGetValue(imageName, out var reference))
+        {
+            throw new SandboxException(SandboxErrorCodes.ImageNotFound,
+                $"Unknown image '{imageName}'. Known images: {string.Join(", ", _options.Images.Keys.Order(StringComparer.Ordinal))}.");
+        }
+        var name = ContainerName(sessionId);
+        var allLabels = new Dictionary<string, string>(labels, StringComparer.Ordinal)
+        {
+            [SandboxLabels.Product] = SandboxLabels.ProductValue,
+            [SandboxLabels.SessionId] = sessionId,
+        };
+        // A tmpfs-backed named volume: bounded in size (overlay2 here cannot bound disk), visible to the archive API.
+        await Call(() => _client.Volumes.CreateAsync(new VolumesCreateParameters
+        {
+            Name = name,
+            Driver = "local",
+            DriverOpts = new Dictionary<string, string>
+            {
+                ["type"] = "tmpfs",
+                ["device"] = "tmpfs",
+                ["o"] = string.Create(CultureInfo.InvariantCulture, $"size={limits.WorkspaceMb}m,uid=1000,gid=1000,mode=0755,nosuid,nodev"),
+            },
+            Labels = allLabels,
+        }, ct)).ConfigureAwait(false);
+
+        var memory = limits.MemoryMb * 1024L * 1024L;
+        var parameters = new CreateContainerParameters
+        {
+            Name = name,
+            Image = reference,
+            Labels = allLabels,
+            // The runner is the engine's own code, passed as an argument so any image with python3 works.
+            Cmd = ["python3", "-I", "-u", "-c", RunnerSource.Value],
+            Entrypoint = [],
+            User = "0:0",
+            WorkingDir = "/workspace",
+            Env = ["SANDBOX_UID=1000", "SANDBOX_GID=1000", "PYTHONDONTWRITEBYTECODE=1", "MPLCONFIGDIR=/tmp/matplotlib", "HOME=/workspace"],
+            AttachStdin = true,
+            AttachStdout = true,
+            AttachStderr = true,
+            OpenStdin = true,
+            StdinOnce = false,
+            Tty = false,
+            NetworkDisabled = true,
+            HostConfig = new HostConfig
+            {
+                Init = true,
+                NetworkMode = "none",
+                Memory = memory,
+                MemorySwap = memory,
+                NanoCPUs = (long)(limits.Cpus * 1e9),
+                PidsLimit = limits.Pids,
+                ReadonlyRootfs = true,
+                CapDrop = ["ALL"],
+                // Only for the runner (uid 0): drop to uid 1000 for user code and stop runaway user processes.
+                // User code runs as uid 1000 with no capabilities (no-new-privileges stops regaining any).
+                CapAdd = ["SETUID", "SETGID", "KILL"],
+                SecurityOpt = ["no-new-privileges"],
+                Ulimits =
+                [
+                    new Ulimit { Name = "nofile", Soft = limits.NoFile, Hard = limits.NoFile },
+                    new Ulimit { Name = "fsize", Soft = limits.FileSizeMb * 1024L * 1024L, Hard = limits.FileSizeMb * 1024L * 1024L },
+                    new Ulimit { Name = "core", Soft = 0, Hard = 0 },
+                ],
+                Tmpfs = new Dictionary<string, string>
+                {
+                    ["/tmp"] = string.Create(CultureInfo.InvariantCulture, $"rw,nosuid,nodev,size={limits.TmpMb}m,mode=1777"),
+                },
+                ShmSize = 64L * 1024 * 1024,
+                Mounts = [new Mount { Type = "volume", Source = name, Target = "/workspace" }],
+                Runtime = string.IsNullOrWhiteSpace(_options.Runtime) ? null : _options.Runtime,
+                LogConfig = new LogConfig { Type = "none" },
+                RestartPolicy = new RestartPolicy { Name = RestartPolicyKind.No },
+            },
+        };
+        var created = await Call(() => _client.Containers.CreateContainerAsync(parameters, ct)).ConfigureAwait(false);
+        var stream = await Call(() => _client.Containers.AttachContainerAsync(created.ID, new ContainerAttachParameters
+        {
+            Stream = true, Stdin = true, Stdout = true, Stderr = true,
+        }, ct)).ConfigureAwait(false);
+        try
+        {
+            await Call(() => _client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters(), ct)).ConfigureAwait(false);
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+        return (created.ID, stream);
+    }
+
+    /// <summary>Removes a session's container and volume. Idempotent: absent resources are fine.</summary>
+    internal async Task RemoveSessionAsync(string sessionId, CancellationToken ct)
+    {
+        var name = ContainerName(sessionId);
+        try
+        {
+            await Call(() => _client.Containers.RemoveContainerAsync(name, new ContainerRemoveParameters { Force = true, RemoveVolumes = true }, ct)).ConfigureAwait(false);
+        }
+        catch (DockerContainerNotFoundException)
+        {
+        }
+        catch (DockerApiException e) when (e.StatusCode == System.Net.HttpStatusCode.Conflict)
+        {
+            // Removal already in progress.
+        }
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await Call(() => _client.Volumes.RemoveAsync(name, true, ct)).ConfigureAwait(false);
+                return;
+            }
+            catch (DockerApiException e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
+            {
+                return;
+            }
+            catch (DockerApiException e) when (e.StatusCode == System.Net.HttpStatusCode.Conflict && attempt < 20)
+            {
+                // Still in use while the container is being torn down.
+                await Task.Delay(100, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Containers (any state) carrying our product label.</summary>
+    internal async Task<IList<ContainerListResponse>> ListManagedContainersAsync(CancellationToken ct) =>
+        await Call(() => _client.Containers.ListContainersAsync(new ContainersListParameters
+        {
+            All = true,
+            Filters = new Dictionary<string, IDictionary<string, bool>>
+            {
+                ["label"] = new Dictionary<string, bool> { [$"{SandboxLabels.Product}={SandboxLabels.ProductValue}"] = true },
+            },
+        }, ct)).ConfigureAwait(false);
+
+    /// <summary>Stat of a path in the container, or null when it does not exist.</summary>
+    internal async Task<ContainerPathStatResponse?> StatAsync(string containerId, string path, CancellationToken ct)
+    {
+        try
+        {
+            var response = await Call(() => _client.Containers.GetArchiveFromContainerAsync(containerId,
+                new ContainerPathStatParameters { Path = path }, true, ct)).ConfigureAwait(false);
+            response.Stream?.Dispose();
+            return response.Stat;
+        }
+        catch (DockerContainerNotFoundException e) when (e.Message.Contains("path", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("file", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+        catch (DockerApiException e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound && !e.Message.Contains("No such container", StringComparison.Ordinal))
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Extracts a tar stream into a directory of the container.</summary>
+    internal Task PutArchiveAsync(string containerId, string directory, Stream tar, CancellationToken ct) =>
+        Call(() => _client.Containers.ExtractArchiveToContainerAsync(containerId,
+            new CopyToContainerParameters { Path = directory, AllowOverwriteDirWithFile = false }, tar, ct));
+
+    /// <summary>A tar stream of a path in the container. The caller disposes it.</summary>
+    internal async Task<Stream> GetArchiveAsync(string containerId, string path, CancellationToken ct)
+    {
+        var response = await Call(() => _client.Containers.GetArchiveFromContainerAsync(containerId,
+            new ContainerPathStatParameters { Path = path }, false, ct)).ConfigureAwait(false);
+        return response.Stream ?? throw new SandboxException(SandboxErrorCodes.Internal, "The engine returned no archive.");
+    }
+
+    /// <summary>Kills a container (used when its runner stops answering).</summary>
+    internal async Task KillAsync(string containerId, CancellationToken ct)
+    {
+        try
+        {
+            await Call(() => _client.Containers.KillContainerAsync(containerId, new ContainerKillParameters(), ct)).ConfigureAwait(false);
+        }
+        catch (DockerContainerNotFoundException)
+        {
+        }
+        catch (DockerApiException e) when (e.StatusCode == System.Net.HttpStatusCode.Conflict)
+        {
+            // Not running.
+        }
+    }
+
+    /// <summary>The container name of a session.</summary>
+    public static string ContainerName(string sessionId) => "sandbox-" + sessionId;
+
+    /// <summary>Runs an engine call and turns "engine not reachable" failures into <c>engine_unavailable</c>.</summary>
+    internal static async Task<T> Call<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsEngineDown(e))
+        {
+            throw new SandboxException(SandboxErrorCodes.EngineUnavailable,
+                "The Docker engine is not reachable; retry when it is back (see /healthz).", e);
+        }
+    }
+
+    internal static async Task Call(Func<Task> call) => await Call(async () =>
+    {
+        await call().ConfigureAwait(false);
+        return true;
+    }).ConfigureAwait(false);
+
+    private static bool IsEngineDown(Exception e) =>
+        e is HttpRequestException or SocketException or TimeoutException or IOException
+        || e.InnerException is not null && IsEngineDown(e.InnerException);
+
+    /// <inheritdoc />
+    public void Dispose() => _client.Dispose();
+}

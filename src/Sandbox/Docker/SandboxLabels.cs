@@ -1,0 +1,18 @@
+namespace Sandbox.Docker;
+
+/// <summary>Labels on every container and volume the engine creates, so they can be found, reconciled and reaped.</summary>
+public static class SandboxLabels
+{
+    /// <summary>Marks a resource as ours; value <see cref="ProductValue"/>.</summary>
+    public const string Product = "dev.sandbox.product";
+    /// <summary>The value of <see cref="Product"/>.</summary>
+    public const string ProductValue = "sandbox";
+    /// <summary>The session id.</summary>
+    public const string SessionId = "dev.sandbox.session-id";
+    /// <summary>Creation time, ISO 8601 UTC.</summary>
+    public const string CreatedAt = "dev.sandbox.created-at";
+    /// <summary>The caller that owns the session.</summary>
+    public const string Owner = "dev.sandbox.owner";
+    /// <summary>The image short name the session was created from.</summary>
+    public const string Image = "dev.sandbox.image";
+}

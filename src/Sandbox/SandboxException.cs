@@ -1,0 +1,53 @@
+namespace Sandbox;
+
+/// <summary>Stable, machine-readable error codes shared by every face (REST, MCP, client).</summary>
+public static class SandboxErrorCodes
+{
+    /// <summary>No session with that id exists for this caller.</summary>
+    public const string SessionNotFound = "session_not_found";
+    /// <summary>The session already runs an execution; calls on one session are not queued.</summary>
+    public const string SessionBusy = "session_busy";
+    /// <summary>The session's container is gone or its runner died; the session cannot be used.</summary>
+    public const string SessionLost = "session_lost";
+    /// <summary>A requested limit is above the server's maximum, or a server-wide cap is reached.</summary>
+    public const string LimitExceeded = "limit_exceeded";
+    /// <summary>Too many sessions or concurrent executions.</summary>
+    public const string CapacityExceeded = "capacity_exceeded";
+    /// <summary>An operation did not finish in time.</summary>
+    public const string Timeout = "timeout";
+    /// <summary>The static safety check refused the code.</summary>
+    public const string UnsafeCode = "unsafe_code";
+    /// <summary>A workspace path is malformed or escapes the workspace.</summary>
+    public const string InvalidPath = "invalid_path";
+    /// <summary>A file is larger than the configured cap.</summary>
+    public const string FileTooLarge = "file_too_large";
+    /// <summary>No file or directory at that path.</summary>
+    public const string FileNotFound = "file_not_found";
+    /// <summary>The Docker engine cannot be reached.</summary>
+    public const string EngineUnavailable = "engine_unavailable";
+    /// <summary>The request is malformed (unknown language, empty code, bad value).</summary>
+    public const string InvalidArgument = "invalid_argument";
+    /// <summary>The image is unknown to the server or not built.</summary>
+    public const string ImageNotFound = "image_not_found";
+    /// <summary>The caller is not allowed to do this.</summary>
+    public const string Forbidden = "forbidden";
+    /// <summary>An unexpected failure inside the engine.</summary>
+    public const string Internal = "internal_error";
+}
+
+/// <summary>The one exception family of the engine. <see cref="Code"/> is one of <see cref="SandboxErrorCodes"/>.</summary>
+public class SandboxException : Exception
+{
+    /// <summary>Creates an exception with a stable error code and a message that tells the caller what to do next.</summary>
+    public SandboxException(string code, string message, Exception? inner = null) : base(message, inner)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(code);
+        Code = code;
+    }
+
+    /// <summary>The stable error code (see <see cref="SandboxErrorCodes"/>).</summary>
+    public string Code { get; }
+
+    /// <summary>Optional structured details (for example safety findings) that faces pass on as they are.</summary>
+    public object? Details { get; init; }
+}
