@@ -13,6 +13,10 @@ public sealed class SandboxOptions : IValidatableObject
     /// <summary>Docker engine endpoint. Empty: <c>DOCKER_HOST</c>, else <c>unix:///var/run/docker.sock</c>.</summary>
     public string? DockerEndpoint { get; set; }
 
+    /// <summary>Names this server's containers (label <c>dev.sandbox.instance</c>) so that orphan removal after a crash
+    /// never touches another server's sessions on the same engine.</summary>
+    [Required, RegularExpression("^[A-Za-z0-9_.-]{1,64}$")] public string InstanceId { get; set; } = "default";
+
     /// <summary>Docker API version to speak. 1.41 works with engine 20.10 and newer.</summary>
     [Required] public string DockerApiVersion { get; set; } = "1.41";
 

@@ -123,6 +123,7 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
         {
             [SandboxLabels.Product] = SandboxLabels.ProductValue,
             [SandboxLabels.SessionId] = sessionId,
+            [SandboxLabels.Instance] = _options.InstanceId,
         };
         // A tmpfs-backed named volume: bounded in size (overlay2 here cannot bound disk), visible to the archive API.
         await Call(() => _client.Volumes.CreateAsync(new VolumesCreateParameters
@@ -246,7 +247,11 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
             All = true,
             Filters = new Dictionary<string, IDictionary<string, bool>>
             {
-                ["label"] = new Dictionary<string, bool> { [$"{SandboxLabels.Product}={SandboxLabels.ProductValue}"] = true },
+                ["label"] = new Dictionary<string, bool>
+                {
+                    [$"{SandboxLabels.Product}={SandboxLabels.ProductValue}"] = true,
+                    [$"{SandboxLabels.Instance}={_options.InstanceId}"] = true,
+                },
             },
         }, ct)).ConfigureAwait(false);
 

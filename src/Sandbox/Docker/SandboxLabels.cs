@@ -7,6 +7,8 @@ public static class SandboxLabels
     public const string Product = "dev.sandbox.product";
     /// <summary>The value of <see cref="Product"/>.</summary>
     public const string ProductValue = "sandbox";
+    /// <summary>The server instance (<see cref="SandboxOptions.InstanceId"/>) that owns the resource.</summary>
+    public const string Instance = "dev.sandbox.instance";
     /// <summary>The session id.</summary>
     public const string SessionId = "dev.sandbox.session-id";
     /// <summary>Creation time, ISO 8601 UTC.</summary>

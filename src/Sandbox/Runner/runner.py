@@ -250,6 +250,10 @@ class Runner:
                         pass
                 else:
                     self.finish_fresh(killed=True)
+        elif op == "list":
+            out(as_user(list_dir, rid, req.get("path", "")))
+        elif op == "delete":
+            out(as_user(delete_path, rid, req.get("path", "")))
         elif op == "reset":
             self.stop_kernel()
             kill_user_processes()
@@ -429,6 +433,57 @@ class Runner:
                         if a["open"] == 0:
                             self.finish_fresh()
             self.tick()
+
+
+def as_user(fn, rid, path):
+    """Runs a file operation with the sandbox user's rights (the runner has no DAC override anyway)."""
+    os.setegid(GID)
+    os.seteuid(UID)
+    try:
+        return fn(rid, path)
+    except OSError as e:
+        return {"type": "error", "id": rid, "code": "file_not_found" if isinstance(e, FileNotFoundError) else "invalid_path",
+                "message": "%s: %s" % (type(e).__name__, e.strerror or str(e))}
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+def resolve(path):
+    """The real path of a workspace-relative path, refusing anything that leaves the workspace."""
+    full = os.path.realpath(os.path.join(WORKDIR, path))
+    if full != WORKDIR and not full.startswith(WORKDIR + "/"):
+        raise PermissionError(1, "the path leaves the workspace through a symbolic link")
+    return full
+
+
+def list_dir(rid, path):
+    full = resolve(path)
+    entries = []
+    with os.scandir(full) as it:
+        for e in it:
+            try:
+                st = e.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            kind = "symlink" if e.is_symlink() else "directory" if e.is_dir(follow_symlinks=False) else "file"
+            entries.append({"name": e.name, "kind": kind, "size": st.st_size, "mtime": st.st_mtime})
+            if len(entries) >= 10000:
+                break
+    entries.sort(key=lambda x: x["name"])
+    return {"type": "listing", "id": rid, "entries": entries, "truncated": len(entries) >= 10000}
+
+
+def delete_path(rid, path):
+    full = os.path.join(WORKDIR, path)
+    parent = resolve(os.path.dirname(path))
+    full = os.path.join(parent, os.path.basename(path))
+    if os.path.isdir(full) and not os.path.islink(full):
+        import shutil
+        shutil.rmtree(full)
+    else:
+        os.remove(full)
+    return {"type": "deleted", "id": rid}
 
 
 def dotted(node, aliases):

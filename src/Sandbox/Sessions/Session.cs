@@ -1,0 +1,73 @@
+using Sandbox.Docker;
+
+namespace Sandbox.Sessions;
+
+/// <summary>The engine's live state of one session. Mutable fields are guarded by <see cref="Sync"/>.</summary>
+internal sealed class Session
+{
+    public required string Id { get; init; }
+    public required string Image { get; init; }
+    public required string Owner { get; init; }
+    public required SandboxLimits Limits { get; init; }
+    public required DateTimeOffset CreatedAt { get; init; }
+    public required TimeSpan IdleTimeout { get; init; }
+    public required string ContainerId { get; init; }
+    public required RunnerConnection Runner { get; init; }
+
+    public object Sync { get; } = new();
+    public SemaphoreSlim Gate { get; } = new(1, 1);
+    public DateTimeOffset LastUsedAt { get; set; }
+    public SessionStatus Status { get; set; } = SessionStatus.Ready;
+    public string? LostReason { get; set; }
+    public int ExecutionCount { get; set; }
+    public bool Busy { get; set; }
+
+    public SessionInfo ToInfo(TimeSpan maxLifetime)
+    {
+        lock (Sync)
+        {
+            var idleEnd = LastUsedAt + IdleTimeout;
+            var lifeEnd = CreatedAt + maxLifetime;
+            return new SessionInfo(Id, Image, Owner, Status, Limits, CreatedAt, LastUsedAt, IdleTimeout,
+                idleEnd < lifeEnd ? idleEnd : lifeEnd, Busy, ExecutionCount, LostReason);
+        }
+    }
+
+    public void Touch(DateTimeOffset now)
+    {
+        lock (Sync)
+        {
+            LastUsedAt = now;
+        }
+    }
+
+    public void MarkLost(string reason)
+    {
+        lock (Sync)
+        {
+            if (Status is SessionStatus.Ready or SessionStatus.Creating)
+            {
+                Status = SessionStatus.Lost;
+                LostReason = reason;
+            }
+        }
+    }
+
+    /// <summary>Throws unless the session can take calls.</summary>
+    public void EnsureUsable()
+    {
+        lock (Sync)
+        {
+            switch (Status)
+            {
+                case SessionStatus.Ready:
+                    return;
+                case SessionStatus.Closed:
+                    throw new SandboxException(SandboxErrorCodes.SessionNotFound, $"Session {Id} is closed. Create a new session.");
+                default:
+                    throw new SandboxException(SandboxErrorCodes.SessionLost,
+                        $"Session {Id} is no longer usable ({LostReason}). Close it and create a new session.");
+            }
+        }
+    }
+}

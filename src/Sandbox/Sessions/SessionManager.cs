@@ -1,0 +1,292 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Security.Cryptography;
+using Docker.DotNet;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Sandbox.Docker;
+using Sandbox.Execution;
+using Sandbox.Safety;
+
+namespace Sandbox.Sessions;
+
+/// <summary>
+/// The engine: every session operation exists here once; REST and MCP only translate to and from it.
+/// Sessions are isolated by owner: another caller's session id behaves like an unknown one.
+/// </summary>
+public sealed partial class SessionManager : IAsyncDisposable
+{
+    private readonly DockerBackend _backend;
+    private readonly ISafetyPolicy _safety;
+    private readonly SandboxOptions _options;
+    private readonly ILogger<SessionManager> _logger;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _executionSlots;
+    private int _reserved;
+
+    /// <summary>Creates the engine.</summary>
+    public SessionManager(DockerBackend backend, ISafetyPolicy safety, IOptions<SandboxOptions> options,
+        ILogger<SessionManager> logger, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(safety);
+        ArgumentNullException.ThrowIfNull(options);
+        _backend = backend;
+        _safety = safety;
+        _options = options.Value;
+        _logger = logger;
+        _time = time ?? TimeProvider.System;
+        _executionSlots = new SemaphoreSlim(_options.MaxConcurrentExecutions, _options.MaxConcurrentExecutions);
+    }
+
+    /// <summary>The engine options in force.</summary>
+    public SandboxOptions Options => _options;
+
+    /// <summary>The container backend.</summary>
+    public DockerBackend Backend => _backend;
+
+    /// <summary>Creates a session: one hardened container with a bounded workspace and a running interpreter.</summary>
+    public async Task<SessionInfo> CreateSessionAsync(SessionSpec spec, string owner, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentException.ThrowIfNullOrEmpty(owner);
+        var image = string.IsNullOrWhiteSpace(spec.Image) ? _options.DefaultImage : spec.Image.Trim();
+        if (!_options.Images.ContainsKey(image))
+        {
+            throw new SandboxException(SandboxErrorCodes.ImageNotFound,
+                $"Unknown image '{Shorten(image)}'. Known images: {string.Join(", ", _options.Images.Keys.Order(StringComparer.Ordinal))}.");
+        }
+        var limits = (spec.Limits ?? new LimitsRequest()).Resolve(_options.DefaultLimits, _options.MaxLimits);
+        var idle = spec.IdleTimeout ?? _options.IdleTimeout;
+        if (idle <= TimeSpan.Zero || idle > _options.MaxIdleTimeout)
+        {
+            throw new SandboxException(idle <= TimeSpan.Zero ? SandboxErrorCodes.InvalidArgument : SandboxErrorCodes.LimitExceeded,
+                $"Idle timeout must be between 1 second and {_options.MaxIdleTimeout.TotalSeconds} seconds.");
+        }
+        if (Interlocked.Increment(ref _reserved) > _options.MaxSessions)
+        {
+            Interlocked.Decrement(ref _reserved);
+            throw new SandboxException(SandboxErrorCodes.CapacityExceeded,
+                $"The server already runs its maximum of {_options.MaxSessions} sessions. Close a session you no longer need and retry.");
+        }
+
+        var id = NewSessionId();
+        var now = _time.GetUtcNow();
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            [SandboxLabels.CreatedAt] = now.ToString("O", CultureInfo.InvariantCulture),
+            [SandboxLabels.Owner] = owner,
+            [SandboxLabels.Image] = image,
+        };
+        RunnerConnection? runner = null;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(_options.CreateTimeout);
+        try
+        {
+            var (containerId, stream) = await _backend.CreateAndStartAsync(id, image, limits, labels, timeout.Token).ConfigureAwait(false);
+            runner = new RunnerConnection(stream, id, _logger);
+            await runner.WaitHelloAsync(timeout.Token).ConfigureAwait(false);
+            var session = new Session
+            {
+                Id = id, Image = image, Owner = owner, Limits = limits, CreatedAt = now, IdleTimeout = idle,
+                ContainerId = containerId, Runner = runner, LastUsedAt = now,
+            };
+            _sessions[id] = session;
+            _ = runner.Completion.ContinueWith(_ => OnRunnerEnded(session), CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            LogCreated(_logger, id, image, owner, limits.MemoryMb, limits.Cpus, limits.Pids);
+            return session.ToInfo(_options.MaxLifetime);
+        }
+        catch (Exception e)
+        {
+            Interlocked.Decrement(ref _reserved);
+            if (runner is not null)
+            {
+                await runner.DisposeAsync().ConfigureAwait(false);
+            }
+            await RemoveQuietlyAsync(id).ConfigureAwait(false);
+            if (e is OperationCanceledException && !ct.IsCancellationRequested)
+            {
+                throw new SandboxException(SandboxErrorCodes.Timeout,
+                    $"The session did not start within {_options.CreateTimeout.TotalSeconds} s; nothing was left behind. Retry, or check the engine (see /healthz).", e);
+            }
+            if (e is DockerApiException { StatusCode: System.Net.HttpStatusCode.NotFound } or DockerImageNotFoundException)
+            {
+                throw new SandboxException(SandboxErrorCodes.ImageNotFound,
+                    $"Image '{_options.Images[image]}' is not built on this engine. Run deploy/build-images.sh.", e);
+            }
+            throw;
+        }
+    }
+
+    /// <summary>The caller's session.</summary>
+    public SessionInfo GetSession(string sessionId, string owner) => Get(sessionId, owner).ToInfo(_options.MaxLifetime);
+
+    /// <summary>The caller's sessions, newest first.</summary>
+    public IReadOnlyList<SessionInfo> ListSessions(string owner) =>
+        _sessions.Values.Where(s => s.Owner == owner).Select(s => s.ToInfo(_options.MaxLifetime))
+            .OrderByDescending(s => s.CreatedAt).ToList();
+
+    /// <summary>Every live session of every caller (for tests and administration).</summary>
+    internal IReadOnlyList<SessionInfo> ListAllForTests() => _sessions.Values.Select(s => s.ToInfo(_options.MaxLifetime)).ToList();
+
+    /// <summary>Number of live sessions of all callers.</summary>
+    public int SessionCount => _sessions.Count;
+
+    /// <summary>Closes a session: its container and workspace volume are removed, even if the container is already gone.</summary>
+    public async Task CloseSessionAsync(string sessionId, string owner, CancellationToken ct)
+    {
+        var session = Get(sessionId, owner);
+        await CloseAsync(session, "closed by caller", ct).ConfigureAwait(false);
+    }
+
+    private async Task CloseAsync(Session session, string why, CancellationToken ct)
+    {
+        if (!_sessions.TryRemove(session.Id, out _))
+        {
+            return;
+        }
+        lock (session.Sync)
+        {
+            session.Status = SessionStatus.Closed;
+        }
+        Interlocked.Decrement(ref _reserved);
+        await session.Runner.DisposeAsync().ConfigureAwait(false);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        await _backend.RemoveSessionAsync(session.Id, timeout.Token).ConfigureAwait(false);
+        LogClosed(_logger, session.Id, why);
+    }
+
+    /// <summary>Closes sessions idle past their timeout or older than the maximum lifetime. Returns how many.</summary>
+    public async Task<int> ReapAsync(CancellationToken ct)
+    {
+        var now = _time.GetUtcNow();
+        var closed = 0;
+        foreach (var session in _sessions.Values)
+        {
+            string? why = null;
+            lock (session.Sync)
+            {
+                if (session.Busy)
+                {
+                    continue;
+                }
+                if (now - session.LastUsedAt >= session.IdleTimeout)
+                {
+                    why = "idle timeout";
+                }
+                else if (now - session.CreatedAt >= _options.MaxLifetime)
+                {
+                    why = "maximum lifetime";
+                }
+            }
+            if (why is null)
+            {
+                continue;
+            }
+            try
+            {
+                await CloseAsync(session, why, ct).ConfigureAwait(false);
+                closed++;
+            }
+            catch (SandboxException e)
+            {
+                LogReapFailed(_logger, session.Id, e.Code);
+            }
+        }
+        return closed;
+    }
+
+    /// <summary>Removes every container and volume labelled as ours that this engine does not know (after a crash).</summary>
+    public async Task<int> RemoveOrphansAsync(CancellationToken ct)
+    {
+        var removed = 0;
+        foreach (var container in await _backend.ListManagedContainersAsync(ct).ConfigureAwait(false))
+        {
+            if (container.Labels is null || !container.Labels.TryGetValue(SandboxLabels.SessionId, out var sid) || _sessions.ContainsKey(sid))
+            {
+                continue;
+            }
+            await _backend.RemoveSessionAsync(sid, ct).ConfigureAwait(false);
+            removed++;
+        }
+        return removed;
+    }
+
+    internal Session Get(string sessionId, string owner)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        if (string.IsNullOrEmpty(sessionId) || !_sessions.TryGetValue(sessionId, out var session) || session.Owner != owner)
+        {
+            throw new SandboxException(SandboxErrorCodes.SessionNotFound,
+                $"No session '{Shorten(sessionId)}'. It may have been closed or expired; create a new one with create_session.");
+        }
+        return session;
+    }
+
+    private void OnRunnerEnded(Session session)
+    {
+        session.MarkLost(session.Runner.ClosedReason ?? "the container stopped");
+        if (session.Status == SessionStatus.Lost)
+        {
+            LogLost(_logger, session.Id, session.LostReason);
+        }
+    }
+
+    private async Task RemoveQuietlyAsync(string sessionId)
+    {
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await _backend.RemoveSessionAsync(sessionId, cts.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SandboxException or DockerApiException or OperationCanceledException)
+        {
+            LogCleanupFailed(_logger, sessionId, e.Message);
+        }
+    }
+
+    /// <summary>128 random bits, base64url without padding (22 characters).</summary>
+    internal static string NewSessionId() => Base64Url(RandomNumberGenerator.GetBytes(16));
+
+    private static string Base64Url(byte[] bytes) =>
+        Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    /// <summary>Caller-supplied text shortened and stripped of control characters for messages.</summary>
+    internal static string Shorten(string? text)
+    {
+        if (text is null)
+        {
+            return "";
+        }
+        var clean = new string(text.Take(64).Select(c => char.IsControl(c) ? '?' : c).ToArray());
+        return text.Length > 64 ? clean + "…" : clean;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var session in _sessions.Values)
+        {
+            await session.Runner.DisposeAsync().ConfigureAwait(false);
+        }
+        _executionSlots.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} created from {Image} for {Owner} (memory {MemoryMb} MiB, cpus {Cpus}, pids {Pids})")]
+    private static partial void LogCreated(ILogger logger, string sessionId, string image, string owner, int memoryMb, double cpus, int pids);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} closed: {Reason}")]
+    private static partial void LogClosed(ILogger logger, string sessionId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId} lost: {Reason}")]
+    private static partial void LogLost(ILogger logger, string sessionId, string? reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: reaping failed ({Code})")]
+    private static partial void LogReapFailed(ILogger logger, string sessionId, string code);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: cleanup failed: {Error}")]
+    private static partial void LogCleanupFailed(ILogger logger, string sessionId, string error);
+}

@@ -1,0 +1,54 @@
+namespace Sandbox.Sessions;
+
+/// <summary>What a caller asks for when creating a session.</summary>
+public sealed record SessionSpec
+{
+    /// <summary>Image short name (<c>python</c> by default).</summary>
+    public string? Image { get; init; }
+
+    /// <summary>Limits to lower (never raise past the server maxima).</summary>
+    public LimitsRequest? Limits { get; init; }
+
+    /// <summary>Idle time after which the session is closed; null for the server default.</summary>
+    public TimeSpan? IdleTimeout { get; init; }
+}
+
+/// <summary>Lifecycle state of a session.</summary>
+public enum SessionStatus
+{
+    /// <summary>Being created.</summary>
+    Creating,
+    /// <summary>Ready for executions and files.</summary>
+    Ready,
+    /// <summary>Its container or runner is gone; every call fails with <c>session_lost</c>.</summary>
+    Lost,
+    /// <summary>Closed; its container and volume are removed.</summary>
+    Closed,
+}
+
+/// <summary>A snapshot of a session as faces report it.</summary>
+/// <param name="Id">The session id (128-bit random, URL-safe).</param>
+/// <param name="Image">Image short name.</param>
+/// <param name="Owner">The caller that created it.</param>
+/// <param name="Status">Lifecycle state.</param>
+/// <param name="Limits">Effective limits.</param>
+/// <param name="CreatedAt">Creation time (UTC).</param>
+/// <param name="LastUsedAt">Last execution or file operation (UTC).</param>
+/// <param name="IdleTimeout">Idle time after which it is closed.</param>
+/// <param name="ExpiresAt">When it is closed if it stays idle, or at its maximum lifetime, whichever is first.</param>
+/// <param name="Busy">Whether an execution is running.</param>
+/// <param name="ExecutionCount">Executions so far.</param>
+/// <param name="LostReason">Why it became unusable, when <see cref="Status"/> is Lost.</param>
+public sealed record SessionInfo(
+    string Id,
+    string Image,
+    string Owner,
+    SessionStatus Status,
+    SandboxLimits Limits,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset LastUsedAt,
+    TimeSpan IdleTimeout,
+    DateTimeOffset ExpiresAt,
+    bool Busy,
+    int ExecutionCount,
+    string? LostReason);
