@@ -1,6 +1,3 @@
-var builder = WebApplication.CreateBuilder(args);
-var app = builder.Build();
+using Sandbox.Server.Hosting;
 
-app.MapGet("/", () => "Hello World!");
-
-app.Run();
+return await ServerProgram.RunAsync(args);

@@ -304,6 +304,59 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
         }
     }
 
+    /// <summary>Runs a command to completion in a throw-away hardened container (no network, read-only, uid 1000)
+    /// and returns its standard output. For short read-only queries such as listing an image's packages.</summary>
+    internal async Task<string> RunOneShotAsync(string imageReference, IList<string> command, TimeSpan timeout, CancellationToken ct)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(timeout);
+        var created = await Call(() => _client.Containers.CreateContainerAsync(new CreateContainerParameters
+        {
+            Image = imageReference,
+            Cmd = command,
+            Entrypoint = [],
+            User = "1000:1000",
+            AttachStdout = true,
+            AttachStderr = true,
+            NetworkDisabled = true,
+            Labels = new Dictionary<string, string>
+            {
+                [SandboxLabels.Product] = SandboxLabels.ProductValue, [SandboxLabels.Instance] = _options.InstanceId,
+                [SandboxLabels.SessionId] = "oneshot-" + Guid.NewGuid().ToString("N"),
+            },
+            HostConfig = new HostConfig
+            {
+                NetworkMode = "none", Memory = 256L << 20, MemorySwap = 256L << 20, PidsLimit = 64, NanoCPUs = 1_000_000_000,
+                ReadonlyRootfs = true, CapDrop = ["ALL"], SecurityOpt = ["no-new-privileges"],
+                Tmpfs = new Dictionary<string, string> { ["/tmp"] = "rw,nosuid,nodev,size=16m" },
+                Runtime = string.IsNullOrWhiteSpace(_options.Runtime) ? null : _options.Runtime,
+            },
+        }, cts.Token)).ConfigureAwait(false);
+        try
+        {
+            using var stream = await Call(() => _client.Containers.AttachContainerAsync(created.ID,
+                new ContainerAttachParameters { Stream = true, Stdout = true, Stderr = true }, cts.Token)).ConfigureAwait(false);
+            await Call(() => _client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters(), cts.Token)).ConfigureAwait(false);
+            var (stdout, _) = await stream.ReadOutputToEndAsync(cts.Token).ConfigureAwait(false);
+            return stdout;
+        }
+        finally
+        {
+            using var cleanup = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            try
+            {
+                await _client.Containers.RemoveContainerAsync(created.ID, new ContainerRemoveParameters { Force = true }, cleanup.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is DockerApiException or HttpRequestException or OperationCanceledException)
+            {
+                LogOneShotCleanup(_logger, created.ID, e.Message);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not remove one-shot container {ContainerId}: {Error}")]
+    private static partial void LogOneShotCleanup(ILogger logger, string containerId, string error);
+
     /// <summary>The container name of a session.</summary>
     public static string ContainerName(string sessionId) => "sandbox-" + sessionId;
 

@@ -128,6 +128,16 @@ public sealed partial class SessionManager : IAsyncDisposable
         _sessions.Values.Where(s => s.Owner == owner).Select(s => s.ToInfo(_options.MaxLifetime))
             .OrderByDescending(s => s.CreatedAt).ToList();
 
+    /// <summary>Engine reachability, image presence and session count.</summary>
+    public async Task<SandboxHealth> GetHealthAsync(CancellationToken ct)
+    {
+        var engine = await _backend.GetEngineStatusAsync(ct).ConfigureAwait(false);
+        IReadOnlyList<ImageStatus> images = engine.Reachable
+            ? await _backend.GetImageStatusAsync(ct).ConfigureAwait(false)
+            : _options.Images.Select(kv => new ImageStatus(kv.Key, kv.Value, false, null, null)).ToList();
+        return new SandboxHealth(engine, images, _sessions.Count);
+    }
+
     /// <summary>Every live session of every caller (for tests and administration).</summary>
     internal IReadOnlyList<SessionInfo> ListAllForTests() => _sessions.Values.Select(s => s.ToInfo(_options.MaxLifetime)).ToList();
 

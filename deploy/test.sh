@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The one command that runs every test: ensures the Docker engine and the sandbox images, then runs
+# `dotnet test Sandbox.sln` and ends with a line "N passed, N failed". Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf '[test] %s\n' "$*" >&2; }
+command -v dotnet >/dev/null 2>&1 || { echo "[test] ERROR: the .NET 10 SDK (dotnet) is required: https://dotnet.microsoft.com/download" >&2; exit 1; }
+
+deploy/ensure-engine.sh
+deploy/build-images.sh
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+export DOCKER_API_VERSION="${DOCKER_API_VERSION:-1.41}" TESTCONTAINERS_RYUK_DISABLED=true
+
+out="$(mktemp /tmp/sandbox-test.XXXXXX)"
+trap 'rm -f "$out"' EXIT
+log "dotnet test Sandbox.sln"
+set +e
+dotnet test Sandbox.sln --nologo "$@" 2>&1 | tee "$out"
+rc=${PIPESTATUS[0]}
+set -e
+
+# Sum xunit's per-assembly summaries ("Passed!  - Failed: 0, Passed: 11, Skipped: 0, ...").
+passed=0; failed=0; skipped=0; assemblies=0
+while IFS= read -r line; do
+  p="$(sed -n 's/.*Passed: *\([0-9][0-9]*\).*/\1/p' <<<"$line")"
+  f="$(sed -n 's/.*Failed: *\([0-9][0-9]*\).*/\1/p' <<<"$line")"
+  s="$(sed -n 's/.*Skipped: *\([0-9][0-9]*\).*/\1/p' <<<"$line")"
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0})); assemblies=$((assemblies + 1))
+done < <(grep -E '^(Passed|Failed)! +- ' "$out" || true)
+
+expected="$(ls tests/*/*.Tests.csproj 2>/dev/null | wc -l)"
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1  # build error, crash or a test host that died: count it, never report green
+  log "dotnet test exited $rc without reporting a failed test (build error or crashed test host)"
+fi
+if [ "$assemblies" -lt "$expected" ]; then
+  log "only $assemblies of $expected test assemblies reported results"
+  [ "$failed" -gt 0 ] || failed=1
+fi
+if [ "$skipped" -gt 0 ]; then
+  log "$skipped tests were skipped; skipping is not allowed here"
+  failed=$((failed + skipped))
+fi
+
+leftover="$(docker ps -aq --filter label=dev.sandbox.product=sandbox | wc -l)"
+if [ "$leftover" -gt 0 ]; then
+  log "warning: $leftover sandbox containers are still present after the tests:"
+  docker ps -a --filter label=dev.sandbox.product=sandbox --format '  {{.Names}} {{.Status}} {{.Label "dev.sandbox.instance"}}' >&2
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$rc" -eq 0 ]

@@ -1,0 +1,181 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Sandbox.Client.Contracts;
+
+/// <summary>The JSON conventions of the wire format: snake_case names, nulls omitted, enums as snake_case strings.</summary>
+public static class SandboxJson
+{
+    /// <summary>Serializer options for every sandbox contract type.</summary>
+    public static JsonSerializerOptions Options { get; } = Create();
+
+    /// <summary>Applies the wire conventions to existing options (for example ASP.NET Core's).</summary>
+    public static void Apply(JsonSerializerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+        options.DictionaryKeyPolicy = JsonNamingPolicy.SnakeCaseLower;
+        options.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
+        options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower));
+    }
+
+    private static JsonSerializerOptions Create()
+    {
+        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web);
+        Apply(options);
+        options.MakeReadOnly(populateMissingResolver: true);
+        return options;
+    }
+}
+
+/// <summary>Resource limits. In a request, unset values take the server defaults; none may exceed the server maxima.</summary>
+public sealed record LimitsDto
+{
+    /// <summary>Memory in MiB (swap is set equal: no swap).</summary>
+    public int? MemoryMb { get; init; }
+    /// <summary>CPU cores.</summary>
+    public double? Cpus { get; init; }
+    /// <summary>Maximum processes and threads.</summary>
+    public int? Pids { get; init; }
+    /// <summary>Open files per process.</summary>
+    public int? NoFile { get; init; }
+    /// <summary>Largest single file in MiB.</summary>
+    public int? FileSizeMb { get; init; }
+    /// <summary>Size of /workspace in MiB.</summary>
+    public int? WorkspaceMb { get; init; }
+    /// <summary>Size of /tmp in MiB.</summary>
+    public int? TmpMb { get; init; }
+}
+
+/// <summary>Body of a create-session request.</summary>
+public sealed record CreateSessionRequest
+{
+    /// <summary>Image short name; <c>python</c> when omitted.</summary>
+    public string? Image { get; init; }
+    /// <summary>Limits to lower.</summary>
+    public LimitsDto? Limits { get; init; }
+    /// <summary>Idle seconds after which the session is closed.</summary>
+    public int? IdleTimeoutSeconds { get; init; }
+}
+
+/// <summary>A session.</summary>
+public sealed record SessionDto
+{
+    /// <summary>Session id.</summary>
+    public required string Id { get; init; }
+    /// <summary>Image short name.</summary>
+    public required string Image { get; init; }
+    /// <summary><c>ready</c>, <c>lost</c> or <c>closed</c>.</summary>
+    public required string Status { get; init; }
+    /// <summary>Effective limits.</summary>
+    public required LimitsDto Limits { get; init; }
+    /// <summary>Creation time.</summary>
+    public DateTimeOffset CreatedAt { get; init; }
+    /// <summary>Last use.</summary>
+    public DateTimeOffset LastUsedAt { get; init; }
+    /// <summary>Idle seconds before the session is closed.</summary>
+    public double IdleTimeoutSeconds { get; init; }
+    /// <summary>When it will be closed if unused.</summary>
+    public DateTimeOffset ExpiresAt { get; init; }
+    /// <summary>Whether an execution is running.</summary>
+    public bool Busy { get; init; }
+    /// <summary>Executions so far.</summary>
+    public int ExecutionCount { get; init; }
+    /// <summary>Why it is lost, when it is.</summary>
+    public string? LostReason { get; init; }
+}
+
+/// <summary>Body of an execute request.</summary>
+public sealed record ExecuteRequest
+{
+    /// <summary>Source code.</summary>
+    public required string Code { get; init; }
+    /// <summary><c>python</c> (default, stateful) or <c>bash</c>.</summary>
+    public string? Language { get; init; }
+    /// <summary>Wall-clock limit in seconds.</summary>
+    public double? TimeoutSeconds { get; init; }
+    /// <summary>Python only: run in a new interpreter, without the session's variables.</summary>
+    public bool? Fresh { get; init; }
+    /// <summary>Safety rule ids or names to allow.</summary>
+    public IReadOnlyList<string>? Allow { get; init; }
+}
+
+/// <summary>An exception that ended the code.</summary>
+public sealed record ExecutionErrorDto(string Type, string Message, string? Traceback);
+
+/// <summary>An image the code produced.</summary>
+public sealed record ImageDto(string Format, string Base64);
+
+/// <summary>A safety check finding.</summary>
+public sealed record FindingDto(string RuleId, int Line, string Message, string Name);
+
+/// <summary>The result of an execution.</summary>
+public sealed record ExecutionResultDto
+{
+    /// <summary>Execution id within the session.</summary>
+    public required string ExecutionId { get; init; }
+    /// <summary>Standard output (capped).</summary>
+    public required string Stdout { get; init; }
+    /// <summary>Standard error (capped).</summary>
+    public required string Stderr { get; init; }
+    /// <summary>Exit status.</summary>
+    public int? ExitCode { get; init; }
+    /// <summary>The exception that ended the code.</summary>
+    public ExecutionErrorDto? Error { get; init; }
+    /// <summary>Whether the timeout stopped the code.</summary>
+    public bool TimedOut { get; init; }
+    /// <summary>Whether output was cut.</summary>
+    public bool Truncated { get; init; }
+    /// <summary>Whether the session's variables were lost.</summary>
+    public bool StateLost { get; init; }
+    /// <summary>Duration in milliseconds.</summary>
+    public double DurationMs { get; init; }
+    /// <summary>Images produced.</summary>
+    public IReadOnlyList<ImageDto> Images { get; init; } = [];
+    /// <summary>Safety findings (warn mode).</summary>
+    public IReadOnlyList<FindingDto> Findings { get; init; } = [];
+}
+
+/// <summary>One line of a streamed execution (<c>application/x-ndjson</c>) or one SSE event's data.</summary>
+public sealed record ExecutionStreamEvent
+{
+    /// <summary><c>output</c>, <c>image</c>, <c>result</c> or <c>error</c>.</summary>
+    public required string Type { get; init; }
+    /// <summary>For output: <c>stdout</c> or <c>stderr</c>.</summary>
+    public string? Stream { get; init; }
+    /// <summary>For output: the text.</summary>
+    public string? Text { get; init; }
+    /// <summary>For image: the image.</summary>
+    public ImageDto? Image { get; init; }
+    /// <summary>For result: the whole result.</summary>
+    public ExecutionResultDto? Result { get; init; }
+    /// <summary>For error: what went wrong.</summary>
+    public ErrorDto? Error { get; init; }
+}
+
+/// <summary>A workspace entry.</summary>
+public sealed record FileEntryDto(string Name, string Path, string Kind, long Size, DateTimeOffset ModifiedAt);
+
+/// <summary>An error with a stable code (the same on every face).</summary>
+public sealed record ErrorDto(string Code, string Message, JsonElement? Details = null);
+
+/// <summary>Engine status.</summary>
+public sealed record EngineDto(bool Reachable, string? Version, string? ApiVersion, string? Error);
+
+/// <summary>Image status.</summary>
+public sealed record ImageStatusDto(string Name, string Reference, bool Present, string? Id);
+
+/// <summary>Server health.</summary>
+public sealed record HealthDto
+{
+    /// <summary><c>ok</c> when the engine answers and every image is present, else <c>degraded</c>.</summary>
+    public required string Status { get; init; }
+    /// <summary>Server version.</summary>
+    public required string Version { get; init; }
+    /// <summary>Engine status.</summary>
+    public required EngineDto Engine { get; init; }
+    /// <summary>Images.</summary>
+    public required IReadOnlyList<ImageStatusDto> Images { get; init; }
+    /// <summary>Live sessions (all callers).</summary>
+    public int Sessions { get; init; }
+}

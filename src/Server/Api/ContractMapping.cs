@@ -1,0 +1,107 @@
+using System.Reflection;
+using System.Text.Json;
+using Sandbox.Client.Contracts;
+using Sandbox.Execution;
+using Sandbox.Files;
+using Sandbox.Sessions;
+
+namespace Sandbox.Server.Api;
+
+/// <summary>Translation between wire contracts and engine types; the only logic the faces share.</summary>
+internal static class ContractMapping
+{
+    public static string ServerVersion { get; } =
+        typeof(ContractMapping).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    public static SessionSpec ToSpec(this CreateSessionRequest? r) => new()
+    {
+        Image = r?.Image,
+        Limits = r?.Limits is { } l ? new LimitsRequest
+        {
+            MemoryMb = l.MemoryMb, Cpus = l.Cpus, Pids = l.Pids, NoFile = l.NoFile, FileSizeMb = l.FileSizeMb,
+            WorkspaceMb = l.WorkspaceMb, TmpMb = l.TmpMb,
+        } : null,
+        IdleTimeout = r?.IdleTimeoutSeconds is { } s ? TimeSpan.FromSeconds(s) : null,
+    };
+
+    public static ExecutionRequest ToEngine(this ExecuteRequest r)
+    {
+        if (r.Code is null)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "code is required.");
+        }
+        if (r.TimeoutSeconds is { } t && (double.IsNaN(t) || t <= 0 || t > 86_400))
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "timeout_seconds must be a positive number of seconds.");
+        }
+        return new ExecutionRequest
+        {
+            Code = r.Code,
+            Language = string.IsNullOrEmpty(r.Language) ? "python" : r.Language,
+            Timeout = r.TimeoutSeconds is { } ts ? TimeSpan.FromSeconds(ts) : null,
+            Fresh = r.Fresh ?? false,
+            Allow = r.Allow ?? [],
+        };
+    }
+
+    public static LimitsDto ToDto(this SandboxLimits l) => new()
+    {
+        MemoryMb = l.MemoryMb, Cpus = l.Cpus, Pids = l.Pids, NoFile = l.NoFile, FileSizeMb = l.FileSizeMb,
+        WorkspaceMb = l.WorkspaceMb, TmpMb = l.TmpMb,
+    };
+
+    public static SessionDto ToDto(this SessionInfo s) => new()
+    {
+        Id = s.Id, Image = s.Image, Status = s.Status.ToString().ToLowerInvariant(), Limits = s.Limits.ToDto(),
+        CreatedAt = s.CreatedAt, LastUsedAt = s.LastUsedAt, IdleTimeoutSeconds = s.IdleTimeout.TotalSeconds,
+        ExpiresAt = s.ExpiresAt, Busy = s.Busy, ExecutionCount = s.ExecutionCount, LostReason = s.LostReason,
+    };
+
+    public static ExecutionResultDto ToDto(this ExecutionResult r) => new()
+    {
+        ExecutionId = r.ExecutionId, Stdout = r.Stdout, Stderr = r.Stderr, ExitCode = r.ExitCode,
+        Error = r.Error is { } e ? new ExecutionErrorDto(e.Type, e.Message, e.Traceback) : null,
+        TimedOut = r.TimedOut, Truncated = r.Truncated, StateLost = r.StateLost, DurationMs = Math.Round(r.DurationMs, 3),
+        Images = r.Images.Select(i => new ImageDto(i.Format, i.Base64)).ToList(),
+        Findings = r.Findings.Select(f => new FindingDto(f.RuleId, f.Line, f.Message, f.Name)).ToList(),
+    };
+
+    public static ExecutionStreamEvent ToDto(this ExecutionEvent e) => e switch
+    {
+        OutputEvent o => new ExecutionStreamEvent { Type = "output", Stream = o.Stream, Text = o.Text },
+        ImageEvent i => new ExecutionStreamEvent { Type = "image", Image = new ImageDto(i.Image.Format, i.Image.Base64) },
+        CompletedEvent c => new ExecutionStreamEvent { Type = "result", Result = c.Result.ToDto() },
+        _ => throw new ArgumentOutOfRangeException(nameof(e)),
+    };
+
+    public static FileEntryDto ToDto(this FileEntry f) => new(f.Name, f.Path, f.Kind, f.Size, f.ModifiedAt);
+
+    public static HealthDto ToDto(this SandboxHealth h) => new()
+    {
+        Status = h.Healthy ? "ok" : "degraded",
+        Version = ServerVersion,
+        Engine = new EngineDto(h.Engine.Reachable, h.Engine.Version, h.Engine.ApiVersion, h.Engine.Error),
+        Images = h.Images.Select(i => new ImageStatusDto(i.Name, i.Reference, i.Present, i.Id)).ToList(),
+        Sessions = h.Sessions,
+    };
+
+    public static ErrorDto ToError(this SandboxException e) => new(e.Code, e.Message,
+        e.Details is null ? null : JsonSerializer.SerializeToElement(e.Details, SandboxJson.Options));
+
+    /// <summary>HTTP status for each stable error code (RFC 9457 problem details carry the code too).</summary>
+    public static int HttpStatus(string code) => code switch
+    {
+        SandboxErrorCodes.SessionNotFound or SandboxErrorCodes.FileNotFound => StatusCodes.Status404NotFound,
+        SandboxErrorCodes.SessionBusy => StatusCodes.Status409Conflict,
+        SandboxErrorCodes.SessionLost => StatusCodes.Status410Gone,
+        SandboxErrorCodes.LimitExceeded or SandboxErrorCodes.InvalidArgument or SandboxErrorCodes.InvalidPath
+            or SandboxErrorCodes.ImageNotFound => StatusCodes.Status400BadRequest,
+        SandboxErrorCodes.CapacityExceeded => StatusCodes.Status429TooManyRequests,
+        SandboxErrorCodes.Timeout => StatusCodes.Status504GatewayTimeout,
+        SandboxErrorCodes.UnsafeCode => StatusCodes.Status422UnprocessableEntity,
+        SandboxErrorCodes.FileTooLarge => StatusCodes.Status413PayloadTooLarge,
+        SandboxErrorCodes.EngineUnavailable => StatusCodes.Status503ServiceUnavailable,
+        SandboxErrorCodes.Forbidden => StatusCodes.Status403Forbidden,
+        _ => StatusCodes.Status500InternalServerError,
+    };
+}

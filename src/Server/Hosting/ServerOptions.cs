@@ -1,0 +1,35 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Sandbox.Server.Hosting;
+
+/// <summary>A caller allowed in by bearer token. Sessions belong to the caller's name.</summary>
+public sealed class ApiKey
+{
+    /// <summary>The caller's name (owner of its sessions).</summary>
+    [Required, RegularExpression("^[A-Za-z0-9_.@-]{1,64}$")] public string Name { get; set; } = "";
+
+    /// <summary>The secret token (at least 16 characters).</summary>
+    [Required, MinLength(16)] public string Token { get; set; } = "";
+}
+
+/// <summary>HTTP host settings, bound from the <c>Server</c> section.</summary>
+public sealed class ServerOptions
+{
+    /// <summary>The configuration section name.</summary>
+    public const string SectionName = "Server";
+
+    /// <summary>A single bearer token (owner name <c>default</c>). Empty: no token unless <see cref="ApiKeys"/> has some.</summary>
+    public string? AuthToken { get; set; }
+
+    /// <summary>Several callers, each with its own token and its own sessions.</summary>
+    public List<ApiKey> ApiKeys { get; set; } = [];
+
+    /// <summary>Origins (scheme://host[:port]) allowed besides the server's own loopback origins. <c>*</c> allows any.</summary>
+    public List<string> AllowedOrigins { get; set; } = [];
+
+    /// <summary>Largest request body in bytes (uploads included).</summary>
+    [Range(1024, long.MaxValue)] public long MaxRequestBodyBytes { get; set; } = 110L * 1024 * 1024;
+
+    /// <summary>Whether any token is configured.</summary>
+    public bool AuthEnabled => !string.IsNullOrEmpty(AuthToken) || ApiKeys.Count > 0;
+}

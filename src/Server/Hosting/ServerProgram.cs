@@ -1,0 +1,141 @@
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+using Sandbox.Client.Contracts;
+using Sandbox.Server.Api;
+using Sandbox.Server.Mcp;
+using Serilog;
+using Serilog.Events;
+
+namespace Sandbox.Server.Hosting;
+
+/// <summary>Entry point: HTTP mode (REST + MCP Streamable HTTP) or <c>--stdio</c> mode (MCP over stdin/stdout).</summary>
+public static class ServerProgram
+{
+    /// <summary>The default listen address: loopback only.</summary>
+    public const string DefaultUrl = "http://127.0.0.1:8080";
+
+    /// <summary>Runs the server until it is stopped; returns the process exit code.</summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        if (args.Contains("--help") || args.Contains("-h"))
+        {
+            Console.Out.Write(Usage);
+            return 0;
+        }
+        if (args.Contains("--version"))
+        {
+            Console.Out.WriteLine($"sandbox-server {ContractMapping.ServerVersion}");
+            return 0;
+        }
+        var stdio = args.Contains("--stdio");
+        var rest = args.Where(a => a != "--stdio").ToArray();
+        try
+        {
+            if (stdio)
+            {
+                var host = BuildStdio(rest);
+                await host.RunAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                var app = BuildHttp(rest);
+                await app.RunAsync().ConfigureAwait(false);
+            }
+            return 0;
+        }
+        catch (OptionsValidationException e)
+        {
+            await Console.Error.WriteLineAsync("Invalid configuration:\n  " + string.Join("\n  ", e.Failures)).ConfigureAwait(false);
+            return 2;
+        }
+    }
+
+    /// <summary>Builds the HTTP host (used by tests through WebApplicationFactory-free in-process start, too).</summary>
+    public static WebApplication BuildHttp(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]))
+        {
+            builder.WebHost.UseUrls(DefaultUrl);
+        }
+        ConfigureLogging(builder.Services, builder.Configuration, toStderr: false);
+        builder.Services.AddSandbox().BindConfiguration(Sandbox.SandboxOptions.SectionName);
+        builder.Services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddHttpContextAccessor();
+        builder.Services.ConfigureHttpJsonOptions(o => SandboxJson.Apply(o.SerializerOptions));
+        builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        builder.Services.AddProblemDetails();
+        builder.Services.AddExceptionHandler<SandboxExceptionHandler>();
+        builder.Services.AddOpenApi();
+        var maxBody = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>()?.MaxRequestBodyBytes ?? new ServerOptions().MaxRequestBodyBytes;
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = maxBody);
+        builder.Services.AddMcpServer(o => o.ServerInfo = new() { Name = "sandbox", Version = ContractMapping.ServerVersion })
+            // Stateless on purpose: sandbox sessions live in our store, not in MCP transport sessions, so any request
+            // can reach any server process and a transport reconnect loses nothing. We make no server-to-client requests.
+            .WithHttpTransport(o => o.Stateless = true)
+            .WithTools<SandboxTools>();
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        app.UseSerilogRequestLogging(o => o.GetLevel = (http, _, ex) =>
+            ex is not null || http.Response.StatusCode >= 500 ? LogEventLevel.Error : http.Request.Path.StartsWithSegments("/healthz") ? LogEventLevel.Debug : LogEventLevel.Information);
+        app.UseExceptionHandler();
+        app.UseMiddleware<RequestGuardMiddleware>();
+        app.MapOpenApi();
+        app.UseSwaggerUI(o =>
+        {
+            o.SwaggerEndpoint("/openapi/v1.json", "Sandbox API");
+            o.RoutePrefix = "docs";
+            o.DocumentTitle = "Sandbox API";
+        });
+        app.MapSandboxApi();
+        app.MapMcp("/mcp");
+        return app;
+    }
+
+    private static IHost BuildStdio(string[] args)
+    {
+        var builder = Host.CreateApplicationBuilder(args);
+        // stdout carries the protocol: every log line goes to stderr.
+        ConfigureLogging(builder.Services, builder.Configuration, toStderr: true);
+        builder.Services.AddSandbox().BindConfiguration(Sandbox.SandboxOptions.SectionName);
+        builder.Services.AddHttpContextAccessor();
+        builder.Services.AddMcpServer(o => o.ServerInfo = new() { Name = "sandbox", Version = ContractMapping.ServerVersion })
+            .WithStdioServerTransport()
+            .WithTools<SandboxTools>();
+        return builder.Build();
+    }
+
+    private static void ConfigureLogging(IServiceCollection services, IConfiguration configuration, bool toStderr)
+    {
+        services.AddSerilog((_, lc) =>
+        {
+            lc.MinimumLevel.Information()
+              .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
+              .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
+              .ReadFrom.Configuration(configuration)
+              .Enrich.FromLogContext();
+            lc.WriteTo.Console(
+                outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}",
+                standardErrorFromLevel: toStderr ? LogEventLevel.Verbose : null,
+                formatProvider: System.Globalization.CultureInfo.InvariantCulture);
+        });
+    }
+
+    private const string Usage = """
+        sandbox-server: run untrusted code and coding agents in containers, over REST and MCP.
+
+        Usage:
+          sandbox-server [--urls http://127.0.0.1:8080] [--Section:Key=value ...]   HTTP mode: REST /api, MCP /mcp, /healthz, /docs
+          sandbox-server --stdio [--Section:Key=value ...]                         MCP over stdin/stdout (Claude Desktop, Cursor)
+          sandbox-server --help | --version
+
+        Configuration (appsettings.json, environment variables with __ as separator, or --Key=value):
+          Sandbox:DefaultLimits:MemoryMb, Sandbox:MaxLimits:*, Sandbox:MaxSessions, Sandbox:IdleTimeout,
+          Sandbox:DefaultExecutionTimeout, Sandbox:Safety:Mode (Enforce|Warn|Off), Sandbox:DockerEndpoint,
+          Server:AuthToken, Server:ApiKeys, Server:AllowedOrigins, Server:MaxRequestBodyBytes
+          See README.md for every option and its default.
+
+        """;
+}

@@ -1,0 +1,290 @@
+using System.ComponentModel;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.StaticFiles;
+using ModelContextProtocol;
+using ModelContextProtocol.Protocol;
+using ModelContextProtocol.Server;
+using Sandbox.Client.Contracts;
+using Sandbox.Execution;
+using Sandbox.Server.Api;
+using Sandbox.Server.Hosting;
+using Sandbox.Sessions;
+
+namespace Sandbox.Server.Mcp;
+
+/// <summary>The MCP face: each tool translates its arguments to one engine call and the result to text plus structured content.</summary>
+[McpServerToolType]
+public sealed class SandboxTools(SessionManager engine, IHttpContextAccessor http)
+{
+    private static readonly FileExtensionContentTypeProvider ContentTypes = new();
+    private static readonly UTF8Encoding StrictUtf8 = new(false, true);
+
+    private string Owner => CallerContext.Get(http.HttpContext);
+
+    /// <summary>create_session.</summary>
+    [McpServerTool(Name = "create_session", Title = "Create a sandbox session", Destructive = false, OpenWorld = false)]
+    [Description("Creates an isolated sandbox (a container with no network) and returns its session_id. Python state (variables, imports, files in /workspace) persists across execute_code calls in the session. Close it with close_session when done; idle sessions are closed automatically.")]
+    public Task<CallToolResult> CreateSession(
+        [Description("Image to use: 'python' (default; numpy, pandas, matplotlib installed).")] string? image = null,
+        [Description("Memory limit in MiB (optional; at most the server maximum).")] int? memory_mb = null,
+        [Description("CPU cores (optional, e.g. 0.5).")] double? cpus = null,
+        [Description("Maximum processes (optional).")] int? pids = null,
+        [Description("Size of /workspace in MiB (optional).")] int? workspace_mb = null,
+        [Description("Close the session after this many idle seconds (optional).")] int? ttl_seconds = null,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var request = new CreateSessionRequest
+        {
+            Image = image,
+            Limits = new LimitsDto { MemoryMb = memory_mb, Cpus = cpus, Pids = pids, WorkspaceMb = workspace_mb },
+            IdleTimeoutSeconds = ttl_seconds,
+        };
+        var s = (await engine.CreateSessionAsync(request.ToSpec(), Owner, cancellationToken)).ToDto();
+        return Ok($"Session {s.Id} is ready (image {s.Image}; memory {s.Limits.MemoryMb} MiB, cpus {s.Limits.Cpus}, pids {s.Limits.Pids}, workspace {s.Limits.WorkspaceMb} MiB; no network). Use session_id \"{s.Id}\" with execute_code.",
+            new { session_id = s.Id, session = s });
+    });
+
+    /// <summary>execute_code.</summary>
+    [McpServerTool(Name = "execute_code", Title = "Execute code in a session", Destructive = false, OpenWorld = false)]
+    [Description("Runs code in a session and returns stdout, stderr, exit_code, and any error with Python's traceback. Python runs in a persistent interpreter (like a notebook: variables and imports are kept; the value of a last bare expression is printed); matplotlib figures come back as PNG images. bash runs as a new process each call in /workspace. Output streams as progress notifications. If the static safety check refuses the code, the error lists rule ids you may pass in 'allow' if the code is intended.")]
+    public Task<CallToolResult> ExecuteCode(
+        [Description("The session_id from create_session.")] string session_id,
+        [Description("The code to run.")] string code,
+        [Description("'python' (default) or 'bash'.")] string language = "python",
+        [Description("Wall-clock limit in seconds (default 30). On timeout the code is stopped and the session stays usable.")] double? timeout_seconds = null,
+        [Description("Python only: run in a new interpreter that does not see the session's variables.")] bool fresh = false,
+        [Description("Safety rule ids or names to allow for this call, e.g. ['PY001'] or ['subprocess.*'].")] string[]? allow = null,
+        IProgress<ProgressNotificationValue>? progress = null,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var request = new ExecuteRequest { Code = code, Language = language, TimeoutSeconds = timeout_seconds, Fresh = fresh, Allow = allow }.ToEngine();
+        ExecutionResult? result = null;
+        var chunks = 0;
+        await foreach (var e in engine.ExecuteStreamingAsync(session_id, Owner, request, cancellationToken))
+        {
+            switch (e)
+            {
+                case OutputEvent o when progress is not null:
+                    progress.Report(new ProgressNotificationValue { Progress = ++chunks, Message = $"[{o.Stream}] {o.Text}" });
+                    break;
+                case CompletedEvent c:
+                    result = c.Result;
+                    break;
+            }
+        }
+        if (result is null)
+        {
+            throw new SandboxException(SandboxErrorCodes.Internal, "The execution ended without a result.");
+        }
+        var dto = result.ToDto();
+        var blocks = new List<ContentBlock> { new TextContentBlock { Text = Describe(dto) } };
+        blocks.AddRange(result.Images.Select(i => ImageContentBlock.FromBytes(Convert.FromBase64String(i.Base64), "image/png")));
+        return Result(blocks, dto with { Images = dto.Images.Select(i => i with { Base64 = $"<{i.Base64.Length} base64 chars, see image content>" }).ToList() });
+    });
+
+    /// <summary>upload_file.</summary>
+    [McpServerTool(Name = "upload_file", Title = "Upload a file to a session", Destructive = true, OpenWorld = false)]
+    [Description("Writes a file into the session's /workspace (parent folders are created, an existing file is replaced). The path is relative to /workspace; absolute paths and '..' are refused.")]
+    public Task<CallToolResult> UploadFile(
+        [Description("The session_id.")] string session_id,
+        [Description("Path relative to /workspace, e.g. 'data/input.csv'.")] string path,
+        [Description("The file's bytes, base64-encoded.")] string content_base64,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = Convert.FromBase64String(content_base64 ?? "");
+        }
+        catch (FormatException)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "content_base64 is not valid base64.");
+        }
+        using var stream = new MemoryStream(bytes, writable: false);
+        var f = (await engine.UploadFileAsync(session_id, Owner, path, stream, cancellationToken)).ToDto();
+        return Ok($"Wrote {f.Size} bytes to /workspace/{f.Path}.", new { file = f });
+    });
+
+    /// <summary>download_file.</summary>
+    [McpServerTool(Name = "download_file", Title = "Download a file from a session", ReadOnly = true, OpenWorld = false)]
+    [Description("Reads a file from the session's /workspace. Text files come back as text, PNG/JPEG/GIF as images, other binary files as an embedded blob resource; a directory comes back as a tar archive.")]
+    public Task<CallToolResult> DownloadFile(
+        [Description("The session_id.")] string session_id,
+        [Description("Path relative to /workspace.")] string path,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var file = await engine.DownloadFileAsync(session_id, Owner, path, cancellationToken);
+        var name = file.Path.Length == 0 ? "workspace" : file.Path.Split('/')[^1];
+        var mime = file.IsDirectory ? "application/x-tar" : ContentTypes.TryGetContentType(name, out var t) ? t : "application/octet-stream";
+        var meta = new { path = file.Path, size = file.Content.Length, mime_type = mime, is_directory = file.IsDirectory };
+        if (!file.IsDirectory && mime.StartsWith("image/", StringComparison.Ordinal) && mime is "image/png" or "image/jpeg" or "image/gif" or "image/webp")
+        {
+            return Result([ImageContentBlock.FromBytes(file.Content, mime)], meta);
+        }
+        if (!file.IsDirectory && TryText(file.Content) is { } text)
+        {
+            return Result([new TextContentBlock { Text = text }], meta);
+        }
+        var uri = $"sandbox://sessions/{session_id}/files/{Uri.EscapeDataString(file.Path).Replace("%2F", "/", StringComparison.Ordinal)}";
+        return Result([new EmbeddedResourceBlock { Resource = BlobResourceContents.FromBytes(file.Content, uri, mime) }], meta);
+    });
+
+    /// <summary>list_files.</summary>
+    [McpServerTool(Name = "list_files", Title = "List files in a session", ReadOnly = true, OpenWorld = false)]
+    [Description("Lists a directory of the session's /workspace (not recursive): name, kind (file, directory, symlink), size.")]
+    public Task<CallToolResult> ListFiles(
+        [Description("The session_id.")] string session_id,
+        [Description("Directory relative to /workspace; empty for the workspace itself.")] string? path = null,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var files = (await engine.ListFilesAsync(session_id, Owner, path, cancellationToken)).Select(f => f.ToDto()).ToList();
+        var text = files.Count == 0 ? "(empty)" : string.Join('\n', files.Select(f => $"{(f.Kind == "directory" ? "d" : f.Kind == "symlink" ? "l" : "-")} {f.Size,10} {f.Path}"));
+        return Ok(text, new { files });
+    });
+
+    /// <summary>delete_file.</summary>
+    [McpServerTool(Name = "delete_file", Title = "Delete a file in a session", Destructive = true, OpenWorld = false)]
+    [Description("Deletes a file or a directory tree in the session's /workspace.")]
+    public Task<CallToolResult> DeleteFile(
+        [Description("The session_id.")] string session_id,
+        [Description("Path relative to /workspace.")] string path,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        await engine.DeleteFileAsync(session_id, Owner, path, cancellationToken);
+        return Ok($"Deleted /workspace/{path}.", new { deleted = path });
+    });
+
+    /// <summary>close_session.</summary>
+    [McpServerTool(Name = "close_session", Title = "Close a session", Destructive = true, OpenWorld = false)]
+    [Description("Closes a session: its container and all its files are removed.")]
+    public Task<CallToolResult> CloseSession([Description("The session_id.")] string session_id, CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        await engine.CloseSessionAsync(session_id, Owner, cancellationToken);
+        return Ok($"Session {session_id} closed.", new { closed = session_id });
+    });
+
+    /// <summary>list_sessions.</summary>
+    [McpServerTool(Name = "list_sessions", Title = "List sessions", ReadOnly = true, OpenWorld = false)]
+    [Description("Lists your live sessions.")]
+    public Task<CallToolResult> ListSessions() => Run(() =>
+    {
+        var sessions = engine.ListSessions(Owner).Select(s => s.ToDto()).ToList();
+        var text = sessions.Count == 0 ? "No sessions." : string.Join('\n', sessions.Select(s => $"{s.Id} {s.Image} {s.Status} executions={s.ExecutionCount} expires={s.ExpiresAt:O}"));
+        return Task.FromResult(Ok(text, new { sessions }));
+    });
+
+    /// <summary>get_session_info.</summary>
+    [McpServerTool(Name = "get_session_info", Title = "Describe a session", ReadOnly = true, OpenWorld = false)]
+    [Description("Returns a session's status, limits, age and expiry.")]
+    public Task<CallToolResult> GetSessionInfo([Description("The session_id.")] string session_id) => Run(() =>
+    {
+        var s = engine.GetSession(session_id, Owner).ToDto();
+        return Task.FromResult(Ok(JsonSerializer.Serialize(s, SandboxJson.Options), new { session = s }));
+    });
+
+    /// <summary>get_health.</summary>
+    [McpServerTool(Name = "get_health", Title = "Server health", ReadOnly = true, OpenWorld = false)]
+    [Description("Reports whether the container engine answers and the sandbox images are present.")]
+    public Task<CallToolResult> GetHealth(CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var h = (await engine.GetHealthAsync(cancellationToken)).ToDto();
+        return Ok($"{h.Status}: engine {(h.Engine.Reachable ? h.Engine.Version : "unreachable")}, images {string.Join(", ", h.Images.Select(i => i.Name + (i.Present ? "" : " (missing)")))}, {h.Sessions} sessions", h);
+    });
+
+    /// <summary>get_packages.</summary>
+    [McpServerTool(Name = "get_packages", Title = "List installed packages", ReadOnly = true, OpenWorld = false)]
+    [Description("Lists what an image has installed (Python version and importable packages with versions). Sessions have no network, so only these packages can be imported.")]
+    public Task<CallToolResult> GetPackages([Description("Image name; 'python' by default.")] string? image = null, CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var p = await engine.GetPackagesAsync(image, cancellationToken);
+        return Ok($"{p.Image} ({p.Reference}): " + string.Join(", ", p.Packages.Select(x => $"{x.Name} {x.Version}")), p);
+    });
+
+    private static async Task<CallToolResult> Run(Func<Task<CallToolResult>> body)
+    {
+        try
+        {
+            return await body();
+        }
+        catch (SandboxException e)
+        {
+            var error = e.ToError();
+            return new CallToolResult
+            {
+                IsError = true,
+                Content = [new TextContentBlock { Text = $"{e.Code}: {e.Message}" }],
+                StructuredContent = JsonSerializer.SerializeToElement(new { error }, SandboxJson.Options),
+            };
+        }
+    }
+
+    private static CallToolResult Ok(string text, object structured) => Result([new TextContentBlock { Text = text }], structured);
+
+    private static CallToolResult Result(IList<ContentBlock> content, object structured) => new()
+    {
+        Content = content,
+        StructuredContent = JsonSerializer.SerializeToElement(structured, SandboxJson.Options),
+    };
+
+    private static string? TryText(byte[] bytes)
+    {
+        if (Array.IndexOf(bytes, (byte)0) >= 0)
+        {
+            return null;
+        }
+        try
+        {
+            return StrictUtf8.GetString(bytes);
+        }
+        catch (DecoderFallbackException)
+        {
+            return null;
+        }
+    }
+
+    private static string Describe(ExecutionResultDto r)
+    {
+        var sb = new StringBuilder();
+        sb.Append(r.TimedOut ? "TIMED OUT" : r.Error is not null ? $"ERROR {r.Error.Type}" : "OK");
+        sb.Append($" (exit_code {r.ExitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"}, {r.DurationMs:0.#} ms)");
+        if (r.StateLost)
+        {
+            sb.Append(" — the Python process was restarted: variables and imports are lost (files remain)");
+        }
+        if (r.Truncated)
+        {
+            sb.Append(" — output was truncated");
+        }
+        sb.AppendLine();
+        if (r.Stdout.Length > 0)
+        {
+            sb.AppendLine("--- stdout ---").Append(r.Stdout);
+            if (!r.Stdout.EndsWith('\n'))
+            {
+                sb.AppendLine();
+            }
+        }
+        if (r.Stderr.Length > 0)
+        {
+            sb.AppendLine("--- stderr ---").Append(r.Stderr);
+            if (!r.Stderr.EndsWith('\n'))
+            {
+                sb.AppendLine();
+            }
+        }
+        if (r.Error is { Traceback: null } e)
+        {
+            sb.AppendLine($"{e.Type}: {e.Message}");
+        }
+        if (r.Images.Count > 0)
+        {
+            sb.AppendLine($"{r.Images.Count} image(s) attached.");
+        }
+        foreach (var f in r.Findings)
+        {
+            sb.AppendLine($"safety warning line {f.Line}: [{f.RuleId}] {f.Message}");
+        }
+        return sb.ToString();
+    }
+}
