@@ -25,6 +25,9 @@ ctl_out = os.fdopen(int(sys.argv[2]), "wb", buffering=0)
 def send(msg):
     ctl_out.write((json.dumps(msg) + "\n").encode())
 ns = {"__name__": "__main__", "__builtins__": builtins}
+# Line-buffered so output arrives in whole lines while the code runs (flushed again when each call ends).
+sys.stdout.reconfigure(line_buffering=True)
+sys.stderr.reconfigure(line_buffering=True)
 import signal
 signal.signal(signal.SIGINT, signal.default_int_handler)
 cur = [None]
@@ -192,7 +195,7 @@ class Runner:
         c_in_r, c_in_w = os.pipe()
         c_out_r, c_out_w = os.pipe()
         p = subprocess.Popen(
-            [sys.executable, "-u", "-c", KERNEL_SRC, str(c_in_r), str(c_out_w)], stdin=subprocess.DEVNULL,
+            [sys.executable, "-c", KERNEL_SRC, str(c_in_r), str(c_out_w)], stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(c_in_r, c_out_w), preexec_fn=demote,
             env=user_env(), cwd="/")
         for fd in (c_in_r, c_out_w):

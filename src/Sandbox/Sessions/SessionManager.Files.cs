@@ -84,15 +84,22 @@ public sealed partial class SessionManager
             throw new SandboxException(SandboxErrorCodes.FileTooLarge,
                 $"'{Shorten(relative)}' is {stat.Size} bytes, above the download cap of {_options.MaxDownloadBytes} bytes.");
         }
-        await using var archive = await _backend.GetArchiveAsync(session.ContainerId, WorkspacePath.ToContainerPath(resolved.Relative), ct).ConfigureAwait(false);
+        // The archive is read whole (capped: file size plus tar framing) before parsing: the engine's chunked
+        // stream does not tolerate the partial reads a tar parser makes.
+        using var raw = new MemoryStream();
+        await using (var archive = await _backend.GetArchiveAsync(session.ContainerId, WorkspacePath.ToContainerPath(resolved.Relative), ct).ConfigureAwait(false))
+        {
+            await CopyCappedAsync(archive, raw, isDir ? _options.MaxDownloadBytes : _options.MaxDownloadBytes + 64 * 1024, relative, ct).ConfigureAwait(false);
+        }
+        raw.Position = 0;
         using var output = new MemoryStream();
         if (isDir)
         {
-            await CopyCappedAsync(archive, output, _options.MaxDownloadBytes, relative, ct).ConfigureAwait(false);
+            raw.CopyTo(output);
         }
         else
         {
-            using var reader = new TarReader(archive, leaveOpen: true);
+            using var reader = new TarReader(raw, leaveOpen: true);
             var entry = await reader.GetNextEntryAsync(copyData: false, ct).ConfigureAwait(false);
             if (entry is null || entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile))
             {

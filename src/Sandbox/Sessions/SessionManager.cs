@@ -138,8 +138,8 @@ public sealed partial class SessionManager : IAsyncDisposable
         return new SandboxHealth(engine, images, _sessions.Count);
     }
 
-    /// <summary>Every live session of every caller (for tests and administration).</summary>
-    internal IReadOnlyList<SessionInfo> ListAllForTests() => _sessions.Values.Select(s => s.ToInfo(_options.MaxLifetime)).ToList();
+    /// <summary>Every live session of every caller (for tests and administration; not exposed to callers).</summary>
+    public IReadOnlyList<SessionInfo> ListAllSessions() => _sessions.Values.Select(s => s.ToInfo(_options.MaxLifetime)).ToList();
 
     /// <summary>Number of live sessions of all callers.</summary>
     public int SessionCount => _sessions.Count;

@@ -54,7 +54,8 @@ public static class ServerProgram
     /// <summary>Builds the HTTP host (used by tests through WebApplicationFactory-free in-process start, too).</summary>
     public static WebApplication BuildHttp(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // appsettings.json sits beside the binary, whatever the working directory.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         if (string.IsNullOrEmpty(builder.Configuration["urls"]))
         {
             builder.WebHost.UseUrls(DefaultUrl);
@@ -96,7 +97,7 @@ public static class ServerProgram
 
     private static IHost BuildStdio(string[] args)
     {
-        var builder = Host.CreateApplicationBuilder(args);
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
         // stdout carries the protocol: every log line goes to stderr.
         ConfigureLogging(builder.Services, builder.Configuration, toStderr: true);
         builder.Services.AddSandbox().BindConfiguration(Sandbox.SandboxOptions.SectionName);

@@ -15,7 +15,7 @@ namespace Sandbox.Server.Mcp;
 
 /// <summary>The MCP face: each tool translates its arguments to one engine call and the result to text plus structured content.</summary>
 [McpServerToolType]
-public sealed class SandboxTools(SessionManager engine, IHttpContextAccessor http)
+public sealed partial class SandboxTools(SessionManager engine, IHttpContextAccessor http, ILogger<SandboxTools> logger)
 {
     private static readonly FileExtensionContentTypeProvider ContentTypes = new();
     private static readonly UTF8Encoding StrictUtf8 = new(false, true);
@@ -55,7 +55,7 @@ public sealed class SandboxTools(SessionManager engine, IHttpContextAccessor htt
         [Description("Wall-clock limit in seconds (default 30). On timeout the code is stopped and the session stays usable.")] double? timeout_seconds = null,
         [Description("Python only: run in a new interpreter that does not see the session's variables.")] bool fresh = false,
         [Description("Safety rule ids or names to allow for this call, e.g. ['PY001'] or ['subprocess.*'].")] string[]? allow = null,
-        IProgress<ProgressNotificationValue>? progress = null,
+        RequestContext<CallToolRequestParams>? context = null,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
         var request = new ExecuteRequest { Code = code, Language = language, TimeoutSeconds = timeout_seconds, Fresh = fresh, Allow = allow }.ToEngine();
@@ -65,8 +65,10 @@ public sealed class SandboxTools(SessionManager engine, IHttpContextAccessor htt
         {
             switch (e)
             {
-                case OutputEvent o when progress is not null:
-                    progress.Report(new ProgressNotificationValue { Progress = ++chunks, Message = $"[{o.Stream}] {o.Text}" });
+                case OutputEvent o when context?.Params?.ProgressToken is { } token:
+                    // Awaited one by one (not IProgress, which does not wait) so notifications keep their order.
+                    await context.Server.NotifyProgressAsync(token, new ProgressNotificationValue { Progress = ++chunks, Message = $"[{o.Stream}] {o.Text}" },
+                        cancellationToken: cancellationToken);
                     break;
                 case CompletedEvent c:
                     result = c.Result;
@@ -201,7 +203,7 @@ public sealed class SandboxTools(SessionManager engine, IHttpContextAccessor htt
         return Ok($"{p.Image} ({p.Reference}): " + string.Join(", ", p.Packages.Select(x => $"{x.Name} {x.Version}")), p);
     });
 
-    private static async Task<CallToolResult> Run(Func<Task<CallToolResult>> body)
+    private async Task<CallToolResult> Run(Func<Task<CallToolResult>> body)
     {
         try
         {
@@ -217,7 +219,15 @@ public sealed class SandboxTools(SessionManager engine, IHttpContextAccessor htt
                 StructuredContent = JsonSerializer.SerializeToElement(new { error }, SandboxJson.Options),
             };
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogToolFailed(logger, e);
+            throw;
+        }
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "MCP tool failed unexpectedly")]
+    private static partial void LogToolFailed(ILogger logger, Exception exception);
 
     private static CallToolResult Ok(string text, object structured) => Result([new TextContentBlock { Text = text }], structured);
 

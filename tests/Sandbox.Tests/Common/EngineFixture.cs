@@ -53,7 +53,7 @@ public sealed class EngineFixture : IAsyncLifetime
     {
         foreach (var manager in _managers)
         {
-            foreach (var s in manager.ListAllForTests())
+            foreach (var s in manager.ListAllSessions())
             {
                 try
                 {

@@ -100,10 +100,15 @@ public sealed class SessionExecutionTests(EngineFixture fixture)
         var s = await _engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
         var sw = Stopwatch.StartNew();
         var firstChunkAt = TimeSpan.Zero;
+        var chunks = new List<string>();
         ExecutionResult? result = null;
         await foreach (var e in _engine.ExecuteStreamingAsync(s.Id, Owners.Alice,
-                           new ExecutionRequest { Code = "import time\nfor i in range(3):\n    print(i, flush=True)\n    time.sleep(0.5)" }, CancellationToken.None))
+                           new ExecutionRequest { Code = "import time\nfor i in range(3):\n    print('tick', i, flush=True)\n    time.sleep(0.5)" }, CancellationToken.None))
         {
+            if (e is OutputEvent o)
+            {
+                chunks.Add(o.Text);
+            }
             if (e is OutputEvent && firstChunkAt == TimeSpan.Zero)
             {
                 firstChunkAt = sw.Elapsed;
@@ -114,7 +119,8 @@ public sealed class SessionExecutionTests(EngineFixture fixture)
             }
         }
         Assert.NotNull(result);
-        Assert.Equal("0\n1\n2\n", result.Stdout);
+        Assert.Equal("tick 0\ntick 1\ntick 2\n", result.Stdout);
+        Assert.Equal(["tick 0\n", "tick 1\n", "tick 2\n"], chunks); // whole lines, in order
         Assert.True(firstChunkAt < TimeSpan.FromMilliseconds(result.DurationMs) - TimeSpan.FromMilliseconds(500),
             $"first chunk at {firstChunkAt}, total {result.DurationMs} ms");
     }

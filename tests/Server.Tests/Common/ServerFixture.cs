@@ -1,0 +1,113 @@
+using System.Net.Http.Headers;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using ModelContextProtocol.Client;
+using Sandbox.Sessions;
+using Sandbox.Server.Hosting;
+
+namespace Sandbox.Server.Tests.Common;
+
+/// <summary>A real server process-in-process on a loopback port, against the real engine. Fails loudly without an engine.</summary>
+public class ServerFixture : IAsyncLifetime
+{
+    public const string Token = "test-token-0123456789abcdef";
+    public const string OtherToken = "other-token-0123456789abcdef";
+
+    private WebApplication? _app;
+
+    public string InstanceId { get; } = "srvtest-" + Guid.NewGuid().ToString("N")[..10];
+
+    public Uri BaseAddress { get; private set; } = null!;
+
+    public WebApplication App => _app ?? throw new InvalidOperationException("not started");
+
+    protected virtual IEnumerable<string> ExtraArgs => [];
+
+    /// <summary>Whether this server requires bearer tokens.</summary>
+    public virtual bool RequiresToken => false;
+
+    public async Task InitializeAsync()
+    {
+        string[] args =
+        [
+            "--urls", "http://127.0.0.1:0",
+            $"--Sandbox:InstanceId={InstanceId}",
+            "--Serilog:MinimumLevel:Default=Warning",
+            "--Server:MaxRequestBodyBytes=2000000",
+            .. ExtraArgs,
+        ];
+        _app = ServerProgram.BuildHttp(args);
+        await _app.StartAsync();
+        var addresses = _app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>();
+        BaseAddress = new Uri(addresses.Addresses.First());
+        var health = await _app.Services.GetRequiredService<SessionManager>().GetHealthAsync(CancellationToken.None);
+        if (!health.Healthy)
+        {
+            throw new InvalidOperationException($"The engine or images are not ready: {health}. Run deploy/test.sh, which prepares them.");
+        }
+    }
+
+    public HttpClient CreateHttpClient(string? token = null)
+    {
+        var http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(120) };
+        token ??= RequiresToken ? Token : null;
+        if (token is not null)
+        {
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+        return http;
+    }
+
+    public Task<McpClient> CreateMcpClientAsync(string? token = null)
+    {
+        token ??= RequiresToken ? Token : null;
+        var options = new HttpClientTransportOptions
+        {
+            Endpoint = new Uri(BaseAddress, "/mcp"),
+            TransportMode = HttpTransportMode.StreamableHttp,
+            AdditionalHeaders = token is null ? null : new Dictionary<string, string> { ["Authorization"] = "Bearer " + token },
+        };
+        return McpClient.CreateAsync(new HttpClientTransport(options));
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_app is not null)
+        {
+            var engine = _app.Services.GetRequiredService<SessionManager>();
+            foreach (var s in engine.ListAllSessions())
+            {
+                try
+                {
+                    await engine.CloseSessionAsync(s.Id, s.Owner, CancellationToken.None);
+                }
+                catch (SandboxException)
+                {
+                }
+            }
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>A server with two callers configured by token.</summary>
+public sealed class AuthServerFixture : ServerFixture
+{
+    public override bool RequiresToken => true;
+
+    protected override IEnumerable<string> ExtraArgs =>
+    [
+        "--Server:ApiKeys:0:Name=alice", $"--Server:ApiKeys:0:Token={Token}",
+        "--Server:ApiKeys:1:Name=bob", $"--Server:ApiKeys:1:Token={OtherToken}",
+    ];
+}
+
+[CollectionDefinition(Name)]
+public sealed class ServerCollection : ICollectionFixture<ServerFixture>, ICollectionFixture<AuthServerFixture>
+{
+    public const string Name = "server";
+}
