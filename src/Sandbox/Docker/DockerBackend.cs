@@ -241,19 +241,19 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
     }
 
     /// <summary>Containers (any state) carrying our product label.</summary>
-    internal async Task<IList<ContainerListResponse>> ListManagedContainersAsync(CancellationToken ct) =>
-        await Call(() => _client.Containers.ListContainersAsync(new ContainersListParameters
+    internal async Task<IList<ContainerListResponse>> ListManagedContainersAsync(bool allInstances, CancellationToken ct)
+    {
+        var labels = new Dictionary<string, bool> { [$"{SandboxLabels.Product}={SandboxLabels.ProductValue}"] = true };
+        if (!allInstances)
+        {
+            labels[$"{SandboxLabels.Instance}={_options.InstanceId}"] = true;
+        }
+        return await Call(() => _client.Containers.ListContainersAsync(new ContainersListParameters
         {
             All = true,
-            Filters = new Dictionary<string, IDictionary<string, bool>>
-            {
-                ["label"] = new Dictionary<string, bool>
-                {
-                    [$"{SandboxLabels.Product}={SandboxLabels.ProductValue}"] = true,
-                    [$"{SandboxLabels.Instance}={_options.InstanceId}"] = true,
-                },
-            },
+            Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = labels },
         }, ct)).ConfigureAwait(false);
+    }
 
     /// <summary>Stat of a path in the container, or null when it does not exist.</summary>
     internal async Task<ContainerPathStatResponse?> StatAsync(string containerId, string path, CancellationToken ct)

@@ -209,13 +209,26 @@ public sealed partial class SessionManager : IAsyncDisposable
         return closed;
     }
 
-    /// <summary>Removes every container and volume labelled as ours that this engine does not know (after a crash).</summary>
+    /// <summary>
+    /// Removes containers labelled as ours that no live session owns: those of this instance (left by a crash), and
+    /// those of any instance older than the maximum lifetime (left by a process that died without cleaning up).
+    /// </summary>
     public async Task<int> RemoveOrphansAsync(CancellationToken ct)
     {
         var removed = 0;
-        foreach (var container in await _backend.ListManagedContainersAsync(ct).ConfigureAwait(false))
+        var now = _time.GetUtcNow();
+        foreach (var container in await _backend.ListManagedContainersAsync(allInstances: true, ct).ConfigureAwait(false))
         {
-            if (container.Labels is null || !container.Labels.TryGetValue(SandboxLabels.SessionId, out var sid) || _sessions.ContainsKey(sid))
+            var labels = container.Labels ?? new Dictionary<string, string>();
+            if (!labels.TryGetValue(SandboxLabels.SessionId, out var sid) || _sessions.ContainsKey(sid))
+            {
+                continue;
+            }
+            var mine = labels.TryGetValue(SandboxLabels.Instance, out var instance) && instance == _options.InstanceId;
+            var expired = labels.TryGetValue(SandboxLabels.CreatedAt, out var created)
+                          && DateTimeOffset.TryParse(created, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var at)
+                          && now - at > _options.MaxLifetime + TimeSpan.FromHours(1);
+            if (!mine && !expired)
             {
                 continue;
             }
@@ -223,6 +236,15 @@ public sealed partial class SessionManager : IAsyncDisposable
             removed++;
         }
         return removed;
+    }
+
+    /// <summary>Closes every session (used at shutdown: without a durable store nothing could resume them).</summary>
+    public async Task CloseAllAsync(CancellationToken ct)
+    {
+        foreach (var session in _sessions.Values)
+        {
+            await CloseAsync(session, "server shutting down", ct).ConfigureAwait(false);
+        }
     }
 
     internal Session Get(string sessionId, string owner)

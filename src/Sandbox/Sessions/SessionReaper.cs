@@ -39,6 +39,22 @@ public sealed partial class SessionReaper(SessionManager sessions, ILogger<Sessi
         }
     }
 
+    /// <inheritdoc />
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        bounded.CancelAfter(TimeSpan.FromSeconds(30));
+        try
+        {
+            await sessions.CloseAllAsync(bounded.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SandboxException or OperationCanceledException)
+        {
+            LogFailed(logger, e is SandboxException s ? s.Code : "timeout", e.Message);
+        }
+    }
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Removed {Count} orphaned sandbox containers")]
     private static partial void LogOrphans(ILogger logger, int count);
 

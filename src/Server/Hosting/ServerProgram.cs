@@ -101,6 +101,11 @@ public static class ServerProgram
         // stdout carries the protocol: every log line goes to stderr.
         ConfigureLogging(builder.Services, builder.Configuration, toStderr: true);
         builder.Services.AddSandbox().BindConfiguration(Sandbox.SandboxOptions.SectionName);
+        if (string.IsNullOrEmpty(builder.Configuration["Sandbox:InstanceId"]))
+        {
+            // Each desktop client starts its own stdio server; a per-process instance keeps them from reaping each other.
+            builder.Services.PostConfigure<Sandbox.SandboxOptions>(o => o.InstanceId = $"stdio-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40]);
+        }
         builder.Services.AddHttpContextAccessor();
         builder.Services.AddMcpServer(o => o.ServerInfo = new() { Name = "sandbox", Version = ContractMapping.ServerVersion })
             .WithStdioServerTransport()
