@@ -44,10 +44,16 @@ if [ "$skipped" -gt 0 ]; then
   failed=$((failed + skipped))
 fi
 
-leftover="$(docker ps -aq --filter label=dev.sandbox.product=sandbox | wc -l)"
-if [ "$leftover" -gt 0 ]; then
-  log "warning: $leftover sandbox containers are still present after the tests:"
-  docker ps -a --filter label=dev.sandbox.product=sandbox --format '  {{.Names}} {{.Status}} {{.Label "dev.sandbox.instance"}}' >&2
+# Tests remove what they create; anything left with our label is reported (and fails the run when it is a test's).
+leftover="$(docker ps -a --filter label=dev.sandbox.product=sandbox --format '{{.Names}} {{.Status}} instance={{.Label "dev.sandbox.instance"}}')"
+leftvol="$(docker volume ls --filter label=dev.sandbox.product=sandbox --format '{{.Name}} instance={{.Label "dev.sandbox.instance"}}')"
+if [ -n "$leftover$leftvol" ]; then
+  log "sandbox containers/volumes still present after the tests:"
+  printf '  %s\n' $leftover $leftvol >&2
+  if grep -qE 'instance=(test|srvtest|failtest|stdiotest)-' <<<"$leftover$leftvol"; then
+    log "a test leaked containers or volumes"
+    failed=$((failed + 1))
+  fi
 fi
 
 echo "$passed passed, $failed failed"

@@ -96,11 +96,14 @@ def run(code):
     except Exception:
         pass
     return exit_code, error
+MAIN_PID = os.getpid()
 send({"type": "ready"})
 for line in ctl_in:
     req = json.loads(line)
     cur[0] = req["id"]
     exit_code, error = run(req["code"])
+    if os.getpid() != MAIN_PID:
+        os._exit(exit_code if isinstance(exit_code, int) else 1)  # a fork of the code must never become a kernel
     try:
         sys.stdout.flush(); sys.stderr.flush()
     except Exception:
@@ -132,8 +135,29 @@ def user_env():
     return env
 
 
-def kill_user_processes():
-    """Kills every process of the sandbox user (code, its children, anything it left behind)."""
+def kill_user_processes(keep=None):
+    """Kills every process of the sandbox user (code, its children, anything it left behind), except `keep`."""
+    if keep is not None:
+        any_found = False
+        for _ in range(100):
+            found = False
+            for p in os.listdir("/proc"):
+                if not p.isdigit() or int(p) in (1, os.getpid(), keep):
+                    continue
+                try:
+                    os.kill(int(p), signal.SIGKILL)
+                    found = any_found = True
+                except OSError:
+                    pass
+            try:
+                while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                    pass
+            except ChildProcessError:
+                pass
+            if not found:
+                return any_found
+            time.sleep(0.005)
+        return any_found
     for _ in range(50):
         try:
             os.kill(-1, signal.SIGKILL)  # all we may signal but init and ourselves
@@ -346,7 +370,7 @@ class Runner:
             self.kernel_died()
             return
         self.ctl_buf += data
-        while b"\n" in self.ctl_buf:
+        while b"\n" in self.ctl_buf and self.kernel is k:
             line, self.ctl_buf = self.ctl_buf.split(b"\n", 1)
             msg = json.loads(line)
             if msg["type"] == "ready":
@@ -360,8 +384,13 @@ class Runner:
                 self.drain(k["err"])
                 a = self.active
                 err = msg.get("error")
-                timed_out = a["cancelled"] and err is not None and err.get("type") == "KeyboardInterrupt"
-                self.done(msg["exit_code"], err, timed_out=timed_out or a["cancelled"])
+                if a["cancelled"] and kill_user_processes(keep=k["proc"].pid):
+                    # The interrupt stopped the main code, but it had started other processes (background jobs,
+                    # forks): they are killed, and the interpreter is restarted so that none of them lingers as
+                    # a zombie holding a process slot. Variables are lost in that case, and the result says so.
+                    self.stop_kernel()
+                    a["state_lost"] = True
+                self.done(msg["exit_code"], err, timed_out=a["cancelled"])
 
     def kernel_died(self):
         k = self.kernel

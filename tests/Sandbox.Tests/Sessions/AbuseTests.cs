@@ -1,0 +1,92 @@
+using Sandbox.Execution;
+using Sandbox.Sessions;
+using Sandbox.Tests.Common;
+
+namespace Sandbox.Tests.Sessions;
+
+/// <summary>Hostile code ends with a clear result, the session stays usable, and a session running beside it is unaffected.</summary>
+[Collection(EngineCollection.Name)]
+public sealed class AbuseTests(EngineFixture fixture)
+{
+    private readonly SessionManager _engine = fixture.CreateManager(o => o.Safety.Mode = Safety.SafetyMode.Off);
+
+    private async Task<ExecutionResult> WithCanary(string code, string language = "python", double timeout = 5, LimitsRequest? limits = null)
+    {
+        var victim = await _engine.CreateSessionAsync(new SessionSpec { Limits = limits }, Owners.Alice, CancellationToken.None);
+        var canary = await _engine.CreateSessionAsync(new SessionSpec(), Owners.Bob, CancellationToken.None);
+        await _engine.ExecuteAsync(canary.Id, Owners.Bob, new ExecutionRequest { Code = "state = 'kept'" }, CancellationToken.None);
+        using var stop = new CancellationTokenSource();
+        var canaryRuns = Task.Run(async () =>
+        {
+            var n = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                var r = await _engine.ExecuteAsync(canary.Id, Owners.Bob, new ExecutionRequest { Code = "print(sum(range(100000)), state)" }, CancellationToken.None);
+                Assert.Equal("4999950000 kept\n", r.Stdout);
+                n++;
+                await Task.Delay(100);
+            }
+            return n;
+        });
+        var result = await _engine.ExecuteAsync(victim.Id, Owners.Alice, new ExecutionRequest
+        {
+            Code = code, Language = language, Timeout = TimeSpan.FromSeconds(timeout),
+        }, CancellationToken.None);
+        await stop.CancelAsync();
+        Assert.True(await canaryRuns > 0);
+        // The victim session still works afterwards.
+        var after = await _engine.ExecuteAsync(victim.Id, Owners.Alice, new ExecutionRequest { Code = "print('still here')" }, CancellationToken.None);
+        Assert.Equal("still here\n", after.Stdout);
+        // Nothing the hostile code started is left running: init, runner, interpreter (and this check's own process at most).
+        var procs = await _engine.ExecuteAsync(victim.Id, Owners.Alice, new ExecutionRequest
+        {
+            Code = "import os\nprint(len([p for p in os.listdir('/proc') if p.isdigit()]))",
+        }, CancellationToken.None);
+        Assert.True(int.Parse(procs.Stdout.Trim(), System.Globalization.CultureInfo.InvariantCulture) <= 3, $"processes left: {procs.Stdout}");
+        await _engine.CloseSessionAsync(victim.Id, Owners.Alice, CancellationToken.None);
+        await _engine.CloseSessionAsync(canary.Id, Owners.Bob, CancellationToken.None);
+        return result;
+    }
+
+    [Fact]
+    public async Task Python_fork_bomb_is_contained()
+    {
+        var r = await WithCanary("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass");
+        Assert.True(r.TimedOut);
+    }
+
+    [Fact]
+    public async Task Bash_fork_bomb_is_contained()
+    {
+        var r = await WithCanary(":(){ :|:& };:", "bash");
+        Assert.True(r.TimedOut || r.ExitCode != 0);
+    }
+
+    [Fact]
+    public async Task Memory_bomb_is_contained()
+    {
+        var r = await WithCanary("chunks = []\nwhile True:\n    chunks.append(bytearray(50 * 1024 * 1024))", timeout: 20,
+            limits: new LimitsRequest { MemoryMb = 256 });
+        Assert.NotNull(r.Error);
+        Assert.True(r.Error.Type is "MemoryError" or "KernelDied", r.Error.Type);
+        Assert.False(r.TimedOut);
+    }
+
+    [Fact]
+    public async Task Disk_fill_ends_with_a_clear_error()
+    {
+        var r = await WithCanary("with open('fill.bin', 'wb') as f:\n    while True:\n        f.write(b'x' * 1048576)", timeout: 20,
+            limits: new LimitsRequest { WorkspaceMb = 32 });
+        Assert.Equal("OSError", r.Error?.Type);
+        Assert.Contains("No space left on device", r.Error?.Message);
+    }
+
+    [Fact]
+    public async Task Fifty_megabyte_print_is_truncated_not_buffered()
+    {
+        var r = await WithCanary("print('y' * 50_000_000)", timeout: 30);
+        Assert.True(r.Truncated);
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal(_engine.Options.MaxOutputChars, r.Stdout.Length);
+    }
+}
