@@ -49,7 +49,7 @@ leftover="$(docker ps -a --filter label=dev.sandbox.product=sandbox --format '{{
 leftvol="$(docker volume ls --filter label=dev.sandbox.product=sandbox --format '{{.Name}} instance={{.Label "dev.sandbox.instance"}}')"
 if [ -n "$leftover$leftvol" ]; then
   log "sandbox containers/volumes still present after the tests:"
-  printf '  %s\n' $leftover $leftvol >&2
+  printf '%s\n' "$leftover" "$leftvol" | sed '/^$/d; s/^/  /' >&2
   if grep -qE 'instance=(test|srvtest|failtest|stdiotest)-' <<<"$leftover$leftvol"; then
     log "a test leaked containers or volumes"
     failed=$((failed + 1))

@@ -9,7 +9,7 @@ namespace Sandbox.Tests.Files;
 [Collection(EngineCollection.Name)]
 public sealed class WorkspaceFileTests(EngineFixture fixture)
 {
-    private readonly SessionManager _engine = fixture.CreateManager(o => o.Safety.Mode = Safety.SafetyMode.Off);
+    private readonly SessionManager _engine = fixture.CreateManager(o => o.Safety.Mode = global::Sandbox.Safety.SafetyMode.Off);
 
     [Fact]
     public async Task Five_megabyte_binary_round_trip_is_byte_identical()
@@ -90,7 +90,7 @@ public sealed class WorkspaceFileTests(EngineFixture fixture)
     [Fact]
     public async Task Size_caps_hold_on_upload_and_download()
     {
-        var engine = fixture.CreateManager(o => { o.MaxUploadBytes = 1000; o.MaxDownloadBytes = 2000; o.Safety.Mode = Safety.SafetyMode.Off; });
+        var engine = fixture.CreateManager(o => { o.MaxUploadBytes = 1000; o.MaxDownloadBytes = 2000; o.Safety.Mode = global::Sandbox.Safety.SafetyMode.Off; });
         var s = await engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
         var up = await Assert.ThrowsAsync<SandboxException>(() => engine.UploadFileAsync(s.Id, Owners.Alice, "big.bin", new MemoryStream(new byte[1001]), CancellationToken.None));
         Assert.Equal(SandboxErrorCodes.FileTooLarge, up.Code);

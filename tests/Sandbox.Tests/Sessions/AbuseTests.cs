@@ -8,7 +8,7 @@ namespace Sandbox.Tests.Sessions;
 [Collection(EngineCollection.Name)]
 public sealed class AbuseTests(EngineFixture fixture)
 {
-    private readonly SessionManager _engine = fixture.CreateManager(o => o.Safety.Mode = Safety.SafetyMode.Off);
+    private readonly SessionManager _engine = fixture.CreateManager(o => o.Safety.Mode = global::Sandbox.Safety.SafetyMode.Off);
 
     private async Task<ExecutionResult> WithCanary(string code, string language = "python", double timeout = 5, LimitsRequest? limits = null)
     {

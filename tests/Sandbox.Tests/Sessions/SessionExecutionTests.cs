@@ -8,7 +8,7 @@ namespace Sandbox.Tests.Sessions;
 [Collection(EngineCollection.Name)]
 public sealed class SessionExecutionTests(EngineFixture fixture)
 {
-    private readonly SessionManager _engine = fixture.CreateManager(o => o.Safety.Mode = Safety.SafetyMode.Off);
+    private readonly SessionManager _engine = fixture.CreateManager(o => o.Safety.Mode = global::Sandbox.Safety.SafetyMode.Off);
 
     private Task<ExecutionResult> Run(string id, string code, string language = "python", bool fresh = false, double timeoutSeconds = 30) =>
         _engine.ExecuteAsync(id, Owners.Alice, new ExecutionRequest
@@ -149,7 +149,7 @@ public sealed class SessionExecutionTests(EngineFixture fixture)
     [Fact]
     public async Task Output_is_capped_and_marked_truncated()
     {
-        var engine = fixture.CreateManager(o => { o.MaxOutputChars = 10_000; o.Safety.Mode = Safety.SafetyMode.Off; });
+        var engine = fixture.CreateManager(o => { o.MaxOutputChars = 10_000; o.Safety.Mode = global::Sandbox.Safety.SafetyMode.Off; });
         var s = await engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
         var r = await engine.ExecuteAsync(s.Id, Owners.Alice, new ExecutionRequest { Code = "print('x' * 50_000_000, end='')" }, CancellationToken.None);
         Assert.True(r.Truncated);
