@@ -255,24 +255,7 @@ public sealed partial class SessionManager
         if (request.Language == "python")
         {
             // Python's own parser, in the sandbox's runner process (not the user's interpreter).
-            var id = session.Runner.NewId();
-            using var subscription = session.Runner.Subscribe(id);
-            await session.Runner.SendAsync(new Dictionary<string, object> { ["op"] = "analyze", ["id"] = id, ["code"] = request.Code }, ct).ConfigureAwait(false);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(TimeSpan.FromSeconds(10));
-            RunnerMessage facts;
-            try
-            {
-                facts = await subscription.Reader.ReadAsync(timeout.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-            {
-                throw new SandboxException(SandboxErrorCodes.Timeout, "The safety check did not answer within 10 s.");
-            }
-            catch (ChannelClosedException e) when (e.InnerException is SandboxException lost)
-            {
-                throw new SandboxException(lost.Code, lost.Message, e);
-            }
+            var facts = await AskRunnerAsync(session, new() { ["op"] = "analyze", ["code"] = request.Code }, TimeSpan.FromSeconds(10), "safety check", ct).ConfigureAwait(false);
             // A syntax error is reported by Python itself when the code runs, with Python's exact message.
             findings = _safety.CheckPython(ParseFacts(facts.Body), request.Allow.ToHashSet(StringComparer.Ordinal));
         }

@@ -152,30 +152,36 @@ public sealed partial class SessionManager
 
     private async Task<JsonElement> RunnerFileOpAsync(Session session, string op, string relative, CancellationToken ct)
     {
-        var id = session.Runner.NewId();
-        using var subscription = session.Runner.Subscribe(id);
-        await session.Runner.SendAsync(new Dictionary<string, object> { ["op"] = op, ["id"] = id, ["path"] = relative }, ct).ConfigureAwait(false);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(TimeSpan.FromSeconds(30));
-        RunnerMessage reply;
-        try
-        {
-            reply = await subscription.Reader.ReadAsync(timeout.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            throw new SandboxException(SandboxErrorCodes.Timeout, $"The sandbox did not answer the {op} request within 30 s.");
-        }
-        catch (ChannelClosedException e) when (e.InnerException is SandboxException lost)
-        {
-            throw new SandboxException(lost.Code, lost.Message, e);
-        }
+        var reply = await AskRunnerAsync(session, new() { ["op"] = op, ["path"] = relative }, TimeSpan.FromSeconds(30), op, ct).ConfigureAwait(false);
         if (reply.Type == "error")
         {
             var code = Str(reply.Body, "code") == SandboxErrorCodes.FileNotFound ? SandboxErrorCodes.FileNotFound : SandboxErrorCodes.InvalidPath;
             throw new SandboxException(code, $"Cannot {op} '{Shorten(relative)}': {Shorten(Str(reply.Body, "message"))}");
         }
         return reply.Body;
+    }
+
+    /// <summary>One request to the session's runner and its single answer, bounded in time.</summary>
+    private static async Task<RunnerMessage> AskRunnerAsync(Session session, Dictionary<string, object> request, TimeSpan timeout, string what, CancellationToken ct)
+    {
+        var id = session.Runner.NewId();
+        request["id"] = id;
+        using var subscription = session.Runner.Subscribe(id);
+        await session.Runner.SendAsync(request, ct).ConfigureAwait(false);
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        bounded.CancelAfter(timeout);
+        try
+        {
+            return await subscription.Reader.ReadAsync(bounded.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new SandboxException(SandboxErrorCodes.Timeout, $"The sandbox did not answer the {what} request within {timeout.TotalSeconds} s.");
+        }
+        catch (ChannelClosedException e) when (e.InnerException is SandboxException lost)
+        {
+            throw new SandboxException(lost.Code, lost.Message, e);
+        }
     }
 
     /// <summary>
