@@ -179,3 +179,9 @@ public sealed record HealthDto
     /// <summary>Live sessions (all callers).</summary>
     public int Sessions { get; init; }
 }
+
+/// <summary>An installed package.</summary>
+public sealed record PackageDto(string Name, string Version, string Manager);
+
+/// <summary>What an image offers.</summary>
+public sealed record PackagesDto(string Image, string Reference, IReadOnlyList<string> Languages, IReadOnlyList<PackageDto> Packages);

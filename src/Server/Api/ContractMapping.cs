@@ -74,6 +74,9 @@ internal static class ContractMapping
         _ => throw new ArgumentOutOfRangeException(nameof(e)),
     };
 
+    public static PackagesDto ToDto(this ImagePackages p) =>
+        new(p.Image, p.Reference, p.Languages, p.Packages.Select(x => new PackageDto(x.Name, x.Version, x.Manager)).ToList());
+
     public static FileEntryDto ToDto(this FileEntry f) => new(f.Name, f.Path, f.Kind, f.Size, f.ModifiedAt);
 
     public static HealthDto ToDto(this SandboxHealth h) => new()

@@ -76,7 +76,7 @@ public static class SandboxApi
         }).WithName("DeleteFile").WithTags("files");
 
         api.MapGet("/packages", async ([FromQuery] string? image, SessionManager engine, CancellationToken ct) =>
-            TypedResults.Ok(await engine.GetPackagesAsync(image, ct))).WithName("GetPackages").WithTags("packages");
+            TypedResults.Ok((await engine.GetPackagesAsync(image, ct)).ToDto())).WithName("GetPackages").WithTags("packages");
 
         return app;
     }

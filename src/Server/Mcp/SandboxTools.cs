@@ -199,7 +199,7 @@ public sealed partial class SandboxTools(SessionManager engine, IHttpContextAcce
     [Description("Lists what an image has installed (Python version and importable packages with versions). Sessions have no network, so only these packages can be imported.")]
     public Task<CallToolResult> GetPackages([Description("Image name; 'python' by default.")] string? image = null, CancellationToken cancellationToken = default) => Run(async () =>
     {
-        var p = await engine.GetPackagesAsync(image, cancellationToken);
+        var p = (await engine.GetPackagesAsync(image, cancellationToken)).ToDto();
         return Ok($"{p.Image} ({p.Reference}): " + string.Join(", ", p.Packages.Select(x => $"{x.Name} {x.Version}")), p);
     });
 

@@ -5,6 +5,7 @@ using System.Text.Json;
 using ModelContextProtocol.Protocol;
 using Sandbox.Client.Contracts;
 using Sandbox.Server.Tests.Common;
+using Sandbox.Testing;
 
 namespace Sandbox.Server.Tests.Api;
 

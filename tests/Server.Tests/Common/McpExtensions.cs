@@ -2,6 +2,8 @@ using System.Text.Json;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
 
+using Sandbox.Testing;
+
 namespace Sandbox.Server.Tests.Common;
 
 public static class McpExtensions

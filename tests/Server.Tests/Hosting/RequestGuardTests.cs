@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using Sandbox.Client.Contracts;
 using Sandbox.Server.Tests.Common;
+using Sandbox.Testing;
 
 namespace Sandbox.Server.Tests.Hosting;
 

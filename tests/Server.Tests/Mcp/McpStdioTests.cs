@@ -1,5 +1,6 @@
 using ModelContextProtocol.Client;
 using Sandbox.Server.Tests.Common;
+using Sandbox.Testing;
 
 namespace Sandbox.Server.Tests.Mcp;
 

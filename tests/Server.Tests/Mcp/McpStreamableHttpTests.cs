@@ -2,6 +2,7 @@ using System.Text;
 using ModelContextProtocol;
 using ModelContextProtocol.Protocol;
 using Sandbox.Server.Tests.Common;
+using Sandbox.Testing;
 
 namespace Sandbox.Server.Tests.Mcp;
 

@@ -8,7 +8,7 @@ using ModelContextProtocol.Client;
 using Sandbox.Sessions;
 using Sandbox.Server.Hosting;
 
-namespace Sandbox.Server.Tests.Common;
+namespace Sandbox.Testing;
 
 /// <summary>A real server process-in-process on a loopback port, against the real engine. Fails loudly without an engine.</summary>
 public class ServerFixture : IAsyncLifetime

@@ -1,0 +1,46 @@
+using Sandbox.Client.Contracts;
+
+namespace Sandbox.Client;
+
+/// <summary>
+/// The sandbox server's operations, the same over REST (<see cref="SandboxRestClient"/>) and MCP
+/// (<see cref="SandboxMcpClient"/>): same methods, same results, same <see cref="SandboxClientException"/> codes.
+/// </summary>
+public interface ISandboxClient : IAsyncDisposable
+{
+    /// <summary>Creates a session (an isolated container with a persistent Python interpreter).</summary>
+    Task<SessionDto> CreateSessionAsync(CreateSessionRequest? request = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Runs code and returns the whole result.</summary>
+    Task<ExecutionResultDto> ExecuteAsync(string sessionId, ExecuteRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Runs code and yields output as it is produced; the last event carries the result.</summary>
+    IAsyncEnumerable<ExecutionStreamEvent> ExecuteStreamingAsync(string sessionId, ExecuteRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Writes a file into the session's workspace.</summary>
+    Task<FileEntryDto> UploadFileAsync(string sessionId, string path, Stream content, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads a file (or a directory as a tar archive) into <paramref name="destination"/>.</summary>
+    Task DownloadFileAsync(string sessionId, string path, Stream destination, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists a workspace directory.</summary>
+    Task<IReadOnlyList<FileEntryDto>> ListFilesAsync(string sessionId, string? directory = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes a file or directory tree.</summary>
+    Task DeleteFileAsync(string sessionId, string path, CancellationToken cancellationToken = default);
+
+    /// <summary>Closes a session and removes its files.</summary>
+    Task CloseSessionAsync(string sessionId, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists your sessions.</summary>
+    Task<IReadOnlyList<SessionDto>> ListSessionsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>One session.</summary>
+    Task<SessionDto> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default);
+
+    /// <summary>Server health.</summary>
+    Task<HealthDto> GetHealthAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Packages installed in an image.</summary>
+    Task<PackagesDto> GetPackagesAsync(string? image = null, CancellationToken cancellationToken = default);
+}

@@ -1,0 +1,215 @@
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using System.Threading.Channels;
+using ModelContextProtocol;
+using ModelContextProtocol.Client;
+using ModelContextProtocol.Protocol;
+using Sandbox.Client.Contracts;
+
+namespace Sandbox.Client;
+
+/// <summary><see cref="ISandboxClient"/> over MCP (Streamable HTTP or stdio) with the official MCP C# client.</summary>
+public sealed class SandboxMcpClient : ISandboxClient
+{
+    private readonly McpClient _mcp;
+
+    /// <summary>Wraps a connected MCP client; it is disposed with this object.</summary>
+    public SandboxMcpClient(McpClient mcp)
+    {
+        ArgumentNullException.ThrowIfNull(mcp);
+        _mcp = mcp;
+    }
+
+    /// <summary>Connects to <c>http://host:port/mcp</c> over Streamable HTTP.</summary>
+    public static async Task<SandboxMcpClient> ConnectHttpAsync(Uri endpoint, string? token = null, CancellationToken cancellationToken = default)
+    {
+        var transport = new HttpClientTransport(new HttpClientTransportOptions
+        {
+            Endpoint = endpoint,
+            TransportMode = HttpTransportMode.StreamableHttp,
+            AdditionalHeaders = string.IsNullOrEmpty(token) ? null : new Dictionary<string, string> { ["Authorization"] = "Bearer " + token },
+        });
+        return new SandboxMcpClient(await McpClient.CreateAsync(transport, cancellationToken: cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>Starts the server as a child process in <c>--stdio</c> mode (e.g. <c>dotnet</c>, <c>[path/Sandbox.Server.dll, --stdio]</c>).</summary>
+    public static async Task<SandboxMcpClient> ConnectStdioAsync(string command, IList<string> arguments, CancellationToken cancellationToken = default)
+    {
+        var transport = new StdioClientTransport(new StdioClientTransportOptions { Name = "sandbox", Command = command, Arguments = arguments });
+        return new SandboxMcpClient(await McpClient.CreateAsync(transport, cancellationToken: cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <inheritdoc />
+    public async Task<SessionDto> CreateSessionAsync(CreateSessionRequest? request = null, CancellationToken cancellationToken = default)
+    {
+        var l = request?.Limits;
+        var args = new Dictionary<string, object?>
+        {
+            ["image"] = request?.Image, ["memory_mb"] = l?.MemoryMb, ["cpus"] = l?.Cpus, ["pids"] = l?.Pids,
+            ["workspace_mb"] = l?.WorkspaceMb, ["ttl_seconds"] = request?.IdleTimeoutSeconds,
+        };
+        if (l is { NoFile: not null } or { FileSizeMb: not null } or { TmpMb: not null })
+        {
+            throw new SandboxClientException("invalid_argument", "Over MCP, create_session accepts memory_mb, cpus, pids and workspace_mb limits only.");
+        }
+        var s = await CallAsync("create_session", args, cancellationToken).ConfigureAwait(false);
+        return Get<SessionDto>(s, "session");
+    }
+
+    /// <inheritdoc />
+    public async Task<ExecutionResultDto> ExecuteAsync(string sessionId, ExecuteRequest request, CancellationToken cancellationToken = default)
+    {
+        var result = await CallRawAsync("execute_code", ExecuteArgs(sessionId, request), null, cancellationToken).ConfigureAwait(false);
+        return ToExecutionResult(result);
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<ExecutionStreamEvent> ExecuteStreamingAsync(string sessionId, ExecuteRequest request,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        // Progress notifications carry the output; their numbers restore the order the transport may not keep.
+        var channel = Channel.CreateUnbounded<ProgressNotificationValue>();
+        var progress = new ChannelProgress(channel.Writer);
+        var call = CallRawAsync("execute_code", ExecuteArgs(sessionId, request), progress, cancellationToken);
+        _ = call.ContinueWith(_ => channel.Writer.TryComplete(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        var pending = new SortedDictionary<float, ProgressNotificationValue>();
+        float next = 1;
+        await foreach (var value in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        {
+            pending[value.Progress] = value;
+            while (pending.Remove(next, out var ready))
+            {
+                next++;
+                yield return ToOutputEvent(ready);
+            }
+        }
+        var result = await call.ConfigureAwait(false);
+        foreach (var late in pending.Values)
+        {
+            yield return ToOutputEvent(late);
+        }
+        yield return new ExecutionStreamEvent { Type = "result", Result = ToExecutionResult(result) };
+    }
+
+    /// <inheritdoc />
+    public async Task<FileEntryDto> UploadFileAsync(string sessionId, string path, Stream content, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        using var buffer = new MemoryStream();
+        await content.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
+        var s = await CallAsync("upload_file", new()
+        {
+            ["session_id"] = sessionId, ["path"] = path, ["content_base64"] = Convert.ToBase64String(buffer.GetBuffer(), 0, (int)buffer.Length),
+        }, cancellationToken).ConfigureAwait(false);
+        return Get<FileEntryDto>(s, "file");
+    }
+
+    /// <inheritdoc />
+    public async Task DownloadFileAsync(string sessionId, string path, Stream destination, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        var result = await CallRawAsync("download_file", new() { ["session_id"] = sessionId, ["path"] = path }, null, cancellationToken).ConfigureAwait(false);
+        var bytes = result.Content.FirstOrDefault() switch
+        {
+            TextContentBlock t => System.Text.Encoding.UTF8.GetBytes(t.Text),
+            ImageContentBlock i => i.DecodedData.ToArray(),
+            EmbeddedResourceBlock { Resource: BlobResourceContents b } => b.DecodedData.ToArray(),
+            _ => throw new SandboxClientException("protocol_error", "download_file returned no file content."),
+        };
+        await destination.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<FileEntryDto>> ListFilesAsync(string sessionId, string? directory = null, CancellationToken cancellationToken = default) =>
+        Get<List<FileEntryDto>>(await CallAsync("list_files", new() { ["session_id"] = sessionId, ["path"] = directory }, cancellationToken).ConfigureAwait(false), "files");
+
+    /// <inheritdoc />
+    public Task DeleteFileAsync(string sessionId, string path, CancellationToken cancellationToken = default) =>
+        CallAsync("delete_file", new() { ["session_id"] = sessionId, ["path"] = path }, cancellationToken);
+
+    /// <inheritdoc />
+    public Task CloseSessionAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        CallAsync("close_session", new() { ["session_id"] = sessionId }, cancellationToken);
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<SessionDto>> ListSessionsAsync(CancellationToken cancellationToken = default) =>
+        Get<List<SessionDto>>(await CallAsync("list_sessions", new(), cancellationToken).ConfigureAwait(false), "sessions");
+
+    /// <inheritdoc />
+    public async Task<SessionDto> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        Get<SessionDto>(await CallAsync("get_session_info", new() { ["session_id"] = sessionId }, cancellationToken).ConfigureAwait(false), "session");
+
+    /// <inheritdoc />
+    public async Task<HealthDto> GetHealthAsync(CancellationToken cancellationToken = default) =>
+        (await CallAsync("get_health", new(), cancellationToken).ConfigureAwait(false)).Deserialize<HealthDto>(SandboxJson.Options)
+        ?? throw new SandboxClientException("protocol_error", "Empty health report.");
+
+    /// <inheritdoc />
+    public async Task<PackagesDto> GetPackagesAsync(string? image = null, CancellationToken cancellationToken = default) =>
+        (await CallAsync("get_packages", new() { ["image"] = image }, cancellationToken).ConfigureAwait(false)).Deserialize<PackagesDto>(SandboxJson.Options)
+        ?? throw new SandboxClientException("protocol_error", "Empty package list.");
+
+    private static Dictionary<string, object?> ExecuteArgs(string sessionId, ExecuteRequest r) => new()
+    {
+        ["session_id"] = sessionId, ["code"] = r.Code, ["language"] = r.Language ?? "python", ["timeout_seconds"] = r.TimeoutSeconds,
+        ["fresh"] = r.Fresh ?? false, ["allow"] = r.Allow,
+    };
+
+    private static ExecutionResultDto ToExecutionResult(CallToolResult result)
+    {
+        var dto = Structured(result).Deserialize<ExecutionResultDto>(SandboxJson.Options)
+                  ?? throw new SandboxClientException("protocol_error", "execute_code returned no result.");
+        // Images travel as image content blocks (not duplicated in the structured content).
+        var images = result.Content.OfType<ImageContentBlock>().Select(i => new ImageDto("png", Convert.ToBase64String(i.DecodedData.Span))).ToList();
+        return dto with { Images = images };
+    }
+
+    private static ExecutionStreamEvent ToOutputEvent(ProgressNotificationValue v)
+    {
+        var message = v.Message ?? "";
+        var stream = message.StartsWith("[stderr] ", StringComparison.Ordinal) ? "stderr" : "stdout";
+        var prefix = $"[{stream}] ";
+        return new ExecutionStreamEvent { Type = "output", Stream = stream, Text = message.StartsWith(prefix, StringComparison.Ordinal) ? message[prefix.Length..] : message };
+    }
+
+    private async Task<JsonElement> CallAsync(string tool, Dictionary<string, object?> args, CancellationToken ct) =>
+        Structured(await CallRawAsync(tool, args, null, ct).ConfigureAwait(false));
+
+    private async Task<CallToolResult> CallRawAsync(string tool, Dictionary<string, object?> args, IProgress<ProgressNotificationValue>? progress, CancellationToken ct)
+    {
+        CallToolResult result;
+        try
+        {
+            result = await _mcp.CallToolAsync(tool, args.Where(kv => kv.Value is not null).ToDictionary(), progress, cancellationToken: ct).ConfigureAwait(false);
+        }
+        catch (McpException e)
+        {
+            throw new SandboxClientException("protocol_error", e.Message, inner: e);
+        }
+        if (result.IsError == true)
+        {
+            var structured = result.StructuredContent is null ? (JsonElement?)null : JsonSerializer.SerializeToElement(result.StructuredContent);
+            if (structured is { } s && s.TryGetProperty("error", out var error) && error.TryGetProperty("code", out var code))
+            {
+                throw new SandboxClientException(code.GetString() ?? "error", error.TryGetProperty("message", out var m) ? m.GetString() ?? "" : "");
+            }
+            throw new SandboxClientException("tool_error", string.Join("\n", result.Content.OfType<TextContentBlock>().Select(t => t.Text)));
+        }
+        return result;
+    }
+
+    private static JsonElement Structured(CallToolResult result) => result.StructuredContent is null
+        ? throw new SandboxClientException("protocol_error", "The tool returned no structured content.")
+        : JsonSerializer.SerializeToElement(result.StructuredContent);
+
+    private static T Get<T>(JsonElement e, string property) =>
+        e.GetProperty(property).Deserialize<T>(SandboxJson.Options) ?? throw new SandboxClientException("protocol_error", $"Missing {property}.");
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => _mcp.DisposeAsync();
+
+    private sealed class ChannelProgress(ChannelWriter<ProgressNotificationValue> writer) : IProgress<ProgressNotificationValue>
+    {
+        public void Report(ProgressNotificationValue value) => writer.TryWrite(value);
+    }
+}

@@ -1,0 +1,212 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Sandbox.Client.Contracts;
+
+namespace Sandbox.Client;
+
+/// <summary>
+/// <see cref="ISandboxClient"/> over the REST API. Give it an <see cref="HttpClient"/> whose BaseAddress is the server
+/// (for example from <c>IHttpClientFactory</c>, see <c>AddSandboxClient</c>). No automatic retries: an execution is
+/// not idempotent, and re-running code after a timeout would run it twice.
+/// </summary>
+public sealed class SandboxRestClient : ISandboxClient
+{
+    private readonly HttpClient _http;
+    private readonly bool _ownsHttp;
+
+    /// <summary>Uses an existing client (its BaseAddress must be the server; set the bearer token on it if needed).</summary>
+    public SandboxRestClient(HttpClient http)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        if (http.BaseAddress is null)
+        {
+            throw new ArgumentException("HttpClient.BaseAddress must be the sandbox server's address.", nameof(http));
+        }
+        _http = http;
+    }
+
+    /// <summary>Creates a client for <paramref name="baseAddress"/> with an optional bearer token.</summary>
+    public SandboxRestClient(Uri baseAddress, string? token = null)
+        : this(CreateHttp(baseAddress, token)) => _ownsHttp = true;
+
+    private static HttpClient CreateHttp(Uri baseAddress, string? token)
+    {
+        var http = new HttpClient { BaseAddress = baseAddress, Timeout = Timeout.InfiniteTimeSpan };
+        if (!string.IsNullOrEmpty(token))
+        {
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+        return http;
+    }
+
+    /// <inheritdoc />
+    public async Task<SessionDto> CreateSessionAsync(CreateSessionRequest? request = null, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.PostAsJsonAsync("api/sessions", request ?? new CreateSessionRequest(), SandboxJson.Options, cancellationToken).ConfigureAwait(false);
+        return await Read<SessionDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<ExecutionResultDto> ExecuteAsync(string sessionId, ExecuteRequest request, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/execute", request, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
+        return await Read<ExecutionResultDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<ExecutionStreamEvent> ExecuteStreamingAsync(string sessionId, ExecuteRequest request,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        using var message = new HttpRequestMessage(HttpMethod.Post, $"api/sessions/{Escape(sessionId)}/execute")
+        {
+            Content = JsonContent.Create(request, options: SandboxJson.Options),
+        };
+        message.Headers.Accept.ParseAdd("application/x-ndjson");
+        using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        await EnsureSuccess(response, cancellationToken).ConfigureAwait(false);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false));
+        while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+        {
+            if (line.Length == 0)
+            {
+                continue;
+            }
+            var e = JsonSerializer.Deserialize<ExecutionStreamEvent>(line, SandboxJson.Options)
+                    ?? throw new SandboxClientException("protocol_error", "The server sent an empty stream event.");
+            if (e.Type == "error" && e.Error is { } error)
+            {
+                throw new SandboxClientException(error.Code, error.Message);
+            }
+            yield return e;
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<FileEntryDto> UploadFileAsync(string sessionId, string path, Stream content, CancellationToken cancellationToken = default)
+    {
+        using var body = new StreamContent(content);
+        body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        using var r = await _http.PutAsync($"api/sessions/{Escape(sessionId)}/files/{EscapePath(path)}", body, cancellationToken).ConfigureAwait(false);
+        return await Read<FileEntryDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task DownloadFileAsync(string sessionId, string path, Stream destination, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/files/{EscapePath(path)}", HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        await EnsureSuccess(r, cancellationToken).ConfigureAwait(false);
+        await r.Content.CopyToAsync(destination, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<FileEntryDto>> ListFilesAsync(string sessionId, string? directory = null, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/files?dir={Uri.EscapeDataString(directory ?? "")}", cancellationToken).ConfigureAwait(false);
+        return await Read<List<FileEntryDto>>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task DeleteFileAsync(string sessionId, string path, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.DeleteAsync($"api/sessions/{Escape(sessionId)}/files/{EscapePath(path)}", cancellationToken).ConfigureAwait(false);
+        await EnsureSuccess(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task CloseSessionAsync(string sessionId, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.DeleteAsync($"api/sessions/{Escape(sessionId)}", cancellationToken).ConfigureAwait(false);
+        await EnsureSuccess(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<SessionDto>> ListSessionsAsync(CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.GetAsync("api/sessions", cancellationToken).ConfigureAwait(false);
+        return await Read<List<SessionDto>>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<SessionDto> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}", cancellationToken).ConfigureAwait(false);
+        return await Read<SessionDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<HealthDto> GetHealthAsync(CancellationToken cancellationToken = default)
+    {
+        // 503 still carries the health report (degraded): read it rather than throwing.
+        using var r = await _http.GetAsync("healthz", cancellationToken).ConfigureAwait(false);
+        return await r.Content.ReadFromJsonAsync<HealthDto>(SandboxJson.Options, cancellationToken).ConfigureAwait(false)
+               ?? throw new SandboxClientException("protocol_error", "Empty health report.");
+    }
+
+    /// <inheritdoc />
+    public async Task<PackagesDto> GetPackagesAsync(string? image = null, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.GetAsync($"api/packages?image={Uri.EscapeDataString(image ?? "")}", cancellationToken).ConfigureAwait(false);
+        return await Read<PackagesDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<T> Read<T>(HttpResponseMessage r, CancellationToken ct)
+    {
+        await EnsureSuccess(r, ct).ConfigureAwait(false);
+        return await r.Content.ReadFromJsonAsync<T>(SandboxJson.Options, ct).ConfigureAwait(false)
+               ?? throw new SandboxClientException("protocol_error", "The server sent an empty body.");
+    }
+
+    private static async Task EnsureSuccess(HttpResponseMessage r, CancellationToken ct)
+    {
+        if (r.IsSuccessStatusCode)
+        {
+            return;
+        }
+        var body = await r.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+        string code = "http_" + (int)r.StatusCode, message = $"HTTP {(int)r.StatusCode} {r.ReasonPhrase}";
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            if (doc.RootElement.TryGetProperty("code", out var c) && c.GetString() is { } cs)
+            {
+                code = cs;
+            }
+            if (doc.RootElement.TryGetProperty("detail", out var d) && d.GetString() is { } ds)
+            {
+                message = ds;
+            }
+        }
+        catch (JsonException)
+        {
+            // Not problem details (a proxy, say): keep the status as the code.
+        }
+        throw new SandboxClientException(code, message, (int)r.StatusCode);
+    }
+
+    private static string Escape(string id) => Uri.EscapeDataString(id ?? throw new ArgumentNullException(nameof(id)));
+
+    private static string EscapePath(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var segments = path.Split('/');
+        // A URL cannot carry '..' segments (HTTP stacks collapse them), so refuse them here with the server's code.
+        if (segments.Any(s => s == ".."))
+        {
+            throw new SandboxClientException("invalid_path", "Invalid workspace path: '..' segments are not allowed.", 400);
+        }
+        return string.Join('/', segments.Select(Uri.EscapeDataString));
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync()
+    {
+        if (_ownsHttp)
+        {
+            _http.Dispose();
+        }
+        return ValueTask.CompletedTask;
+    }
+}

@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using Sandbox.Client;
+using Sandbox.Client.Contracts;
+using Sandbox.Testing;
+
+namespace Sandbox.Client.Tests;
+
+/// <summary>The same scenarios against both implementations of <see cref="ISandboxClient"/> on a live server.</summary>
+[Collection(ServerCollection.Name)]
+public sealed class SandboxClientContractTests(ServerFixture server)
+{
+    private async Task<(ISandboxClient RestClient, ISandboxClient McpClient)> Clients() =>
+        (new SandboxRestClient(server.BaseAddress), await SandboxMcpClient.ConnectHttpAsync(new Uri(server.BaseAddress, "/mcp")));
+
+    private static async Task<T> Both<T>(ISandboxClient rest, ISandboxClient mcp, Func<ISandboxClient, Task<T>> scenario, Action<T, T> compare)
+    {
+        var a = await scenario(rest);
+        var b = await scenario(mcp);
+        compare(a, b);
+        return a;
+    }
+
+    private static void SameResult(ExecutionResultDto a, ExecutionResultDto b)
+    {
+        // Everything but the id and the timing is equal field by field.
+        Assert.Equal(a with { ExecutionId = "", DurationMs = 0, Images = [], Findings = [] }, b with { ExecutionId = "", DurationMs = 0, Images = [], Findings = [] });
+        Assert.Equal(a.Images, b.Images);
+        Assert.Equal(a.Findings, b.Findings);
+    }
+
+    [Fact]
+    public async Task Same_scenarios_give_equal_results_over_rest_and_mcp()
+    {
+        var (rest, mcp) = await Clients();
+        await using var _r = rest;
+        await using var _m = mcp;
+        await using var sr = await rest.StartSessionAsync(new CreateSessionRequest { Limits = new LimitsDto { MemoryMb = 256 } });
+        await using var sm = await mcp.StartSessionAsync(new CreateSessionRequest { Limits = new LimitsDto { MemoryMb = 256 } });
+        Assert.Equal(sr.Info.Limits, sm.Info.Limits);
+        Assert.Equal(256, sm.Info.Limits.MemoryMb);
+
+        string[] programs =
+        [
+            "x = 41",
+            "print(x + 1)",
+            "import sys\nprint('to stderr', file=sys.stderr)\n1/0",
+            "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()",
+            "x",
+        ];
+        foreach (var code in programs)
+        {
+            SameResult(await sr.ExecuteAsync(code), await sm.ExecuteAsync(code));
+        }
+        SameResult(await sr.ExecuteAsync(new ExecuteRequest { Code = "echo $((6*7)); exit 3", Language = "bash" }),
+                   await sm.ExecuteAsync(new ExecuteRequest { Code = "echo $((6*7)); exit 3", Language = "bash" }));
+        SameResult(await sr.ExecuteAsync(new ExecuteRequest { Code = "import os\nos.system('true')", Allow = ["os.system"] }),
+                   await sm.ExecuteAsync(new ExecuteRequest { Code = "import os\nos.system('true')", Allow = ["os.system"] }));
+
+        var data = Enumerable.Range(0, 70_000).Select(i => (byte)(i * 7)).ToArray();
+        var fr = await sr.UploadFileAsync("dir/data.bin", data);
+        var fm = await sm.UploadFileAsync("dir/data.bin", data);
+        Assert.Equal(fr with { ModifiedAt = default }, fm with { ModifiedAt = default });
+        Assert.Equal(data, await sr.DownloadFileAsync("dir/data.bin"));
+        Assert.Equal(data, await sm.DownloadFileAsync("dir/data.bin"));
+        await sr.UploadFileAsync("note.txt", "héllo"u8.ToArray());
+        await sm.UploadFileAsync("note.txt", "héllo"u8.ToArray());
+        Assert.Equal(await sr.DownloadFileAsync("note.txt"), await sm.DownloadFileAsync("note.txt"));
+        var lr = await sr.ListFilesAsync();
+        var lm = await sm.ListFilesAsync();
+        Assert.Equal(lr.Select(f => (f.Name, f.Kind, f.Size)), lm.Select(f => (f.Name, f.Kind, f.Size)));
+
+        Assert.Equal((await rest.GetSessionAsync(sr.Id)) with { Id = "", CreatedAt = default, LastUsedAt = default, ExpiresAt = default },
+                     (await mcp.GetSessionAsync(sm.Id)) with { Id = "", CreatedAt = default, LastUsedAt = default, ExpiresAt = default });
+        Assert.Contains(await rest.ListSessionsAsync(), s => s.Id == sr.Id);
+        Assert.Contains(await mcp.ListSessionsAsync(), s => s.Id == sm.Id);
+        Assert.Equal(await rest.GetPackagesAsync(), await mcp.GetPackagesAsync(), PackagesComparer.Instance);
+        var hr = await rest.GetHealthAsync();
+        var hm = await mcp.GetHealthAsync();
+        Assert.Equal((hr.Status, hr.Engine, hr.Images.Count), (hm.Status, hm.Engine, hm.Images.Count));
+
+        await rest.DeleteFileAsync(sr.Id, "note.txt");
+        await mcp.DeleteFileAsync(sm.Id, "note.txt");
+        Assert.DoesNotContain(await sm.ListFilesAsync(), f => f.Name == "note.txt");
+    }
+
+    [Fact]
+    public async Task Errors_map_to_the_same_exception_and_code()
+    {
+        var (rest, mcp) = await Clients();
+        await using var _r = rest;
+        await using var _m = mcp;
+        await using var sr = await rest.StartSessionAsync();
+        await using var sm = await mcp.StartSessionAsync();
+        (Func<ISandboxClient, string, Task> Call, string Code)[] cases =
+        [
+            ((c, _) => c.ExecuteAsync("nope", "1"), "session_not_found"),
+            ((c, id) => c.ExecuteAsync(id, new ExecuteRequest { Code = "import subprocess\nsubprocess.run(['ls'])" }), "unsafe_code"),
+            ((c, id) => c.ExecuteAsync(id, new ExecuteRequest { Code = "1", Language = "cobol" }), "invalid_argument"),
+            ((c, id) => c.DownloadFileAsync(id, "missing.txt"), "file_not_found"),
+            ((c, id) => c.UploadFileAsync(id, "../x", [1]), "invalid_path"),
+            ((c, id) => c.UploadFileAsync(id, "a\u0007b", [1]), "invalid_path"),
+            ((c, _) => c.CreateSessionAsync(new CreateSessionRequest { Limits = new LimitsDto { MemoryMb = 99_999_999 } }), "limit_exceeded"),
+            ((c, _) => c.CreateSessionAsync(new CreateSessionRequest { Image = "nope" }), "image_not_found"),
+            ((c, _) => c.CloseSessionAsync("nope"), "session_not_found"),
+        ];
+        foreach (var (call, code) in cases)
+        {
+            var a = await Assert.ThrowsAsync<SandboxClientException>(() => call(rest, sr.Id));
+            var b = await Record.ExceptionAsync(() => call(mcp, sm.Id)) as SandboxClientException;
+            Assert.True(b is not null, $"mcp did not fail for {code}");
+            Assert.Equal((code, code), (a.Code, b!.Code));
+        }
+    }
+
+    [Fact]
+    public async Task Streaming_chunks_arrive_before_the_end_on_both()
+    {
+        var (rest, mcp) = await Clients();
+        await using var _r = rest;
+        await using var _m = mcp;
+        foreach (var client in new[] { rest, mcp })
+        {
+            await using var s = await client.StartSessionAsync();
+            var sw = Stopwatch.StartNew();
+            var firstAt = TimeSpan.Zero;
+            var text = "";
+            ExecutionResultDto? result = null;
+            await foreach (var e in s.ExecuteStreamingAsync(new ExecuteRequest { Code = "import time\nfor i in range(3):\n    print('slow', i, flush=True)\n    time.sleep(0.7)" }))
+            {
+                if (e.Type == "output")
+                {
+                    firstAt = firstAt == TimeSpan.Zero ? sw.Elapsed : firstAt;
+                    text += e.Text;
+                }
+                result = e.Result ?? result;
+            }
+            var total = sw.Elapsed;
+            Assert.Equal("slow 0\nslow 1\nslow 2\n", text);
+            Assert.Equal(text, result?.Stdout);
+            Assert.True(firstAt < total - TimeSpan.FromSeconds(1), $"{client.GetType().Name}: first chunk at {firstAt}, end {total}");
+        }
+    }
+
+    private sealed class PackagesComparer : IEqualityComparer<PackagesDto>
+    {
+        public static readonly PackagesComparer Instance = new();
+        public bool Equals(PackagesDto? x, PackagesDto? y) => x is not null && y is not null && x.Image == y.Image && x.Packages.SequenceEqual(y.Packages);
+        public int GetHashCode(PackagesDto obj) => obj.Image.GetHashCode(StringComparison.Ordinal);
+    }
+}
