@@ -39,6 +39,20 @@ public sealed class RequestGuardTests(ServerFixture open, AuthServerFixture auth
     }
 
     [Fact]
+    public async Task Foreign_host_header_is_refused()
+    {
+        // DNS rebinding: a page on attacker.example resolving to 127.0.0.1 sends Host: attacker.example (and, for
+        // same-origin GETs, no Origin at all). Only loopback host names are served unless AllowedHosts says otherwise.
+        using var http = open.CreateHttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/sessions");
+        request.Headers.Host = "attacker.example";
+        Assert.Equal(HttpStatusCode.BadRequest, (await http.SendAsync(request)).StatusCode);
+        using var local = new HttpRequestMessage(HttpMethod.Get, "/api/sessions");
+        local.Headers.Host = $"localhost:{open.BaseAddress.Port}";
+        Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(local)).StatusCode);
+    }
+
+    [Fact]
     public async Task Missing_or_wrong_token_is_refused_when_tokens_are_configured()
     {
         using var none = auth.CreateHttpClient(token: "");

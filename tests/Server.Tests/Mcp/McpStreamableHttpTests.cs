@@ -99,6 +99,23 @@ public sealed class McpStreamableHttpTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task Cancelling_a_tool_call_stops_the_code()
+    {
+        await using var client = await server.CreateMcpClientAsync();
+        var id = (await client.CallOkAsync("create_session", new())).GetProperty("session_id").GetString()!;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.CallToolAsync("execute_code", new Dictionary<string, object?>
+        {
+            ["session_id"] = id, ["code"] = "import time\ntime.sleep(3)\nopen('after.txt', 'w').write('should not exist')",
+        }, cancellationToken: cts.Token).AsTask());
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        var files = await client.CallOkAsync("list_files", new() { ["session_id"] = id });
+        Assert.DoesNotContain(files.GetProperty("files").EnumerateArray(), f => f.GetProperty("name").GetString() == "after.txt");
+        var r = await client.CallOkAsync("execute_code", new() { ["session_id"] = id, ["code"] = "print('usable')" });
+        Assert.Equal("usable\n", r.GetProperty("stdout").GetString());
+    }
+
+    [Fact]
     public async Task Tool_errors_carry_stable_codes_and_guidance()
     {
         await using var client = await server.CreateMcpClientAsync();
