@@ -21,7 +21,7 @@ var createIterations = Math.Max(5, iterations / 20);
 const string Owner = "anonymous";
 var instance = "bench-" + Guid.NewGuid().ToString("N")[..8];
 
-await using var app = ServerProgram.BuildHttp(["--urls", "http://127.0.0.1:0", $"--Sandbox:InstanceId={instance}", "--Serilog:MinimumLevel:Default=Warning", "--Sandbox:Safety:Mode=Enforce"]);
+await using var app = ServerProgram.BuildHttp(["--urls", "http://127.0.0.1:0", $"--Sandbox:InstanceId={instance}", "--Serilog:MinimumLevel:Default=Warning", "--Sandbox:Safety:Mode=Enforce", "--Sandbox:WarmPoolSize=2", "--Sandbox:MaxSessions=80"]);
 await app.StartAsync();
 var baseUri = new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
 var engine = app.Services.GetRequiredService<SessionManager>();
@@ -89,11 +89,77 @@ var mcpRuns = await Measure("MCP execute_code", async () =>
 }, iterations);
 
 var dockerRun = await Measure("docker run --rm python3 -c 'print(1)' (baseline)", () => Run("docker", "run", "--rm", "--network", "none", "sandbox-python:latest", "python3", "-c", "print(1)"), createIterations);
-var creates = await Measure("create_session (no pool) + close", async () =>
+// Without the pool: non-default limits bypass it. With it: wait (untimed) until the background refill has a container.
+await Measure("create_session (no pool)", async () =>
 {
-    var s = await engine.CreateSessionAsync(new SessionSpec(), Owner, CancellationToken.None);
-    await engine.CloseSessionAsync(s.Id, Owner, CancellationToken.None);
+    var s = await engine.CreateSessionAsync(new SessionSpec { Limits = new LimitsRequest { MemoryMb = 500 } }, Owner, CancellationToken.None);
+    _ = engine.CloseSessionAsync(s.Id, Owner, CancellationToken.None);
 }, createIterations);
+var pooledIds = new List<string>();
+var poolSamples = new List<double>();
+for (var i = 0; i < createIterations; i++)
+{
+    for (var wait = 0; wait < 300 && engine.PooledCount == 0; wait++)
+    {
+        await Task.Delay(100);
+    }
+    var sw = Stopwatch.StartNew();
+    var s = await engine.CreateSessionAsync(new SessionSpec(), Owner, CancellationToken.None);
+    poolSamples.Add(sw.Elapsed.TotalMilliseconds);
+    await engine.CloseSessionAsync(s.Id, Owner, CancellationToken.None);
+}
+poolSamples.Sort();
+rows.Add(("create_session (warm pool)", poolSamples.ToArray()));
+
+// Throughput: sessions each running print(1) back to back from their own client task.
+var throughput = new List<(int Sessions, double PerSecond)>();
+foreach (var n in new[] { 1, 4, 16 })
+{
+    var ids = new List<string>();
+    for (var i = 0; i < n; i++)
+    {
+        ids.Add((await engine.CreateSessionAsync(new SessionSpec { Limits = new LimitsRequest { MemoryMb = 256 } }, Owner, CancellationToken.None)).Id);
+    }
+    var perSession = Math.Max(20, iterations / n);
+    var sw = Stopwatch.StartNew();
+    await Task.WhenAll(ids.Select(id => Task.Run(async () =>
+    {
+        for (var i = 0; i < perSession; i++)
+        {
+            await engine.ExecuteAsync(id, Owner, request, CancellationToken.None);
+        }
+    })));
+    throughput.Add((n, n * perSession / sw.Elapsed.TotalSeconds));
+    foreach (var id in ids)
+    {
+        await engine.CloseSessionAsync(id, Owner, CancellationToken.None);
+    }
+}
+
+// Server memory: idle, then with 50 live sessions.
+static double RssMb()
+{
+    GC.Collect();
+    GC.WaitForPendingFinalizers();
+    GC.Collect();
+    using var p = Process.GetCurrentProcess();
+    return p.WorkingSet64 / 1048576.0;
+}
+var idleRss = RssMb();
+var fifty = new List<string>();
+for (var i = 0; i < 50; i++)
+{
+    fifty.Add((await engine.CreateSessionAsync(new SessionSpec { Limits = new LimitsRequest { MemoryMb = 128 } }, Owner, CancellationToken.None)).Id);
+}
+foreach (var id in fifty)
+{
+    await engine.ExecuteAsync(id, Owner, request, CancellationToken.None);
+}
+var fiftyRss = RssMb();
+foreach (var id in fifty)
+{
+    await engine.CloseSessionAsync(id, Owner, CancellationToken.None);
+}
 await engine.CloseSessionAsync(session.Id, Owner, CancellationToken.None);
 
 Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; {iterations} executions per path");
@@ -105,4 +171,13 @@ foreach (var (name, ms) in rows)
     var baseline = name.StartsWith("docker run", StringComparison.Ordinal) || name.StartsWith("create_session", StringComparison.Ordinal) ? dockerRun : dockerExec;
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {P(ms, 50):0.00} | {P(ms, 95):0.00} | {P(ms, 99):0.00} | {P(ms, 50) / P(baseline, 50):0.000}× |"));
 }
+Console.WriteLine();
+Console.WriteLine("| concurrent sessions | executions/s | scaling vs 1 |");
+Console.WriteLine("|---:|---:|---:|");
+foreach (var (n, perSecond) in throughput)
+{
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {n} | {perSecond:0} | {perSecond / throughput[0].PerSecond:0.00}× |"));
+}
+Console.WriteLine();
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Server process RSS: {idleRss:0} MB idle, {fiftyRss:0} MB with 50 live sessions (each has run code)."));
 await app.StopAsync();

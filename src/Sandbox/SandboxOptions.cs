@@ -38,6 +38,10 @@ public sealed class SandboxOptions : IValidatableObject
         MemoryMb = 4096, Cpus = 2, Pids = 512, NoFile = 8192, FileSizeMb = 1024, WorkspaceMb = 2048, TmpMb = 512,
     };
 
+    /// <summary>Started, paused containers kept ready for sessions of the default image with the default limits
+    /// (0 disables). A pooled container serves one session and is destroyed with it.</summary>
+    [Range(0, 100)] public int WarmPoolSize { get; set; } = 2;
+
     /// <summary>A session unused this long is closed by the reaper.</summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(30);
 

@@ -288,6 +288,12 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
         return response.Stream ?? throw new SandboxException(SandboxErrorCodes.Internal, "The engine returned no archive.");
     }
 
+    /// <summary>Freezes every process of a container (cgroup freezer); its attached stream stays open.</summary>
+    internal Task PauseAsync(string containerId, CancellationToken ct) => Call(() => _client.Containers.PauseContainerAsync(containerId, ct));
+
+    /// <summary>Thaws a paused container.</summary>
+    internal Task UnpauseAsync(string containerId, CancellationToken ct) => Call(() => _client.Containers.UnpauseContainerAsync(containerId, ct));
+
     /// <summary>Kills a container (used when its runner stops answering).</summary>
     internal async Task KillAsync(string containerId, CancellationToken ct)
     {

@@ -23,6 +23,7 @@ public sealed partial class SessionManager : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _executionSlots;
+    private readonly CancellationTokenSource _lifetime = new();
     private int _reserved;
 
     /// <summary>Creates the engine.</summary>
@@ -71,11 +72,37 @@ public sealed partial class SessionManager : IAsyncDisposable
                 $"The server already runs its maximum of {_options.MaxSessions} sessions. Close a session you no longer need and retry.");
         }
 
-        var id = NewSessionId();
         var now = _time.GetUtcNow();
+        try
+        {
+            var pooled = IsPoolable(image, limits) ? await TakeFromPoolAsync(ct).ConfigureAwait(false) : null;
+            var (id, containerId, runner) = pooled ?? await StartContainerAsync(image, limits, owner, ct).ConfigureAwait(false);
+            var session = new Session
+            {
+                Id = id, Image = image, Owner = owner, Limits = limits, CreatedAt = now, IdleTimeout = idle,
+                ContainerId = containerId, Runner = runner, LastUsedAt = now,
+            };
+            _sessions[id] = session;
+            _ = runner.Completion.ContinueWith(_ => OnRunnerEnded(session), CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            LogCreated(_logger, id, image, owner, limits.MemoryMb, limits.Cpus, limits.Pids, pooled is not null);
+            return session.ToInfo(_options.MaxLifetime);
+        }
+        catch
+        {
+            Interlocked.Decrement(ref _reserved);
+            throw;
+        }
+    }
+
+    /// <summary>Creates, starts and connects to a session container; on any failure nothing is left behind.</summary>
+    private async Task<(string Id, string ContainerId, RunnerConnection Runner)> StartContainerAsync(
+        string image, SandboxLimits limits, string owner, CancellationToken ct)
+    {
+        var id = NewSessionId();
         var labels = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            [SandboxLabels.CreatedAt] = now.ToString("O", CultureInfo.InvariantCulture),
+            [SandboxLabels.CreatedAt] = _time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture),
             [SandboxLabels.Owner] = owner,
             [SandboxLabels.Image] = image,
         };
@@ -87,20 +114,10 @@ public sealed partial class SessionManager : IAsyncDisposable
             var (containerId, stream) = await _backend.CreateAndStartAsync(id, image, limits, labels, timeout.Token).ConfigureAwait(false);
             runner = new RunnerConnection(stream, id, _logger);
             await runner.WaitHelloAsync(timeout.Token).ConfigureAwait(false);
-            var session = new Session
-            {
-                Id = id, Image = image, Owner = owner, Limits = limits, CreatedAt = now, IdleTimeout = idle,
-                ContainerId = containerId, Runner = runner, LastUsedAt = now,
-            };
-            _sessions[id] = session;
-            _ = runner.Completion.ContinueWith(_ => OnRunnerEnded(session), CancellationToken.None,
-                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            LogCreated(_logger, id, image, owner, limits.MemoryMb, limits.Cpus, limits.Pids);
-            return session.ToInfo(_options.MaxLifetime);
+            return (id, containerId, runner);
         }
         catch (Exception e)
         {
-            Interlocked.Decrement(ref _reserved);
             if (runner is not null)
             {
                 await runner.DisposeAsync().ConfigureAwait(false);
@@ -220,7 +237,7 @@ public sealed partial class SessionManager : IAsyncDisposable
         foreach (var container in await _backend.ListManagedContainersAsync(allInstances: true, ct).ConfigureAwait(false))
         {
             var labels = container.Labels ?? new Dictionary<string, string>();
-            if (!labels.TryGetValue(SandboxLabels.SessionId, out var sid) || _sessions.ContainsKey(sid))
+            if (!labels.TryGetValue(SandboxLabels.SessionId, out var sid) || _sessions.ContainsKey(sid) || IsPooled(sid))
             {
                 continue;
             }
@@ -238,9 +255,10 @@ public sealed partial class SessionManager : IAsyncDisposable
         return removed;
     }
 
-    /// <summary>Closes every session (used at shutdown: without a durable store nothing could resume them).</summary>
+    /// <summary>Closes every session and empties the warm pool (used at shutdown: without a durable store nothing could resume them).</summary>
     public async Task CloseAllAsync(CancellationToken ct)
     {
+        await DrainPoolAsync(ct).ConfigureAwait(false);
         foreach (var session in _sessions.Values)
         {
             await CloseAsync(session, "server shutting down", ct).ConfigureAwait(false);
@@ -300,15 +318,28 @@ public sealed partial class SessionManager : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        await _lifetime.CancelAsync().ConfigureAwait(false);
+        using (var drain = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            try
+            {
+                await DrainPoolAsync(drain.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is SandboxException or OperationCanceledException)
+            {
+                LogCleanupFailed(_logger, "(pool)", e.Message);
+            }
+        }
         foreach (var session in _sessions.Values)
         {
             await session.Runner.DisposeAsync().ConfigureAwait(false);
         }
         _executionSlots.Dispose();
+        _lifetime.Dispose();
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} created from {Image} for {Owner} (memory {MemoryMb} MiB, cpus {Cpus}, pids {Pids})")]
-    private static partial void LogCreated(ILogger logger, string sessionId, string image, string owner, int memoryMb, double cpus, int pids);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} created from {Image} for {Owner} (memory {MemoryMb} MiB, cpus {Cpus}, pids {Pids}, from pool {Pooled})")]
+    private static partial void LogCreated(ILogger logger, string sessionId, string image, string owner, int memoryMb, double cpus, int pids, bool pooled);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} closed: {Reason}")]
     private static partial void LogClosed(ILogger logger, string sessionId, string reason);

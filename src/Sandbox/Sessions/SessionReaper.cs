@@ -21,9 +21,11 @@ public sealed partial class SessionReaper(SessionManager sessions, ILogger<Sessi
         {
             LogFailed(logger, e.Code, e.Message);
         }
+        await FillPoolAsync(stoppingToken).ConfigureAwait(false);
         using var timer = new PeriodicTimer(sessions.Options.ReaperInterval);
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
+            await FillPoolAsync(stoppingToken).ConfigureAwait(false);
             try
             {
                 var closed = await sessions.ReapAsync(stoppingToken).ConfigureAwait(false);
@@ -38,6 +40,25 @@ public sealed partial class SessionReaper(SessionManager sessions, ILogger<Sessi
             }
         }
     }
+
+    private async Task FillPoolAsync(CancellationToken ct)
+    {
+        try
+        {
+            var added = await sessions.FillPoolAsync(ct).ConfigureAwait(false);
+            if (added > 0)
+            {
+                LogPoolFilled(logger, added);
+            }
+        }
+        catch (SandboxException e)
+        {
+            LogFailed(logger, e.Code, e.Message);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Warm pool: started {Count} containers")]
+    private static partial void LogPoolFilled(ILogger logger, int count);
 
     /// <inheritdoc />
     public override async Task StopAsync(CancellationToken cancellationToken)
