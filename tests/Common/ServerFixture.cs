@@ -29,7 +29,7 @@ public class ServerFixture : IAsyncLifetime
     /// <summary>Whether this server requires bearer tokens.</summary>
     public virtual bool RequiresToken => false;
 
-    public async Task InitializeAsync()
+    public virtual async Task InitializeAsync()
     {
         string[] args =
         [

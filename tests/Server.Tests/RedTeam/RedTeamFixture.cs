@@ -1,0 +1,46 @@
+using System.Net.Http.Json;
+using Sandbox.Client.Contracts;
+using Sandbox.Testing;
+
+namespace Sandbox.Server.Tests.RedTeam;
+
+/// <summary>A server for hostile inputs, with a canary session whose state must survive every attack.</summary>
+public sealed class RedTeamFixture : ServerFixture
+{
+    /// <summary>A secret in the server's own environment that sandboxed code must never see.</summary>
+    public const string ServerSecret = "srv-secret-5d1c9a7e0b";
+
+    public const string CanaryState = "canary-state-7f3e";
+
+    public string CanaryId { get; private set; } = "";
+
+    protected override IEnumerable<string> ExtraArgs => ["--Sandbox:MaxSessions=20", "--Sandbox:WarmPoolSize=0"];
+
+    public override async Task InitializeAsync()
+    {
+        Environment.SetEnvironmentVariable("SANDBOX_REDTEAM_SECRET", ServerSecret);
+        await base.InitializeAsync();
+        using var http = CreateHttpClient();
+        var canary = await (await http.PostAsJsonAsync("/api/sessions", new { })).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options);
+        CanaryId = canary!.Id;
+        (await http.PostAsJsonAsync($"/api/sessions/{CanaryId}/execute", new { code = $"canary = '{CanaryState}'" })).EnsureSuccessStatusCode();
+    }
+
+    /// <summary>The server is healthy and the canary session still runs code with its state intact.</summary>
+    public async Task AssertUnaffectedAsync()
+    {
+        using var http = CreateHttpClient();
+        var health = await http.GetFromJsonAsync<HealthDto>("/healthz", SandboxJson.Options);
+        Assert.Equal("ok", health!.Status);
+        var r = await http.PostAsJsonAsync($"/api/sessions/{CanaryId}/execute", new { code = "print(canary, sum(range(1000)))" });
+        r.EnsureSuccessStatusCode();
+        var result = await r.Content.ReadFromJsonAsync<ExecutionResultDto>(SandboxJson.Options);
+        Assert.Equal($"{CanaryState} 499500\n", result!.Stdout);
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class RedTeamCollection : ICollectionFixture<RedTeamFixture>
+{
+    public const string Name = "red-team";
+}
