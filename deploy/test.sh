@@ -46,9 +46,10 @@ fi
 
 # Tests remove what they create; anything left with our label is reported (and fails the run when it is a test's).
 leftover="$(docker ps -a --filter label=dev.sandbox.product=sandbox --format '{{.Names}} {{.Status}} instance={{.Label "dev.sandbox.instance"}}')"
-leftvol="$(docker volume ls --filter label=dev.sandbox.product=sandbox --format '{{.Name}} instance={{.Label "dev.sandbox.instance"}}')"
+leftvol="$(docker volume ls --filter label=dev.sandbox.product=sandbox --format '{{.Name}} instance={{.Label "dev.sandbox.instance"}}')
+$(docker network ls --filter label=dev.sandbox.product=sandbox --format '{{.Name}} instance={{.Label "dev.sandbox.instance"}}')"
 if [ -n "$leftover$leftvol" ]; then
-  log "sandbox containers/volumes still present after the tests:"
+  log "sandbox containers/volumes/networks still present after the tests:"
   printf '%s\n' "$leftover" "$leftvol" | sed '/^$/d; s/^/  /' >&2
   if grep -qE 'instance=(test|srvtest|failtest|stdiotest)-' <<<"$leftover$leftvol"; then
     log "a test leaked containers or volumes"
