@@ -48,11 +48,12 @@ fi
 leftover="$(docker ps -a --filter label=dev.sandbox.product=sandbox --format '{{.Names}} {{.Status}} instance={{.Label "dev.sandbox.instance"}}')"
 leftvol="$(docker volume ls --filter label=dev.sandbox.product=sandbox --format '{{.Name}} instance={{.Label "dev.sandbox.instance"}}')
 $(docker network ls --filter label=dev.sandbox.product=sandbox --format '{{.Name}} instance={{.Label "dev.sandbox.instance"}}')"
-if [ -n "$leftover$leftvol" ]; then
+all="$(printf '%s\n%s\n' "$leftover" "$leftvol" | sed '/^[[:space:]]*$/d')"
+if [ -n "$all" ]; then
   log "sandbox containers/volumes/networks still present after the tests:"
-  printf '%s\n' "$leftover" "$leftvol" | sed '/^$/d; s/^/  /' >&2
-  if grep -qE 'instance=(test|srvtest|failtest|stdiotest)-' <<<"$leftover$leftvol"; then
-    log "a test leaked containers or volumes"
+  printf '%s\n' "$all" | sed 's/^/  /' >&2
+  if grep -qE 'instance=(test|srvtest|failtest|stdiotest)-' <<<"$all"; then
+    log "a test leaked containers, volumes or networks"
     failed=$((failed + 1))
   fi
 fi

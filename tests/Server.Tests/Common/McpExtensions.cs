@@ -32,3 +32,15 @@ public static class McpExtensions
         return Structured(result).GetProperty("error").GetProperty("code").GetString()!;
     }
 }
+
+public static class HttpExtensions
+{
+    /// <summary>Sends with <c>Expect: 100-continue</c> so that a body the server refuses by its length is never
+    /// sent (otherwise the server's early 413 races the upload and the client may see a broken pipe instead).</summary>
+    public static Task<HttpResponseMessage> SendExpectingContinueAsync(this HttpClient http, HttpMethod method, string uri, HttpContent content)
+    {
+        var request = new HttpRequestMessage(method, uri) { Content = content };
+        request.Headers.ExpectContinue = true;
+        return http.SendAsync(request);
+    }
+}

@@ -83,9 +83,9 @@ public sealed class RequestGuardTests(ServerFixture open, AuthServerFixture auth
     {
         using var http = open.CreateHttpClient();
         var id = (await (await http.PostAsJsonAsync("/api/sessions", new { })).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options))!.Id;
-        var big = await http.PutAsync($"/api/sessions/{id}/files/big.bin", new ByteArrayContent(new byte[3_000_000]));
+        var big = await http.SendExpectingContinueAsync(HttpMethod.Put, $"/api/sessions/{id}/files/big.bin", new ByteArrayContent(new byte[3_000_000]));
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, big.StatusCode);
-        var bigJson = await http.PostAsync($"/api/sessions/{id}/execute", new StringContent("{\"code\":\"" + new string('x', 3_000_000) + "\"}", System.Text.Encoding.UTF8, "application/json"));
+        var bigJson = await http.SendExpectingContinueAsync(HttpMethod.Post, $"/api/sessions/{id}/execute", new StringContent("{\"code\":\"" + new string('x', 3_000_000) + "\"}", System.Text.Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, bigJson.StatusCode);
         var bad = await http.PostAsync($"/api/sessions/{id}/execute", new StringContent("{not json", System.Text.Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);

@@ -60,7 +60,7 @@ public sealed class HostileRequestTests(RedTeamFixture server)
     {
         using var http = server.CreateHttpClient();
         var id = await NewSession(http);
-        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, (await http.PutAsync($"/api/sessions/{id}/files/big", new ByteArrayContent(new byte[2_500_000]))).StatusCode);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, (await http.SendExpectingContinueAsync(HttpMethod.Put, $"/api/sessions/{id}/files/big", new ByteArrayContent(new byte[2_500_000]))).StatusCode);
         await using var mcp = await server.CreateMcpClientAsync();
         Assert.Equal("invalid_argument", await mcp.CallErrorCodeAsync("upload_file", new() { ["session_id"] = id, ["path"] = "x", ["content_base64"] = "not base64!!" }));
         foreach (var body in new[] { "{", "[]", "{\"code\": 5}", "null", "{\"code\":\"1\",\"timeout_seconds\":-3}" })
@@ -68,7 +68,7 @@ public sealed class HostileRequestTests(RedTeamFixture server)
             var r = await http.PostAsync($"/api/sessions/{id}/execute", new StringContent(body, Encoding.UTF8, "application/json"));
             Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
         }
-        var huge = await http.PostAsync($"/api/sessions/{id}/execute", new StringContent("{\"code\":\"" + new string('1', 2_500_000) + "\"}", Encoding.UTF8, "application/json"));
+        var huge = await http.SendExpectingContinueAsync(HttpMethod.Post, $"/api/sessions/{id}/execute", new StringContent("{\"code\":\"" + new string('1', 2_500_000) + "\"}", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, huge.StatusCode);
         var deep = await http.PostAsync("/api/sessions", new StringContent(new string('[', 5000) + new string(']', 5000), Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.BadRequest, deep.StatusCode);
