@@ -4,6 +4,15 @@ using Sandbox.Sessions;
 
 namespace Sandbox;
 
+/// <summary>Session store implementations.</summary>
+public enum StoreKind
+{
+    /// <summary>Embedded SQLite file (sessions and history survive restarts).</summary>
+    Sqlite,
+    /// <summary>In memory only.</summary>
+    Memory,
+}
+
 /// <summary>Server-wide engine configuration, bound from the <c>Sandbox</c> configuration section.</summary>
 public sealed class SandboxOptions : IValidatableObject
 {
@@ -86,6 +95,19 @@ public sealed class SandboxOptions : IValidatableObject
 
     /// <summary>OCI runtime for session containers (for example <c>runsc</c> for gVisor). Empty: the engine default.</summary>
     public string? Runtime { get; set; }
+
+    /// <summary>Where sessions and their history are kept: <c>Sqlite</c> (default) or <c>Memory</c> (nothing survives a restart).</summary>
+    public StoreKind Store { get; set; } = StoreKind.Sqlite;
+
+    /// <summary>Directory of the SQLite store. Empty: <c>$XDG_DATA_HOME/sandbox</c> or <c>~/.local/share/sandbox</c>.</summary>
+    public string? DataDirectory { get; set; }
+
+    /// <summary>At shutdown, keep session containers running so a restarted server resumes them (default), or remove them.</summary>
+    public bool KeepSessionsOnShutdown { get; set; } = true;
+
+    /// <summary>The data directory in force.</summary>
+    public string ResolveDataDirectory() => !string.IsNullOrWhiteSpace(DataDirectory) ? DataDirectory
+        : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "sandbox");
 
     /// <summary>Static safety check settings.</summary>
     [Required] public SafetyOptions Safety { get; set; } = new();

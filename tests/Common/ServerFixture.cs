@@ -22,6 +22,9 @@ public class ServerFixture : IAsyncLifetime
 
     public Uri BaseAddress { get; private set; } = null!;
 
+    /// <summary>This server's own store directory (removed on dispose).</summary>
+    public string DataDirectory { get; } = Directory.CreateTempSubdirectory("sandbox-test-data-").FullName;
+
     public WebApplication App => _app ?? throw new InvalidOperationException("not started");
 
     protected virtual IEnumerable<string> ExtraArgs => [];
@@ -35,6 +38,7 @@ public class ServerFixture : IAsyncLifetime
         [
             "--urls", "http://127.0.0.1:0",
             $"--Sandbox:InstanceId={InstanceId}",
+            $"--Sandbox:DataDirectory={DataDirectory}",
             "--Serilog:MinimumLevel:Default=Warning",
             "--Server:MaxRequestBodyBytes=2000000",
             .. ExtraArgs,
@@ -91,6 +95,7 @@ public class ServerFixture : IAsyncLifetime
             await _app.StopAsync();
             await _app.DisposeAsync();
         }
+        Directory.Delete(DataDirectory, recursive: true);
     }
 }
 

@@ -185,3 +185,8 @@ public sealed record PackageDto(string Name, string Version, string Manager);
 
 /// <summary>What an image offers.</summary>
 public sealed record PackagesDto(string Image, string Reference, IReadOnlyList<string> Languages, IReadOnlyList<PackageDto> Packages);
+
+/// <summary>One audit entry of a session's history. Code is never stored, only its SHA-256 and size.</summary>
+public sealed record HistoryEntryDto(
+    string Kind, DateTimeOffset At, string? Language, string? CodeSha256, int? CodeSize, int? ExitCode, string? ErrorType,
+    bool TimedOut, double? DurationMs, string? Output);

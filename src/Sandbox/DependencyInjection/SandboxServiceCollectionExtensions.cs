@@ -4,6 +4,7 @@ using Sandbox;
 using Sandbox.Docker;
 using Sandbox.Safety;
 using Sandbox.Sessions;
+using Sandbox.Storage;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -26,6 +27,9 @@ public static class SandboxServiceCollectionExtensions
         services.TryAddSingleton<DockerBackend>();
         services.TryAddSingleton<ISandboxBackend>(sp => sp.GetRequiredService<DockerBackend>());
         services.TryAddSingleton<ISafetyPolicy, DefaultSafetyPolicy>();
+        services.TryAddSingleton<ISessionStore>(sp => sp.GetRequiredService<IOptions<SandboxOptions>>().Value.Store == StoreKind.Memory
+            ? new InMemorySessionStore()
+            : ActivatorUtilities.CreateInstance<SqliteSessionStore>(sp));
         services.TryAddSingleton<SessionManager>();
         services.AddHostedService<SessionReaper>();
         return builder;

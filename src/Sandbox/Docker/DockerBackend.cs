@@ -288,6 +288,27 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
         return response.Stream ?? throw new SandboxException(SandboxErrorCodes.Internal, "The engine returned no archive.");
     }
 
+    /// <summary>Whether a container exists, runs, and is paused; null when it does not exist.</summary>
+    internal async Task<(bool Running, bool Paused)?> GetStateAsync(string containerId, CancellationToken ct)
+    {
+        try
+        {
+            var inspect = await Call(() => _client.Containers.InspectContainerAsync(containerId, ct)).ConfigureAwait(false);
+            return (inspect.State?.Running == true, inspect.State?.Paused == true);
+        }
+        catch (DockerContainerNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Attaches to a running container's stdin/stdout (to reconnect to its runner after a restart).</summary>
+    internal Task<MultiplexedStream> AttachAsync(string containerId, CancellationToken ct) =>
+        Call(() => _client.Containers.AttachContainerAsync(containerId, new ContainerAttachParameters
+        {
+            Stream = true, Stdin = true, Stdout = true, Stderr = true,
+        }, ct));
+
     /// <summary>Freezes every process of a container (cgroup freezer); its attached stream stays open.</summary>
     internal Task PauseAsync(string containerId, CancellationToken ct) => Call(() => _client.Containers.PauseContainerAsync(containerId, ct));
 

@@ -12,7 +12,11 @@ internal sealed class Session
     public required DateTimeOffset CreatedAt { get; init; }
     public required TimeSpan IdleTimeout { get; init; }
     public required string ContainerId { get; init; }
-    public required RunnerConnection Runner { get; init; }
+    /// <summary>The connection to the runner; null for a session loaded as lost from the store.</summary>
+    public RunnerConnection? Runner { get; set; }
+
+    /// <summary>The runner of a usable session.</summary>
+    public RunnerConnection Live => Runner ?? throw RunnerConnection.Lost(LostReason ?? "its container is gone");
 
     public object Sync { get; } = new();
     public SemaphoreSlim Gate { get; } = new(1, 1);
@@ -45,7 +49,7 @@ internal sealed class Session
     {
         lock (Sync)
         {
-            if (Status is SessionStatus.Ready or SessionStatus.Creating)
+            if (Status is SessionStatus.Ready or SessionStatus.Creating or SessionStatus.Paused)
             {
                 Status = SessionStatus.Lost;
                 LostReason = reason;
@@ -61,6 +65,7 @@ internal sealed class Session
             switch (Status)
             {
                 case SessionStatus.Ready:
+                case SessionStatus.Paused:
                     return;
                 case SessionStatus.Closed:
                     throw new SandboxException(SandboxErrorCodes.SessionNotFound, $"Session {Id} is closed. Create a new session.");

@@ -56,13 +56,17 @@ public sealed partial class SessionManager
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var producer = Task.Run(async () =>
         {
+            ExecutionResult? result = null;
             try
             {
-                await RunAsync(session, request, timeout, channel.Writer, stop.Token).ConfigureAwait(false);
+                await EnsureRunningAsync(session, stop.Token).ConfigureAwait(false);
+                result = await RunAsync(session, request, timeout, channel.Writer, stop.Token).ConfigureAwait(false);
+                RecordExecution(session, request, result, null);
                 channel.Writer.TryComplete();
             }
             catch (Exception e)
             {
+                RecordExecution(session, request, null, e as SandboxException ?? new SandboxException("cancelled", "The caller cancelled the execution."));
                 channel.Writer.TryComplete(e);
             }
             finally
@@ -127,10 +131,10 @@ public sealed partial class SessionManager
         return timeout;
     }
 
-    private async Task RunAsync(Session session, ExecutionRequest request, TimeSpan timeout, ChannelWriter<ExecutionEvent> events, CancellationToken ct)
+    private async Task<ExecutionResult> RunAsync(Session session, ExecutionRequest request, TimeSpan timeout, ChannelWriter<ExecutionEvent> events, CancellationToken ct)
     {
         var findings = await CheckSafetyAsync(session, request, ct).ConfigureAwait(false);
-        var runner = session.Runner;
+        var runner = session.Live;
         var id = runner.NewId();
         using var subscription = runner.Subscribe(id);
         var stopwatch = Stopwatch.StartNew();
@@ -169,14 +173,15 @@ public sealed partial class SessionManager
                     // The runner did not stop the code within the grace: the sandbox is hung. Kill it; never hang the caller.
                     await KillHungSessionAsync(session).ConfigureAwait(false);
                     ct.ThrowIfCancellationRequested();
-                    await Emit(events, new CompletedEvent(new ExecutionResult
+                    var hung = new ExecutionResult
                     {
                         ExecutionId = id, Stdout = stdout.ToString(), Stderr = stderr.ToString(), ExitCode = null,
                         Error = new ExecutionError("SandboxUnresponsive", "The sandbox stopped answering after the timeout; its container was stopped and the session is lost. Create a new session.", null),
                         TimedOut = true, Truncated = stdout.Truncated || stderr.Truncated, StateLost = true,
                         DurationMs = stopwatch.Elapsed.TotalMilliseconds, Images = images, Findings = findings,
-                    }), ct).ConfigureAwait(false);
-                    return;
+                    };
+                    await Emit(events, new CompletedEvent(hung), ct).ConfigureAwait(false);
+                    return hung;
                 }
                 catch (ChannelClosedException e) when (e.InnerException is SandboxException lost)
                 {
@@ -223,7 +228,7 @@ public sealed partial class SessionManager
                             Findings = findings,
                         };
                         await Emit(events, new CompletedEvent(result), ct).ConfigureAwait(false);
-                        return;
+                        return result;
                 }
             }
         }

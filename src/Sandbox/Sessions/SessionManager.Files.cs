@@ -18,6 +18,7 @@ public sealed partial class SessionManager
         var session = Get(sessionId, owner);
         session.EnsureUsable();
         var relative = WorkspacePath.Normalize(path);
+        await EnsureRunningAsync(session, ct).ConfigureAwait(false);
 
         // Buffer to a temporary file with the cap enforced while reading: a huge body never reaches the engine.
         await using var data = new FileStream(Path.GetTempFileName(), FileMode.Open, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.DeleteOnClose);
@@ -73,6 +74,7 @@ public sealed partial class SessionManager
         var session = Get(sessionId, owner);
         session.EnsureUsable();
         var relative = WorkspacePath.Normalize(path, allowRoot: true);
+        await EnsureRunningAsync(session, ct).ConfigureAwait(false);
         var resolved = await ResolveAsync(session, relative, ct).ConfigureAwait(false);
         if (resolved.Stat is not { } stat)
         {
@@ -120,6 +122,7 @@ public sealed partial class SessionManager
         var session = Get(sessionId, owner);
         session.EnsureUsable();
         var relative = WorkspacePath.Normalize(directory, allowRoot: true);
+        await EnsureRunningAsync(session, ct).ConfigureAwait(false);
         var reply = await RunnerFileOpAsync(session, "list", relative, ct).ConfigureAwait(false);
         var list = new List<FileEntry>();
         if (reply.TryGetProperty("entries", out var entries) && entries.ValueKind == JsonValueKind.Array)
@@ -146,6 +149,7 @@ public sealed partial class SessionManager
         var session = Get(sessionId, owner);
         session.EnsureUsable();
         var relative = WorkspacePath.Normalize(path);
+        await EnsureRunningAsync(session, ct).ConfigureAwait(false);
         await RunnerFileOpAsync(session, "delete", relative, ct).ConfigureAwait(false);
         session.Touch(_time.GetUtcNow());
     }
@@ -164,10 +168,10 @@ public sealed partial class SessionManager
     /// <summary>One request to the session's runner and its single answer, bounded in time.</summary>
     private static async Task<RunnerMessage> AskRunnerAsync(Session session, Dictionary<string, object> request, TimeSpan timeout, string what, CancellationToken ct)
     {
-        var id = session.Runner.NewId();
+        var id = session.Live.NewId();
         request["id"] = id;
-        using var subscription = session.Runner.Subscribe(id);
-        await session.Runner.SendAsync(request, ct).ConfigureAwait(false);
+        using var subscription = session.Live.Subscribe(id);
+        await session.Live.SendAsync(request, ct).ConfigureAwait(false);
         using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
         bounded.CancelAfter(timeout);
         try

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Options;
 using Sandbox.Docker;
 using Sandbox.Execution;
 using Sandbox.Safety;
+using Sandbox.Storage;
 
 namespace Sandbox.Sessions;
 
@@ -21,6 +22,8 @@ public sealed partial class SessionManager : IAsyncDisposable
     private readonly SandboxOptions _options;
     private readonly ILogger<SessionManager> _logger;
     private readonly TimeProvider _time;
+    private readonly ISessionStore _store;
+    private volatile bool _detaching;
     private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _executionSlots;
     private readonly CancellationTokenSource _lifetime = new();
@@ -28,8 +31,9 @@ public sealed partial class SessionManager : IAsyncDisposable
 
     /// <summary>Creates the engine.</summary>
     public SessionManager(DockerBackend backend, ISafetyPolicy safety, IOptions<SandboxOptions> options,
-        ILogger<SessionManager> logger, TimeProvider? time = null)
+        ILogger<SessionManager> logger, TimeProvider? time = null, ISessionStore? store = null)
     {
+        _store = store ?? new InMemorySessionStore();
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(safety);
         ArgumentNullException.ThrowIfNull(options);
@@ -86,6 +90,8 @@ public sealed partial class SessionManager : IAsyncDisposable
             _ = runner.Completion.ContinueWith(_ => OnRunnerEnded(session), CancellationToken.None,
                 TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             LogCreated(_logger, id, image, owner, limits.MemoryMb, limits.Cpus, limits.Pids, pooled is not null);
+            await PersistAsync(session, ct).ConfigureAwait(false);
+            _store.AppendHistory(new HistoryEntry(id, owner, "created", now, Output: pooled is null ? null : "from the warm pool"));
             return session.ToInfo(_options.MaxLifetime);
         }
         catch
@@ -179,10 +185,15 @@ public sealed partial class SessionManager : IAsyncDisposable
             session.Status = SessionStatus.Closed;
         }
         Interlocked.Decrement(ref _reserved);
-        await session.Runner.DisposeAsync().ConfigureAwait(false);
+        if (session.Runner is { } runner)
+        {
+            await runner.DisposeAsync().ConfigureAwait(false);
+        }
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(30));
         await _backend.RemoveSessionAsync(session.Id, timeout.Token).ConfigureAwait(false);
+        await PersistAsync(session, CancellationToken.None).ConfigureAwait(false);
+        _store.AppendHistory(new HistoryEntry(session.Id, session.Owner, "closed", _time.GetUtcNow(), Output: why));
         LogClosed(_logger, session.Id, why);
     }
 
@@ -278,10 +289,16 @@ public sealed partial class SessionManager : IAsyncDisposable
 
     private void OnRunnerEnded(Session session)
     {
-        session.MarkLost(session.Runner.ClosedReason ?? "the container stopped");
+        if (_detaching)
+        {
+            return; // the server is shutting down and leaves the container running for the next start
+        }
+        session.MarkLost(session.Runner?.ClosedReason ?? "the container stopped");
         if (session.Status == SessionStatus.Lost)
         {
             LogLost(_logger, session.Id, session.LostReason);
+            _store.AppendHistory(new HistoryEntry(session.Id, session.Owner, "lost", _time.GetUtcNow(), Output: session.LostReason));
+            _ = PersistQuietlyAsync(session);
         }
     }
 
@@ -332,7 +349,10 @@ public sealed partial class SessionManager : IAsyncDisposable
         }
         foreach (var session in _sessions.Values)
         {
-            await session.Runner.DisposeAsync().ConfigureAwait(false);
+            if (session.Runner is { } runner)
+            {
+                await runner.DisposeAsync().ConfigureAwait(false);
+            }
         }
         _executionSlots.Dispose();
         _lifetime.Dispose();

@@ -20,6 +20,8 @@ public enum SessionStatus
     Creating,
     /// <summary>Ready for executions and files.</summary>
     Ready,
+    /// <summary>Frozen (no CPU); the next execution or file operation resumes it.</summary>
+    Paused,
     /// <summary>Its container or runner is gone; every call fails with <c>session_lost</c>.</summary>
     Lost,
     /// <summary>Closed; its container and volume are removed.</summary>

@@ -7,20 +7,24 @@ namespace Sandbox.Sessions;
 public sealed partial class SessionReaper(SessionManager sessions, ILogger<SessionReaper> logger) : BackgroundService
 {
     /// <inheritdoc />
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    public override async Task StartAsync(CancellationToken cancellationToken)
     {
+        // Before the server takes requests: open the store (a clear error here stops the start), reconnect sessions,
+        // remove orphans. An unreachable engine is not fatal: the server starts and /healthz says why.
         try
         {
-            var orphans = await sessions.RemoveOrphansAsync(stoppingToken).ConfigureAwait(false);
-            if (orphans > 0)
-            {
-                LogOrphans(logger, orphans);
-            }
+            await sessions.InitializeAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (SandboxException e)
+        catch (SandboxException e) when (e.Code == SandboxErrorCodes.EngineUnavailable)
         {
             LogFailed(logger, e.Code, e.Message);
         }
+        await base.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
         await FillPoolAsync(stoppingToken).ConfigureAwait(false);
         using var timer = new PeriodicTimer(sessions.Options.ReaperInterval);
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
@@ -28,6 +32,7 @@ public sealed partial class SessionReaper(SessionManager sessions, ILogger<Sessi
             await FillPoolAsync(stoppingToken).ConfigureAwait(false);
             try
             {
+                await sessions.PersistAllAsync(stoppingToken).ConfigureAwait(false);
                 var closed = await sessions.ReapAsync(stoppingToken).ConfigureAwait(false);
                 if (closed > 0)
                 {
@@ -68,16 +73,13 @@ public sealed partial class SessionReaper(SessionManager sessions, ILogger<Sessi
         bounded.CancelAfter(TimeSpan.FromSeconds(30));
         try
         {
-            await sessions.CloseAllAsync(bounded.Token).ConfigureAwait(false);
+            await sessions.ShutdownAsync(bounded.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SandboxException or OperationCanceledException)
         {
             LogFailed(logger, e is SandboxException s ? s.Code : "timeout", e.Message);
         }
     }
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Removed {Count} orphaned sandbox containers")]
-    private static partial void LogOrphans(ILogger logger, int count);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Reaper closed {Count} idle or expired sessions")]
     private static partial void LogReaped(ILogger logger, int count);

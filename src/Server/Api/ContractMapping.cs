@@ -77,6 +77,9 @@ internal static class ContractMapping
     public static PackagesDto ToDto(this ImagePackages p) =>
         new(p.Image, p.Reference, p.Languages, p.Packages.Select(x => new PackageDto(x.Name, x.Version, x.Manager)).ToList());
 
+    public static HistoryEntryDto ToDto(this Sandbox.Storage.HistoryEntry h) =>
+        new(h.Kind, h.At, h.Language, h.CodeSha256, h.CodeSize, h.ExitCode, h.ErrorType, h.TimedOut, h.DurationMs, h.Output);
+
     public static FileEntryDto ToDto(this FileEntry f) => new(f.Name, f.Path, f.Kind, f.Size, f.ModifiedAt);
 
     public static HealthDto ToDto(this SandboxHealth h) => new()

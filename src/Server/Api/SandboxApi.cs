@@ -45,6 +45,16 @@ public static class SandboxApi
             return TypedResults.NoContent();
         }).WithName("CloseSession");
 
+        api.MapGet("/sessions/{id}/history", async (string id, [FromQuery] int? limit, SessionManager engine, HttpContext http, CancellationToken ct) =>
+            TypedResults.Ok((await engine.GetHistoryAsync(id, CallerContext.Get(http), limit ?? 1000, ct)).Select(h => h.ToDto()).ToList()))
+            .WithName("GetSessionHistory").WithDescription("The session's audit log: lifecycle events and every execution (code hash and size, exit, duration, output head).");
+
+        api.MapPost("/sessions/{id}/pause", async (string id, SessionManager engine, HttpContext http, CancellationToken ct) =>
+            TypedResults.Ok((await engine.PauseSessionAsync(id, CallerContext.Get(http), ct)).ToDto())).WithName("PauseSession");
+
+        api.MapPost("/sessions/{id}/resume", async (string id, SessionManager engine, HttpContext http, CancellationToken ct) =>
+            TypedResults.Ok((await engine.ResumeSessionAsync(id, CallerContext.Get(http), ct)).ToDto())).WithName("ResumeSession");
+
         api.MapPost("/sessions/{id}/execute", ExecuteAsync).WithName("Execute")
             .WithDescription("Runs code. JSON result by default; with Accept: text/event-stream or application/x-ndjson the output streams as it is produced.");
 

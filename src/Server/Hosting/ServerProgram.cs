@@ -1,3 +1,4 @@
+using Sandbox;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 using Sandbox.Client.Contracts;
@@ -48,6 +49,12 @@ public static class ServerProgram
         {
             await Console.Error.WriteLineAsync("Invalid configuration:\n  " + string.Join("\n  ", e.Failures)).ConfigureAwait(false);
             return 2;
+        }
+        catch (SandboxException e)
+        {
+            // A store that cannot be opened is a clear, final error: exit rather than crash-loop.
+            await Console.Error.WriteLineAsync($"Cannot start ({e.Code}): {e.Message}").ConfigureAwait(false);
+            return 3;
         }
     }
 
@@ -101,6 +108,11 @@ public static class ServerProgram
         // stdout carries the protocol: every log line goes to stderr.
         ConfigureLogging(builder.Services, builder.Configuration, toStderr: true);
         builder.Services.AddSandbox().BindConfiguration(Sandbox.SandboxOptions.SectionName);
+        if (string.IsNullOrEmpty(builder.Configuration["Sandbox:Store"]))
+        {
+            // A desktop client owns its stdio server's sessions for the life of the process: nothing to resume later.
+            builder.Services.PostConfigure<Sandbox.SandboxOptions>(o => o.Store = Sandbox.StoreKind.Memory);
+        }
         if (string.IsNullOrEmpty(builder.Configuration["Sandbox:InstanceId"]))
         {
             // Each desktop client starts its own stdio server; a per-process instance keeps them from reaping each other.

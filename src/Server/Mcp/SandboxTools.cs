@@ -185,6 +185,35 @@ public sealed partial class SandboxTools(SessionManager engine, IHttpContextAcce
         return Task.FromResult(Ok(JsonSerializer.Serialize(s, SandboxJson.Options), new { session = s }));
     });
 
+    /// <summary>get_session_history.</summary>
+    [McpServerTool(Name = "get_session_history", Title = "Session history", ReadOnly = true, OpenWorld = false)]
+    [Description("Returns a session's audit log, oldest first: created/paused/resumed/closed/lost events and every execution with its language, code hash and size, exit code, error type, duration and the first characters of its output.")]
+    public Task<CallToolResult> GetSessionHistory([Description("The session_id.")] string session_id, [Description("Most recent entries to return (default 100).")] int limit = 100,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var history = (await engine.GetHistoryAsync(session_id, Owner, limit, cancellationToken)).Select(h => h.ToDto()).ToList();
+        var text = string.Join('\n', history.Select(h => $"{h.At:O} {h.Kind}{(h.Language is null ? "" : $" {h.Language} exit={h.ExitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-"} {h.DurationMs:0.#} ms")}{(h.ErrorType is null ? "" : $" {h.ErrorType}")}"));
+        return Ok(history.Count == 0 ? "No history." : text, new { history });
+    });
+
+    /// <summary>pause_session.</summary>
+    [McpServerTool(Name = "pause_session", Title = "Pause a session", Destructive = false, OpenWorld = false)]
+    [Description("Freezes a session so it costs no CPU while idle; variables and files are kept. The next execute_code or file operation resumes it automatically.")]
+    public Task<CallToolResult> PauseSession([Description("The session_id.")] string session_id, CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var s = (await engine.PauseSessionAsync(session_id, Owner, cancellationToken)).ToDto();
+        return Ok($"Session {s.Id} is {s.Status}.", new { session = s });
+    });
+
+    /// <summary>resume_session.</summary>
+    [McpServerTool(Name = "resume_session", Title = "Resume a session", Destructive = false, OpenWorld = false)]
+    [Description("Thaws a paused session (execute_code and file operations also do this on their own).")]
+    public Task<CallToolResult> ResumeSession([Description("The session_id.")] string session_id, CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var s = (await engine.ResumeSessionAsync(session_id, Owner, cancellationToken)).ToDto();
+        return Ok($"Session {s.Id} is {s.Status}.", new { session = s });
+    });
+
     /// <summary>get_health.</summary>
     [McpServerTool(Name = "get_health", Title = "Server health", ReadOnly = true, OpenWorld = false)]
     [Description("Reports whether the container engine answers and the sandbox images are present.")]

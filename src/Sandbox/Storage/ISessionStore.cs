@@ -1,0 +1,57 @@
+using Sandbox.Sessions;
+
+namespace Sandbox.Storage;
+
+/// <summary>A session as persisted: enough to list it, check ownership and reconnect to its container after a restart.</summary>
+/// <param name="Id">Session id.</param>
+/// <param name="Owner">Caller that owns it.</param>
+/// <param name="Image">Image short name.</param>
+/// <param name="Limits">Effective limits.</param>
+/// <param name="IdleTimeout">Idle timeout.</param>
+/// <param name="ContainerId">Docker container id.</param>
+/// <param name="Status">Lifecycle state.</param>
+/// <param name="LostReason">Why it is lost, if it is.</param>
+/// <param name="CreatedAt">Creation time.</param>
+/// <param name="LastUsedAt">Last use.</param>
+/// <param name="ExecutionCount">Executions so far.</param>
+public sealed record SessionRecord(
+    string Id, string Owner, string Image, SandboxLimits Limits, TimeSpan IdleTimeout, string ContainerId,
+    SessionStatus Status, string? LostReason, DateTimeOffset CreatedAt, DateTimeOffset LastUsedAt, int ExecutionCount);
+
+/// <summary>One audit entry of a session's history.</summary>
+/// <param name="SessionId">Session id.</param>
+/// <param name="Owner">Caller.</param>
+/// <param name="Kind"><c>created</c>, <c>execution</c>, <c>refused</c>, <c>closed</c>, <c>lost</c>, <c>resumed</c>, <c>paused</c>.</param>
+/// <param name="At">When.</param>
+/// <param name="Language">Execution language.</param>
+/// <param name="CodeSha256">SHA-256 of the code (hex), never the code itself.</param>
+/// <param name="CodeSize">Code length in characters.</param>
+/// <param name="ExitCode">Exit status.</param>
+/// <param name="ErrorType">Exception type or error code.</param>
+/// <param name="TimedOut">Whether it timed out.</param>
+/// <param name="DurationMs">Duration.</param>
+/// <param name="Output">The first characters of stdout and stderr (truncated), or a note.</param>
+public sealed record HistoryEntry(
+    string SessionId, string Owner, string Kind, DateTimeOffset At, string? Language = null, string? CodeSha256 = null,
+    int? CodeSize = null, int? ExitCode = null, string? ErrorType = null, bool TimedOut = false, double? DurationMs = null,
+    string? Output = null);
+
+/// <summary>Where sessions and their history live, so they survive a server restart. SQLite by default; the
+/// interface leaves room for a networked store shared by several hosts.</summary>
+public interface ISessionStore : IAsyncDisposable
+{
+    /// <summary>Opens the store and migrates its schema; fails with a clear message when it cannot.</summary>
+    Task InitializeAsync(CancellationToken ct);
+
+    /// <summary>Inserts or replaces a session.</summary>
+    Task SaveSessionAsync(SessionRecord session, CancellationToken ct);
+
+    /// <summary>Sessions not closed (ready or lost).</summary>
+    Task<IReadOnlyList<SessionRecord>> LoadOpenSessionsAsync(CancellationToken ct);
+
+    /// <summary>Queues a history entry (written in the background; flushed on dispose).</summary>
+    void AppendHistory(HistoryEntry entry);
+
+    /// <summary>A session's history, oldest first (pending entries are flushed first).</summary>
+    Task<IReadOnlyList<HistoryEntry>> GetHistoryAsync(string sessionId, int limit, CancellationToken ct);
+}

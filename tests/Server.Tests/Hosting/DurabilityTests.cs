@@ -1,0 +1,180 @@
+using System.Net;
+using System.Net.Http.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Sandbox.Client.Contracts;
+using Sandbox.Docker;
+using Sandbox.Server.Hosting;
+using Sandbox.Sessions;
+
+namespace Sandbox.Server.Tests.Hosting;
+
+/// <summary>Sessions and their history survive a server restart; broken stores fail the start with a clear message.</summary>
+public sealed class DurabilityTests : IAsyncLifetime
+{
+    private readonly string _data = Directory.CreateTempSubdirectory("sandbox-durable-").FullName;
+    private readonly string _instance = "srvtest-durable-" + Guid.NewGuid().ToString("N")[..8];
+
+    private async Task<(WebApplication App, HttpClient Http)> StartServer(string? dataDirectory = null)
+    {
+        var app = ServerProgram.BuildHttp(["--urls", "http://127.0.0.1:0", $"--Sandbox:InstanceId={_instance}", $"--Sandbox:DataDirectory={dataDirectory ?? _data}",
+            "--Sandbox:WarmPoolSize=0", "--Serilog:MinimumLevel:Default=Warning"]);
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+        return (app, new HttpClient { BaseAddress = new Uri(address) });
+    }
+
+    private static async Task<ExecutionResultDto> Execute(HttpClient http, string id, string code)
+    {
+        var r = await http.PostAsJsonAsync($"/api/sessions/{id}/execute", new { code });
+        r.EnsureSuccessStatusCode();
+        return (await r.Content.ReadFromJsonAsync<ExecutionResultDto>(SandboxJson.Options))!;
+    }
+
+    [Fact]
+    public async Task Sessions_files_state_and_history_survive_a_restart()
+    {
+        var (first, http) = await StartServer();
+        var ids = new List<string>();
+        for (var i = 0; i < 2; i++)
+        {
+            var s = await (await http.PostAsJsonAsync("/api/sessions", new { })).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options);
+            ids.Add(s!.Id);
+            (await http.PutAsync($"/api/sessions/{s.Id}/files/kept.txt", new StringContent($"file of {i}"))).EnsureSuccessStatusCode();
+            await Execute(http, s.Id, $"x = {40 + i}");
+        }
+        await first.StopAsync();
+        await first.DisposeAsync();
+        http.Dispose();
+
+        var (second, http2) = await StartServer();
+        try
+        {
+            var listed = await http2.GetFromJsonAsync<List<SessionDto>>("/api/sessions", SandboxJson.Options);
+            Assert.Equal(ids.Order(), listed!.Select(s => s.Id).Order());
+            Assert.All(listed!, s => Assert.Equal("ready", s.Status));
+            for (var i = 0; i < 2; i++)
+            {
+                Assert.Equal($"file of {i}", await http2.GetStringAsync($"/api/sessions/{ids[i]}/files/kept.txt"));
+                // The interpreter kept running in its container while no server was attached: its variables are intact.
+                Assert.Equal($"{41 + i}\n", (await Execute(http2, ids[i], "print(x + 1)")).Stdout);
+                var history = await http2.GetFromJsonAsync<List<HistoryEntryDto>>($"/api/sessions/{ids[i]}/history", SandboxJson.Options);
+                Assert.Equal(["created", "execution", "resumed", "execution"], history!.Select(h => h.Kind));
+                Assert.Equal(64, history![1].CodeSha256!.Length);
+                Assert.Equal(6, history[1].CodeSize);
+                Assert.Equal(0, history[1].ExitCode);
+                Assert.Contains($"{41 + i}", history[3].Output);
+            }
+        }
+        finally
+        {
+            foreach (var id in ids)
+            {
+                await http2.DeleteAsync($"/api/sessions/{id}");
+            }
+            await second.StopAsync();
+            await second.DisposeAsync();
+            http2.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task A_session_whose_container_vanished_during_downtime_is_lost_with_a_clear_error()
+    {
+        var (first, http) = await StartServer();
+        var s = await (await http.PostAsJsonAsync("/api/sessions", new { })).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options);
+        await first.StopAsync();
+        await first.DisposeAsync();
+        using var backend = new DockerBackend(Microsoft.Extensions.Options.Options.Create(new SandboxOptions()), Microsoft.Extensions.Logging.Abstractions.NullLogger<DockerBackend>.Instance);
+        await backend.Client.Containers.RemoveContainerAsync(DockerBackend.ContainerName(s!.Id), new global::Docker.DotNet.Models.ContainerRemoveParameters { Force = true });
+
+        var (second, http2) = await StartServer();
+        try
+        {
+            var session = await http2.GetFromJsonAsync<SessionDto>($"/api/sessions/{s.Id}", SandboxJson.Options);
+            Assert.Equal("lost", session!.Status);
+            Assert.Contains("removed", session.LostReason);
+            var r = await http2.PostAsJsonAsync($"/api/sessions/{s.Id}/execute", new { code = "1" });
+            Assert.Equal(HttpStatusCode.Gone, r.StatusCode);
+            Assert.Contains("session_lost", await r.Content.ReadAsStringAsync());
+            Assert.Equal(HttpStatusCode.NoContent, (await http2.DeleteAsync($"/api/sessions/{s.Id}")).StatusCode);
+        }
+        finally
+        {
+            await second.StopAsync();
+            await second.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Pause_freezes_and_use_resumes()
+    {
+        var (app, http) = await StartServer();
+        try
+        {
+            var s = await (await http.PostAsJsonAsync("/api/sessions", new { })).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options);
+            await Execute(http, s!.Id, "kept = 'yes'");
+            var paused = await (await http.PostAsync($"/api/sessions/{s.Id}/pause", null)).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options);
+            Assert.Equal("paused", paused!.Status);
+            var docker = app.Services.GetRequiredService<SessionManager>().Backend.Client;
+            Assert.True((await docker.Containers.InspectContainerAsync(DockerBackend.ContainerName(s.Id))).State?.Paused == true);
+            Assert.Equal("yes\n", (await Execute(http, s.Id, "print(kept)")).Stdout);
+            Assert.False((await docker.Containers.InspectContainerAsync(DockerBackend.ContainerName(s.Id))).State?.Paused == true);
+            await http.PostAsync($"/api/sessions/{s.Id}/pause", null);
+            var resumed = await (await http.PostAsync($"/api/sessions/{s.Id}/resume", null)).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options);
+            Assert.Equal("ready", resumed!.Status);
+            var kinds = (await http.GetFromJsonAsync<List<HistoryEntryDto>>($"/api/sessions/{s.Id}/history", SandboxJson.Options))!.Select(h => h.Kind).ToList();
+            Assert.Equal(["created", "execution", "paused", "resumed", "execution", "paused", "resumed"], kinds);
+            await http.DeleteAsync($"/api/sessions/{s.Id}");
+        }
+        finally
+        {
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Unusable_data_directory_fails_the_start_with_a_clear_error()
+    {
+        var file = Path.Combine(_data, "not-a-directory");
+        await File.WriteAllTextAsync(file, "x");
+        var e = await Assert.ThrowsAsync<SandboxException>(() => StartServer(Path.Combine(file, "sub")));
+        Assert.Contains("Cannot open the session store", e.Message);
+        Assert.Contains("Sandbox:DataDirectory", e.Message);
+    }
+
+    [Fact]
+    public async Task Locked_database_fails_the_start_with_a_clear_error()
+    {
+        var dir = Directory.CreateTempSubdirectory("sandbox-locked-").FullName;
+        var path = Path.Combine(dir, "sandbox.db");
+        await using (var create = new SqliteConnection($"Data Source={path}"))
+        {
+            await create.OpenAsync();
+        }
+        await using var holder = new SqliteConnection($"Data Source={path};Pooling=False");
+        await holder.OpenAsync();
+        await using (var cmd = holder.CreateCommand())
+        {
+            cmd.CommandText = "PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS hold (x);";
+            await cmd.ExecuteNonQueryAsync();
+        }
+        var e = await Assert.ThrowsAsync<SandboxException>(() => StartServer(dir));
+        Assert.Contains("locked", e.Message);
+        Assert.Contains("stop the other server", e.Message);
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public Task DisposeAsync()
+    {
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_data, recursive: true);
+        return Task.CompletedTask;
+    }
+}
