@@ -162,6 +162,48 @@ foreach (var id in fifty)
 }
 await engine.CloseSessionAsync(session.Id, Owner, CancellationToken.None);
 
+// Load: 50 sessions, 20 executions each, from 10 concurrent REST clients; zero errors expected.
+static long MemAvailableMb() =>
+    long.Parse(File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemAvailable:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+var hostBefore = MemAvailableMb();
+var loadSessions = new List<string>();
+for (var i = 0; i < 50; i++)
+{
+    var r = await http.PostAsJsonAsync("/api/sessions", new { limits = new { memory_mb = 128 } });
+    r.EnsureSuccessStatusCode();
+    loadSessions.Add((await r.Content.ReadFromJsonAsync<Sandbox.Client.Contracts.SessionDto>(Sandbox.Client.Contracts.SandboxJson.Options))!.Id);
+}
+var loadLatencies = new System.Collections.Concurrent.ConcurrentBag<double>();
+var loadErrors = 0;
+var loadWatch = Stopwatch.StartNew();
+await Task.WhenAll(Enumerable.Range(0, 10).Select(client => Task.Run(async () =>
+{
+    using var c = new HttpClient { BaseAddress = baseUri };
+    var mine = loadSessions.Where((_, i) => i % 10 == client).ToList();
+    for (var round = 0; round < 20; round++)
+    {
+        foreach (var id in mine)
+        {
+            var sw = Stopwatch.StartNew();
+            using var r = await c.PostAsJsonAsync($"/api/sessions/{id}/execute", new { code = $"v = {round}\nprint(v * 2)" });
+            loadLatencies.Add(sw.Elapsed.TotalMilliseconds);
+            var body = await r.Content.ReadAsStringAsync();
+            if (!r.IsSuccessStatusCode || !body.Contains($"\"stdout\":\"{round * 2}\\n\"", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref loadErrors);
+            }
+        }
+    }
+})));
+var loadSeconds = loadWatch.Elapsed.TotalSeconds;
+var hostDuring = MemAvailableMb();
+foreach (var id in loadSessions)
+{
+    await http.DeleteAsync($"/api/sessions/{id}");
+}
+var hostAfter = MemAvailableMb();
+var loadSorted = loadLatencies.Order().ToArray();
+
 Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; {iterations} executions per path");
 Console.WriteLine();
 Console.WriteLine("| path | p50 ms | p95 ms | p99 ms | p50 ratio to baseline |");
@@ -180,4 +222,7 @@ foreach (var (n, perSecond) in throughput)
 }
 Console.WriteLine();
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Server process RSS: {idleRss:0} MB idle, {fiftyRss:0} MB with 50 live sessions (each has run code)."));
+Console.WriteLine();
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+    $"Load (REST, 50 sessions x 20 executions, 10 concurrent clients): {loadSorted.Length} executions in {loadSeconds:0.0} s, {loadErrors} errors; p50 {P(loadSorted, 50):0.00} ms, p95 {P(loadSorted, 95):0.00} ms, p99 {P(loadSorted, 99):0.00} ms; host MemAvailable {hostBefore} MB before, {hostDuring} MB with the 50 sessions, {hostAfter} MB after closing them."));
 await app.StopAsync();
