@@ -95,7 +95,27 @@ public class ServerFixture : IAsyncLifetime
             await _app.StopAsync();
             await _app.DisposeAsync();
         }
+        await SweepAsync();
         Directory.Delete(DataDirectory, recursive: true);
+    }
+
+    /// <summary>Removes whatever this test server's instance left on the engine (for example containers that died with
+    /// a stopped engine and could not be removed then), and says so: a test run must leave nothing behind.</summary>
+    private async Task SweepAsync()
+    {
+        using var backend = new Sandbox.Docker.DockerBackend(Microsoft.Extensions.Options.Options.Create(new Sandbox.SandboxOptions { InstanceId = InstanceId }),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<Sandbox.Docker.DockerBackend>.Instance);
+        var filter = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{Sandbox.Docker.SandboxLabels.Instance}={InstanceId}"] = true } };
+        foreach (var c in await backend.Client.Containers.ListContainersAsync(new global::Docker.DotNet.Models.ContainersListParameters { All = true, Filters = filter }))
+        {
+            Console.Error.WriteLine($"[fixture] removing leftover container {c.Names.FirstOrDefault()} ({c.State})");
+            await backend.Client.Containers.RemoveContainerAsync(c.ID, new global::Docker.DotNet.Models.ContainerRemoveParameters { Force = true, RemoveVolumes = true });
+        }
+        var volumes = await backend.Client.Volumes.ListAsync(new global::Docker.DotNet.Models.VolumesListParameters { Filters = filter });
+        foreach (var v in volumes.Volumes ?? [])
+        {
+            await backend.Client.Volumes.RemoveAsync(v.Name, true);
+        }
     }
 }
 

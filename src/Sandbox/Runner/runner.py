@@ -176,8 +176,12 @@ def kill_user_processes(keep=None):
             break
 
 
+COALESCE = 0.02  # seconds a partial line may wait for the rest before it is sent anyway
+
+
 class Stream:
-    """One output pipe of a running process: decoded incrementally and capped per execution."""
+    """One output pipe of a running process: decoded incrementally, capped per execution, sent in whole lines
+    where possible (a partial line waits at most COALESCE seconds)."""
 
     def __init__(self, name, fd):
         self.name, self.fd = name, fd
@@ -186,22 +190,37 @@ class Stream:
         self.cap = 0
         self.truncated = False
         self.exec_id = None
+        self.pending = ""
+        self.pending_since = None
 
     def reset(self, exec_id, cap):
         self.exec_id, self.cap, self.sent, self.truncated = exec_id, cap, 0, False
+        self.pending, self.pending_since = "", None
 
     def feed(self, data, final=False):
         text = self.decoder.decode(data, final)
         if not text or self.exec_id is None:
             return
-        room = self.cap - self.sent
+        room = self.cap - self.sent - len(self.pending)
         if room <= 0:
             self.truncated = True
             return
         if len(text) > room:
             text, self.truncated = text[:room], True
-        self.sent += len(text)
-        out({"type": "out", "id": self.exec_id, "stream": self.name, "data": text})
+        self.pending += text
+        if self.pending.endswith("\n") or len(self.pending) >= CHUNK or self.truncated:
+            self.flush()
+        elif self.pending_since is None:
+            self.pending_since = time.monotonic()
+
+    def flush(self):
+        if self.pending and self.exec_id is not None:
+            self.sent += len(self.pending)
+            out({"type": "out", "id": self.exec_id, "stream": self.name, "data": self.pending})
+        self.pending, self.pending_since = "", None
+
+    def due(self, now):
+        return self.pending_since is not None and now - self.pending_since >= COALESCE
 
 
 class Runner:
@@ -322,6 +341,7 @@ class Runner:
         so, se = a["streams"]
         for s in (so, se):
             s.feed(b"", final=True)
+            s.flush()
         out({"type": "done", "id": a["id"], "exit_code": exit_code, "error": error, "timed_out": timed_out,
              "state_lost": a["state_lost"], "truncated": so.truncated or se.truncated,
              "truncated_streams": [s.name for s in (so, se) if s.truncated]})
@@ -378,6 +398,8 @@ class Runner:
             elif msg["type"] == "image" and self.active is not None:
                 self.drain(k["out"])
                 self.drain(k["err"])
+                k["out"].flush()
+                k["err"].flush()
                 out({"type": "image", "id": self.active["id"], "format": msg["format"], "data": msg["data"]})
             elif msg["type"] == "done" and self.active is not None:
                 self.drain(k["out"])
@@ -412,6 +434,11 @@ class Runner:
 
     def tick(self):
         a = self.active
+        if a is not None:
+            now = time.monotonic()
+            for s in a["streams"]:
+                if s.due(now):
+                    s.flush()
         if a is None or not a["cancelled"] or a["kind"] != "kernel":
             return
         if time.monotonic() - a["cancel_at"] >= INTERRUPT_GRACE:
@@ -426,7 +453,12 @@ class Runner:
 
     def loop(self):
         while True:
-            timeout = 0.05 if (self.active and self.active["cancelled"]) else None
+            a = self.active
+            timeout = None
+            if a is not None and any(s.pending_since is not None for s in a["streams"]):
+                timeout = COALESCE / 2
+            if a is not None and a["cancelled"]:
+                timeout = 0.05 if timeout is None else min(timeout, 0.05)
             for key, _ in self.sel.select(timeout):
                 tag = key.data
                 if tag == "stdin":
