@@ -28,17 +28,11 @@ public sealed class PackagingAndDiTests(ServerFixture server)
     [Fact]
     public async Task Client_project_packs_into_a_nuget_package()
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Sandbox.sln")))
-        {
-            dir = dir.Parent;
-        }
-        Assert.NotNull(dir);
         var output = Directory.CreateTempSubdirectory("pack-");
         try
         {
             var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in new[] { "pack", Path.Combine(dir.FullName, "src", "Client"), "-c", "Release", "-o", output.FullName, "-nologo" })
+            foreach (var a in new[] { "pack", Path.Combine(RepoPaths.Root, "src", "Client"), "-c", "Release", "-o", output.FullName, "-nologo" })
             {
                 psi.ArgumentList.Add(a);
             }

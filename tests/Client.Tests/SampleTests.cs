@@ -11,14 +11,7 @@ public sealed class SampleTests(ServerFixture server)
     [InlineData("mcp")]
     public async Task Sample_runs_against_a_live_server(string transport)
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Sandbox.sln")))
-        {
-            dir = dir.Parent;
-        }
-        Assert.NotNull(dir);
-        var configuration = AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
-        var dll = Path.Combine(dir.FullName, "samples", "Sandbox.Client.Sample", "bin", configuration, "net10.0", "Sandbox.Client.Sample.dll");
+        var dll = RepoPaths.BuiltDll(Path.Combine("samples", "Sandbox.Client.Sample"), "Sandbox.Client.Sample.dll");
         var output = Directory.CreateTempSubdirectory("sample-");
         try
         {

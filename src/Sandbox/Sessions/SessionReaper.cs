@@ -30,7 +30,7 @@ public sealed partial class SessionReaper(SessionManager sessions, ILogger<Sessi
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
             await FillPoolAsync(stoppingToken).ConfigureAwait(false);
-            try
+            await PassAsync(async () =>
             {
                 await sessions.PersistAllAsync(stoppingToken).ConfigureAwait(false);
                 var closed = await sessions.ReapAsync(stoppingToken).ConfigureAwait(false);
@@ -38,29 +38,35 @@ public sealed partial class SessionReaper(SessionManager sessions, ILogger<Sessi
                 {
                     LogReaped(logger, closed);
                 }
-            }
-            catch (SandboxException e)
-            {
-                LogFailed(logger, e.Code, e.Message);
-            }
+            }, stoppingToken).ConfigureAwait(false);
         }
     }
 
-    private async Task FillPoolAsync(CancellationToken ct)
+    /// <summary>Runs one pass; failures are logged, and an interruption by shutdown is not a failure.</summary>
+    private async Task PassAsync(Func<Task> pass, CancellationToken ct)
     {
         try
         {
-            var added = await sessions.FillPoolAsync(ct).ConfigureAwait(false);
-            if (added > 0)
-            {
-                LogPoolFilled(logger, added);
-            }
+            await pass().ConfigureAwait(false);
         }
-        catch (SandboxException e)
+        catch (SandboxException e) when (!ct.IsCancellationRequested)
         {
             LogFailed(logger, e.Code, e.Message);
         }
+        catch (Exception e) when (ct.IsCancellationRequested && e is SandboxException or OperationCanceledException)
+        {
+            // Shutting down: the pass was interrupted on purpose.
+        }
     }
+
+    private Task FillPoolAsync(CancellationToken ct) => PassAsync(async () =>
+    {
+        var added = await sessions.FillPoolAsync(ct).ConfigureAwait(false);
+        if (added > 0)
+        {
+            LogPoolFilled(logger, added);
+        }
+    }, ct);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Warm pool: started {Count} containers")]
     private static partial void LogPoolFilled(ILogger logger, int count);

@@ -7,19 +7,7 @@ namespace Sandbox.Server.Tests.Mcp;
 /// <summary>The real server binary in <c>--stdio</c> mode, spawned by the official client's stdio transport.</summary>
 public sealed class McpStdioTests
 {
-    internal static string ServerDll()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Sandbox.sln")))
-        {
-            dir = dir.Parent;
-        }
-        Assert.NotNull(dir);
-        var configuration = AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
-        var dll = Path.Combine(dir.FullName, "src", "Server", "bin", configuration, "net10.0", "Sandbox.Server.dll");
-        Assert.True(File.Exists(dll), $"server not built at {dll}");
-        return dll;
-    }
+    internal static string ServerDll() => RepoPaths.BuiltDll(Path.Combine("src", "Server"), "Sandbox.Server.dll");
 
     [Fact]
     public async Task Full_session_over_stdio()
