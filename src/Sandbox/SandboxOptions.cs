@@ -33,6 +33,7 @@ public sealed class SandboxOptions : IValidatableObject
     public Dictionary<string, string> Images { get; set; } = new(StringComparer.Ordinal)
     {
         ["python"] = "sandbox-python:latest",
+        ["agent"] = "sandbox-agent:latest",
     };
 
     /// <summary>The image name used when a request names none.</summary>

@@ -7,7 +7,8 @@ namespace Sandbox.Sessions;
 /// <summary>An installed package of an image.</summary>
 /// <param name="Name">Package name.</param>
 /// <param name="Version">Installed version.</param>
-/// <param name="Manager">Where it comes from: <c>python</c> (importable distribution) or <c>system</c>.</param>
+/// <param name="Manager">Where it comes from: <c>python</c> (importable distribution), <c>tool</c> (a command such as
+/// <c>claude</c> or <c>node</c>, version as it reports it) or <c>system</c>.</param>
 public sealed record PackageInfo(string Name, string Version, string Manager);
 
 /// <summary>What an image offers.</summary>
@@ -19,10 +20,19 @@ public sealed record ImagePackages(string Image, string Reference, IReadOnlyList
 
 public sealed partial class SessionManager
 {
+    // Python distributions plus the command-line tools an image may carry (agent CLIs, runtimes), with their versions.
     private const string ListPackagesScript =
-        "import importlib.metadata as m, json, sys\n" +
+        "import importlib.metadata as m, json, sys, shutil, subprocess\n" +
         "d = sorted({(x.metadata['Name'] or '?', x.version) for x in m.distributions()})\n" +
-        "print(json.dumps({'python': sys.version.split()[0], 'packages': d}))";
+        "tools = {}\n" +
+        "for name in ['claude', 'codex', 'node', 'npm', 'git', 'bash']:\n" +
+        "    if shutil.which(name):\n" +
+        "        try:\n" +
+        "            out = subprocess.run([name, '--version'], capture_output=True, text=True, timeout=20).stdout.strip().splitlines()\n" +
+        "            tools[name] = out[0] if out else '?'\n" +
+        "        except Exception as e:\n" +
+        "            tools[name] = '?'\n" +
+        "print(json.dumps({'python': sys.version.split()[0], 'packages': d, 'tools': tools}))";
 
     private readonly ConcurrentDictionary<string, ImagePackages> _packageCache = new(StringComparer.Ordinal);
 
@@ -52,6 +62,13 @@ public sealed partial class SessionManager
             foreach (var pair in doc.RootElement.GetProperty("packages").EnumerateArray())
             {
                 packages.Add(new PackageInfo(pair[0].GetString() ?? "?", pair[1].GetString() ?? "?", "python"));
+            }
+            if (doc.RootElement.TryGetProperty("tools", out var tools))
+            {
+                foreach (var tool in tools.EnumerateObject())
+                {
+                    packages.Add(new PackageInfo(tool.Name, tool.Value.GetString() ?? "?", "tool"));
+                }
             }
         }
         var result = new ImagePackages(name, reference, Languages, packages);
