@@ -93,31 +93,32 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
         var list = new List<ImageStatus>();
         foreach (var (name, reference) in _options.Images.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
-            try
-            {
-                var image = await Call(() => _client.Images.InspectImageAsync(reference, ct)).ConfigureAwait(false);
-                string? hash = null;
-                image.Config?.Labels?.TryGetValue("dev.sandbox.inputs-hash", out hash);
-                list.Add(new ImageStatus(name, reference, true, image.ID, hash));
-            }
-            catch (DockerImageNotFoundException)
-            {
-                list.Add(new ImageStatus(name, reference, false, null, null));
-            }
+            list.Add(await GetImageStatusAsync(name, reference, ct).ConfigureAwait(false));
         }
         return list;
+    }
+
+    /// <summary>Presence of one image.</summary>
+    internal async Task<ImageStatus> GetImageStatusAsync(string name, string reference, CancellationToken ct)
+    {
+        try
+        {
+            var image = await Call(() => _client.Images.InspectImageAsync(reference, ct)).ConfigureAwait(false);
+            string? hash = null;
+            image.Config?.Labels?.TryGetValue("dev.sandbox.inputs-hash", out hash);
+            return new ImageStatus(name, reference, true, image.ID, hash);
+        }
+        catch (DockerImageNotFoundException)
+        {
+            return new ImageStatus(name, reference, false, null, null);
+        }
     }
 
     /// <summary>Creates the session's workspace volume and container (not started), attaches to it, then starts it.</summary>
     /// <returns>The container id and the attached stream to its runner.</returns>
     internal async Task<(string ContainerId, MultiplexedStream Stream)> CreateAndStartAsync(
-        string sessionId, string imageName, SandboxLimits limits, IReadOnlyDictionary<string, string> labels, CancellationToken ct)
+        string sessionId, string reference, SandboxLimits limits, IReadOnlyDictionary<string, string> labels, CancellationToken ct)
     {
-        if (!_options.Images.TryGetValue(imageName, out var reference))
-        {
-            throw new SandboxException(SandboxErrorCodes.ImageNotFound,
-                $"Unknown image '{imageName}'. Known images: {string.Join(", ", _options.Images.Keys.Order(StringComparer.Ordinal))}.");
-        }
         var name = ContainerName(sessionId);
         var allLabels = new Dictionary<string, string>(labels, StringComparer.Ordinal)
         {

@@ -100,48 +100,33 @@ public static class WorkspacePath
     /// <summary>Whether an absolute container path lies inside the workspace (after normalizing <c>.</c> and <c>..</c>).</summary>
     public static bool IsInsideWorkspace(string absolute)
     {
-        var stack = new List<string>();
-        foreach (var segment in absolute.Split('/'))
-        {
-            if (segment.Length == 0 || segment == ".")
-            {
-                continue;
-            }
-            if (segment == "..")
-            {
-                if (stack.Count > 0)
-                {
-                    stack.RemoveAt(stack.Count - 1);
-                }
-                continue;
-            }
-            stack.Add(segment);
-        }
-        return stack.Count >= 1 && stack[0] == Root[1..];
+        var segments = Collapse(absolute);
+        return segments.Count >= 1 && segments[0] == Root[1..];
     }
 
     /// <summary>Resolves a symlink target (absolute, or relative to <paramref name="linkDirectory"/>) to an absolute normalized path.</summary>
-    public static string ResolveLink(string linkDirectory, string target)
+    public static string ResolveLink(string linkDirectory, string target) =>
+        "/" + string.Join('/', Collapse(target.StartsWith('/') ? target : linkDirectory.TrimEnd('/') + "/" + target));
+
+    /// <summary>The segments of an absolute path with <c>.</c> and <c>..</c> applied (<c>..</c> at the root stays at the root).</summary>
+    private static List<string> Collapse(string absolute)
     {
-        var combined = target.StartsWith('/') ? target : linkDirectory.TrimEnd('/') + "/" + target;
         var stack = new List<string>();
-        foreach (var segment in combined.Split('/'))
+        foreach (var segment in absolute.Split('/'))
         {
-            if (segment.Length == 0 || segment == ".")
-            {
-                continue;
-            }
             if (segment == "..")
             {
                 if (stack.Count > 0)
                 {
                     stack.RemoveAt(stack.Count - 1);
                 }
-                continue;
             }
-            stack.Add(segment);
+            else if (segment.Length > 0 && segment != ".")
+            {
+                stack.Add(segment);
+            }
         }
-        return "/" + string.Join('/', stack);
+        return stack;
     }
 
     private static SandboxException Invalid(string reason) =>

@@ -539,7 +539,6 @@ def list_dir(rid, path):
 
 
 def delete_path(rid, path):
-    full = os.path.join(WORKDIR, path)
     parent = resolve(os.path.dirname(path))
     full = os.path.join(parent, os.path.basename(path))
     if os.path.isdir(full) and not os.path.islink(full):
@@ -577,8 +576,9 @@ def analyze(rid, code):
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
-                aliases[(a.asname or a.name).split(".")[0] if not a.asname else a.asname] = \
-                    a.name if a.asname else a.name.split(".")[0]
+                # `import a.b` binds `a`; `import a.b as c` binds `c` to `a.b`.
+                bound = a.asname or a.name.split(".")[0]
+                aliases[bound] = a.name if a.asname else bound
                 facts.append({"kind": "import", "name": a.name, "line": node.lineno})
         elif isinstance(node, ast.ImportFrom) and node.module:
             for a in node.names:

@@ -39,13 +39,8 @@ public sealed partial class SessionManager
     /// <summary>Packages installed in an image (cached per image id; computed in a throw-away sandbox).</summary>
     public async Task<ImagePackages> GetPackagesAsync(string? image, CancellationToken ct)
     {
-        var name = string.IsNullOrWhiteSpace(image) ? _options.DefaultImage : image.Trim();
-        if (!_options.Images.TryGetValue(name, out var reference))
-        {
-            throw new SandboxException(SandboxErrorCodes.ImageNotFound,
-                $"Unknown image '{Shorten(name)}'. Known images: {string.Join(", ", _options.Images.Keys.Order(StringComparer.Ordinal))}.");
-        }
-        var status = (await _backend.GetImageStatusAsync(ct).ConfigureAwait(false)).First(i => i.Name == name);
+        var (name, reference) = ResolveImage(image);
+        var status = await _backend.GetImageStatusAsync(name, reference, ct).ConfigureAwait(false);
         if (!status.Present || status.Id is null)
         {
             throw new SandboxException(SandboxErrorCodes.ImageNotFound, $"Image '{reference}' is not built on this engine. Run deploy/build-images.sh.");

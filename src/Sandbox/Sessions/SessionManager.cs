@@ -56,12 +56,7 @@ public sealed partial class SessionManager : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentException.ThrowIfNullOrEmpty(owner);
-        var image = string.IsNullOrWhiteSpace(spec.Image) ? _options.DefaultImage : spec.Image.Trim();
-        if (!_options.Images.ContainsKey(image))
-        {
-            throw new SandboxException(SandboxErrorCodes.ImageNotFound,
-                $"Unknown image '{Shorten(image)}'. Known images: {string.Join(", ", _options.Images.Keys.Order(StringComparer.Ordinal))}.");
-        }
+        var (image, _) = ResolveImage(spec.Image);
         var limits = (spec.Limits ?? new LimitsRequest()).Resolve(_options.DefaultLimits, _options.MaxLimits);
         var idle = spec.IdleTimeout ?? _options.IdleTimeout;
         if (idle <= TimeSpan.Zero || idle > _options.MaxIdleTimeout)
@@ -117,7 +112,7 @@ public sealed partial class SessionManager : IAsyncDisposable
         timeout.CancelAfter(_options.CreateTimeout);
         try
         {
-            var (containerId, stream) = await _backend.CreateAndStartAsync(id, image, limits, labels, timeout.Token).ConfigureAwait(false);
+            var (containerId, stream) = await _backend.CreateAndStartAsync(id, _options.Images[image], limits, labels, timeout.Token).ConfigureAwait(false);
             runner = new RunnerConnection(stream, id, _logger);
             await runner.WaitHelloAsync(timeout.Token).ConfigureAwait(false);
             return (id, containerId, runner);
@@ -141,6 +136,16 @@ public sealed partial class SessionManager : IAsyncDisposable
             }
             throw;
         }
+    }
+
+    /// <summary>The configured image a request names (the default when it names none), or <c>image_not_found</c>.</summary>
+    private (string Name, string Reference) ResolveImage(string? requested)
+    {
+        var name = string.IsNullOrWhiteSpace(requested) ? _options.DefaultImage : requested.Trim();
+        return _options.Images.TryGetValue(name, out var reference)
+            ? (name, reference)
+            : throw new SandboxException(SandboxErrorCodes.ImageNotFound,
+                $"Unknown image '{Shorten(name)}'. Known images: {string.Join(", ", _options.Images.Keys.Order(StringComparer.Ordinal))}.");
     }
 
     /// <summary>The caller's session.</summary>
