@@ -135,7 +135,7 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
             {
                 ["type"] = "tmpfs",
                 ["device"] = "tmpfs",
-                ["o"] = string.Create(CultureInfo.InvariantCulture, $"size={limits.WorkspaceMb}m,uid=1000,gid=1000,mode=0755,nosuid,nodev"),
+                ["o"] = string.Create(CultureInfo.InvariantCulture, $"size={limits.WorkspaceMb}m,nr_inodes={InodeBudget(limits.WorkspaceMb)},uid=1000,gid=1000,mode=0755,nosuid,nodev"),
             },
             Labels = allLabels,
         }, ct)).ConfigureAwait(false);
@@ -181,7 +181,7 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
                 ],
                 Tmpfs = new Dictionary<string, string>
                 {
-                    ["/tmp"] = string.Create(CultureInfo.InvariantCulture, $"rw,nosuid,nodev,size={limits.TmpMb}m,mode=1777"),
+                    ["/tmp"] = string.Create(CultureInfo.InvariantCulture, $"rw,nosuid,nodev,size={limits.TmpMb}m,nr_inodes={InodeBudget(limits.TmpMb)},mode=1777"),
                 },
                 ShmSize = 64L * 1024 * 1024,
                 Mounts = [new Mount { Type = "volume", Source = name, Target = "/workspace" }],
@@ -387,6 +387,13 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
 
     /// <summary>The container name of a session.</summary>
     public static string ContainerName(string sessionId) => "sandbox-" + sessionId;
+
+    /// <summary>
+    /// Inodes a tmpfs of <paramref name="sizeMb"/> may hold: one per 4 KiB, at least 1024. Empty files use no blocks,
+    /// so without this bound millions of empty files would turn into kernel memory charged to the session's cgroup
+    /// until the OOM killer ends the session instead of the write failing with "No space left on device".
+    /// </summary>
+    internal static long InodeBudget(int sizeMb) => Math.Max(1024L, sizeMb * 256L);
 
     /// <summary>Runs an engine call and turns "engine not reachable" failures into <c>engine_unavailable</c>.</summary>
     internal static async Task<T> Call<T>(Func<Task<T>> call)

@@ -89,4 +89,11 @@ public sealed class AbuseTests(EngineFixture fixture)
         Assert.Equal(0, r.ExitCode);
         Assert.Equal(_engine.Options.MaxOutputChars, r.Stdout.Length);
     }
+
+    [Fact]
+    public async Task User_code_is_the_oom_killers_first_choice_and_cannot_hide_behind_the_runner()
+    {
+        var r = await WithCanary("print(open('/proc/self/oom_score_adj').read().strip())\ntry:\n    with open('/proc/self/oom_score_adj', 'w') as f:\n        f.write('-1000')\nexcept OSError as e:\n    print('refused', e.errno)\nprint(open('/proc/self/oom_score_adj').read().strip())");
+        Assert.Equal("1000\nrefused 13\n1000\n", r.Stdout);
+    }
 }

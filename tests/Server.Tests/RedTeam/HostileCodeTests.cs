@@ -62,7 +62,9 @@ public sealed class HostileCodeTests(RedTeamFixture server)
 
     [Fact] public async Task Write_to_read_only_root() { var r = (await Attack("open('/usr/bin/evil', 'w')")).Result; Assert.Contains("Read-only file system", Out(r)); }
 
-    [Fact] public async Task Millions_of_small_files() { var r = (await Attack("import os\nos.makedirs('many', exist_ok=True)\nfor i in range(2_000_000):\n    open(f'many/{i}', 'w').close()", timeout: 10, limits: new { workspace_mb = 8 })).Result; Assert.True(r.TimedOut || r.Error is not null); }
+    [Fact] public async Task Millions_of_small_files() { var r = (await Attack("import os\nos.makedirs('many', exist_ok=True)\nfor i in range(2_000_000):\n    open(f'many/{i}', 'w').close()", timeout: 10, limits: new { workspace_mb = 8 })).Result; Assert.Contains("No space left", Out(r)); Assert.False(r.StateLost); }
+
+    [Fact] public async Task Millions_of_small_files_in_tmp() { var r = (await Attack("import os\nos.makedirs('/tmp/many', exist_ok=True)\nfor i in range(2_000_000):\n    open(f'/tmp/many/{i}', 'w').close()", timeout: 10)).Result; Assert.Contains("No space left", Out(r)); Assert.False(r.StateLost); }
 
     [Fact] public async Task Zip_bomb_extraction_is_bounded() { var r = (await Attack("import zipfile, io\nb = io.BytesIO()\nwith zipfile.ZipFile(b, 'w', zipfile.ZIP_DEFLATED) as z:\n    z.writestr('bomb.bin', b'\\0' * (200 << 20))\nprint('zip', len(b.getvalue()))\nzipfile.ZipFile(io.BytesIO(b.getvalue())).extractall('out')", timeout: 30, limits: new { workspace_mb = 32, memory_mb = 512 })).Result; Assert.Contains("No space left", Out(r)); }
 
