@@ -31,6 +31,10 @@ public static class SandboxErrorCodes
     public const string ImageNotFound = "image_not_found";
     /// <summary>The caller is not allowed to do this.</summary>
     public const string Forbidden = "forbidden";
+    /// <summary>No agent run with that id exists in this session.</summary>
+    public const string RunNotFound = "run_not_found";
+    /// <summary>The agent cannot run in this session: its CLI is not in the session's image.</summary>
+    public const string AgentUnavailable = "agent_unavailable";
     /// <summary>An unexpected failure inside the engine.</summary>
     public const string Internal = "internal_error";
 }

@@ -110,6 +110,9 @@ public sealed class SandboxOptions : IValidatableObject
     public string ResolveDataDirectory() => !string.IsNullOrWhiteSpace(DataDirectory) ? DataDirectory
         : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "sandbox");
 
+    /// <summary>Coding agents (<c>run_agent</c>): model endpoint, key, network and limits.</summary>
+    [Required] public Agents.AgentOptions Agents { get; set; } = new();
+
     /// <summary>Static safety check settings.</summary>
     [Required] public SafetyOptions Safety { get; set; } = new();
 

@@ -36,13 +36,14 @@ public static class SandboxServiceCollectionExtensions
     }
 }
 
-/// <summary>Validates the nested limits, which data annotations on the options object do not reach.</summary>
+/// <summary>Validates the nested limits and agent settings, which data annotations on the options object do not reach.</summary>
 internal sealed class SandboxOptionsValidator : IValidateOptions<SandboxOptions>
 {
     public ValidateOptionsResult Validate(string? name, SandboxOptions options)
     {
         var errors = new List<string>();
-        foreach (var (label, limits) in new[] { ("DefaultLimits", options.DefaultLimits), ("MaxLimits", options.MaxLimits) })
+        foreach (var (label, limits) in new object[][] { ["DefaultLimits", options.DefaultLimits], ["MaxLimits", options.MaxLimits], ["Agents", options.Agents] }
+                     .Select(pair => ((string)pair[0], pair[1])))
         {
             var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
             if (!System.ComponentModel.DataAnnotations.Validator.TryValidateObject(limits, new(limits), results, true))

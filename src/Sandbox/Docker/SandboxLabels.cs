@@ -17,4 +17,10 @@ public static class SandboxLabels
     public const string Owner = "dev.sandbox.owner";
     /// <summary>The image short name the session was created from.</summary>
     public const string Image = "dev.sandbox.image";
+    /// <summary>What a resource is for, on resources other than session containers and volumes.</summary>
+    public const string Role = "dev.sandbox.role";
+    /// <summary><see cref="Role"/> of an agent run's model proxy container.</summary>
+    public const string RoleModelProxy = "model-proxy";
+    /// <summary><see cref="Role"/> of an agent run's internal network.</summary>
+    public const string RoleAgentNetwork = "agent-network";
 }

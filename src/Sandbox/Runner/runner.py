@@ -182,6 +182,31 @@ def kill_user_processes(keep=None):
             break
 
 
+def kill_process_session(sid):
+    """Kills every process of the session `sid` (a command and what it started, unless it escaped with setsid)."""
+    for _ in range(50):
+        found = False
+        for p in os.listdir("/proc"):
+            if not p.isdigit() or int(p) in (1, os.getpid()):
+                continue
+            try:
+                with open("/proc/%s/stat" % p, "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+                if int(fields[4]) == sid:
+                    os.kill(int(p), signal.SIGKILL)
+                    found = True
+            except (OSError, ValueError, IndexError):
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        except ChildProcessError:
+            pass
+        if not found:
+            return
+        time.sleep(0.01)
+
+
 COALESCE = 0.02  # seconds a partial line may wait for the rest before it is sent anyway
 
 
@@ -236,6 +261,7 @@ class Runner:
         self.ctl_buf = b""
         self.active = None  # dict describing the running execution
         self.stdin_buf = b""
+        self.snapshot = None  # the workspace before an agent run, for its diff
         os.set_blocking(0, False)
         self.sel.register(0, selectors.EVENT_READ, "stdin")
 
@@ -306,6 +332,19 @@ class Runner:
             out(as_user(list_dir, rid, req.get("path", "")))
         elif op == "delete":
             out(as_user(delete_path, rid, req.get("path", "")))
+        elif op == "snapshot":
+            self.snapshot = as_user(take_snapshot, rid, "")
+            if self.snapshot.get("type") == "error":
+                out(self.snapshot)
+                self.snapshot = None
+            else:
+                out({"type": "snapshot", "id": rid, "files": len(self.snapshot["files"])})
+        elif op == "diff":
+            if self.snapshot is None:
+                out({"type": "error", "id": rid, "code": "bad_request", "message": "no snapshot"})
+            else:
+                before, self.snapshot = self.snapshot, None
+                out(as_user(lambda r, _p: diff_snapshot(r, before, int(req.get("max_chars", 1 << 20))), rid, ""))
         elif op == "reset":
             self.stop_kernel()
             kill_user_processes()
@@ -329,10 +368,30 @@ class Runner:
             a.update(kind="kernel", pid=k["proc"].pid, streams=(k["out"], k["err"]))
             os.write(k["ctl_w"], (json.dumps({"id": rid, "code": req.get("code", "")}) + "\n").encode())
         else:
-            argv = [sys.executable, "-c", req.get("code", "")] if lang == "python" else \
-                   ["/bin/bash", "-c", req.get("code", "")]
-            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 preexec_fn=demote, env=user_env(), cwd=WORKDIR)
+            env = user_env()
+            if lang == "argv":
+                # A command given as an argument vector (an agent CLI): never through a shell. Its extra environment
+                # reaches this process tree only, never the kernel or later executions.
+                argv, extra = req.get("argv"), req.get("env") or {}
+                if not (isinstance(argv, list) and argv and all(isinstance(x, str) for x in argv)
+                        and isinstance(extra, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in extra.items())):
+                    out({"type": "error", "id": rid, "code": "bad_request", "message": "argv must be strings, env a string map"})
+                    return
+                env.update(extra)
+                home = env.get("HOME", WORKDIR)
+                if home != WORKDIR:
+                    as_user(lambda _r, _p: os.makedirs(home, mode=0o700, exist_ok=True), rid, home)
+                a["argv"] = True
+            else:
+                argv = [sys.executable, "-c", req.get("code", "")] if lang == "python" else \
+                       ["/bin/bash", "-c", req.get("code", "")]
+            try:
+                p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     preexec_fn=demote, env=env, cwd=WORKDIR)
+            except OSError as e:
+                out({"type": "error", "id": rid, "code": "command_not_found" if isinstance(e, FileNotFoundError) else "bad_request",
+                     "message": "%s: %s" % (argv[0][:200], e.strerror or str(e))})
+                return
             so, se = Stream("stdout", p.stdout.fileno()), Stream("stderr", p.stderr.fileno())
             so.reset(rid, cap)
             se.reset(rid, cap)
@@ -370,7 +429,10 @@ class Runner:
         a = self.active
         p = a["proc"]
         if killed:
-            kill_user_processes()
+            kill_user_processes(keep=self.kernel["proc"].pid if a.get("argv") and self.kernel is not None else None)
+        elif a.get("argv"):
+            # An agent's leftovers (servers, watchers it started) end with its run.
+            kill_process_session(p.pid)
         for s in a["streams"]:
             self.drain(s)
             try:
@@ -553,6 +615,98 @@ def delete_path(rid, path):
     else:
         os.remove(full)
     return {"type": "deleted", "id": rid}
+
+
+SNAP_TEXT_MAX = 1 << 20      # files up to this size keep their text for the diff
+SNAP_TOTAL_MAX = 32 << 20    # text kept for one snapshot at most
+SNAP_FILES_MAX = 20000
+SNAP_SKIP = {".git"}         # version-control internals: their changes are noise in a review diff
+
+
+def read_regular(path, limit):
+    """(sha256, size, bytes or None) of a regular file opened without following a symbolic link."""
+    import hashlib
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        if not (st.st_mode & 0o170000 == 0o100000):
+            return None
+        h, kept, size = hashlib.sha256(), [], 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            h.update(chunk)
+            size += len(chunk)
+            if size <= limit:
+                kept.append(chunk)
+        return h.hexdigest(), size, b"".join(kept) if size <= limit else None
+    finally:
+        os.close(fd)
+
+
+def take_snapshot(rid, _path):
+    """Hashes (and for small text files, contents) of every file in the workspace, as the sandbox user sees it."""
+    files, budget = {}, SNAP_TOTAL_MAX
+    for root, dirs, names in os.walk(WORKDIR, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if d not in SNAP_SKIP)
+        for name in sorted(names):
+            full = os.path.join(root, name)
+            rel = os.path.relpath(full, WORKDIR)
+            try:
+                if os.path.islink(full):
+                    files[rel] = ("link:" + os.readlink(full), 0, None)
+                    continue
+                got = read_regular(full, min(SNAP_TEXT_MAX, budget))
+            except OSError:
+                continue
+            if got is None:
+                continue
+            digest, size, data = got
+            text = None
+            if data is not None and b"\0" not in data[:8192]:
+                try:
+                    text = data.decode("utf-8")
+                    budget -= len(data)
+                except UnicodeDecodeError:
+                    text = None
+            files[rel] = (digest, size, text)
+            if len(files) >= SNAP_FILES_MAX:
+                return {"type": "snapshot", "files": files, "truncated": True}
+    return {"type": "snapshot", "files": files, "truncated": False}
+
+
+def diff_lines(entry):
+    text = entry[2] if entry is not None else ""
+    return [line if line.endswith("\n") else line + "\n" for line in text.splitlines(keepends=True)]
+
+
+def diff_snapshot(rid, before, max_chars):
+    """The files the run changed and a unified diff of their text, against the snapshot taken before it."""
+    import difflib
+    after = take_snapshot(rid, "")
+    b, a = before["files"], after["files"]
+    changes, parts, used, truncated = [], [], 0, before.get("truncated") or after.get("truncated")
+    for path in sorted(set(b) | set(a)):
+        old, new = b.get(path), a.get(path)
+        if old is not None and new is not None and old[0] == new[0]:
+            continue
+        kind = "added" if old is None else "deleted" if new is None else "modified"
+        binary = (old is not None and old[2] is None) or (new is not None and new[2] is None)
+        changes.append({"path": path, "change": kind, "binary": binary, "size": new[1] if new else 0})
+        if used >= max_chars:
+            truncated = True
+            continue
+        if binary:
+            text = "Binary files %s and %s differ\n" % ("a/" + path if old else "/dev/null", "b/" + path if new else "/dev/null")
+        else:
+            text = "".join(difflib.unified_diff(
+                diff_lines(old), diff_lines(new), "a/" + path if old else "/dev/null", "b/" + path if new else "/dev/null"))
+        if used + len(text) > max_chars:
+            text, truncated = text[:max_chars - used], True
+        parts.append(text)
+        used += len(text)
+    return {"type": "diff", "id": rid, "changes": changes[:SNAP_FILES_MAX], "diff": "".join(parts), "truncated": bool(truncated)}
 
 
 def dotted(node, aliases):

@@ -97,11 +97,11 @@ internal static class ContractMapping
     /// <summary>HTTP status for each stable error code (RFC 9457 problem details carry the code too).</summary>
     public static int HttpStatus(string code) => code switch
     {
-        SandboxErrorCodes.SessionNotFound or SandboxErrorCodes.FileNotFound => StatusCodes.Status404NotFound,
+        SandboxErrorCodes.SessionNotFound or SandboxErrorCodes.FileNotFound or SandboxErrorCodes.RunNotFound => StatusCodes.Status404NotFound,
         SandboxErrorCodes.SessionBusy => StatusCodes.Status409Conflict,
         SandboxErrorCodes.SessionLost => StatusCodes.Status410Gone,
         SandboxErrorCodes.LimitExceeded or SandboxErrorCodes.InvalidArgument or SandboxErrorCodes.InvalidPath
-            or SandboxErrorCodes.ImageNotFound => StatusCodes.Status400BadRequest,
+            or SandboxErrorCodes.ImageNotFound or SandboxErrorCodes.AgentUnavailable => StatusCodes.Status400BadRequest,
         SandboxErrorCodes.CapacityExceeded => StatusCodes.Status429TooManyRequests,
         SandboxErrorCodes.Timeout => StatusCodes.Status504GatewayTimeout,
         SandboxErrorCodes.UnsafeCode => StatusCodes.Status422UnprocessableEntity,

@@ -1,0 +1,69 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Sandbox.Agents;
+
+/// <summary>Coding agents run inside sessions (<c>Sandbox:Agents</c>).</summary>
+public sealed class AgentOptions : IValidatableObject
+{
+    /// <summary>The model API the agents talk to (through the run's model proxy). The proxy forwards to this URL only.</summary>
+    [Required] public string ModelEndpoint { get; set; } = "https://api.anthropic.com";
+
+    /// <summary>The model API key. Held by the model proxy, which adds it to each forwarded request: it never enters
+    /// the session container. Set it through the environment (<c>Sandbox__Agents__ApiKey</c>), not a file in git.</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>The request header that carries the key: <c>x-api-key</c> (Anthropic) or <c>authorization</c>
+    /// (sent as <c>Bearer KEY</c>, for OpenAI-style endpoints).</summary>
+    [Required, RegularExpression("^(x-api-key|authorization)$")] public string AuthHeader { get; set; } = "x-api-key";
+
+    /// <summary>Further model endpoints a caller may name per run (exact URLs). Empty: only <see cref="ModelEndpoint"/>.</summary>
+    public List<string> AllowedModelEndpoints { get; set; } = [];
+
+    /// <summary>The Docker network that gives the model proxy its way out (it joins it for the run only).</summary>
+    [Required] public string EgressNetwork { get; set; } = "bridge";
+
+    /// <summary>Image of the model proxy (needs python3 and CA certificates). Empty: the session's own image.</summary>
+    public string? ProxyImage { get; set; }
+
+    /// <summary>Time limit of a run that names none.</summary>
+    public TimeSpan DefaultTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>The longest time limit a run may ask for.</summary>
+    public TimeSpan MaxTimeout { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Agent runs at once, all sessions together.</summary>
+    [Range(1, 1000)] public int MaxConcurrentRuns { get; set; } = 4;
+
+    /// <summary>Characters of agent output (the trajectory) kept per run.</summary>
+    [Range(64 * 1024, 256 * 1024 * 1024)] public int MaxTrajectoryChars { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>Characters of the workspace diff kept per run.</summary>
+    [Range(1024, 64 * 1024 * 1024)] public int MaxDiffChars { get; set; } = 1024 * 1024;
+
+    /// <summary>Longest prompt accepted, in characters.</summary>
+    [Range(1, 120_000)] public int MaxPromptChars { get; set; } = 100_000;
+
+    /// <summary>Finished runs kept in memory per server (older ones are read from the store).</summary>
+    [Range(1, 100_000)] public int RecentRunsKept { get; set; } = 200;
+
+    /// <summary>The endpoints a run may use: the configured one and the allowed extras.</summary>
+    public IEnumerable<string> Endpoints() => AllowedModelEndpoints.Prepend(ModelEndpoint);
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        foreach (var endpoint in Endpoints())
+        {
+            if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")
+                || !string.IsNullOrEmpty(uri.Query) || !string.IsNullOrEmpty(uri.UserInfo))
+            {
+                yield return new ValidationResult($"Agents model endpoint '{endpoint}' must be an http(s) URL without query or credentials.",
+                    [nameof(ModelEndpoint)]);
+            }
+        }
+        if (DefaultTimeout <= TimeSpan.Zero || DefaultTimeout > MaxTimeout)
+        {
+            yield return new ValidationResult("Agents.DefaultTimeout must be positive and at most Agents.MaxTimeout.", [nameof(DefaultTimeout)]);
+        }
+    }
+}
