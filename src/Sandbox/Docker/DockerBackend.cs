@@ -158,7 +158,8 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
             OpenStdin = true,
             StdinOnce = false,
             Tty = false,
-            NetworkDisabled = true,
+            // Network mode none, not NetworkDisabled: a disabled network cannot be swapped for an agent run's internal
+            // network (the container would get no interface and no resolver).
             HostConfig = new HostConfig
             {
                 Init = true,
@@ -207,7 +208,7 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
         return (created.ID, stream);
     }
 
-    /// <summary>Removes a session's container and volume. Idempotent: absent resources are fine.</summary>
+    /// <summary>Removes a session's container, volume and any agent network. Idempotent: absent resources are fine.</summary>
     internal async Task RemoveSessionAsync(string sessionId, CancellationToken ct)
     {
         var name = ContainerName(sessionId);
@@ -222,6 +223,8 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
         {
             // Removal already in progress.
         }
+        // An agent run's proxy and network, if the session is removed during a run (or one was left by a crash).
+        await CloseAgentNetworkAsync(sessionId, null, ct).ConfigureAwait(false);
         for (var attempt = 0; ; attempt++)
         {
             try

@@ -52,6 +52,7 @@ public sealed partial class SessionManager
                     TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             }
         }
+        await ReconcileAgentRunsAsync(ct).ConfigureAwait(false);
         await RemoveOrphansAsync(ct).ConfigureAwait(false);
     }
 

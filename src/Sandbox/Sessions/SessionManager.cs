@@ -190,6 +190,10 @@ public sealed partial class SessionManager : IAsyncDisposable
             session.Status = SessionStatus.Closed;
         }
         Interlocked.Decrement(ref _reserved);
+        foreach (var run in _agentRuns.Values.Where(r => r.Session == session && !r.Completion.IsCompleted))
+        {
+            run.CancelByCaller(); // the agent dies with the container; the run ends as cancelled
+        }
         if (session.Runner is { } runner)
         {
             await runner.DisposeAsync().ConfigureAwait(false);
@@ -268,7 +272,7 @@ public sealed partial class SessionManager : IAsyncDisposable
             await _backend.RemoveSessionAsync(sid, ct).ConfigureAwait(false);
             removed++;
         }
-        return removed;
+        return removed + await RemoveOrphanAgentNetworksAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>Closes every session and empties the warm pool (used at shutdown: without a durable store nothing could resume them).</summary>

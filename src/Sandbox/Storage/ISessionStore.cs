@@ -1,3 +1,4 @@
+using Sandbox.Agents;
 using Sandbox.Sessions;
 
 namespace Sandbox.Storage;
@@ -54,4 +55,16 @@ public interface ISessionStore : IAsyncDisposable
 
     /// <summary>A session's history, oldest first (pending entries are flushed first).</summary>
     Task<IReadOnlyList<HistoryEntry>> GetHistoryAsync(string sessionId, int limit, CancellationToken ct);
+
+    /// <summary>Inserts or replaces an agent run with its trajectory and diff (never a key: runs hold none).</summary>
+    Task SaveAgentRunAsync(AgentRun run, CancellationToken ct);
+
+    /// <summary>One agent run of a session, if the owner matches.</summary>
+    Task<AgentRun?> GetAgentRunAsync(string sessionId, string owner, string runId, CancellationToken ct);
+
+    /// <summary>A session's agent runs, newest first, without trajectories and diffs.</summary>
+    Task<IReadOnlyList<AgentRun>> ListAgentRunsAsync(string sessionId, string owner, int limit, CancellationToken ct);
+
+    /// <summary>Marks runs still recorded as running (the server stopped during them) as failed with <paramref name="reason"/>.</summary>
+    Task<int> FailInterruptedAgentRunsAsync(string reason, DateTimeOffset at, CancellationToken ct);
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Sandbox.Agents;
 
 namespace Sandbox.Storage;
 
@@ -7,6 +8,7 @@ public sealed class InMemorySessionStore : ISessionStore
 {
     private readonly ConcurrentDictionary<string, SessionRecord> _sessions = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<HistoryEntry> _history = new();
+    private readonly ConcurrentDictionary<string, AgentRun> _runs = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
     public Task InitializeAsync(CancellationToken ct) => Task.CompletedTask;
@@ -29,6 +31,35 @@ public sealed class InMemorySessionStore : ISessionStore
     /// <inheritdoc />
     public Task<IReadOnlyList<HistoryEntry>> GetHistoryAsync(string sessionId, int limit, CancellationToken ct) =>
         Task.FromResult<IReadOnlyList<HistoryEntry>>(_history.Where(h => h.SessionId == sessionId).TakeLast(limit).ToList());
+
+    /// <inheritdoc />
+    public Task SaveAgentRunAsync(AgentRun run, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        _runs[run.Id] = run;
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task<AgentRun?> GetAgentRunAsync(string sessionId, string owner, string runId, CancellationToken ct) =>
+        Task.FromResult(_runs.TryGetValue(runId, out var run) && run.SessionId == sessionId && run.Owner == owner ? run : null);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<AgentRun>> ListAgentRunsAsync(string sessionId, string owner, int limit, CancellationToken ct) =>
+        Task.FromResult<IReadOnlyList<AgentRun>>(_runs.Values.Where(r => r.SessionId == sessionId && r.Owner == owner)
+            .OrderByDescending(r => r.StartedAt).Take(limit).Select(AgentRunStore.Summary).ToList());
+
+    /// <inheritdoc />
+    public Task<int> FailInterruptedAgentRunsAsync(string reason, DateTimeOffset at, CancellationToken ct)
+    {
+        var n = 0;
+        foreach (var run in _runs.Values.Where(r => r.Status == AgentRunStatus.Running))
+        {
+            _runs[run.Id] = AgentRunStore.Interrupted(run, reason, at);
+            n++;
+        }
+        return Task.FromResult(n);
+    }
 
     /// <inheritdoc />
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;

@@ -4,6 +4,7 @@ using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Sandbox.Agents;
 using Sandbox.Sessions;
 
 namespace Sandbox.Storage;
@@ -30,6 +31,14 @@ public sealed partial class SqliteSessionStore : ISessionStore
             at TEXT NOT NULL, language TEXT, code_sha256 TEXT, code_size INTEGER, exit_code INTEGER, error_type TEXT,
             timed_out INTEGER NOT NULL, duration_ms REAL, output TEXT);
         CREATE INDEX history_session ON history(session_id, seq);
+        """,
+        // 2: agent runs (request without secrets, status, trajectory, diff) as one JSON document each.
+        """
+        CREATE TABLE agent_runs (
+            id TEXT PRIMARY KEY, instance TEXT NOT NULL, session_id TEXT NOT NULL, owner TEXT NOT NULL, status TEXT NOT NULL,
+            started_at TEXT NOT NULL, summary TEXT NOT NULL, data TEXT NOT NULL);
+        CREATE INDEX agent_runs_session ON agent_runs(session_id, started_at);
+        CREATE INDEX agent_runs_status ON agent_runs(instance, status);
         """,
     ];
 
@@ -162,6 +171,86 @@ public sealed partial class SqliteSessionStore : ISessionStore
                 r.IsDBNull(10) ? null : r.GetDouble(10), r.IsDBNull(11) ? null : r.GetString(11)));
         }
         return list;
+    }
+
+    /// <inheritdoc />
+    public async Task SaveAgentRunAsync(AgentRun run, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        await using var db = await OpenAsync(ct).ConfigureAwait(false);
+        await using var cmd = db.CreateCommand();
+        cmd.CommandText = """
+            INSERT INTO agent_runs (id, instance, session_id, owner, status, started_at, summary, data)
+            VALUES ($id, $instance, $session, $owner, $status, $started, $summary, $data)
+            ON CONFLICT(id) DO UPDATE SET status = $status, summary = $summary, data = $data;
+            """;
+        cmd.Parameters.AddWithValue("$id", run.Id);
+        cmd.Parameters.AddWithValue("$instance", _instance);
+        cmd.Parameters.AddWithValue("$session", run.SessionId);
+        cmd.Parameters.AddWithValue("$owner", run.Owner);
+        cmd.Parameters.AddWithValue("$status", run.Status.ToString());
+        cmd.Parameters.AddWithValue("$started", run.StartedAt.ToString("O", CultureInfo.InvariantCulture));
+        cmd.Parameters.AddWithValue("$summary", JsonSerializer.Serialize(AgentRunStore.Summary(run), AgentRunStore.Json));
+        cmd.Parameters.AddWithValue("$data", JsonSerializer.Serialize(run, AgentRunStore.Json));
+        await Run(() => cmd.ExecuteNonQueryAsync(ct)).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<AgentRun?> GetAgentRunAsync(string sessionId, string owner, string runId, CancellationToken ct)
+    {
+        await using var db = await OpenAsync(ct).ConfigureAwait(false);
+        await using var cmd = db.CreateCommand();
+        cmd.CommandText = "SELECT data FROM agent_runs WHERE id = $id AND session_id = $session AND owner = $owner;";
+        cmd.Parameters.AddWithValue("$id", runId);
+        cmd.Parameters.AddWithValue("$session", sessionId);
+        cmd.Parameters.AddWithValue("$owner", owner);
+        return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is string data ? JsonSerializer.Deserialize<AgentRun>(data, AgentRunStore.Json) : null;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<AgentRun>> ListAgentRunsAsync(string sessionId, string owner, int limit, CancellationToken ct)
+    {
+        await using var db = await OpenAsync(ct).ConfigureAwait(false);
+        await using var cmd = db.CreateCommand();
+        cmd.CommandText = "SELECT summary FROM agent_runs WHERE session_id = $session AND owner = $owner ORDER BY started_at DESC LIMIT $limit;";
+        cmd.Parameters.AddWithValue("$session", sessionId);
+        cmd.Parameters.AddWithValue("$owner", owner);
+        cmd.Parameters.AddWithValue("$limit", limit);
+        var list = new List<AgentRun>();
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            if (JsonSerializer.Deserialize<AgentRun>(r.GetString(0), AgentRunStore.Json) is { } run)
+            {
+                list.Add(run);
+            }
+        }
+        return list;
+    }
+
+    /// <inheritdoc />
+    public async Task<int> FailInterruptedAgentRunsAsync(string reason, DateTimeOffset at, CancellationToken ct)
+    {
+        var interrupted = new List<AgentRun>();
+        await using (var db = await OpenAsync(ct).ConfigureAwait(false))
+        {
+            await using var cmd = db.CreateCommand();
+            cmd.CommandText = "SELECT data FROM agent_runs WHERE instance = $instance AND status = 'Running';";
+            cmd.Parameters.AddWithValue("$instance", _instance);
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                if (JsonSerializer.Deserialize<AgentRun>(r.GetString(0), AgentRunStore.Json) is { } run)
+                {
+                    interrupted.Add(run);
+                }
+            }
+        }
+        foreach (var run in interrupted)
+        {
+            await SaveAgentRunAsync(AgentRunStore.Interrupted(run, reason, at), ct).ConfigureAwait(false);
+        }
+        return interrupted.Count;
     }
 
     private async Task WriteHistoryLoopAsync()

@@ -1,0 +1,137 @@
+using System.Text.Json;
+
+namespace Sandbox.Agents;
+
+/// <summary>What to ask a coding agent to do in a session.</summary>
+public sealed record AgentRunRequest
+{
+    /// <summary>The task for the agent.</summary>
+    public required string Prompt { get; init; }
+
+    /// <summary>Which agent: <c>claude-code</c> (default) or <c>command</c> (the argument vector in <see cref="Command"/>).</summary>
+    public string Agent { get; init; } = ClaudeCodeAgent.AgentName;
+
+    /// <summary>Model name passed to the agent; null for the agent's default.</summary>
+    public string? Model { get; init; }
+
+    /// <summary>Most agent turns; null for the agent's default.</summary>
+    public int? MaxTurns { get; init; }
+
+    /// <summary>Wall-clock limit; null for the server default.</summary>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <summary>Extra instructions appended to the agent's system prompt.</summary>
+    public string? SystemPrompt { get; init; }
+
+    /// <summary>Extra environment for the agent process only (not for later executions). Values are redacted from the
+    /// stored trajectory and never logged.</summary>
+    public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>For <c>agent = command</c>: the program and its arguments, run without a shell. The prompt is in the
+    /// environment variable <c>AGENT_PROMPT</c>; the model endpoint in <c>AGENT_MODEL_BASE_URL</c>.</summary>
+    public IReadOnlyList<string>? Command { get; init; }
+
+    /// <summary>A model endpoint other than the server's default; it must be one the server allows.</summary>
+    public string? ModelEndpoint { get; init; }
+
+    /// <summary>An API key for this run instead of the server's. Given to the run's model proxy only; never stored,
+    /// logged or returned, and never inside the sandbox.</summary>
+    public string? ApiKey { get; init; }
+}
+
+/// <summary>Where an agent run is.</summary>
+public enum AgentRunStatus
+{
+    /// <summary>The agent is working.</summary>
+    Running,
+    /// <summary>The agent finished and reported success.</summary>
+    Succeeded,
+    /// <summary>The agent finished with an error (its exit status or its own report).</summary>
+    Failed,
+    /// <summary>The run hit its time limit and the agent was killed.</summary>
+    TimedOut,
+    /// <summary>The caller cancelled the run and the agent was killed.</summary>
+    Cancelled,
+}
+
+/// <summary>One file the run changed in the workspace.</summary>
+/// <param name="Path">Workspace-relative path.</param>
+/// <param name="Change"><c>added</c>, <c>modified</c> or <c>deleted</c>.</param>
+/// <param name="Binary">Whether the diff leaves its content out (binary or large).</param>
+/// <param name="Size">Size after the run, in bytes.</param>
+public sealed record AgentFileChange(string Path, string Change, bool Binary, long Size);
+
+/// <summary>One readable step of a run (a message, a tool call, a tool result), derived from the agent's own event.</summary>
+/// <param name="Index">Position in the trajectory of the event it comes from.</param>
+/// <param name="Kind"><c>system</c>, <c>message</c>, <c>tool_call</c>, <c>tool_result</c>, <c>result</c> or <c>output</c>.</param>
+/// <param name="Text">A short description (tool name and main argument, or the start of a message).</param>
+/// <param name="Tool">The tool name, for tool calls.</param>
+public sealed record AgentStep(int Index, string Kind, string Text, string? Tool = null);
+
+/// <summary>An agent run: its request (without secrets), status, trajectory and effect on the workspace.</summary>
+public sealed record AgentRun
+{
+    /// <summary>Run id, unique within the server.</summary>
+    public required string Id { get; init; }
+    /// <summary>The session it ran in.</summary>
+    public required string SessionId { get; init; }
+    /// <summary>The caller that started it.</summary>
+    public required string Owner { get; init; }
+    /// <summary>The agent.</summary>
+    public required string Agent { get; init; }
+    /// <summary>The model asked for, if any.</summary>
+    public string? Model { get; init; }
+    /// <summary>The prompt.</summary>
+    public required string Prompt { get; init; }
+    /// <summary>The model endpoint the proxy forwarded to.</summary>
+    public required string ModelEndpoint { get; init; }
+    /// <summary>Status.</summary>
+    public AgentRunStatus Status { get; init; }
+    /// <summary>When it started.</summary>
+    public DateTimeOffset StartedAt { get; init; }
+    /// <summary>When it ended, once it has.</summary>
+    public DateTimeOffset? EndedAt { get; init; }
+    /// <summary>Duration in milliseconds (so far, while running).</summary>
+    public double DurationMs { get; init; }
+    /// <summary>The agent's final message.</summary>
+    public string? FinalMessage { get; init; }
+    /// <summary>Why it failed, timed out or was cancelled.</summary>
+    public string? Error { get; init; }
+    /// <summary>Exit status of the agent process.</summary>
+    public int? ExitCode { get; init; }
+    /// <summary>Turns the agent reports.</summary>
+    public int? Turns { get; init; }
+    /// <summary>Token usage the agent reports (its own JSON object).</summary>
+    public JsonElement? Usage { get; init; }
+    /// <summary>Cost the agent reports, in US dollars.</summary>
+    public double? CostUsd { get; init; }
+    /// <summary>Every event the agent printed (for Claude Code: each <c>stream-json</c> line), with secrets redacted.</summary>
+    public IReadOnlyList<JsonElement> Trajectory { get; init; } = [];
+    /// <summary>Whether the trajectory was cut at the server's cap.</summary>
+    public bool TrajectoryTruncated { get; init; }
+    /// <summary>Readable steps derived from the trajectory.</summary>
+    public IReadOnlyList<AgentStep> Steps { get; init; } = [];
+    /// <summary>Files the run added, changed or deleted (version-control internals under <c>.git/</c> are left out).</summary>
+    public IReadOnlyList<AgentFileChange> Changes { get; init; } = [];
+    /// <summary>Unified diff of the workspace before and after the run.</summary>
+    public string Diff { get; init; } = "";
+    /// <summary>Whether the diff was cut at the server's cap.</summary>
+    public bool DiffTruncated { get; init; }
+    /// <summary>The end of the agent's standard error (diagnostics), with secrets redacted.</summary>
+    public string Stderr { get; init; } = "";
+}
+
+/// <summary>An event of a streamed agent run.</summary>
+public abstract record AgentRunEvent;
+
+/// <summary>The run started.</summary>
+/// <param name="Run">The run as it starts.</param>
+public sealed record AgentStartedEvent(AgentRun Run) : AgentRunEvent;
+
+/// <summary>The agent did something.</summary>
+/// <param name="Step">The step.</param>
+public sealed record AgentStepEvent(AgentStep Step) : AgentRunEvent;
+
+/// <summary>The last event: the finished run.</summary>
+/// <param name="Run">The finished run.</param>
+public sealed record AgentCompletedEvent(AgentRun Run) : AgentRunEvent;

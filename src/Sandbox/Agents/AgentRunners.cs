@@ -1,0 +1,267 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace Sandbox.Agents;
+
+/// <summary>How to start an agent: an argument vector (never a shell string) and the environment of that process only.</summary>
+/// <param name="Argv">Program and arguments.</param>
+/// <param name="Env">Environment added for the agent process.</param>
+public sealed record AgentLaunch(IReadOnlyList<string> Argv, IReadOnlyDictionary<string, string> Env);
+
+/// <summary>What the engine provides to every agent run.</summary>
+/// <param name="ModelBaseUrl">The model proxy's URL as the agent sees it (the proxy adds the real key).</param>
+/// <param name="PlaceholderKey">What to give the agent as its API key: a placeholder, since the proxy holds the real one.</param>
+/// <param name="HomeDirectory">A writable home for the agent's own configuration, outside the workspace.</param>
+public sealed record AgentContext(string ModelBaseUrl, string PlaceholderKey, string HomeDirectory);
+
+/// <summary>What a run's events say, collected while it runs.</summary>
+public sealed class AgentOutcome
+{
+    /// <summary>Readable steps so far.</summary>
+    public List<AgentStep> Steps { get; } = [];
+    /// <summary>The agent's final message.</summary>
+    public string? FinalMessage { get; set; }
+    /// <summary>Turns reported.</summary>
+    public int? Turns { get; set; }
+    /// <summary>Usage reported.</summary>
+    public JsonElement? Usage { get; set; }
+    /// <summary>Cost reported in US dollars.</summary>
+    public double? CostUsd { get; set; }
+    /// <summary>Set when the agent itself reported failure, with its reason.</summary>
+    public string? ReportedError { get; set; }
+}
+
+/// <summary>A coding agent the engine can run in a session. Add more with <c>SessionManager.RegisterAgent</c>.</summary>
+public interface IAgentRunner
+{
+    /// <summary>The name callers use (<c>agent</c> argument).</summary>
+    string Name { get; }
+
+    /// <summary>Builds the command for a request. Throws <see cref="SandboxException"/> for a request it cannot run.</summary>
+    AgentLaunch Build(AgentRunRequest request, AgentContext context);
+
+    /// <summary>Reads one event the agent printed (a JSON object; plain lines arrive as <c>{"type":"output","text":…}</c>).</summary>
+    void Interpret(JsonElement e, int index, AgentOutcome outcome);
+}
+
+/// <summary>Claude Code (<c>claude -p … --output-format stream-json</c>), with every permission: the container is the boundary.</summary>
+public sealed partial class ClaudeCodeAgent : IAgentRunner
+{
+    /// <summary>The agent's name.</summary>
+    public const string AgentName = "claude-code";
+
+    /// <inheritdoc />
+    public string Name => AgentName;
+
+    /// <inheritdoc />
+    public AgentLaunch Build(AgentRunRequest request, AgentContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        if (request.Command is { Count: > 0 })
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "command applies to agent 'command' only.");
+        }
+        var argv = new List<string> { "claude", "-p", "--dangerously-skip-permissions", "--output-format", "stream-json", "--verbose" };
+        if (request.Model is { } model)
+        {
+            if (!ModelName().IsMatch(model))
+            {
+                throw new SandboxException(SandboxErrorCodes.InvalidArgument, "model must be a model name such as 'claude-sonnet-4-5' (letters, digits, . _ : / @ -).");
+            }
+            argv.AddRange(["--model", model]);
+        }
+        if (request.MaxTurns is { } turns)
+        {
+            argv.AddRange(["--max-turns", turns.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        }
+        if (!string.IsNullOrEmpty(request.SystemPrompt))
+        {
+            argv.AddRange(["--append-system-prompt", request.SystemPrompt]);
+        }
+        // The prompt after "--", so a prompt that starts with "-" is never read as an option.
+        argv.AddRange(["--", request.Prompt]);
+        var env = new Dictionary<string, string>(request.Env, StringComparer.Ordinal)
+        {
+            ["ANTHROPIC_BASE_URL"] = context.ModelBaseUrl,
+            ["ANTHROPIC_API_KEY"] = context.PlaceholderKey,
+            ["HOME"] = context.HomeDirectory,
+            ["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1",
+            ["DISABLE_AUTOUPDATER"] = "1",
+            ["DISABLE_TELEMETRY"] = "1",
+            ["DISABLE_ERROR_REPORTING"] = "1",
+        };
+        return new AgentLaunch(argv, env);
+    }
+
+    /// <inheritdoc />
+    public void Interpret(JsonElement e, int index, AgentOutcome outcome)
+    {
+        ArgumentNullException.ThrowIfNull(outcome);
+        switch (Str(e, "type"))
+        {
+            case "system" when Str(e, "subtype") == "init":
+                outcome.Steps.Add(new AgentStep(index, "system", $"started (model {Str(e, "model") ?? "default"})"));
+                break;
+            case "assistant" when e.TryGetProperty("message", out var m) && m.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.Array:
+                foreach (var block in content.EnumerateArray())
+                {
+                    switch (Str(block, "type"))
+                    {
+                        case "text" when Str(block, "text") is { Length: > 0 } text:
+                            outcome.Steps.Add(new AgentStep(index, "message", Clip(text)));
+                            break;
+                        case "tool_use":
+                            var tool = Str(block, "name") ?? "tool";
+                            outcome.Steps.Add(new AgentStep(index, "tool_call", Clip(tool + " " + MainArgument(block)), tool));
+                            break;
+                    }
+                }
+                break;
+            case "user" when e.TryGetProperty("message", out var m) && m.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.Array:
+                foreach (var block in content.EnumerateArray())
+                {
+                    if (Str(block, "type") == "tool_result")
+                    {
+                        var failed = block.TryGetProperty("is_error", out var err) && err.ValueKind == JsonValueKind.True;
+                        outcome.Steps.Add(new AgentStep(index, "tool_result", Clip((failed ? "error: " : "") + ResultText(block))));
+                    }
+                }
+                break;
+            case "result":
+                outcome.FinalMessage = Str(e, "result") ?? outcome.FinalMessage;
+                if (e.TryGetProperty("num_turns", out var n) && n.TryGetInt32(out var turns))
+                {
+                    outcome.Turns = turns;
+                }
+                if (e.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object)
+                {
+                    outcome.Usage = usage.Clone();
+                }
+                if (e.TryGetProperty("total_cost_usd", out var cost) && cost.TryGetDouble(out var usd))
+                {
+                    outcome.CostUsd = usd;
+                }
+                var isError = e.TryGetProperty("is_error", out var ie) && ie.ValueKind == JsonValueKind.True;
+                if (isError || Str(e, "subtype") is { } sub && sub != "success")
+                {
+                    outcome.ReportedError = $"the agent reported {Str(e, "subtype") ?? "an error"}" + (Str(e, "result") is { Length: > 0 } r ? ": " + Clip(r) : "");
+                }
+                outcome.Steps.Add(new AgentStep(index, "result", Clip(outcome.FinalMessage ?? Str(e, "subtype") ?? "done")));
+                break;
+            case "output" when Str(e, "text") is { Length: > 0 } line:
+                outcome.Steps.Add(new AgentStep(index, "output", Clip(line)));
+                break;
+        }
+    }
+
+    private static string MainArgument(JsonElement toolUse)
+    {
+        if (!toolUse.TryGetProperty("input", out var input) || input.ValueKind != JsonValueKind.Object)
+        {
+            return "";
+        }
+        foreach (var key in new[] { "file_path", "command", "path", "pattern", "url", "description", "prompt" })
+        {
+            if (Str(input, key) is { Length: > 0 } value)
+            {
+                return value;
+            }
+        }
+        return "";
+    }
+
+    private static string ResultText(JsonElement block)
+    {
+        if (!block.TryGetProperty("content", out var c))
+        {
+            return "";
+        }
+        if (c.ValueKind == JsonValueKind.String)
+        {
+            return c.GetString() ?? "";
+        }
+        if (c.ValueKind == JsonValueKind.Array)
+        {
+            return string.Join(" ", c.EnumerateArray().Select(x => Str(x, "text")).Where(x => x is not null));
+        }
+        return "";
+    }
+
+    internal static string? Str(JsonElement e, string name) =>
+        e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    /// <summary>One line of at most 200 characters.</summary>
+    internal static string Clip(string text)
+    {
+        var flat = text.ReplaceLineEndings(" ").Trim();
+        return flat.Length <= 200 ? flat : flat[..197] + "...";
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._:/@\\[\\]-]{0,99}$")]
+    private static partial Regex ModelName();
+}
+
+/// <summary>Any agent CLI, given per run as an argument vector. Its JSON lines become the trajectory (a
+/// <c>{"type":"result","result":…}</c> line gives the final message); other lines are kept as output.</summary>
+public sealed class CommandAgent : IAgentRunner
+{
+    /// <summary>The agent's name.</summary>
+    public const string AgentName = "command";
+
+    /// <inheritdoc />
+    public string Name => AgentName;
+
+    /// <inheritdoc />
+    public AgentLaunch Build(AgentRunRequest request, AgentContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        if (request.Command is not { Count: > 0 } command || command.Any(string.IsNullOrEmpty) || command.Count > 256
+            || command.Sum(a => a.Length) > 100_000 || command.Any(a => a.Contains('\0', StringComparison.Ordinal)))
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument,
+                "agent 'command' needs command: the program and its arguments as a list of non-empty strings, for example [\"python3\", \"agent.py\"].");
+        }
+        var env = new Dictionary<string, string>(request.Env, StringComparer.Ordinal)
+        {
+            ["AGENT_PROMPT"] = request.Prompt,
+            ["AGENT_MODEL_BASE_URL"] = context.ModelBaseUrl,
+            ["ANTHROPIC_BASE_URL"] = context.ModelBaseUrl,
+            ["ANTHROPIC_API_KEY"] = context.PlaceholderKey,
+            ["HOME"] = context.HomeDirectory,
+        };
+        if (request.Model is { } model)
+        {
+            env["AGENT_MODEL"] = model;
+        }
+        if (request.MaxTurns is { } turns)
+        {
+            env["AGENT_MAX_TURNS"] = turns.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        if (request.SystemPrompt is { } system)
+        {
+            env["AGENT_SYSTEM_PROMPT"] = system;
+        }
+        return new AgentLaunch(command, env);
+    }
+
+    /// <inheritdoc />
+    public void Interpret(JsonElement e, int index, AgentOutcome outcome)
+    {
+        ArgumentNullException.ThrowIfNull(outcome);
+        var type = ClaudeCodeAgent.Str(e, "type");
+        if (type == "result")
+        {
+            outcome.FinalMessage = ClaudeCodeAgent.Str(e, "result") ?? outcome.FinalMessage;
+            outcome.Steps.Add(new AgentStep(index, "result", ClaudeCodeAgent.Clip(outcome.FinalMessage ?? "done")));
+            return;
+        }
+        var text = ClaudeCodeAgent.Str(e, "text") ?? ClaudeCodeAgent.Str(e, "message") ?? e.GetRawText();
+        if (type == "output" && text.Length > 0)
+        {
+            outcome.FinalMessage = text;
+        }
+        outcome.Steps.Add(new AgentStep(index, type is null or "output" ? "output" : type, ClaudeCodeAgent.Clip(text)));
+    }
+}

@@ -1,0 +1,206 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using System.Threading.Channels;
+using Sandbox.Agents;
+
+namespace Sandbox.Sessions;
+
+/// <summary>A live agent run: its growing trajectory, its watchers, and how it ended. Guarded by its own lock.</summary>
+internal sealed class AgentRunState : IDisposable
+{
+    private const int StderrTailChars = 64 * 1024;
+
+    private readonly object _sync = new();
+    private readonly List<JsonElement> _trajectory = [];
+    private readonly List<Channel<AgentRunEvent>> _watchers = [];
+    private readonly StringBuilder _stderr = new();
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly TaskCompletionSource<AgentRun> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly IReadOnlyList<string> _secrets;
+    private int _trajectoryChars;
+    private AgentRun _run;
+
+    public AgentRunState(AgentRun initial, Session session, IAgentRunner agent, IReadOnlyList<string> secrets, int maxTrajectoryChars)
+    {
+        _run = initial;
+        Session = session;
+        Agent = agent;
+        _secrets = secrets.Where(s => s.Length >= 8).Distinct(StringComparer.Ordinal).OrderByDescending(s => s.Length).ToList();
+        MaxTrajectoryChars = maxTrajectoryChars;
+    }
+
+    public string Id => _run.Id;
+    public Session Session { get; }
+    public IAgentRunner Agent { get; }
+    public AgentOutcome Outcome { get; } = new();
+    public int MaxTrajectoryChars { get; }
+    public CancellationTokenSource Cancellation { get; } = new();
+    /// <summary>Set when the caller (not the deadline) cancelled.</summary>
+    public bool CancelledByCaller { get; private set; }
+    public Task<AgentRun> Completion => _completion.Task;
+
+    public void CancelByCaller()
+    {
+        CancelledByCaller = true;
+        try
+        {
+            Cancellation.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>Replaces every secret (per-run environment values, the key) in text the agent produced.</summary>
+    public string Redact(string text)
+    {
+        foreach (var secret in _secrets)
+        {
+            if (text.Contains(secret, StringComparison.Ordinal))
+            {
+                text = text.Replace(secret, "[redacted]", StringComparison.Ordinal);
+            }
+        }
+        return text;
+    }
+
+    /// <summary>Adds one line the agent printed: a JSON event, or plain text kept as an output event.</summary>
+    public void AddLine(string line)
+    {
+        line = Redact(line.TrimEnd('\r'));
+        if (line.Length == 0)
+        {
+            return;
+        }
+        JsonElement element;
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            element = doc.RootElement.ValueKind == JsonValueKind.Object ? doc.RootElement.Clone() : Wrap(line);
+        }
+        catch (JsonException)
+        {
+            element = Wrap(line);
+        }
+        List<AgentStep> added;
+        lock (_sync)
+        {
+            if (_trajectoryChars + line.Length > MaxTrajectoryChars)
+            {
+                _run = _run with { TrajectoryTruncated = true };
+                return;
+            }
+            _trajectoryChars += line.Length;
+            _trajectory.Add(element);
+            var before = Outcome.Steps.Count;
+            Agent.Interpret(element, _trajectory.Count - 1, Outcome);
+            added = Outcome.Steps.GetRange(before, Outcome.Steps.Count - before);
+            foreach (var step in added)
+            {
+                Broadcast(new AgentStepEvent(step));
+            }
+        }
+    }
+
+    public void AddStderr(string text)
+    {
+        lock (_sync)
+        {
+            _stderr.Append(Redact(text));
+            if (_stderr.Length > StderrTailChars)
+            {
+                _stderr.Remove(0, _stderr.Length - StderrTailChars);
+            }
+        }
+    }
+
+    public void MarkTruncated()
+    {
+        lock (_sync)
+        {
+            _run = _run with { TrajectoryTruncated = true };
+        }
+    }
+
+    /// <summary>The run as it stands.</summary>
+    public AgentRun Snapshot()
+    {
+        lock (_sync)
+        {
+            if (_completion.Task.IsCompletedSuccessfully)
+            {
+                return _completion.Task.Result;
+            }
+            return Build(_run with { DurationMs = _clock.Elapsed.TotalMilliseconds });
+        }
+    }
+
+    /// <summary>Ends the run with its final fields; watchers get the completed run and are closed.</summary>
+    public AgentRun Complete(Func<AgentRun, AgentRun> finish)
+    {
+        AgentRun final;
+        lock (_sync)
+        {
+            final = finish(Build(_run with { DurationMs = _clock.Elapsed.TotalMilliseconds }));
+            _run = final;
+            Broadcast(new AgentCompletedEvent(final));
+            foreach (var w in _watchers)
+            {
+                w.Writer.TryComplete();
+            }
+            _watchers.Clear();
+        }
+        _completion.TrySetResult(final);
+        return final;
+    }
+
+    /// <summary>Events from now on, after a replay of the steps so far (a finished run yields only its result).</summary>
+    public ChannelReader<AgentRunEvent> Watch()
+    {
+        var channel = Channel.CreateUnbounded<AgentRunEvent>(new UnboundedChannelOptions { SingleReader = true });
+        lock (_sync)
+        {
+            if (_completion.Task.IsCompleted)
+            {
+                channel.Writer.TryWrite(new AgentCompletedEvent(_completion.Task.Result));
+                channel.Writer.TryComplete();
+                return channel.Reader;
+            }
+            channel.Writer.TryWrite(new AgentStartedEvent(Build(_run)));
+            foreach (var step in Outcome.Steps)
+            {
+                channel.Writer.TryWrite(new AgentStepEvent(step));
+            }
+            _watchers.Add(channel);
+        }
+        return channel.Reader;
+    }
+
+    private AgentRun Build(AgentRun run) => run with
+    {
+        Trajectory = _trajectory.ToList(),
+        Steps = Outcome.Steps.ToList(),
+        FinalMessage = Outcome.FinalMessage,
+        Turns = Outcome.Turns,
+        Usage = Outcome.Usage,
+        CostUsd = Outcome.CostUsd,
+        Stderr = _stderr.ToString(),
+    };
+
+    private void Broadcast(AgentRunEvent e)
+    {
+        foreach (var w in _watchers)
+        {
+            w.Writer.TryWrite(e);
+        }
+    }
+
+    private static JsonElement Wrap(string line)
+    {
+        using var doc = JsonDocument.Parse(JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string> { ["type"] = "output", ["text"] = line }));
+        return doc.RootElement.Clone();
+    }
+
+    public void Dispose() => Cancellation.Dispose();
+}
