@@ -70,6 +70,10 @@ public sealed partial class DockerBackend
                 Driver = "bridge",
                 Internal = true,
                 Attachable = false,
+                // An internal network still routes to the host itself (the bridge's gateway address answers for every
+                // host address, so any host service would be reachable). Without an address on the bridge the host is
+                // not reachable at all; the members of the network (the session and its proxy) still reach each other.
+                Options = new Dictionary<string, string> { ["com.docker.network.bridge.inhibit_ipv4"] = "true" },
                 Labels = new Dictionary<string, string>(labels) { [SandboxLabels.Role] = SandboxLabels.RoleAgentNetwork },
             }, ct)).ConfigureAwait(false);
 

@@ -84,4 +84,119 @@ public sealed class AgentRunTests(EngineFixture fixture)
         Assert.DoesNotContain(ApiKey, env.Stdout);
         await engine.CloseSessionAsync(session.Id, Owners.Alice, CancellationToken.None);
     }
+
+    [Fact]
+    public async Task From_inside_a_run_only_the_model_endpoint_is_reachable()
+    {
+        var probe = fixture.CreateManager();
+        await using var network = await TestNetwork.CreateAsync(probe.Backend.Client, "egress");
+        var decoy = await network.StartDecoyAsync(probe.Options.Images["python"]);
+        var check = string.Join("\n",
+            "import socket, urllib.request",
+            "def tcp(name, host, port):",
+            "    try:",
+            "        socket.create_connection((host, port), timeout=3).close(); print(name + ': OPEN')",
+            "    except OSError as e: print(name + ': blocked', type(e).__name__)",
+            $"tcp('decoy', '{decoy.Address}', {decoy.Port})",
+            $"tcp('model-direct', '{network.Gateway}', MODEL_PORT)",
+            "tcp('dns-name', 'example.com', 80)",
+            "tcp('proxy', 'model-proxy', 8080)");
+        ScriptedTurn[] script =
+        [
+            ScriptedTurn.ToolUse("Write", new { file_path = "/workspace/probe.py", content = "PLACEHOLDER" }),
+            ScriptedTurn.ToolUse("Bash", new { command = "python3 probe.py", description = "Probe the network" }),
+            ScriptedTurn.Final("probed"),
+        ];
+        await using var model = new ScriptedModelEndpoint(network.Gateway, script);
+        var port = new Uri(model.Url).Port;
+        script[0] = ScriptedTurn.ToolUse("Write", new { file_path = "/workspace/probe.py", content = check.Replace("MODEL_PORT", port.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal) + "\n" });
+        var engine = fixture.CreateManager(o =>
+        {
+            o.WarmPoolSize = 0;
+            o.Agents.ModelEndpoint = model.Url;
+            o.Agents.EgressNetwork = network.Name;
+        });
+        var session = await engine.CreateSessionAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
+        var run = await engine.RunAgentAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "Probe the network.", Timeout = TimeSpan.FromMinutes(3) }, CancellationToken.None);
+        Assert.True(run.Status == AgentRunStatus.Succeeded, $"{run.Status}: {run.Error} {run.Stderr}");
+        var results = JsonSerializer.Serialize(run.Trajectory);
+        Assert.True(results.Contains("decoy: blocked", StringComparison.Ordinal), results[Math.Max(0, results.Length - 3000)..]);
+        Assert.True(results.Contains("model-direct: blocked", StringComparison.Ordinal), results[Math.Max(0, results.Length - 3000)..]);
+        Assert.True(results.Contains("dns-name: blocked", StringComparison.Ordinal), results[Math.Max(0, results.Length - 3000)..]);
+        Assert.True(results.Contains("proxy: OPEN", StringComparison.Ordinal), results[Math.Max(0, results.Length - 3000)..]);
+        // Between runs the session is back on network none: even the proxy is gone.
+        var after = await engine.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Code = "exec(open('probe.py').read())", Allow = ["PY001", "PY002", "PY003", "PY004"] }, CancellationToken.None);
+        Assert.Contains("proxy: blocked", after.Stdout);
+        Assert.Contains("decoy: blocked", after.Stdout);
+        var networks = await probe.Backend.Client.Networks.ListNetworksAsync(new());
+        Assert.DoesNotContain(networks, n => n.Name == global::Sandbox.Docker.DockerBackend.AgentNetworkName(session.Id));
+        await engine.CloseSessionAsync(session.Id, Owners.Alice, CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task A_model_that_never_answers_is_stopped_at_the_time_limit()
+    {
+        var (engine, network, model) = await SetUpAsync(HelloScript, hang: true);
+        await using var _ = network;
+        await using var __ = model;
+        var session = await engine.CreateSessionAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var run = await engine.RunAgentAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "Hello?", Timeout = TimeSpan.FromSeconds(8) }, CancellationToken.None);
+        Assert.Equal(AgentRunStatus.TimedOut, run.Status);
+        Assert.Contains("time limit of 8 s", run.Error);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(40), clock.Elapsed.ToString());
+        // The session is usable again and nothing of the agent is left running.
+        var ps = await engine.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Language = "bash", Code = "ps -eo comm= | sort | tr '\\n' ' '" }, CancellationToken.None);
+        Assert.DoesNotContain("claude", ps.Stdout);
+        var stored = await engine.GetAgentRunAsync(session.Id, Owners.Alice, run.Id, CancellationToken.None);
+        Assert.Equal(AgentRunStatus.TimedOut, stored.Status);
+        await engine.CloseSessionAsync(session.Id, Owners.Alice, CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task A_command_agent_runs_any_cli_without_a_shell_and_its_json_lines_become_the_trajectory()
+    {
+        var (engine, network, model) = await SetUpAsync(HelloScript);
+        await using var _ = network;
+        await using var __ = model;
+        var session = await engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var agent = "import json, os\nprint(json.dumps({'type': 'plan', 'text': 'writing notes'}))\nopen('notes.txt', 'w').write(os.environ['AGENT_PROMPT'] + '\\n')\nprint('plain line; token ' + os.environ['MY_TOKEN'])\nprint(json.dumps({'type': 'result', 'result': 'notes written'}))";
+        var run = await engine.RunAgentAsync(session.Id, Owners.Alice, new AgentRunRequest
+        {
+            Agent = "command", Command = ["python3", "-c", agent], Prompt = "remember $(rm -rf /) literally",
+            Env = new Dictionary<string, string> { ["MY_TOKEN"] = "tok-very-secret-123" },
+        }, CancellationToken.None);
+        Assert.True(run.Status == AgentRunStatus.Succeeded, $"{run.Status}: {run.Error} {run.Stderr}");
+        Assert.Equal("notes written", run.FinalMessage);
+        Assert.Equal(["plan", "output", "result"], run.Trajectory.Select(e => e.GetProperty("type").GetString()));
+        Assert.Contains("+remember $(rm -rf /) literally", run.Diff);
+        var json = JsonSerializer.Serialize(run);
+        Assert.DoesNotContain("tok-very-secret-123", json);
+        Assert.Contains("token [redacted]", json);
+        // The per-run environment was for the agent only.
+        var env = await engine.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Code = "import os\nprint(os.environ.get('MY_TOKEN'))" }, CancellationToken.None);
+        Assert.Equal("None\n", env.Stdout);
+        await engine.CloseSessionAsync(session.Id, Owners.Alice, CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task Claude_code_in_a_session_without_the_cli_is_a_clear_error_and_bad_requests_are_refused_up_front()
+    {
+        var (engine, network, model) = await SetUpAsync(HelloScript);
+        await using var _ = network;
+        await using var __ = model;
+        var session = await engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var run = await engine.RunAgentAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "hi" }, CancellationToken.None);
+        Assert.Equal(AgentRunStatus.Failed, run.Status);
+        Assert.Contains("image 'agent'", run.Error);
+        var bad = await Assert.ThrowsAsync<SandboxException>(() => engine.RunAgentAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "hi", Agent = "nope" }, CancellationToken.None));
+        Assert.Equal(SandboxErrorCodes.InvalidArgument, bad.Code);
+        bad = await Assert.ThrowsAsync<SandboxException>(() => engine.RunAgentAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "hi", ModelEndpoint = "http://10.1.2.3:80" }, CancellationToken.None));
+        Assert.Equal(SandboxErrorCodes.Forbidden, bad.Code);
+        bad = await Assert.ThrowsAsync<SandboxException>(() => engine.RunAgentAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "hi", Env = new Dictionary<string, string> { ["ANTHROPIC_BASE_URL"] = "x" } }, CancellationToken.None));
+        Assert.Equal(SandboxErrorCodes.InvalidArgument, bad.Code);
+        bad = await Assert.ThrowsAsync<SandboxException>(() => engine.RunAgentAsync(session.Id, Owners.Bob, new AgentRunRequest { Prompt = "hi" }, CancellationToken.None));
+        Assert.Equal(SandboxErrorCodes.SessionNotFound, bad.Code);
+        await engine.CloseSessionAsync(session.Id, Owners.Alice, CancellationToken.None);
+    }
 }
