@@ -52,7 +52,9 @@ fi
 # Tests remove what they create; anything left with our label is reported (and fails the run when it is a test's).
 leftover="$(docker ps -a --filter label=dev.sandbox.product=sandbox --format '{{.Names}} {{.Status}} instance={{.Label "dev.sandbox.instance"}}')"
 leftvol="$(docker volume ls --filter label=dev.sandbox.product=sandbox --format '{{.Name}} instance={{.Label "dev.sandbox.instance"}}')
-$(docker network ls --filter label=dev.sandbox.product=sandbox --format '{{.Name}} instance={{.Label "dev.sandbox.instance"}}')"
+$(docker network ls --filter label=dev.sandbox.product=sandbox --format '{{.Name}} instance={{.Label "dev.sandbox.instance"}}')
+$(docker network ls --filter label=dev.sandbox.test=true --format '{{.Name}} instance=test-network')
+$(docker ps -a --filter label=dev.sandbox.test=true --format '{{.Names}} instance=test-container')"
 all="$(printf '%s\n%s\n' "$leftover" "$leftvol" | sed '/^[[:space:]]*$/d')"
 if [ -n "$all" ]; then
   log "sandbox containers/volumes/networks still present after the tests:"

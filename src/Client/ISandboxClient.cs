@@ -43,4 +43,14 @@ public interface ISandboxClient : IAsyncDisposable
 
     /// <summary>Packages installed in an image.</summary>
     Task<PackagesDto> GetPackagesAsync(string? image = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Runs a coding agent in the session's workspace and returns the finished run (without its trajectory;
+    /// see <see cref="GetAgentRunAsync"/>). Cancelling kills the agent.</summary>
+    Task<AgentRunDto> RunAgentAsync(string sessionId, RunAgentRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>One agent run; <paramref name="includeTrajectory"/> adds every event the agent printed.</summary>
+    Task<AgentRunDto> GetAgentRunAsync(string sessionId, string runId, bool includeTrajectory = false, CancellationToken cancellationToken = default);
+
+    /// <summary>The session's agent runs, newest first, without trajectories.</summary>
+    Task<IReadOnlyList<AgentRunDto>> ListAgentRunsAsync(string sessionId, CancellationToken cancellationToken = default);
 }

@@ -89,6 +89,13 @@ public sealed class SandboxSession : IAsyncDisposable
     /// <summary>Lists a directory.</summary>
     public Task<IReadOnlyList<FileEntryDto>> ListFilesAsync(string? directory = null, CancellationToken cancellationToken = default) => _client.ListFilesAsync(Id, directory, cancellationToken);
 
+    /// <summary>Runs a coding agent (Claude Code unless the request says otherwise) in this session's workspace.</summary>
+    public Task<AgentRunDto> RunAgentAsync(RunAgentRequest request, CancellationToken cancellationToken = default) => _client.RunAgentAsync(Id, request, cancellationToken);
+
+    /// <summary>Runs Claude Code with a prompt in this session's workspace.</summary>
+    public Task<AgentRunDto> RunAgentAsync(string prompt, CancellationToken cancellationToken = default) =>
+        _client.RunAgentAsync(Id, new RunAgentRequest { Prompt = prompt }, cancellationToken);
+
     /// <summary>Closes the session now.</summary>
     public async ValueTask DisposeAsync()
     {

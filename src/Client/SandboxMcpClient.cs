@@ -149,6 +149,37 @@ public sealed class SandboxMcpClient : ISandboxClient
         (await CallAsync("get_packages", new() { ["image"] = image }, cancellationToken).ConfigureAwait(false)).Deserialize<PackagesDto>(SandboxJson.Options)
         ?? throw new SandboxClientException("protocol_error", "Empty package list.");
 
+    /// <inheritdoc />
+    /// <remarks>Over MCP a run takes no <c>api_key</c> or <c>model_endpoint</c>: a key in a tool call would pass through
+    /// the calling model's context. Configure them on the server, or use the REST client.</remarks>
+    public async Task<AgentRunDto> RunAgentAsync(string sessionId, RunAgentRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.ApiKey is not null || request.ModelEndpoint is not null)
+        {
+            throw new SandboxClientException("invalid_argument",
+                "Over MCP, run_agent takes no api_key or model_endpoint (a key in a tool call would pass through the model's context). Configure them on the server, or use SandboxRestClient.");
+        }
+        var s = await CallAsync("run_agent", new()
+        {
+            ["session_id"] = sessionId, ["prompt"] = request.Prompt, ["agent"] = request.Agent, ["model"] = request.Model,
+            ["max_turns"] = request.MaxTurns, ["timeout_seconds"] = request.TimeoutSeconds, ["system_prompt"] = request.SystemPrompt,
+            ["env"] = request.Env, ["command"] = request.Command,
+        }, cancellationToken).ConfigureAwait(false);
+        return Get<AgentRunDto>(s, "run");
+    }
+
+    /// <inheritdoc />
+    public async Task<AgentRunDto> GetAgentRunAsync(string sessionId, string runId, bool includeTrajectory = false, CancellationToken cancellationToken = default) =>
+        Get<AgentRunDto>(await CallAsync("get_agent_run", new()
+        {
+            ["session_id"] = sessionId, ["run_id"] = runId, ["include_trajectory"] = includeTrajectory,
+        }, cancellationToken).ConfigureAwait(false), "run");
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<AgentRunDto>> ListAgentRunsAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        Get<List<AgentRunDto>>(await CallAsync("list_agent_runs", new() { ["session_id"] = sessionId }, cancellationToken).ConfigureAwait(false), "runs");
+
     private static Dictionary<string, object?> ExecuteArgs(string sessionId, ExecuteRequest r) => new()
     {
         ["session_id"] = sessionId, ["code"] = r.Code, ["language"] = r.Language ?? "python", ["timeout_seconds"] = r.TimeoutSeconds,

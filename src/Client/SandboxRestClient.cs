@@ -152,6 +152,27 @@ public sealed class SandboxRestClient : ISandboxClient
         return await Read<PackagesDto>(r, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <inheritdoc />
+    public async Task<AgentRunDto> RunAgentAsync(string sessionId, RunAgentRequest request, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/agent-runs?wait=true&trajectory=false", request, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
+        return await Read<AgentRunDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<AgentRunDto> GetAgentRunAsync(string sessionId, string runId, bool includeTrajectory = false, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/agent-runs/{Escape(runId)}?trajectory={(includeTrajectory ? "true" : "false")}", cancellationToken).ConfigureAwait(false);
+        return await Read<AgentRunDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<AgentRunDto>> ListAgentRunsAsync(string sessionId, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/agent-runs", cancellationToken).ConfigureAwait(false);
+        return await Read<List<AgentRunDto>>(r, cancellationToken).ConfigureAwait(false);
+    }
+
     private static async Task<T> Read<T>(HttpResponseMessage r, CancellationToken ct)
     {
         await EnsureSuccess(r, ct).ConfigureAwait(false);

@@ -29,6 +29,11 @@ public class ServerFixture : IAsyncLifetime
 
     protected virtual IEnumerable<string> ExtraArgs => [];
 
+    /// <summary>Extra service registrations for this server (before it is built).</summary>
+    protected virtual void Configure(WebApplicationBuilder builder)
+    {
+    }
+
     /// <summary>Whether this server requires bearer tokens.</summary>
     public virtual bool RequiresToken => false;
 
@@ -43,7 +48,7 @@ public class ServerFixture : IAsyncLifetime
             "--Server:MaxRequestBodyBytes=2000000",
             .. ExtraArgs,
         ];
-        _app = ServerProgram.BuildHttp(args);
+        _app = ServerProgram.BuildHttp(args, Configure);
         await _app.StartAsync();
         var addresses = _app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>();
         BaseAddress = new Uri(addresses.Addresses.First());
@@ -77,7 +82,7 @@ public class ServerFixture : IAsyncLifetime
         return McpClient.CreateAsync(new HttpClientTransport(options));
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         if (_app is not null)
         {

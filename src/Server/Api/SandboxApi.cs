@@ -85,6 +85,24 @@ public static class SandboxApi
             return TypedResults.NoContent();
         }).WithName("DeleteFile").WithTags("files");
 
+        var agents = api.MapGroup("/sessions/{id}/agent-runs").WithTags("agents");
+
+        agents.MapPost("", StartAgentRunAsync).WithName("RunAgent")
+            .WithDescription("Starts a coding agent in the session's workspace. Answers 202 with the running run (poll its Location) by default; "
+                + "?wait=true answers 200 with the finished run; with Accept: text/event-stream or application/x-ndjson the steps stream as the agent works. "
+                + "Closing a waiting or streaming request cancels the run.");
+
+        agents.MapGet("", async (string id, SessionManager engine, HttpContext http, CancellationToken ct) =>
+            TypedResults.Ok((await engine.ListAgentRunsAsync(id, CallerContext.Get(http), ct)).Select(r => r.ToDto(trajectory: false)).ToList()))
+            .WithName("ListAgentRuns").WithDescription("The session's agent runs, newest first, without trajectories.");
+
+        agents.MapGet("/{runId}", GetAgentRunAsync).WithName("GetAgentRun")
+            .WithDescription("A run with its status, steps, trajectory and diff. With Accept: text/event-stream or application/x-ndjson: its steps so far, then live ones, then the result.");
+
+        agents.MapPost("/{runId}/cancel", async (string id, string runId, SessionManager engine, HttpContext http, CancellationToken ct) =>
+            TypedResults.Ok((await engine.CancelAgentRunAsync(id, CallerContext.Get(http), runId, ct)).ToDto()))
+            .WithName("CancelAgentRun").WithDescription("Kills the agent and returns the ended run.");
+
         api.MapGet("/packages", async ([FromQuery] string? image, SessionManager engine, CancellationToken ct) =>
             TypedResults.Ok((await engine.GetPackagesAsync(image, ct)).ToDto())).WithName("GetPackages").WithTags("packages");
 
@@ -117,6 +135,101 @@ public static class SandboxApi
             throw;
         }
         return new StreamResult(events, has, sse);
+    }
+
+    private static async Task<IResult> StartAgentRunAsync(string id, RunAgentRequest body, [FromQuery] bool? wait, [FromQuery] bool? trajectory,
+        SessionManager engine, HttpContext http, CancellationToken ct)
+    {
+        var request = body.ToEngine();
+        var owner = CallerContext.Get(http);
+        if (WantsStream(http, out var sse))
+        {
+            return await StreamAsync(engine.RunAgentStreamingAsync(id, owner, request, ct), sse, ct);
+        }
+        if (wait == true)
+        {
+            return Results.Json((await engine.RunAgentAsync(id, owner, request, ct)).ToDto(trajectory ?? true), SandboxJson.Options);
+        }
+        var run = await engine.StartAgentRunAsync(id, owner, request, ct);
+        return new LocatedResult(Results.Json(run.ToDto(), SandboxJson.Options, statusCode: StatusCodes.Status202Accepted),
+            $"/api/sessions/{Uri.EscapeDataString(id)}/agent-runs/{run.Id}");
+    }
+
+    private static async Task<IResult> GetAgentRunAsync(string id, string runId, [FromQuery] bool? trajectory, SessionManager engine, HttpContext http, CancellationToken ct)
+    {
+        var owner = CallerContext.Get(http);
+        if (WantsStream(http, out var sse))
+        {
+            await engine.GetAgentRunAsync(id, owner, runId, ct); // unknown run: a plain 404 before any stream starts
+            return await StreamAsync(engine.WatchAgentRunAsync(id, owner, runId, ct), sse, ct);
+        }
+        return Results.Json((await engine.GetAgentRunAsync(id, owner, runId, ct)).ToDto(trajectory ?? true), SandboxJson.Options);
+    }
+
+    private static bool WantsStream(HttpContext http, out bool sse)
+    {
+        var accept = http.Request.Headers.Accept.ToString();
+        sse = accept.Contains("text/event-stream", StringComparison.OrdinalIgnoreCase);
+        return sse || accept.Contains("application/x-ndjson", StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static async Task<IResult> StreamAsync(IAsyncEnumerable<Sandbox.Agents.AgentRunEvent> source, bool sse, CancellationToken ct)
+    {
+        var events = source.GetAsyncEnumerator(ct);
+        bool has;
+        try
+        {
+            has = await events.MoveNextAsync();
+        }
+        catch
+        {
+            await events.DisposeAsync();
+            throw;
+        }
+        return new AgentStreamResult(events, has, sse);
+    }
+
+    private sealed class LocatedResult(IResult inner, string location) : IResult
+    {
+        public Task ExecuteAsync(HttpContext http)
+        {
+            http.Response.Headers.Location = location;
+            return inner.ExecuteAsync(http);
+        }
+    }
+
+    private sealed class AgentStreamResult(IAsyncEnumerator<Sandbox.Agents.AgentRunEvent> events, bool has, bool sse) : IResult
+    {
+        public async Task ExecuteAsync(HttpContext http)
+        {
+            http.Response.ContentType = sse ? "text/event-stream" : "application/x-ndjson";
+            http.Response.Headers.CacheControl = "no-cache";
+            http.Response.Headers["X-Accel-Buffering"] = "no";
+            var ct = http.RequestAborted;
+            await using (events)
+            {
+                try
+                {
+                    while (has)
+                    {
+                        await Write(http, events.Current.ToDto(), ct);
+                        has = await events.MoveNextAsync();
+                    }
+                }
+                catch (SandboxException e)
+                {
+                    await Write(http, new AgentRunStreamEvent { Type = "error", Error = e.ToError() }, ct);
+                }
+            }
+        }
+
+        private async Task Write(HttpContext http, AgentRunStreamEvent e, CancellationToken ct)
+        {
+            var json = JsonSerializer.Serialize(e, SandboxJson.Options);
+            var text = sse ? $"event: {e.Type}\ndata: {json}\n\n" : json + "\n";
+            await http.Response.WriteAsync(text, ct);
+            await http.Response.Body.FlushAsync(ct);
+        }
     }
 
     private sealed class StreamResult(IAsyncEnumerator<Sandbox.Execution.ExecutionEvent> events, bool has, bool sse) : IResult

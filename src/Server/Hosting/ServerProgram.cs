@@ -127,8 +127,13 @@ public static class ServerProgram
 
     private static void ConfigureLogging(IServiceCollection services, IConfiguration configuration, bool toStderr)
     {
-        services.AddSerilog((_, lc) =>
+        services.AddSerilog((sp, lc) =>
         {
+            // Sinks registered as services (ILogEventSink) receive every event too, after the console.
+            foreach (var sink in sp.GetServices<Serilog.Core.ILogEventSink>())
+            {
+                lc.WriteTo.Sink(sink);
+            }
             lc.MinimumLevel.Information()
               .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
               .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
