@@ -84,6 +84,43 @@ public sealed class SandboxClientContractTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task Agent_runs_give_equal_results_over_rest_and_mcp()
+    {
+        var (rest, mcp) = await Clients();
+        await using var _r = rest;
+        await using var _m = mcp;
+        await using var sr = await rest.StartSessionAsync();
+        await using var sm = await mcp.StartSessionAsync();
+        // The generic command agent: any CLI as an argument vector. Its JSON lines are the trajectory.
+        var request = new RunAgentRequest
+        {
+            Agent = "command", Prompt = "make a todo list",
+            Command = ["python3", "-c", "import json, os\nopen('todo.md', 'w').write('- ' + os.environ['AGENT_PROMPT'] + '\\n')\nprint(json.dumps({'type': 'result', 'result': 'todo.md written'}))"],
+        };
+        var a = await sr.RunAgentAsync(request);
+        var b = await sm.RunAgentAsync(request);
+        Assert.Equal("succeeded", a.Status);
+        Assert.Equal("todo.md written", a.FinalMessage);
+        Assert.Equal("+- make a todo list", a.Diff.Split('\n').Single(l => l.StartsWith("+-", StringComparison.Ordinal)));
+        Assert.Null(a.Trajectory);
+        static AgentRunDto Stable(AgentRunDto r) => r with
+        {
+            Id = "", SessionId = "", StartedAt = default, EndedAt = null, DurationMs = 0, Changes = [], Steps = [],
+        };
+        Assert.Equal(Stable(a), Stable(b));
+        Assert.Equal(a.Changes, b.Changes);
+        Assert.Equal(a.Steps, b.Steps);
+        var fr = await rest.GetAgentRunAsync(sr.Id, a.Id, includeTrajectory: true);
+        var fm = await mcp.GetAgentRunAsync(sm.Id, b.Id, includeTrajectory: true);
+        Assert.Equal(fr.Trajectory!.Select(e => e.GetRawText()), fm.Trajectory!.Select(e => e.GetRawText()));
+        Assert.Equal([a.Id], (await rest.ListAgentRunsAsync(sr.Id)).Select(r => r.Id));
+        Assert.Equal([b.Id], (await mcp.ListAgentRunsAsync(sm.Id)).Select(r => r.Id));
+        var missing = await Assert.ThrowsAsync<SandboxClientException>(() => rest.GetAgentRunAsync(sr.Id, "run_nope"));
+        var missingMcp = await Assert.ThrowsAsync<SandboxClientException>(() => mcp.GetAgentRunAsync(sm.Id, "run_nope"));
+        Assert.Equal(("run_not_found", "run_not_found"), (missing.Code, missingMcp.Code));
+    }
+
+    [Fact]
     public async Task Errors_map_to_the_same_exception_and_code()
     {
         var (rest, mcp) = await Clients();
