@@ -38,10 +38,16 @@ internal sealed class AgentRunState : IDisposable
     public CancellationTokenSource Cancellation { get; } = new();
     /// <summary>Set when the caller (not the deadline) cancelled.</summary>
     public bool CancelledByCaller { get; private set; }
+    /// <summary>Why it was cancelled.</summary>
+    public string CancelReason { get; private set; } = "The run was cancelled by the caller";
     public Task<AgentRun> Completion => _completion.Task;
 
-    public void CancelByCaller()
+    public void CancelByCaller(string? reason = null)
     {
+        if (!CancelledByCaller && reason is not null)
+        {
+            CancelReason = reason;
+        }
         CancelledByCaller = true;
         try
         {

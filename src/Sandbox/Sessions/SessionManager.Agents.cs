@@ -344,7 +344,7 @@ public sealed partial class SessionManager
                     : AgentRunStatus.Failed;
                 var why = status switch
                 {
-                    AgentRunStatus.Cancelled => "The run was cancelled by the caller; the agent was killed.",
+                    AgentRunStatus.Cancelled => state.CancelReason + "; the agent was killed.",
                     AgentRunStatus.TimedOut => $"The run reached its time limit of {timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s; the agent was killed.",
                     AgentRunStatus.Failed => error ?? state.Outcome.ReportedError ?? $"The agent exited with status {exitCode}." + LastLine(run.Stderr),
                     _ => null,
@@ -514,6 +514,30 @@ public sealed partial class SessionManager
         return string.IsNullOrEmpty(line) ? "" : " Last error output: " + Shorten(line);
     }
 
+    /// <summary>Kills every running agent (their runs end as cancelled) and waits, bounded, for them to be recorded:
+    /// an agent must not keep running in a container the server no longer watches.</summary>
+    private async Task StopAgentRunsAsync(string why)
+    {
+        var running = _agentRuns.Values.Where(r => !r.Completion.IsCompleted).ToList();
+        if (running.Count == 0)
+        {
+            return;
+        }
+        LogStoppingRuns(_logger, running.Count, why);
+        foreach (var run in running)
+        {
+            run.CancelByCaller("The run was stopped because " + why);
+        }
+        try
+        {
+            await Task.WhenAll(running.Select(r => r.Completion)).WaitAsync(_options.KillGrace + TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            LogStoppingRunsTimedOut(_logger);
+        }
+    }
+
     /// <summary>After a restart: runs the previous process left unfinished are failed, and agent networks and proxies
     /// no run owns are removed (sessions are put back on network none).</summary>
     private async Task ReconcileAgentRunsAsync(CancellationToken ct)
@@ -568,6 +592,12 @@ public sealed partial class SessionManager
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Agent run {RunId} failed inside the server: {Error}")]
     private static partial void LogAgentFailed(ILogger logger, string runId, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Stopping {Count} agent runs: {Reason}")]
+    private static partial void LogStoppingRuns(ILogger logger, int count, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Agent runs did not all stop in time")]
+    private static partial void LogStoppingRunsTimedOut(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} agent runs were still running when the server stopped; marked failed")]
     private static partial void LogInterruptedRuns(ILogger logger, int count);

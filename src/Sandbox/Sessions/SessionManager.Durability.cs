@@ -94,6 +94,7 @@ public sealed partial class SessionManager
     /// <summary>At shutdown: keep containers for the next start (store is durable and keeping is configured), else close all.</summary>
     public async Task ShutdownAsync(CancellationToken ct)
     {
+        await StopAgentRunsAsync("the server is shutting down").ConfigureAwait(false);
         await DrainPoolAsync(ct).ConfigureAwait(false);
         if (_options.KeepSessionsOnShutdown && _options.Store != StoreKind.Memory)
         {

@@ -192,7 +192,7 @@ public sealed partial class SessionManager : IAsyncDisposable
         Interlocked.Decrement(ref _reserved);
         foreach (var run in _agentRuns.Values.Where(r => r.Session == session && !r.Completion.IsCompleted))
         {
-            run.CancelByCaller(); // the agent dies with the container; the run ends as cancelled
+            run.CancelByCaller("The session was closed (" + why + ")"); // the agent dies with the container
         }
         if (session.Runner is { } runner)
         {

@@ -199,4 +199,60 @@ public sealed class AgentRunTests(EngineFixture fixture)
         Assert.Equal(SandboxErrorCodes.SessionNotFound, bad.Code);
         await engine.CloseSessionAsync(session.Id, Owners.Alice, CancellationToken.None);
     }
+
+    [Fact]
+    public async Task Cancelling_or_closing_during_a_run_kills_the_agent_and_leaves_no_proxy_or_network()
+    {
+        var (engine, network, model) = await SetUpAsync(HelloScript, hang: true);
+        await using var _ = network;
+        await using var __ = model;
+        var session = await engine.CreateSessionAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
+        var started = await engine.StartAgentRunAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "Hello?" }, CancellationToken.None);
+        Assert.Equal(AgentRunStatus.Running, started.Status);
+        await WaitUntilAsync(() => model.Requests.Any(r => r.Path.StartsWith("/v1/messages", StringComparison.Ordinal)));
+        var cancelled = await engine.CancelAgentRunAsync(session.Id, Owners.Alice, started.Id, CancellationToken.None);
+        Assert.Equal(AgentRunStatus.Cancelled, cancelled.Status);
+        Assert.Contains("cancelled by the caller", cancelled.Error);
+        var ok = await engine.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Code = "print('usable')" }, CancellationToken.None);
+        Assert.Equal("usable\n", ok.Stdout);
+
+        var second = await engine.StartAgentRunAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "Hello again?" }, CancellationToken.None);
+        await WaitUntilAsync(() => model.Requests.Count(r => r.Path.StartsWith("/v1/messages", StringComparison.Ordinal)) >= 2);
+        await engine.CloseSessionAsync(session.Id, Owners.Alice, CancellationToken.None);
+        var closed = await engine.GetAgentRunAsync(session.Id, Owners.Alice, second.Id, CancellationToken.None);
+        var final = closed.Status == AgentRunStatus.Running
+            ? await WaitForEndAsync(engine, session.Id, second.Id)
+            : closed;
+        Assert.Equal(AgentRunStatus.Cancelled, final.Status);
+        Assert.Contains("session was closed", final.Error);
+        var client = engine.Backend.Client;
+        var networks = await client.Networks.ListNetworksAsync(new());
+        Assert.DoesNotContain(networks, n => n.Name == global::Sandbox.Docker.DockerBackend.AgentNetworkName(session.Id));
+        var containers = await client.Containers.ListContainersAsync(new() { All = true });
+        Assert.DoesNotContain(containers, c => c.Names.Any(n => n.Contains(session.Id, StringComparison.Ordinal)));
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out waiting");
+            await Task.Delay(100);
+        }
+    }
+
+    private static async Task<AgentRun> WaitForEndAsync(SessionManager engine, string sessionId, string runId)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(1);
+        while (true)
+        {
+            var run = await engine.GetAgentRunAsync(sessionId, Owners.Alice, runId, CancellationToken.None);
+            if (run.Status != AgentRunStatus.Running || DateTime.UtcNow > deadline)
+            {
+                return run;
+            }
+            await Task.Delay(200);
+        }
+    }
 }
