@@ -9,6 +9,9 @@
 #   - EXTRA_CA_DIR (default /usr/local/share/ca-certificates) supplies *.crt files copied into
 #     builds, for networks with a TLS-inspecting proxy. Set EXTRA_CA_DIR= to copy none.
 # Usage: deploy/build-images.sh [image ...]   (default: all images under deploy/images)
+#        deploy/build-images.sh compose       also prepares `docker compose`: the sandbox images, a .NET SDK image
+#                                             (the official one, or a local one made from this machine's SDK when
+#                                             no registry answers), CA certificates, and .env naming the images.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -62,6 +65,7 @@ build_one() {
   local ctx; ctx="$(mktemp -d /tmp/sandbox-ctx.XXXXXX)"
   cp -a "$dir/." "$ctx/"
   mkdir -p "$ctx/certs"
+  rm -f "$ctx/certs/.keep" "$ctx/certs/"*.crt
   if [ -n "$EXTRA_CA_DIR" ] && compgen -G "$EXTRA_CA_DIR/*.crt" >/dev/null; then
     cp "$EXTRA_CA_DIR"/*.crt "$ctx/certs/"
   fi
@@ -85,9 +89,71 @@ build_one() {
   log "built $tag"
 }
 
-images=("$@")
+SDK_IMAGE="${SDK_IMAGE:-mcr.microsoft.com/dotnet/sdk:10.0}"
+LOCAL_SDK="sandbox-dotnet-sdk:10.0"
+
+# A .NET SDK image for building the server image: the official one when present or pullable, else one made once from
+# this machine's own SDK on the local base (cached by tag and SDK version).
+resolve_sdk() {
+  local base="$1"
+  if docker image inspect "$SDK_IMAGE" >/dev/null 2>&1; then echo "$SDK_IMAGE"; return; fi
+  if timeout 120 docker pull -q "$SDK_IMAGE" >/dev/null 2>&1; then echo "$SDK_IMAGE"; return; fi
+  command -v dotnet >/dev/null 2>&1 || die "$SDK_IMAGE cannot be pulled and no local .NET SDK exists to make $LOCAL_SDK"
+  local root version current ctx
+  root="$(dirname "$(readlink -f "$(command -v dotnet)")")"
+  version="$(dotnet --version)"
+  current="$(docker image inspect --format '{{ index .Config.Labels "dev.sandbox.sdk-version" }}' "$LOCAL_SDK" 2>/dev/null || true)"
+  if [ "$current" = "$version" ]; then
+    log "using cached $LOCAL_SDK (SDK $version; $SDK_IMAGE cannot be pulled)"
+    echo "$LOCAL_SDK"; return
+  fi
+  log "$SDK_IMAGE cannot be pulled; making $LOCAL_SDK from this machine's SDK $version ($root)"
+  ctx="$(mktemp -d /tmp/sandbox-sdk.XXXXXX)"
+  cp -a "$root" "$ctx/dotnet"
+  cat > "$ctx/Dockerfile" <<'DOCKERFILE'
+ARG BASE
+FROM ${BASE}
+ENV DEBIAN_FRONTEND=noninteractive
+RUN apt-get update && apt-get install -y --no-install-recommends libicu72 ca-certificates \
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
+COPY dotnet/ /usr/share/dotnet/
+RUN ln -s /usr/share/dotnet/dotnet /usr/bin/dotnet
+ENV DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+DOCKERFILE
+  if ! docker build -q --build-arg "BASE=$base" --label "dev.sandbox.sdk-version=$version" -t "$LOCAL_SDK" "$ctx" >/tmp/sandbox-build-sdk.log 2>&1; then
+    tail -n 30 /tmp/sandbox-build-sdk.log >&2; rm -rf "$ctx"; die "building $LOCAL_SDK failed"
+  fi
+  rm -rf "$ctx"
+  log "built $LOCAL_SDK"
+  echo "$LOCAL_SDK"
+}
+
+# What docker compose needs besides the images: CA certificates in the build contexts and .env naming the bases.
+prepare_compose() {
+  local base="$1" sdk repo
+  sdk="$(resolve_sdk "$base")"
+  repo="$(cd "$here/.." && pwd)"
+  for d in "$repo/deploy/certs" "$here"/images/*/certs; do
+    mkdir -p "$d"
+    rm -f "$d"/*.crt
+    if [ -n "$EXTRA_CA_DIR" ] && compgen -G "$EXTRA_CA_DIR/*.crt" >/dev/null; then cp "$EXTRA_CA_DIR"/*.crt "$d/"; fi
+  done
+  {
+    echo "# Written by deploy/build-images.sh compose: the images this machine builds from."
+    echo "SANDBOX_BASE_IMAGE=$base"
+    echo "SANDBOX_SDK_IMAGE=$sdk"
+  } > "$repo/.env"
+  log "wrote .env (base $base, SDK $sdk); docker compose up is ready"
+}
+
+images=()
+compose=0
+for arg in "$@"; do
+  if [ "$arg" = "compose" ]; then compose=1; else images+=("$arg"); fi
+done
 if [ ${#images[@]} -eq 0 ]; then
   for d in "$here"/images/*/; do images+=("$(basename "$d")"); done
 fi
 base="$(resolve_base)"
 for img in "${images[@]}"; do build_one "$img" "$base"; done
+if [ "$compose" = 1 ]; then prepare_compose "$base"; fi

@@ -178,6 +178,8 @@ public sealed record HealthDto
     public required IReadOnlyList<ImageStatusDto> Images { get; init; }
     /// <summary>Live sessions (all callers).</summary>
     public int Sessions { get; init; }
+    /// <summary>What is wrong and what to do about it, when degraded.</summary>
+    public IReadOnlyList<string> Problems { get; init; } = [];
 }
 
 /// <summary>An installed package.</summary>

@@ -10,4 +10,12 @@ public sealed record SandboxHealth(EngineStatus Engine, IReadOnlyList<ImageStatu
 {
     /// <summary>True when the engine answers and every image is present.</summary>
     public bool Healthy => Engine.Reachable && Images.All(i => i.Present);
+
+    /// <summary>What is wrong, each with what to do about it (empty when healthy).</summary>
+    public IReadOnlyList<string> Problems =>
+        !Engine.Reachable
+            ? [$"The Docker engine does not answer ({Engine.Error}). Start it (deploy/ensure-engine.sh) or set Sandbox:DockerEndpoint."]
+            : Images.Where(i => !i.Present)
+                .Select(i => $"Image '{i.Reference}' (for image name '{i.Name}') is missing: build it with deploy/build-images.sh (or docker compose up), or point Sandbox:Images:{i.Name} at an image that exists.")
+                .ToList();
 }

@@ -19,6 +19,16 @@ public sealed partial class SessionReaper(SessionManager sessions, ILogger<Sessi
         {
             LogFailed(logger, e.Code, e.Message);
         }
+        // Say at start whether the images sessions need are there, not at the first session.
+        var health = await sessions.GetHealthAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var image in health.Images.Where(i => i.Present))
+        {
+            LogImagePresent(logger, image.Name, image.Reference);
+        }
+        foreach (var problem in health.Problems)
+        {
+            LogProblem(logger, problem);
+        }
         await base.StartAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -92,4 +102,10 @@ public sealed partial class SessionReaper(SessionManager sessions, ILogger<Sessi
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reaper pass failed ({Code}): {Message}")]
     private static partial void LogFailed(ILogger logger, string code, string message);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Image {Name} ({Reference}) is present")]
+    private static partial void LogImagePresent(ILogger logger, string name, string reference);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Not ready: {Problem}")]
+    private static partial void LogProblem(ILogger logger, string problem);
 }

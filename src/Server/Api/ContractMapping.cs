@@ -134,6 +134,7 @@ internal static class ContractMapping
         Engine = new EngineDto(h.Engine.Reachable, h.Engine.Version, h.Engine.ApiVersion, h.Engine.Error),
         Images = h.Images.Select(i => new ImageStatusDto(i.Name, i.Reference, i.Present, i.Id)).ToList(),
         Sessions = h.Sessions,
+        Problems = h.Problems,
     };
 
     public static ErrorDto ToError(this SandboxException e) => new(e.Code, e.Message,

@@ -29,6 +29,10 @@ public static class ServerProgram
             Console.Out.WriteLine($"sandbox-server {ContractMapping.ServerVersion}");
             return 0;
         }
+        if (args.Contains("--healthcheck"))
+        {
+            return await HealthCheckAsync(args).ConfigureAwait(false);
+        }
         var stdio = args.Contains("--stdio");
         var rest = args.Where(a => a != "--stdio").ToArray();
         try
@@ -55,6 +59,29 @@ public static class ServerProgram
             // A store that cannot be opened is a clear, final error: exit rather than crash-loop.
             await Console.Error.WriteLineAsync($"Cannot start ({e.Code}): {e.Message}").ConfigureAwait(false);
             return 3;
+        }
+    }
+
+    /// <summary>
+    /// <c>--healthcheck [URL]</c>: asks a running server's <c>/healthz</c> (default <c>http://127.0.0.1:8080/healthz</c>)
+    /// and exits 0 when it is healthy, 1 otherwise. For container health checks, where no curl is installed.
+    /// </summary>
+    private static async Task<int> HealthCheckAsync(string[] args)
+    {
+        var index = Array.IndexOf(args, "--healthcheck");
+        var url = index + 1 < args.Length && !args[index + 1].StartsWith("--", StringComparison.Ordinal) ? args[index + 1] : DefaultUrl + "/healthz";
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        try
+        {
+            using var response = await http.GetAsync(new Uri(url)).ConfigureAwait(false);
+            var body = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
+            await Console.Out.WriteLineAsync(body).ConfigureAwait(false);
+            return response.IsSuccessStatusCode ? 0 : 1;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or UriFormatException)
+        {
+            await Console.Error.WriteLineAsync($"{url}: {e.Message}").ConfigureAwait(false);
+            return 1;
         }
     }
 
@@ -152,12 +179,14 @@ public static class ServerProgram
         Usage:
           sandbox-server [--urls http://127.0.0.1:8080] [--Section:Key=value ...]   HTTP mode: REST /api, MCP /mcp, /healthz, /docs
           sandbox-server --stdio [--Section:Key=value ...]                         MCP over stdin/stdout (Claude Desktop, Cursor)
+          sandbox-server --healthcheck [URL]                                       exit 0 when URL (default http://127.0.0.1:8080/healthz) reports ok
           sandbox-server --help | --version
 
         Configuration (appsettings.json, environment variables with __ as separator, or --Key=value):
           Sandbox:DefaultLimits:MemoryMb, Sandbox:MaxLimits:*, Sandbox:MaxSessions, Sandbox:IdleTimeout,
           Sandbox:DefaultExecutionTimeout, Sandbox:Safety:Mode (Enforce|Warn|Off), Sandbox:DockerEndpoint,
-          Server:AuthToken, Server:ApiKeys, Server:AllowedOrigins, Server:MaxRequestBodyBytes
+          Sandbox:Agents:ModelEndpoint, Sandbox:Agents:ApiKey (set it in the environment: Sandbox__Agents__ApiKey),
+          Sandbox:Agents:EgressNetwork, Server:AuthToken, Server:ApiKeys, Server:AllowedOrigins, Server:MaxRequestBodyBytes
           See README.md for every option and its default.
 
         """;
