@@ -44,6 +44,9 @@ public interface ISandboxClient : IAsyncDisposable
     /// <summary>Packages installed in an image.</summary>
     Task<PackagesDto> GetPackagesAsync(string? image = null, CancellationToken cancellationToken = default);
 
+    /// <summary>Installs pip or npm packages into the session (fetched by the server; the session keeps no network).</summary>
+    Task<PackageInstallResultDto> InstallPackagesAsync(string sessionId, InstallPackagesRequest request, CancellationToken cancellationToken = default);
+
     /// <summary>Runs a coding agent in the session's workspace and returns the finished run (without its trajectory;
     /// see <see cref="GetAgentRunAsync"/>). Cancelling kills the agent.</summary>
     Task<AgentRunDto> RunAgentAsync(string sessionId, RunAgentRequest request, CancellationToken cancellationToken = default);

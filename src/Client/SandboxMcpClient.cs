@@ -150,6 +150,16 @@ public sealed class SandboxMcpClient : ISandboxClient
         ?? throw new SandboxClientException("protocol_error", "Empty package list.");
 
     /// <inheritdoc />
+    public async Task<PackageInstallResultDto> InstallPackagesAsync(string sessionId, InstallPackagesRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return Get<PackageInstallResultDto>(await CallAsync("install_packages", new()
+        {
+            ["session_id"] = sessionId, ["packages"] = request.Packages, ["manager"] = request.Manager ?? "pip",
+        }, cancellationToken).ConfigureAwait(false), "result");
+    }
+
+    /// <inheritdoc />
     /// <remarks>Over MCP a run takes no <c>api_key</c> or <c>model_endpoint</c>: a key in a tool call would pass through
     /// the calling model's context. Configure them on the server, or use the REST client.</remarks>
     public async Task<AgentRunDto> RunAgentAsync(string sessionId, RunAgentRequest request, CancellationToken cancellationToken = default)

@@ -153,6 +153,13 @@ public sealed class SandboxRestClient : ISandboxClient
     }
 
     /// <inheritdoc />
+    public async Task<PackageInstallResultDto> InstallPackagesAsync(string sessionId, InstallPackagesRequest request, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/packages", request, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
+        return await Read<PackageInstallResultDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async Task<AgentRunDto> RunAgentAsync(string sessionId, RunAgentRequest request, CancellationToken cancellationToken = default)
     {
         using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/agent-runs?wait=true&trajectory=false", request, SandboxJson.Options, cancellationToken).ConfigureAwait(false);

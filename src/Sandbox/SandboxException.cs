@@ -35,6 +35,8 @@ public static class SandboxErrorCodes
     public const string RunNotFound = "run_not_found";
     /// <summary>The agent cannot run in this session: its CLI is not in the session's image.</summary>
     public const string AgentUnavailable = "agent_unavailable";
+    /// <summary>A package could not be fetched (unknown name or version, no wheel, registry failure); nothing was installed.</summary>
+    public const string PackageUnavailable = "package_unavailable";
     /// <summary>An unexpected failure inside the engine.</summary>
     public const string Internal = "internal_error";
 }

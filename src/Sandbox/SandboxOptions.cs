@@ -113,6 +113,9 @@ public sealed class SandboxOptions : IValidatableObject
     /// <summary>Coding agents (<c>run_agent</c>): model endpoint, key, network and limits.</summary>
     [Required] public Agents.AgentOptions Agents { get; set; } = new();
 
+    /// <summary>Installing packages into sessions: policy, fetcher, cache.</summary>
+    [Required] public Packages.PackageOptions Packages { get; set; } = new();
+
     /// <summary>Static safety check settings.</summary>
     [Required] public SafetyOptions Safety { get; set; } = new();
 

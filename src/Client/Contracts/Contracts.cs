@@ -287,3 +287,18 @@ public sealed record AgentRunStreamEvent
     /// <summary>For error: what went wrong.</summary>
     public ErrorDto? Error { get; init; }
 }
+
+/// <summary>Body of an install-packages request.</summary>
+public sealed record InstallPackagesRequest
+{
+    /// <summary>Package specs: <c>name</c> or <c>name==1.2.3</c> (pip), <c>name</c> or <c>name@1.2.3</c> (npm).</summary>
+    public required IReadOnlyList<string> Packages { get; init; }
+    /// <summary><c>pip</c> (default) or <c>npm</c>.</summary>
+    public string? Manager { get; init; }
+}
+
+/// <summary>One installed package.</summary>
+public sealed record InstalledPackageDto(string Name, string Version, string Manager, bool Cached, long Bytes);
+
+/// <summary>The outcome of an install.</summary>
+public sealed record PackageInstallResultDto(string Manager, IReadOnlyList<InstalledPackageDto> Installed, string Location, double DurationMs);

@@ -42,7 +42,7 @@ internal sealed class SandboxOptionsValidator : IValidateOptions<SandboxOptions>
     public ValidateOptionsResult Validate(string? name, SandboxOptions options)
     {
         var errors = new List<string>();
-        foreach (var (label, limits) in new object[][] { ["DefaultLimits", options.DefaultLimits], ["MaxLimits", options.MaxLimits], ["Agents", options.Agents] }
+        foreach (var (label, limits) in new object[][] { ["DefaultLimits", options.DefaultLimits], ["MaxLimits", options.MaxLimits], ["Agents", options.Agents], ["Packages", options.Packages] }
                      .Select(pair => ((string)pair[0], pair[1])))
         {
             var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();

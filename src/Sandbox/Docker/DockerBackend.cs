@@ -341,8 +341,11 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         cts.CancelAfter(timeout);
+        var helperId = "oneshot-" + Guid.NewGuid().ToString("N");
         var created = await Call(() => _client.Containers.CreateContainerAsync(new CreateContainerParameters
         {
+            // Named like a session so the orphan sweep can remove it by name if the server dies meanwhile.
+            Name = ContainerName(helperId),
             Image = imageReference,
             Cmd = command,
             Entrypoint = [],
@@ -353,7 +356,7 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
             Labels = new Dictionary<string, string>
             {
                 [SandboxLabels.Product] = SandboxLabels.ProductValue, [SandboxLabels.Instance] = _options.InstanceId,
-                [SandboxLabels.SessionId] = "oneshot-" + Guid.NewGuid().ToString("N"),
+                [SandboxLabels.SessionId] = helperId,
             },
             HostConfig = new HostConfig
             {

@@ -8,7 +8,7 @@ public sealed record ExecutionRequest
     /// <summary>The source code.</summary>
     public required string Code { get; init; }
 
-    /// <summary><c>python</c> (stateful by default) or <c>bash</c> (a new process each call).</summary>
+    /// <summary><c>python</c> (stateful by default), <c>bash</c> or <c>node</c> (a new process each call; node needs an image with Node.js, such as <c>agent</c>).</summary>
     public string Language { get; init; } = "python";
 
     /// <summary>Wall-clock limit; null for the server default.</summary>

@@ -101,6 +101,8 @@ send({"type": "ready"})
 for line in ctl_in:
     req = json.loads(line)
     cur[0] = req["id"]
+    # Packages installed into the session since the last call (install_packages) become importable.
+    importlib.invalidate_caches()
     exit_code, error = run(req["code"])
     if os.getpid() != MAIN_PID:
         os._exit(exit_code if isinstance(exit_code, int) else 1)  # a fork of the code must never become a kernel
@@ -135,9 +137,13 @@ def demote():
     os.chdir(WORKDIR)
 
 
+PY_PACKAGES = WORKDIR + "/.packages/python"  # where install_packages puts Python packages
+
+
 def user_env():
     env = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
     env.update({"HOME": WORKDIR, "USER": "sandbox", "PWD": WORKDIR})
+    env["PYTHONPATH"] = PY_PACKAGES + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 
 
@@ -382,6 +388,8 @@ class Runner:
                 if home != WORKDIR:
                     as_user(lambda _r, _p: os.makedirs(home, mode=0o700, exist_ok=True), rid, home)
                 a["argv"] = True
+            elif lang == "node":
+                argv = ["node", "-e", req.get("code", "")]
             else:
                 argv = [sys.executable, "-c", req.get("code", "")] if lang == "python" else \
                        ["/bin/bash", "-c", req.get("code", "")]

@@ -12,7 +12,7 @@ namespace Sandbox.Sessions;
 
 public sealed partial class SessionManager
 {
-    private static readonly string[] Languages = ["python", "bash"];
+    private static readonly string[] Languages = ["python", "bash", "node"];
 
     /// <summary>Runs code and returns the whole result.</summary>
     public async Task<ExecutionResult> ExecuteAsync(string sessionId, string owner, ExecutionRequest request, CancellationToken ct)
@@ -116,7 +116,7 @@ public sealed partial class SessionManager
         }
         if (request.Fresh && request.Language != "python")
         {
-            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "fresh applies to python only; bash always runs in a new process.");
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "fresh applies to python only; bash and node always run in a new process.");
         }
         var timeout = request.Timeout ?? _options.DefaultExecutionTimeout;
         if (timeout <= TimeSpan.Zero)
@@ -208,6 +208,9 @@ public sealed partial class SessionManager
                             await Emit(events, new ImageEvent(image), ct).ConfigureAwait(false);
                         }
                         break;
+                    case "error" when Str(message.Body, "code") == "command_not_found":
+                        throw new SandboxException(SandboxErrorCodes.InvalidArgument,
+                            $"This session's image cannot run {request.Language} code ({Shorten(Str(message.Body, "message"))}). Create the session with image 'agent', which has Node.js.");
                     case "error":
                         throw new SandboxException(Str(message.Body, "code") == "session_busy" ? SandboxErrorCodes.SessionBusy : SandboxErrorCodes.Internal,
                             "The sandbox refused the execution: " + Shorten(Str(message.Body, "message")));
@@ -264,9 +267,13 @@ public sealed partial class SessionManager
             // A syntax error is reported by Python itself when the code runs, with Python's exact message.
             findings = _safety.CheckPython(ParseFacts(facts.Body), request.Allow.ToHashSet(StringComparer.Ordinal));
         }
-        else
+        else if (request.Language == "bash")
         {
             findings = _safety.CheckBash(request.Code, request.Allow.ToHashSet(StringComparer.Ordinal));
+        }
+        else
+        {
+            findings = []; // no static policy for JavaScript: the container alone is the boundary
         }
         if (findings.Count > 0 && _options.Safety.Mode == SafetyMode.Enforce)
         {

@@ -119,6 +119,15 @@ internal static class ContractMapping
         _ => throw new ArgumentOutOfRangeException(nameof(e)),
     };
 
+    public static Sandbox.Packages.PackageInstallRequest ToEngine(this InstallPackagesRequest r) => new()
+    {
+        Manager = string.IsNullOrEmpty(r.Manager) ? "pip" : r.Manager,
+        Packages = r.Packages ?? [],
+    };
+
+    public static PackageInstallResultDto ToDto(this Sandbox.Packages.PackageInstallResult r) => new(r.Manager,
+        r.Installed.Select(i => new InstalledPackageDto(i.Name, i.Version, i.Manager, i.Cached, i.Bytes)).ToList(), r.Location, Math.Round(r.DurationMs, 3));
+
     public static PackagesDto ToDto(this ImagePackages p) =>
         new(p.Image, p.Reference, p.Languages, p.Packages.Select(x => new PackageDto(x.Name, x.Version, x.Manager)).ToList());
 
@@ -150,7 +159,7 @@ internal static class ContractMapping
             or SandboxErrorCodes.ImageNotFound or SandboxErrorCodes.AgentUnavailable => StatusCodes.Status400BadRequest,
         SandboxErrorCodes.CapacityExceeded => StatusCodes.Status429TooManyRequests,
         SandboxErrorCodes.Timeout => StatusCodes.Status504GatewayTimeout,
-        SandboxErrorCodes.UnsafeCode => StatusCodes.Status422UnprocessableEntity,
+        SandboxErrorCodes.UnsafeCode or SandboxErrorCodes.PackageUnavailable => StatusCodes.Status422UnprocessableEntity,
         SandboxErrorCodes.FileTooLarge => StatusCodes.Status413PayloadTooLarge,
         SandboxErrorCodes.EngineUnavailable => StatusCodes.Status503ServiceUnavailable,
         SandboxErrorCodes.Forbidden => StatusCodes.Status403Forbidden,

@@ -103,6 +103,12 @@ public static class SandboxApi
             TypedResults.Ok((await engine.CancelAgentRunAsync(id, CallerContext.Get(http), runId, ct)).ToDto()))
             .WithName("CancelAgentRun").WithDescription("Kills the agent and returns the ended run.");
 
+        api.MapPost("/sessions/{id}/packages", async (string id, InstallPackagesRequest body, SessionManager engine, HttpContext http, CancellationToken ct) =>
+            TypedResults.Ok((await engine.InstallPackagesAsync(id, CallerContext.Get(http), body.ToEngine(), ct)).ToDto()))
+            .WithName("InstallPackages").WithTags("packages")
+            .WithDescription("Installs pip or npm packages into the session (the session keeps no network: a fetcher container fetches them into a shared cache, then they are copied in). "
+                + "Checked against the server's allow and deny lists and version pins; all or nothing.");
+
         api.MapGet("/packages", async ([FromQuery] string? image, SessionManager engine, CancellationToken ct) =>
             TypedResults.Ok((await engine.GetPackagesAsync(image, ct)).ToDto())).WithName("GetPackages").WithTags("packages");
 

@@ -51,7 +51,7 @@ public sealed partial class SandboxTools(SessionManager engine, IHttpContextAcce
     public Task<CallToolResult> ExecuteCode(
         [Description("The session_id from create_session.")] string session_id,
         [Description("The code to run.")] string code,
-        [Description("'python' (default) or 'bash'.")] string language = "python",
+        [Description("'python' (default, stateful), 'bash', or 'node' (JavaScript; in 'agent' sessions, which have Node.js).")] string language = "python",
         [Description("Wall-clock limit in seconds (default 30). On timeout the code is stopped and the session stays usable.")] double? timeout_seconds = null,
         [Description("Python only: run in a new interpreter that does not see the session's variables.")] bool fresh = false,
         [Description("Safety rule ids or names to allow for this call, e.g. ['PY001'] or ['subprocess.*'].")] string[]? allow = null,
@@ -230,6 +230,20 @@ public sealed partial class SandboxTools(SessionManager engine, IHttpContextAcce
     {
         var p = (await engine.GetPackagesAsync(image, cancellationToken)).ToDto();
         return Ok($"{p.Image} ({p.Reference}): " + string.Join(", ", p.Packages.Select(x => $"{x.Name} {x.Version}")), p);
+    });
+
+    /// <summary>install_packages.</summary>
+    [McpServerTool(Name = "install_packages", Title = "Install packages into a session", Destructive = false, OpenWorld = true)]
+    [Description("Installs Python (pip) or JavaScript (npm) packages into a session; the session itself keeps no network (the server fetches them, with dependencies and without running their install scripts, and copies them in). Python packages are importable at once (also in the running interpreter); npm packages land in /workspace/node_modules for require() in node code ('agent' sessions have Node.js). Exact versions only ('requests==2.32.3', 'lodash@4.17.21') or none for the latest. Packages the server's policy refuses, and unknown packages, are errors; nothing is installed then. Check get_packages first: many packages are already there.")]
+    public Task<CallToolResult> InstallPackages(
+        [Description("The session_id.")] string session_id,
+        [Description("Package specs, e.g. ['requests==2.32.3'] (pip) or ['lodash@4.17.21'] (npm).")] string[] packages,
+        [Description("'pip' (default) or 'npm'.")] string manager = "pip",
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var r = (await engine.InstallPackagesAsync(session_id, Owner, new InstallPackagesRequest { Packages = packages, Manager = manager }.ToEngine(), cancellationToken)).ToDto();
+        var list = string.Join(", ", r.Installed.Select(i => $"{i.Name} {i.Version}{(i.Cached ? " (cached)" : "")}"));
+        return Ok($"Installed into /workspace/{r.Location}: {list}.", new { result = r });
     });
 
     /// <summary>run_agent.</summary>
