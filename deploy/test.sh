@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The one command that runs every test: ensures the Docker engine and the sandbox images, runs
 # `dotnet test Sandbox.sln`, then deploy/compose-check.sh (docker-compose up, the server image, every README client
-# configuration with the official MCP TypeScript client), and ends with a line "N passed, N failed" counting xunit
-# tests and those checks. Exits non-zero on any failure.
+# configuration with the official MCP TypeScript client) and deploy/ui-check.sh (the dashboard in headless Chromium),
+# and ends with a line "N passed, N failed" counting xunit tests and those checks. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -66,6 +66,21 @@ if [ "$rc3" -ne 0 ] && { [ -z "$cp" ] || [ "${cp#* }" -eq 0 ]; }; then
   failed=$((failed + 1))
 fi
 
+# The dashboard in a real browser (headless Chromium through playwright-core).
+log "dashboard browser checks"
+set +e
+deploy/ui-check.sh 2>&1 | tee -a "$out"
+rc4=${PIPESTATUS[0]}
+set -e
+uc="$(sed -n 's/^ui-check: \([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\1 \2/p' "$out" | tail -n 1)"
+if [ -n "$uc" ]; then
+  passed=$((passed + ${uc% *})); failed=$((failed + ${uc#* }))
+fi
+if [ "$rc4" -ne 0 ] && { [ -z "$uc" ] || [ "${uc#* }" -eq 0 ]; }; then
+  log "ui-check exited $rc4 without reporting a failed check"
+  failed=$((failed + 1))
+fi
+
 # Tests remove what they create; anything left with our label is reported (and fails the run when it is a test's).
 leftover="$(docker ps -a --filter label=dev.sandbox.product=sandbox --format '{{.Names}} {{.Status}} instance={{.Label "dev.sandbox.instance"}}')"
 leftvol="$(docker volume ls --filter label=dev.sandbox.product=sandbox --format '{{.Name}} instance={{.Label "dev.sandbox.instance"}}')
@@ -76,7 +91,7 @@ all="$(printf '%s\n%s\n' "$leftover" "$leftvol" | sed '/^[[:space:]]*$/d')"
 if [ -n "$all" ]; then
   log "sandbox containers/volumes/networks still present after the tests:"
   printf '%s\n' "$all" | sed 's/^/  /' >&2
-  if grep -qE 'instance=(test|srvtest|failtest|stdiotest|compose-check|stdio)-?' <<<"$all"; then
+  if grep -qE 'instance=(test|srvtest|failtest|stdiotest|compose-check|ui-check|stdio)-?' <<<"$all"; then
     log "a test leaked containers, volumes or networks"
     failed=$((failed + 1))
   fi

@@ -125,6 +125,7 @@ public static class ServerProgram
             o.DocumentTitle = "Sandbox API";
         });
         app.MapSandboxApi();
+        app.MapDashboard();
         app.MapMcp("/mcp");
         return app;
     }

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Browser tests of the dashboard: starts a server (with a bearer token, so the token prompt is exercised) and drives it
+# with headless Chromium (Debian's package) through playwright-core. Screenshots go to docs/screenshots/.
+# Ends with "ui-check: N passed, N failed"; exits non-zero on any failure. deploy/test.sh runs it.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf '[ui-check] %s\n' "$*" >&2; }
+die() { printf '[ui-check] ERROR: %s\n' "$*" >&2; echo "ui-check: 0 passed, 1 failed"; exit 1; }
+apt_install() {
+  [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1 || die "$1 is missing; install it (as root on Debian: apt-get install $*)"
+  log "installing $*"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+command -v chromium >/dev/null 2>&1 || apt_install chromium
+command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+(cd deploy/ui-check && npm ci --no-audit --no-fund --silent)
+
+port="${UI_CHECK_PORT:-18181}"
+token="ui-check-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+data="$(mktemp -d /tmp/sandbox-ui-check.XXXXXX)"
+log "building and starting the server on port $port"
+dotnet build src/Server -c Release -v quiet -nologo -clp:ErrorsOnly >/dev/null
+dotnet src/Server/bin/Release/net10.0/Sandbox.Server.dll --urls "http://127.0.0.1:$port" --Server:AuthToken="$token" \
+  --Sandbox:InstanceId=ui-check --Sandbox:DataDirectory="$data" --Sandbox:WarmPoolSize=0 --Sandbox:KeepSessionsOnShutdown=false \
+  >"$data/server.log" 2>&1 &
+server=$!
+stop() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"; }
+trap stop EXIT
+for _ in $(seq 1 60); do
+  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+  kill -0 "$server" 2>/dev/null || { tail -n 30 "$data/server.log" >&2; die "the server exited"; }
+  sleep 1
+done
+mkdir -p docs/screenshots
+set +e
+(cd deploy/ui-check && node ui.mjs "http://127.0.0.1:$port" "$token" "$(pwd)/../../docs/screenshots")
+rc=$?
+set -e
+if [ "$rc" -ne 0 ]; then tail -n 30 "$data/server.log" >&2; fi
+exit "$rc"

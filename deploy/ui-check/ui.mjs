@@ -1,0 +1,108 @@
+// Browser tests of the dashboard in headless Chromium: token prompt, create a session, run code and watch its output
+// arrive live, upload and download a file, open an agent run's timeline, close the session; screenshots of each page at
+// 1280x800 and one narrow window. Usage: node ui.mjs BASE_URL TOKEN SCREENSHOT_DIR
+import { readFileSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const [base, token, shots] = process.argv.slice(2);
+let passed = 0;
+const log = (m) => console.error(`[ui-check] ${m}`);
+async function step(name, fn) {
+  try { await fn(); passed++; log(`ok: ${name}`); }
+  catch (e) { log(`FAILED: ${name}: ${e.stack ?? e}`); console.log(`ui-check: ${passed} passed, 1 failed`); await browser?.close(); process.exit(1); }
+}
+function expect(cond, message) { if (!cond) throw new Error(message); }
+async function api(method, path, body) {
+  const r = await fetch(base + path, { method, headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, body: body && JSON.stringify(body) });
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
+  return r.status === 204 ? null : r.json();
+}
+
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
+const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+const page = await context.newPage();
+const consoleErrors = [];
+page.on("console", (m) => { if (m.type() === "error" && !m.text().includes("401")) consoleErrors.push(m.text()); });
+let sessionId = "";
+
+await step("the dashboard asks for the token and then lists sessions", async () => {
+  await page.goto(base + "/");
+  await page.locator("#token-panel").waitFor({ state: "visible", timeout: 10000 });
+  await page.fill("#token-input", token);
+  await page.click("#token-form button");
+  await page.locator("#sessions").waitFor({ timeout: 10000 });
+  expect(await page.locator("#token-panel").isHidden(), "token panel still shown");
+});
+
+await step("create a session from the sessions page", async () => {
+  await page.selectOption("#new-image", "python");
+  await page.click("#create-session");
+  await page.waitForURL(/#\/s\//, { timeout: 30000 });
+  sessionId = decodeURIComponent(page.url().split("#/s/")[1]);
+  await page.locator("#files").waitFor();
+});
+
+await step("run code and see its output appear live", async () => {
+  await page.fill("#code", "import time\nfor i in range(3):\n    print('tick', i, flush=True)\n    time.sleep(1)");
+  await page.click("#run");
+  await page.waitForFunction(() => document.querySelector("#output").textContent.includes("tick 0"), null, { timeout: 15000 });
+  const whileRunning = await page.textContent("#run-status");
+  const early = await page.textContent("#output");
+  expect(whileRunning.includes("running"), `status was "${whileRunning}" when the first line arrived`);
+  expect(!early.includes("tick 2"), "all output arrived at once, not live");
+  await page.waitForFunction(() => document.querySelector("#run-status").textContent.includes("exit 0"), null, { timeout: 20000 });
+  expect((await page.textContent("#output")) === "tick 0\ntick 1\ntick 2\n", "unexpected output");
+});
+
+await step("upload a file and download it again", async () => {
+  const content = "uploaded through the dashboard\n";
+  await page.setInputFiles("#upload", { name: "hello.txt", mimeType: "text/plain", buffer: Buffer.from(content) });
+  await page.click("#upload-button");
+  await page.locator('#files button[data-file="hello.txt"]').waitFor({ timeout: 10000 });
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click('#files button[data-file="hello.txt"]')]);
+  expect(download.suggestedFilename() === "hello.txt", `downloaded ${download.suggestedFilename()}`);
+  expect(readFileSync(await download.path(), "utf8") === content, "downloaded content differs");
+  await page.screenshot({ path: `${shots}/session.png`, fullPage: true });
+});
+
+await step("open an agent run's timeline with its diff", async () => {
+  const agent = "import json\nprint(json.dumps({'type': 'plan', 'text': 'write notes.md'}))\nopen('notes.md', 'w').write('# Notes\\n- written by an agent\\n')\nprint(json.dumps({'type': 'result', 'result': 'notes.md written'}))";
+  const run = await api("POST", `/api/sessions/${encodeURIComponent(sessionId)}/agent-runs?wait=true`, { agent: "command", command: ["python3", "-c", agent], prompt: "Write notes" });
+  expect(run.status === "succeeded", `agent run ${run.status}: ${run.error}`);
+  await page.reload();
+  await page.locator(`#runs a:has-text("${run.id}")`).click();
+  await page.locator("#timeline li").nth(1).waitFor({ timeout: 10000 });
+  const timeline = await page.textContent("#timeline");
+  expect(timeline.includes("write notes.md") && timeline.includes("notes.md written"), "timeline lacks the agent's events");
+  expect((await page.textContent("#diff")).includes("+- written by an agent"), "diff missing");
+  expect((await page.textContent("#final-message")).includes("notes.md written"), "final message missing");
+  await page.screenshot({ path: `${shots}/agent-run.png`, fullPage: true });
+});
+
+await step("the sessions page lists the session; screenshots", async () => {
+  await page.goto(base + "/#/");
+  await page.locator(`#sessions a:has-text("${sessionId}")`).waitFor({ timeout: 10000 });
+  await page.screenshot({ path: `${shots}/sessions.png`, fullPage: true });
+});
+
+await step("a narrow window needs no horizontal scrolling", async () => {
+  await page.setViewportSize({ width: 400, height: 800 });
+  await page.goto(`${base}/#/s/${encodeURIComponent(sessionId)}`);
+  await page.locator("#files").waitFor();
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  expect(width <= 401, `page is ${width}px wide in a 400px window`);
+  await page.screenshot({ path: `${shots}/session-narrow.png`, fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 800 });
+});
+
+await step("close the session from its page", async () => {
+  await page.goto(`${base}/#/s/${encodeURIComponent(sessionId)}`);
+  await page.locator("#close-session").click();
+  await page.waitForURL(/#\/$/, { timeout: 10000 });
+  const sessions = await api("GET", "/api/sessions");
+  expect(!sessions.some((s) => s.id === sessionId), "session still listed");
+  expect(consoleErrors.length === 0, "console errors: " + consoleErrors.join(" | "));
+});
+
+await browser.close();
+console.log(`ui-check: ${passed} passed, 0 failed`);

@@ -1,0 +1,333 @@
+// The sandbox dashboard: plain JavaScript over the REST API (the same endpoints and token as any client).
+// Everything that comes from a sandbox is inserted as text (textContent), never as HTML.
+"use strict";
+
+const state = { token: sessionStorage.getItem("sandbox-token") || "", timers: [], images: [] };
+const $ = (sel) => document.querySelector(sel);
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    e.append(c instanceof Node ? c : String(c));
+  }
+  return e;
+}
+
+function pill(text, kind) { return el("span", { class: "pill " + (kind || text) }, text); }
+function ago(iso) {
+  const s = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
+  return s < 60 ? `${Math.round(s)} s ago` : s < 3600 ? `${Math.round(s / 60)} min ago` : `${(s / 3600).toFixed(1)} h ago`;
+}
+function size(n) { return n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`; }
+function showError(message) { const e = $("#error"); e.textContent = message || ""; e.hidden = !message; }
+function showToken(show) { $("#token-panel").hidden = !show; if (show) $("#token-input").focus(); }
+function every(ms, fn) { state.timers.push(setInterval(fn, ms)); }
+function clearTimers() { state.timers.forEach(clearInterval); state.timers = []; }
+
+async function api(method, path, body, opts = {}) {
+  const headers = { ...(opts.headers || {}) };
+  if (state.token) headers.Authorization = "Bearer " + state.token;
+  let payload = body;
+  if (body !== undefined && !(body instanceof Blob)) { headers["Content-Type"] = "application/json"; payload = JSON.stringify(body); }
+  const r = await fetch(path, { method, headers, body: payload });
+  if (r.status === 401) { showToken(true); throw new Error("This server needs a bearer token: enter it above."); }
+  if (!r.ok) {
+    let message = `${r.status} ${r.statusText}`;
+    try { const p = await r.json(); message = (p.code ? p.code + ": " : "") + (p.detail || p.title || message); } catch { /* not JSON */ }
+    throw new Error(message);
+  }
+  if (opts.raw) return r;
+  return r.status === 204 ? null : r.json();
+}
+
+// Server-Sent Events over fetch (EventSource cannot send the Authorization header).
+async function* events(response) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    let at;
+    while ((at = buffer.indexOf("\n\n")) >= 0) {
+      const chunk = buffer.slice(0, at);
+      buffer = buffer.slice(at + 2);
+      const data = chunk.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+      if (data) yield JSON.parse(data);
+    }
+  }
+}
+
+async function guarded(fn) {
+  try { showError(""); await fn(); } catch (e) { showError(e.message); }
+}
+
+async function refreshHealth() {
+  try {
+    const r = await fetch("/healthz");
+    const h = await r.json();
+    state.images = h.images.map((i) => i.name);
+    const p = $("#health");
+    p.textContent = `${h.status} · engine ${h.engine.reachable ? h.engine.version : "unreachable"} · ${h.sessions} sessions`;
+    p.className = "pill " + (h.status === "ok" ? "ok" : "bad");
+    p.title = (h.problems || []).join("\n");
+  } catch { $("#health").textContent = "server unreachable"; }
+}
+
+// ---- pages -------------------------------------------------------------------------------------------------------
+
+async function sessionsPage() {
+  const main = $("#main");
+  const image = el("select", { id: "new-image" }, (state.images.length ? state.images : ["python", "agent"]).map((n) => el("option", { value: n }, n)));
+  const table = el("tbody");
+  main.replaceChildren(
+    el("h1", {}, "Sessions"),
+    el("div", { class: "card" }, el("h2", {}, "New session"),
+      el("div", { class: "row" }, el("label", { for: "new-image" }, "Image"), image,
+        el("button", { id: "create-session", onclick: () => guarded(async () => {
+          const s = await api("POST", "/api/sessions", { image: image.value });
+          location.hash = `#/s/${encodeURIComponent(s.id)}`;
+        }) }, "Create session"))),
+    el("div", { class: "card" }, el("div", { class: "table-wrap" }, el("table", { id: "sessions" },
+      el("thead", {}, el("tr", {}, ["Session", "Image", "Status", "Activity", "Limits", "Created", "Expires", ""].map((h, i) => el("th", { class: i >= 5 && i <= 6 ? "wide" : null }, h)))),
+      table))));
+  async function load() {
+    const sessions = await api("GET", "/api/sessions");
+    table.replaceChildren(...(sessions.length ? sessions.map((s) => el("tr", {},
+      el("td", { class: "mono" }, el("a", { href: `#/s/${encodeURIComponent(s.id)}` }, s.id)),
+      el("td", {}, s.image),
+      el("td", {}, pill(s.status)),
+      el("td", {}, s.busy ? pill("running") : pill("idle", "secondary")),
+      el("td", { class: "mono" }, `${s.limits.memory_mb} MiB · ${s.limits.cpus} cpu · ${s.limits.pids} pids`),
+      el("td", { class: "wide" }, ago(s.created_at)),
+      el("td", { class: "wide" }, new Date(s.expires_at).toLocaleTimeString()),
+      el("td", {}, el("button", { class: "danger", onclick: () => guarded(async () => { await api("DELETE", `/api/sessions/${encodeURIComponent(s.id)}`); await load(); }) }, "Close"))))
+      : [el("tr", {}, el("td", { colspan: 8, class: "muted" }, "No sessions yet."))]));
+  }
+  await guarded(load);
+  every(3000, () => guarded(load));
+}
+
+async function sessionPage(id) {
+  const base = `/api/sessions/${encodeURIComponent(id)}`;
+  const main = $("#main");
+  const info = el("div", { class: "row" });
+  const language = el("select", { id: "language" }, ["python", "bash", "node"].map((l) => el("option", { value: l }, l)));
+  const code = el("textarea", { id: "code", spellcheck: "false" }, "print('hello from the sandbox')");
+  const timeout = el("input", { id: "timeout", type: "number", min: "1", value: "30", class: "narrow" });
+  const runStatus = el("span", { id: "run-status", class: "muted" });
+  const output = el("pre", { id: "output" });
+  const figures = el("div", { id: "figures" });
+  const runButton = el("button", { id: "run" }, "Run");
+  const dir = { path: "" };
+  const files = el("tbody", { id: "files" });
+  const crumbs = el("div", { class: "row mono", id: "crumbs" });
+  const upload = el("input", { id: "upload", type: "file" });
+  const runs = el("tbody", { id: "runs" });
+  const history = el("tbody", { id: "history" });
+  const prompt = el("textarea", { id: "prompt", class: "short", placeholder: "What should the agent do?" }, "");
+  const agent = el("select", { id: "agent" }, ["claude-code", "command"].map((a) => el("option", { value: a }, a)));
+  const command = el("input", { id: "agent-command", class: "grow", placeholder: '["python3", "agent.py"]', hidden: true });
+  agent.addEventListener("change", () => { command.hidden = agent.value !== "command"; });
+
+  runButton.addEventListener("click", () => guarded(async () => {
+    runButton.disabled = true;
+    output.replaceChildren();
+    figures.replaceChildren();
+    runStatus.textContent = "running…";
+    runStatus.className = "pill running";
+    try {
+      const r = await api("POST", `${base}/execute`, { code: code.value, language: language.value, timeout_seconds: Number(timeout.value) || 30 },
+        { raw: true, headers: { Accept: "text/event-stream" } });
+      for await (const e of events(r)) {
+        if (e.type === "output") output.append(el("span", { class: e.stream }, e.text));
+        else if (e.type === "image") figures.append(el("img", { class: "figure", alt: "figure", src: "data:image/png;base64," + e.image.base64 }));
+        else if (e.type === "result") {
+          const res = e.result;
+          if (res.error && !res.stderr) output.append(el("span", { class: "stderr" }, `${res.error.type}: ${res.error.message}\n`));
+          runStatus.textContent = `exit ${res.exit_code ?? "—"} · ${res.duration_ms.toFixed(0)} ms${res.timed_out ? " · timed out" : ""}${res.truncated ? " · truncated" : ""}${res.state_lost ? " · state lost" : ""}`;
+          runStatus.className = "pill " + (res.exit_code === 0 ? "ok" : "bad");
+        } else if (e.type === "error") throw new Error(`${e.error.code}: ${e.error.message}`);
+      }
+    } finally { runButton.disabled = false; await loadHistory(); }
+  }));
+
+  async function download(path) {
+    const r = await api("GET", `${base}/files/${path.split("/").map(encodeURIComponent).join("/")}`, undefined, { raw: true });
+    const url = URL.createObjectURL(await r.blob());
+    const a = el("a", { href: url, download: path.split("/").pop() });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }
+
+  async function loadFiles() {
+    const list = await api("GET", `${base}/files?dir=${encodeURIComponent(dir.path)}`);
+    const parts = dir.path ? dir.path.split("/") : [];
+    crumbs.replaceChildren(el("a", { href: "#", onclick: (ev) => { ev.preventDefault(); dir.path = ""; guarded(loadFiles); } }, "/workspace"),
+      ...parts.map((p, i) => [" / ", el("a", { href: "#", onclick: (ev) => { ev.preventDefault(); dir.path = parts.slice(0, i + 1).join("/"); guarded(loadFiles); } }, p)]));
+    files.replaceChildren(...(list.length ? list.map((f) => el("tr", {},
+      el("td", { class: "mono" }, f.kind === "directory"
+        ? el("a", { href: "#", onclick: (ev) => { ev.preventDefault(); dir.path = f.path; guarded(loadFiles); } }, f.name + "/")
+        : f.name),
+      el("td", {}, f.kind),
+      el("td", {}, f.kind === "file" ? size(f.size) : ""),
+      el("td", {}, f.kind === "file" ? el("button", { class: "secondary", "data-file": f.path, onclick: () => guarded(() => download(f.path)) }, "Download") : "")))
+      : [el("tr", {}, el("td", { colspan: 4, class: "muted" }, "Empty."))]));
+  }
+
+  async function loadRuns() {
+    const list = await api("GET", `${base}/agent-runs`);
+    runs.replaceChildren(...(list.length ? list.map((r) => el("tr", {},
+      el("td", { class: "mono" }, el("a", { href: `#/s/${encodeURIComponent(id)}/runs/${encodeURIComponent(r.id)}` }, r.id)),
+      el("td", {}, r.agent), el("td", {}, pill(r.status)),
+      el("td", {}, `${(r.duration_ms / 1000).toFixed(1)} s`),
+      el("td", {}, (r.final_message || r.error || "").slice(0, 120))))
+      : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No agent runs."))]));
+  }
+
+  async function loadHistory() {
+    const list = await api("GET", `${base}/history?limit=50`);
+    history.replaceChildren(...list.reverse().map((h) => el("tr", {},
+      el("td", {}, h.kind), el("td", { class: "wide" }, new Date(h.at).toLocaleTimeString()),
+      el("td", {}, h.language || ""), el("td", {}, h.exit_code ?? ""), el("td", {}, h.duration_ms ? `${h.duration_ms.toFixed(0)} ms` : ""),
+      el("td", { class: "mono" }, (h.output || "").slice(0, 200)))));
+  }
+
+  async function loadInfo() {
+    const s = await api("GET", base);
+    info.replaceChildren(pill(s.status), pill(s.busy ? "running" : "idle", s.busy ? "running" : "secondary"), el("span", {}, `image ${s.image}`),
+      el("span", { class: "mono" }, `${s.limits.memory_mb} MiB · ${s.limits.cpus} cpu · ${s.limits.pids} pids · workspace ${s.limits.workspace_mb} MiB`),
+      el("span", { class: "muted" }, `created ${ago(s.created_at)} · ${s.execution_count} calls`));
+  }
+
+  main.replaceChildren(
+    el("div", { class: "row" }, el("a", { href: "#/" }, "← Sessions")),
+    el("h1", { class: "mono" }, id),
+    el("div", { class: "row" }, info, el("span", { class: "spacer" }),
+      el("button", { class: "danger", id: "close-session", onclick: () => guarded(async () => { await api("DELETE", base); location.hash = "#/"; }) }, "Close session")),
+    el("div", { class: "grid" },
+      el("div", { class: "card" }, el("h2", {}, "Run code"),
+        el("div", { class: "row" }, el("label", { for: "language" }, "Language"), language, el("label", { for: "timeout" }, "Timeout (s)"), timeout, runButton, runStatus),
+        code, output, figures),
+      el("div", { class: "card" }, el("h2", {}, "Files"), crumbs,
+        el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, ["Name", "Kind", "Size", ""].map((h) => el("th", {}, h)))), files)),
+        el("div", { class: "row" }, upload, el("button", { id: "upload-button", onclick: () => guarded(async () => {
+          const file = upload.files[0];
+          if (!file) throw new Error("Choose a file to upload.");
+          const target = (dir.path ? dir.path + "/" : "") + file.name;
+          await api("PUT", `${base}/files/${target.split("/").map(encodeURIComponent).join("/")}`, file);
+          upload.value = "";
+          await loadFiles();
+        }) }, "Upload")))),
+    el("div", { class: "grid" },
+      el("div", { class: "card" }, el("h2", {}, "Agent runs"),
+        el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, ["Run", "Agent", "Status", "Duration", "Result"].map((h) => el("th", {}, h)))), runs)),
+        el("div", { class: "row" }, el("label", { for: "agent" }, "Agent"), agent, command),
+        prompt,
+        el("div", { class: "row" }, el("button", { id: "start-run", onclick: () => guarded(async () => {
+          const body = { prompt: prompt.value, agent: agent.value };
+          if (agent.value === "command") body.command = JSON.parse(command.value || "[]");
+          const r = await api("POST", `${base}/agent-runs`, body);
+          location.hash = `#/s/${encodeURIComponent(id)}/runs/${encodeURIComponent(r.id)}`;
+        }) }, "Start agent run"), el("span", { class: "muted" }, "Agents need a session from the 'agent' image."))),
+      el("div", { class: "card" }, el("h2", {}, "History"),
+        el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, ["Event", "At", "Language", "Exit", "Duration", "Output"].map((h, i) => el("th", { class: i === 1 ? "wide" : null }, h)))), history)))));
+
+  await guarded(async () => { await Promise.all([loadInfo(), loadFiles(), loadRuns(), loadHistory()]); });
+  every(4000, () => guarded(async () => { await Promise.all([loadInfo(), loadRuns()]); }));
+}
+
+function renderEvent(e) {
+  // Claude Code stream-json events become readable steps; any other agent's events are shown as they are.
+  const items = [];
+  const text = (t) => el("div", {}, t);
+  if (e.type === "system" && e.subtype === "init") items.push(["system", `Session started · model ${e.model || "default"} · ${(e.tools || []).length} tools`]);
+  else if (e.type === "assistant" && e.message && Array.isArray(e.message.content)) {
+    for (const b of e.message.content) {
+      if (b.type === "text") items.push(["message", b.text]);
+      else if (b.type === "tool_use") items.push(["tool_call", el("div", {}, el("strong", {}, b.name), el("pre", {}, JSON.stringify(b.input, null, 2)))]);
+    }
+  } else if (e.type === "user" && e.message && Array.isArray(e.message.content)) {
+    for (const b of e.message.content) {
+      if (b.type !== "tool_result") continue;
+      const content = typeof b.content === "string" ? b.content : (b.content || []).map((c) => c.text || "").join("\n");
+      items.push(["tool_result", el("pre", { class: b.is_error ? "stderr" : null }, content.slice(0, 4000))]);
+    }
+  } else if (e.type === "result") items.push(["result", `${e.subtype || "done"}: ${e.result || ""}`]);
+  else if (e.type === "system") items.push(["system", `${e.subtype || "system"}${e.error ? ": " + e.error : ""}`]);
+  else items.push([e.type || "event", e.text !== undefined ? e.text : JSON.stringify(e)]);
+  return items.map(([kind, body]) => el("li", { class: kind }, el("div", { class: "kind" }, kind.replace("_", " ")), typeof body === "string" ? text(body) : body));
+}
+
+function renderDiff(diff) {
+  return el("pre", { class: "diff", id: "diff" }, diff.split("\n").map((line) => el("span", {
+    class: line.startsWith("+++") || line.startsWith("---") ? "muted" : line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : line.startsWith("@@") ? "hunk" : null,
+  }, line + "\n")));
+}
+
+async function runPage(id, runId) {
+  const main = $("#main");
+  async function load() {
+    const r = await api("GET", `/api/sessions/${encodeURIComponent(id)}/agent-runs/${encodeURIComponent(runId)}`);
+    main.replaceChildren(
+      el("div", { class: "row" }, el("a", { href: `#/s/${encodeURIComponent(id)}` }, "← Session " + id)),
+      el("h1", { class: "mono" }, "Agent run " + r.id),
+      el("div", { class: "row" }, pill(r.status), el("span", {}, r.agent + (r.model ? ` · ${r.model}` : "")),
+        el("span", {}, `${(r.duration_ms / 1000).toFixed(1)} s`), r.turns ? el("span", {}, `${r.turns} turns`) : null,
+        r.cost_usd !== undefined && r.cost_usd !== null ? el("span", {}, `$${r.cost_usd.toFixed(4)}`) : null,
+        el("span", { class: "muted" }, `started ${ago(r.started_at)}`),
+        r.status === "running" ? el("button", { class: "danger", onclick: () => guarded(async () => {
+          await api("POST", `/api/sessions/${encodeURIComponent(id)}/agent-runs/${encodeURIComponent(runId)}/cancel`);
+          await load();
+        }) }, "Cancel") : null),
+      el("div", { class: "card" }, el("h2", {}, "Prompt"), el("pre", {}, r.prompt),
+        r.final_message ? [el("h2", {}, "Final message"), el("pre", { id: "final-message" }, r.final_message)] : null,
+        r.error ? [el("h2", {}, "Error"), el("pre", { class: "stderr" }, r.error)] : null),
+      el("div", { class: "grid" },
+        el("div", { class: "card" }, el("h2", {}, `Timeline (${(r.trajectory || []).length} events${r.trajectory_truncated ? ", truncated" : ""})`),
+          el("ol", { class: "timeline", id: "timeline" }, (r.trajectory || []).flatMap(renderEvent))),
+        el("div", { class: "card" }, el("h2", {}, `Files changed (${r.changes.length})`),
+          el("ul", { id: "changes" }, r.changes.map((c) => el("li", { class: "mono" }, `${c.change} ${c.path}${c.binary ? " (binary)" : ""}`))),
+          r.diff ? renderDiff(r.diff) : el("p", { class: "muted" }, "No diff."),
+          r.diff_truncated ? el("p", { class: "muted" }, "The diff was cut at the server's cap.") : null)));
+    return r.status;
+  }
+  await guarded(async () => {
+    if ((await load()) === "running") every(2000, () => guarded(async () => { if ((await load()) !== "running") clearTimers(); }));
+  });
+}
+
+function route() {
+  clearTimers();
+  showError("");
+  refreshHealth();
+  const parts = (location.hash.slice(1) || "/").split("/").filter(Boolean).map(decodeURIComponent);
+  if (parts[0] === "s" && parts[2] === "runs" && parts[3]) return runPage(parts[1], parts[3]);
+  if (parts[0] === "s" && parts[1]) return sessionPage(parts[1]);
+  return sessionsPage();
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  $("#token-button").addEventListener("click", () => showToken($("#token-panel").hidden));
+  $("#token-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    state.token = $("#token-input").value.trim();
+    sessionStorage.setItem("sandbox-token", state.token);
+    showToken(false);
+    route();
+  });
+  window.addEventListener("hashchange", route);
+  await refreshHealth();
+  setInterval(refreshHealth, 10000);
+  route();
+});
