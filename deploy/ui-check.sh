@@ -16,6 +16,16 @@ command -v chromium >/dev/null 2>&1 || apt_install chromium
 command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 (cd deploy/ui-check && npm ci --no-audit --no-fund --silent)
 
+# Agent runs talk to a scripted model (the real Claude Code CLI, only the model scripted) on a network made here.
+network="sbx-test-ui-$$"
+docker network create --label dev.sandbox.test=true "$network" >/dev/null
+gateway="$(docker network inspect "$network" -f '{{(index .IPAM.Config 0).Gateway}}')"
+model_out="$(mktemp /tmp/sandbox-ui-model.XXXXXX)"
+node deploy/ui-check/model.mjs "$gateway" >"$model_out" 2>&1 &
+model=$!
+for _ in $(seq 1 50); do grep -q '^http' "$model_out" && break; sleep 0.1; done
+model_url="$(head -n 1 "$model_out")"
+
 port="${UI_CHECK_PORT:-18181}"
 token="ui-check-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 data="$(mktemp -d /tmp/sandbox-ui-check.XXXXXX)"
@@ -23,9 +33,15 @@ log "building and starting the server on port $port"
 dotnet build src/Server -c Release -v quiet -nologo -clp:ErrorsOnly >/dev/null
 dotnet src/Server/bin/Release/net10.0/Sandbox.Server.dll --urls "http://127.0.0.1:$port" --Server:AuthToken="$token" \
   --Sandbox:InstanceId=ui-check --Sandbox:DataDirectory="$data" --Sandbox:WarmPoolSize=0 --Sandbox:KeepSessionsOnShutdown=false \
+  --Sandbox:Agents:ModelEndpoint="$model_url" --Sandbox:Agents:EgressNetwork="$network" \
   >"$data/server.log" 2>&1 &
 server=$!
-stop() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"; }
+stop() {
+  kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true
+  kill "$model" 2>/dev/null || true; wait "$model" 2>/dev/null || true
+  docker network rm "$network" >/dev/null 2>&1 || true
+  rm -rf "$data" "$model_out"
+}
 trap stop EXIT
 for _ in $(seq 1 60); do
   curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break

@@ -67,18 +67,23 @@ await step("upload a file and download it again", async () => {
   await page.screenshot({ path: `${shots}/session.png`, fullPage: true });
 });
 
-await step("open an agent run's timeline with its diff", async () => {
-  const agent = "import json\nprint(json.dumps({'type': 'plan', 'text': 'write notes.md'}))\nopen('notes.md', 'w').write('# Notes\\n- written by an agent\\n')\nprint(json.dumps({'type': 'result', 'result': 'notes.md written'}))";
-  const run = await api("POST", `/api/sessions/${encodeURIComponent(sessionId)}/agent-runs?wait=true`, { agent: "command", command: ["python3", "-c", agent], prompt: "Write notes" });
+await step("open an agent run's timeline: Claude Code's messages, tool calls, results and the diff", async () => {
+  // The real Claude Code CLI in an agent session; only the model is scripted (deploy/ui-check/model.mjs).
+  const agentSession = await api("POST", "/api/sessions", { image: "agent" });
+  const run = await api("POST", `/api/sessions/${encodeURIComponent(agentSession.id)}/agent-runs?wait=true`, { prompt: "Write hello.py that prints a greeting, then run it.", timeout_seconds: 180 });
   expect(run.status === "succeeded", `agent run ${run.status}: ${run.error}`);
-  await page.reload();
+  await page.goto(`${base}/#/s/${encodeURIComponent(agentSession.id)}`);
   await page.locator(`#runs a:has-text("${run.id}")`).click();
-  await page.locator("#timeline li").nth(1).waitFor({ timeout: 10000 });
-  const timeline = await page.textContent("#timeline");
-  expect(timeline.includes("write notes.md") && timeline.includes("notes.md written"), "timeline lacks the agent's events");
-  expect((await page.textContent("#diff")).includes("+- written by an agent"), "diff missing");
-  expect((await page.textContent("#final-message")).includes("notes.md written"), "final message missing");
+  await page.locator("#timeline li.tool_call").nth(1).waitFor({ timeout: 10000 });
+  const calls = await page.locator("#timeline li.tool_call strong").allTextContents();
+  expect(JSON.stringify(calls) === JSON.stringify(["Write", "Bash"]), `tool calls shown: ${calls}`);
+  const results = await page.locator("#timeline li.tool_result").allTextContents();
+  expect(results.some((r) => r.includes("hello from the agent")), "the Bash result is not shown");
+  expect((await page.locator("#timeline li.message").allTextContents()).some((m) => m.includes("Done: hello.py prints a greeting.")), "the final message is not in the timeline");
+  expect((await page.textContent("#diff")).includes("+print('hello from the agent')"), "diff missing");
+  expect((await page.textContent("#changes")).includes("added hello.py"), "changed files missing");
   await page.screenshot({ path: `${shots}/agent-run.png`, fullPage: true });
+  await api("DELETE", `/api/sessions/${encodeURIComponent(agentSession.id)}`);
 });
 
 await step("the sessions page lists the session; screenshots", async () => {
