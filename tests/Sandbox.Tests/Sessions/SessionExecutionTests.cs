@@ -182,4 +182,25 @@ public sealed class SessionExecutionTests(EngineFixture fixture)
         Assert.Equal(SandboxErrorCodes.ImageNotFound, (await Assert.ThrowsAsync<SandboxException>(() => _engine.CreateSessionAsync(
             new SessionSpec { Image = "nope" }, Owners.Alice, CancellationToken.None))).Code);
     }
+
+    [Fact]
+    public async Task Node_runs_where_the_image_has_it_and_is_a_clear_error_where_it_does_not()
+    {
+        var agent = await _engine.CreateSessionAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
+        var r = await _engine.ExecuteAsync(agent.Id, Owners.Alice, new ExecutionRequest
+        {
+            Language = "node", Code = "console.log([1, 2, 3].map(x => x * 2).join(','), process.getuid())",
+        }, CancellationToken.None);
+        Assert.Equal("2,4,6 1000\n", r.Stdout);
+        Assert.Equal(0, r.ExitCode);
+        var python = await _engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var e = await Assert.ThrowsAsync<SandboxException>(() => _engine.ExecuteAsync(python.Id, Owners.Alice,
+            new ExecutionRequest { Language = "node", Code = "1" }, CancellationToken.None));
+        Assert.Equal(SandboxErrorCodes.InvalidArgument, e.Code);
+        Assert.Contains("image 'agent'", e.Message);
+        // The session is still usable after the refused call.
+        Assert.Equal("ok\n", (await _engine.ExecuteAsync(python.Id, Owners.Alice, new ExecutionRequest { Code = "print('ok')" }, CancellationToken.None)).Stdout);
+        await _engine.CloseSessionAsync(agent.Id, Owners.Alice, CancellationToken.None);
+        await _engine.CloseSessionAsync(python.Id, Owners.Alice, CancellationToken.None);
+    }
 }
