@@ -134,22 +134,29 @@ internal sealed class AgentRunState : IDisposable
     {
         lock (_sync)
         {
-            if (_completion.Task.IsCompletedSuccessfully)
+            if (_run.Status != AgentRunStatus.Running)
             {
-                return _completion.Task.Result;
+                return _run; // finished (perhaps not yet published)
             }
             return Build(_run with { DurationMs = _clock.Elapsed.TotalMilliseconds });
         }
     }
 
-    /// <summary>Ends the run with its final fields; watchers get the completed run and are closed.</summary>
-    public AgentRun Complete(Func<AgentRun, AgentRun> finish)
+    /// <summary>Fixes the run's final fields (watchers are told by <see cref="Publish"/>, once the run is recorded).</summary>
+    public AgentRun Finish(Func<AgentRun, AgentRun> finish)
     {
-        AgentRun final;
         lock (_sync)
         {
-            final = finish(Build(_run with { DurationMs = _clock.Elapsed.TotalMilliseconds }));
-            _run = final;
+            _run = finish(Build(_run with { DurationMs = _clock.Elapsed.TotalMilliseconds }));
+            return _run;
+        }
+    }
+
+    /// <summary>Watchers get the finished run and are closed; waiters are released.</summary>
+    public void Publish(AgentRun final)
+    {
+        lock (_sync)
+        {
             Broadcast(new AgentCompletedEvent(final));
             foreach (var w in _watchers)
             {
@@ -158,7 +165,6 @@ internal sealed class AgentRunState : IDisposable
             _watchers.Clear();
         }
         _completion.TrySetResult(final);
-        return final;
     }
 
     /// <summary>Events from now on, after a replay of the steps so far (a finished run yields only its result).</summary>

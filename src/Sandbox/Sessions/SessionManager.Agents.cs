@@ -336,7 +336,7 @@ public sealed partial class SessionManager
         }
         finally
         {
-            var final = state.Complete(run =>
+            var final = state.Finish(run =>
             {
                 var status = state.CancelledByCaller ? AgentRunStatus.Cancelled
                     : timedOut ? AgentRunStatus.TimedOut
@@ -442,9 +442,19 @@ public sealed partial class SessionManager
         }
     }
 
+    /// <summary>Frees the session (so a caller that gets the result can use it at once), records the run, then tells
+    /// the watchers and waiters.</summary>
     private async Task FinishAgentRunAsync(AgentRunState state, AgentRun final)
     {
         var session = state.Session;
+        lock (session.Sync)
+        {
+            session.Busy = false;
+            session.ExecutionCount++;
+        }
+        session.Touch(_time.GetUtcNow());
+        AgentSlots.Release();
+        session.Gate.Release();
         try
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
@@ -459,14 +469,7 @@ public sealed partial class SessionManager
             final.Status == AgentRunStatus.Succeeded ? null : final.Status.ToString(), final.Status == AgentRunStatus.TimedOut, final.DurationMs,
             Head(final.FinalMessage ?? final.Error ?? "")));
         LogAgentFinished(_logger, final.Id, session.Id, final.Status, final.DurationMs, final.Trajectory.Count, final.Changes.Count);
-        lock (session.Sync)
-        {
-            session.Busy = false;
-            session.ExecutionCount++;
-        }
-        session.Touch(_time.GetUtcNow());
-        AgentSlots.Release();
-        session.Gate.Release();
+        state.Publish(final);
         // Keep recent finished runs in memory (watchers may still attach); older ones are read from the store.
         _finishedRuns.Enqueue(final.Id);
         while (_finishedRuns.Count > _options.Agents.RecentRunsKept && _finishedRuns.TryDequeue(out var old))
