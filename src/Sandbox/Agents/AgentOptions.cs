@@ -19,6 +19,10 @@ public sealed class AgentOptions : IValidatableObject
     /// <summary>Further model endpoints a caller may name per run (exact URLs). Empty: only <see cref="ModelEndpoint"/>.</summary>
     public List<string> AllowedModelEndpoints { get; set; } = [];
 
+    /// <summary>Request paths the model proxy forwards (a trailing <c>*</c> allows a prefix; empty: every path). The
+    /// default lets the key serve model calls only, not the provider's other APIs (files, batches, administration).</summary>
+    public List<string> AllowedPaths { get; set; } = ["/v1/messages", "/v1/messages/count_tokens", "/v1/models*"];
+
     /// <summary>The Docker network that gives the model proxy its way out (it joins it for the run only).</summary>
     [Required] public string EgressNetwork { get; set; } = "bridge";
 

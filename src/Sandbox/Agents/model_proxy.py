@@ -4,9 +4,10 @@
 # run's internal network (where the session container reaches it by a fixed name) and an egress network. It reads its
 # configuration as one JSON line on stdin (so the API key is in no environment, file or `docker inspect` output):
 #   {"port": 8080, "upstream": "https://api.anthropic.com", "auth_header": "x-api-key", "auth_value": "sk-...",
-#    "max_body": 33554432}
-# and then forwards plain HTTP requests from the agent to that one upstream only, replacing whatever credential the
-# agent sent with the real one. The agent therefore never holds the key: nothing in the sandbox can print, store or
+#    "max_body": 33554432, "allowed_paths": ["/v1/messages", "/v1/models*"]}
+# and then forwards plain HTTP requests from the agent to that one upstream only, and only for the allowed paths (a
+# trailing * allows a prefix; none given allows every path), replacing whatever credential the agent sent with the
+# real one: the key can serve model calls, not the provider's other APIs (files, batches, administration). The agent therefore never holds the key: nothing in the sandbox can print, store or
 # exfiltrate it. Requests whose path does not belong to the upstream are refused; responses (Server-Sent Events
 # included) are streamed back as they arrive. It logs one line per request to stderr: method, path, status, never a
 # header or a body.
@@ -31,6 +32,16 @@ BASE = UP.path.rstrip("/")
 MAX_BODY = int(CFG.get("max_body", 32 << 20))
 SLOTS = threading.BoundedSemaphore(int(CFG.get("max_connections", 16)))
 TLS = ssl.create_default_context() if UP.scheme == "https" else None
+ALLOWED = list(CFG.get("allowed_paths") or [])
+
+
+def allowed(path):
+    if not ALLOWED:
+        return True
+    for p in ALLOWED:
+        if p.endswith("*") and path.startswith(p[:-1]) or path == p:
+            return True
+    return False
 
 
 def log(msg):
@@ -86,6 +97,8 @@ class Handler(BaseHTTPRequestHandler):
         target = urllib.parse.urlsplit(self.path)
         if target.scheme or target.netloc or not target.path.startswith("/"):
             return self.refuse(400, "only origin-form requests to the model endpoint are forwarded")
+        if not allowed(target.path) or "/../" in target.path + "/" or "%2e" in target.path.lower():
+            return self.refuse(403, "this path is not one the sandbox forwards to the model endpoint")
         body = self.read_body()
         if body is None:
             return self.refuse(413, "request body too large")

@@ -12,7 +12,8 @@ namespace Sandbox.Docker;
 /// <param name="Upstream">The model endpoint URL.</param>
 /// <param name="AuthHeader"><c>x-api-key</c> or <c>authorization</c>.</param>
 /// <param name="ApiKey">The key; null to forward without one.</param>
-internal sealed record ModelProxyConfig(Uri Upstream, string AuthHeader, string? ApiKey);
+/// <param name="AllowedPaths">Paths forwarded (trailing <c>*</c>: prefix); empty: all.</param>
+internal sealed record ModelProxyConfig(Uri Upstream, string AuthHeader, string? ApiKey, IReadOnlyList<string> AllowedPaths);
 
 /// <summary>
 /// Agent networking. For the length of one run, the session container leaves network <c>none</c> for an internal
@@ -287,6 +288,7 @@ internal sealed partial class ModelProxyHandle : IAsyncDisposable
             ["upstream"] = config.Upstream.GetLeftPart(UriPartial.Path),
             ["auth_header"] = config.AuthHeader,
             ["auth_value"] = config.ApiKey is null ? null : config.AuthHeader == "authorization" ? "Bearer " + config.ApiKey : config.ApiKey,
+            ["allowed_paths"] = config.AllowedPaths,
         });
         var line = new byte[json.Length + 1];
         json.CopyTo(line, 0);

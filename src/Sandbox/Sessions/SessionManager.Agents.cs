@@ -191,7 +191,7 @@ public sealed partial class SessionManager
         watcher = watch ? state.Watch() : Channel.CreateUnbounded<AgentRunEvent>().Reader;
         _agentRuns[run.Id] = state;
         LogAgentStarted(_logger, run.Id, session.Id, agent.Name, owner);
-        var config = new ModelProxyConfig(endpoint, _options.Agents.AuthHeader, string.IsNullOrEmpty(apiKey) ? null : apiKey);
+        var config = new ModelProxyConfig(endpoint, _options.Agents.AuthHeader, string.IsNullOrEmpty(apiKey) ? null : apiKey, _options.Agents.AllowedPaths);
         _ = Task.Run(() => ExecuteAgentRunAsync(state, launch, config, timeout), CancellationToken.None);
         return state;
     }

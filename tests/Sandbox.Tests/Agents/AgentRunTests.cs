@@ -100,7 +100,15 @@ public sealed class AgentRunTests(EngineFixture fixture)
             $"tcp('decoy', '{decoy.Address}', {decoy.Port})",
             $"tcp('model-direct', '{network.Gateway}', MODEL_PORT)",
             "tcp('dns-name', 'example.com', 80)",
-            "tcp('proxy', 'model-proxy', 8080)");
+            "tcp('proxy', 'model-proxy', 8080)",
+            "import urllib.error",
+            "def http(name, path):",
+            "    try:",
+            "        urllib.request.urlopen('http://model-proxy:8080' + path, timeout=5); print(name + ': forwarded')",
+            "    except urllib.error.HTTPError as e: print(name + ': HTTP', e.code)",
+            "    except OSError as e: print(name + ': blocked', type(e).__name__)",
+            "http('files-api', '/v1/files')",
+            "http('traversal', '/v1/models/../files')");
         ScriptedTurn[] script =
         [
             ScriptedTurn.ToolUse("Write", new { file_path = "/workspace/probe.py", content = "PLACEHOLDER" }),
@@ -124,6 +132,10 @@ public sealed class AgentRunTests(EngineFixture fixture)
         Assert.True(results.Contains("model-direct: blocked", StringComparison.Ordinal), results[Math.Max(0, results.Length - 3000)..]);
         Assert.True(results.Contains("dns-name: blocked", StringComparison.Ordinal), results[Math.Max(0, results.Length - 3000)..]);
         Assert.True(results.Contains("proxy: OPEN", StringComparison.Ordinal), results[Math.Max(0, results.Length - 3000)..]);
+        // The proxy forwards model calls only: the key cannot reach the provider's other APIs.
+        Assert.True(results.Contains("files-api: HTTP 403", StringComparison.Ordinal), results[Math.Max(0, results.Length - 3000)..]);
+        Assert.True(results.Contains("traversal: HTTP 403", StringComparison.Ordinal), results[Math.Max(0, results.Length - 3000)..]);
+        Assert.DoesNotContain(model.Requests, r => r.Path.Contains("files", StringComparison.Ordinal));
         // Between runs the session is back on network none: even the proxy is gone.
         var after = await engine.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Code = "exec(open('probe.py').read())", Allow = ["PY001", "PY002", "PY003", "PY004"] }, CancellationToken.None);
         Assert.Contains("proxy: blocked", after.Stdout);
