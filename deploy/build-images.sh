@@ -156,4 +156,6 @@ if [ ${#images[@]} -eq 0 ]; then
 fi
 base="$(resolve_base)"
 for img in "${images[@]}"; do build_one "$img" "$base"; done
+# Earlier builds of our images, untagged by the rebuilds, would pile up on a machine that keeps its engine.
+docker image prune -f --filter "label=dev.sandbox.image" >/dev/null 2>&1 || true
 if [ "$compose" = 1 ]; then prepare_compose "$base"; fi
