@@ -329,10 +329,16 @@ public sealed partial class SessionManager
         {
             error = e.Message;
         }
-        catch (Exception e) when (e is DockerApiException or IOException or InvalidOperationException)
+        catch (OperationCanceledException)
         {
+            error = $"Starting the run's model proxy and network took longer than {_options.CreateTimeout.TotalSeconds} s (Sandbox:CreateTimeout).";
+        }
+        catch (Exception e)
+        {
+            // This runs detached from any request: whatever went wrong ends the run as failed, with the reason, and is
+            // logged; nothing may escape unobserved.
             error = "The agent run failed inside the server: " + e.Message;
-            LogAgentFailed(_logger, state.Id, e.Message);
+            LogAgentFailed(_logger, state.Id, e.GetType().Name + ": " + e.Message);
         }
         finally
         {
