@@ -10,13 +10,9 @@ repo="$(pwd)"
 log() { printf '[compose-check] %s\n' "$*" >&2; }
 die() { printf '[compose-check] ERROR: %s\n' "$*" >&2; exit 1; }
 
-apt_install() {
-  [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1 || die "$1 is missing; install it (as root on Debian: apt-get install $*)"
-  log "installing $*"
-  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
-command -v docker-compose >/dev/null 2>&1 || apt_install docker-compose
-command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+. deploy/lib.sh
+require docker-compose docker-compose
+require npm nodejs npm
 
 deploy/ensure-engine.sh
 deploy/build-images.sh compose

@@ -51,35 +51,28 @@ if [ "$skipped" -gt 0 ]; then
   failed=$((failed + skipped))
 fi
 
+# Scripted checks end with "NAME: N passed, N failed"; their counts join xunit's. A script that fails without
+# reporting a failed check (a crash, a missing tool) counts as one failure.
+run_check() {
+  local name="$1" what="$2" rc counts
+  log "$what"
+  set +e
+  "deploy/$name.sh" 2>&1 | tee -a "$out"
+  rc=${PIPESTATUS[0]}
+  set -e
+  counts="$(sed -n "s/^$name: \([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed\$/\1 \2/p" "$out" | tail -n 1)"
+  if [ -n "$counts" ]; then
+    passed=$((passed + ${counts% *})); failed=$((failed + ${counts#* }))
+  fi
+  if [ "$rc" -ne 0 ] && { [ -z "$counts" ] || [ "${counts#* }" -eq 0 ]; }; then
+    log "$name exited $rc without reporting a failed check"
+    failed=$((failed + 1))
+  fi
+}
 # The shipped ways in: docker-compose up, the server image, and every client configuration in the README.
-log "compose and client-configuration checks"
-set +e
-deploy/compose-check.sh 2>&1 | tee -a "$out"
-rc3=${PIPESTATUS[0]}
-set -e
-cp="$(sed -n 's/^compose-check: \([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\1 \2/p' "$out" | tail -n 1)"
-if [ -n "$cp" ]; then
-  passed=$((passed + ${cp% *})); failed=$((failed + ${cp#* }))
-fi
-if [ "$rc3" -ne 0 ] && { [ -z "$cp" ] || [ "${cp#* }" -eq 0 ]; }; then
-  log "compose-check exited $rc3 without reporting a failed check"
-  failed=$((failed + 1))
-fi
-
+run_check compose-check "compose and client-configuration checks"
 # The dashboard in a real browser (headless Chromium through playwright-core).
-log "dashboard browser checks"
-set +e
-deploy/ui-check.sh 2>&1 | tee -a "$out"
-rc4=${PIPESTATUS[0]}
-set -e
-uc="$(sed -n 's/^ui-check: \([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\1 \2/p' "$out" | tail -n 1)"
-if [ -n "$uc" ]; then
-  passed=$((passed + ${uc% *})); failed=$((failed + ${uc#* }))
-fi
-if [ "$rc4" -ne 0 ] && { [ -z "$uc" ] || [ "${uc#* }" -eq 0 ]; }; then
-  log "ui-check exited $rc4 without reporting a failed check"
-  failed=$((failed + 1))
-fi
+run_check ui-check "dashboard browser checks"
 
 # Tests remove what they create; anything left with our label is reported (and fails the run when it is a test's).
 leftover="$(docker ps -a --filter label=dev.sandbox.product=sandbox --format '{{.Names}} {{.Status}} instance={{.Label "dev.sandbox.instance"}}')"

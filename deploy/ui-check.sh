@@ -7,13 +7,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 log() { printf '[ui-check] %s\n' "$*" >&2; }
 die() { printf '[ui-check] ERROR: %s\n' "$*" >&2; echo "ui-check: 0 passed, 1 failed"; exit 1; }
-apt_install() {
-  [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1 || die "$1 is missing; install it (as root on Debian: apt-get install $*)"
-  log "installing $*"
-  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
-command -v chromium >/dev/null 2>&1 || apt_install chromium
-command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+. deploy/lib.sh
+require chromium chromium
+require npm nodejs npm
 (cd deploy/ui-check && npm ci --no-audit --no-fund --silent)
 
 # Agent runs talk to a scripted model (the real Claude Code CLI, only the model scripted) on a network made here.

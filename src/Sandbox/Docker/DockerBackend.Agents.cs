@@ -30,14 +30,7 @@ public sealed partial class DockerBackend
     /// <summary>The port the model proxy listens on.</summary>
     public const int ModelProxyPort = 8080;
 
-    private const string ProxyResource = "Sandbox.Agents.model_proxy.py";
-    private static readonly Lazy<string> ProxySource = new(() =>
-    {
-        using var stream = typeof(DockerBackend).Assembly.GetManifestResourceStream(ProxyResource)
-                           ?? throw new InvalidOperationException("model_proxy.py is not embedded");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    });
+    private static readonly Lazy<string> ProxySource = EmbeddedScript("Sandbox.Agents.model_proxy.py");
 
     /// <summary>Name of a session's agent network.</summary>
     public static string AgentNetworkName(string sessionId) => "sandbox-agent-" + sessionId;
@@ -319,7 +312,7 @@ internal sealed partial class ModelProxyHandle : IAsyncDisposable
                 {
                     target.Clear(); // a proxy does not print that much; never buffer without bound
                 }
-                for (var nl = IndexOfNewline(target); nl >= 0; nl = IndexOfNewline(target))
+                for (var nl = target.IndexOf('\n'); nl >= 0; nl = target.IndexOf('\n'))
                 {
                     var line = target.ToString(0, nl);
                     target.Remove(0, nl + 1);
@@ -348,18 +341,6 @@ internal sealed partial class ModelProxyHandle : IAsyncDisposable
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
-    }
-
-    private static int IndexOfNewline(StringBuilder text)
-    {
-        for (var i = 0; i < text.Length; i++)
-        {
-            if (text[i] == '\n')
-            {
-                return i;
-            }
-        }
-        return -1;
     }
 
     private static string Shorten(string text) => text.Length > 500 ? text[..500] : text;

@@ -9,14 +9,7 @@ namespace Sandbox.Docker;
 /// with the shared package cache volume mounted.</summary>
 public sealed partial class DockerBackend
 {
-    private const string FetcherResource = "Sandbox.Packages.fetcher.py";
-    private static readonly Lazy<string> FetcherSource = new(() =>
-    {
-        using var stream = typeof(DockerBackend).Assembly.GetManifestResourceStream(FetcherResource)
-                           ?? throw new InvalidOperationException("fetcher.py is not embedded");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    });
+    private static readonly Lazy<string> FetcherSource = EmbeddedScript("Sandbox.Packages.fetcher.py");
 
     /// <summary>Runs the fetcher to completion and returns its container (stopped, not removed: the caller copies the
     /// fetched files out of the cache through it, then calls <see cref="RemoveContainerQuietlyAsync"/>) and its output.</summary>

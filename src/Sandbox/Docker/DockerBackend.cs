@@ -37,11 +37,14 @@ public interface ISandboxBackend
 /// <summary>Docker engine backend: creates hardened, labelled session containers and moves files with the archive API.</summary>
 public sealed partial class DockerBackend : ISandboxBackend, IDisposable
 {
-    private const string RunnerResource = "Sandbox.Runner.runner.py";
-    private static readonly Lazy<string> RunnerSource = new(() =>
+    private static readonly Lazy<string> RunnerSource = EmbeddedScript("Sandbox.Runner.runner.py");
+
+    /// <summary>The text of a script embedded in this assembly (the runner, the model proxy, the package fetcher), read
+    /// once: each is passed to <c>python3 -c</c>, so any image with Python runs it and nothing is baked in.</summary>
+    private static Lazy<string> EmbeddedScript(string resource) => new(() =>
     {
-        using var stream = typeof(DockerBackend).Assembly.GetManifestResourceStream(RunnerResource)
-                           ?? throw new InvalidOperationException("runner.py is not embedded");
+        using var stream = typeof(DockerBackend).Assembly.GetManifestResourceStream(resource)
+                           ?? throw new InvalidOperationException(resource + " is not embedded");
         using var reader = new StreamReader(stream);
         return reader.ReadToEnd();
     });
@@ -376,15 +379,7 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
         }
         finally
         {
-            using var cleanup = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            try
-            {
-                await _client.Containers.RemoveContainerAsync(created.ID, new ContainerRemoveParameters { Force = true }, cleanup.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is DockerApiException or HttpRequestException or OperationCanceledException)
-            {
-                LogOneShotCleanup(_logger, created.ID, e.Message);
-            }
+            await RemoveContainerQuietlyAsync(created.ID).ConfigureAwait(false);
         }
     }
 

@@ -147,29 +147,46 @@ def user_env():
     return env
 
 
+def reap_children():
+    """Collects our children that died (docker-init reaps orphans re-parented to it)."""
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def kill_matching(select, rounds, pause):
+    """SIGKILLs, until none is left, every process but init and the runner for which select(pid) is true.
+    Returns whether there was any."""
+    any_found = False
+    for _ in range(rounds):
+        found = False
+        for p in os.listdir("/proc"):
+            if not p.isdigit() or int(p) in (1, os.getpid()):
+                continue
+            try:
+                if select(int(p)):
+                    os.kill(int(p), signal.SIGKILL)
+                    found = any_found = True
+            except (OSError, ValueError, IndexError):
+                pass
+        reap_children()
+        if not found:
+            return any_found
+        time.sleep(pause)
+    return any_found
+
+
+def session_of(pid):
+    with open("/proc/%d/stat" % pid, "rb") as f:
+        return int(f.read().rsplit(b")", 1)[1].split()[4])
+
+
 def kill_user_processes(keep=None):
     """Kills every process of the sandbox user (code, its children, anything it left behind), except `keep`."""
     if keep is not None:
-        any_found = False
-        for _ in range(100):
-            found = False
-            for p in os.listdir("/proc"):
-                if not p.isdigit() or int(p) in (1, os.getpid(), keep):
-                    continue
-                try:
-                    os.kill(int(p), signal.SIGKILL)
-                    found = any_found = True
-                except OSError:
-                    pass
-            try:
-                while os.waitpid(-1, os.WNOHANG)[0] > 0:
-                    pass
-            except ChildProcessError:
-                pass
-            if not found:
-                return any_found
-            time.sleep(0.005)
-        return any_found
+        return kill_matching(lambda pid: pid != keep, 100, 0.005)
     for _ in range(50):
         try:
             os.kill(-1, signal.SIGKILL)  # all we may signal but init and ourselves
@@ -178,39 +195,14 @@ def kill_user_processes(keep=None):
         except PermissionError:
             break
         time.sleep(0.01)
-        # Reap what died; docker-init reaps orphans re-parented to it.
-        try:
-            while os.waitpid(-1, os.WNOHANG)[0] > 0:
-                pass
-        except ChildProcessError:
-            pass
+        reap_children()
         if not any(p.isdigit() and int(p) not in (1, os.getpid()) for p in os.listdir("/proc")):
             break
 
 
 def kill_process_session(sid):
     """Kills every process of the session `sid` (a command and what it started, unless it escaped with setsid)."""
-    for _ in range(50):
-        found = False
-        for p in os.listdir("/proc"):
-            if not p.isdigit() or int(p) in (1, os.getpid()):
-                continue
-            try:
-                with open("/proc/%s/stat" % p, "rb") as f:
-                    fields = f.read().rsplit(b")", 1)[1].split()
-                if int(fields[4]) == sid:
-                    os.kill(int(p), signal.SIGKILL)
-                    found = True
-            except (OSError, ValueError, IndexError):
-                pass
-        try:
-            while os.waitpid(-1, os.WNOHANG)[0] > 0:
-                pass
-        except ChildProcessError:
-            pass
-        if not found:
-            return
-        time.sleep(0.01)
+    kill_matching(lambda pid: session_of(pid) == sid, 50, 0.01)
 
 
 COALESCE = 0.02  # seconds a partial line may wait for the rest before it is sent anyway

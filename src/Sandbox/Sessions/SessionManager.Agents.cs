@@ -21,26 +21,17 @@ public sealed partial class SessionManager
 
     private readonly ConcurrentDictionary<string, AgentRunState> _agentRuns = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<string> _finishedRuns = new();
-    private SemaphoreSlim? _agentSlots;
-    private Dictionary<string, IAgentRunner>? _agents;
-
-    /// <summary>The agents callers can name, by name.</summary>
-    public IReadOnlyCollection<string> AgentNames => Agents.Keys;
-
-    private Dictionary<string, IAgentRunner> Agents => _agents ??= new Dictionary<string, IAgentRunner>(StringComparer.Ordinal)
+    private readonly ConcurrentDictionary<string, IAgentRunner> _agents = new(StringComparer.Ordinal)
     {
         [ClaudeCodeAgent.AgentName] = new ClaudeCodeAgent(),
         [CommandAgent.AgentName] = new CommandAgent(),
     };
 
-    private SemaphoreSlim AgentSlots => LazyInitializer.EnsureInitialized(ref _agentSlots,
-        () => new SemaphoreSlim(_options.Agents.MaxConcurrentRuns, _options.Agents.MaxConcurrentRuns));
-
     /// <summary>Adds (or replaces) an agent callers can name in <see cref="AgentRunRequest.Agent"/>.</summary>
     public void RegisterAgent(IAgentRunner agent)
     {
         ArgumentNullException.ThrowIfNull(agent);
-        Agents[agent.Name] = agent;
+        _agents[agent.Name] = agent;
     }
 
     /// <summary>
@@ -164,21 +155,9 @@ public sealed partial class SessionManager
         session.EnsureUsable();
         var (agent, timeout, endpoint) = ValidateAgentRequest(request);
         var launch = agent.Build(request, new AgentContext($"http://{DockerBackend.ModelProxyHost}:{DockerBackend.ModelProxyPort}", PlaceholderKey, AgentHome));
-        if (!session.Gate.Wait(0))
-        {
-            throw new SandboxException(SandboxErrorCodes.SessionBusy,
-                $"Session {session.Id} is running another execution or agent run. Wait for it to finish, or use another session.");
-        }
-        if (!AgentSlots.Wait(0))
-        {
-            session.Gate.Release();
-            throw new SandboxException(SandboxErrorCodes.CapacityExceeded,
-                $"The server already runs its maximum of {_options.Agents.MaxConcurrentRuns} agent runs. Retry later.");
-        }
-        lock (session.Sync)
-        {
-            session.Busy = true;
-        }
+        Claim(session, _agentSlots,
+            $"Session {session.Id} is running another execution or agent run. Wait for it to finish, or use another session.",
+            $"The server already runs its maximum of {_options.Agents.MaxConcurrentRuns} agent runs. Retry later.");
         var apiKey = string.IsNullOrEmpty(request.ApiKey) ? _options.Agents.ApiKey : request.ApiKey;
         var secrets = request.Env.Values.Append(apiKey ?? "").ToList();
         var run = new AgentRun
@@ -198,10 +177,10 @@ public sealed partial class SessionManager
 
     private (IAgentRunner Agent, TimeSpan Timeout, Uri Endpoint) ValidateAgentRequest(AgentRunRequest request)
     {
-        if (!Agents.TryGetValue(request.Agent ?? "", out var agent))
+        if (!_agents.TryGetValue(request.Agent ?? "", out var agent))
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument,
-                $"Unknown agent '{Shorten(request.Agent)}'. Use one of: {string.Join(", ", Agents.Keys.Order(StringComparer.Ordinal))}.");
+                $"Unknown agent '{Shorten(request.Agent)}'. Use one of: {string.Join(", ", _agents.Keys.Order(StringComparer.Ordinal))}.");
         }
         if (string.IsNullOrWhiteSpace(request.Prompt))
         {
@@ -412,7 +391,7 @@ public sealed partial class SessionManager
                         break;
                     case "out":
                         pending.Append(Str(message.Body, "data") ?? "");
-                        for (var nl = IndexOf(pending, '\n'); nl >= 0; nl = IndexOf(pending, '\n'))
+                        for (var nl = pending.IndexOf('\n'); nl >= 0; nl = pending.IndexOf('\n'))
                         {
                             state.AddLine(pending.ToString(0, nl));
                             pending.Remove(0, nl + 1);
@@ -453,14 +432,7 @@ public sealed partial class SessionManager
     private async Task FinishAgentRunAsync(AgentRunState state, AgentRun final)
     {
         var session = state.Session;
-        lock (session.Sync)
-        {
-            session.Busy = false;
-            session.ExecutionCount++;
-        }
-        session.Touch(_time.GetUtcNow());
-        AgentSlots.Release();
-        session.Gate.Release();
+        Unclaim(session, _agentSlots);
         try
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
@@ -505,18 +477,6 @@ public sealed partial class SessionManager
         return list;
     }
 
-    private static int IndexOf(StringBuilder text, char c)
-    {
-        for (var i = 0; i < text.Length; i++)
-        {
-            if (text[i] == c)
-            {
-                return i;
-            }
-        }
-        return -1;
-    }
-
     private static string LastLine(string text)
     {
         var line = text.TrimEnd().Split('\n').LastOrDefault()?.Trim();
@@ -547,18 +507,14 @@ public sealed partial class SessionManager
         }
     }
 
-    /// <summary>After a restart: runs the previous process left unfinished are failed, and agent networks and proxies
-    /// no run owns are removed (sessions are put back on network none).</summary>
+    /// <summary>After a restart: runs the previous process left unfinished are failed. (Their networks and proxies are
+    /// removed, and their sessions put back on network none, by the orphan sweep that follows.)</summary>
     private async Task ReconcileAgentRunsAsync(CancellationToken ct)
     {
-        var failed = await _store.FailInterruptedAgentRunsAsync("The server stopped during the run; the agent was killed.", _time.GetUtcNow(), ct).ConfigureAwait(false);
+        var failed = await _store.FailInterruptedAgentRunsAsync("The server stopped during the run; its end was not recorded.", _time.GetUtcNow(), ct).ConfigureAwait(false);
         if (failed > 0)
         {
             LogInterruptedRuns(_logger, failed);
-        }
-        foreach (var session in _sessions.Values.Where(s => s.Runner is not null))
-        {
-            await _backend.CloseAgentNetworkAsync(session.Id, session.ContainerId, ct).ConfigureAwait(false);
         }
     }
 

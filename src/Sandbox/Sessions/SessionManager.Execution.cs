@@ -37,21 +37,9 @@ public sealed partial class SessionManager
         var session = Get(sessionId, owner);
         session.EnsureUsable();
         var timeout = ValidateRequest(request);
-        if (!session.Gate.Wait(0))
-        {
-            throw new SandboxException(SandboxErrorCodes.SessionBusy,
-                $"Session {session.Id} is running another execution. Wait for it to finish, or use another session.");
-        }
-        if (!_executionSlots.Wait(0))
-        {
-            session.Gate.Release();
-            throw new SandboxException(SandboxErrorCodes.CapacityExceeded,
-                $"The server already runs its maximum of {_options.MaxConcurrentExecutions} executions. Retry shortly.");
-        }
-        lock (session.Sync)
-        {
-            session.Busy = true;
-        }
+        Claim(session, _executionSlots,
+            $"Session {session.Id} is running another execution. Wait for it to finish, or use another session.",
+            $"The server already runs its maximum of {_options.MaxConcurrentExecutions} executions. Retry shortly.");
         var channel = Channel.CreateBounded<ExecutionEvent>(new BoundedChannelOptions(64) { SingleReader = true, SingleWriter = true });
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var producer = Task.Run(async () =>
@@ -71,14 +59,7 @@ public sealed partial class SessionManager
             }
             finally
             {
-                lock (session.Sync)
-                {
-                    session.Busy = false;
-                    session.ExecutionCount++;
-                }
-                session.Touch(_time.GetUtcNow());
-                _executionSlots.Release();
-                session.Gate.Release();
+                Unclaim(session, _executionSlots);
             }
         }, CancellationToken.None);
         try
@@ -97,6 +78,40 @@ public sealed partial class SessionManager
             await stop.CancelAsync().ConfigureAwait(false);
             await producer.ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Claims a session for one execution or agent run, and one of the server-wide <paramref name="slots"/>: refused at
+    /// once (<c>session_busy</c>, <c>capacity_exceeded</c>), never queued. <see cref="Unclaim"/> gives both back.
+    /// </summary>
+    private static void Claim(Session session, SemaphoreSlim slots, string busyMessage, string fullMessage)
+    {
+        if (!session.Gate.Wait(0))
+        {
+            throw new SandboxException(SandboxErrorCodes.SessionBusy, busyMessage);
+        }
+        if (!slots.Wait(0))
+        {
+            session.Gate.Release();
+            throw new SandboxException(SandboxErrorCodes.CapacityExceeded, fullMessage);
+        }
+        lock (session.Sync)
+        {
+            session.Busy = true;
+        }
+    }
+
+    /// <summary>Ends what <see cref="Claim"/> began: the session is idle again (one call more) and the slot is free.</summary>
+    private void Unclaim(Session session, SemaphoreSlim slots)
+    {
+        lock (session.Sync)
+        {
+            session.Busy = false;
+            session.ExecutionCount++;
+        }
+        session.Touch(_time.GetUtcNow());
+        slots.Release();
+        session.Gate.Release();
     }
 
     private TimeSpan ValidateRequest(ExecutionRequest request)

@@ -26,6 +26,7 @@ public sealed partial class SessionManager : IAsyncDisposable
     private volatile bool _detaching;
     private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _executionSlots;
+    private readonly SemaphoreSlim _agentSlots;
     private readonly CancellationTokenSource _lifetime = new();
     private int _reserved;
 
@@ -43,6 +44,7 @@ public sealed partial class SessionManager : IAsyncDisposable
         _logger = logger;
         _time = time ?? TimeProvider.System;
         _executionSlots = new SemaphoreSlim(_options.MaxConcurrentExecutions, _options.MaxConcurrentExecutions);
+        _agentSlots = new SemaphoreSlim(_options.Agents.MaxConcurrentRuns, _options.Agents.MaxConcurrentRuns);
     }
 
     /// <summary>The engine options in force.</summary>
@@ -364,6 +366,7 @@ public sealed partial class SessionManager : IAsyncDisposable
             }
         }
         _executionSlots.Dispose();
+        _agentSlots.Dispose();
         _lifetime.Dispose();
     }
 

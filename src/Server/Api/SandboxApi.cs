@@ -119,28 +119,13 @@ public static class SandboxApi
     {
         var request = body.ToEngine();
         var owner = CallerContext.Get(http);
-        var accept = http.Request.Headers.Accept.ToString();
-        var sse = accept.Contains("text/event-stream", StringComparison.OrdinalIgnoreCase);
-        var ndjson = accept.Contains("application/x-ndjson", StringComparison.OrdinalIgnoreCase);
-        if (!sse && !ndjson)
+        if (WantsStream(http, out var sse))
         {
-            var result = await engine.ExecuteAsync(id, owner, request, ct);
-            return Results.Json(result.ToDto(), SandboxJson.Options);
+            return await StreamAsync(engine.ExecuteStreamingAsync(id, owner, request, ct), sse, ExecutionLine,
+                error => new ExecutionStreamEvent { Type = "error", Error = error }, ct);
         }
-
-        // Errors before the first event are still plain problem details: start the stream only once it runs.
-        var events = engine.ExecuteStreamingAsync(id, owner, request, ct).GetAsyncEnumerator(ct);
-        bool has;
-        try
-        {
-            has = await events.MoveNextAsync();
-        }
-        catch
-        {
-            await events.DisposeAsync();
-            throw;
-        }
-        return new StreamResult(events, has, sse);
+        var result = await engine.ExecuteAsync(id, owner, request, ct);
+        return Results.Json(result.ToDto(), SandboxJson.Options);
     }
 
     private static async Task<IResult> StartAgentRunAsync(string id, RunAgentRequest body, [FromQuery] bool? wait, [FromQuery] bool? trajectory,
@@ -150,7 +135,7 @@ public static class SandboxApi
         var owner = CallerContext.Get(http);
         if (WantsStream(http, out var sse))
         {
-            return await StreamAsync(engine.RunAgentStreamingAsync(id, owner, request, ct), sse, ct);
+            return await StreamAsync(engine.RunAgentStreamingAsync(id, owner, request, ct), sse, AgentLine, AgentError, ct);
         }
         if (wait == true)
         {
@@ -167,7 +152,7 @@ public static class SandboxApi
         if (WantsStream(http, out var sse))
         {
             await engine.GetAgentRunAsync(id, owner, runId, ct); // unknown run: a plain 404 before any stream starts
-            return await StreamAsync(engine.WatchAgentRunAsync(id, owner, runId, ct), sse, ct);
+            return await StreamAsync(engine.WatchAgentRunAsync(id, owner, runId, ct), sse, AgentLine, AgentError, ct);
         }
         return Results.Json((await engine.GetAgentRunAsync(id, owner, runId, ct)).ToDto(trajectory ?? true), SandboxJson.Options);
     }
@@ -179,7 +164,26 @@ public static class SandboxApi
         return sse || accept.Contains("application/x-ndjson", StringComparison.OrdinalIgnoreCase);
     }
 
-    private static async Task<IResult> StreamAsync(IAsyncEnumerable<Sandbox.Agents.AgentRunEvent> source, bool sse, CancellationToken ct)
+    private static (string Type, object Wire) ExecutionLine(Sandbox.Execution.ExecutionEvent e)
+    {
+        var line = e.ToDto();
+        return (line.Type, line);
+    }
+
+    private static (string Type, object Wire) AgentLine(Sandbox.Agents.AgentRunEvent e)
+    {
+        var line = e.ToDto();
+        return (line.Type, line);
+    }
+
+    private static AgentRunStreamEvent AgentError(ErrorDto error) => new() { Type = "error", Error = error };
+
+    /// <summary>
+    /// A stream of events as SSE or NDJSON. Errors before the first event are still plain problem details: the stream
+    /// starts only once the first event is there; an error after that becomes the stream's last event.
+    /// </summary>
+    private static async Task<IResult> StreamAsync<TEvent>(IAsyncEnumerable<TEvent> source, bool sse,
+        Func<TEvent, (string Type, object Wire)> toWire, Func<ErrorDto, object> toError, CancellationToken ct)
     {
         var events = source.GetAsyncEnumerator(ct);
         bool has;
@@ -192,7 +196,7 @@ public static class SandboxApi
             await events.DisposeAsync();
             throw;
         }
-        return new AgentStreamResult(events, has, sse);
+        return new StreamResult<TEvent>(events, has, sse, toWire, toError);
     }
 
     private sealed class LocatedResult(IResult inner, string location) : IResult
@@ -204,7 +208,8 @@ public static class SandboxApi
         }
     }
 
-    private sealed class AgentStreamResult(IAsyncEnumerator<Sandbox.Agents.AgentRunEvent> events, bool has, bool sse) : IResult
+    private sealed class StreamResult<TEvent>(IAsyncEnumerator<TEvent> events, bool has, bool sse,
+        Func<TEvent, (string Type, object Wire)> toWire, Func<ErrorDto, object> toError) : IResult
     {
         public async Task ExecuteAsync(HttpContext http)
         {
@@ -218,55 +223,22 @@ public static class SandboxApi
                 {
                     while (has)
                     {
-                        await Write(http, events.Current.ToDto(), ct);
+                        var (type, wire) = toWire(events.Current);
+                        await Write(http, type, wire, ct);
                         has = await events.MoveNextAsync();
                     }
                 }
                 catch (SandboxException e)
                 {
-                    await Write(http, new AgentRunStreamEvent { Type = "error", Error = e.ToError() }, ct);
+                    await Write(http, "error", toError(e.ToError()), ct);
                 }
             }
         }
 
-        private async Task Write(HttpContext http, AgentRunStreamEvent e, CancellationToken ct)
+        private async Task Write(HttpContext http, string type, object wire, CancellationToken ct)
         {
-            var json = JsonSerializer.Serialize(e, SandboxJson.Options);
-            var text = sse ? $"event: {e.Type}\ndata: {json}\n\n" : json + "\n";
-            await http.Response.WriteAsync(text, ct);
-            await http.Response.Body.FlushAsync(ct);
-        }
-    }
-
-    private sealed class StreamResult(IAsyncEnumerator<Sandbox.Execution.ExecutionEvent> events, bool has, bool sse) : IResult
-    {
-        public async Task ExecuteAsync(HttpContext http)
-        {
-            http.Response.ContentType = sse ? "text/event-stream" : "application/x-ndjson";
-            http.Response.Headers.CacheControl = "no-cache";
-            http.Response.Headers["X-Accel-Buffering"] = "no";
-            var ct = http.RequestAborted;
-            await using (events)
-            {
-                try
-                {
-                    while (has)
-                    {
-                        await Write(http, events.Current.ToDto(), ct);
-                        has = await events.MoveNextAsync();
-                    }
-                }
-                catch (SandboxException e)
-                {
-                    await Write(http, new ExecutionStreamEvent { Type = "error", Error = e.ToError() }, ct);
-                }
-            }
-        }
-
-        private async Task Write(HttpContext http, ExecutionStreamEvent e, CancellationToken ct)
-        {
-            var json = JsonSerializer.Serialize(e, SandboxJson.Options);
-            var text = sse ? $"event: {e.Type}\ndata: {json}\n\n" : json + "\n";
+            var json = JsonSerializer.Serialize(wire, wire.GetType(), SandboxJson.Options);
+            var text = sse ? $"event: {type}\ndata: {json}\n\n" : json + "\n";
             await http.Response.WriteAsync(text, ct);
             await http.Response.Body.FlushAsync(ct);
         }
