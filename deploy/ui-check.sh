@@ -28,7 +28,7 @@ data="$(mktemp -d /tmp/sandbox-ui-check.XXXXXX)"
 log "building and starting the server on port $port"
 dotnet build src/Server -c Release -v quiet -nologo -clp:ErrorsOnly >/dev/null
 dotnet src/Server/bin/Release/net10.0/Sandbox.Server.dll --urls "http://127.0.0.1:$port" --Server:AuthToken="$token" \
-  --Sandbox:InstanceId=ui-check --Sandbox:DataDirectory="$data" --Sandbox:WarmPoolSize=0 --Sandbox:KeepSessionsOnShutdown=false \
+  --Sandbox:InstanceId=ui-check --Sandbox:Durability:DataDirectory="$data" --Sandbox:Pool:Size=0 --Sandbox:Durability:KeepSessionsOnShutdown=false \
   --Sandbox:Agents:ModelEndpoint="$model_url" --Sandbox:Agents:EgressNetwork="$network" \
   >"$data/server.log" 2>&1 &
 server=$!

@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using ModelContextProtocol.Client;
+using Sandbox;
 using Sandbox.Docker;
 using Sandbox.Execution;
 using Sandbox.Server.Hosting;
@@ -21,11 +22,11 @@ var createIterations = Math.Max(5, iterations / 20);
 const string Owner = "anonymous";
 var instance = "bench-" + Guid.NewGuid().ToString("N")[..8];
 
-await using var app = ServerProgram.BuildHttp(["--urls", "http://127.0.0.1:0", $"--Sandbox:InstanceId={instance}", "--Serilog:MinimumLevel:Default=Warning", "--Sandbox:Safety:Mode=Enforce", "--Sandbox:WarmPoolSize=2", "--Sandbox:MaxSessions=80", "--Sandbox:Store=Memory"]);
+await using var app = ServerProgram.BuildHttp(["--urls", "http://127.0.0.1:0", $"--Sandbox:InstanceId={instance}", "--Serilog:MinimumLevel:Default=Warning", "--Serilog:MinimumLevel:Override:Microsoft.Hosting.Lifetime=Warning", "--Sandbox:Safety:Mode=Enforce", "--Sandbox:Pool:Size=2", "--Sandbox:MaxSessions=80", "--Sandbox:Durability:Store=Memory"]);
 await app.StartAsync();
 var baseUri = new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
-var engine = app.Services.GetRequiredService<SessionManager>();
-var session = await engine.CreateSessionAsync(new SessionSpec(), Owner, CancellationToken.None);
+var engine = app.Services.GetRequiredService<SandboxEngine>();
+var session = await engine.Sessions.CreateAsync(new SessionSpec(), Owner, CancellationToken.None);
 var container = DockerBackend.ContainerName(session.Id);
 using var http = new HttpClient { BaseAddress = baseUri };
 await using var mcp = await McpClient.CreateAsync(new HttpClientTransport(new HttpClientTransportOptions { Endpoint = new Uri(baseUri, "/mcp"), TransportMode = HttpTransportMode.StreamableHttp }));
@@ -74,7 +75,7 @@ Console.Error.WriteLine($"Measuring {iterations} executions per path...");
 var dockerExec = await Measure("docker exec python3 -c 'print(1)' (baseline)", () => Run("docker", "exec", "-u", "1000", container, "python3", "-c", "print(1)"), iterations);
 var engineRuns = await Measure("engine execute (in-process)", async () =>
 {
-    var r = await engine.ExecuteAsync(session.Id, Owner, request, CancellationToken.None);
+    var r = await engine.Executions.ExecuteAsync(session.Id, Owner, request, CancellationToken.None);
     if (r.Stdout != "1\n") throw new InvalidOperationException(r.Stderr);
 }, iterations);
 var restRuns = await Measure("REST POST /execute", async () =>
@@ -92,21 +93,21 @@ var dockerRun = await Measure("docker run --rm python3 -c 'print(1)' (baseline)"
 // Without the pool: non-default limits bypass it. With it: wait (untimed) until the background refill has a container.
 await Measure("create_session (no pool)", async () =>
 {
-    var s = await engine.CreateSessionAsync(new SessionSpec { Limits = new LimitsRequest { MemoryMb = 500 } }, Owner, CancellationToken.None);
-    _ = engine.CloseSessionAsync(s.Id, Owner, CancellationToken.None);
+    var s = await engine.Sessions.CreateAsync(new SessionSpec { Limits = new LimitsRequest { MemoryMb = 500 } }, Owner, CancellationToken.None);
+    _ = engine.Sessions.CloseAsync(s.Id, Owner, CancellationToken.None);
 }, createIterations);
 var pooledIds = new List<string>();
 var poolSamples = new List<double>();
 for (var i = 0; i < createIterations; i++)
 {
-    for (var wait = 0; wait < 300 && engine.PooledCount == 0; wait++)
+    for (var wait = 0; wait < 300 && engine.Pool.Count == 0; wait++)
     {
         await Task.Delay(100);
     }
     var sw = Stopwatch.StartNew();
-    var s = await engine.CreateSessionAsync(new SessionSpec(), Owner, CancellationToken.None);
+    var s = await engine.Sessions.CreateAsync(new SessionSpec(), Owner, CancellationToken.None);
     poolSamples.Add(sw.Elapsed.TotalMilliseconds);
-    await engine.CloseSessionAsync(s.Id, Owner, CancellationToken.None);
+    await engine.Sessions.CloseAsync(s.Id, Owner, CancellationToken.None);
 }
 poolSamples.Sort();
 rows.Add(("create_session (warm pool)", poolSamples.ToArray()));
@@ -118,7 +119,7 @@ foreach (var n in new[] { 1, 4, 16 })
     var ids = new List<string>();
     for (var i = 0; i < n; i++)
     {
-        ids.Add((await engine.CreateSessionAsync(new SessionSpec { Limits = new LimitsRequest { MemoryMb = 256 } }, Owner, CancellationToken.None)).Id);
+        ids.Add((await engine.Sessions.CreateAsync(new SessionSpec { Limits = new LimitsRequest { MemoryMb = 256 } }, Owner, CancellationToken.None)).Id);
     }
     var perSession = Math.Max(20, iterations / n);
     var sw = Stopwatch.StartNew();
@@ -126,13 +127,13 @@ foreach (var n in new[] { 1, 4, 16 })
     {
         for (var i = 0; i < perSession; i++)
         {
-            await engine.ExecuteAsync(id, Owner, request, CancellationToken.None);
+            await engine.Executions.ExecuteAsync(id, Owner, request, CancellationToken.None);
         }
     })));
     throughput.Add((n, n * perSession / sw.Elapsed.TotalSeconds));
     foreach (var id in ids)
     {
-        await engine.CloseSessionAsync(id, Owner, CancellationToken.None);
+        await engine.Sessions.CloseAsync(id, Owner, CancellationToken.None);
     }
 }
 
@@ -149,18 +150,18 @@ var idleRss = RssMb();
 var fifty = new List<string>();
 for (var i = 0; i < 50; i++)
 {
-    fifty.Add((await engine.CreateSessionAsync(new SessionSpec { Limits = new LimitsRequest { MemoryMb = 128 } }, Owner, CancellationToken.None)).Id);
+    fifty.Add((await engine.Sessions.CreateAsync(new SessionSpec { Limits = new LimitsRequest { MemoryMb = 128 } }, Owner, CancellationToken.None)).Id);
 }
 foreach (var id in fifty)
 {
-    await engine.ExecuteAsync(id, Owner, request, CancellationToken.None);
+    await engine.Executions.ExecuteAsync(id, Owner, request, CancellationToken.None);
 }
 var fiftyRss = RssMb();
 foreach (var id in fifty)
 {
-    await engine.CloseSessionAsync(id, Owner, CancellationToken.None);
+    await engine.Sessions.CloseAsync(id, Owner, CancellationToken.None);
 }
-await engine.CloseSessionAsync(session.Id, Owner, CancellationToken.None);
+await engine.Sessions.CloseAsync(session.Id, Owner, CancellationToken.None);
 
 // Load: 50 sessions, 20 executions each, from 10 concurrent REST clients; zero errors expected.
 static long MemAvailableMb() =>

@@ -4,15 +4,6 @@ using Sandbox.Sessions;
 
 namespace Sandbox;
 
-/// <summary>Session store implementations.</summary>
-public enum StoreKind
-{
-    /// <summary>Embedded SQLite file (sessions and history survive restarts).</summary>
-    Sqlite,
-    /// <summary>In memory only.</summary>
-    Memory,
-}
-
 /// <summary>Server-wide engine configuration, bound from the <c>Sandbox</c> configuration section.</summary>
 public sealed class SandboxOptions : IValidatableObject
 {
@@ -48,10 +39,6 @@ public sealed class SandboxOptions : IValidatableObject
         MemoryMb = 4096, Cpus = 2, Pids = 512, NoFile = 8192, FileSizeMb = 1024, WorkspaceMb = 2048, TmpMb = 512,
     };
 
-    /// <summary>Started, paused containers kept ready for sessions of the default image with the default limits
-    /// (0 disables). A pooled container serves one session and is destroyed with it.</summary>
-    [Range(0, 100)] public int WarmPoolSize { get; set; } = 2;
-
     /// <summary>A session unused this long is closed by the reaper.</summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(30);
 
@@ -67,27 +54,6 @@ public sealed class SandboxOptions : IValidatableObject
     /// <summary>Most sessions alive at once (all callers together).</summary>
     [Range(1, 10000)] public int MaxSessions { get; set; } = 50;
 
-    /// <summary>Most executions running at once (all sessions together).</summary>
-    [Range(1, 10000)] public int MaxConcurrentExecutions { get; set; } = 32;
-
-    /// <summary>Timeout of an execution that names none.</summary>
-    public TimeSpan DefaultExecutionTimeout { get; set; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>Longest timeout an execution may ask for.</summary>
-    public TimeSpan MaxExecutionTimeout { get; set; } = TimeSpan.FromMinutes(10);
-
-    /// <summary>Characters of stdout and of stderr kept per execution; the rest is dropped and marked truncated.</summary>
-    [Range(1024, 256 * 1024 * 1024)] public int MaxOutputChars { get; set; } = 1024 * 1024;
-
-    /// <summary>Largest code accepted by execute, in characters.</summary>
-    [Range(1024, 16 * 1024 * 1024)] public int MaxCodeChars { get; set; } = 1024 * 1024;
-
-    /// <summary>Largest file accepted by upload, in bytes.</summary>
-    [Range(1, long.MaxValue)] public long MaxUploadBytes { get; set; } = 100L * 1024 * 1024;
-
-    /// <summary>Largest file or directory archive returned by download, in bytes.</summary>
-    [Range(1, long.MaxValue)] public long MaxDownloadBytes { get; set; } = 100L * 1024 * 1024;
-
     /// <summary>Time allowed to create and start a session's container and reach its runner.</summary>
     public TimeSpan CreateTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
@@ -97,18 +63,17 @@ public sealed class SandboxOptions : IValidatableObject
     /// <summary>OCI runtime for session containers (for example <c>runsc</c> for gVisor). Empty: the engine default.</summary>
     public string? Runtime { get; set; }
 
-    /// <summary>Where sessions and their history are kept: <c>Sqlite</c> (default) or <c>Memory</c> (nothing survives a restart).</summary>
-    public StoreKind Store { get; set; } = StoreKind.Sqlite;
+    /// <summary>Code execution: timeouts, output and code caps, concurrency.</summary>
+    [Required] public Execution.ExecutionOptions Execution { get; set; } = new();
 
-    /// <summary>Directory of the SQLite store. Empty: <c>$XDG_DATA_HOME/sandbox</c> or <c>~/.local/share/sandbox</c>.</summary>
-    public string? DataDirectory { get; set; }
+    /// <summary>Workspace file transfers: size caps.</summary>
+    [Required] public Files.WorkspaceFileOptions Files { get; set; } = new();
 
-    /// <summary>At shutdown, keep session containers running so a restarted server resumes them (default), or remove them.</summary>
-    public bool KeepSessionsOnShutdown { get; set; } = true;
+    /// <summary>The warm pool.</summary>
+    [Required] public Pool.PoolOptions Pool { get; set; } = new();
 
-    /// <summary>The data directory in force.</summary>
-    public string ResolveDataDirectory() => !string.IsNullOrWhiteSpace(DataDirectory) ? DataDirectory
-        : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "sandbox");
+    /// <summary>The session store and what survives a restart.</summary>
+    [Required] public Durability.DurabilityOptions Durability { get; set; } = new();
 
     /// <summary>Coding agents (<c>run_agent</c>): model endpoint, key, network and limits.</summary>
     [Required] public Agents.AgentOptions Agents { get; set; } = new();
@@ -140,7 +105,6 @@ public sealed class SandboxOptions : IValidatableObject
         foreach (var (name, span) in new[]
                  {
                      (nameof(IdleTimeout), IdleTimeout), (nameof(MaxLifetime), MaxLifetime), (nameof(ReaperInterval), ReaperInterval),
-                     (nameof(DefaultExecutionTimeout), DefaultExecutionTimeout), (nameof(MaxExecutionTimeout), MaxExecutionTimeout),
                      (nameof(CreateTimeout), CreateTimeout), (nameof(KillGrace), KillGrace), (nameof(MaxIdleTimeout), MaxIdleTimeout),
                  })
         {
@@ -148,10 +112,6 @@ public sealed class SandboxOptions : IValidatableObject
             {
                 yield return new ValidationResult($"{name} must be positive.", [name]);
             }
-        }
-        if (DefaultExecutionTimeout > MaxExecutionTimeout)
-        {
-            yield return new ValidationResult("DefaultExecutionTimeout is above MaxExecutionTimeout.", [nameof(DefaultExecutionTimeout)]);
         }
     }
 }

@@ -1,3 +1,4 @@
+using Sandbox.Backend;
 using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -43,7 +44,7 @@ public class ServerFixture : IAsyncLifetime
         [
             "--urls", "http://127.0.0.1:0",
             $"--Sandbox:InstanceId={InstanceId}",
-            $"--Sandbox:DataDirectory={DataDirectory}",
+            $"--Sandbox:Durability:DataDirectory={DataDirectory}",
             "--Serilog:MinimumLevel:Default=Warning",
             "--Server:MaxRequestBodyBytes=2000000",
             .. ExtraArgs,
@@ -52,7 +53,7 @@ public class ServerFixture : IAsyncLifetime
         await _app.StartAsync();
         var addresses = _app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>();
         BaseAddress = new Uri(addresses.Addresses.First());
-        var health = await _app.Services.GetRequiredService<SessionManager>().GetHealthAsync(CancellationToken.None);
+        var health = await _app.Services.GetRequiredService<SandboxEngine>().Sessions.GetHealthAsync(CancellationToken.None);
         if (!health.Healthy)
         {
             throw new InvalidOperationException($"The engine or images are not ready: {health}. Run deploy/test.sh, which prepares them.");
@@ -86,12 +87,12 @@ public class ServerFixture : IAsyncLifetime
     {
         if (_app is not null)
         {
-            var engine = _app.Services.GetRequiredService<SessionManager>();
-            foreach (var s in engine.ListAllSessions())
+            var engine = _app.Services.GetRequiredService<SandboxEngine>();
+            foreach (var s in engine.Sessions.ListAll())
             {
                 try
                 {
-                    await engine.CloseSessionAsync(s.Id, s.Owner, CancellationToken.None);
+                    await engine.Sessions.CloseAsync(s.Id, s.Owner, CancellationToken.None);
                 }
                 catch (SandboxException)
                 {
@@ -110,7 +111,7 @@ public class ServerFixture : IAsyncLifetime
     {
         using var backend = new Sandbox.Docker.DockerBackend(Microsoft.Extensions.Options.Options.Create(new Sandbox.SandboxOptions { InstanceId = InstanceId }),
             Microsoft.Extensions.Logging.Abstractions.NullLogger<Sandbox.Docker.DockerBackend>.Instance);
-        var filter = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{Sandbox.Docker.SandboxLabels.Instance}={InstanceId}"] = true } };
+        var filter = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{SandboxLabels.Instance}={InstanceId}"] = true } };
         foreach (var c in await backend.Client.Containers.ListContainersAsync(new global::Docker.DotNet.Models.ContainersListParameters { All = true, Filters = filter }))
         {
             Console.Error.WriteLine($"[fixture] removing leftover container {c.Names.FirstOrDefault()} ({c.State})");

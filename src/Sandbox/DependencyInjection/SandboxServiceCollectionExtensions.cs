@@ -1,4 +1,12 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Sandbox.Agents;
+using Sandbox.Backend;
+using Sandbox.Durability;
+using Sandbox.Execution;
+using Sandbox.Files;
+using Sandbox.Packages;
+using Sandbox.Pool;
 using Microsoft.Extensions.Options;
 using Sandbox;
 using Sandbox.Docker;
@@ -11,7 +19,8 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// <summary>Registers the sandbox engine.</summary>
 public static class SandboxServiceCollectionExtensions
 {
-    /// <summary>Adds the engine (Docker backend, safety policy, session manager, reaper) with validated options.</summary>
+    /// <summary>Adds the engine (Docker backend, safety policy, the session core, every capability service, the reaper)
+    /// with validated options.</summary>
     /// <param name="services">The service collection.</param>
     /// <param name="configure">Optional extra configuration applied after binding.</param>
     public static OptionsBuilder<SandboxOptions> AddSandbox(this IServiceCollection services, Action<SandboxOptions>? configure = null)
@@ -23,16 +32,62 @@ public static class SandboxServiceCollectionExtensions
             builder.Configure(configure);
         }
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SandboxOptions>, SandboxOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SandboxOptions>, MovedOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<DockerBackend>();
-        services.TryAddSingleton<ISandboxBackend>(sp => sp.GetRequiredService<DockerBackend>());
+        services.AddSandboxDocker();
         services.TryAddSingleton<ISafetyPolicy, DefaultSafetyPolicy>();
-        services.TryAddSingleton<ISessionStore>(sp => sp.GetRequiredService<IOptions<SandboxOptions>>().Value.Store == StoreKind.Memory
+        services.TryAddSingleton<ISessionStore>(sp => sp.GetRequiredService<IOptions<SandboxOptions>>().Value.Durability.Store == StoreKind.Memory
             ? new InMemorySessionStore()
             : ActivatorUtilities.CreateInstance<SqliteSessionStore>(sp));
-        services.TryAddSingleton<SessionManager>();
+
+        // The session core every capability shares.
+        services.TryAddSingleton<SessionJournal>();
+        services.TryAddSingleton<SessionRegistry>();
+        services.TryAddSingleton<SandboxLauncher>();
+        services.TryAddSingleton<WarmPool>();
+        services.TryAddSingleton(sp => new SessionService(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<SandboxLauncher>(),
+            sp.GetRequiredService<WarmPool>(), sp.GetRequiredService<ISandboxBackend>(), sp.GetRequiredService<SessionJournal>(),
+            [sp.GetRequiredService<AgentRunService>()], sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<SessionService>>()));
+
+        // Capabilities.
+        services.TryAddSingleton<ExecutionSafety>();
+        services.TryAddSingleton<ExecutionService>();
+        services.TryAddSingleton<WorkspaceFileService>();
+        services.TryAddSingleton<PackageCatalog>();
+        services.TryAddSingleton<PackagePolicy>();
+        services.TryAddSingleton<PackageInstaller>();
+        services.TryAddSingleton(sp => ActivatorUtilities.CreateInstance<AgentRunTracker>(sp));
+        services.TryAddSingleton(sp => ActivatorUtilities.CreateInstance<AgentRequestValidator>(sp));
+        services.TryAddSingleton(sp => ActivatorUtilities.CreateInstance<AgentRunExecutor>(sp));
+        services.TryAddSingleton(sp => new AgentRunService(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<AgentRunTracker>(),
+            sp.GetRequiredService<AgentRunExecutor>(), sp.GetRequiredService<AgentRequestValidator>(), sp.GetRequiredService<IAgentNetwork>(),
+            sp.GetRequiredService<SessionJournal>(), sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<AgentRunService>>()));
+
+        // Durability and the background lifecycle.
+        services.TryAddSingleton(sp => new OrphanSweeper(sp.GetRequiredService<ISandboxBackend>(), sp.GetRequiredService<IAgentNetwork>(),
+            sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<WarmPool>(), sp.GetRequiredService<AgentRunTracker>(),
+            sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(sp => new SessionRecovery(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<SessionService>(),
+            sp.GetRequiredService<AgentRunService>(), sp.GetRequiredService<WarmPool>(), sp.GetRequiredService<OrphanSweeper>(),
+            sp.GetRequiredService<ISandboxBackend>(), sp.GetRequiredService<SessionJournal>(), sp.GetRequiredService<IOptions<SandboxOptions>>(),
+            sp.GetRequiredService<ILogger<SessionRecovery>>()));
+        services.TryAddSingleton<SandboxEngine>();
         services.AddHostedService<SessionReaper>();
         return builder;
+    }
+
+    /// <summary>The Docker implementation of the backend seam and of its collaborators (agent network, package fetcher).
+    /// Another backend registers its own implementations of these three interfaces instead.</summary>
+    public static IServiceCollection AddSandboxDocker(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.TryAddSingleton<DockerBackend>();
+        services.TryAddSingleton<ISandboxBackend>(sp => sp.GetRequiredService<DockerBackend>());
+        services.TryAddSingleton<IAgentNetwork, DockerAgentNetwork>();
+        services.TryAddSingleton<IPackageFetcher, DockerPackageFetcher>();
+        return services;
     }
 }
 
@@ -42,7 +97,8 @@ internal sealed class SandboxOptionsValidator : IValidateOptions<SandboxOptions>
     public ValidateOptionsResult Validate(string? name, SandboxOptions options)
     {
         var errors = new List<string>();
-        foreach (var (label, limits) in new object[][] { ["DefaultLimits", options.DefaultLimits], ["MaxLimits", options.MaxLimits], ["Agents", options.Agents], ["Packages", options.Packages] }
+        foreach (var (label, limits) in new object[][] { ["DefaultLimits", options.DefaultLimits], ["MaxLimits", options.MaxLimits], ["Agents", options.Agents], ["Packages", options.Packages],
+                     ["Execution", options.Execution], ["Files", options.Files], ["Pool", options.Pool], ["Durability", options.Durability] }
                      .Select(pair => ((string)pair[0], pair[1])))
         {
             var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();

@@ -1,4 +1,4 @@
-using Sandbox.Docker;
+using Sandbox.Backend;
 
 namespace Sandbox.Sessions;
 

@@ -1,4 +1,4 @@
-using Sandbox.Docker;
+using Sandbox.Runner;
 
 namespace Sandbox.Sessions;
 

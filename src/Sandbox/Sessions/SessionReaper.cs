@@ -1,10 +1,14 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Sandbox.Durability;
+using Sandbox.Pool;
 
 namespace Sandbox.Sessions;
 
 /// <summary>Removes orphaned containers at start, then closes idle and expired sessions on a timer.</summary>
-public sealed partial class SessionReaper(SessionManager sessions, ILogger<SessionReaper> logger) : BackgroundService
+public sealed partial class SessionReaper(SessionService sessions, SessionRecovery recovery, WarmPool pool, IOptions<SandboxOptions> options,
+    ILogger<SessionReaper> logger) : BackgroundService
 {
     /// <inheritdoc />
     public override async Task StartAsync(CancellationToken cancellationToken)
@@ -13,7 +17,7 @@ public sealed partial class SessionReaper(SessionManager sessions, ILogger<Sessi
         // remove orphans. An unreachable engine is not fatal: the server starts and /healthz says why.
         try
         {
-            await sessions.InitializeAsync(cancellationToken).ConfigureAwait(false);
+            await recovery.InitializeAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (SandboxException e) when (e.Code == SandboxErrorCodes.EngineUnavailable)
         {
@@ -36,13 +40,13 @@ public sealed partial class SessionReaper(SessionManager sessions, ILogger<Sessi
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await FillPoolAsync(stoppingToken).ConfigureAwait(false);
-        using var timer = new PeriodicTimer(sessions.Options.ReaperInterval);
+        using var timer = new PeriodicTimer(options.Value.ReaperInterval);
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
             await FillPoolAsync(stoppingToken).ConfigureAwait(false);
             await PassAsync(async () =>
             {
-                await sessions.PersistAllAsync(stoppingToken).ConfigureAwait(false);
+                await recovery.PersistAllAsync(stoppingToken).ConfigureAwait(false);
                 var closed = await sessions.ReapAsync(stoppingToken).ConfigureAwait(false);
                 if (closed > 0)
                 {
@@ -71,7 +75,7 @@ public sealed partial class SessionReaper(SessionManager sessions, ILogger<Sessi
 
     private Task FillPoolAsync(CancellationToken ct) => PassAsync(async () =>
     {
-        var added = await sessions.FillPoolAsync(ct).ConfigureAwait(false);
+        var added = await pool.FillAsync(ct).ConfigureAwait(false);
         if (added > 0)
         {
             LogPoolFilled(logger, added);
@@ -89,7 +93,7 @@ public sealed partial class SessionReaper(SessionManager sessions, ILogger<Sessi
         bounded.CancelAfter(TimeSpan.FromSeconds(30));
         try
         {
-            await sessions.ShutdownAsync(bounded.Token).ConfigureAwait(false);
+            await recovery.ShutdownAsync(bounded.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SandboxException or OperationCanceledException)
         {

@@ -3,7 +3,7 @@ using Sandbox.Agents;
 
 namespace Sandbox.Storage;
 
-/// <summary>A store that keeps nothing across restarts (<c>Sandbox:Store=Memory</c>), for tests and throw-away servers.</summary>
+/// <summary>A store that keeps nothing across restarts (<c>Sandbox:Durability:Store=Memory</c>), for tests and throw-away servers.</summary>
 public sealed class InMemorySessionStore : ISessionStore
 {
     private readonly ConcurrentDictionary<string, SessionRecord> _sessions = new(StringComparer.Ordinal);

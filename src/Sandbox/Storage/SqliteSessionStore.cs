@@ -10,7 +10,7 @@ using Sandbox.Sessions;
 namespace Sandbox.Storage;
 
 /// <summary>
-/// The embedded default store: one SQLite file under <see cref="SandboxOptions.DataDirectory"/> (sessions are filed by
+/// The embedded default store: one SQLite file under <see cref="Durability.DurabilityOptions.DataDirectory"/> (sessions are filed by
 /// <see cref="SandboxOptions.InstanceId"/>, so servers sharing a file never take each other's sessions), WAL mode, schema
 /// versioned by <c>PRAGMA user_version</c> with forward migrations. History is written by a background writer in
 /// batches so executions never wait for the disk.
@@ -53,7 +53,7 @@ public sealed partial class SqliteSessionStore : ISessionStore
     public SqliteSessionStore(IOptions<SandboxOptions> options, ILogger<SqliteSessionStore> logger)
     {
         ArgumentNullException.ThrowIfNull(options);
-        _path = Path.Combine(options.Value.ResolveDataDirectory(), "sandbox.db");
+        _path = Path.Combine(options.Value.Durability.ResolveDataDirectory(), "sandbox.db");
         _instance = options.Value.InstanceId;
         _logger = logger;
     }
@@ -89,7 +89,7 @@ public sealed partial class SqliteSessionStore : ISessionStore
         catch (Exception e) when (e is SqliteException or IOException or UnauthorizedAccessException)
         {
             throw new SandboxException(SandboxErrorCodes.Internal,
-                $"Cannot open the session store at {_path}: {e.Message}. Make the data directory writable (Sandbox:DataDirectory) or stop the other server using it.", e);
+                $"Cannot open the session store at {_path}: {e.Message}. Make the data directory writable (Sandbox:Durability:DataDirectory) or stop the other server using it.", e);
         }
         _writer = Task.Run(WriteHistoryLoopAsync, CancellationToken.None);
     }

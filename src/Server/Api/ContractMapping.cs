@@ -4,6 +4,7 @@ using Sandbox.Agents;
 using Sandbox.Client.Contracts;
 using Sandbox.Execution;
 using Sandbox.Files;
+using Sandbox.Packages;
 using Sandbox.Sessions;
 
 namespace Sandbox.Server.Api;

@@ -25,7 +25,7 @@ public sealed partial class RequestGuardMiddleware(RequestDelegate next, IOption
         var origin = context.Request.Headers.Origin.ToString();
         if (origin.Length > 0 && !IsAllowedOrigin(origin, context, o))
         {
-            LogForeignOrigin(logger, Sanitize(origin), path.Value ?? "");
+            LogForeignOrigin(logger, SafeText.Shorten(origin, 200), path.Value ?? "");
             await WriteError(context, StatusCodes.Status403Forbidden, "forbidden",
                 "This Origin is not allowed (DNS-rebinding protection). Add it to Server:AllowedOrigins if it is yours.").ConfigureAwait(false);
             return;
@@ -99,8 +99,6 @@ public sealed partial class RequestGuardMiddleware(RequestDelegate next, IOption
     private static Task WriteError(HttpContext context, int status, string code, string message) =>
         Results.Problem(title: code, detail: message, statusCode: status,
             extensions: new Dictionary<string, object?> { ["code"] = code }).ExecuteAsync(context);
-
-    private static string Sanitize(string s) => new(s.Take(200).Select(c => char.IsControl(c) ? '?' : c).ToArray());
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Refused request to {Path} from foreign origin {Origin}")]
     private static partial void LogForeignOrigin(ILogger logger, string origin, string path);

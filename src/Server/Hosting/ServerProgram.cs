@@ -1,3 +1,4 @@
+using Sandbox.Durability;
 using Sandbox;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
@@ -109,7 +110,7 @@ public static class ServerProgram
             // Stateless on purpose: sandbox sessions live in our store, not in MCP transport sessions, so any request
             // can reach any server process and a transport reconnect loses nothing. We make no server-to-client requests.
             .WithHttpTransport(o => o.Stateless = true)
-            .WithTools<SandboxTools>();
+            .WithSandboxTools();
         configure?.Invoke(builder);
 
         var app = builder.Build();
@@ -136,10 +137,10 @@ public static class ServerProgram
         // stdout carries the protocol: every log line goes to stderr.
         ConfigureLogging(builder.Services, builder.Configuration, toStderr: true);
         builder.Services.AddSandbox().BindConfiguration(Sandbox.SandboxOptions.SectionName);
-        if (string.IsNullOrEmpty(builder.Configuration["Sandbox:Store"]))
+        if (string.IsNullOrEmpty(builder.Configuration["Sandbox:Durability:Store"]))
         {
             // A desktop client owns its stdio server's sessions for the life of the process: nothing to resume later.
-            builder.Services.PostConfigure<Sandbox.SandboxOptions>(o => o.Store = Sandbox.StoreKind.Memory);
+            builder.Services.PostConfigure<Sandbox.SandboxOptions>(o => o.Durability.Store = Sandbox.Durability.StoreKind.Memory);
         }
         if (string.IsNullOrEmpty(builder.Configuration["Sandbox:InstanceId"]))
         {
@@ -149,7 +150,7 @@ public static class ServerProgram
         builder.Services.AddHttpContextAccessor();
         builder.Services.AddMcpServer(o => o.ServerInfo = new() { Name = "sandbox", Version = ContractMapping.ServerVersion })
             .WithStdioServerTransport()
-            .WithTools<SandboxTools>();
+            .WithSandboxTools();
         return builder.Build();
     }
 
@@ -185,7 +186,7 @@ public static class ServerProgram
 
         Configuration (appsettings.json, environment variables with __ as separator, or --Key=value):
           Sandbox:DefaultLimits:MemoryMb, Sandbox:MaxLimits:*, Sandbox:MaxSessions, Sandbox:IdleTimeout,
-          Sandbox:DefaultExecutionTimeout, Sandbox:Safety:Mode (Enforce|Warn|Off), Sandbox:DockerEndpoint,
+          Sandbox:Execution:DefaultTimeout, Sandbox:Safety:Mode (Enforce|Warn|Off), Sandbox:DockerEndpoint,
           Sandbox:Agents:ModelEndpoint, Sandbox:Agents:ApiKey (set it in the environment: Sandbox__Agents__ApiKey),
           Sandbox:Agents:EgressNetwork, Server:AuthToken, Server:ApiKeys, Server:AllowedOrigins, Server:MaxRequestBodyBytes
           See README.md for every option and its default.

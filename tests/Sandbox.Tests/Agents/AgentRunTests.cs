@@ -20,14 +20,14 @@ public sealed class AgentRunTests(EngineFixture fixture)
         ScriptedTurn.Final("Done: hello.py prints a greeting."),
     ];
 
-    private async Task<(SessionManager Engine, TestNetwork Network, ScriptedModelEndpoint Model)> SetUpAsync(IReadOnlyList<ScriptedTurn> script, bool hang = false)
+    private async Task<(SandboxEngine Engine, TestNetwork Network, ScriptedModelEndpoint Model)> SetUpAsync(IReadOnlyList<ScriptedTurn> script, bool hang = false)
     {
-        var probe = fixture.CreateManager();
-        var network = await TestNetwork.CreateAsync(probe.Backend.Client, "model");
+        var probe = fixture.CreateEngine();
+        var network = await TestNetwork.CreateAsync(probe.DockerClient(), "model");
         var model = new ScriptedModelEndpoint(network.Gateway, script, hang);
-        var engine = fixture.CreateManager(o =>
+        var engine = fixture.CreateEngine(o =>
         {
-            o.WarmPoolSize = 0;
+            o.Pool.Size = 0;
             o.Agents.ModelEndpoint = model.Url;
             o.Agents.EgressNetwork = network.Name;
             o.Agents.ApiKey = ApiKey;
@@ -41,10 +41,10 @@ public sealed class AgentRunTests(EngineFixture fixture)
         var (engine, network, model) = await SetUpAsync(HelloScript);
         await using var _ = network;
         await using var __ = model;
-        var session = await engine.CreateSessionAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
+        var session = await engine.Sessions.CreateAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
         var steps = new List<AgentStep>();
         AgentRun? run = null;
-        await foreach (var e in engine.RunAgentStreamingAsync(session.Id, Owners.Alice, new AgentRunRequest
+        await foreach (var e in engine.Agents.RunStreamingAsync(session.Id, Owners.Alice, new AgentRunRequest
         {
             Prompt = "Write hello.py that prints a greeting, then run it.", Timeout = TimeSpan.FromMinutes(3),
         }, CancellationToken.None))
@@ -66,30 +66,30 @@ public sealed class AgentRunTests(EngineFixture fixture)
         Assert.Contains(run.Changes, c => c.Path == "hello.py" && c.Change == "added");
         Assert.Contains("+print('hello from the agent')", run.Diff);
         Assert.Equal("Done: hello.py prints a greeting.", run.FinalMessage);
-        var file = await engine.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Code = "print(open('hello.py').read(), end='')" }, CancellationToken.None);
+        var file = await engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Code = "print(open('hello.py').read(), end='')" }, CancellationToken.None);
         Assert.Equal("print('hello from the agent')\n", file.Stdout);
         // The key reached the model endpoint (added by the proxy) and nowhere else.
         Assert.NotEmpty(model.Requests);
         Assert.All(model.Requests.Where(r => r.Path.StartsWith("/v1/messages", StringComparison.Ordinal)), r => Assert.Equal(ApiKey, r.Headers["x-api-key"]));
         Assert.DoesNotContain(ApiKey, all);
-        var env = await engine.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Code = "import os\nprint(os.environ)" }, CancellationToken.None);
+        var env = await engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Code = "import os\nprint(os.environ)" }, CancellationToken.None);
         Assert.Contains("HOME", env.Stdout);
         Assert.DoesNotContain(ApiKey, env.Stdout);
-        env = await engine.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest
+        env = await engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest
         {
             Language = "bash", Code = "cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n'; grep -rs sk-ant / --exclude-dir=proc --exclude-dir=sys 2>/dev/null | head; echo scanned",
             Timeout = TimeSpan.FromSeconds(60),
         }, CancellationToken.None);
         Assert.Contains("scanned", env.Stdout);
         Assert.DoesNotContain(ApiKey, env.Stdout);
-        await engine.CloseSessionAsync(session.Id, Owners.Alice, CancellationToken.None);
+        await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
     }
 
     [Fact]
     public async Task From_inside_a_run_only_the_model_endpoint_is_reachable()
     {
-        var probe = fixture.CreateManager();
-        await using var network = await TestNetwork.CreateAsync(probe.Backend.Client, "egress");
+        var probe = fixture.CreateEngine();
+        await using var network = await TestNetwork.CreateAsync(probe.DockerClient(), "egress");
         var decoy = await network.StartDecoyAsync(probe.Options.Images["python"]);
         var check = string.Join("\n",
             "import socket, urllib.request",
@@ -118,14 +118,14 @@ public sealed class AgentRunTests(EngineFixture fixture)
         await using var model = new ScriptedModelEndpoint(network.Gateway, script);
         var port = new Uri(model.Url).Port;
         script[0] = ScriptedTurn.ToolUse("Write", new { file_path = "/workspace/probe.py", content = check.Replace("MODEL_PORT", port.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal) + "\n" });
-        var engine = fixture.CreateManager(o =>
+        var engine = fixture.CreateEngine(o =>
         {
-            o.WarmPoolSize = 0;
+            o.Pool.Size = 0;
             o.Agents.ModelEndpoint = model.Url;
             o.Agents.EgressNetwork = network.Name;
         });
-        var session = await engine.CreateSessionAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
-        var run = await engine.RunAgentAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "Probe the network.", Timeout = TimeSpan.FromMinutes(3) }, CancellationToken.None);
+        var session = await engine.Sessions.CreateAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
+        var run = await engine.Agents.RunAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "Probe the network.", Timeout = TimeSpan.FromMinutes(3) }, CancellationToken.None);
         Assert.True(run.Status == AgentRunStatus.Succeeded, $"{run.Status}: {run.Error} {run.Stderr}");
         var results = JsonSerializer.Serialize(run.Trajectory);
         Assert.True(results.Contains("decoy: blocked", StringComparison.Ordinal), results[Math.Max(0, results.Length - 3000)..]);
@@ -137,12 +137,12 @@ public sealed class AgentRunTests(EngineFixture fixture)
         Assert.True(results.Contains("traversal: HTTP 403", StringComparison.Ordinal), results[Math.Max(0, results.Length - 3000)..]);
         Assert.DoesNotContain(model.Requests, r => r.Path.Contains("files", StringComparison.Ordinal));
         // Between runs the session is back on network none: even the proxy is gone.
-        var after = await engine.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Code = "exec(open('probe.py').read())", Allow = ["PY001", "PY002", "PY003", "PY004"] }, CancellationToken.None);
+        var after = await engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Code = "exec(open('probe.py').read())", Allow = ["PY001", "PY002", "PY003", "PY004"] }, CancellationToken.None);
         Assert.Contains("proxy: blocked", after.Stdout);
         Assert.Contains("decoy: blocked", after.Stdout);
-        var networks = await probe.Backend.Client.Networks.ListNetworksAsync(new());
-        Assert.DoesNotContain(networks, n => n.Name == global::Sandbox.Docker.DockerBackend.AgentNetworkName(session.Id));
-        await engine.CloseSessionAsync(session.Id, Owners.Alice, CancellationToken.None);
+        var networks = await probe.DockerClient().Networks.ListNetworksAsync(new());
+        Assert.DoesNotContain(networks, n => n.Name == global::Sandbox.Docker.DockerAgentNetwork.AgentNetworkName(session.Id));
+        await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
     }
 
     [Fact]
@@ -151,18 +151,18 @@ public sealed class AgentRunTests(EngineFixture fixture)
         var (engine, network, model) = await SetUpAsync(HelloScript, hang: true);
         await using var _ = network;
         await using var __ = model;
-        var session = await engine.CreateSessionAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
+        var session = await engine.Sessions.CreateAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var run = await engine.RunAgentAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "Hello?", Timeout = TimeSpan.FromSeconds(8) }, CancellationToken.None);
+        var run = await engine.Agents.RunAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "Hello?", Timeout = TimeSpan.FromSeconds(8) }, CancellationToken.None);
         Assert.Equal(AgentRunStatus.TimedOut, run.Status);
         Assert.Contains("time limit of 8 s", run.Error);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(40), clock.Elapsed.ToString());
         // The session is usable again and nothing of the agent is left running.
-        var ps = await engine.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Language = "bash", Code = "ps -eo comm= | sort | tr '\\n' ' '" }, CancellationToken.None);
+        var ps = await engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Language = "bash", Code = "ps -eo comm= | sort | tr '\\n' ' '" }, CancellationToken.None);
         Assert.DoesNotContain("claude", ps.Stdout);
-        var stored = await engine.GetAgentRunAsync(session.Id, Owners.Alice, run.Id, CancellationToken.None);
+        var stored = await engine.Agents.GetAsync(session.Id, Owners.Alice, run.Id, CancellationToken.None);
         Assert.Equal(AgentRunStatus.TimedOut, stored.Status);
-        await engine.CloseSessionAsync(session.Id, Owners.Alice, CancellationToken.None);
+        await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
     }
 
     [Fact]
@@ -171,9 +171,9 @@ public sealed class AgentRunTests(EngineFixture fixture)
         var (engine, network, model) = await SetUpAsync(HelloScript);
         await using var _ = network;
         await using var __ = model;
-        var session = await engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var session = await engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
         var agent = "import json, os\nprint(json.dumps({'type': 'plan', 'text': 'writing notes'}))\nopen('notes.txt', 'w').write(os.environ['AGENT_PROMPT'] + '\\n')\nprint('plain line; token ' + os.environ['MY_TOKEN'])\nprint(json.dumps({'type': 'result', 'result': 'notes written'}))";
-        var run = await engine.RunAgentAsync(session.Id, Owners.Alice, new AgentRunRequest
+        var run = await engine.Agents.RunAsync(session.Id, Owners.Alice, new AgentRunRequest
         {
             Agent = "command", Command = ["python3", "-c", agent], Prompt = "remember $(rm -rf /) literally",
             Env = new Dictionary<string, string> { ["MY_TOKEN"] = "tok-very-secret-123" },
@@ -186,9 +186,9 @@ public sealed class AgentRunTests(EngineFixture fixture)
         Assert.DoesNotContain("tok-very-secret-123", json);
         Assert.Contains("token [redacted]", json);
         // The per-run environment was for the agent only.
-        var env = await engine.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Code = "import os\nprint(os.environ.get('MY_TOKEN'))" }, CancellationToken.None);
+        var env = await engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Code = "import os\nprint(os.environ.get('MY_TOKEN'))" }, CancellationToken.None);
         Assert.Equal("None\n", env.Stdout);
-        await engine.CloseSessionAsync(session.Id, Owners.Alice, CancellationToken.None);
+        await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
     }
 
     [Fact]
@@ -197,19 +197,19 @@ public sealed class AgentRunTests(EngineFixture fixture)
         var (engine, network, model) = await SetUpAsync(HelloScript);
         await using var _ = network;
         await using var __ = model;
-        var session = await engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
-        var run = await engine.RunAgentAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "hi" }, CancellationToken.None);
+        var session = await engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var run = await engine.Agents.RunAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "hi" }, CancellationToken.None);
         Assert.Equal(AgentRunStatus.Failed, run.Status);
         Assert.Contains("image 'agent'", run.Error);
-        var bad = await Assert.ThrowsAsync<SandboxException>(() => engine.RunAgentAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "hi", Agent = "nope" }, CancellationToken.None));
+        var bad = await Assert.ThrowsAsync<SandboxException>(() => engine.Agents.RunAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "hi", Agent = "nope" }, CancellationToken.None));
         Assert.Equal(SandboxErrorCodes.InvalidArgument, bad.Code);
-        bad = await Assert.ThrowsAsync<SandboxException>(() => engine.RunAgentAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "hi", ModelEndpoint = "http://10.1.2.3:80" }, CancellationToken.None));
+        bad = await Assert.ThrowsAsync<SandboxException>(() => engine.Agents.RunAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "hi", ModelEndpoint = "http://10.1.2.3:80" }, CancellationToken.None));
         Assert.Equal(SandboxErrorCodes.Forbidden, bad.Code);
-        bad = await Assert.ThrowsAsync<SandboxException>(() => engine.RunAgentAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "hi", Env = new Dictionary<string, string> { ["ANTHROPIC_BASE_URL"] = "x" } }, CancellationToken.None));
+        bad = await Assert.ThrowsAsync<SandboxException>(() => engine.Agents.RunAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "hi", Env = new Dictionary<string, string> { ["ANTHROPIC_BASE_URL"] = "x" } }, CancellationToken.None));
         Assert.Equal(SandboxErrorCodes.InvalidArgument, bad.Code);
-        bad = await Assert.ThrowsAsync<SandboxException>(() => engine.RunAgentAsync(session.Id, Owners.Bob, new AgentRunRequest { Prompt = "hi" }, CancellationToken.None));
+        bad = await Assert.ThrowsAsync<SandboxException>(() => engine.Agents.RunAsync(session.Id, Owners.Bob, new AgentRunRequest { Prompt = "hi" }, CancellationToken.None));
         Assert.Equal(SandboxErrorCodes.SessionNotFound, bad.Code);
-        await engine.CloseSessionAsync(session.Id, Owners.Alice, CancellationToken.None);
+        await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
     }
 
     [Fact]
@@ -218,28 +218,28 @@ public sealed class AgentRunTests(EngineFixture fixture)
         var (engine, network, model) = await SetUpAsync(HelloScript, hang: true);
         await using var _ = network;
         await using var __ = model;
-        var session = await engine.CreateSessionAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
-        var started = await engine.StartAgentRunAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "Hello?" }, CancellationToken.None);
+        var session = await engine.Sessions.CreateAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
+        var started = await engine.Agents.StartAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "Hello?" }, CancellationToken.None);
         Assert.Equal(AgentRunStatus.Running, started.Status);
         await WaitUntilAsync(() => model.Requests.Any(r => r.Path.StartsWith("/v1/messages", StringComparison.Ordinal)));
-        var cancelled = await engine.CancelAgentRunAsync(session.Id, Owners.Alice, started.Id, CancellationToken.None);
+        var cancelled = await engine.Agents.CancelAsync(session.Id, Owners.Alice, started.Id, CancellationToken.None);
         Assert.Equal(AgentRunStatus.Cancelled, cancelled.Status);
         Assert.Contains("cancelled by the caller", cancelled.Error);
-        var ok = await engine.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Code = "print('usable')" }, CancellationToken.None);
+        var ok = await engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Code = "print('usable')" }, CancellationToken.None);
         Assert.Equal("usable\n", ok.Stdout);
 
-        var second = await engine.StartAgentRunAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "Hello again?" }, CancellationToken.None);
+        var second = await engine.Agents.StartAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "Hello again?" }, CancellationToken.None);
         await WaitUntilAsync(() => model.Requests.Count(r => r.Path.StartsWith("/v1/messages", StringComparison.Ordinal)) >= 2);
-        await engine.CloseSessionAsync(session.Id, Owners.Alice, CancellationToken.None);
-        var closed = await engine.GetAgentRunAsync(session.Id, Owners.Alice, second.Id, CancellationToken.None);
+        await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
+        var closed = await engine.Agents.GetAsync(session.Id, Owners.Alice, second.Id, CancellationToken.None);
         var final = closed.Status == AgentRunStatus.Running
             ? await WaitForEndAsync(engine, session.Id, second.Id)
             : closed;
         Assert.Equal(AgentRunStatus.Cancelled, final.Status);
         Assert.Contains("session was closed", final.Error);
-        var client = engine.Backend.Client;
+        var client = engine.DockerClient();
         var networks = await client.Networks.ListNetworksAsync(new());
-        Assert.DoesNotContain(networks, n => n.Name == global::Sandbox.Docker.DockerBackend.AgentNetworkName(session.Id));
+        Assert.DoesNotContain(networks, n => n.Name == global::Sandbox.Docker.DockerAgentNetwork.AgentNetworkName(session.Id));
         var containers = await client.Containers.ListContainersAsync(new() { All = true });
         Assert.DoesNotContain(containers, c => c.Names.Any(n => n.Contains(session.Id, StringComparison.Ordinal)));
     }
@@ -254,12 +254,12 @@ public sealed class AgentRunTests(EngineFixture fixture)
         }
     }
 
-    private static async Task<AgentRun> WaitForEndAsync(SessionManager engine, string sessionId, string runId)
+    private static async Task<AgentRun> WaitForEndAsync(SandboxEngine engine, string sessionId, string runId)
     {
         var deadline = DateTime.UtcNow.AddMinutes(1);
         while (true)
         {
-            var run = await engine.GetAgentRunAsync(sessionId, Owners.Alice, runId, CancellationToken.None);
+            var run = await engine.Agents.GetAsync(sessionId, Owners.Alice, runId, CancellationToken.None);
             if (run.Status != AgentRunStatus.Running || DateTime.UtcNow > deadline)
             {
                 return run;

@@ -1,4 +1,5 @@
-using Microsoft.Extensions.Logging;
+using Sandbox.Durability;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Sandbox;
@@ -11,8 +12,7 @@ namespace Sandbox.Tests.Common;
 /// <summary>A real engine for the tests. If no Docker engine answers, every test using it fails loudly (never skips).</summary>
 public sealed class EngineFixture : IAsyncLifetime
 {
-    private readonly List<SessionManager> _managers = [];
-    private readonly List<DockerBackend> _backends = [];
+    private readonly List<IServiceProvider> _providers = [];
 
     public string InstanceId { get; } = "test-" + Guid.NewGuid().ToString("N")[..12];
 
@@ -33,42 +33,47 @@ public sealed class EngineFixture : IAsyncLifetime
         }
     }
 
-    /// <summary>A new engine with its own options; disposed (sessions closed, containers removed) with the fixture.</summary>
-    public SessionManager CreateManager(Action<SandboxOptions>? configure = null, TimeProvider? time = null)
+    /// <summary>A new engine with its own options (the in-memory store unless <paramref name="configure"/> says
+    /// otherwise), built as the server builds it; disposed (sessions closed, containers removed) with the fixture.</summary>
+    public SandboxEngine CreateEngine(Action<SandboxOptions>? configure = null, TimeProvider? time = null)
     {
-        var options = new SandboxOptions { InstanceId = InstanceId };
-        configure?.Invoke(options);
-        var wrapped = Options.Create(options);
-        var backend = new DockerBackend(wrapped, NullLogger<DockerBackend>.Instance);
-        var manager = new SessionManager(backend, new DefaultSafetyPolicy(wrapped), wrapped, NullLogger<SessionManager>.Instance, time);
-        lock (_managers)
+        var services = new ServiceCollection();
+        services.AddLogging();
+        if (time is not null)
         {
-            _managers.Add(manager);
-            _backends.Add(backend);
+            services.AddSingleton(time);
         }
-        return manager;
+        services.AddSandbox(o =>
+        {
+            o.InstanceId = InstanceId;
+            o.Durability.Store = StoreKind.Memory;
+            configure?.Invoke(o);
+        });
+        var provider = services.BuildServiceProvider();
+        lock (_providers)
+        {
+            _providers.Add(provider);
+        }
+        return provider.GetRequiredService<SandboxEngine>();
     }
 
     public async Task DisposeAsync()
     {
-        foreach (var manager in _managers)
+        foreach (var provider in _providers)
         {
-            foreach (var s in manager.ListAllSessions())
+            var engine = provider.GetRequiredService<SandboxEngine>();
+            foreach (var s in engine.Sessions.ListAll())
             {
                 try
                 {
-                    await manager.CloseSessionAsync(s.Id, s.Owner, CancellationToken.None);
+                    await engine.Sessions.CloseAsync(s.Id, s.Owner, CancellationToken.None);
                 }
                 catch (SandboxException)
                 {
                 }
             }
-            await manager.RemoveOrphansAsync(CancellationToken.None);
-            await manager.DisposeAsync();
-        }
-        foreach (var b in _backends)
-        {
-            b.Dispose();
+            await engine.Orphans.SweepAsync(CancellationToken.None);
+            await ((IAsyncDisposable)provider).DisposeAsync();
         }
     }
 }

@@ -1,3 +1,4 @@
+using Sandbox.Backend;
 using System.Text;
 using Docker.DotNet;
 using Docker.DotNet.Models;

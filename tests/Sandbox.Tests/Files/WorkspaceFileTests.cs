@@ -9,30 +9,30 @@ namespace Sandbox.Tests.Files;
 [Collection(EngineCollection.Name)]
 public sealed class WorkspaceFileTests(EngineFixture fixture)
 {
-    private readonly SessionManager _engine = fixture.CreateManager(o => o.Safety.Mode = global::Sandbox.Safety.SafetyMode.Off);
+    private readonly SandboxEngine _engine = fixture.CreateEngine(o => o.Safety.Mode = global::Sandbox.Safety.SafetyMode.Off);
 
     [Fact]
     public async Task Five_megabyte_binary_round_trip_is_byte_identical()
     {
-        var s = await _engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var s = await _engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
         var data = RandomNumberGenerator.GetBytes(5 * 1024 * 1024);
         using (var upload = new MemoryStream(data))
         {
-            var entry = await _engine.UploadFileAsync(s.Id, Owners.Alice, "deep/dir/blob.bin", upload, CancellationToken.None);
+            var entry = await _engine.Files.UploadAsync(s.Id, Owners.Alice, "deep/dir/blob.bin", upload, CancellationToken.None);
             Assert.Equal(data.Length, entry.Size);
         }
-        var check = await _engine.ExecuteAsync(s.Id, Owners.Alice, new ExecutionRequest
+        var check = await _engine.Executions.ExecuteAsync(s.Id, Owners.Alice, new ExecutionRequest
         {
             Code = "import hashlib, os\nb = open('deep/dir/blob.bin','rb').read()\nprint(len(b), hashlib.sha256(b).hexdigest(), os.stat('deep/dir/blob.bin').st_uid)",
         }, CancellationToken.None);
         Assert.Equal($"{data.Length} {Convert.ToHexStringLower(SHA256.HashData(data))} 1000\n", check.Stdout);
-        var back = await _engine.DownloadFileAsync(s.Id, Owners.Alice, "deep/dir/blob.bin", CancellationToken.None);
+        var back = await _engine.Files.DownloadAsync(s.Id, Owners.Alice, "deep/dir/blob.bin", CancellationToken.None);
         Assert.False(back.IsDirectory);
         Assert.Equal(data, back.Content);
 
         // Files the code writes come back too, and a directory comes back as a tar archive.
-        await _engine.ExecuteAsync(s.Id, Owners.Alice, new ExecutionRequest { Code = "open('deep/made.txt','w').write('made by code')" }, CancellationToken.None);
-        var dir = await _engine.DownloadFileAsync(s.Id, Owners.Alice, "deep", CancellationToken.None);
+        await _engine.Executions.ExecuteAsync(s.Id, Owners.Alice, new ExecutionRequest { Code = "open('deep/made.txt','w').write('made by code')" }, CancellationToken.None);
+        var dir = await _engine.Files.DownloadAsync(s.Id, Owners.Alice, "deep", CancellationToken.None);
         Assert.True(dir.IsDirectory);
         using var reader = new TarReader(new MemoryStream(dir.Content));
         var names = new List<string>();
@@ -55,63 +55,63 @@ public sealed class WorkspaceFileTests(EngineFixture fixture)
     [InlineData("")]
     public async Task Path_attacks_are_refused_and_nothing_is_written(string path)
     {
-        var s = await _engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
-        var e = await Assert.ThrowsAsync<SandboxException>(() => _engine.UploadFileAsync(s.Id, Owners.Alice, path, new MemoryStream([1, 2, 3]), CancellationToken.None));
+        var s = await _engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var e = await Assert.ThrowsAsync<SandboxException>(() => _engine.Files.UploadAsync(s.Id, Owners.Alice, path, new MemoryStream([1, 2, 3]), CancellationToken.None));
         Assert.Equal(SandboxErrorCodes.InvalidPath, e.Code);
-        var d = await Assert.ThrowsAsync<SandboxException>(() => _engine.DownloadFileAsync(s.Id, Owners.Alice, path.Length == 0 ? "/" : path, CancellationToken.None));
+        var d = await Assert.ThrowsAsync<SandboxException>(() => _engine.Files.DownloadAsync(s.Id, Owners.Alice, path.Length == 0 ? "/" : path, CancellationToken.None));
         Assert.Equal(SandboxErrorCodes.InvalidPath, d.Code);
-        Assert.Empty(await _engine.ListFilesAsync(s.Id, Owners.Alice, "", CancellationToken.None));
+        Assert.Empty(await _engine.Files.ListAsync(s.Id, Owners.Alice, "", CancellationToken.None));
     }
 
     [Fact]
     public async Task Symlinks_that_leave_the_workspace_are_refused()
     {
-        var s = await _engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
-        await _engine.ExecuteAsync(s.Id, Owners.Alice, new ExecutionRequest
+        var s = await _engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        await _engine.Executions.ExecuteAsync(s.Id, Owners.Alice, new ExecutionRequest
         {
             Code = "import os\nos.makedirs('inside', exist_ok=True)\nopen('inside/ok.txt','w').write('ok')\n" +
                    "os.symlink('/etc', 'etc')\nos.symlink('/etc/passwd', 'passwd')\nos.symlink('inside', 'good')\nos.symlink('../../tmp', 'inside/up')",
         }, CancellationToken.None);
         foreach (var path in new[] { "etc/passwd", "passwd", "inside/up/x", "etc" })
         {
-            var e = await Assert.ThrowsAsync<SandboxException>(() => _engine.DownloadFileAsync(s.Id, Owners.Alice, path, CancellationToken.None));
+            var e = await Assert.ThrowsAsync<SandboxException>(() => _engine.Files.DownloadAsync(s.Id, Owners.Alice, path, CancellationToken.None));
             Assert.Equal(SandboxErrorCodes.InvalidPath, e.Code);
-            var u = await Assert.ThrowsAsync<SandboxException>(() => _engine.UploadFileAsync(s.Id, Owners.Alice, path + "/new.txt", new MemoryStream([1]), CancellationToken.None));
+            var u = await Assert.ThrowsAsync<SandboxException>(() => _engine.Files.UploadAsync(s.Id, Owners.Alice, path + "/new.txt", new MemoryStream([1]), CancellationToken.None));
             Assert.True(u.Code == SandboxErrorCodes.InvalidPath, $"{path}: {u.Code} {u.Message}");
         }
         // A link that stays inside is followed.
-        var ok = await _engine.DownloadFileAsync(s.Id, Owners.Alice, "good/ok.txt", CancellationToken.None);
+        var ok = await _engine.Files.DownloadAsync(s.Id, Owners.Alice, "good/ok.txt", CancellationToken.None);
         Assert.Equal("ok"u8.ToArray(), ok.Content);
-        var listing = await _engine.ListFilesAsync(s.Id, Owners.Alice, "", CancellationToken.None);
+        var listing = await _engine.Files.ListAsync(s.Id, Owners.Alice, "", CancellationToken.None);
         Assert.Contains(listing, f => f.Name == "etc" && f.Kind == "symlink");
-        await Assert.ThrowsAsync<SandboxException>(() => _engine.ListFilesAsync(s.Id, Owners.Alice, "etc", CancellationToken.None));
+        await Assert.ThrowsAsync<SandboxException>(() => _engine.Files.ListAsync(s.Id, Owners.Alice, "etc", CancellationToken.None));
     }
 
     [Fact]
     public async Task Size_caps_hold_on_upload_and_download()
     {
-        var engine = fixture.CreateManager(o => { o.MaxUploadBytes = 1000; o.MaxDownloadBytes = 2000; o.Safety.Mode = global::Sandbox.Safety.SafetyMode.Off; });
-        var s = await engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
-        var up = await Assert.ThrowsAsync<SandboxException>(() => engine.UploadFileAsync(s.Id, Owners.Alice, "big.bin", new MemoryStream(new byte[1001]), CancellationToken.None));
+        var engine = fixture.CreateEngine(o => { o.Files.MaxUploadBytes = 1000; o.Files.MaxDownloadBytes = 2000; o.Safety.Mode = global::Sandbox.Safety.SafetyMode.Off; });
+        var s = await engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var up = await Assert.ThrowsAsync<SandboxException>(() => engine.Files.UploadAsync(s.Id, Owners.Alice, "big.bin", new MemoryStream(new byte[1001]), CancellationToken.None));
         Assert.Equal(SandboxErrorCodes.FileTooLarge, up.Code);
-        Assert.Empty(await engine.ListFilesAsync(s.Id, Owners.Alice, "", CancellationToken.None));
-        await engine.ExecuteAsync(s.Id, Owners.Alice, new ExecutionRequest { Code = "open('big.txt','w').write('x'*5000)" }, CancellationToken.None);
-        var down = await Assert.ThrowsAsync<SandboxException>(() => engine.DownloadFileAsync(s.Id, Owners.Alice, "big.txt", CancellationToken.None));
+        Assert.Empty(await engine.Files.ListAsync(s.Id, Owners.Alice, "", CancellationToken.None));
+        await engine.Executions.ExecuteAsync(s.Id, Owners.Alice, new ExecutionRequest { Code = "open('big.txt','w').write('x'*5000)" }, CancellationToken.None);
+        var down = await Assert.ThrowsAsync<SandboxException>(() => engine.Files.DownloadAsync(s.Id, Owners.Alice, "big.txt", CancellationToken.None));
         Assert.Equal(SandboxErrorCodes.FileTooLarge, down.Code);
-        var missing = await Assert.ThrowsAsync<SandboxException>(() => engine.DownloadFileAsync(s.Id, Owners.Alice, "nope.txt", CancellationToken.None));
+        var missing = await Assert.ThrowsAsync<SandboxException>(() => engine.Files.DownloadAsync(s.Id, Owners.Alice, "nope.txt", CancellationToken.None));
         Assert.Equal(SandboxErrorCodes.FileNotFound, missing.Code);
     }
 
     [Fact]
     public async Task Delete_removes_files_and_directories()
     {
-        var s = await _engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
-        await _engine.UploadFileAsync(s.Id, Owners.Alice, "d/a.txt", new MemoryStream([1]), CancellationToken.None);
-        await _engine.UploadFileAsync(s.Id, Owners.Alice, "b.txt", new MemoryStream([1]), CancellationToken.None);
-        await _engine.DeleteFileAsync(s.Id, Owners.Alice, "d", CancellationToken.None);
-        await _engine.DeleteFileAsync(s.Id, Owners.Alice, "b.txt", CancellationToken.None);
-        Assert.Empty(await _engine.ListFilesAsync(s.Id, Owners.Alice, "", CancellationToken.None));
-        var e = await Assert.ThrowsAsync<SandboxException>(() => _engine.DeleteFileAsync(s.Id, Owners.Alice, "b.txt", CancellationToken.None));
+        var s = await _engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        await _engine.Files.UploadAsync(s.Id, Owners.Alice, "d/a.txt", new MemoryStream([1]), CancellationToken.None);
+        await _engine.Files.UploadAsync(s.Id, Owners.Alice, "b.txt", new MemoryStream([1]), CancellationToken.None);
+        await _engine.Files.DeleteAsync(s.Id, Owners.Alice, "d", CancellationToken.None);
+        await _engine.Files.DeleteAsync(s.Id, Owners.Alice, "b.txt", CancellationToken.None);
+        Assert.Empty(await _engine.Files.ListAsync(s.Id, Owners.Alice, "", CancellationToken.None));
+        var e = await Assert.ThrowsAsync<SandboxException>(() => _engine.Files.DeleteAsync(s.Id, Owners.Alice, "b.txt", CancellationToken.None));
         Assert.Equal(SandboxErrorCodes.FileNotFound, e.Code);
     }
 }

@@ -8,43 +8,43 @@ namespace Sandbox.Tests.Sessions;
 [Collection(EngineCollection.Name)]
 public sealed class AbuseTests(EngineFixture fixture)
 {
-    private readonly SessionManager _engine = fixture.CreateManager(o => o.Safety.Mode = global::Sandbox.Safety.SafetyMode.Off);
+    private readonly SandboxEngine _engine = fixture.CreateEngine(o => o.Safety.Mode = global::Sandbox.Safety.SafetyMode.Off);
 
     private async Task<ExecutionResult> WithCanary(string code, string language = "python", double timeout = 5, LimitsRequest? limits = null)
     {
-        var victim = await _engine.CreateSessionAsync(new SessionSpec { Limits = limits }, Owners.Alice, CancellationToken.None);
-        var canary = await _engine.CreateSessionAsync(new SessionSpec(), Owners.Bob, CancellationToken.None);
-        await _engine.ExecuteAsync(canary.Id, Owners.Bob, new ExecutionRequest { Code = "state = 'kept'" }, CancellationToken.None);
+        var victim = await _engine.Sessions.CreateAsync(new SessionSpec { Limits = limits }, Owners.Alice, CancellationToken.None);
+        var canary = await _engine.Sessions.CreateAsync(new SessionSpec(), Owners.Bob, CancellationToken.None);
+        await _engine.Executions.ExecuteAsync(canary.Id, Owners.Bob, new ExecutionRequest { Code = "state = 'kept'" }, CancellationToken.None);
         using var stop = new CancellationTokenSource();
         var canaryRuns = Task.Run(async () =>
         {
             var n = 0;
             while (!stop.IsCancellationRequested)
             {
-                var r = await _engine.ExecuteAsync(canary.Id, Owners.Bob, new ExecutionRequest { Code = "print(sum(range(100000)), state)" }, CancellationToken.None);
+                var r = await _engine.Executions.ExecuteAsync(canary.Id, Owners.Bob, new ExecutionRequest { Code = "print(sum(range(100000)), state)" }, CancellationToken.None);
                 Assert.Equal("4999950000 kept\n", r.Stdout);
                 n++;
                 await Task.Delay(100);
             }
             return n;
         });
-        var result = await _engine.ExecuteAsync(victim.Id, Owners.Alice, new ExecutionRequest
+        var result = await _engine.Executions.ExecuteAsync(victim.Id, Owners.Alice, new ExecutionRequest
         {
             Code = code, Language = language, Timeout = TimeSpan.FromSeconds(timeout),
         }, CancellationToken.None);
         await stop.CancelAsync();
         Assert.True(await canaryRuns > 0);
         // The victim session still works afterwards.
-        var after = await _engine.ExecuteAsync(victim.Id, Owners.Alice, new ExecutionRequest { Code = "print('still here')" }, CancellationToken.None);
+        var after = await _engine.Executions.ExecuteAsync(victim.Id, Owners.Alice, new ExecutionRequest { Code = "print('still here')" }, CancellationToken.None);
         Assert.Equal("still here\n", after.Stdout);
         // Nothing the hostile code started is left running: init, runner, interpreter (and this check's own process at most).
-        var procs = await _engine.ExecuteAsync(victim.Id, Owners.Alice, new ExecutionRequest
+        var procs = await _engine.Executions.ExecuteAsync(victim.Id, Owners.Alice, new ExecutionRequest
         {
             Code = "import os\nprint(len([p for p in os.listdir('/proc') if p.isdigit()]))",
         }, CancellationToken.None);
         Assert.True(int.Parse(procs.Stdout.Trim(), System.Globalization.CultureInfo.InvariantCulture) <= 3, $"processes left: {procs.Stdout}");
-        await _engine.CloseSessionAsync(victim.Id, Owners.Alice, CancellationToken.None);
-        await _engine.CloseSessionAsync(canary.Id, Owners.Bob, CancellationToken.None);
+        await _engine.Sessions.CloseAsync(victim.Id, Owners.Alice, CancellationToken.None);
+        await _engine.Sessions.CloseAsync(canary.Id, Owners.Bob, CancellationToken.None);
         return result;
     }
 
@@ -87,7 +87,7 @@ public sealed class AbuseTests(EngineFixture fixture)
         var r = await WithCanary("print('y' * 50_000_000)", timeout: 30);
         Assert.True(r.Truncated);
         Assert.Equal(0, r.ExitCode);
-        Assert.Equal(_engine.Options.MaxOutputChars, r.Stdout.Length);
+        Assert.Equal(_engine.Options.Execution.MaxOutputChars, r.Stdout.Length);
     }
 
     [Fact]

@@ -30,7 +30,7 @@ public sealed class AgentServerFixture : ServerFixture
 
     protected override IEnumerable<string> ExtraArgs =>
     [
-        "--Sandbox:WarmPoolSize=0",
+        "--Sandbox:Pool:Size=0",
         $"--Sandbox:Agents:ModelEndpoint={Model.Url}",
         $"--Sandbox:Agents:EgressNetwork={_network!.Name}",
         "--Serilog:MinimumLevel:Default=Verbose",

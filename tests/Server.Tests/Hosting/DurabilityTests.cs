@@ -21,8 +21,8 @@ public sealed class DurabilityTests : IAsyncLifetime
 
     private async Task<(WebApplication App, HttpClient Http)> StartServer(string? dataDirectory = null)
     {
-        var app = ServerProgram.BuildHttp(["--urls", "http://127.0.0.1:0", $"--Sandbox:InstanceId={_instance}", $"--Sandbox:DataDirectory={dataDirectory ?? _data}",
-            "--Sandbox:WarmPoolSize=0", "--Serilog:MinimumLevel:Default=Warning"]);
+        var app = ServerProgram.BuildHttp(["--urls", "http://127.0.0.1:0", $"--Sandbox:InstanceId={_instance}", $"--Sandbox:Durability:DataDirectory={dataDirectory ?? _data}",
+            "--Sandbox:Pool:Size=0", "--Serilog:MinimumLevel:Default=Warning"]);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
         return (app, new HttpClient { BaseAddress = new Uri(address) });
@@ -120,7 +120,7 @@ public sealed class DurabilityTests : IAsyncLifetime
             await Execute(http, s!.Id, "kept = 'yes'");
             var paused = await (await http.PostAsync($"/api/sessions/{s.Id}/pause", null)).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options);
             Assert.Equal("paused", paused!.Status);
-            var docker = app.Services.GetRequiredService<SessionManager>().Backend.Client;
+            var docker = app.Services.GetRequiredService<SandboxEngine>().DockerClient();
             Assert.True((await docker.Containers.InspectContainerAsync(DockerBackend.ContainerName(s.Id))).State?.Paused == true);
             Assert.Equal("yes\n", (await Execute(http, s.Id, "print(kept)")).Stdout);
             Assert.False((await docker.Containers.InspectContainerAsync(DockerBackend.ContainerName(s.Id))).State?.Paused == true);
@@ -145,7 +145,7 @@ public sealed class DurabilityTests : IAsyncLifetime
         await File.WriteAllTextAsync(file, "x");
         var e = await Assert.ThrowsAsync<SandboxException>(() => StartServer(Path.Combine(file, "sub")));
         Assert.Contains("Cannot open the session store", e.Message);
-        Assert.Contains("Sandbox:DataDirectory", e.Message);
+        Assert.Contains("Sandbox:Durability:DataDirectory", e.Message);
     }
 
     [Fact]

@@ -18,7 +18,7 @@ public sealed class EngineRestartTests : IAsyncLifetime
 
     private sealed class NoPoolServerFixture : ServerFixture
     {
-        protected override IEnumerable<string> ExtraArgs => ["--Sandbox:WarmPoolSize=0"];
+        protected override IEnumerable<string> ExtraArgs => ["--Sandbox:Pool:Size=0"];
     }
 
     public Task InitializeAsync() => _server.InitializeAsync();

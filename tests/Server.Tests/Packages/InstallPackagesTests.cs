@@ -20,7 +20,7 @@ public sealed class PackagesServerFixture : ServerFixture
 
     protected override IEnumerable<string> ExtraArgs =>
     [
-        "--Sandbox:WarmPoolSize=0",
+        "--Sandbox:Pool:Size=0",
         $"--Sandbox:Packages:WheelDirectory={WheelDirectory}",
         "--Sandbox:Packages:PipIndexUrl=",
         $"--Sandbox:Packages:CacheVolume={CacheVolume}",
@@ -90,7 +90,7 @@ public sealed class InstallPackagesTests(PackagesServerFixture server) : IClassF
         Assert.Equal("true false 7.0.0\n", run.GetProperty("stdout").GetString());
 
         // The session itself still has no network: only loopback, and a listener on a network this test created is unreachable.
-        await using var network = await TestNetwork.CreateAsync(server.App.Services.GetRequiredService<Sandbox.Sessions.SessionManager>().Backend.Client, "pkgs");
+        await using var network = await TestNetwork.CreateAsync(server.App.Services.GetRequiredService<SandboxEngine>().DockerClient(), "pkgs");
         var decoy = await network.StartDecoyAsync("sandbox-python:latest");
         var probe = await client.CallOkAsync("execute_code", new()
         {

@@ -1,3 +1,4 @@
+using Sandbox.Backend;
 using System.Formats.Tar;
 using System.Net;
 using System.Net.Http.Json;
@@ -92,8 +93,8 @@ public sealed class HostileRequestTests(RedTeamFixture server)
     public async Task Two_hundred_concurrent_creates_respect_the_cap_and_leak_nothing()
     {
         using var http = server.CreateHttpClient();
-        var engine = server.App.Services.GetRequiredService<SessionManager>();
-        var before = engine.SessionCount;
+        var engine = server.App.Services.GetRequiredService<SandboxEngine>();
+        var before = engine.Sessions.Count;
         var responses = await Task.WhenAll(Enumerable.Range(0, 200).Select(_ => http.PostAsJsonAsync("/api/sessions", new { })));
         var created = new List<string>();
         foreach (var r in responses)
@@ -109,17 +110,17 @@ public sealed class HostileRequestTests(RedTeamFixture server)
             }
         }
         Assert.Equal(20 - before, created.Count);
-        Assert.Equal(20, engine.SessionCount);
+        Assert.Equal(20, engine.Sessions.Count);
         foreach (var id in created)
         {
             (await http.DeleteAsync($"/api/sessions/{id}")).EnsureSuccessStatusCode();
         }
-        var containers = await engine.Backend.Client.Containers.ListContainersAsync(new ContainersListParameters
+        var containers = await engine.DockerClient().Containers.ListContainersAsync(new ContainersListParameters
         {
             All = true,
             Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{SandboxLabels.Instance}={server.InstanceId}"] = true } },
         });
-        Assert.Equal(engine.SessionCount, containers.Count);
+        Assert.Equal(engine.Sessions.Count, containers.Count);
         await server.AssertUnaffectedAsync();
     }
 
@@ -152,8 +153,8 @@ public sealed class HostileRequestTests(RedTeamFixture server)
         var r = await running;
         Assert.False(r.IsSuccessStatusCode);
         Assert.Contains((int)r.StatusCode, new[] { 404, 410 });
-        var engine = server.App.Services.GetRequiredService<SessionManager>();
-        await Assert.ThrowsAsync<global::Docker.DotNet.DockerContainerNotFoundException>(() => engine.Backend.Client.Containers.InspectContainerAsync(DockerBackend.ContainerName(id)));
+        var engine = server.App.Services.GetRequiredService<SandboxEngine>();
+        await Assert.ThrowsAsync<global::Docker.DotNet.DockerContainerNotFoundException>(() => engine.DockerClient().Containers.InspectContainerAsync(DockerBackend.ContainerName(id)));
         await server.AssertUnaffectedAsync();
     }
 }

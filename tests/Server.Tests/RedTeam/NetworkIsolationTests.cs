@@ -1,3 +1,4 @@
+using Sandbox.Backend;
 using System.Text;
 using Docker.DotNet;
 using Docker.DotNet.Models;
@@ -17,7 +18,7 @@ public sealed class NetworkIsolationTests(RedTeamFixture server)
     [Fact]
     public async Task Session_cannot_reach_a_listener_on_a_test_network()
     {
-        var client = server.App.Services.GetRequiredService<SessionManager>().Backend.Client;
+        var client = server.App.Services.GetRequiredService<SandboxEngine>().DockerClient();
         var name = "sandbox-redteam-" + Guid.NewGuid().ToString("N")[..8];
         var labels = new Dictionary<string, string> { [SandboxLabels.Product] = SandboxLabels.ProductValue, [SandboxLabels.Instance] = server.InstanceId, [SandboxLabels.SessionId] = name };
         var network = await client.Networks.CreateNetworkAsync(new NetworksCreateParameters { Name = name, Labels = labels, Internal = true });

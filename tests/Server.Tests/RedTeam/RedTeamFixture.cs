@@ -14,7 +14,7 @@ public sealed class RedTeamFixture : ServerFixture
 
     public string CanaryId { get; private set; } = "";
 
-    protected override IEnumerable<string> ExtraArgs => ["--Sandbox:MaxSessions=20", "--Sandbox:WarmPoolSize=0"];
+    protected override IEnumerable<string> ExtraArgs => ["--Sandbox:MaxSessions=20", "--Sandbox:Pool:Size=0"];
 
     public override async Task InitializeAsync()
     {

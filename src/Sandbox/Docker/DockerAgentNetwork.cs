@@ -1,19 +1,12 @@
-using System.Buffers;
 using System.Globalization;
-using System.Text;
-using System.Text.Json;
 using Docker.DotNet;
 using Docker.DotNet.Models;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Sandbox.Agents;
+using Sandbox.Backend;
 
 namespace Sandbox.Docker;
-
-/// <summary>What the model proxy of one agent run forwards to, and with which credential.</summary>
-/// <param name="Upstream">The model endpoint URL.</param>
-/// <param name="AuthHeader"><c>x-api-key</c> or <c>authorization</c>.</param>
-/// <param name="ApiKey">The key; null to forward without one.</param>
-/// <param name="AllowedPaths">Paths forwarded (trailing <c>*</c>: prefix); empty: all.</param>
-internal sealed record ModelProxyConfig(Uri Upstream, string AuthHeader, string? ApiKey, IReadOnlyList<string> AllowedPaths);
 
 /// <summary>
 /// Agent networking. For the length of one run, the session container leaves network <c>none</c> for an internal
@@ -22,15 +15,23 @@ internal sealed record ModelProxyConfig(Uri Upstream, string AuthHeader, string?
 /// back on <c>none</c> and the proxy and network are gone. Every piece carries our labels, so a crash mid-run leaves
 /// nothing the next start cannot find and remove.
 /// </summary>
-public sealed partial class DockerBackend
+public sealed partial class DockerAgentNetwork(DockerBackend backend, IOptions<SandboxOptions> options, ILogger<DockerAgentNetwork> logger) : IAgentNetwork
 {
+    private readonly IDockerClient _client = backend.Client;
+    private readonly SandboxOptions _options = options.Value;
+    private readonly ILogger _logger = logger;
+
     /// <summary>The host name of the model proxy on a run's internal network.</summary>
     public const string ModelProxyHost = "model-proxy";
 
     /// <summary>The port the model proxy listens on.</summary>
     public const int ModelProxyPort = 8080;
 
-    private static readonly Lazy<string> ProxySource = EmbeddedScript("Sandbox.Agents.model_proxy.py");
+    /// <inheritdoc />
+    public string ProxyHost => ModelProxyHost;
+
+    /// <inheritdoc />
+    public int ProxyPort => ModelProxyPort;
 
     /// <summary>Name of a session's agent network.</summary>
     public static string AgentNetworkName(string sessionId) => "sandbox-agent-" + sessionId;
@@ -42,7 +43,7 @@ public sealed partial class DockerBackend
     /// Creates the run's internal network and model proxy, then moves the session container onto that network.
     /// On failure everything created so far is removed again.
     /// </summary>
-    internal async Task<ModelProxyHandle> OpenAgentNetworkAsync(string sessionId, string sessionContainerId, string proxyImage,
+    public async Task<IModelProxy> OpenAsync(string sessionId, string sessionContainerId, string proxyImage,
         ModelProxyConfig config, string egressNetwork, CancellationToken ct)
     {
         var network = AgentNetworkName(sessionId);
@@ -57,7 +58,7 @@ public sealed partial class DockerBackend
         try
         {
             // Leftovers of a run that crashed would make the names clash.
-            await CloseAgentNetworkAsync(sessionId, sessionContainerId, ct).ConfigureAwait(false);
+            await CloseAsync(sessionId, sessionContainerId, ct).ConfigureAwait(false);
             await Call(() => _client.Networks.CreateNetworkAsync(new NetworksCreateParameters
             {
                 Name = network,
@@ -75,7 +76,7 @@ public sealed partial class DockerBackend
             {
                 Name = ModelProxyName(sessionId),
                 Image = proxyImage,
-                Cmd = ["python3", "-I", "-u", "-c", ProxySource.Value],
+                Cmd = ["python3", "-I", "-u", "-c", EmbeddedScript.ModelProxy.Value],
                 Entrypoint = [],
                 User = "65534:65534",
                 WorkingDir = "/",
@@ -136,7 +137,7 @@ public sealed partial class DockerBackend
             using var cleanup = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             try
             {
-                await CloseAgentNetworkAsync(sessionId, sessionContainerId, cleanup.Token).ConfigureAwait(false);
+                await CloseAsync(sessionId, sessionContainerId, cleanup.Token).ConfigureAwait(false);
             }
             catch (Exception cleanupError) when (cleanupError is SandboxException or DockerApiException or OperationCanceledException)
             {
@@ -158,7 +159,7 @@ public sealed partial class DockerBackend
     /// Puts the session container back on network <c>none</c> and removes the run's proxy and network.
     /// Idempotent: absent pieces are fine (used after every run, at start-up and when closing a session).
     /// </summary>
-    internal async Task CloseAgentNetworkAsync(string sessionId, string? sessionContainerId, CancellationToken ct)
+    public async Task CloseAsync(string sessionId, string? sessionContainerId, CancellationToken ct)
     {
         var network = AgentNetworkName(sessionId);
         try
@@ -233,132 +234,24 @@ public sealed partial class DockerBackend
         }
     }
 
-    /// <summary>Networks carrying our product label (agent networks), of every instance.</summary>
-    internal async Task<IList<NetworkResponse>> ListManagedNetworksAsync(CancellationToken ct) =>
-        await Call(() => _client.Networks.ListNetworksAsync(new NetworksListParameters
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ManagedResource>> ListAsync(CancellationToken ct)
+    {
+        var networks = await Call(() => _client.Networks.ListNetworksAsync(new NetworksListParameters
         {
             Filters = new Dictionary<string, IDictionary<string, bool>>
             {
                 ["label"] = new Dictionary<string, bool> { [$"{SandboxLabels.Product}={SandboxLabels.ProductValue}"] = true },
             },
         }, ct)).ConfigureAwait(false);
+        return networks.Select(n => ManagedResource.FromLabels(n.Labels)).OfType<ManagedResource>().ToList();
+    }
+
+    private static Task<T> Call<T>(Func<Task<T>> call) => DockerCall.Run(call);
+
+    private static Task Call(Func<Task> call) => DockerCall.Run(call);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: could not remove the agent network or proxy: {Error}")]
     private static partial void LogAgentNetworkCleanup(ILogger logger, string sessionId, string error);
 }
 
-/// <summary>The engine's end of a running model proxy: sends its configuration, waits until it listens, logs its
-/// request lines (method, path, status: the proxy never prints headers or bodies).</summary>
-internal sealed partial class ModelProxyHandle : IAsyncDisposable
-{
-    private readonly MultiplexedStream _stream;
-    private readonly string _sessionId;
-    private readonly ILogger _logger;
-    private readonly CancellationTokenSource _cts = new();
-    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly Task _readLoop;
-    private int _requests;
-
-    public ModelProxyHandle(MultiplexedStream stream, string sessionId, ILogger logger)
-    {
-        _stream = stream;
-        _sessionId = sessionId;
-        _logger = logger;
-        _readLoop = Task.Run(ReadLoopAsync);
-    }
-
-    /// <summary>Completes once the proxy listens.</summary>
-    public Task Ready => _ready.Task;
-
-    /// <summary>Requests the proxy forwarded (or refused).</summary>
-    public int Requests => Volatile.Read(ref _requests);
-
-    public async Task SendConfigAsync(ModelProxyConfig config, int port, CancellationToken ct)
-    {
-        var json = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object?>
-        {
-            ["port"] = port,
-            ["upstream"] = config.Upstream.GetLeftPart(UriPartial.Path),
-            ["auth_header"] = config.AuthHeader,
-            ["auth_value"] = config.ApiKey is null ? null : config.AuthHeader == "authorization" ? "Bearer " + config.ApiKey : config.ApiKey,
-            ["allowed_paths"] = config.AllowedPaths,
-        });
-        var line = new byte[json.Length + 1];
-        json.CopyTo(line, 0);
-        line[^1] = (byte)'\n';
-        await _stream.WriteAsync(line, 0, line.Length, ct).ConfigureAwait(false);
-        Array.Clear(line);
-        Array.Clear(json);
-    }
-
-    private async Task ReadLoopAsync()
-    {
-        var buffer = ArrayPool<byte>.Shared.Rent(16384);
-        var stdout = new StringBuilder();
-        var stderr = new StringBuilder();
-        try
-        {
-            while (true)
-            {
-                var result = await _stream.ReadOutputAsync(buffer, 0, buffer.Length, _cts.Token).ConfigureAwait(false);
-                if (result.EOF)
-                {
-                    break;
-                }
-                var text = Encoding.UTF8.GetString(buffer, 0, result.Count);
-                var target = result.Target == MultiplexedStream.TargetStream.StandardError ? stderr : stdout;
-                target.Append(text);
-                if (target.Length > 64 * 1024)
-                {
-                    target.Clear(); // a proxy does not print that much; never buffer without bound
-                }
-                for (var nl = target.IndexOf('\n'); nl >= 0; nl = target.IndexOf('\n'))
-                {
-                    var line = target.ToString(0, nl);
-                    target.Remove(0, nl + 1);
-                    if (ReferenceEquals(target, stdout))
-                    {
-                        if (line.Contains("\"ready\"", StringComparison.Ordinal))
-                        {
-                            _ready.TrySetResult();
-                        }
-                    }
-                    else
-                    {
-                        Interlocked.Increment(ref _requests);
-                        LogProxyLine(_logger, _sessionId, line.Length > 300 ? line[..300] : line);
-                    }
-                }
-            }
-            _ready.TrySetException(new SandboxException(SandboxErrorCodes.Internal,
-                "The model proxy stopped before it was ready" + (stderr.Length > 0 ? ": " + Shorten(stderr.ToString()) : ".")));
-        }
-        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
-        {
-            _ready.TrySetException(new SandboxException(SandboxErrorCodes.Internal, "The model proxy connection ended: " + e.Message));
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    private static string Shorten(string text) => text.Length > 500 ? text[..500] : text;
-
-    public async ValueTask DisposeAsync()
-    {
-        await _cts.CancelAsync().ConfigureAwait(false);
-        _stream.Dispose();
-        try
-        {
-            await _readLoop.ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
-        {
-        }
-        _cts.Dispose();
-    }
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} model proxy: {Line}")]
-    private static partial void LogProxyLine(ILogger logger, string sessionId, string line);
-}

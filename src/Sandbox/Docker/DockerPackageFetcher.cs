@@ -1,21 +1,25 @@
 using System.Globalization;
 using Docker.DotNet;
 using Docker.DotNet.Models;
-using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Sandbox.Backend;
+using Sandbox.Packages;
 
 namespace Sandbox.Docker;
 
 /// <summary>The package fetcher: a short-lived container on a network with registry access (never a session's),
 /// with the shared package cache volume mounted.</summary>
-public sealed partial class DockerBackend
+public sealed class DockerPackageFetcher(DockerBackend backend, IOptions<SandboxOptions> options) : IPackageFetcher
 {
-    private static readonly Lazy<string> FetcherSource = EmbeddedScript("Sandbox.Packages.fetcher.py");
+    private readonly IDockerClient _client = backend.Client;
+    private readonly SandboxOptions _options = options.Value;
 
-    /// <summary>Runs the fetcher to completion and returns its container (stopped, not removed: the caller copies the
-    /// fetched files out of the cache through it, then calls <see cref="RemoveContainerQuietlyAsync"/>) and its output.</summary>
-    internal async Task<(string ContainerId, string Stdout, string Stderr)> RunFetcherAsync(string image, string network, string cacheVolume,
-        string? wheelDirectory, string requestJson, TimeSpan timeout, CancellationToken ct)
+    /// <summary>Runs the fetcher to completion. Its container stays (stopped) until the result is disposed: the
+    /// fetched files are copied out of the cache through it.</summary>
+    public async Task<IFetchedPackages> FetchAsync(PackageFetchRequest request, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(request);
+        var (image, network, cacheVolume, wheelDirectory, requestJson, timeout) = request;
         var helperId = "fetch-" + Guid.NewGuid().ToString("N");
         var labels = new Dictionary<string, string>
         {
@@ -39,9 +43,9 @@ public sealed partial class DockerBackend
         {
             created = await Call(() => _client.Containers.CreateContainerAsync(new CreateContainerParameters
             {
-                Name = ContainerName(helperId),
+                Name = DockerBackend.ContainerName(helperId),
                 Image = image,
-                Cmd = ["python3", "-I", "-c", FetcherSource.Value, requestJson],
+                Cmd = ["python3", "-I", "-c", EmbeddedScript.PackageFetcher.Value, requestJson],
                 Entrypoint = [],
                 // Root without capabilities: it writes the root-owned cache volume and nothing else of note.
                 User = "0:0",
@@ -76,7 +80,7 @@ public sealed partial class DockerBackend
             try
             {
                 var (stdout, stderr) = await stream.ReadOutputToEndAsync(cts.Token).ConfigureAwait(false);
-                return (created.ID, stdout, stderr);
+                return new Fetched(backend, created.ID, stdout, stderr);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
@@ -85,22 +89,23 @@ public sealed partial class DockerBackend
         }
         catch
         {
-            await RemoveContainerQuietlyAsync(created.ID).ConfigureAwait(false);
+            await backend.RemoveContainerQuietlyAsync(created.ID).ConfigureAwait(false);
             throw;
         }
     }
 
-    /// <summary>Removes a helper container, logging (not throwing) when that fails.</summary>
-    internal async Task RemoveContainerQuietlyAsync(string containerId)
+    private static Task<T> Call<T>(Func<Task<T>> call) => DockerCall.Run(call);
+
+    private static Task Call(Func<Task> call) => DockerCall.Run(call);
+
+    private sealed class Fetched(DockerBackend backend, string containerId, string stdout, string stderr) : IFetchedPackages
     {
-        using var cleanup = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        try
-        {
-            await _client.Containers.RemoveContainerAsync(containerId, new ContainerRemoveParameters { Force = true }, cleanup.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is DockerApiException or HttpRequestException or OperationCanceledException)
-        {
-            LogOneShotCleanup(_logger, containerId, e.Message);
-        }
+        public string Stdout => stdout;
+
+        public string Stderr => stderr;
+
+        public Task<Stream> GetArchiveAsync(string cachePath, CancellationToken ct) => backend.GetArchiveAsync(containerId, cachePath + "/.", ct);
+
+        public async ValueTask DisposeAsync() => await backend.RemoveContainerQuietlyAsync(containerId).ConfigureAwait(false);
     }
 }

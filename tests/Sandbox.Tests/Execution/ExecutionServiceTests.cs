@@ -3,15 +3,15 @@ using Sandbox.Execution;
 using Sandbox.Sessions;
 using Sandbox.Tests.Common;
 
-namespace Sandbox.Tests.Sessions;
+namespace Sandbox.Tests.Execution;
 
 [Collection(EngineCollection.Name)]
-public sealed class SessionExecutionTests(EngineFixture fixture)
+public sealed class ExecutionServiceTests(EngineFixture fixture)
 {
-    private readonly SessionManager _engine = fixture.CreateManager(o => o.Safety.Mode = global::Sandbox.Safety.SafetyMode.Off);
+    private readonly SandboxEngine _engine = fixture.CreateEngine(o => o.Safety.Mode = global::Sandbox.Safety.SafetyMode.Off);
 
     private Task<ExecutionResult> Run(string id, string code, string language = "python", bool fresh = false, double timeoutSeconds = 30) =>
-        _engine.ExecuteAsync(id, Owners.Alice, new ExecutionRequest
+        _engine.Executions.ExecuteAsync(id, Owners.Alice, new ExecutionRequest
         {
             Code = code, Language = language, Fresh = fresh, Timeout = TimeSpan.FromSeconds(timeoutSeconds),
         }, CancellationToken.None);
@@ -19,7 +19,7 @@ public sealed class SessionExecutionTests(EngineFixture fixture)
     [Fact]
     public async Task Python_state_persists_across_calls_and_fresh_does_not_see_it()
     {
-        var s = await _engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var s = await _engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
         var first = await Run(s.Id, "x = 41");
         Assert.Equal(0, first.ExitCode);
         var second = await Run(s.Id, "print(x + 1)");
@@ -36,7 +36,7 @@ public sealed class SessionExecutionTests(EngineFixture fixture)
     [Fact]
     public async Task Traceback_matches_what_python_prints()
     {
-        var s = await _engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var s = await _engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
         const string code = "def f(n):\n    return 10 / n\n\nf(0)\n";
         var ours = await Run(s.Id, code);
         var python = await Run(s.Id, code, fresh: true); // a plain `python3 -c` in the same container
@@ -54,7 +54,7 @@ public sealed class SessionExecutionTests(EngineFixture fixture)
     [Fact]
     public async Task Matplotlib_figure_comes_back_as_png()
     {
-        var s = await _engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var s = await _engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
         var r = await Run(s.Id, "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.title('squares')\nplt.show()");
         Assert.Equal(0, r.ExitCode);
         var image = Assert.Single(r.Images);
@@ -69,7 +69,7 @@ public sealed class SessionExecutionTests(EngineFixture fixture)
     [Fact]
     public async Task Timeout_stops_the_code_and_the_session_stays_usable()
     {
-        var s = await _engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var s = await _engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
         await Run(s.Id, "kept = 'yes'");
         var sw = Stopwatch.StartNew();
         var r = await Run(s.Id, "while True: pass", timeoutSeconds: 2);
@@ -97,12 +97,12 @@ public sealed class SessionExecutionTests(EngineFixture fixture)
     [Fact]
     public async Task Streaming_yields_output_before_the_end()
     {
-        var s = await _engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var s = await _engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
         var sw = Stopwatch.StartNew();
         var firstChunkAt = TimeSpan.Zero;
         var chunks = new List<string>();
         ExecutionResult? result = null;
-        await foreach (var e in _engine.ExecuteStreamingAsync(s.Id, Owners.Alice,
+        await foreach (var e in _engine.Executions.ExecuteStreamingAsync(s.Id, Owners.Alice,
                            new ExecutionRequest { Code = "import time\nfor i in range(3):\n    print('tick', i, flush=True)\n    time.sleep(0.5)" }, CancellationToken.None))
         {
             if (e is OutputEvent o)
@@ -129,9 +129,9 @@ public sealed class SessionExecutionTests(EngineFixture fixture)
     [Fact]
     public async Task Cancelling_stops_the_code_and_keeps_the_session()
     {
-        var s = await _engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var s = await _engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _engine.ExecuteAsync(s.Id, Owners.Alice,
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _engine.Executions.ExecuteAsync(s.Id, Owners.Alice,
             new ExecutionRequest { Code = "import time\ntime.sleep(60)" }, cts.Token));
         Assert.Equal("ok\n", (await Run(s.Id, "print('ok')")).Stdout);
     }
@@ -139,7 +139,7 @@ public sealed class SessionExecutionTests(EngineFixture fixture)
     [Fact]
     public async Task Concurrent_call_on_one_session_is_rejected_as_busy()
     {
-        var s = await _engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var s = await _engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
         var slow = Run(s.Id, "import time\ntime.sleep(2)\nprint('done')");
         await Task.Delay(300);
         var e = await Assert.ThrowsAsync<SandboxException>(() => Run(s.Id, "print(1)"));
@@ -150,9 +150,9 @@ public sealed class SessionExecutionTests(EngineFixture fixture)
     [Fact]
     public async Task Output_is_capped_and_marked_truncated()
     {
-        var engine = fixture.CreateManager(o => { o.MaxOutputChars = 10_000; o.Safety.Mode = global::Sandbox.Safety.SafetyMode.Off; });
-        var s = await engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
-        var r = await engine.ExecuteAsync(s.Id, Owners.Alice, new ExecutionRequest { Code = "print('x' * 50_000_000, end='')" }, CancellationToken.None);
+        var engine = fixture.CreateEngine(o => { o.Execution.MaxOutputChars = 10_000; o.Safety.Mode = global::Sandbox.Safety.SafetyMode.Off; });
+        var s = await engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var r = await engine.Executions.ExecuteAsync(s.Id, Owners.Alice, new ExecutionRequest { Code = "print('x' * 50_000_000, end='')" }, CancellationToken.None);
         Assert.True(r.Truncated);
         Assert.Equal(10_000, r.Stdout.Length);
         Assert.Equal(0, r.ExitCode);
@@ -161,46 +161,46 @@ public sealed class SessionExecutionTests(EngineFixture fixture)
     [Fact]
     public async Task Sessions_of_other_owners_are_invisible()
     {
-        var s = await _engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
-        var e = await Assert.ThrowsAsync<SandboxException>(() => _engine.ExecuteAsync(s.Id, Owners.Bob, new ExecutionRequest { Code = "1" }, CancellationToken.None));
+        var s = await _engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var e = await Assert.ThrowsAsync<SandboxException>(() => _engine.Executions.ExecuteAsync(s.Id, Owners.Bob, new ExecutionRequest { Code = "1" }, CancellationToken.None));
         Assert.Equal(SandboxErrorCodes.SessionNotFound, e.Code);
-        Assert.DoesNotContain(_engine.ListSessions(Owners.Bob), x => x.Id == s.Id);
-        Assert.Contains(_engine.ListSessions(Owners.Alice), x => x.Id == s.Id);
+        Assert.DoesNotContain(_engine.Sessions.List(Owners.Bob), x => x.Id == s.Id);
+        Assert.Contains(_engine.Sessions.List(Owners.Alice), x => x.Id == s.Id);
     }
 
     [Fact]
     public async Task Bad_requests_get_stable_codes()
     {
-        var s = await _engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var s = await _engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
         Assert.Equal(SandboxErrorCodes.InvalidArgument, (await Assert.ThrowsAsync<SandboxException>(() => Run(s.Id, "1", "cobol"))).Code);
         Assert.Equal(SandboxErrorCodes.LimitExceeded, (await Assert.ThrowsAsync<SandboxException>(() => Run(s.Id, "1", timeoutSeconds: 100_000))).Code);
         Assert.Equal(SandboxErrorCodes.SessionNotFound, (await Assert.ThrowsAsync<SandboxException>(() => Run("nope", "1"))).Code);
-        var limit = await Assert.ThrowsAsync<SandboxException>(() => _engine.CreateSessionAsync(
+        var limit = await Assert.ThrowsAsync<SandboxException>(() => _engine.Sessions.CreateAsync(
             new SessionSpec { Limits = new LimitsRequest { MemoryMb = 1_000_000 } }, Owners.Alice, CancellationToken.None));
         Assert.Equal(SandboxErrorCodes.LimitExceeded, limit.Code);
         Assert.Contains("memory_mb", limit.Message);
-        Assert.Equal(SandboxErrorCodes.ImageNotFound, (await Assert.ThrowsAsync<SandboxException>(() => _engine.CreateSessionAsync(
+        Assert.Equal(SandboxErrorCodes.ImageNotFound, (await Assert.ThrowsAsync<SandboxException>(() => _engine.Sessions.CreateAsync(
             new SessionSpec { Image = "nope" }, Owners.Alice, CancellationToken.None))).Code);
     }
 
     [Fact]
     public async Task Node_runs_where_the_image_has_it_and_is_a_clear_error_where_it_does_not()
     {
-        var agent = await _engine.CreateSessionAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
-        var r = await _engine.ExecuteAsync(agent.Id, Owners.Alice, new ExecutionRequest
+        var agent = await _engine.Sessions.CreateAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
+        var r = await _engine.Executions.ExecuteAsync(agent.Id, Owners.Alice, new ExecutionRequest
         {
             Language = "node", Code = "console.log([1, 2, 3].map(x => x * 2).join(','), process.getuid())",
         }, CancellationToken.None);
         Assert.Equal("2,4,6 1000\n", r.Stdout);
         Assert.Equal(0, r.ExitCode);
-        var python = await _engine.CreateSessionAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
-        var e = await Assert.ThrowsAsync<SandboxException>(() => _engine.ExecuteAsync(python.Id, Owners.Alice,
+        var python = await _engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var e = await Assert.ThrowsAsync<SandboxException>(() => _engine.Executions.ExecuteAsync(python.Id, Owners.Alice,
             new ExecutionRequest { Language = "node", Code = "1" }, CancellationToken.None));
         Assert.Equal(SandboxErrorCodes.InvalidArgument, e.Code);
         Assert.Contains("image 'agent'", e.Message);
         // The session is still usable after the refused call.
-        Assert.Equal("ok\n", (await _engine.ExecuteAsync(python.Id, Owners.Alice, new ExecutionRequest { Code = "print('ok')" }, CancellationToken.None)).Stdout);
-        await _engine.CloseSessionAsync(agent.Id, Owners.Alice, CancellationToken.None);
-        await _engine.CloseSessionAsync(python.Id, Owners.Alice, CancellationToken.None);
+        Assert.Equal("ok\n", (await _engine.Executions.ExecuteAsync(python.Id, Owners.Alice, new ExecutionRequest { Code = "print('ok')" }, CancellationToken.None)).Stdout);
+        await _engine.Sessions.CloseAsync(agent.Id, Owners.Alice, CancellationToken.None);
+        await _engine.Sessions.CloseAsync(python.Id, Owners.Alice, CancellationToken.None);
     }
 }

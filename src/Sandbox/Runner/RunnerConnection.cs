@@ -3,10 +3,9 @@ using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
-using Docker.DotNet;
 using Microsoft.Extensions.Logging;
 
-namespace Sandbox.Docker;
+namespace Sandbox.Runner;
 
 /// <summary>A message from the runner inside a session container. Untrusted: the sandbox may write anything.</summary>
 internal sealed record RunnerMessage(string Type, string? Id, JsonElement Body);
@@ -21,7 +20,7 @@ internal sealed partial class RunnerConnection : IAsyncDisposable
     /// runner sends more; the line is then dropped and the connection closed rather than buffered.</summary>
     internal const int MaxLineBytes = 32 * 1024 * 1024;
 
-    private readonly MultiplexedStream _stream;
+    private readonly RunnerStream _stream;
     private readonly ILogger _logger;
     private readonly string _sessionId;
     private readonly ConcurrentDictionary<string, Channel<RunnerMessage>> _subscribers = new(StringComparer.Ordinal);
@@ -31,7 +30,7 @@ internal sealed partial class RunnerConnection : IAsyncDisposable
     private readonly TaskCompletionSource<RunnerMessage> _hello = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _nextId;
 
-    public RunnerConnection(MultiplexedStream stream, string sessionId, ILogger logger)
+    public RunnerConnection(RunnerStream stream, string sessionId, ILogger logger)
     {
         _stream = stream;
         _sessionId = sessionId;
@@ -93,6 +92,30 @@ internal sealed partial class RunnerConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>One request and its single answer, bounded in time (<c>timeout</c> when the runner does not answer;
+    /// <c>session_lost</c> when the connection ends meanwhile).</summary>
+    public async Task<RunnerMessage> AskAsync(Dictionary<string, object> request, TimeSpan timeout, string what, CancellationToken ct)
+    {
+        var id = NewId();
+        request["id"] = id;
+        using var subscription = Subscribe(id);
+        await SendAsync(request, ct).ConfigureAwait(false);
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        bounded.CancelAfter(timeout);
+        try
+        {
+            return await subscription.Reader.ReadAsync(bounded.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new SandboxException(SandboxErrorCodes.Timeout, $"The sandbox did not answer the {what} request within {timeout.TotalSeconds} s.");
+        }
+        catch (ChannelClosedException e) when (e.InnerException is SandboxException lost)
+        {
+            throw new SandboxException(lost.Code, lost.Message, e);
+        }
+    }
+
     private async Task ReadLoopAsync()
     {
         var buffer = ArrayPool<byte>.Shared.Rent(81920);
@@ -104,12 +127,12 @@ internal sealed partial class RunnerConnection : IAsyncDisposable
         {
             while (true)
             {
-                var result = await _stream.ReadOutputAsync(buffer, 0, buffer.Length, _cts.Token).ConfigureAwait(false);
-                if (result.EOF)
+                var result = await _stream.ReadAsync(buffer, 0, buffer.Length, _cts.Token).ConfigureAwait(false);
+                if (result.Eof)
                 {
                     break;
                 }
-                if (result.Target == MultiplexedStream.TargetStream.StandardError)
+                if (result.IsStderr)
                 {
                     LogRunnerStderr(stderr, buffer.AsSpan(0, result.Count));
                     continue;

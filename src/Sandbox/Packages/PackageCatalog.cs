@@ -1,24 +1,14 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
-using Sandbox.Docker;
+using Sandbox.Backend;
+using Sandbox.Execution;
+using Sandbox.Sessions;
 
-namespace Sandbox.Sessions;
+namespace Sandbox.Packages;
 
-/// <summary>An installed package of an image.</summary>
-/// <param name="Name">Package name.</param>
-/// <param name="Version">Installed version.</param>
-/// <param name="Manager">Where it comes from: <c>python</c> (importable distribution), <c>tool</c> (a command such as
-/// <c>claude</c> or <c>node</c>, version as it reports it) or <c>system</c>.</param>
-public sealed record PackageInfo(string Name, string Version, string Manager);
-
-/// <summary>What an image offers.</summary>
-/// <param name="Image">Image short name.</param>
-/// <param name="Reference">Image reference.</param>
-/// <param name="Languages">Languages execute accepts for it.</param>
-/// <param name="Packages">Installed packages.</param>
-public sealed record ImagePackages(string Image, string Reference, IReadOnlyList<string> Languages, IReadOnlyList<PackageInfo> Packages);
-
-public sealed partial class SessionManager
+/// <summary>What an image has installed: Python distributions and the command-line tools it carries, computed once per
+/// image id in a throw-away sandbox.</summary>
+public sealed class PackageCatalog(SandboxLauncher launcher, ISandboxBackend backend)
 {
     // Python distributions plus the command-line tools an image may carry (agent CLIs, runtimes), with their versions.
     private const string ListPackagesScript =
@@ -34,22 +24,22 @@ public sealed partial class SessionManager
         "            tools[name] = '?'\n" +
         "print(json.dumps({'python': sys.version.split()[0], 'packages': d, 'tools': tools}))";
 
-    private readonly ConcurrentDictionary<string, ImagePackages> _packageCache = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ImagePackages> _cache = new(StringComparer.Ordinal);
 
-    /// <summary>Packages installed in an image (cached per image id; computed in a throw-away sandbox).</summary>
-    public async Task<ImagePackages> GetPackagesAsync(string? image, CancellationToken ct)
+    /// <summary>Packages installed in an image (the default image when <paramref name="image"/> is null).</summary>
+    public async Task<ImagePackages> GetAsync(string? image, CancellationToken ct)
     {
-        var (name, reference) = ResolveImage(image);
-        var status = await _backend.GetImageStatusAsync(name, reference, ct).ConfigureAwait(false);
+        var (name, reference) = launcher.ResolveImage(image);
+        var status = await backend.GetImageStatusAsync(name, reference, ct).ConfigureAwait(false);
         if (!status.Present || status.Id is null)
         {
             throw new SandboxException(SandboxErrorCodes.ImageNotFound, $"Image '{reference}' is not built on this engine. Run deploy/build-images.sh.");
         }
-        if (_packageCache.TryGetValue(status.Id, out var cached))
+        if (_cache.TryGetValue(status.Id, out var cached))
         {
             return cached;
         }
-        var stdout = await _backend.RunOneShotAsync(reference, ["python3", "-I", "-c", ListPackagesScript], TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
+        var stdout = await backend.RunOneShotAsync(reference, ["python3", "-I", "-c", ListPackagesScript], TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
         var packages = new List<PackageInfo>();
         using (var doc = JsonDocument.Parse(stdout))
         {
@@ -66,8 +56,8 @@ public sealed partial class SessionManager
                 }
             }
         }
-        var result = new ImagePackages(name, reference, Languages, packages);
-        _packageCache[status.Id] = result;
+        var result = new ImagePackages(name, reference, ExecutionService.Languages, packages);
+        _cache[status.Id] = result;
         return result;
     }
 }

@@ -1,4 +1,4 @@
-namespace Sandbox.Docker;
+namespace Sandbox.Backend;
 
 /// <summary>Labels on every container and volume the engine creates, so they can be found, reconciled and reaped.</summary>
 public static class SandboxLabels

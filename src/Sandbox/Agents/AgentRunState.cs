@@ -2,9 +2,9 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
-using Sandbox.Agents;
+using Sandbox.Sessions;
 
-namespace Sandbox.Sessions;
+namespace Sandbox.Agents;
 
 /// <summary>A live agent run: its growing trajectory, its watchers, and how it ended. Guarded by its own lock.</summary>
 internal sealed class AgentRunState : IDisposable

@@ -1,0 +1,82 @@
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Options;
+
+namespace Sandbox.Agents;
+
+/// <summary>A validated agent run request: the agent, the time limit and the allowed model endpoint it will use.</summary>
+/// <param name="Agent">The agent to run.</param>
+/// <param name="Timeout">The run's wall-clock limit.</param>
+/// <param name="Endpoint">The model endpoint the proxy forwards to.</param>
+internal sealed record ValidatedAgentRequest(IAgentRunner Agent, TimeSpan Timeout, Uri Endpoint);
+
+/// <summary>Checks an agent run request against the server's agents and limits; every refusal says what to change.</summary>
+internal sealed partial class AgentRequestValidator(IOptions<SandboxOptions> options)
+{
+    private readonly AgentOptions _options = options.Value.Agents;
+
+    public ValidatedAgentRequest Validate(AgentRunRequest request, IReadOnlyDictionary<string, IAgentRunner> agents)
+    {
+        if (!agents.TryGetValue(request.Agent ?? "", out var agent))
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument,
+                $"Unknown agent '{SafeText.Shorten(request.Agent)}'. Use one of: {string.Join(", ", agents.Keys.Order(StringComparer.Ordinal))}.");
+        }
+        if (string.IsNullOrWhiteSpace(request.Prompt))
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "prompt is required: say what the agent should do.");
+        }
+        if (request.Prompt.Length > _options.MaxPromptChars || (request.SystemPrompt?.Length ?? 0) > _options.MaxPromptChars)
+        {
+            throw new SandboxException(SandboxErrorCodes.LimitExceeded,
+                $"prompt and system_prompt may have at most {_options.MaxPromptChars} characters each; put long material in a file in the workspace and refer to it.");
+        }
+        if (request.MaxTurns is < 1 or > 1000)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "max_turns must be between 1 and 1000.");
+        }
+        var timeout = request.Timeout ?? _options.DefaultTimeout;
+        if (timeout <= TimeSpan.Zero)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "timeout must be positive.");
+        }
+        if (timeout > _options.MaxTimeout)
+        {
+            throw new SandboxException(SandboxErrorCodes.LimitExceeded,
+                $"timeout {timeout.TotalSeconds} s is above the server maximum of {_options.MaxTimeout.TotalSeconds} s for agent runs.");
+        }
+        ValidateEnv(request.Env);
+        var requested = string.IsNullOrEmpty(request.ModelEndpoint) ? _options.ModelEndpoint : request.ModelEndpoint;
+        var allowed = _options.Endpoints().FirstOrDefault(e => string.Equals(e.TrimEnd('/'), requested.TrimEnd('/'), StringComparison.OrdinalIgnoreCase))
+                      ?? throw new SandboxException(SandboxErrorCodes.Forbidden,
+                          $"model_endpoint '{SafeText.Shorten(requested)}' is not one this server allows (Sandbox:Agents:ModelEndpoint, Sandbox:Agents:AllowedModelEndpoints). Leave it out to use the server's.");
+        return new ValidatedAgentRequest(agent, timeout, new Uri(allowed));
+    }
+
+    private static void ValidateEnv(IReadOnlyDictionary<string, string> env)
+    {
+        if (env.Count > 64)
+        {
+            throw new SandboxException(SandboxErrorCodes.LimitExceeded, "env may hold at most 64 variables.");
+        }
+        foreach (var (name, value) in env)
+        {
+            if (!EnvName().IsMatch(name) || Reserved(name))
+            {
+                throw new SandboxException(SandboxErrorCodes.InvalidArgument,
+                    $"env name '{SafeText.Shorten(name)}' is not allowed: use letters, digits and _, and none of HOME, PATH or names starting with ANTHROPIC_, AGENT_, CLAUDE_CODE_ or SANDBOX_ (the server sets those).");
+            }
+            if (value is null || value.Length > 32 * 1024 || value.Contains('\0', StringComparison.Ordinal))
+            {
+                throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"env value of '{name}' must be a string of at most 32768 characters without NUL.");
+            }
+        }
+    }
+
+    private static bool Reserved(string name) =>
+        name is "HOME" or "PATH" or "USER" || name.StartsWith("ANTHROPIC_", StringComparison.OrdinalIgnoreCase)
+        || name.StartsWith("AGENT_", StringComparison.OrdinalIgnoreCase) || name.StartsWith("CLAUDE_CODE_", StringComparison.OrdinalIgnoreCase)
+        || name.StartsWith("SANDBOX_", StringComparison.OrdinalIgnoreCase);
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+    private static partial Regex EnvName();
+}

@@ -1,0 +1,260 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Sandbox.Durability;
+using Sandbox.Runner;
+using Sandbox.Sessions;
+using Sandbox.Storage;
+using static Sandbox.Runner.RunnerJson;
+
+namespace Sandbox.Agents;
+
+/// <summary>
+/// One agent run, detached from any request: snapshot the workspace, open the run's network and model proxy, run the
+/// agent process through the runner under the deadline, close the network, diff the workspace, record the run. Any
+/// failure ends the run as failed with the reason; nothing escapes unobserved.
+/// </summary>
+internal sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunTracker runs, IAgentNetwork network, SessionJournal journal,
+    IOptions<SandboxOptions> options, TimeProvider time, ILogger<AgentRunExecutor> logger)
+{
+    private readonly SandboxOptions _options = options.Value;
+
+    public async Task ExecuteAsync(AgentRunState state, AgentLaunch launch, ModelProxyConfig config, TimeSpan timeout)
+    {
+        var session = state.Session;
+        string? error = null;
+        int? exitCode = null;
+        var timedOut = false;
+        var diff = (Changes: (IReadOnlyList<AgentFileChange>)[], Text: "", Truncated: false);
+        var token = state.Cancellation.Token;
+        try
+        {
+            await registry.EnsureRunningAsync(session, token).ConfigureAwait(false);
+            var snapshot = await session.Live.AskAsync(new() { ["op"] = "snapshot" }, TimeSpan.FromMinutes(2), "workspace snapshot", token).ConfigureAwait(false);
+            if (snapshot.Type != "snapshot")
+            {
+                throw new SandboxException(SandboxErrorCodes.Internal, "The workspace snapshot failed: " + SafeText.Shorten(Str(snapshot.Body, "message")));
+            }
+            (exitCode, timedOut) = await RunInNetworkAsync(state, launch, config, timeout, token).ConfigureAwait(false);
+            if (session.Runner is { ClosedReason: null })
+            {
+                diff = await DiffAsync(session).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            // Cancelled before the agent started (while preparing): nothing ran.
+        }
+        catch (SandboxException e)
+        {
+            error = e.Message;
+        }
+        catch (OperationCanceledException)
+        {
+            error = $"Starting the run's model proxy and network took longer than {_options.CreateTimeout.TotalSeconds} s (Sandbox:CreateTimeout).";
+        }
+        catch (Exception e)
+        {
+            // This runs detached from any request: whatever went wrong ends the run as failed, with the reason, and is
+            // logged; nothing may escape unobserved.
+            error = "The agent run failed inside the server: " + e.Message;
+            LogAgentFailed(logger, state.Id, e.GetType().Name + ": " + e.Message);
+        }
+        finally
+        {
+            var final = state.Finish(run =>
+            {
+                var status = state.CancelledByCaller ? AgentRunStatus.Cancelled
+                    : timedOut ? AgentRunStatus.TimedOut
+                    : error is null && exitCode == 0 && state.Outcome.ReportedError is null ? AgentRunStatus.Succeeded
+                    : AgentRunStatus.Failed;
+                var why = status switch
+                {
+                    AgentRunStatus.Cancelled => state.CancelReason + "; the agent was killed.",
+                    AgentRunStatus.TimedOut => $"The run reached its time limit of {timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s; the agent was killed.",
+                    AgentRunStatus.Failed => error ?? state.Outcome.ReportedError ?? $"The agent exited with status {exitCode}." + LastLine(run.Stderr),
+                    _ => null,
+                };
+                return run with
+                {
+                    Status = status, Error = why, ExitCode = exitCode, EndedAt = time.GetUtcNow(),
+                    Changes = diff.Changes, Diff = diff.Text, DiffTruncated = diff.Truncated,
+                };
+            });
+            await FinishAsync(state, final).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Opens the run's network and proxy (bounded by <see cref="SandboxOptions.CreateTimeout"/>), runs the
+    /// agent, and always closes the network again.</summary>
+    private async Task<(int? ExitCode, bool TimedOut)> RunInNetworkAsync(AgentRunState state, AgentLaunch launch, ModelProxyConfig config,
+        TimeSpan timeout, CancellationToken token)
+    {
+        var session = state.Session;
+        var proxyImage = string.IsNullOrWhiteSpace(_options.Agents.ProxyImage) ? _options.Images[session.Image] : _options.Agents.ProxyImage;
+        IModelProxy? proxy = null;
+        try
+        {
+            using (var opening = CancellationTokenSource.CreateLinkedTokenSource(token))
+            {
+                opening.CancelAfter(_options.CreateTimeout);
+                proxy = await network.OpenAsync(session.Id, session.ContainerId, proxyImage, config, _options.Agents.EgressNetwork, opening.Token).ConfigureAwait(false);
+            }
+            return await RunProcessAsync(state, launch, timeout).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (proxy is not null)
+            {
+                LogProxyRequests(logger, state.Id, proxy.Requests);
+                await proxy.DisposeAsync().ConfigureAwait(false);
+            }
+            using var cleanup = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            try
+            {
+                await network.CloseAsync(session.Id, session.ContainerId, cleanup.Token).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                // Cleanup must not hide the run's own outcome; the orphan sweep removes what is left.
+                SessionService.LogCleanupFailed(logger, session.Id, "agent network: " + e.Message);
+            }
+        }
+    }
+
+    /// <summary>Runs the agent process through the runner, feeding its output into the run; kills it at the deadline
+    /// or on cancellation. Returns its exit status and whether the deadline stopped it.</summary>
+    private async Task<(int? ExitCode, bool TimedOut)> RunProcessAsync(AgentRunState state, AgentLaunch launch, TimeSpan timeout)
+    {
+        var runner = state.Session.Live;
+        var pending = new StringBuilder();
+        int? exitCode = null;
+        var end = await RunnerCommand.RunAsync(runner, runner.NewId(), new Dictionary<string, object>
+        {
+            ["op"] = "exec", ["language"] = "argv", ["argv"] = launch.Argv, ["env"] = launch.Env,
+            ["max_output"] = _options.Agents.MaxTrajectoryChars,
+        }, timeout, _options.KillGrace, time, message =>
+        {
+            switch (message.Type)
+            {
+                case "out" when Str(message.Body, "stream") == "stderr":
+                    state.AddStderr(Str(message.Body, "data") ?? "");
+                    return ValueTask.FromResult(false);
+                case "out":
+                    pending.Append(Str(message.Body, "data") ?? "");
+                    for (var nl = pending.IndexOf('\n'); nl >= 0; nl = pending.IndexOf('\n'))
+                    {
+                        state.AddLine(pending.ToString(0, nl));
+                        pending.Remove(0, nl + 1);
+                    }
+                    if (pending.Length > _options.Agents.MaxTrajectoryChars)
+                    {
+                        pending.Clear();
+                        state.MarkTruncated();
+                    }
+                    return ValueTask.FromResult(false);
+                case "error" when Str(message.Body, "code") == "command_not_found":
+                    throw new SandboxException(SandboxErrorCodes.AgentUnavailable,
+                        $"This session's image has no '{SafeText.Shorten(launch.Argv[0])}' command for agent '{state.Agent.Name}'. Create the session with image 'agent' (create_session image=\"agent\") and run the agent there.");
+                case "error":
+                    throw new SandboxException(Str(message.Body, "code") == "session_busy" ? SandboxErrorCodes.SessionBusy : SandboxErrorCodes.Internal,
+                        "The sandbox refused the agent run: " + SafeText.Shorten(Str(message.Body, "message")));
+                case "done":
+                    if (pending.Length > 0)
+                    {
+                        state.AddLine(pending.ToString());
+                    }
+                    if (Bool(message.Body, "truncated"))
+                    {
+                        state.MarkTruncated();
+                    }
+                    exitCode = Int(message.Body, "exit_code");
+                    return ValueTask.FromResult(true);
+                default:
+                    return ValueTask.FromResult(false);
+            }
+        }, state.Cancellation.Token).ConfigureAwait(false);
+        if (end.Hung)
+        {
+            await registry.KillHungAsync(state.Session).ConfigureAwait(false);
+            return (null, end.DeadlineHit);
+        }
+        return (exitCode, end.DeadlineHit);
+    }
+
+    /// <summary>The workspace's changes since the run's snapshot; a failure becomes a note in place of the diff.</summary>
+    private async Task<(IReadOnlyList<AgentFileChange> Changes, string Text, bool Truncated)> DiffAsync(Session session)
+    {
+        try
+        {
+            var reply = await session.Live.AskAsync(new() { ["op"] = "diff", ["max_chars"] = _options.Agents.MaxDiffChars },
+                TimeSpan.FromMinutes(2), "workspace diff", CancellationToken.None).ConfigureAwait(false);
+            return reply.Type == "diff"
+                ? (ParseChanges(reply.Body), Str(reply.Body, "diff") ?? "", Bool(reply.Body, "truncated"))
+                : ([], "(no diff: " + SafeText.Shorten(Str(reply.Body, "message")) + ")", true);
+        }
+        catch (SandboxException e)
+        {
+            return ([], "(no diff: " + e.Message + ")", true);
+        }
+    }
+
+    /// <summary>Frees the session (so a caller that gets the result can use it at once), records the run, then tells
+    /// the watchers and waiters.</summary>
+    private async Task FinishAsync(AgentRunState state, AgentRun final)
+    {
+        var session = state.Session;
+        registry.Release(session, SessionWork.AgentRun);
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await journal.Store.SaveAgentRunAsync(final, cts.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SandboxException or OperationCanceledException)
+        {
+            SessionService.LogCleanupFailed(logger, session.Id, "saving agent run: " + e.Message);
+        }
+        journal.Record(new HistoryEntry(session.Id, session.Owner, "agent_run", time.GetUtcNow(), final.Agent,
+            Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(final.Prompt))), final.Prompt.Length, final.ExitCode,
+            final.Status == AgentRunStatus.Succeeded ? null : final.Status.ToString(), final.Status == AgentRunStatus.TimedOut, final.DurationMs,
+            SessionJournal.Head(final.FinalMessage ?? final.Error ?? "")));
+        LogAgentFinished(logger, final.Id, session.Id, final.Status, final.DurationMs, final.Trajectory.Count, final.Changes.Count);
+        state.Publish(final);
+        runs.Finished(final.Id);
+    }
+
+    private static List<AgentFileChange> ParseChanges(JsonElement body)
+    {
+        var list = new List<AgentFileChange>();
+        if (!body.TryGetProperty("changes", out var changes) || changes.ValueKind != JsonValueKind.Array)
+        {
+            return list;
+        }
+        foreach (var c in changes.EnumerateArray())
+        {
+            if (Str(c, "path") is { } path && Str(c, "change") is { } change)
+            {
+                list.Add(new AgentFileChange(path, change, Bool(c, "binary"), Long(c, "size")));
+            }
+        }
+        return list;
+    }
+
+    private static string LastLine(string text)
+    {
+        var line = text.TrimEnd().Split('\n').LastOrDefault()?.Trim();
+        return string.IsNullOrEmpty(line) ? "" : " Last error output: " + SafeText.Shorten(line);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Agent run {RunId} in session {SessionId} ended {Status} after {DurationMs:F0} ms: {Events} events, {Changes} files changed")]
+    private static partial void LogAgentFinished(ILogger logger, string runId, string sessionId, AgentRunStatus status, double durationMs, int events, int changes);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Agent run {RunId}: the model proxy handled {Requests} requests")]
+    private static partial void LogProxyRequests(ILogger logger, string runId, int requests);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Agent run {RunId} failed inside the server: {Error}")]
+    private static partial void LogAgentFailed(ILogger logger, string runId, string error);
+}

@@ -1,0 +1,211 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Sandbox.Durability;
+using Sandbox.Sessions;
+using Sandbox.Storage;
+
+namespace Sandbox.Agents;
+
+/// <summary>
+/// Coding agents in a session's workspace: start, follow, wait for, list and cancel runs. One run or execution at a
+/// time per session. The run itself (network, proxy, process, diff) is <see cref="AgentRunExecutor"/>'s.
+/// </summary>
+public sealed partial class AgentRunService : ISessionCloseListener
+{
+    private const string AgentHome = "/tmp/.agent-home";
+    /// <summary>What the agent holds instead of a key: the model proxy adds the real one to each request.</summary>
+    internal const string PlaceholderKey = "sk-sandbox-proxy-holds-the-real-key";
+
+    private readonly ConcurrentDictionary<string, IAgentRunner> _agents = new(StringComparer.Ordinal)
+    {
+        [ClaudeCodeAgent.AgentName] = new ClaudeCodeAgent(),
+        [CommandAgent.AgentName] = new CommandAgent(),
+    };
+    private readonly SessionRegistry _registry;
+    private readonly AgentRunTracker _runs;
+    private readonly AgentRunExecutor _executor;
+    private readonly AgentRequestValidator _validator;
+    private readonly IAgentNetwork _network;
+    private readonly SessionJournal _journal;
+    private readonly SandboxOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<AgentRunService> _logger;
+
+    internal AgentRunService(SessionRegistry registry, AgentRunTracker runs, AgentRunExecutor executor, AgentRequestValidator validator,
+        IAgentNetwork network, SessionJournal journal, IOptions<SandboxOptions> options, TimeProvider time, ILogger<AgentRunService> logger)
+    {
+        _registry = registry;
+        _runs = runs;
+        _executor = executor;
+        _validator = validator;
+        _network = network;
+        _journal = journal;
+        _options = options.Value;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary>Adds (or replaces) an agent callers can name in <see cref="AgentRunRequest.Agent"/>.</summary>
+    public void RegisterAgent(IAgentRunner agent)
+    {
+        ArgumentNullException.ThrowIfNull(agent);
+        _agents[agent.Name] = agent;
+    }
+
+    /// <summary>Starts an agent and returns at once with the running run; follow it with <see cref="WatchAsync"/> or
+    /// <see cref="GetAsync"/>.</summary>
+    public Task<AgentRun> StartAsync(string sessionId, string owner, AgentRunRequest request, CancellationToken ct) =>
+        Task.FromResult(Start(sessionId, owner, request, watch: false).State.Snapshot());
+
+    /// <summary>Runs an agent and returns the finished run. Cancelling <paramref name="ct"/> kills the agent.</summary>
+    public async Task<AgentRun> RunAsync(string sessionId, string owner, AgentRunRequest request, CancellationToken ct)
+    {
+        AgentRun? final = null;
+        await foreach (var e in RunStreamingAsync(sessionId, owner, request, ct).ConfigureAwait(false))
+        {
+            if (e is AgentCompletedEvent done)
+            {
+                final = done.Run;
+            }
+        }
+        return final ?? throw new SandboxException(SandboxErrorCodes.Internal, "The agent run ended without a result.");
+    }
+
+    /// <summary>Runs an agent, yielding its steps as it works and the finished run last. A consumer that stops
+    /// listening (or cancels) kills the agent.</summary>
+    public async IAsyncEnumerable<AgentRunEvent> RunStreamingAsync(string sessionId, string owner, AgentRunRequest request,
+        [EnumeratorCancellation] CancellationToken ct)
+    {
+        var (state, watcher) = Start(sessionId, owner, request, watch: true);
+        var completed = false;
+        try
+        {
+            while (await watcher.WaitToReadAsync(ct).ConfigureAwait(false))
+            {
+                while (watcher.TryRead(out var e))
+                {
+                    completed |= e is AgentCompletedEvent;
+                    yield return e;
+                }
+            }
+        }
+        finally
+        {
+            if (!completed)
+            {
+                state.CancelByCaller();
+                await state.Completion.ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Follows a run: its steps so far, then live ones, then the finished run. Watching never cancels it.</summary>
+    public async IAsyncEnumerable<AgentRunEvent> WatchAsync(string sessionId, string owner, string runId,
+        [EnumeratorCancellation] CancellationToken ct)
+    {
+        if (_runs.Find(sessionId, owner, runId) is { } state)
+        {
+            var watcher = state.Watch();
+            while (await watcher.WaitToReadAsync(ct).ConfigureAwait(false))
+            {
+                while (watcher.TryRead(out var e))
+                {
+                    yield return e;
+                }
+            }
+            yield break;
+        }
+        yield return new AgentCompletedEvent(await GetAsync(sessionId, owner, runId, ct).ConfigureAwait(false));
+    }
+
+    /// <summary>A run with its trajectory and diff: live while it runs, from the store after.</summary>
+    public async Task<AgentRun> GetAsync(string sessionId, string owner, string runId, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(owner);
+        if (_runs.Find(sessionId, owner, runId) is { } state)
+        {
+            return state.Snapshot();
+        }
+        return await _journal.Store.GetAgentRunAsync(sessionId, owner, runId ?? "", ct).ConfigureAwait(false)
+               ?? throw new SandboxException(SandboxErrorCodes.RunNotFound,
+                   $"No agent run '{SafeText.Shorten(runId)}' in session '{SafeText.Shorten(sessionId)}'. List the session's runs with list_agent_runs.");
+    }
+
+    /// <summary>A session's runs, newest first, without trajectories and diffs.</summary>
+    public async Task<IReadOnlyList<AgentRun>> ListAsync(string sessionId, string owner, CancellationToken ct)
+    {
+        var stored = await _journal.Store.ListAgentRunsAsync(sessionId, owner, 100, ct).ConfigureAwait(false);
+        if (stored.Count == 0 && !_registry.Contains(sessionId))
+        {
+            _registry.Get(sessionId, owner); // unknown session: say so rather than return an empty list
+        }
+        var live = _runs.OfSession(sessionId, owner).Select(s => AgentRunStore.Summary(s.Snapshot())).ToDictionary(r => r.Id, StringComparer.Ordinal);
+        return stored.Select(r => live.GetValueOrDefault(r.Id, r)).Concat(live.Values.Where(r => stored.All(s => s.Id != r.Id)))
+            .OrderByDescending(r => r.StartedAt).ToList();
+    }
+
+    /// <summary>Cancels a running run (the agent is killed) and returns it once it has ended.</summary>
+    public async Task<AgentRun> CancelAsync(string sessionId, string owner, string runId, CancellationToken ct)
+    {
+        if (_runs.Find(sessionId, owner, runId) is { } state)
+        {
+            state.CancelByCaller();
+            return await state.Completion.WaitAsync(ct).ConfigureAwait(false);
+        }
+        return await GetAsync(sessionId, owner, runId, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Kills every running agent and waits, bounded, for their runs to be recorded (at shutdown).</summary>
+    public Task StopAllAsync(string why) => _runs.StopAllAsync(why);
+
+    /// <summary>After a restart: runs the previous process left unfinished are failed. (Their networks and proxies are
+    /// removed, and their sessions put back on no network, by the orphan sweep that follows.)</summary>
+    public async Task ReconcileAsync(CancellationToken ct)
+    {
+        var failed = await _journal.Store.FailInterruptedAgentRunsAsync("The server stopped during the run; its end was not recorded.", _time.GetUtcNow(), ct).ConfigureAwait(false);
+        if (failed > 0)
+        {
+            LogInterruptedRuns(_logger, failed);
+        }
+    }
+
+    void ISessionCloseListener.OnClosing(Session session, string reason) => _runs.CancelIn(session, reason);
+
+    /// <summary>A proxy and network left by a run of a closed session (a run in progress removes its own as it ends).</summary>
+    Task ISessionCloseListener.OnClosedAsync(Session session, CancellationToken ct) => _network.CloseAsync(session.Id, null, ct);
+
+    private (AgentRunState State, ChannelReader<AgentRunEvent> Watcher) Start(string sessionId, string owner, AgentRunRequest request, bool watch)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var session = _registry.Get(sessionId, owner);
+        session.EnsureUsable();
+        var (agent, timeout, endpoint) = _validator.Validate(request, _agents);
+        var launch = agent.Build(request, new AgentContext($"http://{_network.ProxyHost}:{_network.ProxyPort}", PlaceholderKey, AgentHome));
+        _registry.Claim(session, SessionWork.AgentRun,
+            $"Session {session.Id} is running another execution or agent run. Wait for it to finish, or use another session.");
+        var apiKey = string.IsNullOrEmpty(request.ApiKey) ? _options.Agents.ApiKey : request.ApiKey;
+        var secrets = request.Env.Values.Append(apiKey ?? "").ToList();
+        var run = new AgentRun
+        {
+            Id = "run_" + SandboxLauncher.NewId(), SessionId = session.Id, Owner = owner, Agent = agent.Name, Model = request.Model,
+            Prompt = request.Prompt, ModelEndpoint = endpoint.GetLeftPart(UriPartial.Path), Status = AgentRunStatus.Running,
+            StartedAt = _time.GetUtcNow(),
+        };
+        var state = new AgentRunState(run, session, agent, secrets, _options.Agents.MaxTrajectoryChars);
+        var watcher = watch ? state.Watch() : Channel.CreateUnbounded<AgentRunEvent>().Reader;
+        _runs.Add(state);
+        LogAgentStarted(_logger, run.Id, session.Id, agent.Name, owner);
+        var config = new ModelProxyConfig(endpoint, _options.Agents.AuthHeader, string.IsNullOrEmpty(apiKey) ? null : apiKey, _options.Agents.AllowedPaths);
+        _ = Task.Run(() => _executor.ExecuteAsync(state, launch, config, timeout), CancellationToken.None);
+        return (state, watcher);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Agent run {RunId} started in session {SessionId}: agent {Agent}, owner {Owner}")]
+    private static partial void LogAgentStarted(ILogger logger, string runId, string sessionId, string agent, string owner);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} agent runs were still running when the server stopped; marked failed")]
+    private static partial void LogInterruptedRuns(ILogger logger, int count);
+}

@@ -1,0 +1,70 @@
+using System.Globalization;
+using Sandbox.Runner;
+using Sandbox.Sessions;
+
+namespace Sandbox.Backend;
+
+/// <summary>Facts about the container engine for health reports.</summary>
+/// <param name="Reachable">Whether the engine answered.</param>
+/// <param name="Version">Engine version, when reachable.</param>
+/// <param name="ApiVersion">Engine API version, when reachable.</param>
+/// <param name="Error">Why it is not reachable.</param>
+public sealed record EngineStatus(bool Reachable, string? Version, string? ApiVersion, string? Error);
+
+/// <summary>Status of one configured session image.</summary>
+/// <param name="Name">Short name callers use.</param>
+/// <param name="Reference">Image reference.</param>
+/// <param name="Present">Whether the engine has it.</param>
+/// <param name="Id">Image id when present.</param>
+/// <param name="InputsHash">The build-inputs hash label when present.</param>
+public sealed record ImageStatus(string Name, string Reference, bool Present, string? Id, string? InputsHash);
+
+/// <summary>What a backend needs to start one session's sandbox.</summary>
+/// <param name="SessionId">The session it belongs to (names and labels derive from it).</param>
+/// <param name="ImageReference">The image to run.</param>
+/// <param name="Limits">Memory, CPU, processes, file and workspace sizes.</param>
+/// <param name="Labels">Extra labels (owner, image name, creation time); the backend adds product, instance and session.</param>
+/// <param name="Runtime">The container runtime (isolation tier); null for the engine's default.</param>
+public sealed record SandboxSpec(string SessionId, string ImageReference, SandboxLimits Limits,
+    IReadOnlyDictionary<string, string> Labels, string? Runtime);
+
+/// <summary>A started sandbox.</summary>
+/// <param name="ContainerId">The backend's id for it.</param>
+/// <param name="Runner">The attached stream to its runner; the caller owns it.</param>
+public sealed record SandboxHandle(string ContainerId, RunnerStream Runner);
+
+/// <summary>The state of an existing sandbox.</summary>
+/// <param name="Running">Whether its processes run (paused counts as running).</param>
+/// <param name="Paused">Whether it is frozen.</param>
+public sealed record SandboxState(bool Running, bool Paused);
+
+/// <summary>What a stat of a path in a sandbox says.</summary>
+/// <param name="IsDirectory">A directory.</param>
+/// <param name="IsSymbolicLink">A symbolic link (not followed).</param>
+/// <param name="Size">Size in bytes.</param>
+/// <param name="LinkTarget">Where a link points, as written.</param>
+public sealed record SandboxPathStat(bool IsDirectory, bool IsSymbolicLink, long Size, string? LinkTarget);
+
+/// <summary>A resource carrying this product's labels (a sandbox, or an agent network).</summary>
+/// <param name="SessionId">The session (or helper) id label.</param>
+/// <param name="Instance">The server instance that made it.</param>
+/// <param name="CreatedAt">When it was made, if labelled.</param>
+public sealed record ManagedResource(string SessionId, string? Instance, DateTimeOffset? CreatedAt)
+{
+    /// <summary>From a resource's labels; null when it has no session id label.</summary>
+    public static ManagedResource? FromLabels(IDictionary<string, string>? labels)
+    {
+        if (labels is null || !labels.TryGetValue(SandboxLabels.SessionId, out var sid))
+        {
+            return null;
+        }
+        labels.TryGetValue(SandboxLabels.Instance, out var instance);
+        DateTimeOffset? created = labels.TryGetValue(SandboxLabels.CreatedAt, out var text)
+                                  && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var at) ? at : null;
+        return new ManagedResource(sid, instance, created);
+    }
+
+    /// <summary>Left behind: made by this instance (and not in use), or by any instance longer ago than <paramref name="maxAge"/>.</summary>
+    public bool IsOrphan(string instanceId, DateTimeOffset now, TimeSpan maxAge) =>
+        Instance == instanceId || CreatedAt is { } at && now - at > maxAge;
+}

@@ -1,0 +1,78 @@
+using System.Net.Sockets;
+using Docker.DotNet;
+using Docker.DotNet.Models;
+using Microsoft.Extensions.Logging;
+
+namespace Sandbox.Docker;
+
+/// <summary>Engine calls with "engine not reachable" failures turned into <c>engine_unavailable</c>, and the quiet
+/// removal helpers every Docker collaborator shares.</summary>
+internal static partial class DockerCall
+{
+    /// <summary>Runs an engine call.</summary>
+    public static async Task<T> Run<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsEngineDown(e))
+        {
+            throw new SandboxException(SandboxErrorCodes.EngineUnavailable,
+                "The Docker engine is not reachable; retry when it is back (see /healthz).", e);
+        }
+    }
+
+    /// <summary>Runs an engine call without a result.</summary>
+    public static async Task Run(Func<Task> call) => await Run(async () =>
+    {
+        await call().ConfigureAwait(false);
+        return true;
+    }).ConfigureAwait(false);
+
+    /// <summary>Whether the exception says the engine cannot be reached.</summary>
+    public static bool IsEngineDown(Exception e) =>
+        e is HttpRequestException or SocketException or TimeoutException or IOException
+        || e.InnerException is not null && IsEngineDown(e.InnerException);
+
+    /// <summary>Force-removes a container, logging (not throwing) when that fails: for cleanup after the work is done
+    /// or has failed, where the caller must hear about the work, not the cleanup.</summary>
+    public static async Task RemoveQuietlyAsync(IDockerClient client, string containerId, ILogger logger)
+    {
+        using var cleanup = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            await client.Containers.RemoveContainerAsync(containerId, new ContainerRemoveParameters { Force = true }, cleanup.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is DockerApiException or HttpRequestException or IOException or OperationCanceledException)
+        {
+            LogCleanupFailed(logger, containerId, e.Message);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not remove container {ContainerId}: {Error}")]
+    public static partial void LogCleanupFailed(ILogger logger, string containerId, string error);
+}
+
+/// <summary>A container's attached stream as a <see cref="Runner.RunnerStream"/>.</summary>
+internal sealed class DockerRunnerStream(MultiplexedStream stream) : Runner.RunnerStream
+{
+    /// <inheritdoc />
+    public override async ValueTask<Runner.RunnerRead> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct)
+    {
+        var result = await stream.ReadOutputAsync(buffer, offset, count, ct).ConfigureAwait(false);
+        return new Runner.RunnerRead(result.Count, result.Target == MultiplexedStream.TargetStream.StandardError, result.EOF);
+    }
+
+    /// <inheritdoc />
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken ct) => stream.WriteAsync(buffer, offset, count, ct);
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            stream.Dispose();
+        }
+    }
+}

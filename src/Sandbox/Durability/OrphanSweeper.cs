@@ -1,0 +1,64 @@
+using Microsoft.Extensions.Options;
+using Sandbox.Agents;
+using Sandbox.Backend;
+using Sandbox.Pool;
+using Sandbox.Sessions;
+
+namespace Sandbox.Durability;
+
+/// <summary>
+/// Removes what a crash or a killed server left behind, found by our labels: sandboxes no live session owns (this
+/// instance's, and any instance's past the maximum lifetime), and agent networks (with their proxies) in which no run
+/// is going on.
+/// </summary>
+public sealed class OrphanSweeper
+{
+    private readonly ISandboxBackend _backend;
+    private readonly IAgentNetwork _network;
+    private readonly SessionRegistry _registry;
+    private readonly WarmPool _pool;
+    private readonly AgentRunTracker _runs;
+    private readonly SandboxOptions _options;
+    private readonly TimeProvider _time;
+
+    internal OrphanSweeper(ISandboxBackend backend, IAgentNetwork network, SessionRegistry registry, WarmPool pool, AgentRunTracker runs,
+        IOptions<SandboxOptions> options, TimeProvider time)
+    {
+        _backend = backend;
+        _network = network;
+        _registry = registry;
+        _pool = pool;
+        _runs = runs;
+        _options = options.Value;
+        _time = time;
+    }
+
+    /// <summary>Removes the orphans. Returns how many sandboxes and networks were removed.</summary>
+    public async Task<int> SweepAsync(CancellationToken ct)
+    {
+        var removed = 0;
+        var now = _time.GetUtcNow();
+        foreach (var sandbox in await _backend.ListSandboxesAsync(ct).ConfigureAwait(false))
+        {
+            if (_registry.Contains(sandbox.SessionId) || _pool.Holds(sandbox.SessionId)
+                || !sandbox.IsOrphan(_options.InstanceId, now, _options.MaxLifetime + TimeSpan.FromHours(1)))
+            {
+                continue;
+            }
+            await _backend.RemoveSandboxAsync(sandbox.SessionId, ct).ConfigureAwait(false);
+            await _network.CloseAsync(sandbox.SessionId, null, ct).ConfigureAwait(false);
+            removed++;
+        }
+        foreach (var network in await _network.ListAsync(ct).ConfigureAwait(false))
+        {
+            if (_runs.IsRunningIn(network.SessionId) || !network.IsOrphan(_options.InstanceId, now, _options.Agents.MaxTimeout + TimeSpan.FromHours(1)))
+            {
+                continue;
+            }
+            var containerId = _registry.TryFind(network.SessionId, out var session) ? session.ContainerId : null;
+            await _network.CloseAsync(network.SessionId, containerId, ct).ConfigureAwait(false);
+            removed++;
+        }
+        return removed;
+    }
+}

@@ -1,0 +1,147 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Sandbox.Agents;
+using Sandbox.Backend;
+using Sandbox.Pool;
+using Sandbox.Runner;
+using Sandbox.Sessions;
+
+namespace Sandbox.Durability;
+
+/// <summary>
+/// Sessions across server restarts. At start: open the store, reconnect to the running sandboxes of stored sessions
+/// (their interpreter and files are intact), mark the others lost, fail interrupted agent runs, sweep orphans. At
+/// shutdown: stop agent runs, empty the pool, and either detach (durable store, sessions kept) or close everything.
+/// </summary>
+public sealed partial class SessionRecovery
+{
+    private readonly SessionRegistry _registry;
+    private readonly SessionService _sessions;
+    private readonly AgentRunService _agents;
+    private readonly WarmPool _pool;
+    private readonly OrphanSweeper _orphans;
+    private readonly ISandboxBackend _backend;
+    private readonly SessionJournal _journal;
+    private readonly SandboxOptions _options;
+    private readonly ILogger<SessionRecovery> _logger;
+
+    internal SessionRecovery(SessionRegistry registry, SessionService sessions, AgentRunService agents, WarmPool pool, OrphanSweeper orphans,
+        ISandboxBackend backend, SessionJournal journal, IOptions<SandboxOptions> options, ILogger<SessionRecovery> logger)
+    {
+        _registry = registry;
+        _sessions = sessions;
+        _agents = agents;
+        _pool = pool;
+        _orphans = orphans;
+        _backend = backend;
+        _journal = journal;
+        _options = options.Value;
+        _logger = logger;
+    }
+
+    /// <summary>Opens the store and reconciles it with the engine (see the class summary).</summary>
+    public async Task InitializeAsync(CancellationToken ct)
+    {
+        await _journal.Store.InitializeAsync(ct).ConfigureAwait(false);
+        foreach (var record in await _journal.Store.LoadOpenSessionsAsync(ct).ConfigureAwait(false))
+        {
+            var session = new Session
+            {
+                Id = record.Id, Image = record.Image, Owner = record.Owner, Limits = record.Limits, CreatedAt = record.CreatedAt,
+                IdleTimeout = record.IdleTimeout, ContainerId = record.ContainerId, LastUsedAt = record.LastUsedAt,
+                ExecutionCount = record.ExecutionCount, Status = record.Status, LostReason = record.LostReason,
+            };
+            if (record.Status != SessionStatus.Lost)
+            {
+                var reason = await ReconnectAsync(session, ct).ConfigureAwait(false);
+                if (reason is not null)
+                {
+                    session.Status = SessionStatus.Lost;
+                    session.LostReason = reason;
+                    await _backend.RemoveSandboxAsync(session.Id, ct).ConfigureAwait(false);
+                    _journal.Record(session, "lost", reason);
+                    await _journal.PersistAsync(session, ct).ConfigureAwait(false);
+                    SessionRegistry.LogLost(_logger, session.Id, reason);
+                }
+                else
+                {
+                    _journal.Record(session, "resumed", "reconnected after a server restart");
+                    LogResumed(_logger, session.Id);
+                }
+            }
+            _registry.Restore(session);
+        }
+        await _agents.ReconcileAsync(ct).ConfigureAwait(false);
+        await _orphans.SweepAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>At shutdown: keep sandboxes for the next start (store is durable and keeping is configured), else close all.</summary>
+    public async Task ShutdownAsync(CancellationToken ct)
+    {
+        await _agents.StopAllAsync("the server is shutting down").ConfigureAwait(false);
+        await _pool.DrainAsync(ct).ConfigureAwait(false);
+        if (_options.Durability.KeepSessionsOnShutdown && _options.Durability.Store != StoreKind.Memory)
+        {
+            var sessions = _registry.All.ToList();
+            _registry.Detach();
+            foreach (var session in sessions)
+            {
+                await _journal.PersistAsync(session, ct).ConfigureAwait(false);
+                if (session.Runner is { } runner)
+                {
+                    // Detach only: the sandbox and its interpreter keep running for the next server process.
+                    await runner.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+            return;
+        }
+        await _sessions.CloseAllAsync("server shutting down", ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Saves every live session's counters (the reaper calls this periodically).</summary>
+    public async Task PersistAllAsync(CancellationToken ct)
+    {
+        foreach (var session in _registry.All)
+        {
+            await _journal.PersistAsync(session, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Reattaches to a stored session's sandbox. Returns why that is impossible, or null on success.</summary>
+    private async Task<string?> ReconnectAsync(Session session, CancellationToken ct)
+    {
+        if (await _backend.GetStateAsync(session.ContainerId, ct).ConfigureAwait(false) is not { } state)
+        {
+            return "its container was removed while the server was down";
+        }
+        if (!state.Running)
+        {
+            return "its container stopped while the server was down (its files were in memory and are gone)";
+        }
+        try
+        {
+            var stream = await _backend.AttachAsync(session.ContainerId, ct).ConfigureAwait(false);
+            session.Runner = new RunnerConnection(stream, session.Id, _logger);
+            if (state.Paused)
+            {
+                session.Status = SessionStatus.Paused;
+                return null;
+            }
+            var pong = await session.Runner.AskAsync(new() { ["op"] = "ping" }, TimeSpan.FromSeconds(10), "ping", ct).ConfigureAwait(false);
+            session.Status = SessionStatus.Ready;
+            return pong.Type == "pong" ? null : "its runner did not answer";
+        }
+        catch (SandboxException e)
+        {
+            if (session.Runner is { } r)
+            {
+                await r.DisposeAsync().ConfigureAwait(false);
+                session.Runner = null;
+            }
+            return "its runner did not answer: " + e.Message;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} reconnected after restart")]
+    private static partial void LogResumed(ILogger logger, string sessionId);
+}

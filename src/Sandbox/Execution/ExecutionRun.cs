@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using System.Threading.Channels;
+using Sandbox.Runner;
+using Sandbox.Safety;
+using Sandbox.Sessions;
+using static Sandbox.Runner.RunnerJson;
+
+namespace Sandbox.Execution;
+
+/// <summary>One execution in the runner: sends the code, turns the runner's messages into events (output capped,
+/// images bounded), and builds the result, including the hung-sandbox case.</summary>
+internal sealed class ExecutionRun(Session session, SessionRegistry registry, ChannelWriter<ExecutionEvent> events, SandboxOptions options, TimeProvider time)
+{
+    private readonly CappedText _stdout = new(options.Execution.MaxOutputChars);
+    private readonly CappedText _stderr = new(options.Execution.MaxOutputChars);
+    private readonly List<ExecutionImage> _images = [];
+
+    public async Task<ExecutionResult> RunAsync(ExecutionRequest request, TimeSpan timeout, IReadOnlyList<SafetyFinding> findings, CancellationToken ct)
+    {
+        var runner = session.Live;
+        var stopwatch = Stopwatch.StartNew();
+        ExecutionResult? result = null;
+        var runnerTimedOut = false;
+        var id = runner.NewId();
+        var end = await RunnerCommand.RunAsync(runner, id, new Dictionary<string, object>
+        {
+            ["op"] = "exec", ["code"] = request.Code, ["language"] = request.Language,
+            ["fresh"] = request.Fresh, ["max_output"] = options.Execution.MaxOutputChars,
+        }, timeout, options.KillGrace, time, async message =>
+        {
+            switch (message.Type)
+            {
+                case "out":
+                    var stream = Str(message.Body, "stream") == "stderr" ? "stderr" : "stdout";
+                    var kept = (stream == "stderr" ? _stderr : _stdout).Append(Str(message.Body, "data") ?? "");
+                    if (kept.Length > 0)
+                    {
+                        await EmitAsync(new OutputEvent(stream, kept), ct).ConfigureAwait(false);
+                    }
+                    return false;
+                case "image":
+                    if (_images.Count < 16 && Str(message.Body, "data") is { } data)
+                    {
+                        var image = new ExecutionImage("png", data);
+                        _images.Add(image);
+                        await EmitAsync(new ImageEvent(image), ct).ConfigureAwait(false);
+                    }
+                    return false;
+                case "error" when Str(message.Body, "code") == "command_not_found":
+                    throw new SandboxException(SandboxErrorCodes.InvalidArgument,
+                        $"This session's image cannot run {request.Language} code ({SafeText.Shorten(Str(message.Body, "message"))}). Create the session with image 'agent', which has Node.js.");
+                case "error":
+                    throw new SandboxException(Str(message.Body, "code") == "session_busy" ? SandboxErrorCodes.SessionBusy : SandboxErrorCodes.Internal,
+                        "The sandbox refused the execution: " + SafeText.Shorten(Str(message.Body, "message")));
+                case "done":
+                    ct.ThrowIfCancellationRequested();
+                    runnerTimedOut = Bool(message.Body, "timed_out");
+                    result = Result(id, stopwatch) with
+                    {
+                        ExitCode = Int(message.Body, "exit_code"),
+                        Error = ParseError(message.Body),
+                        Truncated = _stdout.Truncated || _stderr.Truncated || Bool(message.Body, "truncated"),
+                        StateLost = Bool(message.Body, "state_lost"),
+                        Findings = findings,
+                    };
+                    return true;
+                default:
+                    return false;
+            }
+        }, ct).ConfigureAwait(false);
+
+        if (end.Hung)
+        {
+            // The runner did not stop the code within the grace: the sandbox is hung. Kill it; never hang the caller.
+            await registry.KillHungAsync(session).ConfigureAwait(false);
+            ct.ThrowIfCancellationRequested();
+            result = Result(id, stopwatch) with
+            {
+                Error = new ExecutionError("SandboxUnresponsive", "The sandbox stopped answering after the timeout; its container was stopped and the session is lost. Create a new session.", null),
+                TimedOut = true, StateLost = true, Findings = findings,
+            };
+        }
+        else
+        {
+            // The runner's own timeout flag counts only when the host stopped the code (user code cannot claim one).
+            result = result! with { TimedOut = end.DeadlineHit || runnerTimedOut && end.StopSent };
+        }
+        await EmitAsync(new CompletedEvent(result), ct).ConfigureAwait(false);
+        return result;
+    }
+
+    private ExecutionResult Result(string id, Stopwatch stopwatch) => new()
+    {
+        ExecutionId = id, Stdout = _stdout.ToString(), Stderr = _stderr.ToString(), ExitCode = null, Error = null,
+        TimedOut = false, Truncated = _stdout.Truncated || _stderr.Truncated, StateLost = false,
+        DurationMs = stopwatch.Elapsed.TotalMilliseconds, Images = _images, Findings = [],
+    };
+
+    /// <summary>Writes an event unless the consumer has gone; then the read loop stops the code.</summary>
+    private async ValueTask EmitAsync(ExecutionEvent e, CancellationToken ct)
+    {
+        try
+        {
+            await events.WriteAsync(e, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static ExecutionError? ParseError(JsonElement body)
+    {
+        if (!body.TryGetProperty("error", out var e) || e.ValueKind != JsonValueKind.Object)
+        {
+            return null;
+        }
+        return new ExecutionError(Str(e, "type") ?? "Error", Str(e, "message") ?? "", Str(e, "traceback"));
+    }
+
+    /// <summary>Text kept up to a cap; the rest is counted and dropped.</summary>
+    private sealed class CappedText(int cap)
+    {
+        private readonly StringBuilder _text = new();
+
+        public bool Truncated { get; private set; }
+
+        public string Append(string text)
+        {
+            var room = cap - _text.Length;
+            if (room <= 0)
+            {
+                Truncated |= text.Length > 0;
+                return "";
+            }
+            if (text.Length > room)
+            {
+                Truncated = true;
+                text = text[..room];
+            }
+            _text.Append(text);
+            return text;
+        }
+
+        public override string ToString() => _text.ToString();
+    }
+}

@@ -1,0 +1,62 @@
+using Sandbox.Agents;
+using Sandbox.Backend;
+using Sandbox.Durability;
+using Sandbox.Execution;
+using Sandbox.Files;
+using Sandbox.Packages;
+using Sandbox.Pool;
+using Sandbox.Sessions;
+
+namespace Sandbox;
+
+/// <summary>
+/// The engine's services in one place, for hosts, tools and tests that want them all (like a client's sub-clients:
+/// <c>engine.Sessions</c>, <c>engine.Executions</c>…). It holds no logic: each operation lives in its service, and the
+/// faces inject the service they need.
+/// </summary>
+public sealed class SandboxEngine(
+    SessionService sessions,
+    ExecutionService executions,
+    WorkspaceFileService files,
+    PackageCatalog packages,
+    PackageInstaller installer,
+    AgentRunService agents,
+    WarmPool pool,
+    SessionRecovery recovery,
+    OrphanSweeper orphans,
+    ISandboxBackend backend,
+    Microsoft.Extensions.Options.IOptions<SandboxOptions> options)
+{
+    /// <summary>The engine options in force.</summary>
+    public SandboxOptions Options => options.Value;
+
+    /// <summary>Create, look up, pause, resume and close sessions; health.</summary>
+    public SessionService Sessions => sessions;
+
+    /// <summary>Run code in a session.</summary>
+    public ExecutionService Executions => executions;
+
+    /// <summary>A session's workspace files.</summary>
+    public WorkspaceFileService Files => files;
+
+    /// <summary>What an image has installed.</summary>
+    public PackageCatalog Packages => packages;
+
+    /// <summary>Install packages into a session.</summary>
+    public PackageInstaller Installer => installer;
+
+    /// <summary>Coding agent runs.</summary>
+    public AgentRunService Agents => agents;
+
+    /// <summary>The warm pool.</summary>
+    public WarmPool Pool => pool;
+
+    /// <summary>Start-up reconciliation, shutdown, persistence.</summary>
+    public SessionRecovery Recovery => recovery;
+
+    /// <summary>Removal of what crashes left behind.</summary>
+    public OrphanSweeper Orphans => orphans;
+
+    /// <summary>The container backend.</summary>
+    public ISandboxBackend Backend => backend;
+}

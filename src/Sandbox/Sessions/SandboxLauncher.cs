@@ -1,0 +1,88 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Sandbox.Backend;
+using Sandbox.Runner;
+
+namespace Sandbox.Sessions;
+
+/// <summary>A started sandbox whose runner has said hello.</summary>
+/// <param name="Id">The session id it was started for.</param>
+/// <param name="ContainerId">The backend's id for it.</param>
+/// <param name="Runner">The live connection to its runner.</param>
+internal sealed record LaunchedSandbox(string Id, string ContainerId, RunnerConnection Runner);
+
+/// <summary>Starts session sandboxes through the backend (for new sessions and for the warm pool) and resolves the
+/// image names callers use.</summary>
+public sealed class SandboxLauncher(ISandboxBackend backend, IOptions<SandboxOptions> options, TimeProvider time, ILogger<SandboxLauncher> logger)
+{
+    private readonly SandboxOptions _options = options.Value;
+
+    /// <summary>The configured image a request names (the default when it names none), or <c>image_not_found</c>.</summary>
+    public (string Name, string Reference) ResolveImage(string? requested)
+    {
+        var name = string.IsNullOrWhiteSpace(requested) ? _options.DefaultImage : requested.Trim();
+        return _options.Images.TryGetValue(name, out var reference)
+            ? (name, reference)
+            : throw new SandboxException(SandboxErrorCodes.ImageNotFound,
+                $"Unknown image '{SafeText.Shorten(name)}'. Known images: {string.Join(", ", _options.Images.Keys.Order(StringComparer.Ordinal))}.");
+    }
+
+    /// <summary>Creates, starts and connects to a sandbox within <see cref="SandboxOptions.CreateTimeout"/>; on any
+    /// failure nothing is left behind.</summary>
+    internal async Task<LaunchedSandbox> LaunchAsync(string image, SandboxLimits limits, string owner, CancellationToken ct)
+    {
+        var id = NewId();
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            [SandboxLabels.CreatedAt] = time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture),
+            [SandboxLabels.Owner] = owner,
+            [SandboxLabels.Image] = image,
+        };
+        var spec = new SandboxSpec(id, _options.Images[image], limits, labels, string.IsNullOrWhiteSpace(_options.Runtime) ? null : _options.Runtime);
+        RunnerConnection? runner = null;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(_options.CreateTimeout);
+        try
+        {
+            var handle = await backend.CreateSandboxAsync(spec, timeout.Token).ConfigureAwait(false);
+            runner = new RunnerConnection(handle.Runner, id, logger);
+            await runner.WaitHelloAsync(timeout.Token).ConfigureAwait(false);
+            return new LaunchedSandbox(id, handle.ContainerId, runner);
+        }
+        catch (Exception e)
+        {
+            if (runner is not null)
+            {
+                await runner.DisposeAsync().ConfigureAwait(false);
+            }
+            await RemoveQuietlyAsync(id).ConfigureAwait(false);
+            if (e is OperationCanceledException && !ct.IsCancellationRequested)
+            {
+                throw new SandboxException(SandboxErrorCodes.Timeout,
+                    $"The session did not start within {_options.CreateTimeout.TotalSeconds} s; nothing was left behind. Retry, or check the engine (see /healthz).", e);
+            }
+            throw;
+        }
+    }
+
+    /// <summary>Removes a sandbox, logging (not throwing) when that fails.</summary>
+    internal async Task RemoveQuietlyAsync(string sessionId)
+    {
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await backend.RemoveSandboxAsync(sessionId, cts.Token).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // Cleanup after a failure: whatever the backend says, it is logged and the original error stands.
+            SessionService.LogCleanupFailed(logger, sessionId, e.Message);
+        }
+    }
+
+    /// <summary>128 random bits, base64url without padding (22 characters).</summary>
+    internal static string NewId() =>
+        Convert.ToBase64String(RandomNumberGenerator.GetBytes(16)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+}

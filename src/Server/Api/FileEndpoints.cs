@@ -1,0 +1,44 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Sandbox.Client.Contracts;
+using Sandbox.Server.Hosting;
+using Microsoft.AspNetCore.StaticFiles;
+using Sandbox.Files;
+
+namespace Sandbox.Server.Api;
+
+/// <summary>REST endpoints of the workspace files area.</summary>
+internal static class FileEndpoints
+{
+    private static readonly FileExtensionContentTypeProvider ContentTypes = new();
+
+    public static void Map(RouteGroupBuilder api)
+    {
+        api.MapGet("/sessions/{id}/files", async (string id, [FromQuery] string? dir, WorkspaceFileService files, HttpContext http, CancellationToken ct) =>
+            TypedResults.Ok((await files.ListAsync(id, CallerContext.Get(http), dir, ct)).Select(f => f.ToDto()).ToList()))
+            .WithName("ListFiles").WithTags("files");
+
+        api.MapPut("/sessions/{id}/files/{**path}", async (string id, string path, WorkspaceFileService files, HttpContext http, CancellationToken ct) =>
+            TypedResults.Ok((await files.UploadAsync(id, CallerContext.Get(http), path, http.Request.Body, ct)).ToDto()))
+            .WithName("UploadFile").WithTags("files")
+            .WithDescription("Request body: the raw file bytes (any content type).");
+
+        api.MapGet("/sessions/{id}/files/{**path}", async (string id, string path, WorkspaceFileService files, HttpContext http, CancellationToken ct) =>
+        {
+            var file = await files.DownloadAsync(id, CallerContext.Get(http), path, ct);
+            var name = file.Path.Length == 0 ? "workspace" : file.Path.Split('/')[^1];
+            if (file.IsDirectory)
+            {
+                return Results.File(file.Content, "application/x-tar", name + ".tar");
+            }
+            var type = ContentTypes.TryGetContentType(name, out var t) ? t : "application/octet-stream";
+            return Results.File(file.Content, type, name);
+        }).WithName("DownloadFile").WithTags("files");
+
+        api.MapDelete("/sessions/{id}/files/{**path}", async (string id, string path, WorkspaceFileService files, HttpContext http, CancellationToken ct) =>
+        {
+            await files.DeleteAsync(id, CallerContext.Get(http), path, ct);
+            return TypedResults.NoContent();
+        }).WithName("DeleteFile").WithTags("files");
+    }
+}

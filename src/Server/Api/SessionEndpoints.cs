@@ -1,0 +1,48 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Sandbox.Client.Contracts;
+using Sandbox.Server.Hosting;
+using Sandbox.Sessions;
+
+namespace Sandbox.Server.Api;
+
+/// <summary>REST endpoints of the sessions area (and health).</summary>
+internal static class SessionEndpoints
+{
+    public static void Map(IEndpointRouteBuilder app, RouteGroupBuilder api)
+    {
+        app.MapGet("/healthz", async (SessionService sessions, CancellationToken ct) =>
+        {
+            var health = (await sessions.GetHealthAsync(ct)).ToDto();
+            return Results.Json(health, SandboxJson.Options, statusCode: health.Status == "ok" ? 200 : 503);
+        }).WithName("Health").WithTags("health");
+
+        api.MapPost("/sessions", async Task<Created<SessionDto>> (CreateSessionRequest? body, SessionService sessions, HttpContext http, CancellationToken ct) =>
+        {
+            var session = await sessions.CreateAsync(body.ToSpec(), CallerContext.Get(http), ct);
+            return TypedResults.Created($"/api/sessions/{session.Id}", session.ToDto());
+        }).WithName("CreateSession");
+
+        api.MapGet("/sessions", (SessionService sessions, HttpContext http) =>
+            TypedResults.Ok(sessions.List(CallerContext.Get(http)).Select(s => s.ToDto()).ToList())).WithName("ListSessions");
+
+        api.MapGet("/sessions/{id}", (string id, SessionService sessions, HttpContext http) =>
+            TypedResults.Ok(sessions.Get(id, CallerContext.Get(http)).ToDto())).WithName("GetSession");
+
+        api.MapDelete("/sessions/{id}", async (string id, SessionService sessions, HttpContext http, CancellationToken ct) =>
+        {
+            await sessions.CloseAsync(id, CallerContext.Get(http), ct);
+            return TypedResults.NoContent();
+        }).WithName("CloseSession");
+
+        api.MapGet("/sessions/{id}/history", async (string id, [FromQuery] int? limit, SessionService sessions, HttpContext http, CancellationToken ct) =>
+            TypedResults.Ok((await sessions.GetHistoryAsync(id, CallerContext.Get(http), limit ?? 1000, ct)).Select(h => h.ToDto()).ToList()))
+            .WithName("GetSessionHistory").WithDescription("The session's audit log: lifecycle events and every execution (code hash and size, exit, duration, output head).");
+
+        api.MapPost("/sessions/{id}/pause", async (string id, SessionService sessions, HttpContext http, CancellationToken ct) =>
+            TypedResults.Ok((await sessions.PauseAsync(id, CallerContext.Get(http), ct)).ToDto())).WithName("PauseSession");
+
+        api.MapPost("/sessions/{id}/resume", async (string id, SessionService sessions, HttpContext http, CancellationToken ct) =>
+            TypedResults.Ok((await sessions.ResumeAsync(id, CallerContext.Get(http), ct)).ToDto())).WithName("ResumeSession");
+    }
+}

@@ -1,0 +1,127 @@
+using System.ComponentModel;
+using System.Text;
+using System.Text.Json;
+using ModelContextProtocol;
+using ModelContextProtocol.Protocol;
+using ModelContextProtocol.Server;
+using Sandbox.Client.Contracts;
+using Sandbox.Server.Api;
+using Sandbox.Server.Hosting;
+using Sandbox.Agents;
+
+namespace Sandbox.Server.Mcp;
+
+/// <summary>The MCP tools of the agents area.</summary>
+[McpServerToolType]
+public sealed class AgentTools(AgentRunService agents, IHttpContextAccessor http, ILogger<AgentTools> logger)
+{
+    private string Owner => CallerContext.Get(http.HttpContext);
+
+    private Task<CallToolResult> Run(Func<Task<CallToolResult>> body) => McpToolResults.RunAsync(logger, body);
+
+    /// <summary>run_agent.</summary>
+    [McpServerTool(Name = "run_agent", Title = "Run a coding agent in a session", Destructive = true, OpenWorld = true)]
+    [Description("Runs a coding agent (Claude Code by default) unattended with full permissions inside the session's container, in /workspace: files uploaded before are its input, what it writes stays there for download_file and execute_code. Create the session with image 'agent' first. The agent can reach its model endpoint and nothing else; the API key stays outside the sandbox. Steps (messages, tool calls) stream as progress notifications; cancelling the call kills the agent. Returns the status, the agent's final message, the files it changed with a unified diff, turns and usage; the full trajectory is kept (get_agent_run).")]
+    public Task<CallToolResult> RunAgent(
+        [Description("The session_id from create_session (image 'agent').")] string session_id,
+        [Description("The task for the agent, as you would type it to Claude Code.")] string prompt,
+        [Description("'claude-code' (default) or 'command' (any CLI given in 'command').")] string agent = "claude-code",
+        [Description("Model name for the agent (optional; the agent's default otherwise).")] string? model = null,
+        [Description("Most agent turns (optional).")] int? max_turns = null,
+        [Description("Wall-clock limit in seconds (default 600). At the limit the agent is killed and the run says so.")] double? timeout_seconds = null,
+        [Description("Extra instructions appended to the agent's system prompt (optional).")] string? system_prompt = null,
+        [Description("Extra environment variables for the agent process only (optional). Values are redacted from the trajectory.")] Dictionary<string, string>? env = null,
+        [Description("For agent 'command': the program and its arguments, e.g. ['python3', 'my_agent.py'] (no shell). The prompt is in $AGENT_PROMPT.")] string[]? command = null,
+        RequestContext<CallToolRequestParams>? context = null,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var request = new RunAgentRequest
+        {
+            Prompt = prompt, Agent = agent, Model = model, MaxTurns = max_turns, TimeoutSeconds = timeout_seconds,
+            SystemPrompt = system_prompt, Env = env, Command = command,
+        }.ToEngine();
+        AgentRun? run = null;
+        var steps = 0;
+        await foreach (var e in agents.RunStreamingAsync(session_id, Owner, request, cancellationToken))
+        {
+            switch (e)
+            {
+                case AgentStepEvent s when context?.Params?.ProgressToken is { } token:
+                    await context.Server.NotifyProgressAsync(token, new ProgressNotificationValue
+                    {
+                        Progress = ++steps, Message = s.Step.Tool is null ? $"[{s.Step.Kind}] {s.Step.Text}" : $"[tool] {s.Step.Text}",
+                    }, cancellationToken: cancellationToken);
+                    break;
+                case AgentCompletedEvent c:
+                    run = c.Run;
+                    break;
+            }
+        }
+        if (run is null)
+        {
+            throw new SandboxException(SandboxErrorCodes.Internal, "The agent run ended without a result.");
+        }
+        var dto = run.ToDto(trajectory: false);
+        return McpToolResults.Ok(DescribeRun(dto), new { run = dto });
+    });
+
+    /// <summary>get_agent_run.</summary>
+    [McpServerTool(Name = "get_agent_run", Title = "Get an agent run", ReadOnly = true, OpenWorld = false)]
+    [Description("Returns an agent run of a session: status, final message, steps, changed files and diff; with include_trajectory, every event the agent printed (can be large).")]
+    public Task<CallToolResult> GetAgentRun(
+        [Description("The session_id.")] string session_id,
+        [Description("The run id from run_agent or list_agent_runs.")] string run_id,
+        [Description("Include the full trajectory (every agent event).")] bool include_trajectory = false,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var dto = (await agents.GetAsync(session_id, Owner, run_id, cancellationToken)).ToDto(include_trajectory);
+        return McpToolResults.Ok(DescribeRun(dto), new { run = dto });
+    });
+
+    /// <summary>list_agent_runs.</summary>
+    [McpServerTool(Name = "list_agent_runs", Title = "List agent runs", ReadOnly = true, OpenWorld = false)]
+    [Description("Lists a session's agent runs, newest first: id, agent, status, duration, final message.")]
+    public Task<CallToolResult> ListAgentRuns(
+        [Description("The session_id.")] string session_id,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var runs = (await agents.ListAsync(session_id, Owner, cancellationToken)).Select(r => r.ToDto(trajectory: false)).ToList();
+        var text = runs.Count == 0 ? "No agent runs in this session."
+            : string.Join("\n", runs.Select(r => $"{r.Id} {r.Agent} {r.Status} {r.DurationMs / 1000:F1}s: {r.FinalMessage ?? r.Error}"));
+        return McpToolResults.Ok(text, new { runs });
+    });
+
+    private static string DescribeRun(AgentRunDto r)
+    {
+        var sb = new StringBuilder();
+        sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"Agent run {r.Id} ({r.Agent}) {r.Status} in {r.DurationMs / 1000:F1} s");
+        if (r.Turns is { } turns)
+        {
+            sb.Append(System.Globalization.CultureInfo.InvariantCulture, $", {turns} turns");
+        }
+        sb.AppendLine(".");
+        if (r.Error is { } error)
+        {
+            sb.AppendLine(error);
+        }
+        if (r.FinalMessage is { } final)
+        {
+            sb.AppendLine("--- final message ---").AppendLine(final);
+        }
+        if (r.Changes.Count > 0)
+        {
+            sb.AppendLine("--- files changed ---");
+            foreach (var c in r.Changes)
+            {
+                sb.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"{c.Change} {c.Path}");
+            }
+            var diff = r.Diff.Length > 20_000 ? r.Diff[..20_000] + "\n[diff cut here; download the files or call get_agent_run]" : r.Diff;
+            sb.AppendLine("--- diff ---").Append(diff);
+        }
+        else if (r.Status != "running")
+        {
+            sb.AppendLine("No files changed in /workspace.");
+        }
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,112 @@
+using System.ComponentModel;
+using System.Text;
+using System.Text.Json;
+using ModelContextProtocol;
+using ModelContextProtocol.Protocol;
+using ModelContextProtocol.Server;
+using Sandbox.Client.Contracts;
+using Sandbox.Server.Api;
+using Sandbox.Server.Hosting;
+using Sandbox.Files;
+
+namespace Sandbox.Server.Mcp;
+
+/// <summary>The MCP tools of the workspace files area.</summary>
+[McpServerToolType]
+public sealed class FileTools(WorkspaceFileService workspace, IHttpContextAccessor http, ILogger<FileTools> logger)
+{
+    private string Owner => CallerContext.Get(http.HttpContext);
+
+    private Task<CallToolResult> Run(Func<Task<CallToolResult>> body) => McpToolResults.RunAsync(logger, body);
+
+    /// <summary>upload_file.</summary>
+    [McpServerTool(Name = "upload_file", Title = "Upload a file to a session", Destructive = true, OpenWorld = false)]
+    [Description("Writes a file into the session's /workspace (parent folders are created, an existing file is replaced). The path is relative to /workspace; absolute paths and '..' are refused.")]
+    public Task<CallToolResult> UploadFile(
+        [Description("The session_id.")] string session_id,
+        [Description("Path relative to /workspace, e.g. 'data/input.csv'.")] string path,
+        [Description("The file's bytes, base64-encoded.")] string content_base64,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = Convert.FromBase64String(content_base64 ?? "");
+        }
+        catch (FormatException)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "content_base64 is not valid base64.");
+        }
+        using var stream = new MemoryStream(bytes, writable: false);
+        var f = (await workspace.UploadAsync(session_id, Owner, path, stream, cancellationToken)).ToDto();
+        return McpToolResults.Ok($"Wrote {f.Size} bytes to /workspace/{f.Path}.", new { file = f });
+    });
+
+    /// <summary>download_file.</summary>
+    [McpServerTool(Name = "download_file", Title = "Download a file from a session", ReadOnly = true, OpenWorld = false)]
+    [Description("Reads a file from the session's /workspace. Text files come back as text, PNG/JPEG/GIF as images, other binary files as an embedded blob resource; a directory comes back as a tar archive.")]
+    public Task<CallToolResult> DownloadFile(
+        [Description("The session_id.")] string session_id,
+        [Description("Path relative to /workspace.")] string path,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var file = await workspace.DownloadAsync(session_id, Owner, path, cancellationToken);
+        var name = file.Path.Length == 0 ? "workspace" : file.Path.Split('/')[^1];
+        var mime = file.IsDirectory ? "application/x-tar" : ContentTypes.TryGetContentType(name, out var t) ? t : "application/octet-stream";
+        var meta = new { path = file.Path, size = file.Content.Length, mime_type = mime, is_directory = file.IsDirectory };
+        if (!file.IsDirectory && mime.StartsWith("image/", StringComparison.Ordinal) && mime is "image/png" or "image/jpeg" or "image/gif" or "image/webp")
+        {
+            return McpToolResults.Result([ImageContentBlock.FromBytes(file.Content, mime)], meta);
+        }
+        if (!file.IsDirectory && TryText(file.Content) is { } text)
+        {
+            return McpToolResults.Result([new TextContentBlock { Text = text }], meta);
+        }
+        var uri = $"sandbox://sessions/{session_id}/files/{Uri.EscapeDataString(file.Path).Replace("%2F", "/", StringComparison.Ordinal)}";
+        return McpToolResults.Result([new EmbeddedResourceBlock { Resource = BlobResourceContents.FromBytes(file.Content, uri, mime) }], meta);
+    });
+
+    /// <summary>list_files.</summary>
+    [McpServerTool(Name = "list_files", Title = "List files in a session", ReadOnly = true, OpenWorld = false)]
+    [Description("Lists a directory of the session's /workspace (not recursive): name, kind (file, directory, symlink), size.")]
+    public Task<CallToolResult> ListFiles(
+        [Description("The session_id.")] string session_id,
+        [Description("Directory relative to /workspace; empty for the workspace itself.")] string? path = null,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var files = (await workspace.ListAsync(session_id, Owner, path, cancellationToken)).Select(f => f.ToDto()).ToList();
+        var text = files.Count == 0 ? "(empty)" : string.Join('\n', files.Select(f => $"{(f.Kind == "directory" ? "d" : f.Kind == "symlink" ? "l" : "-")} {f.Size,10} {f.Path}"));
+        return McpToolResults.Ok(text, new { files });
+    });
+
+    /// <summary>delete_file.</summary>
+    [McpServerTool(Name = "delete_file", Title = "Delete a file in a session", Destructive = true, OpenWorld = false)]
+    [Description("Deletes a file or a directory tree in the session's /workspace.")]
+    public Task<CallToolResult> DeleteFile(
+        [Description("The session_id.")] string session_id,
+        [Description("Path relative to /workspace.")] string path,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        await workspace.DeleteAsync(session_id, Owner, path, cancellationToken);
+        return McpToolResults.Ok($"Deleted /workspace/{path}.", new { deleted = path });
+    });
+
+    private static readonly Microsoft.AspNetCore.StaticFiles.FileExtensionContentTypeProvider ContentTypes = new();
+    private static readonly UTF8Encoding StrictUtf8 = new(false, true);
+
+    private static string? TryText(byte[] bytes)
+    {
+        if (Array.IndexOf(bytes, (byte)0) >= 0)
+        {
+            return null;
+        }
+        try
+        {
+            return StrictUtf8.GetString(bytes);
+        }
+        catch (DecoderFallbackException)
+        {
+            return null;
+        }
+    }
+}

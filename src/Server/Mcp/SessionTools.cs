@@ -1,0 +1,110 @@
+using System.ComponentModel;
+using System.Text;
+using System.Text.Json;
+using ModelContextProtocol;
+using ModelContextProtocol.Protocol;
+using ModelContextProtocol.Server;
+using Sandbox.Client.Contracts;
+using Sandbox.Server.Api;
+using Sandbox.Server.Hosting;
+using Sandbox.Sessions;
+
+namespace Sandbox.Server.Mcp;
+
+/// <summary>The MCP tools of the sessions area: each translates its arguments to one engine call.</summary>
+[McpServerToolType]
+public sealed class SessionTools(SessionService service, IHttpContextAccessor http, ILogger<SessionTools> logger)
+{
+    private string Owner => CallerContext.Get(http.HttpContext);
+
+    private Task<CallToolResult> Run(Func<Task<CallToolResult>> body) => McpToolResults.RunAsync(logger, body);
+
+    /// <summary>create_session.</summary>
+    [McpServerTool(Name = "create_session", Title = "Create a sandbox session", Destructive = false, OpenWorld = false)]
+    [Description("Creates an isolated sandbox (a container with no network) and returns its session_id. Python state (variables, imports, files in /workspace) persists across execute_code calls in the session. Close it with close_session when done; idle sessions are closed automatically.")]
+    public Task<CallToolResult> CreateSession(
+        [Description("Image to use: 'python' (default; numpy, pandas, matplotlib installed) or 'agent' (Claude Code CLI, Node, git, Python: for run_agent).")] string? image = null,
+        [Description("Memory limit in MiB (optional; at most the server maximum).")] int? memory_mb = null,
+        [Description("CPU cores (optional, e.g. 0.5).")] double? cpus = null,
+        [Description("Maximum processes (optional).")] int? pids = null,
+        [Description("Size of /workspace in MiB (optional).")] int? workspace_mb = null,
+        [Description("Close the session after this many idle seconds (optional).")] int? ttl_seconds = null,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var request = new CreateSessionRequest
+        {
+            Image = image,
+            Limits = new LimitsDto { MemoryMb = memory_mb, Cpus = cpus, Pids = pids, WorkspaceMb = workspace_mb },
+            IdleTimeoutSeconds = ttl_seconds,
+        };
+        var s = (await service.CreateAsync(request.ToSpec(), Owner, cancellationToken)).ToDto();
+        return McpToolResults.Ok($"Session {s.Id} is ready (image {s.Image}; memory {s.Limits.MemoryMb} MiB, cpus {s.Limits.Cpus}, pids {s.Limits.Pids}, workspace {s.Limits.WorkspaceMb} MiB; no network). Use session_id \"{s.Id}\" with execute_code.",
+            new { session_id = s.Id, session = s });
+    });
+
+    /// <summary>close_session.</summary>
+    [McpServerTool(Name = "close_session", Title = "Close a session", Destructive = true, OpenWorld = false)]
+    [Description("Closes a session: its container and all its files are removed.")]
+    public Task<CallToolResult> CloseSession([Description("The session_id.")] string session_id, CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        await service.CloseAsync(session_id, Owner, cancellationToken);
+        return McpToolResults.Ok($"Session {session_id} closed.", new { closed = session_id });
+    });
+
+    /// <summary>list_sessions.</summary>
+    [McpServerTool(Name = "list_sessions", Title = "List sessions", ReadOnly = true, OpenWorld = false)]
+    [Description("Lists your live sessions.")]
+    public Task<CallToolResult> ListSessions() => Run(() =>
+    {
+        var sessions = service.List(Owner).Select(s => s.ToDto()).ToList();
+        var text = sessions.Count == 0 ? "No sessions." : string.Join('\n', sessions.Select(s => $"{s.Id} {s.Image} {s.Status} executions={s.ExecutionCount} expires={s.ExpiresAt:O}"));
+        return Task.FromResult(McpToolResults.Ok(text, new { sessions }));
+    });
+
+    /// <summary>get_session_info.</summary>
+    [McpServerTool(Name = "get_session_info", Title = "Describe a session", ReadOnly = true, OpenWorld = false)]
+    [Description("Returns a session's status, limits, age and expiry.")]
+    public Task<CallToolResult> GetSessionInfo([Description("The session_id.")] string session_id) => Run(() =>
+    {
+        var s = service.Get(session_id, Owner).ToDto();
+        return Task.FromResult(McpToolResults.Ok(JsonSerializer.Serialize(s, SandboxJson.Options), new { session = s }));
+    });
+
+    /// <summary>get_session_history.</summary>
+    [McpServerTool(Name = "get_session_history", Title = "Session history", ReadOnly = true, OpenWorld = false)]
+    [Description("Returns a session's audit log, oldest first: created/paused/resumed/closed/lost events and every execution with its language, code hash and size, exit code, error type, duration and the first characters of its output.")]
+    public Task<CallToolResult> GetSessionHistory([Description("The session_id.")] string session_id, [Description("Most recent entries to return (default 100).")] int limit = 100,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var history = (await service.GetHistoryAsync(session_id, Owner, limit, cancellationToken)).Select(h => h.ToDto()).ToList();
+        var text = string.Join('\n', history.Select(h => $"{h.At:O} {h.Kind}{(h.Language is null ? "" : $" {h.Language} exit={h.ExitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-"} {h.DurationMs:0.#} ms")}{(h.ErrorType is null ? "" : $" {h.ErrorType}")}"));
+        return McpToolResults.Ok(history.Count == 0 ? "No history." : text, new { history });
+    });
+
+    /// <summary>pause_session.</summary>
+    [McpServerTool(Name = "pause_session", Title = "Pause a session", Destructive = false, OpenWorld = false)]
+    [Description("Freezes a session so it costs no CPU while idle; variables and files are kept. The next execute_code or file operation resumes it automatically.")]
+    public Task<CallToolResult> PauseSession([Description("The session_id.")] string session_id, CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var s = (await service.PauseAsync(session_id, Owner, cancellationToken)).ToDto();
+        return McpToolResults.Ok($"Session {s.Id} is {s.Status}.", new { session = s });
+    });
+
+    /// <summary>resume_session.</summary>
+    [McpServerTool(Name = "resume_session", Title = "Resume a session", Destructive = false, OpenWorld = false)]
+    [Description("Thaws a paused session (execute_code and file operations also do this on their own).")]
+    public Task<CallToolResult> ResumeSession([Description("The session_id.")] string session_id, CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var s = (await service.ResumeAsync(session_id, Owner, cancellationToken)).ToDto();
+        return McpToolResults.Ok($"Session {s.Id} is {s.Status}.", new { session = s });
+    });
+
+    /// <summary>get_health.</summary>
+    [McpServerTool(Name = "get_health", Title = "Server health", ReadOnly = true, OpenWorld = false)]
+    [Description("Reports whether the container engine answers and the sandbox images are present.")]
+    public Task<CallToolResult> GetHealth(CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var h = (await service.GetHealthAsync(cancellationToken)).ToDto();
+        return McpToolResults.Ok($"{h.Status}: engine {(h.Engine.Reachable ? h.Engine.Version : "unreachable")}, images {string.Join(", ", h.Images.Select(i => i.Name + (i.Present ? "" : " (missing)")))}, {h.Sessions} sessions", h);
+    });
+}
