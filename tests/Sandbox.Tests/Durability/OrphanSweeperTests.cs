@@ -19,14 +19,15 @@ public sealed class OrphanSweeperTests(EngineFixture fixture)
         var crashed = fixture.CreateEngine(o => o.InstanceId = instance);
         var s = await crashed.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
         var client = crashed.DockerClient();
-        var network = "sandbox-agent-orphan-" + Guid.NewGuid().ToString("N")[..8];
+        var ghost = "orphan-" + Guid.NewGuid().ToString("N")[..8];
+        var network = DockerAgentNetwork.AgentNetworkName(ghost);
         await client.Networks.CreateNetworkAsync(new NetworksCreateParameters
         {
             Name = network, Internal = true,
             Labels = new Dictionary<string, string>
             {
                 [SandboxLabels.Product] = SandboxLabels.ProductValue, [SandboxLabels.Instance] = instance,
-                [SandboxLabels.SessionId] = "no-such-session", [SandboxLabels.Role] = SandboxLabels.RoleAgentNetwork,
+                [SandboxLabels.SessionId] = ghost, [SandboxLabels.Role] = SandboxLabels.RoleAgentNetwork,
                 [SandboxLabels.CreatedAt] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
             },
         });
