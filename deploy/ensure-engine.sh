@@ -6,11 +6,77 @@ set -euo pipefail
 
 log() { printf '[ensure-engine] %s\n' "$*" >&2; }
 die() { printf '[ensure-engine] ERROR: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=deploy/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 engine_answers() { timeout 10 docker info >/dev/null 2>&1; }
+has_gvisor() { timeout 10 docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q "\"${GVISOR_RUNTIME}\""; }
+
+# gVisor (the default isolation tier): Debian's runsc, registered with the engine as runtime "runsc". The ptrace
+# platform works everywhere (KVM is rarely there in VMs); the sandbox uses the container's own network namespace
+# (--network=host: gVisor's own network stack refuses to start in some nested environments, and sessions must be
+# able to join an agent run's internal network while running). Override with SANDBOX_RUNSC_ARGS (space-separated).
+GVISOR_RUNTIME="${SANDBOX_GVISOR_RUNTIME:-runsc}"
+RUNSC_ARGS="${SANDBOX_RUNSC_ARGS:---platform=ptrace --network=host}"
+DAEMON_JSON="${SANDBOX_DAEMON_JSON:-/etc/docker/daemon.json}"
+
+# Registers runsc in daemon.json, keeping every other setting (and other runtimes) as they are. Exit status: 0 the
+# file changed, 3 it already had it, anything else an error (an unreadable daemon.json is never overwritten).
+register_gvisor() {
+  require python3 python3-minimal
+  mkdir -p "$(dirname "$DAEMON_JSON")"
+  python3 - "$DAEMON_JSON" "$GVISOR_RUNTIME" "$(command -v runsc)" $RUNSC_ARGS <<'PY'
+import json, os, sys
+path, name, binary, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+config = {}
+if os.path.exists(path) and os.path.getsize(path) > 0:
+    with open(path) as f:
+        config = json.load(f)  # an unreadable file is an error to fix, never overwritten
+want = {"path": binary, "runtimeArgs": args}
+if config.get("runtimes", {}).get(name) == want:
+    sys.exit(3)
+config.setdefault("runtimes", {})[name] = want
+tmp = path + ".tmp"
+with open(tmp, "w") as f:
+    json.dump(config, f, indent=2)
+    f.write("\n")
+os.replace(tmp, path)
+PY
+}
+
+# Makes the gVisor runtime available when we may (root, Debian, the local engine). Never fatal: without it sessions
+# fall back to the container tier, which /healthz reports (operators who must not fall back set
+# Sandbox:Isolation:Required=true). SANDBOX_GVISOR=0 skips it.
+ensure_gvisor() {
+  [ "${SANDBOX_GVISOR:-1}" != "0" ] || { log "gVisor: skipped (SANDBOX_GVISOR=0)"; return 0; }
+  if [ -n "${DOCKER_HOST:-}" ] || [ "$(id -u)" != "0" ] || [ ! -r /etc/debian_version ]; then
+    return 0
+  fi
+  if ! command -v runsc >/dev/null 2>&1; then
+    log "installing gVisor (runsc) from Debian"
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get update -qq && apt-get install -y -qq runsc; } >/dev/null 2>&1 || { log "WARNING: could not install runsc; sessions will use the container tier"; return 0; }
+  fi
+  local rc=0
+  register_gvisor || rc=$?
+  case "$rc" in
+    0) log "registered the $GVISOR_RUNTIME runtime in $DAEMON_JSON"
+       if pgrep -x dockerd >/dev/null 2>&1; then
+         log "reloading the engine's configuration (running containers keep running)"
+         kill -HUP "$(pgrep -xo dockerd)"
+       fi ;;
+    3) ;;
+    *) log "WARNING: could not register $GVISOR_RUNTIME in $DAEMON_JSON; sessions will use the container tier" ;;
+  esac
+}
 
 if command -v docker >/dev/null 2>&1 && engine_answers; then
   log "engine reachable: $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' 2>/dev/null)"
+  if ! has_gvisor; then
+    ensure_gvisor
+    for _ in $(seq 1 20); do has_gvisor && break; sleep 0.5; done
+  fi
+  has_gvisor && log "gVisor runtime '$GVISOR_RUNTIME' available" || log "gVisor runtime '$GVISOR_RUNTIME' not available: sessions use the container tier"
   exit 0
 fi
 
@@ -29,6 +95,7 @@ fi
 # Debian's docker.io ships its own client in /usr/bin; a newer client elsewhere on PATH is fine (API is negotiated).
 command -v docker >/dev/null 2>&1 || die "docker client missing after installing docker.io"
 
+ensure_gvisor
 if ! pgrep -x dockerd >/dev/null 2>&1; then
   log "starting dockerd without systemd (log: /var/log/dockerd.log)"
   setsid dockerd >/var/log/dockerd.log 2>&1 < /dev/null &
@@ -37,6 +104,7 @@ fi
 for _ in $(seq 1 60); do
   if engine_answers; then
     log "engine up: $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' 2>/dev/null)"
+    has_gvisor && log "gVisor runtime '$GVISOR_RUNTIME' available" || log "gVisor runtime '$GVISOR_RUNTIME' not available: sessions use the container tier"
     exit 0
   fi
   sleep 1

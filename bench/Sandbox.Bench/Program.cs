@@ -14,6 +14,7 @@ using ModelContextProtocol.Client;
 using Sandbox;
 using Sandbox.Docker;
 using Sandbox.Execution;
+using Sandbox.Isolation;
 using Sandbox.Server.Hosting;
 using Sandbox.Sessions;
 
@@ -26,7 +27,14 @@ await using var app = ServerProgram.BuildHttp(["--urls", "http://127.0.0.1:0", $
 await app.StartAsync();
 var baseUri = new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
 var engine = app.Services.GetRequiredService<SandboxEngine>();
-var session = await engine.Sessions.CreateAsync(new SessionSpec(), Owner, CancellationToken.None);
+// One warm session per isolation tier; the docker exec baseline runs in the container tier's (runc, what peers use).
+var tiers = new[] { IsolationTier.Gvisor, IsolationTier.Container };
+var sessions = new Dictionary<IsolationTier, SessionInfo>();
+foreach (var tier in tiers)
+{
+    sessions[tier] = await engine.Sessions.CreateAsync(new SessionSpec { Isolation = tier }, Owner, CancellationToken.None);
+}
+var session = sessions[IsolationTier.Container];
 var container = DockerBackend.ContainerName(session.Id);
 using var http = new HttpClient { BaseAddress = baseUri };
 await using var mcp = await McpClient.CreateAsync(new HttpClientTransport(new HttpClientTransportOptions { Endpoint = new Uri(baseUri, "/mcp"), TransportMode = HttpTransportMode.StreamableHttp }));
@@ -73,44 +81,52 @@ static async Task Run(string file, params string[] arguments)
 
 Console.Error.WriteLine($"Measuring {iterations} executions per path...");
 var dockerExec = await Measure("docker exec python3 -c 'print(1)' (baseline)", () => Run("docker", "exec", "-u", "1000", container, "python3", "-c", "print(1)"), iterations);
-var engineRuns = await Measure("engine execute (in-process)", async () =>
+foreach (var tier in tiers)
 {
-    var r = await engine.Executions.ExecuteAsync(session.Id, Owner, request, CancellationToken.None);
-    if (r.Stdout != "1\n") throw new InvalidOperationException(r.Stderr);
-}, iterations);
-var restRuns = await Measure("REST POST /execute", async () =>
-{
-    using var r = await http.PostAsJsonAsync($"/api/sessions/{session.Id}/execute", new { code = "print(1)" });
-    r.EnsureSuccessStatusCode();
-}, iterations);
-var mcpRuns = await Measure("MCP execute_code", async () =>
-{
-    var r = await mcp.CallToolAsync("execute_code", new Dictionary<string, object?> { ["session_id"] = session.Id, ["code"] = "print(1)" });
-    if (r.IsError == true) throw new InvalidOperationException("tool error");
-}, iterations);
+    var id = sessions[tier].Id;
+    var t = IsolationPolicy.Name(tier);
+    await Measure($"{t}: engine execute (in-process)", async () =>
+    {
+        var r = await engine.Executions.ExecuteAsync(id, Owner, request, CancellationToken.None);
+        if (r.Stdout != "1\n") throw new InvalidOperationException(r.Stderr);
+    }, iterations);
+    await Measure($"{t}: REST POST /execute", async () =>
+    {
+        using var r = await http.PostAsJsonAsync($"/api/sessions/{id}/execute", new { code = "print(1)" });
+        r.EnsureSuccessStatusCode();
+    }, iterations);
+    await Measure($"{t}: MCP execute_code", async () =>
+    {
+        var r = await mcp.CallToolAsync("execute_code", new Dictionary<string, object?> { ["session_id"] = id, ["code"] = "print(1)" });
+        if (r.IsError == true) throw new InvalidOperationException("tool error");
+    }, iterations);
+}
 
 var dockerRun = await Measure("docker run --rm python3 -c 'print(1)' (baseline)", () => Run("docker", "run", "--rm", "--network", "none", "sandbox-python:latest", "python3", "-c", "print(1)"), createIterations);
-// Without the pool: non-default limits bypass it. With it: wait (untimed) until the background refill has a container.
-await Measure("create_session (no pool)", async () =>
+// Per tier. Without the pool: non-default limits bypass it. With it: wait (untimed) until the background refill has one.
+foreach (var tier in tiers)
 {
-    var s = await engine.Sessions.CreateAsync(new SessionSpec { Limits = new LimitsRequest { MemoryMb = 500 } }, Owner, CancellationToken.None);
-    _ = engine.Sessions.CloseAsync(s.Id, Owner, CancellationToken.None);
-}, createIterations);
-var pooledIds = new List<string>();
-var poolSamples = new List<double>();
-for (var i = 0; i < createIterations; i++)
-{
-    for (var wait = 0; wait < 300 && engine.Pool.Count == 0; wait++)
+    var t = IsolationPolicy.Name(tier);
+    await Measure($"{t}: create_session (no pool)", async () =>
     {
-        await Task.Delay(100);
+        var s = await engine.Sessions.CreateAsync(new SessionSpec { Isolation = tier, Limits = new LimitsRequest { MemoryMb = 500 } }, Owner, CancellationToken.None);
+        _ = engine.Sessions.CloseAsync(s.Id, Owner, CancellationToken.None);
+    }, createIterations);
+    var poolSamples = new List<double>();
+    for (var i = 0; i < createIterations; i++)
+    {
+        for (var wait = 0; wait < 300 && engine.Pool.CountOf(tier) == 0; wait++)
+        {
+            await Task.Delay(100);
+        }
+        var sw = Stopwatch.StartNew();
+        var s = await engine.Sessions.CreateAsync(new SessionSpec { Isolation = tier }, Owner, CancellationToken.None);
+        poolSamples.Add(sw.Elapsed.TotalMilliseconds);
+        await engine.Sessions.CloseAsync(s.Id, Owner, CancellationToken.None);
     }
-    var sw = Stopwatch.StartNew();
-    var s = await engine.Sessions.CreateAsync(new SessionSpec(), Owner, CancellationToken.None);
-    poolSamples.Add(sw.Elapsed.TotalMilliseconds);
-    await engine.Sessions.CloseAsync(s.Id, Owner, CancellationToken.None);
+    poolSamples.Sort();
+    rows.Add(($"{t}: create_session (warm pool)", poolSamples.ToArray()));
 }
-poolSamples.Sort();
-rows.Add(("create_session (warm pool)", poolSamples.ToArray()));
 
 // Throughput: sessions each running print(1) back to back from their own client task.
 var throughput = new List<(int Sessions, double PerSecond)>();
@@ -161,7 +177,10 @@ foreach (var id in fifty)
 {
     await engine.Sessions.CloseAsync(id, Owner, CancellationToken.None);
 }
-await engine.Sessions.CloseAsync(session.Id, Owner, CancellationToken.None);
+foreach (var s in sessions.Values)
+{
+    await engine.Sessions.CloseAsync(s.Id, Owner, CancellationToken.None);
+}
 
 // Load: 50 sessions, 20 executions each, from 10 concurrent REST clients; zero errors expected.
 static long MemAvailableMb() =>
@@ -211,7 +230,7 @@ Console.WriteLine("| path | p50 ms | p95 ms | p99 ms | p50 ratio to baseline |")
 Console.WriteLine("|---|---:|---:|---:|---:|");
 foreach (var (name, ms) in rows)
 {
-    var baseline = name.StartsWith("docker run", StringComparison.Ordinal) || name.StartsWith("create_session", StringComparison.Ordinal) ? dockerRun : dockerExec;
+    var baseline = name.StartsWith("docker run", StringComparison.Ordinal) || name.Contains("create_session", StringComparison.Ordinal) ? dockerRun : dockerExec;
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {P(ms, 50):0.00} | {P(ms, 95):0.00} | {P(ms, 99):0.00} | {P(ms, 50) / P(baseline, 50):0.000}× |"));
 }
 Console.WriteLine();

@@ -46,7 +46,7 @@ public sealed class SandboxMcpClient : ISandboxClient
         var args = new Dictionary<string, object?>
         {
             ["image"] = request?.Image, ["memory_mb"] = l?.MemoryMb, ["cpus"] = l?.Cpus, ["pids"] = l?.Pids,
-            ["workspace_mb"] = l?.WorkspaceMb, ["ttl_seconds"] = request?.IdleTimeoutSeconds,
+            ["workspace_mb"] = l?.WorkspaceMb, ["ttl_seconds"] = request?.IdleTimeoutSeconds, ["isolation"] = request?.Isolation,
         };
         if (l is { NoFile: not null } or { FileSizeMb: not null } or { TmpMb: not null })
         {

@@ -37,6 +37,12 @@ public static class SandboxErrorCodes
     public const string AgentUnavailable = "agent_unavailable";
     /// <summary>A package could not be fetched (unknown name or version, no wheel, registry failure); nothing was installed.</summary>
     public const string PackageUnavailable = "package_unavailable";
+    /// <summary>The isolation tier asked for (or required by the server) cannot be run by this engine.</summary>
+    public const string IsolationUnavailable = "isolation_unavailable";
+
+    /// <summary>The session's workspace has no room left for what was asked.</summary>
+    public const string WorkspaceFull = "workspace_full";
+
     /// <summary>An unexpected failure inside the engine.</summary>
     public const string Internal = "internal_error";
 }

@@ -60,8 +60,8 @@ public sealed class SandboxOptions : IValidatableObject
     /// <summary>After a timeout or cancellation, how long the runner has to stop the code before the container is restarted.</summary>
     public TimeSpan KillGrace { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>OCI runtime for session containers (for example <c>runsc</c> for gVisor). Empty: the engine default.</summary>
-    public string? Runtime { get; set; }
+    /// <summary>Isolation tiers: gVisor or the container alone, the default, and whether it is required.</summary>
+    [Required] public Isolation.IsolationOptions Isolation { get; set; } = new();
 
     /// <summary>Code execution: timeouts, output and code caps, concurrency.</summary>
     [Required] public Execution.ExecutionOptions Execution { get; set; } = new();

@@ -56,6 +56,9 @@ public sealed record CreateSessionRequest
     public LimitsDto? Limits { get; init; }
     /// <summary>Idle seconds after which the session is closed.</summary>
     public int? IdleTimeoutSeconds { get; init; }
+    /// <summary><c>gvisor</c> (a kernel of its own; the default where the server has it) or <c>container</c>;
+    /// omitted: the image's or the server's default.</summary>
+    public string? Isolation { get; init; }
 }
 
 /// <summary>A session.</summary>
@@ -83,6 +86,8 @@ public sealed record SessionDto
     public int ExecutionCount { get; init; }
     /// <summary>Why it is lost, when it is.</summary>
     public string? LostReason { get; init; }
+    /// <summary>The wall it runs behind: <c>gvisor</c> or <c>container</c>.</summary>
+    public string Isolation { get; init; } = "container";
 }
 
 /// <summary>Body of an execute request.</summary>
@@ -180,7 +185,17 @@ public sealed record HealthDto
     public int Sessions { get; init; }
     /// <summary>What is wrong and what to do about it, when degraded.</summary>
     public IReadOnlyList<string> Problems { get; init; } = [];
+    /// <summary>Isolation tiers: the default in force and what the engine can run.</summary>
+    public IsolationDto? Isolation { get; init; }
 }
+
+/// <summary>The isolation tiers a server offers.</summary>
+/// <param name="Default">The tier a session that asks for none gets (<c>gvisor</c> or <c>container</c>).</param>
+/// <param name="Configured">The configured default (differs from <paramref name="Default"/> after a fallback).</param>
+/// <param name="Available">The tiers the engine can run.</param>
+/// <param name="Required">Whether the configured default is required (sessions are refused rather than fall back).</param>
+/// <param name="Problem">Why the configured default cannot be had, when it cannot.</param>
+public sealed record IsolationDto(string Default, string Configured, IReadOnlyList<string> Available, bool Required, string? Problem);
 
 /// <summary>An installed package.</summary>
 public sealed record PackageDto(string Name, string Version, string Manager);

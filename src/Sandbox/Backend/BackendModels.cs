@@ -24,9 +24,11 @@ public sealed record ImageStatus(string Name, string Reference, bool Present, st
 /// <param name="ImageReference">The image to run.</param>
 /// <param name="Limits">Memory, CPU, processes, file and workspace sizes.</param>
 /// <param name="Labels">Extra labels (owner, image name, creation time); the backend adds product, instance and session.</param>
-/// <param name="Runtime">The container runtime (isolation tier); null for the engine's default.</param>
+/// <param name="Isolation">The isolation tier (the backend adapts limits to it: under gVisor the process limit is kept
+/// inside the sandbox's own kernel).</param>
+/// <param name="Runtime">The container runtime of that tier; null for the engine's default.</param>
 public sealed record SandboxSpec(string SessionId, string ImageReference, SandboxLimits Limits,
-    IReadOnlyDictionary<string, string> Labels, string? Runtime);
+    IReadOnlyDictionary<string, string> Labels, Isolation.IsolationTier Isolation, string? Runtime);
 
 /// <summary>A started sandbox.</summary>
 /// <param name="ContainerId">The backend's id for it.</param>
@@ -36,7 +38,8 @@ public sealed record SandboxHandle(string ContainerId, RunnerStream Runner);
 /// <summary>The state of an existing sandbox.</summary>
 /// <param name="Running">Whether its processes run (paused counts as running).</param>
 /// <param name="Paused">Whether it is frozen.</param>
-public sealed record SandboxState(bool Running, bool Paused);
+/// <param name="OomKilled">Whether it ended because it ran out of memory.</param>
+public sealed record SandboxState(bool Running, bool Paused, bool OomKilled = false);
 
 /// <summary>What a stat of a path in a sandbox says.</summary>
 /// <param name="IsDirectory">A directory.</param>

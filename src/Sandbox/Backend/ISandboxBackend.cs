@@ -15,6 +15,9 @@ public interface ISandboxBackend
     /// <summary>Engine reachability and version.</summary>
     Task<EngineStatus> GetEngineStatusAsync(CancellationToken ct);
 
+    /// <summary>The container runtimes the engine can run (for the isolation tiers: <c>runc</c>, <c>runsc</c>…).</summary>
+    Task<IReadOnlySet<string>> GetRuntimesAsync(CancellationToken ct);
+
     /// <summary>Presence of every configured image.</summary>
     Task<IReadOnlyList<ImageStatus>> GetImageStatusAsync(CancellationToken ct);
 

@@ -19,6 +19,8 @@ public static class SandboxLabels
     public const string Image = "dev.sandbox.image";
     /// <summary>What a resource is for, on resources other than session containers and volumes.</summary>
     public const string Role = "dev.sandbox.role";
+    /// <summary>The session's isolation tier (<c>gvisor</c> or <c>container</c>).</summary>
+    public const string Isolation = "dev.sandbox.isolation";
     /// <summary><see cref="Role"/> of an agent run's model proxy container.</summary>
     public const string RoleModelProxy = "model-proxy";
     /// <summary><see cref="Role"/> of an agent run's internal network.</summary>

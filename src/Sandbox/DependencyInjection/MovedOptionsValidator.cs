@@ -24,6 +24,7 @@ internal sealed class MovedOptionsValidator(IServiceProvider services) : IValida
         ["Store"] = "Durability:Store",
         ["DataDirectory"] = "Durability:DataDirectory",
         ["KeepSessionsOnShutdown"] = "Durability:KeepSessionsOnShutdown",
+        ["Runtime"] = "Isolation:ContainerRuntime",
     };
 
     public ValidateOptionsResult Validate(string? name, SandboxOptions options)

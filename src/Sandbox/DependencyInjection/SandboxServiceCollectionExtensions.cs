@@ -5,6 +5,7 @@ using Sandbox.Backend;
 using Sandbox.Durability;
 using Sandbox.Execution;
 using Sandbox.Files;
+using Sandbox.Isolation;
 using Sandbox.Packages;
 using Sandbox.Pool;
 using Microsoft.Extensions.Options;
@@ -43,10 +44,11 @@ public static class SandboxServiceCollectionExtensions
         // The session core every capability shares.
         services.TryAddSingleton<SessionJournal>();
         services.TryAddSingleton<SessionRegistry>();
+        services.TryAddSingleton<IsolationPolicy>();
         services.TryAddSingleton<SandboxLauncher>();
         services.TryAddSingleton<WarmPool>();
         services.TryAddSingleton(sp => new SessionService(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<SandboxLauncher>(),
-            sp.GetRequiredService<WarmPool>(), sp.GetRequiredService<ISandboxBackend>(), sp.GetRequiredService<SessionJournal>(),
+            sp.GetRequiredService<WarmPool>(), sp.GetRequiredService<IsolationPolicy>(), sp.GetRequiredService<ISandboxBackend>(), sp.GetRequiredService<SessionJournal>(),
             [sp.GetRequiredService<AgentRunService>()], sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<SessionService>>()));
 
@@ -98,7 +100,7 @@ internal sealed class SandboxOptionsValidator : IValidateOptions<SandboxOptions>
     {
         var errors = new List<string>();
         foreach (var (label, limits) in new object[][] { ["DefaultLimits", options.DefaultLimits], ["MaxLimits", options.MaxLimits], ["Agents", options.Agents], ["Packages", options.Packages],
-                     ["Execution", options.Execution], ["Files", options.Files], ["Pool", options.Pool], ["Durability", options.Durability] }
+                     ["Isolation", options.Isolation], ["Execution", options.Execution], ["Files", options.Files], ["Pool", options.Pool], ["Durability", options.Durability] }
                      .Select(pair => ((string)pair[0], pair[1])))
         {
             var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();

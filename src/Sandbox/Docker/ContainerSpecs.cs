@@ -1,6 +1,7 @@
 using System.Globalization;
 using Docker.DotNet.Models;
 using Sandbox.Backend;
+using Sandbox.Isolation;
 using Sandbox.Sessions;
 
 namespace Sandbox.Docker;
@@ -38,7 +39,7 @@ internal static class ContainerSpecs
             Entrypoint = [],
             User = "0:0",
             WorkingDir = "/workspace",
-            Env = ["SANDBOX_UID=1000", "SANDBOX_GID=1000", "PYTHONDONTWRITEBYTECODE=1", "MPLCONFIGDIR=/tmp/matplotlib", "HOME=/workspace"],
+            Env = Environment(spec),
             AttachStdin = true,
             AttachStdout = true,
             AttachStderr = true,
@@ -54,7 +55,7 @@ internal static class ContainerSpecs
                 Memory = memory,
                 MemorySwap = memory,
                 NanoCPUs = (long)(limits.Cpus * 1e9),
-                PidsLimit = limits.Pids,
+                PidsLimit = HostPids(spec),
                 ReadonlyRootfs = true,
                 CapDrop = ["ALL"],
                 // Only for the runner (uid 0): drop to uid 1000 for user code and stop runaway user processes.
@@ -79,6 +80,37 @@ internal static class ContainerSpecs
             },
         };
     }
+
+    /// <summary>The runner's environment. Under gVisor the session's process limit is enforced by the sandbox's own
+    /// kernel (the runner sets <c>RLIMIT_NPROC</c> for user code from <c>SANDBOX_NPROC</c>): there every process of the
+    /// sandbox belongs to it alone, so the per-user limit is exact; in the container tier the uid is shared with the host
+    /// kernel and the cgroup's pids limit does the job instead.</summary>
+    private static List<string> Environment(SandboxSpec spec)
+    {
+        var env = new List<string> { "SANDBOX_UID=1000", "SANDBOX_GID=1000", "PYTHONDONTWRITEBYTECODE=1", "MPLCONFIGDIR=/tmp/matplotlib", "HOME=/workspace" };
+        if (spec.Isolation == IsolationTier.Gvisor)
+        {
+            env.Add(string.Create(CultureInfo.InvariantCulture, $"SANDBOX_NPROC={GvisorProcesses(spec.Limits)}"));
+        }
+        return env;
+    }
+
+    /// <summary>
+    /// User processes a gVisor session may have: its pids limit, but at most one per 16 MiB of its memory. Under gVisor
+    /// all of a sandbox's memory is its kernel's, and running out stops the whole sandbox; a forked interpreter that
+    /// touches its heap costs about 10 MiB there (measured: a Python fork bomb held to 32 processes used 180 MiB, growing
+    /// by ~11 MiB/s while it kept trying). With this cap a fork bomb meets "Resource temporarily unavailable" and a
+    /// timeout, as in the container tier, instead of ending the session.
+    /// </summary>
+    internal static int GvisorProcesses(SandboxLimits limits) => Math.Min(limits.Pids, Math.Max(16, limits.MemoryMb / 16));
+
+    /// <summary>
+    /// The host-side pids limit. Under gVisor every sandboxed process costs several host threads (measured with the
+    /// ptrace platform: a Python fork bomb held to 64 processes peaked at 1,678 host pids), and hitting the host limit
+    /// crashes the whole sandbox rather than failing one fork; the session's own limit is kept inside (see
+    /// <see cref="Environment"/>), and this bound only protects the host.
+    /// </summary>
+    internal static long HostPids(SandboxSpec spec) => spec.Isolation == IsolationTier.Gvisor ? GvisorProcesses(spec.Limits) * 32L + 512 : spec.Limits.Pids;
 
     /// <summary>A throw-away helper for short read-only queries: no network, read-only, uid 1000, small limits.</summary>
     public static CreateContainerParameters OneShot(string name, string helperId, string imageReference, IList<string> command, string instanceId, string? runtime) => new()

@@ -54,6 +54,18 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
     }
 
     /// <inheritdoc />
+    public async Task<IReadOnlySet<string>> GetRuntimesAsync(CancellationToken ct)
+    {
+        var info = await Call(() => _client.System.GetSystemInfoAsync(ct)).ConfigureAwait(false);
+        var runtimes = new HashSet<string>(info.Runtimes?.Keys ?? [], StringComparer.Ordinal);
+        if (!string.IsNullOrEmpty(info.DefaultRuntime))
+        {
+            runtimes.Add(info.DefaultRuntime);
+        }
+        return runtimes;
+    }
+
+    /// <inheritdoc />
     public async Task<IReadOnlyList<ImageStatus>> GetImageStatusAsync(CancellationToken ct)
     {
         var list = new List<ImageStatus>();
@@ -138,6 +150,11 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
         var name = ContainerName(sessionId);
         try
         {
+            // A paused gVisor sandbox cannot be killed (its kernel is frozen, and the engine gives up after 10 s): thaw first.
+            if (await GetStateAsync(name, ct).ConfigureAwait(false) is { Paused: true })
+            {
+                await UnpauseAsync(name, ct).ConfigureAwait(false);
+            }
             await Call(() => _client.Containers.RemoveContainerAsync(name, new ContainerRemoveParameters { Force = true, RemoveVolumes = true }, ct)).ConfigureAwait(false);
         }
         catch (DockerContainerNotFoundException)
@@ -216,17 +233,31 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
         }
         catch (DockerApiException e) when (e.Message.Contains("no space left", StringComparison.OrdinalIgnoreCase))
         {
-            throw new SandboxException(SandboxErrorCodes.LimitExceeded,
-                "The session's workspace is full: nothing more fits. Delete files, or create a session with a larger workspace_mb.", e);
+            throw new SandboxException(SandboxErrorCodes.WorkspaceFull,
+                "The session's workspace is full: nothing more fits. Delete files (list_files, delete_file), or create a session with a larger workspace_mb.", e);
+        }
+        catch (DockerApiException e) when (e.Message.Contains("cannot overwrite", StringComparison.OrdinalIgnoreCase)
+                                           || e.Message.Contains("not a directory", StringComparison.OrdinalIgnoreCase))
+        {
+            // The sandbox changed the path meanwhile (a directory where a file goes, or the other way round).
+            throw new SandboxException(SandboxErrorCodes.InvalidPath, "The path changed in the workspace while writing (a file where a directory is, or the reverse); nothing was written.", e);
         }
     }
 
     /// <inheritdoc />
     public async Task<Stream> GetArchiveAsync(string containerId, string path, CancellationToken ct)
     {
-        var response = await Call(() => _client.Containers.GetArchiveFromContainerAsync(containerId,
-            new ContainerPathStatParameters { Path = path }, false, ct)).ConfigureAwait(false);
-        return response.Stream ?? throw new SandboxException(SandboxErrorCodes.Internal, "The engine returned no archive.");
+        try
+        {
+            var response = await Call(() => _client.Containers.GetArchiveFromContainerAsync(containerId,
+                new ContainerPathStatParameters { Path = path }, false, ct)).ConfigureAwait(false);
+            return response.Stream ?? throw new SandboxException(SandboxErrorCodes.Internal, "The engine returned no archive.");
+        }
+        catch (DockerApiException e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound && !e.Message.Contains("No such container", StringComparison.Ordinal))
+        {
+            // Removed between the check and the copy (code in the sandbox may change its files at any time).
+            throw new SandboxException(SandboxErrorCodes.FileNotFound, "The file is no longer in the workspace (it was removed while being read).", e);
+        }
     }
 
     /// <inheritdoc />
@@ -235,7 +266,7 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
         try
         {
             var inspect = await Call(() => _client.Containers.InspectContainerAsync(containerId, ct)).ConfigureAwait(false);
-            return new SandboxState(inspect.State?.Running == true, inspect.State?.Paused == true);
+            return new SandboxState(inspect.State?.Running == true, inspect.State?.Paused == true, inspect.State?.OOMKilled == true);
         }
         catch (DockerContainerNotFoundException)
         {
@@ -251,7 +282,17 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
         }, ct)).ConfigureAwait(false));
 
     /// <inheritdoc />
-    public Task PauseAsync(string containerId, CancellationToken ct) => Call(() => _client.Containers.PauseContainerAsync(containerId, ct));
+    public async Task PauseAsync(string containerId, CancellationToken ct)
+    {
+        try
+        {
+            await Call(() => _client.Containers.PauseContainerAsync(containerId, ct)).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is DockerContainerNotFoundException || e is DockerApiException { StatusCode: System.Net.HttpStatusCode.Conflict })
+        {
+            throw new SandboxException(SandboxErrorCodes.SessionLost, "The session's container is not running any more; it cannot be paused. Close it and create a new session.", e);
+        }
+    }
 
     /// <inheritdoc />
     public async Task UnpauseAsync(string containerId, CancellationToken ct)
@@ -291,7 +332,7 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
         var helperId = "oneshot-" + Guid.NewGuid().ToString("N");
         // Named like a session so the orphan sweep can remove it by name if the server dies meanwhile.
         var created = await Call(() => _client.Containers.CreateContainerAsync(ContainerSpecs.OneShot(ContainerName(helperId), helperId, imageReference, command,
-            _options.InstanceId, string.IsNullOrWhiteSpace(_options.Runtime) ? null : _options.Runtime), cts.Token)).ConfigureAwait(false);
+            _options.InstanceId, string.IsNullOrWhiteSpace(_options.Isolation.ContainerRuntime) ? null : _options.Isolation.ContainerRuntime), cts.Token)).ConfigureAwait(false);
         try
         {
             using var stream = await Call(() => _client.Containers.AttachContainerAsync(created.ID,

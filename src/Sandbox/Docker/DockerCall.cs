@@ -16,7 +16,11 @@ internal static partial class DockerCall
         {
             return await call().ConfigureAwait(false);
         }
-        catch (Exception e) when (IsEngineDown(e))
+        catch (Exception e) when (e is not OperationCanceledException && IsCancellation(e))
+        {
+            throw new OperationCanceledException(e.Message, e);
+        }
+        catch (Exception e) when (IsEngineDown(e) && !IsCancellation(e))
         {
             throw new SandboxException(SandboxErrorCodes.EngineUnavailable,
                 "The Docker engine is not reachable; retry when it is back (see /healthz).", e);
@@ -29,6 +33,11 @@ internal static partial class DockerCall
         await call().ConfigureAwait(false);
         return true;
     }).ConfigureAwait(false);
+
+    /// <summary>Our own deadline or the caller's cancellation, which the HTTP stack may wrap in I/O exceptions: that is
+    /// not the engine being down, and stays a cancellation.</summary>
+    private static bool IsCancellation(Exception e) =>
+        e is OperationCanceledException || e.InnerException is not null && IsCancellation(e.InnerException);
 
     /// <summary>Whether the exception says the engine cannot be reached.</summary>
     public static bool IsEngineDown(Exception e) =>

@@ -74,6 +74,10 @@ public sealed class ExecutionService
             }
             catch (Exception e)
             {
+                if (e is SandboxException { Code: SandboxErrorCodes.SessionLost } lost)
+                {
+                    e = await _registry.ExplainAsync(session, lost).ConfigureAwait(false);
+                }
                 Record(session, request, null, e as SandboxException ?? new SandboxException("cancelled", "The caller cancelled the execution."));
                 channel.Writer.TryComplete(e);
             }

@@ -25,6 +25,11 @@ internal static class WorkspaceResolver
             {
                 return (relative, null);
             }
+            if (i < segments.Count - 1 && !stat.IsDirectory && !stat.IsSymbolicLink)
+            {
+                throw new SandboxException(SandboxErrorCodes.InvalidPath,
+                    $"'{SafeText.Shorten(string.Join('/', segments.Take(i + 1)))}' is a file, not a directory, so '{SafeText.Shorten(relative)}' cannot be inside it.");
+            }
             if (stat.IsSymbolicLink)
             {
                 if (++hops > MaxLinkHops)

@@ -123,9 +123,9 @@ public sealed partial class PackageInstaller(SessionRegistry registry, PackagePo
         {
             await backend.PutArchiveAsync(session.ContainerId, WorkspacePath.Root, tar, ct).ConfigureAwait(false);
         }
-        catch (SandboxException e) when (e.Code == SandboxErrorCodes.LimitExceeded)
+        catch (SandboxException e) when (e.Code == SandboxErrorCodes.WorkspaceFull)
         {
-            throw new SandboxException(SandboxErrorCodes.LimitExceeded,
+            throw new SandboxException(SandboxErrorCodes.WorkspaceFull,
                 $"The packages do not fit in the session's workspace ({session.Limits.WorkspaceMb} MiB); create a session with a larger workspace_mb.", e);
         }
         return bytes;

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Sandbox.Backend;
+using Sandbox.Isolation;
 using Sandbox.Runner;
 using Sandbox.Sessions;
 
@@ -17,27 +18,35 @@ public sealed partial class WarmPool : IAsyncDisposable
     /// <summary>The owner label of pooled sandboxes; the real owner is recorded by the session when one is taken.</summary>
     internal const string PoolOwner = "(warm-pool)";
 
-    private readonly ConcurrentQueue<LaunchedSandbox> _pool = new();
+    private readonly ConcurrentDictionary<IsolationTier, ConcurrentQueue<LaunchedSandbox>> _pools = new();
     private readonly ConcurrentDictionary<string, byte> _ids = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _filling = new(1, 1);
+    private int _fillRequested;
     private readonly CancellationTokenSource _lifetime = new();
     private readonly SandboxLauncher _launcher;
     private readonly ISandboxBackend _backend;
+    private readonly IsolationPolicy _isolation;
     private readonly SandboxOptions _options;
     private readonly ILogger<WarmPool> _logger;
 
     /// <summary>Creates the pool (empty until <see cref="FillAsync"/>).</summary>
-    public WarmPool(SandboxLauncher launcher, ISandboxBackend backend, IOptions<SandboxOptions> options, ILogger<WarmPool> logger)
+    public WarmPool(SandboxLauncher launcher, ISandboxBackend backend, IsolationPolicy isolation, IOptions<SandboxOptions> options, ILogger<WarmPool> logger)
     {
         ArgumentNullException.ThrowIfNull(options);
         _launcher = launcher;
         _backend = backend;
+        _isolation = isolation;
         _options = options.Value;
         _logger = logger;
     }
 
-    /// <summary>Sandboxes waiting in the pool.</summary>
-    public int Count => _pool.Count;
+    /// <summary>Sandboxes waiting in the pools of every tier.</summary>
+    public int Count => _pools.Values.Sum(q => q.Count);
+
+    /// <summary>Sandboxes waiting in one tier's pool.</summary>
+    public int CountOf(IsolationTier tier) => _pools.TryGetValue(tier, out var q) ? q.Count : 0;
+
+    private ConcurrentQueue<LaunchedSandbox> Queue(IsolationTier tier) => _pools.GetOrAdd(tier, _ => new ConcurrentQueue<LaunchedSandbox>());
 
     /// <summary>Whether a sandbox of this session id waits in the pool (the orphan sweep leaves those alone).</summary>
     public bool Holds(string sessionId) => _ids.ContainsKey(sessionId);
@@ -46,10 +55,10 @@ public sealed partial class WarmPool : IAsyncDisposable
     internal bool Fits(string image, SandboxLimits limits) =>
         _options.Pool.Size > 0 && image == _options.DefaultImage && limits == _options.DefaultLimits;
 
-    /// <summary>A pooled sandbox, unpaused, or null when none is ready. Starts a refill.</summary>
-    internal async Task<LaunchedSandbox?> TakeAsync(CancellationToken ct)
+    /// <summary>A pooled sandbox of the tier, unpaused, or null when none is ready. Starts a refill.</summary>
+    internal async Task<LaunchedSandbox?> TakeAsync(IsolationTier tier, CancellationToken ct)
     {
-        while (_pool.TryDequeue(out var pooled))
+        while (Queue(tier).TryDequeue(out var pooled))
         {
             _ids.TryRemove(pooled.Id, out _);
             try
@@ -73,33 +82,28 @@ public sealed partial class WarmPool : IAsyncDisposable
         return null;
     }
 
-    /// <summary>Tops the pool up to <see cref="PoolOptions.Size"/>. Returns how many were added.</summary>
+    /// <summary>Tops the pool of every tier the engine can run up to <see cref="PoolOptions.Size"/>. Returns how many
+    /// were added.</summary>
     public async Task<int> FillAsync(CancellationToken ct)
     {
-        if (_options.Pool.Size <= 0 || !await _filling.WaitAsync(0, ct).ConfigureAwait(false))
+        if (_options.Pool.Size <= 0)
         {
             return 0;
+        }
+        Interlocked.Exchange(ref _fillRequested, 1);
+        if (!await _filling.WaitAsync(0, ct).ConfigureAwait(false))
+        {
+            return 0; // the fill in progress sees the request and goes round once more
         }
         try
         {
             var added = 0;
-            while (_pool.Count < _options.Pool.Size && !ct.IsCancellationRequested)
+            while (Interlocked.Exchange(ref _fillRequested, 0) == 1)
             {
-                var sandbox = await _launcher.LaunchAsync(_options.DefaultImage, _options.DefaultLimits, PoolOwner, ct).ConfigureAwait(false);
-                try
+                foreach (var tier in (await _isolation.GetStatusAsync(ct).ConfigureAwait(false)).Available)
                 {
-                    // Paused: a waiting sandbox costs no CPU; unpausing it takes milliseconds.
-                    await _backend.PauseAsync(sandbox.ContainerId, ct).ConfigureAwait(false);
+                    added += await FillTierAsync(tier, ct).ConfigureAwait(false);
                 }
-                catch
-                {
-                    await sandbox.Runner.DisposeAsync().ConfigureAwait(false);
-                    await _launcher.RemoveQuietlyAsync(sandbox.Id).ConfigureAwait(false);
-                    throw;
-                }
-                _ids[sandbox.Id] = 0;
-                _pool.Enqueue(sandbox);
-                added++;
             }
             return added;
         }
@@ -109,14 +113,43 @@ public sealed partial class WarmPool : IAsyncDisposable
         }
     }
 
+    private async Task<int> FillTierAsync(IsolationTier tier, CancellationToken ct)
+    {
+        var (_, runtime) = await _isolation.ResolveAsync(tier, _options.DefaultImage, ct).ConfigureAwait(false);
+        var queue = Queue(tier);
+        var added = 0;
+        while (queue.Count < _options.Pool.Size && !ct.IsCancellationRequested)
+        {
+            var sandbox = await _launcher.LaunchAsync(_options.DefaultImage, _options.DefaultLimits, PoolOwner, tier, runtime, ct).ConfigureAwait(false);
+            try
+            {
+                // Paused: a waiting sandbox costs no CPU; unpausing it takes milliseconds.
+                await _backend.PauseAsync(sandbox.ContainerId, ct).ConfigureAwait(false);
+            }
+            catch
+            {
+                await sandbox.Runner.DisposeAsync().ConfigureAwait(false);
+                await _launcher.RemoveQuietlyAsync(sandbox.Id).ConfigureAwait(false);
+                throw;
+            }
+            _ids[sandbox.Id] = 0;
+            queue.Enqueue(sandbox);
+            added++;
+        }
+        return added;
+    }
+
     /// <summary>Removes every pooled sandbox.</summary>
     public async Task DrainAsync(CancellationToken ct)
     {
-        while (_pool.TryDequeue(out var pooled))
+        foreach (var queue in _pools.Values)
         {
-            _ids.TryRemove(pooled.Id, out _);
-            await pooled.Runner.DisposeAsync().ConfigureAwait(false);
-            await _backend.RemoveSandboxAsync(pooled.Id, ct).ConfigureAwait(false);
+            while (queue.TryDequeue(out var pooled))
+            {
+                _ids.TryRemove(pooled.Id, out _);
+                await pooled.Runner.DisposeAsync().ConfigureAwait(false);
+                await _backend.RemoveSandboxAsync(pooled.Id, ct).ConfigureAwait(false);
+            }
         }
     }
 

@@ -10,10 +10,11 @@
 # Host -> runner:  {"op":"ping"|"exec"|"cancel"|"analyze", "id":..., ...}
 # Runner -> host:  {"type":"pong"|"out"|"image"|"done"|"facts"|"error", "id":..., ...}
 # The engine treats everything read from here as untrusted: a process in the sandbox may lie.
-import ast, json, os, selectors, signal, subprocess, sys, time, codecs
+import ast, json, os, resource, selectors, signal, subprocess, sys, time, codecs
 
 UID = int(os.environ.get("SANDBOX_UID", "1000"))
 GID = int(os.environ.get("SANDBOX_GID", "1000"))
+NPROC = int(os.environ.get("SANDBOX_NPROC", "0"))  # set under gVisor only: the process limit of user code
 WORKDIR = "/workspace"
 CHUNK = 32 * 1024
 INTERRUPT_GRACE = 1.0
@@ -130,6 +131,9 @@ def demote():
             f.write("1000")
     except OSError:
         pass
+    if NPROC > 0:
+        # gVisor: the sandbox's own kernel counts the user's processes (the cgroup sees only gVisor's host threads).
+        resource.setrlimit(resource.RLIMIT_NPROC, (NPROC, NPROC))
     os.setgroups([])
     os.setgid(GID)
     os.setuid(UID)
@@ -183,10 +187,42 @@ def session_of(pid):
         return int(f.read().rsplit(b")", 1)[1].split()[4])
 
 
+def stop_user_processes():
+    """SIGSTOPs every process of the sandbox user at once: a helper that becomes the user signals all it may (kill -1
+    stays inside the sandbox's pid namespace). Stopped processes cannot fork or compete for the CPU while they are
+    found and killed one by one (a fork bomb under gVisor's ptrace platform would otherwise starve the runner). When no
+    process is left to fork the helper (the pids limit is reached), the killing goes ahead without it."""
+    try:
+        pid = os.fork()
+    except OSError:
+        return
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(GID)
+            os.setuid(UID)
+            os.kill(-1, signal.SIGSTOP)
+        except OSError:
+            pass
+        finally:
+            os._exit(0)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
 def kill_user_processes(keep=None):
     """Kills every process of the sandbox user (code, its children, anything it left behind), except `keep`."""
     if keep is not None:
-        return kill_matching(lambda pid: pid != keep, 100, 0.005)
+        stop_user_processes()
+        try:
+            return kill_matching(lambda pid: pid != keep, 100, 0.005)
+        finally:
+            try:
+                os.kill(keep, signal.SIGCONT)
+            except OSError:
+                pass
     for _ in range(50):
         try:
             os.kill(-1, signal.SIGKILL)  # all we may signal but init and ourselves

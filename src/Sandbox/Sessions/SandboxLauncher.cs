@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Sandbox.Backend;
+using Sandbox.Isolation;
 using Sandbox.Runner;
 
 namespace Sandbox.Sessions;
@@ -11,7 +12,8 @@ namespace Sandbox.Sessions;
 /// <param name="Id">The session id it was started for.</param>
 /// <param name="ContainerId">The backend's id for it.</param>
 /// <param name="Runner">The live connection to its runner.</param>
-internal sealed record LaunchedSandbox(string Id, string ContainerId, RunnerConnection Runner);
+/// <param name="Isolation">The tier it runs in.</param>
+internal sealed record LaunchedSandbox(string Id, string ContainerId, RunnerConnection Runner, IsolationTier Isolation);
 
 /// <summary>Starts session sandboxes through the backend (for new sessions and for the warm pool) and resolves the
 /// image names callers use.</summary>
@@ -31,7 +33,7 @@ public sealed class SandboxLauncher(ISandboxBackend backend, IOptions<SandboxOpt
 
     /// <summary>Creates, starts and connects to a sandbox within <see cref="SandboxOptions.CreateTimeout"/>; on any
     /// failure nothing is left behind.</summary>
-    internal async Task<LaunchedSandbox> LaunchAsync(string image, SandboxLimits limits, string owner, CancellationToken ct)
+    internal async Task<LaunchedSandbox> LaunchAsync(string image, SandboxLimits limits, string owner, IsolationTier tier, string? runtime, CancellationToken ct)
     {
         var id = NewId();
         var labels = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -39,8 +41,9 @@ public sealed class SandboxLauncher(ISandboxBackend backend, IOptions<SandboxOpt
             [SandboxLabels.CreatedAt] = time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture),
             [SandboxLabels.Owner] = owner,
             [SandboxLabels.Image] = image,
+            [SandboxLabels.Isolation] = IsolationPolicy.Name(tier),
         };
-        var spec = new SandboxSpec(id, _options.Images[image], limits, labels, string.IsNullOrWhiteSpace(_options.Runtime) ? null : _options.Runtime);
+        var spec = new SandboxSpec(id, _options.Images[image], limits, labels, tier, runtime);
         RunnerConnection? runner = null;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(_options.CreateTimeout);
@@ -49,7 +52,7 @@ public sealed class SandboxLauncher(ISandboxBackend backend, IOptions<SandboxOpt
             var handle = await backend.CreateSandboxAsync(spec, timeout.Token).ConfigureAwait(false);
             runner = new RunnerConnection(handle.Runner, id, logger);
             await runner.WaitHelloAsync(timeout.Token).ConfigureAwait(false);
-            return new LaunchedSandbox(id, handle.ContainerId, runner);
+            return new LaunchedSandbox(id, handle.ContainerId, runner, tier);
         }
         catch (Exception e)
         {

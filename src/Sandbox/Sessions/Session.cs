@@ -1,3 +1,4 @@
+using Sandbox.Isolation;
 using Sandbox.Runner;
 
 namespace Sandbox.Sessions;
@@ -12,6 +13,7 @@ internal sealed class Session
     public required DateTimeOffset CreatedAt { get; init; }
     public required TimeSpan IdleTimeout { get; init; }
     public required string ContainerId { get; init; }
+    public required IsolationTier Isolation { get; init; }
     /// <summary>The connection to the runner; null for a session loaded as lost from the store.</summary>
     public RunnerConnection? Runner { get; set; }
 
@@ -33,7 +35,7 @@ internal sealed class Session
             var idleEnd = LastUsedAt + IdleTimeout;
             var lifeEnd = CreatedAt + maxLifetime;
             return new SessionInfo(Id, Image, Owner, Status, Limits, CreatedAt, LastUsedAt, IdleTimeout,
-                idleEnd < lifeEnd ? idleEnd : lifeEnd, Busy, ExecutionCount, LostReason);
+                idleEnd < lifeEnd ? idleEnd : lifeEnd, Busy, ExecutionCount, LostReason, Isolation);
         }
     }
 
@@ -45,13 +47,28 @@ internal sealed class Session
         }
     }
 
-    public void MarkLost(string reason)
+    /// <summary>Marks the session lost; true when it was usable until now.</summary>
+    public bool MarkLost(string reason)
     {
         lock (Sync)
         {
             if (Status is SessionStatus.Ready or SessionStatus.Creating or SessionStatus.Paused)
             {
                 Status = SessionStatus.Lost;
+                LostReason = reason;
+                return true;
+            }
+            return false;
+        }
+    }
+
+    /// <summary>Replaces a lost session's reason with a better explanation found afterwards.</summary>
+    public void ExplainLoss(string reason)
+    {
+        lock (Sync)
+        {
+            if (Status == SessionStatus.Lost)
+            {
                 LostReason = reason;
             }
         }

@@ -1,3 +1,5 @@
+using Sandbox.Isolation;
+
 namespace Sandbox.Sessions;
 
 /// <summary>What a caller asks for when creating a session.</summary>
@@ -11,6 +13,9 @@ public sealed record SessionSpec
 
     /// <summary>Idle time after which the session is closed; null for the server default.</summary>
     public TimeSpan? IdleTimeout { get; init; }
+
+    /// <summary>The isolation tier; null for the image's or the server's default.</summary>
+    public IsolationTier? Isolation { get; init; }
 }
 
 /// <summary>Lifecycle state of a session.</summary>
@@ -41,6 +46,7 @@ public enum SessionStatus
 /// <param name="Busy">Whether an execution is running.</param>
 /// <param name="ExecutionCount">Executions so far.</param>
 /// <param name="LostReason">Why it became unusable, when <see cref="Status"/> is Lost.</param>
+/// <param name="Isolation">The wall it runs behind.</param>
 public sealed record SessionInfo(
     string Id,
     string Image,
@@ -53,4 +59,5 @@ public sealed record SessionInfo(
     DateTimeOffset ExpiresAt,
     bool Busy,
     int ExecutionCount,
-    string? LostReason);
+    string? LostReason,
+    IsolationTier Isolation);

@@ -212,13 +212,53 @@ public sealed partial class SessionRegistry : IAsyncDisposable
         {
             return; // the server is shutting down and leaves the container running for the next start
         }
-        session.MarkLost(session.Runner?.ClosedReason ?? "the container stopped");
-        if (session.Status == SessionStatus.Lost)
+        // Lost at once (calls fail fast); the reason is refined from the engine's view of the sandbox, then recorded.
+        if (session.MarkLost(session.Runner?.ClosedReason ?? "the container stopped"))
         {
-            LogLost(_logger, session.Id, session.LostReason);
-            _journal.Record(session, "lost", session.LostReason);
-            _ = _journal.PersistQuietlyAsync(session);
+            _ = RecordLossAsync(session);
         }
+    }
+
+    private async Task RecordLossAsync(Session session)
+    {
+        session.ExplainLoss(await ExplainLossAsync(session, session.LostReason ?? "the container stopped").ConfigureAwait(false));
+        LogLost(_logger, session.Id, session.LostReason);
+        _journal.Record(session, "lost", session.LostReason);
+        await _journal.PersistQuietlyAsync(session).ConfigureAwait(false);
+    }
+
+    /// <summary>Why a session's sandbox ended, as the engine saw it: out of memory, removed, or <paramref name="fallback"/>.</summary>
+    internal async Task<string> ExplainLossAsync(Session session, string fallback)
+    {
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            var state = await _backend.GetStateAsync(session.ContainerId, cts.Token).ConfigureAwait(false);
+            if (state is null)
+            {
+                return "its container was removed";
+            }
+            if (state.OomKilled)
+            {
+                return $"it ran out of memory (its limit is {session.Limits.MemoryMb} MiB)"
+                       + (session.Isolation == Isolation.IsolationTier.Gvisor
+                           ? "; under gVisor running out of memory stops the whole sandbox, not only the code that asked for it"
+                           : "");
+            }
+            return fallback;
+        }
+        catch (Exception e) when (e is SandboxException or OperationCanceledException)
+        {
+            return fallback;
+        }
+    }
+
+    /// <summary>A <c>session_lost</c> error that says why, when the engine can tell.</summary>
+    internal async Task<SandboxException> ExplainAsync(Session session, SandboxException lost)
+    {
+        var reason = await ExplainLossAsync(session, session.LostReason ?? "the session's container stopped").ConfigureAwait(false);
+        session.ExplainLoss(reason);
+        return new SandboxException(SandboxErrorCodes.SessionLost, $"The session is no longer usable: {reason}. Create a new session.", lost);
     }
 
     /// <summary>Closes every live session's runner connection (the sandboxes themselves are not touched).</summary>

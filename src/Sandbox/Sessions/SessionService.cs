@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Sandbox.Backend;
 using Sandbox.Durability;
+using Sandbox.Isolation;
 using Sandbox.Pool;
 using Sandbox.Storage;
 
@@ -16,6 +17,7 @@ public sealed partial class SessionService
     private readonly SessionRegistry _registry;
     private readonly SandboxLauncher _launcher;
     private readonly WarmPool _pool;
+    private readonly IsolationPolicy _isolation;
     private readonly ISandboxBackend _backend;
     private readonly SessionJournal _journal;
     private readonly IEnumerable<ISessionCloseListener> _closeListeners;
@@ -24,12 +26,14 @@ public sealed partial class SessionService
     private readonly ILogger<SessionService> _logger;
 
     /// <summary>Creates the service.</summary>
-    internal SessionService(SessionRegistry registry, SandboxLauncher launcher, WarmPool pool, ISandboxBackend backend, SessionJournal journal,
-        IEnumerable<ISessionCloseListener> closeListeners, IOptions<SandboxOptions> options, TimeProvider time, ILogger<SessionService> logger)
+    internal SessionService(SessionRegistry registry, SandboxLauncher launcher, WarmPool pool, IsolationPolicy isolation, ISandboxBackend backend,
+        SessionJournal journal, IEnumerable<ISessionCloseListener> closeListeners, IOptions<SandboxOptions> options, TimeProvider time,
+        ILogger<SessionService> logger)
     {
         _registry = registry;
         _launcher = launcher;
         _pool = pool;
+        _isolation = isolation;
         _backend = backend;
         _journal = journal;
         _closeListeners = closeListeners;
@@ -54,19 +58,20 @@ public sealed partial class SessionService
             throw new SandboxException(idle <= TimeSpan.Zero ? SandboxErrorCodes.InvalidArgument : SandboxErrorCodes.LimitExceeded,
                 $"Idle timeout must be between 1 second and {_options.MaxIdleTimeout.TotalSeconds} seconds.");
         }
+        var (tier, runtime) = await _isolation.ResolveAsync(spec.Isolation, image, ct).ConfigureAwait(false);
         _registry.Reserve();
         var now = _time.GetUtcNow();
         try
         {
-            var pooled = _pool.Fits(image, limits) ? await _pool.TakeAsync(ct).ConfigureAwait(false) : null;
-            var sandbox = pooled ?? await _launcher.LaunchAsync(image, limits, owner, ct).ConfigureAwait(false);
+            var pooled = _pool.Fits(image, limits) ? await _pool.TakeAsync(tier, ct).ConfigureAwait(false) : null;
+            var sandbox = pooled ?? await _launcher.LaunchAsync(image, limits, owner, tier, runtime, ct).ConfigureAwait(false);
             var session = new Session
             {
                 Id = sandbox.Id, Image = image, Owner = owner, Limits = limits, CreatedAt = now, IdleTimeout = idle,
-                ContainerId = sandbox.ContainerId, Runner = sandbox.Runner, LastUsedAt = now,
+                ContainerId = sandbox.ContainerId, Runner = sandbox.Runner, LastUsedAt = now, Isolation = sandbox.Isolation,
             };
             _registry.Add(session);
-            LogCreated(_logger, session.Id, image, owner, limits.MemoryMb, limits.Cpus, limits.Pids, pooled is not null);
+            LogCreated(_logger, session.Id, image, owner, IsolationPolicy.Name(tier), limits.MemoryMb, limits.Cpus, limits.Pids, pooled is not null);
             await _journal.PersistAsync(session, ct).ConfigureAwait(false);
             _journal.Record(session, "created", pooled is null ? null : "from the warm pool");
             return session.ToInfo(_options.MaxLifetime);
@@ -96,7 +101,8 @@ public sealed partial class SessionService
         IReadOnlyList<ImageStatus> images = engine.Reachable
             ? await _backend.GetImageStatusAsync(ct).ConfigureAwait(false)
             : _options.Images.Select(kv => new ImageStatus(kv.Key, kv.Value, false, null, null)).ToList();
-        return new SandboxHealth(engine, images, _registry.Count);
+        var isolation = engine.Reachable ? await _isolation.RefreshAsync(ct).ConfigureAwait(false) : _isolation.Status();
+        return new SandboxHealth(engine, images, _registry.Count, isolation);
     }
 
     /// <summary>The caller's session history (audit log), oldest first.</summary>
@@ -223,8 +229,8 @@ public sealed partial class SessionService
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} created from {Image} for {Owner} (memory {MemoryMb} MiB, cpus {Cpus}, pids {Pids}, from pool {Pooled})")]
-    private static partial void LogCreated(ILogger logger, string sessionId, string image, string owner, int memoryMb, double cpus, int pids, bool pooled);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} created from {Image} for {Owner} (isolation {Isolation}, memory {MemoryMb} MiB, cpus {Cpus}, pids {Pids}, from pool {Pooled})")]
+    private static partial void LogCreated(ILogger logger, string sessionId, string image, string owner, string isolation, int memoryMb, double cpus, int pids, bool pooled);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} closed: {Reason}")]
     private static partial void LogClosed(ILogger logger, string sessionId, string reason);

@@ -15,9 +15,11 @@ namespace Sandbox.Storage;
 /// <param name="CreatedAt">Creation time.</param>
 /// <param name="LastUsedAt">Last use.</param>
 /// <param name="ExecutionCount">Executions so far.</param>
+/// <param name="Isolation">Its isolation tier (sessions stored before tiers existed ran in the container tier).</param>
 public sealed record SessionRecord(
     string Id, string Owner, string Image, SandboxLimits Limits, TimeSpan IdleTimeout, string ContainerId,
-    SessionStatus Status, string? LostReason, DateTimeOffset CreatedAt, DateTimeOffset LastUsedAt, int ExecutionCount);
+    SessionStatus Status, string? LostReason, DateTimeOffset CreatedAt, DateTimeOffset LastUsedAt, int ExecutionCount,
+    Isolation.IsolationTier Isolation = Isolation.IsolationTier.Container);
 
 /// <summary>One audit entry of a session's history.</summary>
 /// <param name="SessionId">Session id.</param>

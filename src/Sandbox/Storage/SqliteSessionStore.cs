@@ -40,6 +40,10 @@ public sealed partial class SqliteSessionStore : ISessionStore
         CREATE INDEX agent_runs_session ON agent_runs(session_id, started_at);
         CREATE INDEX agent_runs_status ON agent_runs(instance, status);
         """,
+        // 3: the isolation tier of each session (older sessions ran in the container tier).
+        """
+        ALTER TABLE sessions ADD COLUMN isolation TEXT NOT NULL DEFAULT 'Container';
+        """,
     ];
 
     private readonly string _path;
@@ -101,8 +105,8 @@ public sealed partial class SqliteSessionStore : ISessionStore
         await using var db = await OpenAsync(ct).ConfigureAwait(false);
         await using var cmd = db.CreateCommand();
         cmd.CommandText = """
-            INSERT INTO sessions (id, instance, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count)
-            VALUES ($id, $instance, $owner, $image, $limits, $idle, $container, $status, $lost, $created, $used, $count)
+            INSERT INTO sessions (id, instance, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count, isolation)
+            VALUES ($id, $instance, $owner, $image, $limits, $idle, $container, $status, $lost, $created, $used, $count, $isolation)
             ON CONFLICT(id) DO UPDATE SET status = $status, lost_reason = $lost, last_used_at = $used, execution_count = $count, container_id = $container;
             """;
         cmd.Parameters.AddWithValue("$id", s.Id);
@@ -117,6 +121,7 @@ public sealed partial class SqliteSessionStore : ISessionStore
         cmd.Parameters.AddWithValue("$created", s.CreatedAt.ToString("O", CultureInfo.InvariantCulture));
         cmd.Parameters.AddWithValue("$used", s.LastUsedAt.ToString("O", CultureInfo.InvariantCulture));
         cmd.Parameters.AddWithValue("$count", s.ExecutionCount);
+        cmd.Parameters.AddWithValue("$isolation", s.Isolation.ToString());
         await Run(() => cmd.ExecuteNonQueryAsync(ct)).ConfigureAwait(false);
     }
 
@@ -125,7 +130,7 @@ public sealed partial class SqliteSessionStore : ISessionStore
     {
         await using var db = await OpenAsync(ct).ConfigureAwait(false);
         await using var cmd = db.CreateCommand();
-        cmd.CommandText = "SELECT id, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count FROM sessions WHERE instance = $instance AND status <> 'Closed' ORDER BY created_at;";
+        cmd.CommandText = "SELECT id, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count, isolation FROM sessions WHERE instance = $instance AND status <> 'Closed' ORDER BY created_at;";
         cmd.Parameters.AddWithValue("$instance", _instance);
         var list = new List<SessionRecord>();
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
@@ -135,7 +140,7 @@ public sealed partial class SqliteSessionStore : ISessionStore
                 JsonSerializer.Deserialize<SandboxLimits>(r.GetString(3)) ?? new SandboxLimits(), TimeSpan.FromSeconds(r.GetDouble(4)),
                 r.GetString(5), Enum.Parse<SessionStatus>(r.GetString(6)), r.IsDBNull(7) ? null : r.GetString(7),
                 DateTimeOffset.Parse(r.GetString(8), CultureInfo.InvariantCulture), DateTimeOffset.Parse(r.GetString(9), CultureInfo.InvariantCulture),
-                r.GetInt32(10)));
+                r.GetInt32(10), Enum.Parse<Sandbox.Isolation.IsolationTier>(r.GetString(11))));
         }
         return list;
     }

@@ -4,6 +4,7 @@ using Sandbox.Agents;
 using Sandbox.Client.Contracts;
 using Sandbox.Execution;
 using Sandbox.Files;
+using Sandbox.Isolation;
 using Sandbox.Packages;
 using Sandbox.Sessions;
 
@@ -24,6 +25,7 @@ internal static class ContractMapping
             WorkspaceMb = l.WorkspaceMb, TmpMb = l.TmpMb,
         } : null,
         IdleTimeout = r?.IdleTimeoutSeconds is { } s ? TimeSpan.FromSeconds(s) : null,
+        Isolation = IsolationPolicy.Parse(r?.Isolation),
     };
 
     public static ExecutionRequest ToEngine(this ExecuteRequest r)
@@ -57,6 +59,7 @@ internal static class ContractMapping
         Id = s.Id, Image = s.Image, Status = s.Status.ToString().ToLowerInvariant(), Limits = s.Limits.ToDto(),
         CreatedAt = s.CreatedAt, LastUsedAt = s.LastUsedAt, IdleTimeoutSeconds = s.IdleTimeout.TotalSeconds,
         ExpiresAt = s.ExpiresAt, Busy = s.Busy, ExecutionCount = s.ExecutionCount, LostReason = s.LostReason,
+        Isolation = IsolationPolicy.Name(s.Isolation),
     };
 
     public static ExecutionResultDto ToDto(this ExecutionResult r) => new()
@@ -145,6 +148,8 @@ internal static class ContractMapping
         Images = h.Images.Select(i => new ImageStatusDto(i.Name, i.Reference, i.Present, i.Id)).ToList(),
         Sessions = h.Sessions,
         Problems = h.Problems,
+        Isolation = new IsolationDto(IsolationPolicy.Name(h.Isolation.Default), IsolationPolicy.Name(h.Isolation.Configured),
+            h.Isolation.Available.Select(IsolationPolicy.Name).ToList(), h.Isolation.Required, h.Isolation.Problem),
     };
 
     public static ErrorDto ToError(this SandboxException e) => new(e.Code, e.Message,
@@ -160,7 +165,8 @@ internal static class ContractMapping
             or SandboxErrorCodes.ImageNotFound or SandboxErrorCodes.AgentUnavailable => StatusCodes.Status400BadRequest,
         SandboxErrorCodes.CapacityExceeded => StatusCodes.Status429TooManyRequests,
         SandboxErrorCodes.Timeout => StatusCodes.Status504GatewayTimeout,
-        SandboxErrorCodes.UnsafeCode or SandboxErrorCodes.PackageUnavailable => StatusCodes.Status422UnprocessableEntity,
+        SandboxErrorCodes.UnsafeCode or SandboxErrorCodes.PackageUnavailable or SandboxErrorCodes.IsolationUnavailable => StatusCodes.Status422UnprocessableEntity,
+        SandboxErrorCodes.WorkspaceFull => StatusCodes.Status507InsufficientStorage,
         SandboxErrorCodes.FileTooLarge => StatusCodes.Status413PayloadTooLarge,
         SandboxErrorCodes.EngineUnavailable => StatusCodes.Status503ServiceUnavailable,
         SandboxErrorCodes.Forbidden => StatusCodes.Status403Forbidden,

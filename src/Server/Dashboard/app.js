@@ -75,6 +75,7 @@ async function refreshHealth() {
     const r = await fetch("/healthz");
     const h = await r.json();
     state.images = h.images.map((i) => i.name);
+    state.isolation = h.isolation || null;
     const p = $("#health");
     p.textContent = `${h.status} · engine ${h.engine.reachable ? h.engine.version : "unreachable"} · ${h.sessions} sessions`;
     p.className = "pill " + (h.status === "ok" ? "ok" : "bad");
@@ -87,30 +88,34 @@ async function refreshHealth() {
 async function sessionsPage() {
   const main = $("#main");
   const image = el("select", { id: "new-image" }, (state.images.length ? state.images : ["python", "agent"]).map((n) => el("option", { value: n }, n)));
+  const isolation = el("select", { id: "new-isolation" }, [el("option", { value: "" }, "server default"),
+    ...(state.isolation ? state.isolation.available : ["gvisor", "container"]).map((n) => el("option", { value: n }, n))]);
   const table = el("tbody");
   main.replaceChildren(
     el("h1", {}, "Sessions"),
     el("div", { class: "card" }, el("h2", {}, "New session"),
       el("div", { class: "row" }, el("label", { for: "new-image" }, "Image"), image,
+        el("label", { for: "new-isolation" }, "Isolation"), isolation,
         el("button", { id: "create-session", onclick: () => guarded(async () => {
-          const s = await api("POST", "/api/sessions", { image: image.value });
+          const s = await api("POST", "/api/sessions", { image: image.value, isolation: isolation.value || null });
           location.hash = `#/s/${encodeURIComponent(s.id)}`;
         }) }, "Create session"))),
     el("div", { class: "card" }, el("div", { class: "table-wrap" }, el("table", { id: "sessions" },
-      el("thead", {}, el("tr", {}, ["Session", "Image", "Status", "Activity", "Limits", "Created", "Expires", ""].map((h, i) => el("th", { class: i >= 5 && i <= 6 ? "wide" : null }, h)))),
+      el("thead", {}, el("tr", {}, ["Session", "Image", "Isolation", "Status", "Activity", "Limits", "Created", "Expires", ""].map((h, i) => el("th", { class: i >= 6 && i <= 7 ? "wide" : null }, h)))),
       table))));
   async function load() {
     const sessions = await api("GET", "/api/sessions");
     table.replaceChildren(...(sessions.length ? sessions.map((s) => el("tr", {},
       el("td", { class: "mono" }, el("a", { href: `#/s/${encodeURIComponent(s.id)}` }, s.id)),
       el("td", {}, s.image),
+      el("td", {}, pill(s.isolation, s.isolation === "gvisor" ? "ok" : "secondary")),
       el("td", {}, pill(s.status)),
       el("td", {}, s.busy ? pill("running") : pill("idle", "secondary")),
       el("td", { class: "mono" }, `${s.limits.memory_mb} MiB · ${s.limits.cpus} cpu · ${s.limits.pids} pids`),
       el("td", { class: "wide" }, ago(s.created_at)),
       el("td", { class: "wide" }, new Date(s.expires_at).toLocaleTimeString()),
       el("td", {}, el("button", { class: "danger", onclick: () => guarded(async () => { await api("DELETE", `/api/sessions/${encodeURIComponent(s.id)}`); await load(); }) }, "Close"))))
-      : [el("tr", {}, el("td", { colspan: 8, class: "muted" }, "No sessions yet."))]));
+      : [el("tr", {}, el("td", { colspan: 9, class: "muted" }, "No sessions yet."))]));
   }
   await guarded(load);
   every(3000, () => guarded(load));
@@ -206,6 +211,7 @@ async function sessionPage(id) {
   async function loadInfo() {
     const s = await api("GET", base);
     info.replaceChildren(pill(s.status), pill(s.busy ? "running" : "idle", s.busy ? "running" : "secondary"), el("span", {}, `image ${s.image}`),
+      el("span", { title: s.isolation === "gvisor" ? "the code runs on gVisor, a kernel of its own" : "the code runs in the hardened container, on the host kernel" }, `isolation ${s.isolation}`),
       el("span", { class: "mono" }, `${s.limits.memory_mb} MiB · ${s.limits.cpus} cpu · ${s.limits.pids} pids · workspace ${s.limits.workspace_mb} MiB`),
       el("span", { class: "muted" }, `created ${ago(s.created_at)} · ${s.execution_count} calls`));
   }

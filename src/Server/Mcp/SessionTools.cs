@@ -29,6 +29,7 @@ public sealed class SessionTools(SessionService service, IHttpContextAccessor ht
         [Description("Maximum processes (optional).")] int? pids = null,
         [Description("Size of /workspace in MiB (optional).")] int? workspace_mb = null,
         [Description("Close the session after this many idle seconds (optional).")] int? ttl_seconds = null,
+        [Description("'gvisor' (the code runs on a kernel of its own, not the host's; the default where the server has it) or 'container' (the hardened container alone; faster to start). Optional.")] string? isolation = null,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
         var request = new CreateSessionRequest
@@ -36,9 +37,10 @@ public sealed class SessionTools(SessionService service, IHttpContextAccessor ht
             Image = image,
             Limits = new LimitsDto { MemoryMb = memory_mb, Cpus = cpus, Pids = pids, WorkspaceMb = workspace_mb },
             IdleTimeoutSeconds = ttl_seconds,
+            Isolation = isolation,
         };
         var s = (await service.CreateAsync(request.ToSpec(), Owner, cancellationToken)).ToDto();
-        return McpToolResults.Ok($"Session {s.Id} is ready (image {s.Image}; memory {s.Limits.MemoryMb} MiB, cpus {s.Limits.Cpus}, pids {s.Limits.Pids}, workspace {s.Limits.WorkspaceMb} MiB; no network). Use session_id \"{s.Id}\" with execute_code.",
+        return McpToolResults.Ok($"Session {s.Id} is ready (image {s.Image}; isolation {s.Isolation}; memory {s.Limits.MemoryMb} MiB, cpus {s.Limits.Cpus}, pids {s.Limits.Pids}, workspace {s.Limits.WorkspaceMb} MiB; no network). Use session_id \"{s.Id}\" with execute_code.",
             new { session_id = s.Id, session = s });
     });
 
@@ -57,7 +59,7 @@ public sealed class SessionTools(SessionService service, IHttpContextAccessor ht
     public Task<CallToolResult> ListSessions() => Run(() =>
     {
         var sessions = service.List(Owner).Select(s => s.ToDto()).ToList();
-        var text = sessions.Count == 0 ? "No sessions." : string.Join('\n', sessions.Select(s => $"{s.Id} {s.Image} {s.Status} executions={s.ExecutionCount} expires={s.ExpiresAt:O}"));
+        var text = sessions.Count == 0 ? "No sessions." : string.Join('\n', sessions.Select(s => $"{s.Id} {s.Image} {s.Isolation} {s.Status} executions={s.ExecutionCount} expires={s.ExpiresAt:O}"));
         return Task.FromResult(McpToolResults.Ok(text, new { sessions }));
     });
 
@@ -105,6 +107,6 @@ public sealed class SessionTools(SessionService service, IHttpContextAccessor ht
     public Task<CallToolResult> GetHealth(CancellationToken cancellationToken = default) => Run(async () =>
     {
         var h = (await service.GetHealthAsync(cancellationToken)).ToDto();
-        return McpToolResults.Ok($"{h.Status}: engine {(h.Engine.Reachable ? h.Engine.Version : "unreachable")}, images {string.Join(", ", h.Images.Select(i => i.Name + (i.Present ? "" : " (missing)")))}, {h.Sessions} sessions", h);
+        return McpToolResults.Ok($"{h.Status}: engine {(h.Engine.Reachable ? h.Engine.Version : "unreachable")}, isolation {h.Isolation?.Default ?? "?"} (available: {string.Join(", ", h.Isolation?.Available ?? [])}), images {string.Join(", ", h.Images.Select(i => i.Name + (i.Present ? "" : " (missing)")))}, {h.Sessions} sessions", h);
     });
 }

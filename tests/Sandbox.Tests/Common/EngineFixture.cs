@@ -25,6 +25,12 @@ public sealed class EngineFixture : IAsyncLifetime
             throw new InvalidOperationException(
                 $"No Docker engine answers at {DockerBackend.ResolveEndpoint(null)} ({status.Error}). These tests need a real engine: run deploy/test.sh, which starts one.");
         }
+        var runtimes = await backend.GetRuntimesAsync(CancellationToken.None);
+        if (!runtimes.Contains("runsc"))
+        {
+            throw new InvalidOperationException(
+                "The engine has no gVisor runtime 'runsc': the tests check both isolation tiers. Run deploy/ensure-engine.sh as root (deploy/test.sh does).");
+        }
         var images = await backend.GetImageStatusAsync(CancellationToken.None);
         var missing = images.Where(i => !i.Present).Select(i => i.Reference).ToList();
         if (missing.Count > 0)

@@ -1,4 +1,5 @@
 using Sandbox.Execution;
+using Sandbox.Isolation;
 using Sandbox.Sessions;
 using Sandbox.Tests.Common;
 
@@ -10,9 +11,9 @@ public sealed class AbuseTests(EngineFixture fixture)
 {
     private readonly SandboxEngine _engine = fixture.CreateEngine(o => o.Safety.Mode = global::Sandbox.Safety.SafetyMode.Off);
 
-    private async Task<ExecutionResult> WithCanary(string code, string language = "python", double timeout = 5, LimitsRequest? limits = null)
+    private async Task<ExecutionResult> WithCanary(IsolationTier tier, string code, string language = "python", double timeout = 5, LimitsRequest? limits = null)
     {
-        var victim = await _engine.Sessions.CreateAsync(new SessionSpec { Limits = limits }, Owners.Alice, CancellationToken.None);
+        var victim = await _engine.Sessions.CreateAsync(new SessionSpec { Limits = limits, Isolation = tier }, Owners.Alice, CancellationToken.None);
         var canary = await _engine.Sessions.CreateAsync(new SessionSpec(), Owners.Bob, CancellationToken.None);
         await _engine.Executions.ExecuteAsync(canary.Id, Owners.Bob, new ExecutionRequest { Code = "state = 'kept'" }, CancellationToken.None);
         using var stop = new CancellationTokenSource();
@@ -48,24 +49,28 @@ public sealed class AbuseTests(EngineFixture fixture)
         return result;
     }
 
-    [Fact]
-    public async Task Python_fork_bomb_is_contained()
+    [Theory]
+    [InlineData(IsolationTier.Gvisor)]
+    [InlineData(IsolationTier.Container)]
+    public async Task Python_fork_bomb_is_contained(IsolationTier tier)
     {
-        var r = await WithCanary("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass");
+        var r = await WithCanary(tier, "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass");
         Assert.True(r.TimedOut);
     }
 
-    [Fact]
-    public async Task Bash_fork_bomb_is_contained()
+    [Theory]
+    [InlineData(IsolationTier.Gvisor)]
+    [InlineData(IsolationTier.Container)]
+    public async Task Bash_fork_bomb_is_contained(IsolationTier tier)
     {
-        var r = await WithCanary(":(){ :|:& };:", "bash");
+        var r = await WithCanary(tier, ":(){ :|:& };:", "bash");
         Assert.True(r.TimedOut || r.ExitCode != 0);
     }
 
     [Fact]
-    public async Task Memory_bomb_is_contained()
+    public async Task Memory_bomb_is_contained_in_the_container_tier()
     {
-        var r = await WithCanary("chunks = []\nwhile True:\n    chunks.append(bytearray(50 * 1024 * 1024))", timeout: 20,
+        var r = await WithCanary(IsolationTier.Container, "chunks = []\nwhile True:\n    chunks.append(bytearray(50 * 1024 * 1024))", timeout: 20,
             limits: new LimitsRequest { MemoryMb = 256 });
         Assert.NotNull(r.Error);
         Assert.True(r.Error.Type is "MemoryError" or "KernelDied", r.Error.Type);
@@ -73,27 +78,53 @@ public sealed class AbuseTests(EngineFixture fixture)
     }
 
     [Fact]
-    public async Task Disk_fill_ends_with_a_clear_error()
+    public async Task Memory_bomb_under_gvisor_ends_only_its_session_and_says_why()
     {
-        var r = await WithCanary("with open('fill.bin', 'wb') as f:\n    while True:\n        f.write(b'x' * 1048576)", timeout: 20,
+        // gVisor charges all of the sandbox's memory to its own kernel: the host's OOM killer stops the whole sandbox,
+        // not just the code. The session is lost with that reason; the host, the server and other sessions are untouched.
+        var victim = await _engine.Sessions.CreateAsync(new SessionSpec { Limits = new LimitsRequest { MemoryMb = 256 }, Isolation = IsolationTier.Gvisor },
+            Owners.Alice, CancellationToken.None);
+        var canary = await _engine.Sessions.CreateAsync(new SessionSpec { Isolation = IsolationTier.Gvisor }, Owners.Bob, CancellationToken.None);
+        await _engine.Executions.ExecuteAsync(canary.Id, Owners.Bob, new ExecutionRequest { Code = "state = 'kept'" }, CancellationToken.None);
+        var e = await Assert.ThrowsAsync<SandboxException>(() => _engine.Executions.ExecuteAsync(victim.Id, Owners.Alice, new ExecutionRequest
+        {
+            Code = "chunks = []\nwhile True:\n    chunks.append(bytearray(50 * 1024 * 1024))", Timeout = TimeSpan.FromSeconds(20),
+        }, CancellationToken.None));
+        Assert.Equal(SandboxErrorCodes.SessionLost, e.Code);
+        Assert.Contains("ran out of memory (its limit is 256 MiB); under gVisor", e.Message, StringComparison.Ordinal);
+        Assert.Contains("ran out of memory", _engine.Sessions.Get(victim.Id, Owners.Alice).LostReason, StringComparison.Ordinal);
+        Assert.Equal("kept\n", (await _engine.Executions.ExecuteAsync(canary.Id, Owners.Bob, new ExecutionRequest { Code = "print(state)" }, CancellationToken.None)).Stdout);
+        await _engine.Sessions.CloseAsync(victim.Id, Owners.Alice, CancellationToken.None);
+        await _engine.Sessions.CloseAsync(canary.Id, Owners.Bob, CancellationToken.None);
+    }
+
+    [Theory]
+    [InlineData(IsolationTier.Gvisor)]
+    [InlineData(IsolationTier.Container)]
+    public async Task Disk_fill_ends_with_a_clear_error(IsolationTier tier)
+    {
+        var r = await WithCanary(tier, "with open('fill.bin', 'wb') as f:\n    while True:\n        f.write(b'x' * 1048576)", timeout: 20,
             limits: new LimitsRequest { WorkspaceMb = 32 });
         Assert.Equal("OSError", r.Error?.Type);
         Assert.Contains("No space left on device", r.Error?.Message);
     }
 
-    [Fact]
-    public async Task Fifty_megabyte_print_is_truncated_not_buffered()
+    [Theory]
+    [InlineData(IsolationTier.Gvisor)]
+    [InlineData(IsolationTier.Container)]
+    public async Task Fifty_megabyte_print_is_truncated_not_buffered(IsolationTier tier)
     {
-        var r = await WithCanary("print('y' * 50_000_000)", timeout: 30);
+        var r = await WithCanary(tier, "print('y' * 50_000_000)", timeout: 30);
         Assert.True(r.Truncated);
         Assert.Equal(0, r.ExitCode);
         Assert.Equal(_engine.Options.Execution.MaxOutputChars, r.Stdout.Length);
     }
 
+    /// <summary>Container tier only: under gVisor the host's OOM killer sees the sandbox as one process (see above).</summary>
     [Fact]
     public async Task User_code_is_the_oom_killers_first_choice_and_cannot_hide_behind_the_runner()
     {
-        var r = await WithCanary("print(open('/proc/self/oom_score_adj').read().strip())\ntry:\n    with open('/proc/self/oom_score_adj', 'w') as f:\n        f.write('-1000')\nexcept OSError as e:\n    print('refused', e.errno)\nprint(open('/proc/self/oom_score_adj').read().strip())");
+        var r = await WithCanary(IsolationTier.Container, "print(open('/proc/self/oom_score_adj').read().strip())\ntry:\n    with open('/proc/self/oom_score_adj', 'w') as f:\n        f.write('-1000')\nexcept OSError as e:\n    print('refused', e.errno)\nprint(open('/proc/self/oom_score_adj').read().strip())");
         Assert.Equal("1000\nrefused 13\n1000\n", r.Stdout);
     }
 }

@@ -4,6 +4,7 @@ using Docker.DotNet.Models;
 using Microsoft.Extensions.Time.Testing;
 using Sandbox.Docker;
 using Sandbox.Execution;
+using Sandbox.Isolation;
 using Sandbox.Sessions;
 using Sandbox.Tests.Common;
 
@@ -16,7 +17,7 @@ public sealed class SessionLifecycleTests(EngineFixture fixture)
     public async Task Close_removes_the_container_and_its_volume()
     {
         var engine = fixture.CreateEngine();
-        var s = await engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var s = await engine.Sessions.CreateAsync(new SessionSpec { Isolation = IsolationTier.Container }, Owners.Alice, CancellationToken.None);
         var client = engine.DockerClient();
         var name = DockerBackend.ContainerName(s.Id);
         var inspect = await client.Containers.InspectContainerAsync(name, CancellationToken.None);
@@ -30,6 +31,15 @@ public sealed class SessionLifecycleTests(EngineFixture fixture)
         Assert.Equal(512L << 20, inspect.HostConfig.Memory);
         Assert.Equal(inspect.HostConfig.Memory, inspect.HostConfig.MemorySwap);
         Assert.Equal(128, inspect.HostConfig.PidsLimit);
+        Assert.DoesNotContain(inspect.Config.Env, e => e.StartsWith("SANDBOX_NPROC=", StringComparison.Ordinal));
+        // Under gVisor the session's process limit is kept inside (RLIMIT_NPROC: at most pids, one per 16 MiB), and the
+        // host's pids bound leaves room for gVisor's own threads.
+        var g = await engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var gInspect = await client.Containers.InspectContainerAsync(DockerBackend.ContainerName(g.Id), CancellationToken.None);
+        Assert.Contains("SANDBOX_NPROC=32", gInspect.Config!.Env);
+        Assert.Equal(32 * 32 + 512, gInspect.HostConfig!.PidsLimit);
+        Assert.Equal(512L << 20, gInspect.HostConfig.Memory);
+        await engine.Sessions.CloseAsync(g.Id, Owners.Alice, CancellationToken.None);
         Assert.Contains("no-new-privileges", inspect.HostConfig.SecurityOpt ?? []);
 
         await engine.Sessions.CloseAsync(s.Id, Owners.Alice, CancellationToken.None);

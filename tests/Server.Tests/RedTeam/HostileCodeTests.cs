@@ -9,12 +9,16 @@ namespace Sandbox.Server.Tests.RedTeam;
 /// Hostile code, with every static-safety rule allowed so that only the container's isolation stands in the way.
 /// Each case asserts the safe outcome, then that the server is healthy and the canary session is unaffected.
 /// </summary>
-[Collection(RedTeamCollection.Name)]
-public sealed class HostileCodeTests(RedTeamFixture server)
+public abstract class HostileCodeTests(RedTeamFixture server)
 {
     private static readonly string[] AllowAll = ["PY001", "PY002", "PY003", "PY004", "SH001", "SH002", "SH003", "SH004", "SH005"];
 
-    internal async Task<(string SessionId, ExecutionResultDto Result)> Attack(string code, string language = "python", double timeout = 5, object? limits = null)
+    internal Task<(string SessionId, ExecutionResultDto Result)> Attack(string code, string language = "python", double timeout = 5, object? limits = null) =>
+        Attack(server, code, language, timeout, limits);
+
+    /// <summary>Runs hostile code in a new session of <paramref name="server"/> with every safety rule allowed, then checks
+    /// that the session, the server and the canary are unaffected.</summary>
+    internal static async Task<(string SessionId, ExecutionResultDto Result)> Attack(RedTeamFixture server, string code, string language = "python", double timeout = 5, object? limits = null)
     {
         using var http = server.CreateHttpClient();
         var session = await (await http.PostAsJsonAsync("/api/sessions", new { limits })).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options);
@@ -38,7 +42,25 @@ public sealed class HostileCodeTests(RedTeamFixture server)
 
     [Fact] public async Task Fork_bomb_bash() { var r = (await Attack(":(){ :|:& };:", "bash")).Result; Assert.True(r.TimedOut || r.ExitCode != 0); }
 
-    [Fact] public async Task Memory_bomb() { var r = (await Attack("a = []\nwhile True: a.append(bytearray(64 << 20))", timeout: 20, limits: new { memory_mb = 128 })).Result; Assert.Contains(r.Error!.Type, new[] { "MemoryError", "KernelDied" }); }
+    [Fact]
+    public async Task Memory_bomb()
+    {
+        const string Bomb = "a = []\nwhile True: a.append(bytearray(64 << 20))";
+        if (server.Isolation == "container")
+        {
+            var r = (await Attack(Bomb, timeout: 20, limits: new { memory_mb = 128 })).Result;
+            Assert.Contains(r.Error!.Type, new[] { "MemoryError", "KernelDied" });
+            return;
+        }
+        // gVisor: running out of memory stops the whole sandbox; the session is lost and says why, nothing else is touched.
+        using var http = server.CreateHttpClient();
+        var session = await (await http.PostAsJsonAsync("/api/sessions", new { limits = new { memory_mb = 128 } })).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options);
+        var response = await http.PostAsJsonAsync($"/api/sessions/{session!.Id}/execute", new { code = Bomb, timeout_seconds = 20, allow = AllowAll });
+        Assert.Equal(System.Net.HttpStatusCode.Gone, response.StatusCode);
+        Assert.Contains("ran out of memory", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        await server.AssertUnaffectedAsync();
+        (await http.DeleteAsync($"/api/sessions/{session.Id}")).EnsureSuccessStatusCode();
+    }
 
     [Fact] public async Task Cpu_spin() { var sw = Stopwatch.StartNew(); var r = (await Attack("while True: pass", timeout: 2)).Result; Assert.True(r.TimedOut); Assert.True(sw.Elapsed < TimeSpan.FromSeconds(20)); }
 
@@ -113,3 +135,9 @@ public sealed class HostileCodeTests(RedTeamFixture server)
         await server.AssertUnaffectedAsync();
     }
 }
+
+[Collection(GvisorRedTeamCollection.Name)]
+public sealed class HostileCodeTestsOnGvisor(GvisorRedTeamFixture server) : HostileCodeTests(server);
+
+[Collection(ContainerRedTeamCollection.Name)]
+public sealed class HostileCodeTestsInContainer(ContainerRedTeamFixture server) : HostileCodeTests(server);

@@ -14,8 +14,7 @@ using Sandbox.Testing;
 namespace Sandbox.Server.Tests.RedTeam;
 
 /// <summary>Hostile requests: malformed, oversized, guessed, concurrent, abandoned. Nothing outside the request changes.</summary>
-[Collection(RedTeamCollection.Name)]
-public sealed class HostileRequestTests(RedTeamFixture server)
+public abstract class HostileRequestTests(RedTeamFixture server)
 {
     private async Task<string> NewSession(HttpClient http) =>
         (await (await http.PostAsJsonAsync("/api/sessions", new { })).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options))!.Id;
@@ -75,6 +74,41 @@ public sealed class HostileRequestTests(RedTeamFixture server)
         Assert.Equal(HttpStatusCode.BadRequest, deep.StatusCode);
         Assert.Empty(await http.GetFromJsonAsync<List<FileEntryDto>>($"/api/sessions/{id}/files", SandboxJson.Options) ?? []);
         await server.AssertUnaffectedAsync();
+    }
+
+    [Fact]
+    public async Task What_user_code_does_to_its_workspace_is_a_clear_4xx_or_507_never_a_500()
+    {
+        using var http = server.CreateHttpClient();
+        var created = await http.PostAsJsonAsync("/api/sessions", new { limits = new { workspace_mb = 8 } });
+        var id = (await created.Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options))!.Id;
+        var fill = await http.PostAsJsonAsync($"/api/sessions/{id}/execute", new
+        {
+            code = "open('a.txt', 'w').write('a file')\ntry:\n    with open('fill', 'wb') as f:\n        while True: f.write(b'x' * (1 << 20))\nexcept OSError as e: print(e.strerror)",
+        });
+        Assert.Contains("No space left", await fill.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        var full = await http.PutAsync($"/api/sessions/{id}/files/more.bin", new ByteArrayContent(new byte[1 << 20]));
+        Assert.Equal(HttpStatusCode.InsufficientStorage, full.StatusCode);
+        Assert.Equal("workspace_full", await ProblemCode(full));
+
+        var belowAFile = await http.PutAsync($"/api/sessions/{id}/files/a.txt/b.txt", new ByteArrayContent([1]));
+        Assert.Equal(HttpStatusCode.BadRequest, belowAFile.StatusCode);
+        Assert.Equal("invalid_path", await ProblemCode(belowAFile));
+        var readBelowAFile = await http.GetAsync($"/api/sessions/{id}/files/a.txt/b.txt");
+        Assert.Equal(HttpStatusCode.BadRequest, readBelowAFile.StatusCode);
+
+        // Freed space can be used again, and the session still works.
+        (await http.DeleteAsync($"/api/sessions/{id}/files/fill")).EnsureSuccessStatusCode();
+        (await http.PutAsync($"/api/sessions/{id}/files/more.bin", new ByteArrayContent(new byte[1 << 20]))).EnsureSuccessStatusCode();
+        (await http.DeleteAsync($"/api/sessions/{id}")).EnsureSuccessStatusCode();
+        await server.AssertUnaffectedAsync();
+    }
+
+    private static async Task<string?> ProblemCode(HttpResponseMessage response)
+    {
+        using var doc = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return doc.RootElement.TryGetProperty("code", out var code) ? code.GetString() : null;
     }
 
     [Fact]
@@ -158,3 +192,9 @@ public sealed class HostileRequestTests(RedTeamFixture server)
         await server.AssertUnaffectedAsync();
     }
 }
+
+[Collection(GvisorRedTeamCollection.Name)]
+public sealed class HostileRequestTestsOnGvisor(GvisorRedTeamFixture server) : HostileRequestTests(server);
+
+[Collection(ContainerRedTeamCollection.Name)]
+public sealed class HostileRequestTestsInContainer(ContainerRedTeamFixture server) : HostileRequestTests(server);

@@ -12,8 +12,7 @@ namespace Sandbox.Server.Tests.RedTeam;
 /// A session cannot reach an address on a network this test creates, while a container on that network can (the
 /// positive control proves the target is real). Traffic only ever targets the test's own network.
 /// </summary>
-[Collection(RedTeamCollection.Name)]
-public sealed class NetworkIsolationTests(RedTeamFixture server)
+public abstract class NetworkIsolationTests(RedTeamFixture server)
 {
     [Fact]
     public async Task Session_cannot_reach_a_listener_on_a_test_network()
@@ -52,8 +51,7 @@ public sealed class NetworkIsolationTests(RedTeamFixture server)
             }
 
             // The session, given the same code and every safety rule allowed, cannot.
-            var attack = new HostileCodeTests(server);
-            var (_, result) = await attack.Attack(probe, timeout: 20);
+            var (_, result) = await HostileCodeTests.Attack(server, probe, timeout: 20);
             Assert.StartsWith("unreachable", result.Stdout);
         }
         finally
@@ -66,3 +64,9 @@ public sealed class NetworkIsolationTests(RedTeamFixture server)
         }
     }
 }
+
+[Collection(GvisorRedTeamCollection.Name)]
+public sealed class NetworkIsolationTestsOnGvisor(GvisorRedTeamFixture server) : NetworkIsolationTests(server);
+
+[Collection(ContainerRedTeamCollection.Name)]
+public sealed class NetworkIsolationTestsInContainer(ContainerRedTeamFixture server) : NetworkIsolationTests(server);

@@ -4,9 +4,13 @@ using Sandbox.Testing;
 
 namespace Sandbox.Server.Tests.RedTeam;
 
-/// <summary>A server for hostile inputs, with a canary session whose state must survive every attack.</summary>
-public sealed class RedTeamFixture : ServerFixture
+/// <summary>A server for hostile inputs, with a canary session whose state must survive every attack. The suite runs
+/// once per isolation tier, each tier required (no fallback), so every attack meets the wall it names.</summary>
+public abstract class RedTeamFixture : ServerFixture
 {
+    /// <summary>The tier every session of this server runs in.</summary>
+    public abstract string Isolation { get; }
+
     /// <summary>A secret in the server's own environment that sandboxed code must never see.</summary>
     public const string ServerSecret = "srv-secret-5d1c9a7e0b";
 
@@ -14,7 +18,8 @@ public sealed class RedTeamFixture : ServerFixture
 
     public string CanaryId { get; private set; } = "";
 
-    protected override IEnumerable<string> ExtraArgs => ["--Sandbox:MaxSessions=20", "--Sandbox:Pool:Size=0"];
+    protected override IEnumerable<string> ExtraArgs =>
+        ["--Sandbox:MaxSessions=20", "--Sandbox:Pool:Size=0", $"--Sandbox:Isolation:Default={Isolation}", "--Sandbox:Isolation:Required=true"];
 
     public override async Task InitializeAsync()
     {
@@ -23,6 +28,7 @@ public sealed class RedTeamFixture : ServerFixture
         using var http = CreateHttpClient();
         var canary = await (await http.PostAsJsonAsync("/api/sessions", new { })).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options);
         CanaryId = canary!.Id;
+        Assert.Equal(Isolation, canary.Isolation);
         (await http.PostAsJsonAsync($"/api/sessions/{CanaryId}/execute", new { code = $"canary = '{CanaryState}'" })).EnsureSuccessStatusCode();
     }
 
@@ -39,8 +45,24 @@ public sealed class RedTeamFixture : ServerFixture
     }
 }
 
-[CollectionDefinition(Name)]
-public sealed class RedTeamCollection : ICollectionFixture<RedTeamFixture>
+public sealed class GvisorRedTeamFixture : RedTeamFixture
 {
-    public const string Name = "red-team";
+    public override string Isolation => "gvisor";
+}
+
+public sealed class ContainerRedTeamFixture : RedTeamFixture
+{
+    public override string Isolation => "container";
+}
+
+[CollectionDefinition(Name)]
+public sealed class GvisorRedTeamCollection : ICollectionFixture<GvisorRedTeamFixture>
+{
+    public const string Name = "red-team-gvisor";
+}
+
+[CollectionDefinition(Name)]
+public sealed class ContainerRedTeamCollection : ICollectionFixture<ContainerRedTeamFixture>
+{
+    public const string Name = "red-team-container";
 }
