@@ -1,24 +1,12 @@
-using System.ComponentModel;
 using System.Text;
-using System.Text.Json;
-using ModelContextProtocol;
-using ModelContextProtocol.Protocol;
-using ModelContextProtocol.Server;
-using Sandbox.Client.Contracts;
-using Sandbox.Server.Api;
-using Sandbox.Server.Hosting;
 using Sandbox.Agents;
 
 namespace Sandbox.Server.Mcp;
 
 /// <summary>The MCP tools of the agents area.</summary>
 [McpServerToolType]
-public sealed class AgentTools(AgentRunService agents, IHttpContextAccessor http, ILogger<AgentTools> logger)
+public sealed class AgentTools(AgentRunService agents, IHttpContextAccessor http, ILogger<AgentTools> logger) : SandboxToolsBase(http, logger)
 {
-    private string Owner => CallerContext.Get(http.HttpContext);
-
-    private Task<CallToolResult> Run(Func<Task<CallToolResult>> body) => McpToolResults.RunAsync(logger, body);
-
     /// <summary>run_agent.</summary>
     [McpServerTool(Name = "run_agent", Title = "Run a coding agent in a session", Destructive = true, OpenWorld = true)]
     [Description("Runs a coding agent (Claude Code by default) unattended with full permissions inside the session's container, in /workspace: files uploaded before are its input, what it writes stays there for download_file and execute_code. Create the session with image 'agent' first. The agent can reach its model endpoint and nothing else; the API key stays outside the sandbox. Steps (messages, tool calls) stream as progress notifications; cancelling the call kills the agent. Returns the status, the agent's final message, the files it changed with a unified diff, turns and usage; the full trajectory is kept (get_agent_run).")]

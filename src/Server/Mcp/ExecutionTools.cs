@@ -1,24 +1,12 @@
-using System.ComponentModel;
 using System.Text;
-using System.Text.Json;
-using ModelContextProtocol;
-using ModelContextProtocol.Protocol;
-using ModelContextProtocol.Server;
-using Sandbox.Client.Contracts;
-using Sandbox.Server.Api;
-using Sandbox.Server.Hosting;
 using Sandbox.Execution;
 
 namespace Sandbox.Server.Mcp;
 
 /// <summary>The MCP tools of the executions area.</summary>
 [McpServerToolType]
-public sealed class ExecutionTools(ExecutionService executions, IHttpContextAccessor http, ILogger<ExecutionTools> logger)
+public sealed class ExecutionTools(ExecutionService executions, IHttpContextAccessor http, ILogger<ExecutionTools> logger) : SandboxToolsBase(http, logger)
 {
-    private string Owner => CallerContext.Get(http.HttpContext);
-
-    private Task<CallToolResult> Run(Func<Task<CallToolResult>> body) => McpToolResults.RunAsync(logger, body);
-
     /// <summary>execute_code.</summary>
     [McpServerTool(Name = "execute_code", Title = "Execute code in a session", Destructive = false, OpenWorld = false)]
     [Description("Runs code in a session and returns stdout, stderr, exit_code, and any error with Python's traceback. Python runs in a persistent interpreter (like a notebook: variables and imports are kept; the value of a last bare expression is printed); matplotlib figures come back as PNG images. bash runs as a new process each call in /workspace. Output streams as progress notifications. If the static safety check refuses the code, the error lists rule ids you may pass in 'allow' if the code is intended.")]

@@ -1,24 +1,12 @@
-using System.ComponentModel;
 using System.Text;
-using System.Text.Json;
-using ModelContextProtocol;
-using ModelContextProtocol.Protocol;
-using ModelContextProtocol.Server;
-using Sandbox.Client.Contracts;
-using Sandbox.Server.Api;
-using Sandbox.Server.Hosting;
 using Sandbox.Files;
 
 namespace Sandbox.Server.Mcp;
 
 /// <summary>The MCP tools of the workspace files area.</summary>
 [McpServerToolType]
-public sealed class FileTools(WorkspaceFileService workspace, IHttpContextAccessor http, ILogger<FileTools> logger)
+public sealed class FileTools(WorkspaceFileService workspace, IHttpContextAccessor http, ILogger<FileTools> logger) : SandboxToolsBase(http, logger)
 {
-    private string Owner => CallerContext.Get(http.HttpContext);
-
-    private Task<CallToolResult> Run(Func<Task<CallToolResult>> body) => McpToolResults.RunAsync(logger, body);
-
     /// <summary>upload_file.</summary>
     [McpServerTool(Name = "upload_file", Title = "Upload a file to a session", Destructive = true, OpenWorld = false)]
     [Description("Writes a file into the session's /workspace (parent folders are created, an existing file is replaced). The path is relative to /workspace; absolute paths and '..' are refused.")]

@@ -1,24 +1,11 @@
-using System.ComponentModel;
-using System.Text;
-using System.Text.Json;
-using ModelContextProtocol;
-using ModelContextProtocol.Protocol;
-using ModelContextProtocol.Server;
-using Sandbox.Client.Contracts;
-using Sandbox.Server.Api;
-using Sandbox.Server.Hosting;
 using Sandbox.Packages;
 
 namespace Sandbox.Server.Mcp;
 
 /// <summary>The MCP tools of the packages area.</summary>
 [McpServerToolType]
-public sealed class PackageTools(PackageCatalog catalog, PackageInstaller installer, IHttpContextAccessor http, ILogger<PackageTools> logger)
+public sealed class PackageTools(PackageCatalog catalog, PackageInstaller installer, IHttpContextAccessor http, ILogger<PackageTools> logger) : SandboxToolsBase(http, logger)
 {
-    private string Owner => CallerContext.Get(http.HttpContext);
-
-    private Task<CallToolResult> Run(Func<Task<CallToolResult>> body) => McpToolResults.RunAsync(logger, body);
-
     /// <summary>get_packages.</summary>
     [McpServerTool(Name = "get_packages", Title = "List installed packages", ReadOnly = true, OpenWorld = false)]
     [Description("Lists what an image has installed (Python version and importable packages with versions). Sessions have no network, so only these packages can be imported.")]

@@ -1,24 +1,12 @@
-using System.ComponentModel;
-using System.Text;
 using System.Text.Json;
-using ModelContextProtocol;
-using ModelContextProtocol.Protocol;
-using ModelContextProtocol.Server;
-using Sandbox.Client.Contracts;
-using Sandbox.Server.Api;
-using Sandbox.Server.Hosting;
 using Sandbox.Sessions;
 
 namespace Sandbox.Server.Mcp;
 
 /// <summary>The MCP tools of the sessions area: each translates its arguments to one engine call.</summary>
 [McpServerToolType]
-public sealed class SessionTools(SessionService service, IHttpContextAccessor http, ILogger<SessionTools> logger)
+public sealed class SessionTools(SessionService service, IHttpContextAccessor http, ILogger<SessionTools> logger) : SandboxToolsBase(http, logger)
 {
-    private string Owner => CallerContext.Get(http.HttpContext);
-
-    private Task<CallToolResult> Run(Func<Task<CallToolResult>> body) => McpToolResults.RunAsync(logger, body);
-
     /// <summary>create_session.</summary>
     [McpServerTool(Name = "create_session", Title = "Create a sandbox session", Destructive = false, OpenWorld = false)]
     [Description("Creates an isolated sandbox (a container with no network) and returns its session_id. Python state (variables, imports, files in /workspace) persists across execute_code calls in the session. Close it with close_session when done; idle sessions are closed automatically.")]

@@ -1,0 +1,13 @@
+using Sandbox.Server.Hosting;
+
+namespace Sandbox.Server.Mcp;
+
+/// <summary>What every MCP tool class shares: the caller as owner, and the one mapping of results and errors.</summary>
+public abstract class SandboxToolsBase(IHttpContextAccessor http, ILogger logger)
+{
+    /// <summary>The caller, whose sessions the tool may touch.</summary>
+    protected string Owner => CallerContext.Get(http.HttpContext);
+
+    /// <summary>Runs a tool body through <see cref="McpToolResults.RunAsync"/>.</summary>
+    protected Task<CallToolResult> Run(Func<Task<CallToolResult>> body) => McpToolResults.RunAsync(logger, body);
+}
