@@ -234,6 +234,12 @@ public sealed partial class SessionRegistry : IAsyncDisposable
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             var state = await _backend.GetStateAsync(session.ContainerId, cts.Token).ConfigureAwait(false);
+            // The runner's stream can end a moment before the engine has recorded why the container stopped.
+            for (var i = 0; i < 20 && state is { Running: true, OomKilled: false }; i++)
+            {
+                await Task.Delay(100, cts.Token).ConfigureAwait(false);
+                state = await _backend.GetStateAsync(session.ContainerId, cts.Token).ConfigureAwait(false);
+            }
             if (state is null)
             {
                 return "its container was removed";

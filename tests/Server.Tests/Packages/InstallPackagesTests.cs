@@ -159,8 +159,8 @@ public sealed class InstallPackagesTests(PackagesServerFixture server) : IClassF
         var manager = await Install("cargo", "serde");
         Assert.Contains("Use 'pip' or 'npm'", manager.Body);
         // All or nothing: is-number was fine in the failed call but was not installed.
-        var ls = await http.PostAsJsonAsync($"/api/sessions/{session!.Id}/execute", new { language = "bash", code = "ls node_modules 2>&1 || true" });
-        Assert.Contains("No such file", await ls.Content.ReadAsStringAsync());
+        var ls = await http.PostAsJsonAsync($"/api/sessions/{session!.Id}/execute", new { language = "bash", code = "test -e node_modules && echo present || echo absent" });
+        Assert.Contains("\"stdout\":\"absent\\n\"", await ls.Content.ReadAsStringAsync());
         (await http.DeleteAsync($"/api/sessions/{session.Id}")).EnsureSuccessStatusCode();
     }
 }
