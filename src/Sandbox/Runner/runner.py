@@ -17,11 +17,16 @@ GID = int(os.environ.get("SANDBOX_GID", "1000"))
 NPROC = int(os.environ.get("SANDBOX_NPROC", "0"))  # set under gVisor only: the process limit of user code
 WORKDIR = "/workspace"
 CHUNK = 32 * 1024
+# Reads of the host's requests and the kernel's messages: below malloc's mmap threshold, so a read allocates no fresh
+# mapping (mmap/munmap per read cost milliseconds under gVisor's ptrace platform). Longer messages take several reads.
+READ_SIZE = 64 * 1024
 INTERRUPT_GRACE = 1.0
 
 KERNEL_SRC = r'''
 import ast, base64, builtins, io, json, os, sys, traceback, types, importlib.abc, importlib.util
-ctl_in = os.fdopen(int(sys.argv[1]), "rb", buffering=0)
+# Buffered: read unbuffered, a request line costs one system call per byte (costly under gVisor, where every call
+# is served by the sandbox's own kernel).
+ctl_in = os.fdopen(int(sys.argv[1]), "rb")
 ctl_out = os.fdopen(int(sys.argv[2]), "wb", buffering=0)
 def send(msg):
     ctl_out.write((json.dumps(msg) + "\n").encode())
@@ -487,7 +492,7 @@ class Runner:
     def on_kernel_ctl(self):
         k = self.kernel
         try:
-            data = os.read(k["ctl_r"], 1 << 20)
+            data = os.read(k["ctl_r"], READ_SIZE)
         except BlockingIOError:
             return
         if not data:
@@ -567,7 +572,7 @@ class Runner:
                 tag = key.data
                 if tag == "stdin":
                     try:
-                        data = os.read(0, 1 << 20)
+                        data = os.read(0, READ_SIZE)
                     except BlockingIOError:
                         continue
                     if not data:
