@@ -91,26 +91,27 @@ public sealed partial class WarmPool : IAsyncDisposable
             return 0;
         }
         Interlocked.Exchange(ref _fillRequested, 1);
-        if (!await _filling.WaitAsync(0, ct).ConfigureAwait(false))
+        var added = 0;
+        // Whoever holds the fill goes round again while requests keep coming; a request that arrives just as it lets go
+        // is taken by the next round of this loop rather than lost.
+        while (Volatile.Read(ref _fillRequested) == 1 && await _filling.WaitAsync(0, ct).ConfigureAwait(false))
         {
-            return 0; // the fill in progress sees the request and goes round once more
-        }
-        try
-        {
-            var added = 0;
-            while (Interlocked.Exchange(ref _fillRequested, 0) == 1)
+            try
             {
-                foreach (var tier in (await _isolation.GetStatusAsync(ct).ConfigureAwait(false)).Available)
+                while (Interlocked.Exchange(ref _fillRequested, 0) == 1)
                 {
-                    added += await FillTierAsync(tier, ct).ConfigureAwait(false);
+                    foreach (var tier in (await _isolation.GetStatusAsync(ct).ConfigureAwait(false)).Available)
+                    {
+                        added += await FillTierAsync(tier, ct).ConfigureAwait(false);
+                    }
                 }
             }
-            return added;
+            finally
+            {
+                _filling.Release();
+            }
         }
-        finally
-        {
-            _filling.Release();
-        }
+        return added;
     }
 
     private async Task<int> FillTierAsync(IsolationTier tier, CancellationToken ct)
