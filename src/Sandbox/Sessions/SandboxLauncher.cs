@@ -56,11 +56,13 @@ public sealed class SandboxLauncher(ISandboxBackend backend, IOptions<SandboxOpt
         }
         catch (Exception e)
         {
+            // A failed create cleans up after itself (ISandboxBackend's contract); a sandbox that started but never
+            // said hello is ours to remove.
             if (runner is not null)
             {
                 await runner.DisposeAsync().ConfigureAwait(false);
+                await RemoveQuietlyAsync(id).ConfigureAwait(false);
             }
-            await RemoveQuietlyAsync(id).ConfigureAwait(false);
             if (e is OperationCanceledException && !ct.IsCancellationRequested)
             {
                 throw new SandboxException(SandboxErrorCodes.Timeout,

@@ -47,8 +47,10 @@ internal sealed class Session
         }
     }
 
-    /// <summary>Marks the session lost; true when it was usable until now.</summary>
-    public bool MarkLost(string reason)
+    /// <summary>Why the sandbox ended, once someone asked the engine (shared by everyone who asks).</summary>
+    public Task<string>? LossExplanation { get; set; }
+
+    public void MarkLost(string reason)
     {
         lock (Sync)
         {
@@ -56,9 +58,7 @@ internal sealed class Session
             {
                 Status = SessionStatus.Lost;
                 LostReason = reason;
-                return true;
             }
-            return false;
         }
     }
 

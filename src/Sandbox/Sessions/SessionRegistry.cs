@@ -212,8 +212,10 @@ public sealed partial class SessionRegistry : IAsyncDisposable
         {
             return; // the server is shutting down and leaves the container running for the next start
         }
-        // Lost at once (calls fail fast); the reason is refined from the engine's view of the sandbox, then recorded.
-        if (session.MarkLost(session.Runner?.ClosedReason ?? "the container stopped"))
+        // Lost at once (calls fail fast; a session already lost, e.g. a hung one that was killed, stays so); the reason
+        // is then refined from the engine's view of the sandbox, and recorded.
+        session.MarkLost(session.Runner?.ClosedReason ?? "the container stopped");
+        if (session.Status == SessionStatus.Lost)
         {
             _ = RecordLossAsync(session);
         }
@@ -221,14 +223,24 @@ public sealed partial class SessionRegistry : IAsyncDisposable
 
     private async Task RecordLossAsync(Session session)
     {
-        session.ExplainLoss(await ExplainLossAsync(session, session.LostReason ?? "the container stopped").ConfigureAwait(false));
+        session.ExplainLoss(await ExplainLossAsync(session).ConfigureAwait(false));
         LogLost(_logger, session.Id, session.LostReason);
         _journal.Record(session, "lost", session.LostReason);
         await _journal.PersistQuietlyAsync(session).ConfigureAwait(false);
     }
 
-    /// <summary>Why a session's sandbox ended, as the engine saw it: out of memory, removed, or <paramref name="fallback"/>.</summary>
-    internal async Task<string> ExplainLossAsync(Session session, string fallback)
+    /// <summary>Why a session's sandbox ended, as the engine saw it: out of memory, removed, or what the runner's
+    /// connection said. Asked once per session: the recorder and a waiting execution share the answer.</summary>
+    private Task<string> ExplainLossAsync(Session session)
+    {
+        lock (session.Sync)
+        {
+            var fallback = session.LostReason ?? session.Runner?.ClosedReason ?? "the container stopped";
+            return session.LossExplanation ??= Task.Run(() => InspectLossAsync(session, fallback));
+        }
+    }
+
+    private async Task<string> InspectLossAsync(Session session, string fallback)
     {
         try
         {
@@ -262,7 +274,7 @@ public sealed partial class SessionRegistry : IAsyncDisposable
     /// <summary>A <c>session_lost</c> error that says why, when the engine can tell.</summary>
     internal async Task<SandboxException> ExplainAsync(Session session, SandboxException lost)
     {
-        var reason = await ExplainLossAsync(session, session.LostReason ?? "the session's container stopped").ConfigureAwait(false);
+        var reason = await ExplainLossAsync(session).ConfigureAwait(false);
         session.ExplainLoss(reason);
         return new SandboxException(SandboxErrorCodes.SessionLost, $"The session is no longer usable: {reason}. Create a new session.", lost);
     }
