@@ -77,10 +77,17 @@ public sealed class AgentRunTests(EngineFixture fixture)
         Assert.DoesNotContain(ApiKey, env.Stdout);
         env = await engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest
         {
-            Language = "bash", Code = "cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n'; grep -rs sk-ant / --exclude-dir=proc --exclude-dir=sys 2>/dev/null | head; echo scanned",
-            Timeout = TimeSpan.FromSeconds(60),
+            // The root file system is read-only, so the key could only have been written where a sandbox can write;
+            // the whole image is not scanned (under gVisor that takes minutes). The key is put together at run time
+            // so the script file itself does not match, and it reaches grep
+            // through a pipe, not its command line (which /proc would show).
+            Language = "bash",
+            Code = "k=sk-ant-test; k=\"$k-4f9c1e7a2b8d6035\"; cat /proc/*/environ /proc/*/cmdline 2>/dev/null | tr '\\0' '\\n' | grep -cF -f <(printf '%s\\n' \"$k\"); " +
+                "grep -rlsF -f <(printf '%s\\n' \"$k\") /workspace /tmp /dev/shm /run /var/tmp 2>/dev/null; echo scanned",
+            Timeout = TimeSpan.FromSeconds(120),
         }, CancellationToken.None);
-        Assert.Contains("scanned", env.Stdout);
+        Assert.True(env.Stdout.Contains("scanned", StringComparison.Ordinal), $"timed out {env.TimedOut}, exit {env.ExitCode}: {env.Stdout} {env.Stderr}");
+        Assert.StartsWith("0\n", env.Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain(ApiKey, env.Stdout);
         await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
     }
