@@ -96,11 +96,14 @@ public sealed class RunAgentTests(AgentServerFixture server) : IClassFixture<Age
         Assert.DoesNotContain(AgentServerFixture.ApiKey, envText);
         var scan = await http.PostAsJsonAsync($"/api/sessions/{session.Id}/execute", new
         {
-            language = "bash", timeout_seconds = 60,
-            code = "grep -rs 'sk-ant-server' / --exclude-dir=proc --exclude-dir=sys | head -3; cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c sk-ant-server; echo scanned",
+            // Where a sandbox can write (its root is read-only), and every process's environment and command line;
+            // the key is put together at run time and reaches grep through a pipe, so the scan cannot find itself.
+            language = "bash", timeout_seconds = 120,
+            code = "k=sk-ant-server; k=\"$k-key-7d2e9b41c6a0\"; cat /proc/*/environ /proc/*/cmdline 2>/dev/null | tr '\\0' '\\n' | grep -cF -f <(printf '%s\\n' \"$k\"); " +
+                "grep -rlsF -f <(printf '%s\\n' \"$k\") /workspace /tmp /dev/shm /run /var/tmp; echo scanned",
         });
         var scanText = await scan.Content.ReadAsStringAsync();
-        Assert.Contains("scanned", scanText);
+        Assert.Contains("\"stdout\":\"0\\nscanned\\n\"", scanText);
         Assert.DoesNotContain(AgentServerFixture.ApiKey, scanText);
         Assert.True(server.Logs.Count > 0);
         Assert.Contains(running.Id, server.Logs.All);
