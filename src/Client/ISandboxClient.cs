@@ -35,6 +35,9 @@ public interface ISandboxClient : IAsyncDisposable
     /// <summary>Lists your sessions.</summary>
     Task<IReadOnlyList<SessionDto>> ListSessionsAsync(CancellationToken cancellationToken = default);
 
+    /// <summary>Replaces the allow list of a session created with a network (its secrets stay); returns the session.</summary>
+    Task<SessionDto> UpdateNetworkAsync(string sessionId, IReadOnlyList<string> allow, CancellationToken cancellationToken = default);
+
     /// <summary>One session.</summary>
     Task<SessionDto> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default);
 

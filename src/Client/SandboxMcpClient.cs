@@ -47,6 +47,7 @@ public sealed class SandboxMcpClient : ISandboxClient
         {
             ["image"] = request?.Image, ["memory_mb"] = l?.MemoryMb, ["cpus"] = l?.Cpus, ["pids"] = l?.Pids,
             ["workspace_mb"] = l?.WorkspaceMb, ["ttl_seconds"] = request?.IdleTimeoutSeconds, ["isolation"] = request?.Isolation,
+            ["network_allow"] = request?.Network?.Allow, ["network_secrets"] = request?.Network?.Secrets,
         };
         if (l is { NoFile: not null } or { FileSizeMb: not null } or { TmpMb: not null })
         {
@@ -134,6 +135,10 @@ public sealed class SandboxMcpClient : ISandboxClient
     /// <inheritdoc />
     public async Task<IReadOnlyList<SessionDto>> ListSessionsAsync(CancellationToken cancellationToken = default) =>
         Get<List<SessionDto>>(await CallAsync("list_sessions", new(), cancellationToken).ConfigureAwait(false), "sessions");
+
+    /// <inheritdoc />
+    public async Task<SessionDto> UpdateNetworkAsync(string sessionId, IReadOnlyList<string> allow, CancellationToken cancellationToken = default) =>
+        Get<SessionDto>(await CallAsync("update_network", new() { ["session_id"] = sessionId, ["allow"] = allow }, cancellationToken).ConfigureAwait(false), "session");
 
     /// <inheritdoc />
     public async Task<SessionDto> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default) =>

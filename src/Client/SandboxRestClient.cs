@@ -130,6 +130,14 @@ public sealed class SandboxRestClient : ISandboxClient
     }
 
     /// <inheritdoc />
+    public async Task<SessionDto> UpdateNetworkAsync(string sessionId, IReadOnlyList<string> allow, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.PutAsJsonAsync($"api/sessions/{Escape(sessionId)}/network", new NetworkDto { Allow = allow }, SandboxJson.Options, cancellationToken)
+            .ConfigureAwait(false);
+        return await Read<SessionDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async Task<SessionDto> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default)
     {
         using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}", cancellationToken).ConfigureAwait(false);

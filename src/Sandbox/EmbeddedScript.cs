@@ -7,6 +7,7 @@ internal static class EmbeddedScript
     public static readonly Lazy<string> Runner = Load("Sandbox.Runner.runner.py");
     public static readonly Lazy<string> ModelProxy = Load("Sandbox.Agents.model_proxy.py");
     public static readonly Lazy<string> PackageFetcher = Load("Sandbox.Packages.fetcher.py");
+    public static readonly Lazy<string> EgressProxy = Load("Sandbox.Egress.egress_proxy.py");
 
     private static Lazy<string> Load(string resource) => new(() =>
     {

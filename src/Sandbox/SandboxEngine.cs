@@ -21,6 +21,7 @@ public sealed class SandboxEngine(
     PackageCatalog packages,
     PackageInstaller installer,
     AgentRunService agents,
+    Egress.EgressService egress,
     WarmPool pool,
     SessionRecovery recovery,
     OrphanSweeper orphans,
@@ -47,6 +48,9 @@ public sealed class SandboxEngine(
 
     /// <summary>Coding agent runs.</summary>
     public AgentRunService Agents => agents;
+
+    /// <summary>Session networks: allow lists and their proxies.</summary>
+    public Egress.EgressService Egress => egress;
 
     /// <summary>The warm pool.</summary>
     public WarmPool Pool => pool;

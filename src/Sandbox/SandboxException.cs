@@ -40,6 +40,10 @@ public static class SandboxErrorCodes
     /// <summary>The isolation tier asked for (or required by the server) cannot be run by this engine.</summary>
     public const string IsolationUnavailable = "isolation_unavailable";
 
+    /// <summary>A network allow list asks for more than the operator permits (<c>Sandbox:Egress:Allow</c>), or egress is
+    /// disabled on this server.</summary>
+    public const string EgressNotPermitted = "egress_not_permitted";
+
     /// <summary>The session's workspace has no room left for what was asked.</summary>
     public const string WorkspaceFull = "workspace_full";
 

@@ -63,6 +63,9 @@ public sealed class SandboxOptions : IValidatableObject
     /// <summary>Isolation tiers: gVisor or the container alone, the default, and whether it is required.</summary>
     [Required] public Isolation.IsolationOptions Isolation { get; set; } = new();
 
+    /// <summary>Session networks: the ceiling of allow lists, the proxy's network and address rules, operator secrets.</summary>
+    [Required] public Egress.EgressOptions Egress { get; set; } = new();
+
     /// <summary>Code execution: timeouts, output and code caps, concurrency.</summary>
     [Required] public Execution.ExecutionOptions Execution { get; set; } = new();
 

@@ -59,6 +59,21 @@ public sealed record CreateSessionRequest
     /// <summary><c>gvisor</c> (a kernel of its own; the default where the server has it) or <c>container</c>;
     /// omitted: the image's or the server's default.</summary>
     public string? Isolation { get; init; }
+    /// <summary>Hosts the session may reach through its egress proxy, and operator secrets the proxy adds; omitted: no
+    /// network at all.</summary>
+    public NetworkDto? Network { get; init; }
+}
+
+/// <summary>A session's network: host patterns it may reach and operator secrets its proxy adds (names only).</summary>
+public sealed record NetworkDto
+{
+    /// <summary>Host patterns: <c>api.example.com</c>, <c>*.example.org</c> (subdomains), <c>host:8443</c>; no port means
+    /// 80 and 443. Names only, never IP addresses; each within what the server permits.</summary>
+    public IReadOnlyList<string> Allow { get; init; } = [];
+    /// <summary>Names of operator secrets the proxy adds to requests to their hosts (the values never enter the sandbox).</summary>
+    public IReadOnlyList<string>? Secrets { get; init; }
+    /// <summary>The proxy URL inside the sandbox (in answers; also in <c>HTTP_PROXY</c> and <c>HTTPS_PROXY</c>).</summary>
+    public string? Proxy { get; init; }
 }
 
 /// <summary>A session.</summary>
@@ -88,6 +103,8 @@ public sealed record SessionDto
     public string? LostReason { get; init; }
     /// <summary>The wall it runs behind: <c>gvisor</c> or <c>container</c>.</summary>
     public string Isolation { get; init; } = "container";
+    /// <summary>Its network; null: none at all.</summary>
+    public NetworkDto? Network { get; init; }
 }
 
 /// <summary>Body of an execute request.</summary>

@@ -25,6 +25,10 @@ public static class SandboxLabels
     public const string RoleModelProxy = "model-proxy";
     /// <summary><see cref="Role"/> of an agent run's internal network.</summary>
     public const string RoleAgentNetwork = "agent-network";
+    /// <summary><see cref="Role"/> of a session's egress proxy container.</summary>
+    public const string RoleEgressProxy = "egress-proxy";
+    /// <summary><see cref="Role"/> of a session's egress network.</summary>
+    public const string RoleEgressNetwork = "egress-network";
     /// <summary><see cref="Role"/> of a package fetcher container.</summary>
     public const string RolePackageFetcher = "package-fetcher";
     /// <summary><see cref="Role"/> of the shared package cache volume.</summary>

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Sandbox.Agents;
 using Sandbox.Backend;
 using Sandbox.Durability;
+using Sandbox.Egress;
 using Sandbox.Execution;
 using Sandbox.Files;
 using Sandbox.Isolation;
@@ -49,10 +50,13 @@ public static class SandboxServiceCollectionExtensions
         services.TryAddSingleton<WarmPool>();
         services.TryAddSingleton(sp => new SessionService(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<SandboxLauncher>(),
             sp.GetRequiredService<WarmPool>(), sp.GetRequiredService<IsolationPolicy>(), sp.GetRequiredService<ISandboxBackend>(), sp.GetRequiredService<SessionJournal>(),
-            [sp.GetRequiredService<AgentRunService>()], sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<EgressService>(), [sp.GetRequiredService<AgentRunService>(), sp.GetRequiredService<EgressService>()], sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<SessionService>>()));
 
         // Capabilities.
+        services.TryAddSingleton(sp => new EgressService(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<IEgressNetwork>(),
+            sp.GetRequiredService<IAgentNetwork>(), sp.GetRequiredService<SessionJournal>(), sp.GetRequiredService<IOptions<SandboxOptions>>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<EgressService>>()));
         services.TryAddSingleton<ExecutionSafety>();
         services.TryAddSingleton<ExecutionService>();
         services.TryAddSingleton<WorkspaceFileService>();
@@ -68,11 +72,11 @@ public static class SandboxServiceCollectionExtensions
             sp.GetRequiredService<ILogger<AgentRunService>>()));
 
         // Durability and the background lifecycle.
-        services.TryAddSingleton(sp => new OrphanSweeper(sp.GetRequiredService<ISandboxBackend>(), sp.GetRequiredService<IAgentNetwork>(),
+        services.TryAddSingleton(sp => new OrphanSweeper(sp.GetRequiredService<ISandboxBackend>(), sp.GetRequiredService<IAgentNetwork>(), sp.GetRequiredService<IEgressNetwork>(),
             sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<WarmPool>(), sp.GetRequiredService<AgentRunTracker>(),
             sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(sp => new SessionRecovery(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<SessionService>(),
-            sp.GetRequiredService<AgentRunService>(), sp.GetRequiredService<WarmPool>(), sp.GetRequiredService<OrphanSweeper>(),
+            sp.GetRequiredService<AgentRunService>(), sp.GetRequiredService<EgressService>(), sp.GetRequiredService<WarmPool>(), sp.GetRequiredService<OrphanSweeper>(),
             sp.GetRequiredService<ISandboxBackend>(), sp.GetRequiredService<SessionJournal>(), sp.GetRequiredService<IOptions<SandboxOptions>>(),
             sp.GetRequiredService<ILogger<SessionRecovery>>()));
         services.TryAddSingleton<SandboxEngine>();
@@ -80,14 +84,15 @@ public static class SandboxServiceCollectionExtensions
         return builder;
     }
 
-    /// <summary>The Docker implementation of the backend seam and of its collaborators (agent network, package fetcher).
-    /// Another backend registers its own implementations of these three interfaces instead.</summary>
+    /// <summary>The Docker implementation of the backend seam and of its collaborators (agent and egress networks, package
+    /// fetcher). Another backend registers its own implementations of these four interfaces instead.</summary>
     public static IServiceCollection AddSandboxDocker(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
         services.TryAddSingleton<DockerBackend>();
         services.TryAddSingleton<ISandboxBackend>(sp => sp.GetRequiredService<DockerBackend>());
         services.TryAddSingleton<IAgentNetwork, DockerAgentNetwork>();
+        services.TryAddSingleton<IEgressNetwork>(sp => ActivatorUtilities.CreateInstance<DockerEgressNetwork>(sp));
         services.TryAddSingleton<IPackageFetcher, DockerPackageFetcher>();
         return services;
     }
@@ -100,7 +105,7 @@ internal sealed class SandboxOptionsValidator : IValidateOptions<SandboxOptions>
     {
         var errors = new List<string>();
         foreach (var (label, limits) in new object[][] { ["DefaultLimits", options.DefaultLimits], ["MaxLimits", options.MaxLimits], ["Agents", options.Agents], ["Packages", options.Packages],
-                     ["Isolation", options.Isolation], ["Execution", options.Execution], ["Files", options.Files], ["Pool", options.Pool], ["Durability", options.Durability] }
+                     ["Isolation", options.Isolation], ["Execution", options.Execution], ["Files", options.Files], ["Pool", options.Pool], ["Durability", options.Durability], ["Egress", options.Egress] }
                      .Select(pair => ((string)pair[0], pair[1])))
         {
             var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();

@@ -47,67 +47,15 @@ public sealed partial class DockerAgentNetwork(DockerBackend backend, IOptions<S
         ModelProxyConfig config, string egressNetwork, CancellationToken ct)
     {
         var network = AgentNetworkName(sessionId);
-        var labels = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            [SandboxLabels.Product] = SandboxLabels.ProductValue,
-            [SandboxLabels.Instance] = _options.InstanceId,
-            [SandboxLabels.SessionId] = sessionId,
-            [SandboxLabels.CreatedAt] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
-        };
         MultiplexedStream? stream = null;
         try
         {
             // Leftovers of a run that crashed would make the names clash.
             await CloseAsync(sessionId, sessionContainerId, ct).ConfigureAwait(false);
-            await Call(() => _client.Networks.CreateNetworkAsync(new NetworksCreateParameters
-            {
-                Name = network,
-                Driver = "bridge",
-                Internal = true,
-                Attachable = false,
-                // An internal network still routes to the host itself (the bridge's gateway address answers for every
-                // host address, so any host service would be reachable). Without an address on the bridge the host is
-                // not reachable at all; the members of the network (the session and its proxy) still reach each other.
-                Options = new Dictionary<string, string> { ["com.docker.network.bridge.inhibit_ipv4"] = "true" },
-                Labels = new Dictionary<string, string>(labels) { [SandboxLabels.Role] = SandboxLabels.RoleAgentNetwork },
-            }, ct)).ConfigureAwait(false);
-
-            var created = await Call(() => _client.Containers.CreateContainerAsync(new CreateContainerParameters
-            {
-                Name = ModelProxyName(sessionId),
-                Image = proxyImage,
-                Cmd = ["python3", "-I", "-u", "-c", EmbeddedScript.ModelProxy.Value],
-                Entrypoint = [],
-                User = "65534:65534",
-                WorkingDir = "/",
-                Env = ["PYTHONDONTWRITEBYTECODE=1"],
-                Labels = new Dictionary<string, string>(labels) { [SandboxLabels.Role] = SandboxLabels.RoleModelProxy },
-                AttachStdin = true, AttachStdout = true, AttachStderr = true, OpenStdin = true, StdinOnce = false, Tty = false,
-                HostConfig = new HostConfig
-                {
-                    Init = true,
-                    NetworkMode = network,
-                    Memory = 128L << 20, MemorySwap = 128L << 20, NanoCPUs = 500_000_000, PidsLimit = 64,
-                    ReadonlyRootfs = true, CapDrop = ["ALL"], SecurityOpt = ["no-new-privileges"],
-                    Tmpfs = new Dictionary<string, string> { ["/tmp"] = "rw,nosuid,nodev,size=8m" },
-                    LogConfig = new LogConfig { Type = "none" },
-                    RestartPolicy = new RestartPolicy { Name = RestartPolicyKind.No },
-                },
-                NetworkingConfig = new NetworkingConfig
-                {
-                    EndpointsConfig = new Dictionary<string, EndpointSettings>
-                    {
-                        [network] = new EndpointSettings { Aliases = [ModelProxyHost] },
-                    },
-                },
-            }, ct)).ConfigureAwait(false);
-            await Call(() => _client.Networks.ConnectNetworkAsync(egressNetwork, new NetworkConnectParameters { Container = created.ID }, ct))
+            await ProxyPlumbing.CreateNetworkAsync(_client, network, ProxyPlumbing.Labels(_options.InstanceId, sessionId, SandboxLabels.RoleAgentNetwork), ct)
                 .ConfigureAwait(false);
-            stream = await Call(() => _client.Containers.AttachContainerAsync(created.ID, new ContainerAttachParameters
-            {
-                Stream = true, Stdin = true, Stdout = true, Stderr = true,
-            }, ct)).ConfigureAwait(false);
-            await Call(() => _client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters(), ct)).ConfigureAwait(false);
+            stream = await ProxyPlumbing.StartProxyAsync(_client, ModelProxyName(sessionId), proxyImage, EmbeddedScript.ModelProxy.Value, network,
+                ModelProxyHost, egressNetwork, null, ProxyPlumbing.Labels(_options.InstanceId, sessionId, SandboxLabels.RoleModelProxy), ct).ConfigureAwait(false);
             var handle = new ModelProxyHandle(stream, sessionId, _logger);
             stream = null;
             try
@@ -118,11 +66,9 @@ public sealed partial class DockerAgentNetwork(DockerBackend backend, IOptions<S
                 ready.CancelAfter(TimeSpan.FromSeconds(20));
                 await handle.Ready.WaitAsync(ready.Token).ConfigureAwait(false);
 
-                // Only now does the session get a network: the internal one, where the proxy is all there is.
-                await Call(() => _client.Networks.DisconnectNetworkAsync("none", new NetworkDisconnectParameters { Container = sessionContainerId, Force = true }, ct))
-                    .ConfigureAwait(false);
-                await Call(() => _client.Networks.ConnectNetworkAsync(network, new NetworkConnectParameters { Container = sessionContainerId }, ct))
-                    .ConfigureAwait(false);
+                // Only now does the session get a network: the internal one, where the proxy is all there is (a session
+                // with an egress allow list stays on its egress network too).
+                await ProxyPlumbing.JoinAsync(_client, sessionContainerId, network, ct).ConfigureAwait(false);
                 return handle;
             }
             catch
@@ -156,100 +102,24 @@ public sealed partial class DockerAgentNetwork(DockerBackend backend, IOptions<S
     }
 
     /// <summary>
-    /// Puts the session container back on network <c>none</c> and removes the run's proxy and network.
+    /// Takes the session container off the run's network (back on <c>none</c> unless it has another) and removes the
+    /// run's proxy and network.
     /// Idempotent: absent pieces are fine (used after every run, at start-up and when closing a session).
     /// </summary>
     public async Task CloseAsync(string sessionId, string? sessionContainerId, CancellationToken ct)
     {
         var network = AgentNetworkName(sessionId);
-        try
-        {
-            await Call(() => _client.Containers.RemoveContainerAsync(ModelProxyName(sessionId), new ContainerRemoveParameters { Force = true }, ct))
-                .ConfigureAwait(false);
-        }
-        catch (DockerContainerNotFoundException)
-        {
-        }
-        catch (DockerApiException e) when (e.StatusCode == System.Net.HttpStatusCode.Conflict)
-        {
-        }
+        await ProxyPlumbing.RemoveContainerAsync(_client, ModelProxyName(sessionId), ct).ConfigureAwait(false);
         if (sessionContainerId is not null)
         {
-            await IsolateAsync(sessionContainerId, ct).ConfigureAwait(false);
+            await ProxyPlumbing.LeaveAsync(_client, sessionContainerId, network, ct).ConfigureAwait(false);
         }
-        for (var attempt = 0; ; attempt++)
-        {
-            try
-            {
-                await Call(() => _client.Networks.DeleteNetworkAsync(network, ct)).ConfigureAwait(false);
-                return;
-            }
-            catch (DockerNetworkNotFoundException)
-            {
-                return;
-            }
-            catch (DockerApiException e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
-            {
-                return;
-            }
-            catch (DockerApiException e) when (e.StatusCode is System.Net.HttpStatusCode.Conflict or System.Net.HttpStatusCode.Forbidden && attempt < 20)
-            {
-                // Endpoints still being torn down.
-                await Task.Delay(100, ct).ConfigureAwait(false);
-            }
-        }
-    }
-
-    /// <summary>Moves a session container off every network and back onto <c>none</c> (no-op when it is there).</summary>
-    private async Task IsolateAsync(string containerId, CancellationToken ct)
-    {
-        ContainerInspectResponse inspect;
-        try
-        {
-            inspect = await Call(() => _client.Containers.InspectContainerAsync(containerId, ct)).ConfigureAwait(false);
-        }
-        catch (DockerContainerNotFoundException)
-        {
-            return;
-        }
-        var networks = inspect.NetworkSettings?.Networks?.Keys.ToList() ?? [];
-        if (networks.Count == 1 && networks[0] == "none")
-        {
-            return;
-        }
-        foreach (var name in networks.Where(n => n != "none"))
-        {
-            try
-            {
-                await Call(() => _client.Networks.DisconnectNetworkAsync(name, new NetworkDisconnectParameters { Container = containerId, Force = true }, ct))
-                    .ConfigureAwait(false);
-            }
-            catch (DockerApiException e) when (e.StatusCode is System.Net.HttpStatusCode.NotFound)
-            {
-            }
-        }
-        if (!networks.Contains("none"))
-        {
-            await Call(() => _client.Networks.ConnectNetworkAsync("none", new NetworkConnectParameters { Container = containerId }, ct)).ConfigureAwait(false);
-        }
+        await ProxyPlumbing.DeleteNetworkAsync(_client, network, ct).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<ManagedResource>> ListAsync(CancellationToken ct)
-    {
-        var networks = await Call(() => _client.Networks.ListNetworksAsync(new NetworksListParameters
-        {
-            Filters = new Dictionary<string, IDictionary<string, bool>>
-            {
-                ["label"] = new Dictionary<string, bool> { [$"{SandboxLabels.Product}={SandboxLabels.ProductValue}"] = true },
-            },
-        }, ct)).ConfigureAwait(false);
-        return networks.Select(n => ManagedResource.FromLabels(n.Labels)).OfType<ManagedResource>().ToList();
-    }
-
-    private static Task<T> Call<T>(Func<Task<T>> call) => DockerCall.Run(call);
-
-    private static Task Call(Func<Task> call) => DockerCall.Run(call);
+    public Task<IReadOnlyList<ManagedResource>> ListAsync(CancellationToken ct) =>
+        ProxyPlumbing.ListNetworksAsync(_client, SandboxLabels.RoleAgentNetwork, ct);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: could not remove the agent network or proxy: {Error}")]
     private static partial void LogAgentNetworkCleanup(ILogger logger, string sessionId, string error);

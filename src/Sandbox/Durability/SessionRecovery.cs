@@ -18,6 +18,7 @@ public sealed partial class SessionRecovery
     private readonly SessionRegistry _registry;
     private readonly SessionService _sessions;
     private readonly AgentRunService _agents;
+    private readonly Egress.EgressService _egress;
     private readonly WarmPool _pool;
     private readonly OrphanSweeper _orphans;
     private readonly ISandboxBackend _backend;
@@ -25,12 +26,13 @@ public sealed partial class SessionRecovery
     private readonly SandboxOptions _options;
     private readonly ILogger<SessionRecovery> _logger;
 
-    internal SessionRecovery(SessionRegistry registry, SessionService sessions, AgentRunService agents, WarmPool pool, OrphanSweeper orphans,
+    internal SessionRecovery(SessionRegistry registry, SessionService sessions, AgentRunService agents, Egress.EgressService egress, WarmPool pool, OrphanSweeper orphans,
         ISandboxBackend backend, SessionJournal journal, IOptions<SandboxOptions> options, ILogger<SessionRecovery> logger)
     {
         _registry = registry;
         _sessions = sessions;
         _agents = agents;
+        _egress = egress;
         _pool = pool;
         _orphans = orphans;
         _backend = backend;
@@ -50,10 +52,23 @@ public sealed partial class SessionRecovery
                 Id = record.Id, Image = record.Image, Owner = record.Owner, Limits = record.Limits, CreatedAt = record.CreatedAt,
                 IdleTimeout = record.IdleTimeout, ContainerId = record.ContainerId, LastUsedAt = record.LastUsedAt,
                 ExecutionCount = record.ExecutionCount, Status = record.Status, LostReason = record.LostReason, Isolation = record.Isolation,
+                Network = record.Network,
             };
             if (record.Status != SessionStatus.Lost)
             {
                 var reason = await ReconnectAsync(session, ct).ConfigureAwait(false);
+                if (reason is null && session.Network is not null)
+                {
+                    try
+                    {
+                        // The old proxy's stream died with the old server: a fresh proxy and session CA.
+                        await _egress.ReattachAsync(session, ct).ConfigureAwait(false);
+                    }
+                    catch (SandboxException e)
+                    {
+                        reason = "its network proxy could not be restarted: " + e.Message;
+                    }
+                }
                 if (reason is not null)
                 {
                     session.Status = SessionStatus.Lost;

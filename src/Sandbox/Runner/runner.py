@@ -10,7 +10,7 @@
 # Host -> runner:  {"op":"ping"|"exec"|"cancel"|"analyze", "id":..., ...}
 # Runner -> host:  {"type":"pong"|"out"|"image"|"done"|"facts"|"error", "id":..., ...}
 # The engine treats everything read from here as untrusted: a process in the sandbox may lie.
-import ast, json, os, resource, selectors, signal, subprocess, sys, time, codecs
+import ast, json, os, resource, selectors, signal, stat, subprocess, sys, time, codecs
 
 UID = int(os.environ.get("SANDBOX_UID", "1000"))
 GID = int(os.environ.get("SANDBOX_GID", "1000"))
@@ -149,8 +149,14 @@ def demote():
 PY_PACKAGES = WORKDIR + "/.packages/python"  # where install_packages puts Python packages
 
 
+EXTRA_ENV = {}  # set by the engine ("env" op): the egress proxy and its CA bundle of a session with a network
+EGRESS_DIR = "/tmp/.sandbox"
+SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt"
+
+
 def user_env():
     env = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
+    env.update(EXTRA_ENV)
     env.update({"HOME": WORKDIR, "USER": "sandbox", "PWD": WORKDIR})
     env["PYTHONPATH"] = PY_PACKAGES + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
@@ -384,12 +390,50 @@ class Runner:
             else:
                 before, self.snapshot = self.snapshot, None
                 out(as_user(lambda r, _p: diff_snapshot(r, before, int(req.get("max_chars", 1 << 20))), rid, ""))
+        elif op == "env":
+            self.set_env(rid, req)
         elif op == "reset":
             self.stop_kernel()
             kill_user_processes()
             out({"type": "reset", "id": rid})
         else:
             out({"type": "error", "id": rid, "code": "bad_request", "message": "unknown op"})
+
+    def set_env(self, rid, req):
+        """Sets the environment of user code from now on; with a CA certificate, writes a bundle of the system's CAs
+        and that one where user code can read but not change it (root-owned, in the sandbox's tmpfs)."""
+        global EXTRA_ENV
+        env, ca = req.get("set") or {}, req.get("ca")
+        if not (isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
+                and (ca is None or isinstance(ca, str))):
+            out({"type": "error", "id": rid, "code": "bad_request", "message": "set must be a string map, ca a string"})
+            return
+        if ca is not None:
+            try:
+                os.makedirs(EGRESS_DIR, mode=0o755, exist_ok=True)
+                st = os.lstat(EGRESS_DIR)
+                if st.st_uid != 0 or not stat.S_ISDIR(st.st_mode):
+                    raise PermissionError(1, "%s is not the runner's own directory" % EGRESS_DIR)
+                os.chmod(EGRESS_DIR, 0o755)
+                system = ""
+                if os.path.exists(SYSTEM_CA):
+                    with open(SYSTEM_CA) as f:
+                        system = f.read()
+                for name, text in (("ca.pem", ca), ("ca-bundle.pem", system.rstrip("\n") + "\n" + ca)):
+                    tmp = os.path.join(EGRESS_DIR, "." + name)
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+                    with os.fdopen(fd, "w") as f:
+                        f.write(text)
+                    os.chmod(tmp, 0o644)
+                    os.replace(tmp, os.path.join(EGRESS_DIR, name))
+            except OSError as e:
+                out({"type": "error", "id": rid, "code": "internal_error", "message": "writing the CA bundle: %s" % e.strerror})
+                return
+        changed = env != EXTRA_ENV
+        EXTRA_ENV = dict(env)
+        if changed and self.kernel is not None and self.active is None:
+            self.stop_kernel()  # the next execution starts an interpreter with the new environment
+        out({"type": "env", "id": rid})
 
     def start_exec(self, rid, req):
         cap = int(req.get("max_output", 1 << 20))

@@ -27,6 +27,8 @@ internal sealed class Session
     public string? LostReason { get; set; }
     public int ExecutionCount { get; set; }
     public bool Busy { get; set; }
+    /// <summary>The allow list and secrets of a session with a network; null: no network.</summary>
+    public Egress.SessionNetwork? Network { get; set; }
 
     public SessionInfo ToInfo(TimeSpan maxLifetime)
     {
@@ -35,7 +37,7 @@ internal sealed class Session
             var idleEnd = LastUsedAt + IdleTimeout;
             var lifeEnd = CreatedAt + maxLifetime;
             return new SessionInfo(Id, Image, Owner, Status, Limits, CreatedAt, LastUsedAt, IdleTimeout,
-                idleEnd < lifeEnd ? idleEnd : lifeEnd, Busy, ExecutionCount, LostReason, Isolation);
+                idleEnd < lifeEnd ? idleEnd : lifeEnd, Busy, ExecutionCount, LostReason, Isolation, Network);
         }
     }
 

@@ -16,6 +16,9 @@ public sealed record SessionSpec
 
     /// <summary>The isolation tier; null for the image's or the server's default.</summary>
     public IsolationTier? Isolation { get; init; }
+
+    /// <summary>Hosts the session may reach through its egress proxy, and secrets the proxy adds; null: no network.</summary>
+    public Egress.NetworkRequest? Network { get; init; }
 }
 
 /// <summary>Lifecycle state of a session.</summary>
@@ -47,6 +50,7 @@ public enum SessionStatus
 /// <param name="ExecutionCount">Executions so far.</param>
 /// <param name="LostReason">Why it became unusable, when <see cref="Status"/> is Lost.</param>
 /// <param name="Isolation">The wall it runs behind.</param>
+/// <param name="Network">Its allow list and secret names; null: no network at all.</param>
 public sealed record SessionInfo(
     string Id,
     string Image,
@@ -60,4 +64,5 @@ public sealed record SessionInfo(
     bool Busy,
     int ExecutionCount,
     string? LostReason,
-    IsolationTier Isolation);
+    IsolationTier Isolation,
+    Egress.SessionNetwork? Network = null);

@@ -20,6 +20,7 @@ public sealed partial class SessionService
     private readonly IsolationPolicy _isolation;
     private readonly ISandboxBackend _backend;
     private readonly SessionJournal _journal;
+    private readonly Egress.EgressService _egress;
     private readonly IEnumerable<ISessionCloseListener> _closeListeners;
     private readonly SandboxOptions _options;
     private readonly TimeProvider _time;
@@ -27,7 +28,7 @@ public sealed partial class SessionService
 
     /// <summary>Creates the service.</summary>
     internal SessionService(SessionRegistry registry, SandboxLauncher launcher, WarmPool pool, IsolationPolicy isolation, ISandboxBackend backend,
-        SessionJournal journal, IEnumerable<ISessionCloseListener> closeListeners, IOptions<SandboxOptions> options, TimeProvider time,
+        SessionJournal journal, Egress.EgressService egress, IEnumerable<ISessionCloseListener> closeListeners, IOptions<SandboxOptions> options, TimeProvider time,
         ILogger<SessionService> logger)
     {
         _registry = registry;
@@ -36,6 +37,7 @@ public sealed partial class SessionService
         _isolation = isolation;
         _backend = backend;
         _journal = journal;
+        _egress = egress;
         _closeListeners = closeListeners;
         _options = options.Value;
         _time = time;
@@ -58,6 +60,7 @@ public sealed partial class SessionService
             throw new SandboxException(idle <= TimeSpan.Zero ? SandboxErrorCodes.InvalidArgument : SandboxErrorCodes.LimitExceeded,
                 $"Idle timeout must be between 1 second and {_options.MaxIdleTimeout.TotalSeconds} seconds.");
         }
+        var network = _egress.Validate(spec.Network);
         var (tier, runtime) = await _isolation.ResolveAsync(spec.Isolation, image, ct).ConfigureAwait(false);
         _registry.Reserve();
         var now = _time.GetUtcNow();
@@ -70,10 +73,33 @@ public sealed partial class SessionService
                 Id = sandbox.Id, Image = image, Owner = owner, Limits = limits, CreatedAt = now, IdleTimeout = idle,
                 ContainerId = sandbox.ContainerId, Runner = sandbox.Runner, LastUsedAt = now, Isolation = sandbox.Isolation,
             };
+            if (network is not null)
+            {
+                try
+                {
+                    await _egress.AttachAsync(session, network, ct).ConfigureAwait(false);
+                }
+                catch
+                {
+                    await sandbox.Runner.DisposeAsync().ConfigureAwait(false);
+                    await _launcher.RemoveQuietlyAsync(sandbox.Id).ConfigureAwait(false);
+                    throw;
+                }
+            }
             _registry.Add(session);
             LogCreated(_logger, session.Id, image, owner, IsolationPolicy.Name(tier), limits.MemoryMb, limits.Cpus, limits.Pids, pooled is not null);
             await _journal.PersistAsync(session, ct).ConfigureAwait(false);
-            _journal.Record(session, "created", pooled is null ? null : "from the warm pool");
+            var notes = new List<string>();
+            if (pooled is not null)
+            {
+                notes.Add("from the warm pool");
+            }
+            if (network is not null)
+            {
+                notes.Add("network allow: " + (network.Requested.Count == 0 ? "(nothing)" : string.Join(", ", network.Requested))
+                          + (network.Secrets.Count == 0 ? "" : "; secrets: " + string.Join(", ", network.Secrets)));
+            }
+            _journal.Record(session, "created", notes.Count == 0 ? null : string.Join("; ", notes));
             return session.ToInfo(_options.MaxLifetime);
         }
         catch

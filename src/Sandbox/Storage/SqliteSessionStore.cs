@@ -44,6 +44,10 @@ public sealed partial class SqliteSessionStore : ISessionStore
         """
         ALTER TABLE sessions ADD COLUMN isolation TEXT NOT NULL DEFAULT 'Container';
         """,
+        // 4: the network of a session with an allow list (patterns and secret names as JSON; never a secret's value).
+        """
+        ALTER TABLE sessions ADD COLUMN network TEXT;
+        """,
     ];
 
     private readonly string _path;
@@ -105,9 +109,9 @@ public sealed partial class SqliteSessionStore : ISessionStore
         await using var db = await OpenAsync(ct).ConfigureAwait(false);
         await using var cmd = db.CreateCommand();
         cmd.CommandText = """
-            INSERT INTO sessions (id, instance, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count, isolation)
-            VALUES ($id, $instance, $owner, $image, $limits, $idle, $container, $status, $lost, $created, $used, $count, $isolation)
-            ON CONFLICT(id) DO UPDATE SET status = $status, lost_reason = $lost, last_used_at = $used, execution_count = $count, container_id = $container;
+            INSERT INTO sessions (id, instance, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count, isolation, network)
+            VALUES ($id, $instance, $owner, $image, $limits, $idle, $container, $status, $lost, $created, $used, $count, $isolation, $network)
+            ON CONFLICT(id) DO UPDATE SET status = $status, lost_reason = $lost, last_used_at = $used, execution_count = $count, container_id = $container, network = $network;
             """;
         cmd.Parameters.AddWithValue("$id", s.Id);
         cmd.Parameters.AddWithValue("$instance", _instance);
@@ -122,6 +126,7 @@ public sealed partial class SqliteSessionStore : ISessionStore
         cmd.Parameters.AddWithValue("$used", s.LastUsedAt.ToString("O", CultureInfo.InvariantCulture));
         cmd.Parameters.AddWithValue("$count", s.ExecutionCount);
         cmd.Parameters.AddWithValue("$isolation", s.Isolation.ToString());
+        cmd.Parameters.AddWithValue("$network", s.Network is null ? DBNull.Value : JsonSerializer.Serialize(s.Network));
         await Run(() => cmd.ExecuteNonQueryAsync(ct)).ConfigureAwait(false);
     }
 
@@ -130,7 +135,7 @@ public sealed partial class SqliteSessionStore : ISessionStore
     {
         await using var db = await OpenAsync(ct).ConfigureAwait(false);
         await using var cmd = db.CreateCommand();
-        cmd.CommandText = "SELECT id, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count, isolation FROM sessions WHERE instance = $instance AND status <> 'Closed' ORDER BY created_at;";
+        cmd.CommandText = "SELECT id, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count, isolation, network FROM sessions WHERE instance = $instance AND status <> 'Closed' ORDER BY created_at;";
         cmd.Parameters.AddWithValue("$instance", _instance);
         var list = new List<SessionRecord>();
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
@@ -140,7 +145,8 @@ public sealed partial class SqliteSessionStore : ISessionStore
                 JsonSerializer.Deserialize<SandboxLimits>(r.GetString(3)) ?? new SandboxLimits(), TimeSpan.FromSeconds(r.GetDouble(4)),
                 r.GetString(5), Enum.Parse<SessionStatus>(r.GetString(6)), r.IsDBNull(7) ? null : r.GetString(7),
                 DateTimeOffset.Parse(r.GetString(8), CultureInfo.InvariantCulture), DateTimeOffset.Parse(r.GetString(9), CultureInfo.InvariantCulture),
-                r.GetInt32(10), Enum.Parse<Sandbox.Isolation.IsolationTier>(r.GetString(11))));
+                r.GetInt32(10), Enum.Parse<Sandbox.Isolation.IsolationTier>(r.GetString(11)),
+                r.IsDBNull(12) ? null : JsonSerializer.Deserialize<Sandbox.Egress.SessionNetwork>(r.GetString(12))));
         }
         return list;
     }

@@ -26,7 +26,14 @@ internal static class ContractMapping
         } : null,
         IdleTimeout = r?.IdleTimeoutSeconds is { } s ? TimeSpan.FromSeconds(s) : null,
         Isolation = IsolationPolicy.Parse(r?.Isolation),
+        Network = r?.Network.ToEngine(),
     };
+
+    public static Sandbox.Egress.NetworkRequest? ToEngine(this NetworkDto? n) =>
+        n is null ? null : new Sandbox.Egress.NetworkRequest { Allow = n.Allow ?? [], Secrets = n.Secrets ?? [] };
+
+    public static NetworkDto? ToDto(this Sandbox.Egress.SessionNetwork? n) =>
+        n is null ? null : new NetworkDto { Allow = n.Allow, Secrets = n.Secrets, Proxy = n.Proxy };
 
     public static ExecutionRequest ToEngine(this ExecuteRequest r)
     {
@@ -59,7 +66,7 @@ internal static class ContractMapping
         Id = s.Id, Image = s.Image, Status = s.Status.ToString().ToLowerInvariant(), Limits = s.Limits.ToDto(),
         CreatedAt = s.CreatedAt, LastUsedAt = s.LastUsedAt, IdleTimeoutSeconds = s.IdleTimeout.TotalSeconds,
         ExpiresAt = s.ExpiresAt, Busy = s.Busy, ExecutionCount = s.ExecutionCount, LostReason = s.LostReason,
-        Isolation = IsolationPolicy.Name(s.Isolation),
+        Isolation = IsolationPolicy.Name(s.Isolation), Network = s.Network.ToDto(),
     };
 
     public static ExecutionResultDto ToDto(this ExecutionResult r) => new()
@@ -169,7 +176,7 @@ internal static class ContractMapping
         SandboxErrorCodes.WorkspaceFull => StatusCodes.Status507InsufficientStorage,
         SandboxErrorCodes.FileTooLarge => StatusCodes.Status413PayloadTooLarge,
         SandboxErrorCodes.EngineUnavailable => StatusCodes.Status503ServiceUnavailable,
-        SandboxErrorCodes.Forbidden => StatusCodes.Status403Forbidden,
+        SandboxErrorCodes.Forbidden or SandboxErrorCodes.EgressNotPermitted => StatusCodes.Status403Forbidden,
         _ => StatusCodes.Status500InternalServerError,
     };
 }

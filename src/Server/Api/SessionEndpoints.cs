@@ -44,5 +44,11 @@ internal static class SessionEndpoints
 
         api.MapPost("/sessions/{id}/resume", async (string id, SessionService sessions, HttpContext http, CancellationToken ct) =>
             TypedResults.Ok((await sessions.ResumeAsync(id, CallerContext.Get(http), ct)).ToDto())).WithName("ResumeSession");
+
+        api.MapPut("/sessions/{id}/network", async (string id, NetworkDto? body, Sandbox.Egress.EgressService egress, HttpContext http, CancellationToken ct) =>
+            TypedResults.Ok((await egress.UpdateAsync(id, CallerContext.Get(http),
+                body.ToEngine() ?? throw new SandboxException(SandboxErrorCodes.InvalidArgument, "A body {\"allow\": [...]} is required."), ct)).ToDto()))
+            .WithName("UpdateSessionNetwork")
+            .WithDescription("Replaces the allow list of a session created with a network, while it runs (its secrets stay).");
     }
 }

@@ -5,11 +5,11 @@ namespace Sandbox.Server.Mcp;
 
 /// <summary>The MCP tools of the sessions area: each translates its arguments to one engine call.</summary>
 [McpServerToolType]
-public sealed class SessionTools(SessionService service, IHttpContextAccessor http, ILogger<SessionTools> logger) : SandboxToolsBase(http, logger)
+public sealed class SessionTools(SessionService service, Sandbox.Egress.EgressService egress, IHttpContextAccessor http, ILogger<SessionTools> logger) : SandboxToolsBase(http, logger)
 {
     /// <summary>create_session.</summary>
     [McpServerTool(Name = "create_session", Title = "Create a sandbox session", Destructive = false, OpenWorld = false)]
-    [Description("Creates an isolated sandbox (a container with no network) and returns its session_id. Python state (variables, imports, files in /workspace) persists across execute_code calls in the session. Close it with close_session when done; idle sessions are closed automatically.")]
+    [Description("Creates an isolated sandbox (a container with no network unless network_allow names hosts) and returns its session_id. Python state (variables, imports, files in /workspace) persists across execute_code calls in the session. Close it with close_session when done; idle sessions are closed automatically.")]
     public Task<CallToolResult> CreateSession(
         [Description("Image to use: 'python' (default; numpy, pandas, matplotlib installed) or 'agent' (Claude Code CLI, Node, git, Python: for run_agent).")] string? image = null,
         [Description("Memory limit in MiB (optional; at most the server maximum).")] int? memory_mb = null,
@@ -18,6 +18,8 @@ public sealed class SessionTools(SessionService service, IHttpContextAccessor ht
         [Description("Size of /workspace in MiB (optional).")] int? workspace_mb = null,
         [Description("Close the session after this many idle seconds (optional).")] int? ttl_seconds = null,
         [Description("'gvisor' (the code runs on a kernel of its own, not the host's; the default where the server has it) or 'container' (the hardened container alone; faster to start). Optional.")] string? isolation = null,
+        [Description("Hosts the session may reach over HTTP/HTTPS through its proxy, e.g. [\"pypi.org\", \"*.pythonhosted.org\", \"api.example.com:8443\"] (no port: 80 and 443; names only). Within what the server permits. Omitted: no network at all; [] starts with nothing allowed (update_network can open hosts later).")] string[]? network_allow = null,
+        [Description("Names of operator-configured secrets the proxy adds to requests to their hosts (the values never enter the sandbox). Optional.")] string[]? network_secrets = null,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
         var request = new CreateSessionRequest
@@ -26,10 +28,28 @@ public sealed class SessionTools(SessionService service, IHttpContextAccessor ht
             Limits = new LimitsDto { MemoryMb = memory_mb, Cpus = cpus, Pids = pids, WorkspaceMb = workspace_mb },
             IdleTimeoutSeconds = ttl_seconds,
             Isolation = isolation,
+            Network = network_allow is null && network_secrets is null ? null : new NetworkDto { Allow = network_allow ?? [], Secrets = network_secrets },
         };
         var s = (await service.CreateAsync(request.ToSpec(), Owner, cancellationToken)).ToDto();
-        return McpToolResults.Ok($"Session {s.Id} is ready (image {s.Image}; isolation {s.Isolation}; memory {s.Limits.MemoryMb} MiB, cpus {s.Limits.Cpus}, pids {s.Limits.Pids}, workspace {s.Limits.WorkspaceMb} MiB; no network). Use session_id \"{s.Id}\" with execute_code.",
+        return McpToolResults.Ok($"Session {s.Id} is ready (image {s.Image}; isolation {s.Isolation}; memory {s.Limits.MemoryMb} MiB, cpus {s.Limits.Cpus}, pids {s.Limits.Pids}, workspace {s.Limits.WorkspaceMb} MiB; {Describe(s.Network)}). Use session_id \"{s.Id}\" with execute_code.",
             new { session_id = s.Id, session = s });
+    });
+
+    private static string Describe(NetworkDto? network) => network is null
+        ? "no network"
+        : "network through a proxy to " + (network.Allow.Count == 0 ? "nothing yet" : string.Join(", ", network.Allow))
+          + (network.Secrets is { Count: > 0 } secrets ? "; secrets added for " + string.Join(", ", secrets) : "");
+
+    /// <summary>update_network.</summary>
+    [McpServerTool(Name = "update_network", Title = "Change a session's allowed hosts", Destructive = false, OpenWorld = false)]
+    [Description("Replaces the hosts a session may reach (only a session created with network_allow has a proxy to change). Takes effect for new connections at once.")]
+    public Task<CallToolResult> UpdateNetwork(
+        [Description("The session_id.")] string session_id,
+        [Description("The new allow list, e.g. [\"pypi.org\", \"*.pythonhosted.org\"]; [] allows nothing.")] string[] allow,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var s = (await egress.UpdateAsync(session_id, Owner, new Sandbox.Egress.NetworkRequest { Allow = allow ?? [] }, cancellationToken)).ToDto();
+        return McpToolResults.Ok($"Session {s.Id}: {Describe(s.Network)}.", new { session = s });
     });
 
     /// <summary>close_session.</summary>
