@@ -14,6 +14,22 @@ public interface ISandboxClient : IAsyncDisposable
     /// <summary>Runs code and returns the whole result.</summary>
     Task<ExecutionResultDto> ExecuteAsync(string sessionId, ExecuteRequest request, CancellationToken cancellationToken = default);
 
+    /// <summary>An execution's output since <paramref name="cursor"/> and its status, waiting up to
+    /// <paramref name="waitSeconds"/> for news while it runs.</summary>
+    Task<ExecutionResultDto> GetExecutionAsync(string sessionId, string executionId, int cursor = 0, double? waitSeconds = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Stops a running execution and returns how it ended.</summary>
+    Task<ExecutionResultDto> CancelExecutionAsync(string sessionId, string executionId, CancellationToken cancellationToken = default);
+
+    /// <summary>A session's recent executions, newest first.</summary>
+    Task<IReadOnlyList<ExecutionSummaryDto>> ListExecutionsAsync(string sessionId, CancellationToken cancellationToken = default);
+
+    /// <summary>Bytes <paramref name="offset"/>..+<paramref name="length"/> of an execution's kept output.</summary>
+    Task<OutputSliceDto> ReadOutputAsync(string sessionId, string executionId, string stream = "stdout", long offset = 0, int length = 65536, CancellationToken cancellationToken = default);
+
+    /// <summary>The lines of an execution's kept output that match a regular expression.</summary>
+    Task<OutputMatchesDto> GrepOutputAsync(string sessionId, string executionId, string pattern, string stream = "stdout", int maxMatches = 100, CancellationToken cancellationToken = default);
+
     /// <summary>Runs code and yields output as it is produced; the last event carries the result.</summary>
     IAsyncEnumerable<ExecutionStreamEvent> ExecuteStreamingAsync(string sessionId, ExecuteRequest request, CancellationToken cancellationToken = default);
 

@@ -195,11 +195,47 @@ public sealed class SandboxMcpClient : ISandboxClient
     public async Task<IReadOnlyList<AgentRunDto>> ListAgentRunsAsync(string sessionId, CancellationToken cancellationToken = default) =>
         Get<List<AgentRunDto>>(await CallAsync("list_agent_runs", new() { ["session_id"] = sessionId }, cancellationToken).ConfigureAwait(false), "runs");
 
+    // The typed client means the same over both transports: no wait limit and no output budget unless asked for
+    // (the MCP tools' defaults are made for models, not programs).
     private static Dictionary<string, object?> ExecuteArgs(string sessionId, ExecuteRequest r) => new()
     {
         ["session_id"] = sessionId, ["code"] = r.Code, ["language"] = r.Language ?? "python", ["timeout_seconds"] = r.TimeoutSeconds,
-        ["fresh"] = r.Fresh ?? false, ["allow"] = r.Allow,
+        ["fresh"] = r.Fresh ?? false, ["allow"] = r.Allow, ["wait_seconds"] = r.WaitSeconds ?? UntilDone, ["max_output_chars"] = r.MaxOutputChars ?? int.MaxValue,
     };
+
+    private const double UntilDone = 3600;
+
+    /// <inheritdoc />
+    public async Task<ExecutionResultDto> GetExecutionAsync(string sessionId, string executionId, int cursor = 0, double? waitSeconds = null, CancellationToken cancellationToken = default) =>
+        ToExecutionResult(await CallRawAsync("get_execution", new()
+        {
+            ["session_id"] = sessionId, ["execution_id"] = executionId, ["cursor"] = cursor, ["wait_seconds"] = waitSeconds ?? 0, ["max_output_chars"] = int.MaxValue,
+        }, null, cancellationToken).ConfigureAwait(false));
+
+    /// <inheritdoc />
+    public async Task<ExecutionResultDto> CancelExecutionAsync(string sessionId, string executionId, CancellationToken cancellationToken = default) =>
+        ToExecutionResult(await CallRawAsync("cancel_execution", new()
+        {
+            ["session_id"] = sessionId, ["execution_id"] = executionId, ["max_output_chars"] = int.MaxValue,
+        }, null, cancellationToken).ConfigureAwait(false));
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ExecutionSummaryDto>> ListExecutionsAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        Get<List<ExecutionSummaryDto>>(await CallAsync("list_executions", new() { ["session_id"] = sessionId }, cancellationToken).ConfigureAwait(false), "executions");
+
+    /// <inheritdoc />
+    public async Task<OutputSliceDto> ReadOutputAsync(string sessionId, string executionId, string stream = "stdout", long offset = 0, int length = 65536, CancellationToken cancellationToken = default) =>
+        (await CallAsync("read_output", new()
+        {
+            ["session_id"] = sessionId, ["execution_id"] = executionId, ["stream"] = stream, ["offset"] = offset, ["length"] = length,
+        }, cancellationToken).ConfigureAwait(false)).Deserialize<OutputSliceDto>(SandboxJson.Options) ?? throw new SandboxClientException("protocol_error", "read_output returned nothing.");
+
+    /// <inheritdoc />
+    public async Task<OutputMatchesDto> GrepOutputAsync(string sessionId, string executionId, string pattern, string stream = "stdout", int maxMatches = 100, CancellationToken cancellationToken = default) =>
+        (await CallAsync("grep_output", new()
+        {
+            ["session_id"] = sessionId, ["execution_id"] = executionId, ["pattern"] = pattern, ["stream"] = stream, ["max_matches"] = maxMatches,
+        }, cancellationToken).ConfigureAwait(false)).Deserialize<OutputMatchesDto>(SandboxJson.Options) ?? throw new SandboxClientException("protocol_error", "grep_output returned nothing.");
 
     private static ExecutionResultDto ToExecutionResult(CallToolResult result)
     {

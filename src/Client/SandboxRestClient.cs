@@ -130,6 +130,42 @@ public sealed class SandboxRestClient : ISandboxClient
     }
 
     /// <inheritdoc />
+    public async Task<ExecutionResultDto> GetExecutionAsync(string sessionId, string executionId, int cursor = 0, double? waitSeconds = null, CancellationToken cancellationToken = default)
+    {
+        var wait = waitSeconds is { } w ? "&wait_seconds=" + w.ToString(System.Globalization.CultureInfo.InvariantCulture) : "";
+        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/executions/{Escape(executionId)}?cursor={cursor}{wait}", cancellationToken).ConfigureAwait(false);
+        return await Read<ExecutionResultDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<ExecutionResultDto> CancelExecutionAsync(string sessionId, string executionId, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.PostAsync($"api/sessions/{Escape(sessionId)}/executions/{Escape(executionId)}/cancel", null, cancellationToken).ConfigureAwait(false);
+        return await Read<ExecutionResultDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ExecutionSummaryDto>> ListExecutionsAsync(string sessionId, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/executions", cancellationToken).ConfigureAwait(false);
+        return await Read<List<ExecutionSummaryDto>>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<OutputSliceDto> ReadOutputAsync(string sessionId, string executionId, string stream = "stdout", long offset = 0, int length = 65536, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/executions/{Escape(executionId)}/output?stream={Uri.EscapeDataString(stream)}&offset={offset}&length={length}", cancellationToken).ConfigureAwait(false);
+        return await Read<OutputSliceDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<OutputMatchesDto> GrepOutputAsync(string sessionId, string executionId, string pattern, string stream = "stdout", int maxMatches = 100, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/executions/{Escape(executionId)}/grep?pattern={Uri.EscapeDataString(pattern)}&stream={Uri.EscapeDataString(stream)}&max={maxMatches}", cancellationToken).ConfigureAwait(false);
+        return await Read<OutputMatchesDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async Task<SessionDto> UpdateNetworkAsync(string sessionId, IReadOnlyList<string> allow, CancellationToken cancellationToken = default)
     {
         using var r = await _http.PutAsJsonAsync($"api/sessions/{Escape(sessionId)}/network", new NetworkDto { Allow = allow }, SandboxJson.Options, cancellationToken)

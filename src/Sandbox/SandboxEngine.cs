@@ -17,6 +17,7 @@ namespace Sandbox;
 public sealed class SandboxEngine(
     SessionService sessions,
     ExecutionService executions,
+    OutputLog outputs,
     WorkspaceFileService files,
     PackageCatalog packages,
     PackageInstaller installer,
@@ -36,6 +37,9 @@ public sealed class SandboxEngine(
 
     /// <summary>Run code in a session.</summary>
     public ExecutionService Executions => executions;
+
+    /// <summary>The whole output of executions, kept in the workspace: slices and matching lines.</summary>
+    public OutputLog Outputs => outputs;
 
     /// <summary>A session's workspace files.</summary>
     public WorkspaceFileService Files => files;

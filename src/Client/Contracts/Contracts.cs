@@ -120,6 +120,12 @@ public sealed record ExecuteRequest
     public bool? Fresh { get; init; }
     /// <summary>Safety rule ids or names to allow.</summary>
     public IReadOnlyList<string>? Allow { get; init; }
+    /// <summary>Seconds to wait for the code to finish; after that the answer has status <c>running</c>, the output so
+    /// far and the execution id, and the code keeps running (REST default: until done; MCP default: 25).</summary>
+    public double? WaitSeconds { get; init; }
+    /// <summary>Characters of stdout and of stderr the answer carries at most (head and tail with a marker; the whole
+    /// output is kept in the workspace). REST default: the server cap; MCP default: 16000.</summary>
+    public int? MaxOutputChars { get; init; }
 }
 
 /// <summary>An exception that ended the code.</summary>
@@ -156,7 +162,31 @@ public sealed record ExecutionResultDto
     public IReadOnlyList<ImageDto> Images { get; init; } = [];
     /// <summary>Safety findings (warn mode).</summary>
     public IReadOnlyList<FindingDto> Findings { get; init; } = [];
+    /// <summary><c>finished</c>, <c>running</c> (read on with get_execution), <c>failed</c> or <c>cancelled</c>.</summary>
+    public string Status { get; init; } = "finished";
+    /// <summary>Why it did not finish (failed, cancelled).</summary>
+    public ErrorDto? Failure { get; init; }
+    /// <summary>Pass it to get_execution to read only what came after this answer.</summary>
+    public int Cursor { get; init; }
+    /// <summary>Bytes written to stdout in all, when the whole output was kept.</summary>
+    public long? StdoutBytes { get; init; }
+    /// <summary>Bytes written to stderr in all, when the whole output was kept.</summary>
+    public long? StderrBytes { get; init; }
+    /// <summary>Workspace path of the kept output without the <c>.stdout</c>/<c>.stderr</c> suffix.</summary>
+    public string? OutputLog { get; init; }
 }
+
+/// <summary>An execution in a session's list.</summary>
+public sealed record ExecutionSummaryDto(string ExecutionId, string Language, string Status, DateTimeOffset StartedAt, double DurationMs);
+
+/// <summary>A slice of an execution's kept output (offsets in bytes).</summary>
+public sealed record OutputSliceDto(string ExecutionId, string Stream, long Offset, int Length, long TotalBytes, string Text);
+
+/// <summary>A matching line of an execution's kept output.</summary>
+public sealed record OutputMatchDto(int Line, long Offset, string Text);
+
+/// <summary>The lines of an execution's kept output that matched.</summary>
+public sealed record OutputMatchesDto(string ExecutionId, string Stream, IReadOnlyList<OutputMatchDto> Matches, bool More);
 
 /// <summary>One line of a streamed execution (<c>application/x-ndjson</c>) or one SSE event's data.</summary>
 public sealed record ExecutionStreamEvent
@@ -171,6 +201,8 @@ public sealed record ExecutionStreamEvent
     public ImageDto? Image { get; init; }
     /// <summary>For result: the whole result.</summary>
     public ExecutionResultDto? Result { get; init; }
+    /// <summary>The cursor after this event (also the SSE event id): reconnect with it to read on.</summary>
+    public int? Cursor { get; init; }
     /// <summary>For error: what went wrong.</summary>
     public ErrorDto? Error { get; init; }
 }

@@ -50,7 +50,7 @@ public static class SandboxServiceCollectionExtensions
         services.TryAddSingleton<WarmPool>();
         services.TryAddSingleton(sp => new SessionService(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<SandboxLauncher>(),
             sp.GetRequiredService<WarmPool>(), sp.GetRequiredService<IsolationPolicy>(), sp.GetRequiredService<ISandboxBackend>(), sp.GetRequiredService<SessionJournal>(),
-            sp.GetRequiredService<EgressService>(), [sp.GetRequiredService<AgentRunService>(), sp.GetRequiredService<EgressService>()], sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<EgressService>(), [sp.GetRequiredService<ExecutionService>(), sp.GetRequiredService<AgentRunService>(), sp.GetRequiredService<EgressService>()], sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<SessionService>>()));
 
         // Capabilities.
@@ -59,6 +59,7 @@ public static class SandboxServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<EgressService>>()));
         services.TryAddSingleton<ExecutionSafety>();
         services.TryAddSingleton<ExecutionService>();
+        services.TryAddSingleton<OutputLog>();
         services.TryAddSingleton<WorkspaceFileService>();
         services.TryAddSingleton<PackageCatalog>();
         services.TryAddSingleton<PackagePolicy>();

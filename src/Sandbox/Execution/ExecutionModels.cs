@@ -19,7 +19,42 @@ public sealed record ExecutionRequest
 
     /// <summary>Safety rule ids or names to allow for this call (e.g. <c>PY001</c>, <c>subprocess.*</c>, <c>socket</c>).</summary>
     public IReadOnlyList<string> Allow { get; init; } = [];
+
+    /// <summary>How long the call waits for the code to finish; when it has not by then, the call returns the output so
+    /// far with status <c>running</c> and the code keeps running (read on with the execution id). Null: until done.</summary>
+    public TimeSpan? WaitFor { get; init; }
+
+    /// <summary>The most characters of stdout and of stderr the answer carries: longer output comes back as its head and
+    /// tail with a marker saying what was left out and how to read it (the whole output is kept in the session's
+    /// <c>/workspace/.outputs</c>). Null: the server cap.</summary>
+    public int? MaxOutputChars { get; init; }
 }
+
+/// <summary>Where an execution is.</summary>
+public enum ExecutionStatus
+{
+    /// <summary>Ran to its end (an exception or a timeout is still a finished execution, with its error).</summary>
+    Finished,
+    /// <summary>Still running: read on with its id and cursor.</summary>
+    Running,
+    /// <summary>Could not run or was cut off by a failure of the sandbox (see the failure's code).</summary>
+    Failed,
+    /// <summary>Stopped by a cancel.</summary>
+    Cancelled,
+}
+
+/// <summary>Why an execution did not finish.</summary>
+/// <param name="Code">A stable error code (<c>session_lost</c>, <c>unsafe_code</c>, <c>cancelled</c>…).</param>
+/// <param name="Message">What happened.</param>
+public sealed record ExecutionFailure(string Code, string Message);
+
+/// <summary>An execution in a session's list.</summary>
+/// <param name="ExecutionId">Its id.</param>
+/// <param name="Language">Its language.</param>
+/// <param name="Status">Where it is.</param>
+/// <param name="StartedAt">When it started.</param>
+/// <param name="DurationMs">How long it ran (so far).</param>
+public sealed record ExecutionSummary(string ExecutionId, string Language, ExecutionStatus Status, DateTimeOffset StartedAt, double DurationMs);
 
 /// <summary>A Python exception that ended the execution.</summary>
 /// <param name="Type">Exception type name, e.g. <c>ZeroDivisionError</c>.</param>
@@ -57,6 +92,25 @@ public sealed record ExecutionResult
     public IReadOnlyList<ExecutionImage> Images { get; init; } = [];
     /// <summary>Safety findings (in warn mode, the code ran anyway).</summary>
     public IReadOnlyList<SafetyFinding> Findings { get; init; } = [];
+
+    /// <summary>Where the execution is; <see cref="ExecutionStatus.Running"/> when the call stopped waiting first.</summary>
+    public ExecutionStatus Status { get; init; } = ExecutionStatus.Finished;
+
+    /// <summary>Why it did not finish (status failed or cancelled).</summary>
+    public ExecutionFailure? Failure { get; init; }
+
+    /// <summary>Pass it to get_execution to read only what came after this answer.</summary>
+    public int Cursor { get; init; }
+
+    /// <summary>Bytes the code wrote to stdout and to stderr in all, when the whole output was kept.</summary>
+    public long? StdoutBytes { get; init; }
+
+    /// <inheritdoc cref="StdoutBytes"/>
+    public long? StderrBytes { get; init; }
+
+    /// <summary>The workspace path of the kept output, without the <c>.stdout</c>/<c>.stderr</c> suffix
+    /// (<c>.outputs/ID</c>); null when it was not kept.</summary>
+    public string? OutputLog { get; init; }
 }
 
 /// <summary>One event of a streaming execution.</summary>

@@ -17,17 +17,16 @@ internal sealed class ExecutionRun(Session session, SessionRegistry registry, Ch
     private readonly CappedText _stderr = new(options.Execution.MaxOutputChars);
     private readonly List<ExecutionImage> _images = [];
 
-    public async Task<ExecutionResult> RunAsync(ExecutionRequest request, TimeSpan timeout, IReadOnlyList<SafetyFinding> findings, CancellationToken ct)
+    public async Task<ExecutionResult> RunAsync(string id, ExecutionRequest request, TimeSpan timeout, IReadOnlyList<SafetyFinding> findings, CancellationToken ct)
     {
         var runner = session.Live;
         var stopwatch = Stopwatch.StartNew();
         ExecutionResult? result = null;
         var runnerTimedOut = false;
-        var id = runner.NewId();
         var end = await RunnerCommand.RunAsync(runner, id, new Dictionary<string, object>
         {
             ["op"] = "exec", ["code"] = request.Code, ["language"] = request.Language,
-            ["fresh"] = request.Fresh, ["max_output"] = options.Execution.MaxOutputChars,
+            ["fresh"] = request.Fresh, ["max_output"] = options.Execution.MaxOutputChars, ["spill"] = id,
         }, timeout, options.KillGrace, time, async message =>
         {
             switch (message.Type)
@@ -65,6 +64,13 @@ internal sealed class ExecutionRun(Session session, SessionRegistry registry, Ch
                         StateLost = Bool(message.Body, "state_lost"),
                         Findings = findings,
                     };
+                    if (message.Body.TryGetProperty("spilled", out var spilled) && spilled.ValueKind == JsonValueKind.Object)
+                    {
+                        result = result with
+                        {
+                            StdoutBytes = Bytes(spilled, "stdout"), StderrBytes = Bytes(spilled, "stderr"), OutputLog = OutputLog.PathOf(id),
+                        };
+                    }
                     return true;
                 default:
                     return false;
@@ -109,6 +115,9 @@ internal sealed class ExecutionRun(Session session, SessionRegistry registry, Ch
         {
         }
     }
+
+    private static long? Bytes(JsonElement body, string name) =>
+        body.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var n) && n >= 0 ? n : null;
 
     private static ExecutionError? ParseError(JsonElement body)
     {

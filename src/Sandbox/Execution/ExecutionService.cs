@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
@@ -12,17 +13,23 @@ namespace Sandbox.Execution;
 /// <summary>
 /// Code execution in a session's long-lived runner: validation, the static safety check, one execution at a time per
 /// session (never queued), the host-enforced deadline, output streaming, and the history entry of every call.
+/// Every execution is a handle: it runs on its own, keeps its output for readers with a cursor, and outlives a call
+/// that stops waiting for it (<see cref="ExecutionRequest.WaitFor"/>); a caller that cancels while it waits stops it.
 /// </summary>
-public sealed class ExecutionService
+public sealed class ExecutionService : ISessionCloseListener
 {
     /// <summary>The languages an execution may name.</summary>
     public static readonly IReadOnlyList<string> Languages = ["python", "bash", "node"];
+
+    /// <summary>Executions a session remembers (the oldest ended ones are forgotten first).</summary>
+    public const int RememberedPerSession = 100;
 
     private readonly SessionRegistry _registry;
     private readonly ExecutionSafety _safety;
     private readonly SessionJournal _journal;
     private readonly SandboxOptions _options;
     private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<string, List<TrackedExecution>> _bySession = new(StringComparer.Ordinal);
 
     /// <summary>Creates the service.</summary>
     public ExecutionService(SessionRegistry registry, ExecutionSafety safety, SessionJournal journal, IOptions<SandboxOptions> options, TimeProvider time)
@@ -35,42 +42,221 @@ public sealed class ExecutionService
         _time = time;
     }
 
-    /// <summary>Runs code and returns the whole result.</summary>
+    /// <summary>Runs code and returns the result; with <see cref="ExecutionRequest.WaitFor"/>, returns the output so far
+    /// with status running when the code has not finished by then (it keeps running).</summary>
     public async Task<ExecutionResult> ExecuteAsync(string sessionId, string owner, ExecutionRequest request, CancellationToken ct)
     {
-        await foreach (var e in ExecuteStreamingAsync(sessionId, owner, request, ct).ConfigureAwait(false))
+        ArgumentNullException.ThrowIfNull(request);
+        var execution = Start(sessionId, owner, request);
+        try
         {
-            if (e is CompletedEvent done)
-            {
-                return done.Result;
-            }
+            var wait = request.WaitFor ?? Timeout.InfiniteTimeSpan;
+            await execution.Completion.WaitAsync(wait, ct).ConfigureAwait(false);
         }
-        throw new SandboxException(SandboxErrorCodes.Internal, "The execution ended without a result.");
+        catch (TimeoutException)
+        {
+            return Budget(execution.Snapshot(0), request.MaxOutputChars);
+        }
+        catch (OperationCanceledException)
+        {
+            // The caller gave up while it waited: the code stops too, and the session is free again before this throws.
+            execution.Cancel();
+            await execution.Completion.ConfigureAwait(false);
+            throw;
+        }
+        var result = execution.Snapshot(0);
+        ThrowIfFailed(execution, result);
+        return Budget(result, request.MaxOutputChars);
     }
 
-    /// <summary>Runs code, yielding output as it is produced and the result last.</summary>
+    /// <summary>Runs code, yielding output as it is produced and the result last. With
+    /// <see cref="ExecutionRequest.WaitFor"/>, the last event comes when the code has not finished by then: a result
+    /// with status running (the code keeps running).</summary>
     /// <remarks>Calls on one session are not queued: a second call while one runs fails with <c>session_busy</c>.
-    /// Cancelling stops the code in the sandbox (the session stays usable) and then throws.</remarks>
+    /// Cancelling (or leaving the stream early) stops the code in the sandbox (the session stays usable) and then throws.</remarks>
     public async IAsyncEnumerable<ExecutionEvent> ExecuteStreamingAsync(string sessionId, string owner, ExecutionRequest request,
         [EnumeratorCancellation] CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(request);
+        var execution = Start(sessionId, owner, request);
+        var handedOver = false;
+        var waitHit = false;
+        using var waiting = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        if (request.WaitFor is { } wait)
+        {
+            waiting.CancelAfter(wait);
+        }
+        var events = FollowAsync(execution, 0, waiting.Token).GetAsyncEnumerator(waiting.Token);
+        try
+        {
+            while (true)
+            {
+                bool more;
+                try
+                {
+                    more = await events.MoveNextAsync().ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested && waiting.IsCancellationRequested)
+                {
+                    // Waited long enough: the code keeps running, the caller gets a handle.
+                    handedOver = waitHit = true;
+                    break;
+                }
+                if (!more)
+                {
+                    break;
+                }
+                handedOver |= events.Current is CompletedEvent;
+                yield return events.Current is CompletedEvent done ? new CompletedEvent(Budget(done.Result, request.MaxOutputChars)) : events.Current;
+            }
+            if (waitHit)
+            {
+                var snapshot = execution.Snapshot(0);
+                ThrowIfFailed(execution, snapshot);
+                yield return new CompletedEvent(Budget(snapshot, request.MaxOutputChars));
+            }
+        }
+        finally
+        {
+            await events.DisposeAsync().ConfigureAwait(false);
+            if (!handedOver && !execution.Ended)
+            {
+                // A consumer that stops listening early stops the code too.
+                execution.Cancel();
+                await execution.Completion.ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>An execution's output from <paramref name="cursor"/> on and its status; waits up to
+    /// <paramref name="wait"/> for something new while it runs.</summary>
+    public async Task<ExecutionResult> GetAsync(string sessionId, string owner, string executionId, int cursor, TimeSpan wait, int? maxOutputChars, CancellationToken ct)
+    {
+        var execution = Find(sessionId, owner, executionId);
+        if (wait > TimeSpan.Zero)
+        {
+            await execution.WaitAsync(cursor, wait > TimeSpan.FromMinutes(5) ? TimeSpan.FromMinutes(5) : wait, ct).ConfigureAwait(false);
+        }
+        return Budget(execution.Snapshot(cursor), maxOutputChars);
+    }
+
+    /// <summary>An execution's events from <paramref name="cursor"/> on, live until it ends, then its result (a failed
+    /// one throws its error). Leaving early does not stop the code.</summary>
+    public IAsyncEnumerable<ExecutionEvent> FollowAsync(string sessionId, string owner, string executionId, int cursor, CancellationToken ct) =>
+        FollowAsync(Find(sessionId, owner, executionId), cursor, ct);
+
+    /// <summary>Stops a running execution (a state-keeping interrupt first, as a timeout does) and returns its end.</summary>
+    public async Task<ExecutionResult> CancelAsync(string sessionId, string owner, string executionId, CancellationToken ct)
+    {
+        var execution = Find(sessionId, owner, executionId);
+        if (!execution.Ended)
+        {
+            execution.Cancel();
+            await execution.Completion.WaitAsync(ct).ConfigureAwait(false);
+        }
+        return execution.Snapshot(0);
+    }
+
+    /// <summary>The session's executions, newest first.</summary>
+    public IReadOnlyList<ExecutionSummary> List(string sessionId, string owner)
+    {
+        var session = _registry.Get(sessionId, owner);
+        if (!_bySession.TryGetValue(session.Id, out var list))
+        {
+            return [];
+        }
+        lock (list)
+        {
+            return list.Select(e => e.Snapshot(int.MaxValue)).Zip(list)
+                .Select(p => new ExecutionSummary(p.Second.Id, p.Second.Request.Language, p.First.Status, p.Second.StartedAt, p.First.DurationMs))
+                .Reverse().ToList();
+        }
+    }
+
+    private async IAsyncEnumerable<ExecutionEvent> FollowAsync(TrackedExecution execution, int cursor, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var next = Math.Max(0, cursor);
+        while (true)
+        {
+            var (events, after, result, failure, changed) = execution.Read(next);
+            foreach (var e in events)
+            {
+                yield return e;
+            }
+            next = after;
+            if (result is not null)
+            {
+                yield return new CompletedEvent(result with { Cursor = next });
+                yield break;
+            }
+            if (failure is not null)
+            {
+                throw failure;
+            }
+            await changed.WaitAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    private static void ThrowIfFailed(TrackedExecution execution, ExecutionResult snapshot)
+    {
+        if (snapshot.Status is ExecutionStatus.Failed or ExecutionStatus.Cancelled)
+        {
+            var (_, _, _, failure, _) = execution.Read(int.MaxValue);
+            throw failure ?? new SandboxException(SandboxErrorCodes.Internal, "The execution ended without a result.");
+        }
+    }
+
+    private static ExecutionResult Budget(ExecutionResult result, int? maxOutputChars) =>
+        maxOutputChars is { } budget ? OutputBudget.Apply(result, budget) : result;
+
+    private TrackedExecution Find(string sessionId, string owner, string executionId)
+    {
+        var session = _registry.Get(sessionId, owner);
+        if (_bySession.TryGetValue(session.Id, out var list))
+        {
+            lock (list)
+            {
+                if (list.FirstOrDefault(e => e.Id == executionId) is { } found)
+                {
+                    return found;
+                }
+            }
+        }
+        throw new SandboxException(SandboxErrorCodes.ExecutionNotFound,
+            $"No execution '{SafeText.Shorten(executionId, 64)}' in session {session.Id} (a session remembers its last {RememberedPerSession}).");
+    }
+
+    /// <summary>Validates, claims the session and starts the execution on its own; returns its handle.</summary>
+    private TrackedExecution Start(string sessionId, string owner, ExecutionRequest request)
+    {
         var session = _registry.Get(sessionId, owner);
         session.EnsureUsable();
         var timeout = Validate(request);
-        _registry.Claim(session, SessionWork.Execution, $"Session {session.Id} is running another execution. Wait for it to finish, or use another session.");
-        var channel = Channel.CreateBounded<ExecutionEvent>(new BoundedChannelOptions(64) { SingleReader = true, SingleWriter = true });
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var producer = Task.Run(async () =>
+        _registry.Claim(session, SessionWork.Execution, $"Session {session.Id} is running another execution. Wait for it to finish (get_execution), cancel it, or use another session.");
+        var execution = new TrackedExecution("e" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)), session.Id, owner, request, _time.GetUtcNow());
+        Remember(execution);
+        var events = Channel.CreateUnbounded<ExecutionEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var pump = Task.Run(async () =>
         {
+            await foreach (var e in events.Reader.ReadAllAsync().ConfigureAwait(false))
+            {
+                if (e is not CompletedEvent)
+                {
+                    execution.Append(e);
+                }
+            }
+        });
+        execution.Completion = Task.Run(async () =>
+        {
+            ExecutionResult? result = null;
+            SandboxException? failure = null;
             try
             {
-                await _registry.EnsureRunningAsync(session, stop.Token).ConfigureAwait(false);
-                var findings = await _safety.CheckAsync(session, request, stop.Token).ConfigureAwait(false);
-                var run = new ExecutionRun(session, _registry, channel.Writer, _options, _time);
-                var result = await run.RunAsync(request, timeout, findings, stop.Token).ConfigureAwait(false);
+                await _registry.EnsureRunningAsync(session, execution.Token).ConfigureAwait(false);
+                var findings = await _safety.CheckAsync(session, request, execution.Token).ConfigureAwait(false);
+                var run = new ExecutionRun(session, _registry, events.Writer, _options, _time);
+                result = await run.RunAsync(execution.Id, request, timeout, findings, execution.Token).ConfigureAwait(false);
                 Record(session, request, result, null);
-                channel.Writer.TryComplete();
             }
             catch (Exception e)
             {
@@ -78,30 +264,54 @@ public sealed class ExecutionService
                 {
                     e = await _registry.ExplainAsync(session, lost).ConfigureAwait(false);
                 }
-                Record(session, request, null, e as SandboxException ?? new SandboxException("cancelled", "The caller cancelled the execution."));
-                channel.Writer.TryComplete(e);
+                failure = e as SandboxException ?? (e is OperationCanceledException
+                    ? new SandboxException("cancelled", "The execution was cancelled.")
+                    : new SandboxException(SandboxErrorCodes.Internal, "The execution failed: " + e.Message, e));
+                Record(session, request, null, failure);
             }
             finally
             {
+                events.Writer.TryComplete();
+                await pump.ConfigureAwait(false);
+                execution.Finish(result, failure);
                 _registry.Release(session, SessionWork.Execution);
             }
         }, CancellationToken.None);
-        try
+        return execution;
+    }
+
+    private void Remember(TrackedExecution execution)
+    {
+        var list = _bySession.GetOrAdd(execution.SessionId, _ => []);
+        lock (list)
         {
-            while (await channel.Reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+            list.Add(execution);
+            while (list.Count > RememberedPerSession && list.FindIndex(e => e.Ended) is var i and >= 0)
             {
-                while (channel.Reader.TryRead(out var e))
+                list[i].Dispose();
+                list.RemoveAt(i);
+            }
+        }
+    }
+
+    void ISessionCloseListener.OnClosing(Session session, string reason)
+    {
+        if (_bySession.TryGetValue(session.Id, out var list))
+        {
+            lock (list)
+            {
+                foreach (var e in list.Where(e => !e.Ended))
                 {
-                    yield return e;
+                    e.Cancel();
                 }
             }
         }
-        finally
-        {
-            // A consumer that stops listening early stops the code too.
-            await stop.CancelAsync().ConfigureAwait(false);
-            await producer.ConfigureAwait(false);
-        }
+    }
+
+    Task ISessionCloseListener.OnClosedAsync(Session session, CancellationToken ct)
+    {
+        _bySession.TryRemove(session.Id, out _);
+        return Task.CompletedTask;
     }
 
     private TimeSpan Validate(ExecutionRequest request)

@@ -253,6 +253,35 @@ def kill_process_session(sid):
 
 
 COALESCE = 0.02  # seconds a partial line may wait for the rest before it is sent anyway
+SPILL_MAX = 1 << 30  # bytes of one stream's output log at most (the workspace's size bounds it first)
+OUTPUTS = WORKDIR + "/.outputs"
+
+
+def open_spills(exec_id):
+    """Opens the output logs of an execution as the sandbox user (they are the user's files): [stdout_fd, stderr_fd],
+    or an error message."""
+    if not (isinstance(exec_id, str) and 0 < len(exec_id) <= 64 and all(c.isalnum() or c in "-_" for c in exec_id)):
+        return "bad execution id"
+    def _open(_r, _p):
+        try:
+            os.mkdir(OUTPUTS, 0o700)
+        except FileExistsError:
+            pass
+        st = os.lstat(OUTPUTS)
+        if not stat.S_ISDIR(st.st_mode):
+            raise PermissionError(1, ".outputs is not a directory")
+        fds = []
+        try:
+            for name in ("stdout", "stderr"):
+                fds.append(os.open("%s/%s.%s" % (OUTPUTS, exec_id, name),
+                                   os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+        except OSError:
+            for fd in fds:
+                os.close(fd)
+            raise
+        return fds
+    r = as_user(_open, None, "")
+    return r if isinstance(r, list) else r.get("message", "cannot open the output log")
 
 
 class Stream:
@@ -268,12 +297,38 @@ class Stream:
         self.exec_id = None
         self.pending = ""
         self.pending_since = None
+        self.spill, self.spilled, self.spill_error = None, 0, None
 
-    def reset(self, exec_id, cap):
+    def reset(self, exec_id, cap, spill=None):
         self.exec_id, self.cap, self.sent, self.truncated = exec_id, cap, 0, False
         self.pending, self.pending_since = "", None
+        self.spill, self.spilled, self.spill_error = spill, 0, None
+
+    def keep(self, data):
+        """Appends the raw bytes to the execution's output log in the workspace (the whole output, past the cap)."""
+        if self.spill is None or not data:
+            return
+        try:
+            if self.spilled + len(data) > SPILL_MAX:
+                raise OSError(27, "the output log reached %d bytes" % SPILL_MAX)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.spill, view):]
+            self.spilled += len(data)
+        except OSError as e:
+            self.spill_error = e.strerror or str(e)
+            self.close_spill()
+
+    def close_spill(self):
+        if self.spill is not None:
+            try:
+                os.close(self.spill)
+            except OSError:
+                pass
+            self.spill = None
 
     def feed(self, data, final=False):
+        self.keep(data)
         text = self.decoder.decode(data, final)
         if not text or self.exec_id is None:
             return
@@ -438,7 +493,14 @@ class Runner:
     def start_exec(self, rid, req):
         cap = int(req.get("max_output", 1 << 20))
         lang, fresh = req.get("language", "python"), bool(req.get("fresh", False))
-        a = {"id": rid, "cancelled": False, "cancel_at": None, "state_lost": False}
+        a = {"id": rid, "cancelled": False, "cancel_at": None, "state_lost": False, "spill_error": None}
+        spills = [None, None]
+        if req.get("spill") and lang != "argv":
+            opened = open_spills(req.get("spill"))
+            if isinstance(opened, list):
+                spills = opened
+            else:
+                a["spill_error"] = opened
         if lang == "python" and not fresh:
             if self.kernel is None or self.kernel["proc"].poll() is not None:
                 if self.kernel is not None:
@@ -446,8 +508,8 @@ class Runner:
                     a["state_lost"] = True
                 self.start_kernel()
             k = self.kernel
-            k["out"].reset(rid, cap)
-            k["err"].reset(rid, cap)
+            k["out"].reset(rid, cap, spills[0])
+            k["err"].reset(rid, cap, spills[1])
             a.update(kind="kernel", pid=k["proc"].pid, streams=(k["out"], k["err"]))
             os.write(k["ctl_w"], (json.dumps({"id": rid, "code": req.get("code", "")}) + "\n").encode())
         else:
@@ -474,12 +536,15 @@ class Runner:
                 p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      preexec_fn=demote, env=env, cwd=WORKDIR)
             except OSError as e:
+                for fd in spills:
+                    if fd is not None:
+                        os.close(fd)
                 out({"type": "error", "id": rid, "code": "command_not_found" if isinstance(e, FileNotFoundError) else "bad_request",
                      "message": "%s: %s" % (argv[0][:200], e.strerror or str(e))})
                 return
             so, se = Stream("stdout", p.stdout.fileno()), Stream("stderr", p.stderr.fileno())
-            so.reset(rid, cap)
-            se.reset(rid, cap)
+            so.reset(rid, cap, spills[0])
+            se.reset(rid, cap, spills[1])
             for s, tag in ((so, "f_out"), (se, "f_err")):
                 os.set_blocking(s.fd, False)
                 self.sel.register(s.fd, selectors.EVENT_READ, tag)
@@ -492,9 +557,14 @@ class Runner:
         for s in (so, se):
             s.feed(b"", final=True)
             s.flush()
+        kept = so.spill is not None and se.spill is not None
+        spill_error = a["spill_error"] or so.spill_error or se.spill_error
+        for s in (so, se):
+            s.close_spill()
         out({"type": "done", "id": a["id"], "exit_code": exit_code, "error": error, "timed_out": timed_out,
              "state_lost": a["state_lost"], "truncated": so.truncated or se.truncated,
-             "truncated_streams": [s.name for s in (so, se) if s.truncated]})
+             "truncated_streams": [s.name for s in (so, se) if s.truncated],
+             "spilled": {"stdout": so.spilled, "stderr": se.spilled} if kept else None, "spill_error": spill_error})
         for s in (so, se):
             s.exec_id = None
 
@@ -705,7 +775,7 @@ def delete_path(rid, path):
 SNAP_TEXT_MAX = 1 << 20      # files up to this size keep their text for the diff
 SNAP_TOTAL_MAX = 32 << 20    # text kept for one snapshot at most
 SNAP_FILES_MAX = 20000
-SNAP_SKIP = {".git"}         # version-control internals: their changes are noise in a review diff
+SNAP_SKIP = {".git", ".outputs"}  # version-control internals and kept execution output: noise in a review diff
 
 
 def read_regular(path, limit):

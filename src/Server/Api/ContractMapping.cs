@@ -52,6 +52,8 @@ internal static class ContractMapping
             Timeout = r.TimeoutSeconds is { } ts ? TimeSpan.FromSeconds(ts) : null,
             Fresh = r.Fresh ?? false,
             Allow = r.Allow ?? [],
+            WaitFor = Wait(r.WaitSeconds),
+            MaxOutputChars = r.MaxOutputChars,
         };
     }
 
@@ -76,6 +78,24 @@ internal static class ContractMapping
         TimedOut = r.TimedOut, Truncated = r.Truncated, StateLost = r.StateLost, DurationMs = Math.Round(r.DurationMs, 3),
         Images = r.Images.Select(i => new ImageDto(i.Format, i.Base64)).ToList(),
         Findings = r.Findings.Select(f => new FindingDto(f.RuleId, f.Line, f.Message, f.Name)).ToList(),
+        Status = r.Status.ToString().ToLowerInvariant(), Failure = r.Failure is { } x ? new ErrorDto(x.Code, x.Message) : null,
+        Cursor = r.Cursor, StdoutBytes = r.StdoutBytes, StderrBytes = r.StderrBytes, OutputLog = r.OutputLog,
+    };
+
+    public static ExecutionSummaryDto ToDto(this ExecutionSummary s) =>
+        new(s.ExecutionId, s.Language, s.Status.ToString().ToLowerInvariant(), s.StartedAt, Math.Round(s.DurationMs, 3));
+
+    public static OutputSliceDto ToDto(this OutputSlice s) => new(s.ExecutionId, s.Stream, s.Offset, s.Length, s.TotalBytes, s.Text);
+
+    public static OutputMatchesDto ToDto(this OutputMatches m) =>
+        new(m.ExecutionId, m.Stream, m.Matches.Select(x => new OutputMatchDto(x.Line, x.Offset, x.Text)).ToList(), m.More);
+
+    /// <summary>The engine's wait in seconds, checked.</summary>
+    public static TimeSpan? Wait(double? seconds, string name = "wait_seconds") => seconds switch
+    {
+        null => null,
+        { } w when double.IsNaN(w) || w < 0 || w > 3600 => throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"{name} must be between 0 and 3600 seconds."),
+        { } w => TimeSpan.FromSeconds(w),
     };
 
     public static ExecutionStreamEvent ToDto(this ExecutionEvent e) => e switch
@@ -165,7 +185,7 @@ internal static class ContractMapping
     /// <summary>HTTP status for each stable error code (RFC 9457 problem details carry the code too).</summary>
     public static int HttpStatus(string code) => code switch
     {
-        SandboxErrorCodes.SessionNotFound or SandboxErrorCodes.FileNotFound or SandboxErrorCodes.RunNotFound => StatusCodes.Status404NotFound,
+        SandboxErrorCodes.SessionNotFound or SandboxErrorCodes.FileNotFound or SandboxErrorCodes.RunNotFound or SandboxErrorCodes.ExecutionNotFound => StatusCodes.Status404NotFound,
         SandboxErrorCodes.SessionBusy => StatusCodes.Status409Conflict,
         SandboxErrorCodes.SessionLost => StatusCodes.Status410Gone,
         SandboxErrorCodes.LimitExceeded or SandboxErrorCodes.InvalidArgument or SandboxErrorCodes.InvalidPath

@@ -18,7 +18,7 @@ internal static class Streaming
     /// starts only once the first event is there; an error after that becomes the stream's last event.
     /// </summary>
     public static async Task<IResult> StreamAsync<TEvent>(IAsyncEnumerable<TEvent> source, bool sse,
-        Func<TEvent, (string Type, object Wire)> toWire, Func<ErrorDto, object> toError, CancellationToken ct)
+        Func<TEvent, (string Type, object Wire)> toWire, Func<ErrorDto, object> toError, CancellationToken ct, Func<TEvent, string?>? idOf = null)
     {
         var events = source.GetAsyncEnumerator(ct);
         bool has;
@@ -31,7 +31,7 @@ internal static class Streaming
             await events.DisposeAsync();
             throw;
         }
-        return new StreamResult<TEvent>(events, has, sse, toWire, toError);
+        return new StreamResult<TEvent>(events, has, sse, toWire, toError, idOf);
     }
 
     public sealed class LocatedResult(IResult inner, string location) : IResult
@@ -44,7 +44,7 @@ internal static class Streaming
     }
 
     private sealed class StreamResult<TEvent>(IAsyncEnumerator<TEvent> events, bool has, bool sse,
-        Func<TEvent, (string Type, object Wire)> toWire, Func<ErrorDto, object> toError) : IResult
+        Func<TEvent, (string Type, object Wire)> toWire, Func<ErrorDto, object> toError, Func<TEvent, string?>? idOf) : IResult
     {
         public async Task ExecuteAsync(HttpContext http)
         {
@@ -59,7 +59,7 @@ internal static class Streaming
                     while (has)
                     {
                         var (type, wire) = toWire(events.Current);
-                        await Write(http, type, wire, ct);
+                        await Write(http, type, wire, ct, idOf?.Invoke(events.Current));
                         has = await events.MoveNextAsync();
                     }
                 }
@@ -70,10 +70,10 @@ internal static class Streaming
             }
         }
 
-        private async Task Write(HttpContext http, string type, object wire, CancellationToken ct)
+        private async Task Write(HttpContext http, string type, object wire, CancellationToken ct, string? id = null)
         {
             var json = JsonSerializer.Serialize(wire, wire.GetType(), SandboxJson.Options);
-            var text = sse ? $"event: {type}\ndata: {json}\n\n" : json + "\n";
+            var text = sse ? (id is null ? "" : $"id: {id}\n") + $"event: {type}\ndata: {json}\n\n" : json + "\n";
             await http.Response.WriteAsync(text, ct);
             await http.Response.Body.FlushAsync(ct);
         }
