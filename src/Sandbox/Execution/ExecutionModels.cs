@@ -108,6 +108,13 @@ public sealed record ExecutionResult
     /// <inheritdoc cref="StdoutBytes"/>
     public long? StderrBytes { get; init; }
 
+    /// <summary>When stdout was cut at the server cap: its last characters (up to 64 Ki), so a budgeted answer can end
+    /// with the output's real end.</summary>
+    [System.Text.Json.Serialization.JsonIgnore] public string? StdoutTail { get; init; }
+
+    /// <inheritdoc cref="StdoutTail"/>
+    [System.Text.Json.Serialization.JsonIgnore] public string? StderrTail { get; init; }
+
     /// <summary>The workspace path of the kept output, without the <c>.stdout</c>/<c>.stderr</c> suffix
     /// (<c>.outputs/ID</c>); null when it was not kept.</summary>
     public string? OutputLog { get; init; }

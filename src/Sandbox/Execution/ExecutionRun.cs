@@ -64,6 +64,10 @@ internal sealed class ExecutionRun(Session session, SessionRegistry registry, Ch
                         StateLost = Bool(message.Body, "state_lost"),
                         Findings = findings,
                     };
+                    if (message.Body.TryGetProperty("tails", out var tails) && tails.ValueKind == JsonValueKind.Object)
+                    {
+                        result = result with { StdoutTail = Str(tails, "stdout"), StderrTail = Str(tails, "stderr") };
+                    }
                     if (message.Body.TryGetProperty("spilled", out var spilled) && spilled.ValueKind == JsonValueKind.Object)
                     {
                         result = result with

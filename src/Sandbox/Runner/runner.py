@@ -253,6 +253,7 @@ def kill_process_session(sid):
 
 
 COALESCE = 0.02  # seconds a partial line may wait for the rest before it is sent anyway
+TAIL = 64 * 1024  # characters of each stream's end kept for an answer cut at the cap
 SPILL_MAX = 1 << 30  # bytes of one stream's output log at most (the workspace's size bounds it first)
 OUTPUTS = WORKDIR + "/.outputs"
 
@@ -298,11 +299,13 @@ class Stream:
         self.pending = ""
         self.pending_since = None
         self.spill, self.spilled, self.spill_error = None, 0, None
+        self.tail = ""
 
     def reset(self, exec_id, cap, spill=None):
         self.exec_id, self.cap, self.sent, self.truncated = exec_id, cap, 0, False
         self.pending, self.pending_since = "", None
         self.spill, self.spilled, self.spill_error = spill, 0, None
+        self.tail = ""
 
     def keep(self, data):
         """Appends the raw bytes to the execution's output log in the workspace (the whole output, past the cap)."""
@@ -332,6 +335,8 @@ class Stream:
         text = self.decoder.decode(data, final)
         if not text or self.exec_id is None:
             return
+        # The last TAIL characters, so an answer cut at the cap can still end with the output's real end.
+        self.tail = (self.tail + text)[-TAIL:] if len(text) < TAIL else text[-TAIL:]
         room = self.cap - self.sent - len(self.pending)
         if room <= 0:
             self.truncated = True
@@ -564,7 +569,8 @@ class Runner:
         out({"type": "done", "id": a["id"], "exit_code": exit_code, "error": error, "timed_out": timed_out,
              "state_lost": a["state_lost"], "truncated": so.truncated or se.truncated,
              "truncated_streams": [s.name for s in (so, se) if s.truncated],
-             "spilled": {"stdout": so.spilled, "stderr": se.spilled} if kept else None, "spill_error": spill_error})
+             "spilled": {"stdout": so.spilled, "stderr": se.spilled} if kept else None, "spill_error": spill_error,
+             "tails": {s.name: s.tail for s in (so, se) if s.truncated}})
         for s in (so, se):
             s.exec_id = None
 
