@@ -71,7 +71,7 @@ public class ServerFixture : IAsyncLifetime
         return http;
     }
 
-    public Task<McpClient> CreateMcpClientAsync(string? token = null)
+    public Task<McpClient> CreateMcpClientAsync(string? token = null, TimeSpan? requestTimeout = null)
     {
         token ??= RequiresToken ? Token : null;
         var options = new HttpClientTransportOptions
@@ -80,7 +80,9 @@ public class ServerFixture : IAsyncLifetime
             TransportMode = HttpTransportMode.StreamableHttp,
             AdditionalHeaders = token is null ? null : new Dictionary<string, string> { ["Authorization"] = "Bearer " + token },
         };
-        return McpClient.CreateAsync(new HttpClientTransport(options));
+        return requestTimeout is { } limit
+            ? McpClient.CreateAsync(new HttpClientTransport(options, new HttpClient { Timeout = limit }, ownsHttpClient: true))
+            : McpClient.CreateAsync(new HttpClientTransport(options));
     }
 
     public virtual async Task DisposeAsync()
