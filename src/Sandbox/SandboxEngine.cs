@@ -18,6 +18,7 @@ public sealed class SandboxEngine(
     SessionService sessions,
     ExecutionService executions,
     OutputLog outputs,
+    Processes.ProcessService processes,
     WorkspaceFileService files,
     PackageCatalog packages,
     PackageInstaller installer,
@@ -40,6 +41,9 @@ public sealed class SandboxEngine(
 
     /// <summary>The whole output of executions, kept in the workspace: slices and matching lines.</summary>
     public OutputLog Outputs => outputs;
+
+    /// <summary>Background processes beside a session's interpreter.</summary>
+    public Processes.ProcessService Processes => processes;
 
     /// <summary>A session's workspace files.</summary>
     public WorkspaceFileService Files => files;

@@ -37,6 +37,8 @@ public static class SandboxErrorCodes
     public const string AgentUnavailable = "agent_unavailable";
     /// <summary>A package could not be fetched (unknown name or version, no wheel, registry failure); nothing was installed.</summary>
     public const string PackageUnavailable = "package_unavailable";
+    /// <summary>No such background process in the session.</summary>
+    public const string ProcessNotFound = "process_not_found";
     /// <summary>No such execution in the session (or it is too old to be remembered).</summary>
     public const string ExecutionNotFound = "execution_not_found";
     /// <summary>The isolation tier asked for (or required by the server) cannot be run by this engine.</summary>

@@ -194,8 +194,9 @@ def kill_matching(select, rounds, pause):
 
 
 def session_of(pid):
+    # /proc/PID/stat after the command's ")": state, ppid, pgrp, session, tty_nr, ...
     with open("/proc/%d/stat" % pid, "rb") as f:
-        return int(f.read().rsplit(b")", 1)[1].split()[4])
+        return int(f.read().rsplit(b")", 1)[1].split()[3])
 
 
 def stop_user_processes():
@@ -223,17 +224,31 @@ def stop_user_processes():
         pass
 
 
-def kill_user_processes(keep=None):
-    """Kills every process of the sandbox user (code, its children, anything it left behind), except `keep`."""
-    if keep is not None:
+BACKGROUND = set()  # session ids (= pids) of background processes: kills of executions' leftovers spare them
+
+
+def kill_user_processes(keep=None, everything=False):
+    """Kills every process of the sandbox user (code, its children, anything it left behind), except `keep` and,
+    unless `everything`, the background processes (start_process) and what they started."""
+    protected = set() if everything else set(BACKGROUND)
+    if keep is not None or protected:
+        def spared(pid):
+            if pid == keep:
+                return True
+            try:
+                return session_of(pid) in protected
+            except (OSError, ValueError, IndexError):
+                return False
         stop_user_processes()
         try:
-            return kill_matching(lambda pid: pid != keep, 100, 0.005)
+            return kill_matching(lambda pid: not spared(pid), 100, 0.005)
         finally:
-            try:
-                os.kill(keep, signal.SIGCONT)
-            except OSError:
-                pass
+            for p in os.listdir("/proc"):
+                if p.isdigit() and int(p) not in (1, os.getpid()) and spared(int(p)):
+                    try:
+                        os.kill(int(p), signal.SIGCONT)
+                    except OSError:
+                        pass
     for _ in range(50):
         try:
             os.kill(-1, signal.SIGKILL)  # all we may signal but init and ourselves
@@ -253,6 +268,7 @@ def kill_process_session(sid):
 
 
 COALESCE = 0.02  # seconds a partial line may wait for the rest before it is sent anyway
+RING = 256 * 1024  # bytes of each background process stream kept in memory (the log keeps all)
 TAIL = 64 * 1024  # characters of each stream's end kept for an answer cut at the cap
 SPILL_MAX = 1 << 30  # bytes of one stream's output log at most (the workspace's size bounds it first)
 OUTPUTS = WORKDIR + "/.outputs"
@@ -359,6 +375,43 @@ class Stream:
         return self.pending_since is not None and now - self.pending_since >= COALESCE
 
 
+class Ring:
+    """The last RING bytes of a background process's stream, with the count of all bytes; the whole stream goes to
+    its log in the workspace."""
+
+    def __init__(self, spill):
+        self.buf, self.total, self.spill = b"", 0, spill
+
+    def add(self, data):
+        self.total += len(data)
+        self.buf = (self.buf + data)[-RING:]
+        if self.spill is not None:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self.spill, view):]
+            except OSError:
+                self.close()
+
+    def close(self):
+        if self.spill is not None:
+            try:
+                os.close(self.spill)
+            except OSError:
+                pass
+            self.spill = None
+
+    def since(self, start, limit):
+        """(text from byte `start` on, at most `limit` bytes; the next offset; bytes skipped because the ring no
+        longer holds them)."""
+        first = self.total - len(self.buf)
+        start = max(0, min(start, self.total))
+        skipped = max(0, first - start)
+        start = max(start, first)
+        chunk = self.buf[start - first:start - first + limit]
+        return chunk.decode("utf-8", "replace"), start + len(chunk), skipped
+
+
 class Runner:
     def __init__(self):
         self.sel = selectors.DefaultSelector()
@@ -367,6 +420,7 @@ class Runner:
         self.active = None  # dict describing the running execution
         self.stdin_buf = b""
         self.snapshot = None  # the workspace before an agent run, for its diff
+        self.procs = {}  # background processes by id (start_process)
         os.set_blocking(0, False)
         self.sel.register(0, selectors.EVENT_READ, "stdin")
 
@@ -454,8 +508,25 @@ class Runner:
             self.set_env(rid, req)
         elif op == "reset":
             self.stop_kernel()
-            kill_user_processes()
+            for pid in list(self.procs):
+                self.proc_end(pid, kill=True)
+            kill_user_processes(everything=True)
             out({"type": "reset", "id": rid})
+        elif op == "proc_start":
+            out(self.proc_start(rid, req))
+        elif op == "proc_output":
+            out(self.proc_output(rid, req))
+        elif op == "proc_list":
+            out({"type": "procs", "id": rid, "procs": [self.proc_info(pid) for pid in self.procs]})
+        elif op == "proc_input":
+            out(self.proc_input(rid, req))
+        elif op == "proc_kill":
+            pid = req.get("proc_id")
+            if pid not in self.procs:
+                out({"type": "error", "id": rid, "code": "process_not_found", "message": "no such process"})
+            else:
+                self.proc_end(pid, kill=True)
+                out(dict(self.proc_info(pid), type="proc", id=rid))
         else:
             out({"type": "error", "id": rid, "code": "bad_request", "message": "unknown op"})
 
@@ -494,6 +565,162 @@ class Runner:
         if changed and self.kernel is not None and self.active is None:
             self.stop_kernel()  # the next execution starts an interpreter with the new environment
         out({"type": "env", "id": rid})
+
+    # -- background processes ---------------------------------------------------------------
+    def proc_info(self, pid):
+        p = self.procs[pid]
+        rc = p["exit"] if p["exit"] is not None else p["proc"].poll()
+        return {"proc_id": pid, "pid": p["proc"].pid, "command": p["command"], "running": rc is None,
+                "exit_code": None if rc is None else (rc if rc >= 0 else 128 - rc), "started": p["started"],
+                "stdout_bytes": p["rings"][0].total, "stderr_bytes": p["rings"][1].total, "log": p["log"]}
+
+    def proc_start(self, rid, req):
+        pid, argv, env, cwd = req.get("proc_id"), req.get("argv"), req.get("env") or {}, req.get("cwd") or ""
+        limit = int(req.get("max", 16))
+        if not (isinstance(pid, str) and 0 < len(pid) <= 64 and all(c.isalnum() or c in "-_" for c in pid)) or pid in self.procs:
+            return {"type": "error", "id": rid, "code": "bad_request", "message": "bad or reused process id"}
+        if not (isinstance(argv, list) and argv and all(isinstance(x, str) for x in argv)
+                and isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
+                and isinstance(cwd, str)):
+            return {"type": "error", "id": rid, "code": "bad_request", "message": "argv must be strings, env a string map"}
+        running = [p for p in self.procs.values() if p["exit"] is None]
+        if len(running) >= limit:
+            return {"type": "error", "id": rid, "code": "limit_exceeded",
+                    "message": "this session already runs %d background processes (the most it may)" % len(running)}
+        # Ended processes are forgotten oldest first once there are many.
+        for old in [k for k, p in self.procs.items() if p["exit"] is not None][:max(0, len(self.procs) - 64)]:
+            del self.procs[old]
+        try:
+            full = as_user(lambda _r, _p: resolve(cwd), rid, cwd)
+            if isinstance(full, dict):
+                return full
+            if not os.path.isdir(full):
+                return {"type": "error", "id": rid, "code": "invalid_path", "message": "cwd is not a directory in the workspace"}
+        except OSError as e:
+            return {"type": "error", "id": rid, "code": "invalid_path", "message": e.strerror or str(e)}
+        spills = open_spills(pid)
+        log = None
+        if isinstance(spills, list):
+            log = ".outputs/" + pid
+        else:
+            spills = [None, None]
+        penv = user_env()
+        penv.update(env)
+        def start():
+            demote()
+            os.chdir(full)
+        try:
+            p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 preexec_fn=start, env=penv, cwd="/")
+        except OSError as e:
+            for fd in spills:
+                if fd is not None:
+                    os.close(fd)
+            return {"type": "error", "id": rid, "code": "command_not_found" if isinstance(e, FileNotFoundError) else "bad_request",
+                    "message": "%s: %s" % (argv[0][:200], e.strerror or str(e))}
+        BACKGROUND.add(p.pid)  # setsid in demote: its session id is its pid
+        rings = [Ring(spills[0]), Ring(spills[1])]
+        for i, f in enumerate((p.stdout, p.stderr)):
+            os.set_blocking(f.fileno(), False)
+            self.sel.register(f.fileno(), selectors.EVENT_READ, ("proc", pid, i))
+        os.set_blocking(p.stdin.fileno(), False)
+        self.procs[pid] = {"proc": p, "rings": rings, "exit": None, "open": 2, "started": time.time(),
+                           "command": " ".join(argv)[:500], "log": log}
+        return dict(self.proc_info(pid), type="proc", id=rid)
+
+    def proc_read(self, pid, i):
+        p = self.procs.get(pid)
+        if p is None:
+            return
+        f = (p["proc"].stdout, p["proc"].stderr)[i]
+        try:
+            data = os.read(f.fileno(), CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            p["rings"][i].add(data)
+            return
+        try:
+            self.sel.unregister(f.fileno())
+        except (KeyError, ValueError):
+            pass
+        p["open"] -= 1
+        if p["open"] == 0:
+            self.proc_end(pid)
+
+    def proc_end(self, pid, kill=False):
+        p = self.procs[pid]
+        proc = p["proc"]
+        if kill and p["exit"] is None:
+            kill_process_session(proc.pid)
+        if p["exit"] is None:
+            try:
+                p["exit"] = proc.wait(timeout=5 if kill else 0.5)
+            except subprocess.TimeoutExpired:
+                if not kill:
+                    return  # pipes closed but still running: the next tick looks again
+                p["exit"] = -9
+            BACKGROUND.discard(proc.pid)
+            if not kill:
+                kill_process_session(proc.pid)  # what it left running ends with it
+        for i, f in enumerate((proc.stdout, proc.stderr)):
+            try:
+                self.sel.unregister(f.fileno())
+            except (KeyError, ValueError):
+                pass
+            if not f.closed:
+                try:
+                    while True:
+                        data = os.read(f.fileno(), CHUNK)
+                        if not data:
+                            break
+                        p["rings"][i].add(data)
+                except OSError:
+                    pass
+                f.close()
+            p["rings"][i].close()
+        if proc.stdin and not proc.stdin.closed:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+
+    def proc_output(self, rid, req):
+        pid = req.get("proc_id")
+        if pid not in self.procs:
+            return {"type": "error", "id": rid, "code": "process_not_found", "message": "no such process"}
+        p = self.procs[pid]
+        if p["exit"] is None and p["open"] == 0:
+            self.proc_end(pid)
+        limit = max(1, min(int(req.get("max", 1 << 20)), 1 << 20))
+        msg = dict(self.proc_info(pid), type="proc_output", id=rid)
+        for i, name in enumerate(("stdout", "stderr")):
+            text, nxt, skipped = p["rings"][i].since(int(req.get(name + "_from", 0)), limit)
+            msg[name], msg[name + "_next"], msg[name + "_skipped"] = text, nxt, skipped
+        return msg
+
+    def proc_input(self, rid, req):
+        pid, text = req.get("proc_id"), req.get("text")
+        if pid not in self.procs:
+            return {"type": "error", "id": rid, "code": "process_not_found", "message": "no such process"}
+        p = self.procs[pid]
+        if p["exit"] is not None or not isinstance(text, str):
+            return {"type": "error", "id": rid, "code": "bad_request", "message": "the process has ended" if isinstance(text, str) else "text must be a string"}
+        data = text.encode()
+        try:
+            written = os.write(p["proc"].stdin.fileno(), data) if data else 0
+        except BlockingIOError:
+            written = 0
+        except OSError as e:
+            return {"type": "error", "id": rid, "code": "bad_request", "message": "writing to its stdin: %s" % (e.strerror or e)}
+        if text and bool(req.get("close")) is False and written < len(data):
+            return {"type": "error", "id": rid, "code": "bad_request",
+                    "message": "the process is not reading its stdin (%d of %d bytes taken)" % (written, len(data))}
+        if req.get("close"):
+            p["proc"].stdin.close()
+        return {"type": "input", "id": rid, "written": written}
 
     def start_exec(self, rid, req):
         cap = int(req.get("max_output", 1 << 20))
@@ -662,6 +889,9 @@ class Runner:
                       timed_out=self.active["cancelled"])
 
     def tick(self):
+        for pid, p in list(self.procs.items()):
+            if p["exit"] is None and p["open"] == 0:
+                self.proc_end(pid)
         a = self.active
         if a is not None:
             now = time.monotonic()
@@ -715,6 +945,8 @@ class Runner:
                 elif tag == "k_ctl":
                     if self.kernel is not None:
                         self.on_kernel_ctl()
+                elif isinstance(tag, tuple) and tag[0] == "proc":
+                    self.proc_read(tag[1], tag[2])
                 elif tag in ("f_out", "f_err"):
                     a = self.active
                     if a is None or a["kind"] != "fresh":

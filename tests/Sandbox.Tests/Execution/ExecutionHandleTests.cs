@@ -65,9 +65,16 @@ public sealed class ExecutionHandleTests(EngineFixture fixture)
         Assert.Equal(ExecutionStatus.Cancelled, cancelled.Status);
         var after = await engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Code = "print(kept)" }, CancellationToken.None);
         Assert.Equal("yes\n", after.Stdout);
+        // A handed-over bash execution that started a background job: cancelling it leaves no process behind.
+        var job = await engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest
+        {
+            Language = "bash", Code = "sleep 4321 & sleep 4322", WaitFor = TimeSpan.FromMilliseconds(500), Timeout = TimeSpan.FromMinutes(5),
+        }, CancellationToken.None);
+        Assert.Equal(ExecutionStatus.Running, job.Status);
+        await engine.Executions.CancelAsync(session.Id, Owners.Alice, job.ExecutionId, CancellationToken.None);
         var procs = await engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest
         {
-            Language = "bash", Code = "ps -eo args | grep -c '[w]hile True' || true",
+            Language = "bash", Code = "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -c 'sleep 432[1]' || true",
         }, CancellationToken.None);
         Assert.Equal("0\n", procs.Stdout);
         await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
