@@ -37,6 +37,8 @@ public static class SandboxErrorCodes
     public const string AgentUnavailable = "agent_unavailable";
     /// <summary>A package could not be fetched (unknown name or version, no wheel, registry failure); nothing was installed.</summary>
     public const string PackageUnavailable = "package_unavailable";
+    /// <summary>The execution was cancelled (by cancel_execution or its caller) before it finished.</summary>
+    public const string ExecutionCancelled = "cancelled";
     /// <summary>No such background process in the session.</summary>
     public const string ProcessNotFound = "process_not_found";
     /// <summary>No such execution in the session (or it is too old to be remembered).</summary>

@@ -25,7 +25,7 @@ public sealed record ExecutionRequest
     public TimeSpan? WaitFor { get; init; }
 
     /// <summary>The most characters of stdout and of stderr the answer carries: longer output comes back as its head and
-    /// tail with a marker saying what was left out and how to read it (the whole output is kept in the session's
+    /// tail with a marker saying what was left out and how to read it (the whole stream is then kept in the session's
     /// <c>/workspace/.outputs</c>). Null: the server cap.</summary>
     public int? MaxOutputChars { get; init; }
 }
@@ -102,7 +102,7 @@ public sealed record ExecutionResult
     /// <summary>Pass it to get_execution to read only what came after this answer.</summary>
     public int Cursor { get; init; }
 
-    /// <summary>Bytes the code wrote to stdout and to stderr in all, when the whole output was kept.</summary>
+    /// <summary>Bytes the code wrote to stdout and to stderr in all.</summary>
     public long? StdoutBytes { get; init; }
 
     /// <inheritdoc cref="StdoutBytes"/>
@@ -116,7 +116,8 @@ public sealed record ExecutionResult
     [System.Text.Json.Serialization.JsonIgnore] public string? StderrTail { get; init; }
 
     /// <summary>The workspace path of the kept output, without the <c>.stdout</c>/<c>.stderr</c> suffix
-    /// (<c>.outputs/ID</c>); null when it was not kept.</summary>
+    /// (<c>.outputs/ID</c>): kept when a stream outgrew what the answer holds (the call's budget or the server cap);
+    /// null when the answer has it all.</summary>
     public string? OutputLog { get; init; }
 }
 

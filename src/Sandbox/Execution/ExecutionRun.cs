@@ -27,6 +27,8 @@ internal sealed class ExecutionRun(Session session, SessionRegistry registry, Ch
         {
             ["op"] = "exec", ["code"] = request.Code, ["language"] = request.Language,
             ["fresh"] = request.Fresh, ["max_output"] = options.Execution.MaxOutputChars, ["spill"] = id,
+            // The whole output is kept in the workspace exactly when an answer will not hold it all.
+            ["spill_after"] = Math.Min(request.MaxOutputChars ?? int.MaxValue, options.Execution.MaxOutputChars),
         }, timeout, options.KillGrace, time, async message =>
         {
             switch (message.Type)
@@ -68,12 +70,13 @@ internal sealed class ExecutionRun(Session session, SessionRegistry registry, Ch
                     {
                         result = result with { StdoutTail = Str(tails, "stdout"), StderrTail = Str(tails, "stderr") };
                     }
-                    if (message.Body.TryGetProperty("spilled", out var spilled) && spilled.ValueKind == JsonValueKind.Object)
+                    if (message.Body.TryGetProperty("bytes", out var bytes) && bytes.ValueKind == JsonValueKind.Object)
                     {
-                        result = result with
-                        {
-                            StdoutBytes = Bytes(spilled, "stdout"), StderrBytes = Bytes(spilled, "stderr"), OutputLog = OutputLog.PathOf(id),
-                        };
+                        result = result with { StdoutBytes = Bytes(bytes, "stdout"), StderrBytes = Bytes(bytes, "stderr") };
+                    }
+                    if (message.Body.TryGetProperty("kept", out var keptStreams) && keptStreams.ValueKind == JsonValueKind.Array && keptStreams.GetArrayLength() > 0)
+                    {
+                        result = result with { OutputLog = OutputLog.PathOf(id) };
                     }
                     return true;
                 default:

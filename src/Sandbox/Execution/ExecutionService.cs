@@ -264,9 +264,14 @@ public sealed class ExecutionService : ISessionCloseListener
                 {
                     e = await _registry.ExplainAsync(session, lost).ConfigureAwait(false);
                 }
-                failure = e as SandboxException ?? (e is OperationCanceledException
-                    ? new SandboxException("cancelled", "The execution was cancelled.")
-                    : new SandboxException(SandboxErrorCodes.Internal, "The execution failed: " + e.Message, e));
+                failure = e switch
+                {
+                    SandboxException known => known,
+                    OperationCanceledException when session.Status == SessionStatus.Closed =>
+                        new SandboxException(SandboxErrorCodes.SessionNotFound, $"Session {session.Id} was closed while the code ran."),
+                    OperationCanceledException => new SandboxException(SandboxErrorCodes.ExecutionCancelled, "The execution was cancelled."),
+                    _ => new SandboxException(SandboxErrorCodes.Internal, "The execution failed: " + e.Message, e),
+                };
                 Record(session, request, null, failure);
             }
             finally

@@ -27,9 +27,9 @@ public sealed record OutputMatch(int Line, long Offset, string Text);
 public sealed record OutputMatches(string ExecutionId, string Stream, IReadOnlyList<OutputMatch> Matches, bool More);
 
 /// <summary>
-/// The whole output of executions, kept by the runner in the session's workspace (<c>/workspace/.outputs/ID.stdout</c>
-/// and <c>.stderr</c>, raw bytes, bounded by the workspace's size) while answers carry only what fits: read any slice
-/// of it, or the lines that match a pattern.
+/// The whole output of executions whose answers could not hold it all (and of background processes), kept by the
+/// runner in the session's workspace (<c>/workspace/.outputs/ID.stdout</c> and <c>.stderr</c>, raw bytes, bounded by the
+/// workspace's size): read any slice of it, or the lines that match a pattern.
 /// </summary>
 public sealed class OutputLog
 {
@@ -126,7 +126,7 @@ public sealed class OutputLog
         catch (SandboxException e) when (e.Code == SandboxErrorCodes.FileNotFound)
         {
             throw new SandboxException(SandboxErrorCodes.FileNotFound,
-                $"No kept output for execution {executionId} in this session (executions keep it in /workspace/.outputs unless it was deleted or the workspace was full).");
+                $"No kept {stream} for execution {executionId} in this session: an execution keeps a stream in /workspace/.outputs only when its answer could not hold it all (or it was deleted since).");
         }
     }
 }

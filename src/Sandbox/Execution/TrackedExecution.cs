@@ -68,7 +68,7 @@ internal sealed class TrackedExecution
         lock (_sync)
         {
             _result = result;
-            _failure = failure ?? (result is null ? new SandboxException("cancelled", "The execution was cancelled.") : null);
+            _failure = failure ?? (result is null ? new SandboxException(SandboxErrorCodes.ExecutionCancelled, "The execution was cancelled.") : null);
             changed = _changed;
         }
         changed.TrySetResult();

@@ -274,8 +274,8 @@ SPILL_MAX = 1 << 30  # bytes of one stream's output log at most (the workspace's
 OUTPUTS = WORKDIR + "/.outputs"
 
 
-def open_spills(exec_id):
-    """Opens the output logs of an execution as the sandbox user (they are the user's files): [stdout_fd, stderr_fd],
+def open_spill(exec_id, name):
+    """Opens one stream's output log of an execution or process as the sandbox user (it is the user's file): an fd,
     or an error message."""
     if not (isinstance(exec_id, str) and 0 < len(exec_id) <= 64 and all(c.isalnum() or c in "-_" for c in exec_id)):
         return "bad execution id"
@@ -284,21 +284,11 @@ def open_spills(exec_id):
             os.mkdir(OUTPUTS, 0o700)
         except FileExistsError:
             pass
-        st = os.lstat(OUTPUTS)
-        if not stat.S_ISDIR(st.st_mode):
+        if not stat.S_ISDIR(os.lstat(OUTPUTS).st_mode):
             raise PermissionError(1, ".outputs is not a directory")
-        fds = []
-        try:
-            for name in ("stdout", "stderr"):
-                fds.append(os.open("%s/%s.%s" % (OUTPUTS, exec_id, name),
-                                   os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
-        except OSError:
-            for fd in fds:
-                os.close(fd)
-            raise
-        return fds
+        return os.open("%s/%s.%s" % (OUTPUTS, exec_id, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     r = as_user(_open, None, "")
-    return r if isinstance(r, list) else r.get("message", "cannot open the output log")
+    return r if isinstance(r, int) else r.get("message", "cannot open the output log")
 
 
 class Stream:
@@ -314,26 +304,43 @@ class Stream:
         self.exec_id = None
         self.pending = ""
         self.pending_since = None
-        self.spill, self.spilled, self.spill_error = None, 0, None
+        self.spill, self.raw, self.spill_error, self.pre = None, 0, None, bytearray()
+        self.spill_name, self.spill_after, self.kept = None, 0, False
         self.tail = ""
 
     def reset(self, exec_id, cap, spill=None):
+        """spill: (log name, bytes after which the whole stream goes to its log), or None to keep no log."""
         self.exec_id, self.cap, self.sent, self.truncated = exec_id, cap, 0, False
         self.pending, self.pending_since = "", None
-        self.spill, self.spilled, self.spill_error = spill, 0, None
+        self.spill, self.raw, self.spill_error, self.pre = None, 0, None, bytearray()
+        self.spill_name, self.spill_after = spill if spill else (None, 0)
+        self.kept = False
         self.tail = ""
 
     def keep(self, data):
-        """Appends the raw bytes to the execution's output log in the workspace (the whole output, past the cap)."""
-        if self.spill is None or not data:
+        """Counts the raw bytes; past the threshold, the whole stream (what came before included) goes to its log in
+        the workspace, so an answer cut at a budget or the cap can be read in full."""
+        if not data:
             return
+        self.raw += len(data)
+        if self.spill is None:
+            if self.spill_name is None:
+                return
+            self.pre += data
+            if len(self.pre) <= self.spill_after:
+                return
+            fd = open_spill(self.spill_name, self.name)
+            self.spill_name = None
+            if not isinstance(fd, int):
+                self.spill_error, self.pre = fd, bytearray()
+                return
+            self.spill, data, self.pre = fd, bytes(self.pre), bytearray()
         try:
-            if self.spilled + len(data) > SPILL_MAX:
+            if self.raw > SPILL_MAX:
                 raise OSError(27, "the output log reached %d bytes" % SPILL_MAX)
             view = memoryview(data)
             while view:
                 view = view[os.write(self.spill, view):]
-            self.spilled += len(data)
         except OSError as e:
             self.spill_error = e.strerror or str(e)
             self.close_spill()
@@ -345,6 +352,7 @@ class Stream:
             except OSError:
                 pass
             self.spill = None
+            self.kept = True
 
     def feed(self, data, final=False):
         self.keep(data)
@@ -598,12 +606,14 @@ class Runner:
                 return {"type": "error", "id": rid, "code": "invalid_path", "message": "cwd is not a directory in the workspace"}
         except OSError as e:
             return {"type": "error", "id": rid, "code": "invalid_path", "message": e.strerror or str(e)}
-        spills = open_spills(pid)
-        log = None
-        if isinstance(spills, list):
+        spills = [open_spill(pid, "stdout"), open_spill(pid, "stderr")]
+        if all(isinstance(fd, int) for fd in spills):
             log = ".outputs/" + pid
         else:
-            spills = [None, None]
+            for fd in spills:
+                if isinstance(fd, int):
+                    os.close(fd)
+            spills, log = [None, None], None
         penv = user_env()
         penv.update(env)
         def start():
@@ -725,14 +735,9 @@ class Runner:
     def start_exec(self, rid, req):
         cap = int(req.get("max_output", 1 << 20))
         lang, fresh = req.get("language", "python"), bool(req.get("fresh", False))
-        a = {"id": rid, "cancelled": False, "cancel_at": None, "state_lost": False, "spill_error": None}
-        spills = [None, None]
-        if req.get("spill") and lang != "argv":
-            opened = open_spills(req.get("spill"))
-            if isinstance(opened, list):
-                spills = opened
-            else:
-                a["spill_error"] = opened
+        a = {"id": rid, "cancelled": False, "cancel_at": None, "state_lost": False}
+        spill_after = max(0, int(req.get("spill_after", cap)))
+        spills = [(req["spill"], spill_after)] * 2 if isinstance(req.get("spill"), str) and lang != "argv" else [None, None]
         if lang == "python" and not fresh:
             if self.kernel is None or self.kernel["proc"].poll() is not None:
                 if self.kernel is not None:
@@ -768,9 +773,6 @@ class Runner:
                 p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      preexec_fn=demote, env=env, cwd=WORKDIR)
             except OSError as e:
-                for fd in spills:
-                    if fd is not None:
-                        os.close(fd)
                 out({"type": "error", "id": rid, "code": "command_not_found" if isinstance(e, FileNotFoundError) else "bad_request",
                      "message": "%s: %s" % (argv[0][:200], e.strerror or str(e))})
                 return
@@ -789,15 +791,13 @@ class Runner:
         for s in (so, se):
             s.feed(b"", final=True)
             s.flush()
-        kept = so.spill is not None and se.spill is not None
-        spill_error = a["spill_error"] or so.spill_error or se.spill_error
         for s in (so, se):
             s.close_spill()
         out({"type": "done", "id": a["id"], "exit_code": exit_code, "error": error, "timed_out": timed_out,
              "state_lost": a["state_lost"], "truncated": so.truncated or se.truncated,
              "truncated_streams": [s.name for s in (so, se) if s.truncated],
-             "spilled": {"stdout": so.spilled, "stderr": se.spilled} if kept else None, "spill_error": spill_error,
-             "tails": {s.name: s.tail for s in (so, se) if s.truncated}})
+             "bytes": {"stdout": so.raw, "stderr": se.raw}, "kept": [s.name for s in (so, se) if s.kept],
+             "spill_error": so.spill_error or se.spill_error, "tails": {s.name: s.tail for s in (so, se) if s.truncated}})
         for s in (so, se):
             s.exec_id = None
 

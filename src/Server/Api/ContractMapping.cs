@@ -186,7 +186,7 @@ internal static class ContractMapping
     public static int HttpStatus(string code) => code switch
     {
         SandboxErrorCodes.SessionNotFound or SandboxErrorCodes.FileNotFound or SandboxErrorCodes.RunNotFound or SandboxErrorCodes.ExecutionNotFound or SandboxErrorCodes.ProcessNotFound => StatusCodes.Status404NotFound,
-        SandboxErrorCodes.SessionBusy => StatusCodes.Status409Conflict,
+        SandboxErrorCodes.SessionBusy or SandboxErrorCodes.ExecutionCancelled => StatusCodes.Status409Conflict,
         SandboxErrorCodes.SessionLost => StatusCodes.Status410Gone,
         SandboxErrorCodes.LimitExceeded or SandboxErrorCodes.InvalidArgument or SandboxErrorCodes.InvalidPath
             or SandboxErrorCodes.ImageNotFound or SandboxErrorCodes.AgentUnavailable => StatusCodes.Status400BadRequest,

@@ -33,6 +33,8 @@ public sealed class ExecutionHandleTests(EngineFixture fixture)
         }
         while (next.Status == ExecutionStatus.Running);
         Assert.Equal(ExecutionStatus.Finished, next.Status);
+        Assert.Null(next.OutputLog); // an answer that holds it all leaves no log in the workspace
+        Assert.Equal(42, next.StdoutBytes);
         // Every line exactly once, in order, across the answers.
         Assert.Equal(string.Concat(Enumerable.Range(0, 6).Select(i => $"tick {i}\n")), seen.ToString());
         // The whole result is there from cursor 0, and the interpreter kept its state.
