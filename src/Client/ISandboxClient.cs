@@ -30,6 +30,22 @@ public interface ISandboxClient : IAsyncDisposable
     /// <summary>The lines of an execution's kept output that match a regular expression.</summary>
     Task<OutputMatchesDto> GrepOutputAsync(string sessionId, string executionId, string pattern, string stream = "stdout", int maxMatches = 100, CancellationToken cancellationToken = default);
 
+    /// <summary>Starts a background process beside the session's interpreter.</summary>
+    Task<ProcessDto> StartProcessAsync(string sessionId, StartProcessRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>A session's background processes.</summary>
+    Task<IReadOnlyList<ProcessDto>> ListProcessesAsync(string sessionId, CancellationToken cancellationToken = default);
+
+    /// <summary>A background process's output since the cursors, waiting up to <paramref name="waitSeconds"/> for news.</summary>
+    Task<ProcessOutputDto> GetProcessOutputAsync(string sessionId, string processId, long stdoutCursor = 0, long stderrCursor = 0, double waitSeconds = 0,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>Writes text to a background process's stdin; returns the bytes written.</summary>
+    Task<int> SendInputAsync(string sessionId, string processId, string text, bool close = false, CancellationToken cancellationToken = default);
+
+    /// <summary>Kills a background process and everything it started.</summary>
+    Task<ProcessDto> KillProcessAsync(string sessionId, string processId, CancellationToken cancellationToken = default);
+
     /// <summary>Runs code and yields output as it is produced; the last event carries the result.</summary>
     IAsyncEnumerable<ExecutionStreamEvent> ExecuteStreamingAsync(string sessionId, ExecuteRequest request, CancellationToken cancellationToken = default);
 

@@ -206,6 +206,39 @@ public sealed class SandboxMcpClient : ISandboxClient
     private const double UntilDone = 3600;
 
     /// <inheritdoc />
+    public async Task<ProcessDto> StartProcessAsync(string sessionId, StartProcessRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return Get<ProcessDto>(await CallAsync("start_process", new()
+        {
+            ["session_id"] = sessionId, ["command"] = request.Command, ["argv"] = request.Argv, ["cwd"] = request.Cwd, ["env"] = request.Env, ["allow"] = request.Allow,
+        }, cancellationToken).ConfigureAwait(false), "process");
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ProcessDto>> ListProcessesAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        Get<List<ProcessDto>>(await CallAsync("list_processes", new() { ["session_id"] = sessionId }, cancellationToken).ConfigureAwait(false), "processes");
+
+    /// <inheritdoc />
+    public async Task<ProcessOutputDto> GetProcessOutputAsync(string sessionId, string processId, long stdoutCursor = 0, long stderrCursor = 0, double waitSeconds = 0,
+        CancellationToken cancellationToken = default) =>
+        (await CallAsync("get_process_output", new()
+        {
+            ["session_id"] = sessionId, ["process_id"] = processId, ["stdout_cursor"] = stdoutCursor, ["stderr_cursor"] = stderrCursor,
+            ["wait_seconds"] = waitSeconds, ["max_bytes"] = 1 << 20,
+        }, cancellationToken).ConfigureAwait(false)).Deserialize<ProcessOutputDto>(SandboxJson.Options)
+        ?? throw new SandboxClientException("protocol_error", "get_process_output returned nothing.");
+
+    /// <inheritdoc />
+    public async Task<int> SendInputAsync(string sessionId, string processId, string text, bool close = false, CancellationToken cancellationToken = default) =>
+        (await CallAsync("send_input", new() { ["session_id"] = sessionId, ["process_id"] = processId, ["text"] = text, ["close"] = close }, cancellationToken)
+            .ConfigureAwait(false)).GetProperty("written").GetInt32();
+
+    /// <inheritdoc />
+    public async Task<ProcessDto> KillProcessAsync(string sessionId, string processId, CancellationToken cancellationToken = default) =>
+        Get<ProcessDto>(await CallAsync("kill_process", new() { ["session_id"] = sessionId, ["process_id"] = processId }, cancellationToken).ConfigureAwait(false), "process");
+
+    /// <inheritdoc />
     public async Task<ExecutionResultDto> GetExecutionAsync(string sessionId, string executionId, int cursor = 0, double? waitSeconds = null, CancellationToken cancellationToken = default) =>
         ToExecutionResult(await CallRawAsync("get_execution", new()
         {

@@ -166,6 +166,44 @@ public sealed class SandboxRestClient : ISandboxClient
     }
 
     /// <inheritdoc />
+    public async Task<ProcessDto> StartProcessAsync(string sessionId, StartProcessRequest request, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/processes", request, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
+        return await Read<ProcessDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ProcessDto>> ListProcessesAsync(string sessionId, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/processes", cancellationToken).ConfigureAwait(false);
+        return await Read<List<ProcessDto>>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<ProcessOutputDto> GetProcessOutputAsync(string sessionId, string processId, long stdoutCursor = 0, long stderrCursor = 0, double waitSeconds = 0,
+        CancellationToken cancellationToken = default)
+    {
+        var query = FormattableString.Invariant($"stdout_cursor={stdoutCursor}&stderr_cursor={stderrCursor}&wait_seconds={waitSeconds}");
+        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/processes/{Escape(processId)}/output?{query}", cancellationToken).ConfigureAwait(false);
+        return await Read<ProcessOutputDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<int> SendInputAsync(string sessionId, string processId, string text, bool close = false, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/processes/{Escape(processId)}/input", new ProcessInputRequest { Text = text, Close = close },
+            SandboxJson.Options, cancellationToken).ConfigureAwait(false);
+        return (await Read<JsonElement>(r, cancellationToken).ConfigureAwait(false)).GetProperty("written").GetInt32();
+    }
+
+    /// <inheritdoc />
+    public async Task<ProcessDto> KillProcessAsync(string sessionId, string processId, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.DeleteAsync($"api/sessions/{Escape(sessionId)}/processes/{Escape(processId)}", cancellationToken).ConfigureAwait(false);
+        return await Read<ProcessDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async Task<SessionDto> UpdateNetworkAsync(string sessionId, IReadOnlyList<string> allow, CancellationToken cancellationToken = default)
     {
         using var r = await _http.PutAsJsonAsync($"api/sessions/{Escape(sessionId)}/network", new NetworkDto { Allow = allow }, SandboxJson.Options, cancellationToken)

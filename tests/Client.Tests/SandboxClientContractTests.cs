@@ -29,6 +29,47 @@ public sealed class SandboxClientContractTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task Handles_output_logs_and_background_processes_work_the_same_over_rest_and_mcp()
+    {
+        var (rest, mcp) = await Clients();
+        await using var _r = rest;
+        await using var _m = mcp;
+        foreach (var client in new[] { rest, mcp })
+        {
+            var session = await client.CreateSessionAsync();
+            // A handle: the call stops waiting, the code goes on, the rest is read with the cursor.
+            var started = await client.ExecuteAsync(session.Id, new ExecuteRequest
+            {
+                Code = "import time\nprint('a', flush=True)\ntime.sleep(2)\nprint('b')", WaitSeconds = 0.5,
+            });
+            Assert.Equal("running", started.Status);
+            var rest2 = await client.GetExecutionAsync(session.Id, started.ExecutionId, started.Cursor, waitSeconds: 10);
+            while (rest2.Status == "running")
+            {
+                rest2 = await client.GetExecutionAsync(session.Id, started.ExecutionId, rest2.Cursor, waitSeconds: 10);
+            }
+            Assert.Equal("finished", rest2.Status);
+            Assert.Equal("a\nb\n", (await client.GetExecutionAsync(session.Id, started.ExecutionId)).Stdout);
+            Assert.Contains(await client.ListExecutionsAsync(session.Id), e => e.ExecutionId == started.ExecutionId && e.Status == "finished");
+            // A budget, and the whole output behind it.
+            var big = await client.ExecuteAsync(session.Id, new ExecuteRequest { Code = "for i in range(2000): print('row', i)", MaxOutputChars = 500 });
+            Assert.True(big.Truncated);
+            Assert.Equal(".outputs/" + big.ExecutionId, big.OutputLog);
+            Assert.Equal("row 1000\n", (await client.ReadOutputAsync(session.Id, big.ExecutionId, "stdout", 7890, 9)).Text);
+            Assert.Equal(1001, Assert.Single((await client.GrepOutputAsync(session.Id, big.ExecutionId, "^row 1000$")).Matches).Line);
+            // A background process with input.
+            var p = await client.StartProcessAsync(session.Id, new StartProcessRequest { Command = "read a; echo \"hi $a\"" });
+            await client.SendInputAsync(session.Id, p.ProcessId, "there\n");
+            var output = await client.GetProcessOutputAsync(session.Id, p.ProcessId, waitSeconds: 10);
+            Assert.Equal("hi there\n", output.Stdout);
+            Assert.Contains(await client.ListProcessesAsync(session.Id), x => x.ProcessId == p.ProcessId);
+            var sleeper = await client.StartProcessAsync(session.Id, new StartProcessRequest { Argv = ["sleep", "300"] });
+            Assert.False((await client.KillProcessAsync(session.Id, sleeper.ProcessId)).Running);
+            await client.CloseSessionAsync(session.Id);
+        }
+    }
+
+    [Fact]
     public async Task Same_scenarios_give_equal_results_over_rest_and_mcp()
     {
         var (rest, mcp) = await Clients();

@@ -176,6 +176,37 @@ public sealed record ExecutionResultDto
     public string? OutputLog { get; init; }
 }
 
+/// <summary>Body of a start-process request: a bash line or an argument vector.</summary>
+public sealed record StartProcessRequest
+{
+    /// <summary>A bash command line; or give <see cref="Argv"/>.</summary>
+    public string? Command { get; init; }
+    /// <summary>The program and its arguments, without a shell.</summary>
+    public IReadOnlyList<string>? Argv { get; init; }
+    /// <summary>Working directory relative to <c>/workspace</c>.</summary>
+    public string? Cwd { get; init; }
+    /// <summary>Extra environment variables.</summary>
+    public IReadOnlyDictionary<string, string>? Env { get; init; }
+    /// <summary>Safety rule ids or names to allow for the command line.</summary>
+    public IReadOnlyList<string>? Allow { get; init; }
+}
+
+/// <summary>A background process.</summary>
+public sealed record ProcessDto(string ProcessId, string Command, bool Running, int? ExitCode, DateTimeOffset StartedAt,
+    long StdoutBytes, long StderrBytes, string? OutputLog);
+
+/// <summary>A background process's output since two cursors (byte offsets).</summary>
+public sealed record ProcessOutputDto(ProcessDto Process, string Stdout, string Stderr, long StdoutCursor, long StderrCursor, long SkippedBytes);
+
+/// <summary>Body of a send-input request.</summary>
+public sealed record ProcessInputRequest
+{
+    /// <summary>Text written to the process's stdin.</summary>
+    public string Text { get; init; } = "";
+    /// <summary>Close its stdin afterwards (end of input).</summary>
+    public bool Close { get; init; }
+}
+
 /// <summary>An execution in a session's list.</summary>
 public sealed record ExecutionSummaryDto(string ExecutionId, string Language, string Status, DateTimeOffset StartedAt, double DurationMs);
 

@@ -639,26 +639,31 @@ class Runner:
         return dict(self.proc_info(pid), type="proc", id=rid)
 
     def proc_read(self, pid, i):
+        """Reads what is waiting on one of a process's pipes; returns whether more may come."""
         p = self.procs.get(pid)
         if p is None:
-            return
+            return False
         f = (p["proc"].stdout, p["proc"].stderr)[i]
+        if f.closed:
+            return False
         try:
             data = os.read(f.fileno(), CHUNK)
         except BlockingIOError:
-            return
+            return False
         except OSError:
             data = b""
         if data:
             p["rings"][i].add(data)
-            return
+            return True
         try:
             self.sel.unregister(f.fileno())
         except (KeyError, ValueError):
             pass
+        f.close()
         p["open"] -= 1
         if p["open"] == 0:
             self.proc_end(pid)
+        return False
 
     def proc_end(self, pid, kill=False):
         p = self.procs[pid]
@@ -702,6 +707,11 @@ class Runner:
         if pid not in self.procs:
             return {"type": "error", "id": rid, "code": "process_not_found", "message": "no such process"}
         p = self.procs[pid]
+        # What the process wrote before this question is in the answer, even if the loop has not read it yet.
+        for i in (0, 1):
+            for _ in range(64):
+                if not self.proc_read(pid, i):
+                    break
         if p["exit"] is None and p["open"] == 0:
             self.proc_end(pid)
         limit = max(1, min(int(req.get("max", 1 << 20)), 1 << 20))

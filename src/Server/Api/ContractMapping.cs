@@ -82,6 +82,17 @@ internal static class ContractMapping
         Cursor = r.Cursor, StdoutBytes = r.StdoutBytes, StderrBytes = r.StderrBytes, OutputLog = r.OutputLog,
     };
 
+    public static Sandbox.Processes.ProcessRequest ToEngine(this StartProcessRequest r) => new()
+    {
+        Command = r.Command, Argv = r.Argv, Cwd = r.Cwd, Env = r.Env, Allow = r.Allow ?? [],
+    };
+
+    public static ProcessDto ToDto(this Sandbox.Processes.ProcessInfo p) =>
+        new(p.ProcessId, p.Command, p.Running, p.ExitCode, p.StartedAt, p.StdoutBytes, p.StderrBytes, p.OutputLog);
+
+    public static ProcessOutputDto ToDto(this Sandbox.Processes.ProcessOutput o) =>
+        new(o.Process.ToDto(), o.Stdout, o.Stderr, o.StdoutCursor, o.StderrCursor, o.SkippedBytes);
+
     public static ExecutionSummaryDto ToDto(this ExecutionSummary s) =>
         new(s.ExecutionId, s.Language, s.Status.ToString().ToLowerInvariant(), s.StartedAt, Math.Round(s.DurationMs, 3));
 

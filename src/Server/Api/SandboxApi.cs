@@ -12,6 +12,7 @@ public static class SandboxApi
         var api = app.MapGroup("/api").WithTags("sessions");
         SessionEndpoints.Map(app, api);
         ExecutionEndpoints.Map(api);
+        ProcessEndpoints.Map(api);
         FileEndpoints.Map(api);
         AgentEndpoints.Map(api);
         PackageEndpoints.Map(api);

@@ -59,6 +59,7 @@ namespace Microsoft.Extensions.DependencyInjection
         public static IMcpServerBuilder WithSandboxTools(this IMcpServerBuilder builder) => builder
             .WithTools<SessionTools>()
             .WithTools<ExecutionTools>()
+            .WithTools<ProcessTools>()
             .WithTools<FileTools>()
             .WithTools<PackageTools>()
             .WithTools<AgentTools>();
