@@ -79,7 +79,7 @@ public static class SandboxServiceCollectionExtensions
             sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<WarmPool>(), sp.GetRequiredService<AgentRunTracker>(),
             sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(sp => new SessionRecovery(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<SessionService>(),
-            sp.GetRequiredService<AgentRunService>(), sp.GetRequiredService<EgressService>(), sp.GetRequiredService<WarmPool>(), sp.GetRequiredService<OrphanSweeper>(),
+            sp.GetRequiredService<AgentRunService>(), sp.GetRequiredService<EgressService>(), sp.GetRequiredService<ExecutionService>(), sp.GetRequiredService<WarmPool>(), sp.GetRequiredService<OrphanSweeper>(),
             sp.GetRequiredService<ISandboxBackend>(), sp.GetRequiredService<SessionJournal>(), sp.GetRequiredService<IOptions<SandboxOptions>>(),
             sp.GetRequiredService<ILogger<SessionRecovery>>()));
         services.TryAddSingleton<SandboxEngine>();

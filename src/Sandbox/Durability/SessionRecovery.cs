@@ -19,6 +19,7 @@ public sealed partial class SessionRecovery
     private readonly SessionService _sessions;
     private readonly AgentRunService _agents;
     private readonly Egress.EgressService _egress;
+    private readonly Execution.ExecutionService _executions;
     private readonly WarmPool _pool;
     private readonly OrphanSweeper _orphans;
     private readonly ISandboxBackend _backend;
@@ -26,13 +27,14 @@ public sealed partial class SessionRecovery
     private readonly SandboxOptions _options;
     private readonly ILogger<SessionRecovery> _logger;
 
-    internal SessionRecovery(SessionRegistry registry, SessionService sessions, AgentRunService agents, Egress.EgressService egress, WarmPool pool, OrphanSweeper orphans,
+    internal SessionRecovery(SessionRegistry registry, SessionService sessions, AgentRunService agents, Egress.EgressService egress, Execution.ExecutionService executions, WarmPool pool, OrphanSweeper orphans,
         ISandboxBackend backend, SessionJournal journal, IOptions<SandboxOptions> options, ILogger<SessionRecovery> logger)
     {
         _registry = registry;
         _sessions = sessions;
         _agents = agents;
         _egress = egress;
+        _executions = executions;
         _pool = pool;
         _orphans = orphans;
         _backend = backend;
@@ -85,6 +87,18 @@ public sealed partial class SessionRecovery
                 }
             }
             _registry.Restore(session);
+            if (session.Status == SessionStatus.Ready)
+            {
+                try
+                {
+                    // An execution that ran on while no server was attached gets its handle back.
+                    await _executions.ResumeAsync(session, ct).ConfigureAwait(false);
+                }
+                catch (SandboxException e)
+                {
+                    LogResumeFailed(_logger, session.Id, e.Message);
+                }
+            }
         }
         await _agents.ReconcileAsync(ct).ConfigureAwait(false);
         await _orphans.SweepAsync(ct).ConfigureAwait(false);
@@ -156,6 +170,9 @@ public sealed partial class SessionRecovery
             return "its runner did not answer: " + e.Message;
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: the execution that ran during the restart could not be taken up: {Error}")]
+    private static partial void LogResumeFailed(ILogger logger, string sessionId, string error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} reconnected after restart")]
     private static partial void LogResumed(ILogger logger, string sessionId);

@@ -17,19 +17,29 @@ internal sealed class ExecutionRun(Session session, SessionRegistry registry, Ch
     private readonly CappedText _stderr = new(options.Execution.MaxOutputChars);
     private readonly List<ExecutionImage> _images = [];
 
-    public async Task<ExecutionResult> RunAsync(string id, ExecutionRequest request, TimeSpan timeout, IReadOnlyList<SafetyFinding> findings, CancellationToken ct)
-    {
-        var runner = session.Live;
-        var stopwatch = Stopwatch.StartNew();
-        ExecutionResult? result = null;
-        var runnerTimedOut = false;
-        var end = await RunnerCommand.RunAsync(runner, id, new Dictionary<string, object>
+    public Task<ExecutionResult> RunAsync(string id, ExecutionRequest request, TimeSpan timeout, IReadOnlyList<SafetyFinding> findings, CancellationToken ct) =>
+        RunAsync(id, new Dictionary<string, object>
         {
             ["op"] = "exec", ["code"] = request.Code, ["language"] = request.Language,
             ["fresh"] = request.Fresh, ["max_output"] = options.Execution.MaxOutputChars, ["spill"] = id,
             // The whole output is kept in the workspace exactly when an answer will not hold it all.
             ["spill_after"] = Math.Min(request.MaxOutputChars ?? int.MaxValue, options.Execution.MaxOutputChars),
-        }, timeout, options.KillGrace, time, async message =>
+            ["timeout_s"] = timeout.TotalSeconds,
+        }, request, timeout, findings, ct);
+
+    /// <summary>Takes up an execution the runner ran while no server was attached: what it said so far is replayed,
+    /// then it goes on live; <paramref name="timeout"/> is what is left of its deadline.</summary>
+    public Task<ExecutionResult> ResumeAsync(string id, ExecutionRequest request, TimeSpan timeout, CancellationToken ct) =>
+        RunAsync(id, new Dictionary<string, object> { ["op"] = "replay" }, request, timeout, [], ct);
+
+    private async Task<ExecutionResult> RunAsync(string id, Dictionary<string, object> command, ExecutionRequest request, TimeSpan timeout,
+        IReadOnlyList<SafetyFinding> findings, CancellationToken ct)
+    {
+        var runner = session.Live;
+        var stopwatch = Stopwatch.StartNew();
+        ExecutionResult? result = null;
+        var runnerTimedOut = false;
+        var end = await RunnerCommand.RunAsync(runner, id, command, timeout, options.KillGrace, time, async message =>
         {
             switch (message.Type)
             {

@@ -5,6 +5,7 @@ using System.Text;
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 using Sandbox.Durability;
+using Sandbox.Runner;
 using Sandbox.Sessions;
 using Sandbox.Storage;
 
@@ -234,6 +235,44 @@ public sealed class ExecutionService : ISessionCloseListener
         var timeout = Validate(request);
         _registry.Claim(session, SessionWork.Execution, $"Session {session.Id} is running another execution. Wait for it to finish (get_execution), cancel it, or use another session.");
         var execution = new TrackedExecution("e" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)), session.Id, owner, request, _time.GetUtcNow());
+        Launch(session, execution, async (events, token) =>
+        {
+            await _registry.EnsureRunningAsync(session, token).ConfigureAwait(false);
+            var findings = await _safety.CheckAsync(session, request, token).ConfigureAwait(false);
+            return await new ExecutionRun(session, _registry, events, _options, _time).RunAsync(execution.Id, request, timeout, findings, token).ConfigureAwait(false);
+        }, (result, failure) => Record(session, request, result, failure));
+        return execution;
+    }
+
+    /// <summary>After a server restart: takes up the execution the session's runner was running (or finished) while no
+    /// server was attached, so its handle answers again from the cursor its caller had, under what is left of its
+    /// deadline.</summary>
+    internal async Task ResumeAsync(Session session, CancellationToken ct)
+    {
+        var state = await session.Live.AskAsync(new() { ["op"] = "exec_state" }, TimeSpan.FromSeconds(10), "execution state", ct).ConfigureAwait(false);
+        if (RunnerJson.Str(state.Body, "exec") is not { } id || !(RunnerJson.Bool(state.Body, "running") || RunnerJson.Bool(state.Body, "done")))
+        {
+            return;
+        }
+        var startedAgo = state.Body.TryGetProperty("started_ago", out var ago) && ago.TryGetDouble(out var a) ? TimeSpan.FromSeconds(Math.Max(0, a)) : TimeSpan.Zero;
+        var timeout = state.Body.TryGetProperty("timeout", out var t) && t.TryGetDouble(out var total) ? TimeSpan.FromSeconds(total) : _options.Execution.DefaultTimeout;
+        var left = timeout - startedAgo;
+        var request = new ExecutionRequest { Code = "", Language = RunnerJson.Str(state.Body, "language") ?? "python" };
+        var sha = RunnerJson.Str(state.Body, "code_sha256");
+        var size = RunnerJson.Int(state.Body, "code_size");
+        _registry.Claim(session, SessionWork.Execution, $"Session {session.Id} is running another execution.");
+        var execution = new TrackedExecution(id, session.Id, session.Owner, request, _time.GetUtcNow() - startedAgo);
+        Launch(session, execution,
+            (events, token) => new ExecutionRun(session, _registry, events, _options, _time)
+                .ResumeAsync(id, request, left > TimeSpan.FromMilliseconds(100) ? left : TimeSpan.FromMilliseconds(100), token),
+            (result, failure) => Record(session, request, result, failure, sha, size));
+    }
+
+    /// <summary>Runs <paramref name="run"/> on its own for <paramref name="execution"/> (the session is claimed):
+    /// its events go to the handle, its end is recorded, the session is released.</summary>
+    private void Launch(Session session, TrackedExecution execution, Func<ChannelWriter<ExecutionEvent>, CancellationToken, Task<ExecutionResult>> run,
+        Action<ExecutionResult?, SandboxException?> record)
+    {
         Remember(execution);
         var events = Channel.CreateUnbounded<ExecutionEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         var pump = Task.Run(async () =>
@@ -252,11 +291,8 @@ public sealed class ExecutionService : ISessionCloseListener
             SandboxException? failure = null;
             try
             {
-                await _registry.EnsureRunningAsync(session, execution.Token).ConfigureAwait(false);
-                var findings = await _safety.CheckAsync(session, request, execution.Token).ConfigureAwait(false);
-                var run = new ExecutionRun(session, _registry, events.Writer, _options, _time);
-                result = await run.RunAsync(execution.Id, request, timeout, findings, execution.Token).ConfigureAwait(false);
-                Record(session, request, result, null);
+                result = await run(events.Writer, execution.Token).ConfigureAwait(false);
+                record(result, null);
             }
             catch (Exception e)
             {
@@ -272,7 +308,11 @@ public sealed class ExecutionService : ISessionCloseListener
                     OperationCanceledException => new SandboxException(SandboxErrorCodes.ExecutionCancelled, "The execution was cancelled."),
                     _ => new SandboxException(SandboxErrorCodes.Internal, "The execution failed: " + e.Message, e),
                 };
-                Record(session, request, null, failure);
+                if (!_registry.Detaching)
+                {
+                    // A server that detaches at shutdown leaves the code running; the next server records its end.
+                    record(null, failure);
+                }
             }
             finally
             {
@@ -282,7 +322,6 @@ public sealed class ExecutionService : ISessionCloseListener
                 _registry.Release(session, SessionWork.Execution);
             }
         }, CancellationToken.None);
-        return execution;
     }
 
     private void Remember(TrackedExecution execution)
@@ -351,12 +390,12 @@ public sealed class ExecutionService : ISessionCloseListener
         return timeout;
     }
 
-    private void Record(Session session, ExecutionRequest request, ExecutionResult? result, SandboxException? error)
+    private void Record(Session session, ExecutionRequest request, ExecutionResult? result, SandboxException? error, string? codeSha256 = null, int? codeSize = null)
     {
         var output = result is null ? error?.Message
             : SessionJournal.Head(result.Stdout) + (result.Stderr.Length > 0 ? "\n[stderr] " + SessionJournal.Head(result.Stderr) : "");
         _journal.Record(new HistoryEntry(session.Id, session.Owner, error?.Code == SandboxErrorCodes.UnsafeCode ? "refused" : "execution",
-            _time.GetUtcNow(), request.Language, Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(request.Code))),
-            request.Code.Length, result?.ExitCode, result?.Error?.Type ?? error?.Code, result?.TimedOut ?? false, result?.DurationMs, output));
+            _time.GetUtcNow(), request.Language, codeSha256 ?? Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(request.Code))),
+            codeSize ?? request.Code.Length, result?.ExitCode, result?.Error?.Type ?? error?.Code, result?.TimedOut ?? false, result?.DurationMs, output));
     }
 }

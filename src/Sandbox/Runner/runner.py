@@ -10,7 +10,7 @@
 # Host -> runner:  {"op":"ping"|"exec"|"cancel"|"analyze", "id":..., ...}
 # Runner -> host:  {"type":"pong"|"out"|"image"|"done"|"facts"|"error", "id":..., ...}
 # The engine treats everything read from here as untrusted: a process in the sandbox may lie.
-import ast, json, os, resource, selectors, signal, stat, subprocess, sys, time, codecs
+import ast, hashlib, json, os, resource, selectors, signal, stat, subprocess, sys, time, codecs
 
 UID = int(os.environ.get("SANDBOX_UID", "1000"))
 GID = int(os.environ.get("SANDBOX_GID", "1000"))
@@ -120,8 +120,22 @@ for line in ctl_in:
 '''
 
 
+RECORD = None  # the last execution's messages, replayed to a server that attached again after a restart
+RECORD_MAX = 16 << 20  # bytes of messages kept (output is capped per execution well below this)
+
+
 def out(msg):
     data = (json.dumps(msg, separators=(",", ":")) + "\n").encode()
+    r = RECORD
+    if r is not None and msg.get("id") == r["id"] and msg.get("type") in ("out", "image", "done"):
+        if r["bytes"] + len(data) <= RECORD_MAX or msg["type"] == "done":
+            r["messages"].append(data)
+            r["bytes"] += len(data)
+        r["done"] = r["done"] or msg["type"] == "done"
+    write(data)
+
+
+def write(data):
     view = memoryview(data)
     while view:
         n = os.write(1, view)
@@ -514,6 +528,20 @@ class Runner:
                 out(as_user(lambda r, _p: diff_snapshot(r, before, int(req.get("max_chars", 1 << 20))), rid, ""))
         elif op == "env":
             self.set_env(rid, req)
+        elif op == "exec_state":
+            r = RECORD
+            out({"type": "exec_state", "id": rid, "exec": r and r["id"],
+                 "running": r is not None and self.active is not None and self.active["id"] == r["id"],
+                 "done": bool(r and r["done"]), "started_ago": r and time.monotonic() - r["started"], "timeout": r and r["timeout"],
+                 "language": r and r["language"], "code_sha256": r and r["sha256"], "code_size": r and r["size"]})
+        elif op == "replay":
+            # Everything the execution `rid` said so far, as it was said; what it says from now on follows live.
+            r = RECORD
+            if r is None or r["id"] != rid:
+                out({"type": "error", "id": rid, "code": "bad_request", "message": "no such execution to replay"})
+            else:
+                for data in list(r["messages"]):
+                    write(data)
         elif op == "reset":
             self.stop_kernel()
             for pid in list(self.procs):
@@ -794,6 +822,12 @@ class Runner:
                 self.sel.register(s.fd, selectors.EVENT_READ, tag)
             a.update(kind="fresh", proc=p, streams=(so, se), open=2)
         self.active = a
+        if not a.get("argv"):
+            global RECORD
+            code = req.get("code", "")
+            RECORD = {"id": rid, "messages": [], "bytes": 0, "done": False, "started": time.monotonic(),
+                      "timeout": req.get("timeout_s"), "language": lang, "size": len(code),
+                      "sha256": hashlib.sha256(code.encode("utf-8", "replace")).hexdigest()}
 
     def done(self, exit_code, error=None, timed_out=False):
         a, self.active = self.active, None

@@ -120,6 +120,9 @@ public sealed partial class SessionRegistry : IAsyncDisposable
     }
 
     /// <summary>Forgets every session without closing it (the server detaches at shutdown and leaves them running).</summary>
+    /// <summary>Whether the server is letting go of its sessions (shutdown, keeping them for the next start).</summary>
+    internal bool Detaching => _detaching;
+
     internal void Detach()
     {
         _detaching = true;

@@ -83,6 +83,70 @@ public sealed class DurabilityTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_running_execution_and_a_background_process_outlive_a_server_restart_and_read_on_from_their_cursors()
+    {
+        var (first, http) = await StartServer();
+        var session = (await (await http.PostAsJsonAsync("/api/sessions", new { })).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options))!;
+        var started = await http.PostAsJsonAsync($"/api/sessions/{session.Id}/execute", new
+        {
+            code = "import time\nfor i in range(30):\n    print('tick', i, flush=True)\n    time.sleep(0.2)\nsurvived = True", wait_seconds = 1, timeout_seconds = 120,
+        });
+        var handle = (await started.Content.ReadFromJsonAsync<ExecutionResultDto>(SandboxJson.Options))!;
+        Assert.Equal("running", handle.Status);
+        var process = (await (await http.PostAsJsonAsync($"/api/sessions/{session.Id}/processes", new
+        {
+            command = "for i in $(seq 1 30); do echo line$i; sleep 0.2; done",
+        })).Content.ReadFromJsonAsync<ProcessDto>(SandboxJson.Options))!;
+        var early = (await http.GetFromJsonAsync<ProcessOutputDto>($"/api/sessions/{session.Id}/processes/{process.ProcessId}/output?wait_seconds=2", SandboxJson.Options))!;
+        Assert.StartsWith("line1\n", early.Stdout, StringComparison.Ordinal);
+        await first.StopAsync();
+        await first.DisposeAsync();
+        http.Dispose();
+        await Task.Delay(1500); // the code and the process go on with no server attached
+
+        var (second, http2) = await StartServer();
+        try
+        {
+            var text = new System.Text.StringBuilder(handle.Stdout);
+            var cursor = handle.Cursor;
+            ExecutionResultDto next;
+            do
+            {
+                next = (await http2.GetFromJsonAsync<ExecutionResultDto>($"/api/sessions/{session.Id}/executions/{handle.ExecutionId}?cursor={cursor}&wait_seconds=5", SandboxJson.Options))!;
+                text.Append(next.Stdout);
+                cursor = next.Cursor;
+            }
+            while (next.Status == "running");
+            Assert.Equal("finished", next.Status);
+            Assert.Equal(string.Concat(Enumerable.Range(0, 30).Select(i => $"tick {i}\n")), text.ToString());
+            Assert.Equal("True\n", (await Execute(http2, session.Id, "print(survived)")).Stdout);
+
+            var lines = new System.Text.StringBuilder(early.Stdout);
+            var stdoutCursor = early.StdoutCursor;
+            ProcessOutputDto more;
+            do
+            {
+                more = (await http2.GetFromJsonAsync<ProcessOutputDto>($"/api/sessions/{session.Id}/processes/{process.ProcessId}/output?stdout_cursor={stdoutCursor}&wait_seconds=5", SandboxJson.Options))!;
+                lines.Append(more.Stdout);
+                stdoutCursor = more.StdoutCursor;
+            }
+            while (more.Process.Running || more.Stdout.Length > 0);
+            Assert.Equal(string.Concat(Enumerable.Range(1, 30).Select(i => $"line{i}\n")), lines.ToString());
+            Assert.Equal(0, more.Process.ExitCode);
+            var history = await http2.GetFromJsonAsync<List<HistoryEntryDto>>($"/api/sessions/{session.Id}/history", SandboxJson.Options);
+            Assert.Contains(history!, h => h.Kind == "execution" && h.Output!.Contains("tick 29", StringComparison.Ordinal) && h.CodeSha256!.Length == 64);
+            Assert.DoesNotContain(history!, h => h.Kind == "execution" && h.ErrorType is not null);
+        }
+        finally
+        {
+            await http2.DeleteAsync($"/api/sessions/{session.Id}");
+            await second.StopAsync();
+            await second.DisposeAsync();
+            http2.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task A_session_whose_container_vanished_during_downtime_is_lost_with_a_clear_error()
     {
         var (first, http) = await StartServer();
