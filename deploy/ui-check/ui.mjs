@@ -56,6 +56,20 @@ await step("run code and see its output appear live", async () => {
   expect((await page.textContent("#output")) === "tick 0\ntick 1\ntick 2\n", "unexpected output");
 });
 
+await step("start a background process, follow its output live, and kill it", async () => {
+  await page.fill("#process-command", "for i in 1 2 3 4 5 6 7 8 9 10; do echo bg$i; sleep 1; done");
+  await page.click("#start-process");
+  await page.waitForFunction(() => document.querySelector("#watch-output").textContent.includes("bg1"), null, { timeout: 15000 });
+  const early = await page.textContent("#watch-output");
+  expect(!early.includes("bg10"), "all output arrived at once, not live");
+  await page.waitForFunction(() => document.querySelector("#watch-output").textContent.includes("bg3"), null, { timeout: 15000 });
+  await page.locator('#processes button:has-text("Kill")').first().click();
+  await page.waitForFunction(() => document.querySelector("#processes").textContent.includes("exit"), null, { timeout: 15000 });
+  // The execution run earlier is listed, and following it replays its output.
+  await page.locator("#executions a[data-execution]").first().click();
+  await page.waitForFunction(() => document.querySelector("#watch-output").textContent.includes("tick 2"), null, { timeout: 15000 });
+});
+
 await step("upload a file and download it again", async () => {
   const content = "uploaded through the dashboard\n";
   await page.setInputFiles("#upload", { name: "hello.txt", mimeType: "text/plain", buffer: Buffer.from(content) });

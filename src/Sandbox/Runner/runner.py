@@ -176,11 +176,19 @@ def user_env():
     return env
 
 
+EXITED = {}  # exit statuses of background processes this reaped before their Popen could (pid -> Popen-style code)
+
+
 def reap_children():
-    """Collects our children that died (docker-init reaps orphans re-parented to it)."""
+    """Collects our children that died (docker-init reaps orphans re-parented to it), keeping the exit status of
+    background processes for their owner."""
     try:
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass
+        while True:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid <= 0:
+                return
+            if pid in BACKGROUND:
+                EXITED[pid] = os.waitstatus_to_exitcode(status)
     except ChildProcessError:
         pass
 
@@ -605,10 +613,18 @@ class Runner:
     # -- background processes ---------------------------------------------------------------
     def proc_info(self, pid):
         p = self.procs[pid]
-        rc = p["exit"] if p["exit"] is not None else p["proc"].poll()
+        rc = p["exit"] if p["exit"] is not None else self.proc_poll(p)
         return {"proc_id": pid, "pid": p["proc"].pid, "command": p["command"], "running": rc is None,
                 "exit_code": None if rc is None else (rc if rc >= 0 else 128 - rc), "started": p["started"],
                 "stdout_bytes": p["rings"][0].total, "stderr_bytes": p["rings"][1].total, "log": p["log"]}
+
+    @staticmethod
+    def proc_poll(p):
+        """A background process's exit status, or None while it runs (even if reap_children collected it first)."""
+        proc = p["proc"]
+        if proc.pid in EXITED:
+            proc.returncode = EXITED.pop(proc.pid)
+        return proc.poll()
 
     def proc_start(self, rid, req):
         pid, argv, env, cwd = req.get("proc_id"), req.get("argv"), req.get("env") or {}, req.get("cwd") or ""
@@ -700,12 +716,15 @@ class Runner:
             kill_process_session(proc.pid)
         if p["exit"] is None:
             try:
-                p["exit"] = proc.wait(timeout=5 if kill else 0.5)
+                if self.proc_poll(p) is None:
+                    proc.wait(timeout=5 if kill else 0.5)
+                p["exit"] = self.proc_poll(p)
             except subprocess.TimeoutExpired:
                 if not kill:
                     return  # pipes closed but still running: the next tick looks again
                 p["exit"] = -9
             BACKGROUND.discard(proc.pid)
+            EXITED.pop(proc.pid, None)
             if not kill:
                 kill_process_session(proc.pid)  # what it left running ends with it
         for i, f in enumerate((proc.stdout, proc.stderr)):

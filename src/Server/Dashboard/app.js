@@ -162,7 +162,7 @@ async function sessionPage(id) {
           runStatus.className = "pill " + (res.exit_code === 0 ? "ok" : "bad");
         } else if (e.type === "error") throw new Error(`${e.error.code}: ${e.error.message}`);
       }
-    } finally { runButton.disabled = false; await loadHistory(); }
+    } finally { runButton.disabled = false; await Promise.all([loadHistory(), loadWork()]); }
   }));
 
   async function download(path) {
@@ -208,6 +208,55 @@ async function sessionPage(id) {
       el("td", { class: "mono" }, (h.output || "").slice(0, 200)))));
   }
 
+  const executions = el("tbody", { id: "executions" });
+  const processes = el("tbody", { id: "processes" });
+  const watchTitle = el("span", { id: "watch-title", class: "muted" }, "Pick an execution or a process to follow its output.");
+  const watchOutput = el("pre", { id: "watch-output" });
+  const processCommand = el("input", { id: "process-command", class: "grow", placeholder: "python3 -m http.server 8000" });
+  const watch = { token: 0 };
+
+  // Follows one execution (its event stream, from the start, live until it ends) or one process (cursors, long-poll).
+  async function follow(kind, itemId) {
+    const token = ++watch.token;
+    watchOutput.replaceChildren();
+    watchTitle.textContent = `${kind} ${itemId}`;
+    if (kind === "execution") {
+      const r = await api("GET", `${base}/executions/${encodeURIComponent(itemId)}`, undefined, { raw: true, headers: { Accept: "text/event-stream" } });
+      for await (const e of events(r)) {
+        if (token !== watch.token) return;
+        if (e.type === "output") watchOutput.append(el("span", { class: e.stream }, e.text));
+        else if (e.type === "result") watchTitle.textContent = `execution ${itemId} · ${e.result.status} · exit ${e.result.exit_code ?? "—"}`;
+        else if (e.type === "error") watchTitle.textContent = `execution ${itemId} · ${e.error.code}`;
+      }
+      return;
+    }
+    let out = 0, err = 0;
+    while (token === watch.token && location.hash.includes(encodeURIComponent(id))) {
+      const o = await api("GET", `${base}/processes/${encodeURIComponent(itemId)}/output?stdout_cursor=${out}&stderr_cursor=${err}&wait_seconds=2`);
+      if (token !== watch.token) return;
+      if (o.stdout) watchOutput.append(el("span", { class: "stdout" }, o.stdout));
+      if (o.stderr) watchOutput.append(el("span", { class: "stderr" }, o.stderr));
+      out = o.stdout_cursor; err = o.stderr_cursor;
+      watchTitle.textContent = `process ${itemId} · ${o.process.running ? "running" : "exited " + o.process.exit_code}`;
+      if (!o.process.running && !o.stdout && !o.stderr) return;
+    }
+  }
+
+  async function loadWork() {
+    const [xs, ps] = await Promise.all([api("GET", `${base}/executions`), api("GET", `${base}/processes`)]);
+    executions.replaceChildren(...(xs.length ? xs.slice(0, 10).map((x) => el("tr", {},
+      el("td", { class: "mono" }, el("a", { href: "#", "data-execution": x.execution_id, onclick: (ev) => { ev.preventDefault(); guarded(() => follow("execution", x.execution_id)); } }, x.execution_id)),
+      el("td", {}, x.language), el("td", {}, pill(x.status === "finished" ? "ok" : x.status, x.status === "finished" ? "ok" : x.status === "running" ? "running" : "bad")),
+      el("td", {}, `${(x.duration_ms / 1000).toFixed(1)} s`),
+      el("td", {}, x.status === "running" ? el("button", { class: "secondary", onclick: () => guarded(async () => { await api("POST", `${base}/executions/${encodeURIComponent(x.execution_id)}/cancel`); await loadWork(); }) }, "Cancel") : "")))
+      : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No executions yet."))]));
+    processes.replaceChildren(...(ps.length ? ps.map((p) => el("tr", {},
+      el("td", { class: "mono" }, el("a", { href: "#", "data-process": p.process_id, onclick: (ev) => { ev.preventDefault(); guarded(() => follow("process", p.process_id)); } }, p.process_id)),
+      el("td", { class: "mono" }, p.command.slice(0, 80)), el("td", {}, pill(p.running ? "running" : `exit ${p.exit_code}`, p.running ? "running" : p.exit_code === 0 ? "ok" : "bad")),
+      el("td", {}, p.running ? el("button", { class: "danger", onclick: () => guarded(async () => { await api("DELETE", `${base}/processes/${encodeURIComponent(p.process_id)}`); await loadWork(); }) }, "Kill") : "")))
+      : [el("tr", {}, el("td", { colspan: 4, class: "muted" }, "No background processes."))]));
+  }
+
   async function loadInfo() {
     const s = await api("GET", base);
     info.replaceChildren(pill(s.status), pill(s.busy ? "running" : "idle", s.busy ? "running" : "secondary"), el("span", {}, `image ${s.image}`),
@@ -246,11 +295,22 @@ async function sessionPage(id) {
           const r = await api("POST", `${base}/agent-runs`, body);
           location.hash = `#/s/${encodeURIComponent(id)}/runs/${encodeURIComponent(r.id)}`;
         }) }, "Start agent run"), el("span", { class: "muted" }, "Agents need a session from the 'agent' image."))),
+      el("div", { class: "card" }, el("h2", {}, "Executions and background processes"),
+        el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, ["Execution", "Language", "Status", "Duration", ""].map((h) => el("th", {}, h)))), executions)),
+        el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, ["Process", "Command", "Status", ""].map((h) => el("th", {}, h)))), processes)),
+        el("div", { class: "row" }, processCommand, el("button", { id: "start-process", onclick: () => guarded(async () => {
+          if (!processCommand.value.trim()) throw new Error("Type a command to run in the background.");
+          const p = await api("POST", `${base}/processes`, { command: processCommand.value });
+          processCommand.value = "";
+          await loadWork();
+          await follow("process", p.process_id);
+        }) }, "Start in background")),
+        el("div", { class: "row" }, watchTitle), watchOutput),
       el("div", { class: "card" }, el("h2", {}, "History"),
         el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, ["Event", "At", "Language", "Exit", "Duration", "Output"].map((h, i) => el("th", { class: i === 1 ? "wide" : null }, h)))), history)))));
 
-  await guarded(async () => { await Promise.all([loadInfo(), loadFiles(), loadRuns(), loadHistory()]); });
-  every(4000, () => guarded(async () => { await Promise.all([loadInfo(), loadRuns()]); }));
+  await guarded(async () => { await Promise.all([loadInfo(), loadFiles(), loadRuns(), loadHistory(), loadWork()]); });
+  every(4000, () => guarded(async () => { await Promise.all([loadInfo(), loadRuns(), loadWork()]); }));
 }
 
 function renderEvent(e) {

@@ -43,6 +43,7 @@ public sealed class BackgroundProcessTests(EngineFixture fixture)
 
         var killed = await engine.Processes.KillAsync(session.Id, Owners.Alice, server.ProcessId, CancellationToken.None);
         Assert.False(killed.Running);
+        Assert.Equal(137, killed.ExitCode); // SIGKILL
         var left = await engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest
         {
             Language = "bash", Code = "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -c '[h]ttp.server' || true",
