@@ -30,6 +30,9 @@ public interface ISandboxClient : IAsyncDisposable
     /// <summary>The lines of an execution's kept output that match a regular expression.</summary>
     Task<OutputMatchesDto> GrepOutputAsync(string sessionId, string executionId, string pattern, string stream = "stdout", int maxMatches = 100, CancellationToken cancellationToken = default);
 
+    /// <summary>A short-lived link to one file of a session (GET downloads, PUT uploads), usable without the token.</summary>
+    Task<FileLinkDto> CreateFileLinkAsync(string sessionId, CreateLinkRequest request, CancellationToken cancellationToken = default);
+
     /// <summary>Starts a background process beside the session's interpreter.</summary>
     Task<ProcessDto> StartProcessAsync(string sessionId, StartProcessRequest request, CancellationToken cancellationToken = default);
 

@@ -206,6 +206,18 @@ public sealed class SandboxMcpClient : ISandboxClient
     private const double UntilDone = 3600;
 
     /// <inheritdoc />
+    public async Task<FileLinkDto> CreateFileLinkAsync(string sessionId, CreateLinkRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return (await CallAsync("get_file_url", new()
+        {
+            ["session_id"] = sessionId, ["path"] = request.Path, ["method"] = request.Method ?? "GET", ["expires_seconds"] = request.ExpiresSeconds,
+            ["single_use"] = request.SingleUse ?? false,
+        }, cancellationToken).ConfigureAwait(false)).Deserialize<FileLinkDto>(SandboxJson.Options)
+            ?? throw new SandboxClientException("protocol_error", "get_file_url returned nothing.");
+    }
+
+    /// <inheritdoc />
     public async Task<ProcessDto> StartProcessAsync(string sessionId, StartProcessRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);

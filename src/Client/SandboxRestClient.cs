@@ -166,6 +166,13 @@ public sealed class SandboxRestClient : ISandboxClient
     }
 
     /// <inheritdoc />
+    public async Task<FileLinkDto> CreateFileLinkAsync(string sessionId, CreateLinkRequest request, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/links", request, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
+        return await Read<FileLinkDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async Task<ProcessDto> StartProcessAsync(string sessionId, StartProcessRequest request, CancellationToken cancellationToken = default)
     {
         using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/processes", request, SandboxJson.Options, cancellationToken).ConfigureAwait(false);

@@ -176,6 +176,27 @@ public sealed record ExecutionResultDto
     public string? OutputLog { get; init; }
 }
 
+/// <summary>Body of a create-link request.</summary>
+public sealed record CreateLinkRequest
+{
+    /// <summary>Workspace-relative path (for GET, empty: the whole workspace as tar).</summary>
+    public string Path { get; init; } = "";
+    /// <summary><c>GET</c> (download, default) or <c>PUT</c> (upload).</summary>
+    public string? Method { get; init; }
+    /// <summary>Seconds until it expires (server default 900).</summary>
+    public int? ExpiresSeconds { get; init; }
+    /// <summary>Whether it works only once.</summary>
+    public bool? SingleUse { get; init; }
+}
+
+/// <summary>A link to one file of a session: usable without the bearer token until it expires.</summary>
+/// <param name="Url">The URL (GET or PUT it as it is).</param>
+/// <param name="Path">Workspace-relative path.</param>
+/// <param name="Method"><c>GET</c> or <c>PUT</c>.</param>
+/// <param name="ExpiresAt">When it stops working.</param>
+/// <param name="SingleUse">Whether it works only once.</param>
+public sealed record FileLinkDto(string Url, string Path, string Method, DateTimeOffset ExpiresAt, bool SingleUse);
+
 /// <summary>Body of a start-process request: a bash line or an argument vector.</summary>
 public sealed record StartProcessRequest
 {

@@ -63,6 +63,8 @@ public static class SandboxServiceCollectionExtensions
         services.TryAddSingleton(sp => new Sandbox.Processes.ProcessService(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<ExecutionSafety>(),
             sp.GetRequiredService<SessionJournal>(), sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<WorkspaceFileService>();
+        services.TryAddSingleton<WorkspaceStreams>();
+        services.TryAddSingleton<Sandbox.Links.LinkService>();
         services.TryAddSingleton<PackageCatalog>();
         services.TryAddSingleton<PackagePolicy>();
         services.TryAddSingleton<PackageInstaller>();
@@ -108,7 +110,7 @@ internal sealed class SandboxOptionsValidator : IValidateOptions<SandboxOptions>
     {
         var errors = new List<string>();
         foreach (var (label, limits) in new object[][] { ["DefaultLimits", options.DefaultLimits], ["MaxLimits", options.MaxLimits], ["Agents", options.Agents], ["Packages", options.Packages],
-                     ["Isolation", options.Isolation], ["Execution", options.Execution], ["Files", options.Files], ["Pool", options.Pool], ["Durability", options.Durability], ["Egress", options.Egress], ["Processes", options.Processes] }
+                     ["Isolation", options.Isolation], ["Execution", options.Execution], ["Files", options.Files], ["Pool", options.Pool], ["Durability", options.Durability], ["Egress", options.Egress], ["Processes", options.Processes], ["Links", options.Links] }
                      .Select(pair => ((string)pair[0], pair[1])))
         {
             var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();

@@ -74,6 +74,19 @@ public sealed class WorkspaceFileService
         return new FileEntry(target.Split('/')[^1], target, "file", total, _time.GetUtcNow());
     }
 
+    /// <summary>The size of a file (0 for a directory), without reading it.</summary>
+    public async Task<long> SizeAsync(string sessionId, string owner, string path, CancellationToken ct)
+    {
+        var session = _registry.Get(sessionId, owner);
+        session.EnsureUsable();
+        var relative = WorkspacePath.Normalize(path, allowRoot: true);
+        await _registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
+        var resolved = await WorkspaceResolver.ResolveAsync(_backend, session.ContainerId, relative, ct).ConfigureAwait(false);
+        return resolved.Stat is { } stat
+            ? stat.IsDirectory ? 0 : stat.Size
+            : throw new SandboxException(SandboxErrorCodes.FileNotFound, $"No file '{SafeText.Shorten(relative)}' in the workspace. Use list_files to see what is there.");
+    }
+
     /// <summary>Reads a file, or a directory as a tar archive.</summary>
     public async Task<DownloadedFile> DownloadAsync(string sessionId, string owner, string path, CancellationToken ct)
     {

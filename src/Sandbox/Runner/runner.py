@@ -521,6 +521,13 @@ class Runner:
             out(as_user(list_dir, rid, req.get("path", "")))
         elif op == "delete":
             out(as_user(delete_path, rid, req.get("path", "")))
+        elif op == "hash":
+            out(as_user(hash_file, rid, req.get("path", "")))
+        elif op == "space":
+            st = os.statvfs(WORKDIR)
+            out({"type": "space", "id": rid, "free": st.f_bavail * st.f_frsize, "total": st.f_blocks * st.f_frsize})
+        elif op == "rename":
+            out(as_user(lambda r, p: rename_path(r, p, req.get("to", "")), rid, req.get("path", "")))
         elif op == "snapshot":
             self.snapshot = as_user(take_snapshot, rid, "")
             if self.snapshot.get("type") == "error":
@@ -1071,6 +1078,35 @@ def delete_path(rid, path):
     else:
         os.remove(full)
     return {"type": "deleted", "id": rid}
+
+
+def hash_file(rid, path):
+    """SHA-256, size and modification time of a regular file (a symbolic link is not followed)."""
+    parent = resolve(os.path.dirname(path))
+    fd = os.open(os.path.join(parent, os.path.basename(path)), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return {"type": "error", "id": rid, "code": "invalid_path", "message": "not a regular file"}
+        h = hashlib.sha256()
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            h.update(chunk)
+        return {"type": "hash", "id": rid, "sha256": h.hexdigest(), "size": st.st_size, "mtime": st.st_mtime}
+    finally:
+        os.close(fd)
+
+
+def rename_path(rid, path, to):
+    """Moves a file within the workspace (replacing a file, never a directory)."""
+    src = os.path.join(resolve(os.path.dirname(path)), os.path.basename(path))
+    dst = os.path.join(resolve(os.path.dirname(to)), os.path.basename(to))
+    if os.path.isdir(dst) and not os.path.islink(dst):
+        return {"type": "error", "id": rid, "code": "invalid_path", "message": "the target is a directory"}
+    os.replace(src, dst)
+    return {"type": "renamed", "id": rid}
 
 
 SNAP_TEXT_MAX = 1 << 20      # files up to this size keep their text for the diff

@@ -5,7 +5,7 @@ namespace Microsoft.AspNetCore.Builder;
 /// <summary>The REST face: every endpoint translates to one engine call; endpoints are grouped by area like the MCP tools.</summary>
 public static class SandboxApi
 {
-    /// <summary>Maps <c>/api/...</c> and <c>/healthz</c>.</summary>
+    /// <summary>Maps <c>/api/...</c>, <c>/links/...</c> and <c>/healthz</c>.</summary>
     public static IEndpointRouteBuilder MapSandboxApi(this IEndpointRouteBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
@@ -14,6 +14,8 @@ public static class SandboxApi
         ExecutionEndpoints.Map(api);
         ProcessEndpoints.Map(api);
         FileEndpoints.Map(api);
+        LinkEndpoints.Map(api);
+        app.MapMethods("/links/{token}/{**path}", ["GET", "HEAD", "PUT"], LinkEndpoints.ServeAsync).WithName("UseFileLink").ExcludeFromDescription();
         AgentEndpoints.Map(api);
         PackageEndpoints.Map(api);
         return app;

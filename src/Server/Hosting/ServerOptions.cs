@@ -30,6 +30,10 @@ public sealed class ServerOptions
     /// <summary>Largest request body in bytes (uploads included).</summary>
     [Range(1024, long.MaxValue)] public long MaxRequestBodyBytes { get; set; } = 110L * 1024 * 1024;
 
+    /// <summary>The address clients reach this server at (e.g. <c>https://sandbox.example.com</c>), for the file links it
+    /// hands out. Empty: the address of the request that asked for the link (over stdio: <c>http://127.0.0.1:8080</c>).</summary>
+    public string? PublicUrl { get; set; }
+
     /// <summary>Whether any token is configured.</summary>
     public bool AuthEnabled => !string.IsNullOrEmpty(AuthToken) || ApiKeys.Count > 0;
 }

@@ -5,11 +5,28 @@ namespace Sandbox.Server.Mcp;
 
 /// <summary>The MCP tools of the workspace files area.</summary>
 [McpServerToolType]
-public sealed class FileTools(WorkspaceFileService workspace, IHttpContextAccessor http, ILogger<FileTools> logger) : SandboxToolsBase(http, logger)
+public sealed class FileTools(WorkspaceFileService workspace, Sandbox.Links.LinkService links, Microsoft.Extensions.Options.IOptions<Sandbox.Server.Hosting.ServerOptions> server,
+    Microsoft.Extensions.Options.IOptions<SandboxOptions> options, IHttpContextAccessor http, ILogger<FileTools> logger) : SandboxToolsBase(http, logger)
 {
+    /// <summary>get_file_url.</summary>
+    [McpServerTool(Name = "get_file_url", Title = "Get a link to a session file", Destructive = false, OpenWorld = false)]
+    [Description("Returns a short-lived URL for one file of the session, for data too big for a tool argument: GET downloads it (resumable with Range; a directory comes as tar), PUT uploads it (curl -T FILE URL). It needs no token, works only for that session, path and method, and dies with the session or at expiry.")]
+    public Task<CallToolResult> GetFileUrl(
+        [Description("The session_id.")] string session_id,
+        [Description("Path relative to /workspace.")] string path,
+        [Description("'GET' (download, default) or 'PUT' (upload).")] string method = "GET",
+        [Description("Seconds until the link expires (default 900).")] int? expires_seconds = null,
+        [Description("Whether the link works only once.")] bool single_use = false) => Run(() =>
+    {
+        var link = links.Create(session_id, Owner, path, method, expires_seconds is { } s ? TimeSpan.FromSeconds(s) : null, single_use);
+        var dto = Sandbox.Server.Api.LinkEndpoints.ToDto(link, Sandbox.Server.Api.LinkEndpoints.BaseUrl(Request, server.Value));
+        var how = dto.Method == "PUT" ? $"curl -T LOCAL_FILE '{dto.Url}'" : $"curl -o FILE '{dto.Url}'";
+        return Task.FromResult(McpToolResults.Ok($"{dto.Method} {dto.Url}\n(expires {dto.ExpiresAt:O}{(dto.SingleUse ? ", single use" : "")}; e.g. {how})", dto));
+    });
+
     /// <summary>upload_file.</summary>
     [McpServerTool(Name = "upload_file", Title = "Upload a file to a session", Destructive = true, OpenWorld = false)]
-    [Description("Writes a file into the session's /workspace (parent folders are created, an existing file is replaced). The path is relative to /workspace; absolute paths and '..' are refused.")]
+    [Description("Writes a file into the session's /workspace (parent folders are created, an existing file is replaced). The path is relative to /workspace; absolute paths and '..' are refused. For files over about 1 MB use get_file_url with method 'PUT' and upload out of band.")]
     public Task<CallToolResult> UploadFile(
         [Description("The session_id.")] string session_id,
         [Description("Path relative to /workspace, e.g. 'data/input.csv'.")] string path,
@@ -32,12 +49,21 @@ public sealed class FileTools(WorkspaceFileService workspace, IHttpContextAccess
 
     /// <summary>download_file.</summary>
     [McpServerTool(Name = "download_file", Title = "Download a file from a session", ReadOnly = true, OpenWorld = false)]
-    [Description("Reads a file from the session's /workspace. Text files come back as text, PNG/JPEG/GIF as images, other binary files as an embedded blob resource; a directory comes back as a tar archive.")]
+    [Description("Reads a file from the session's /workspace. Text files come back as text, PNG/JPEG/GIF as images, other binary files as an embedded blob resource; a directory comes back as a tar archive. A file over about 1 MB comes back as a download link instead.")]
     public Task<CallToolResult> DownloadFile(
         [Description("The session_id.")] string session_id,
         [Description("Path relative to /workspace.")] string path,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
+        var size = await workspace.SizeAsync(session_id, Owner, path, cancellationToken);
+        if (size > options.Value.Links.InlineMaxBytes)
+        {
+            // Too big for a tool answer: a link instead.
+            var link = links.Create(session_id, Owner, path, "GET", null, false);
+            var dto = Sandbox.Server.Api.LinkEndpoints.ToDto(link, Sandbox.Server.Api.LinkEndpoints.BaseUrl(Request, server.Value));
+            return McpToolResults.Ok($"/workspace/{dto.Path} is {size} bytes, more than an answer carries ({options.Value.Links.InlineMaxBytes}). Download it from {dto.Url} (expires {dto.ExpiresAt:O}).",
+                new { path = dto.Path, size, link = dto });
+        }
         var file = await workspace.DownloadAsync(session_id, Owner, path, cancellationToken);
         var name = file.Path.Length == 0 ? "workspace" : file.Path.Split('/')[^1];
         var mime = file.IsDirectory ? "application/x-tar" : ContentTypes.TryGetContentType(name, out var t) ? t : "application/octet-stream";

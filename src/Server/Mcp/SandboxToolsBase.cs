@@ -8,6 +8,9 @@ public abstract class SandboxToolsBase(IHttpContextAccessor http, ILogger logger
     /// <summary>The caller, whose sessions the tool may touch.</summary>
     protected string Owner => CallerContext.Get(http.HttpContext);
 
+    /// <summary>The HTTP request of the call (null over stdio).</summary>
+    protected HttpContext? Request => http.HttpContext;
+
     /// <summary>Runs a tool body through <see cref="McpToolResults.RunAsync"/>.</summary>
     protected Task<CallToolResult> Run(Func<Task<CallToolResult>> body) => McpToolResults.RunAsync(logger, body);
 }

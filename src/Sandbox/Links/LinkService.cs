@@ -1,0 +1,118 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Options;
+using Sandbox.Files;
+using Sandbox.Sessions;
+
+namespace Sandbox.Links;
+
+/// <summary>A link handed out for one file.</summary>
+/// <param name="Token">The signed token (the URL is <c>/links/{token}/{path}</c>).</param>
+/// <param name="Path">Workspace-relative path.</param>
+/// <param name="Method"><c>GET</c> or <c>PUT</c>.</param>
+/// <param name="ExpiresAt">When it stops working.</param>
+/// <param name="SingleUse">Whether it works once.</param>
+public sealed record FileLink(string Token, string Path, string Method, DateTimeOffset ExpiresAt, bool SingleUse)
+{
+    /// <summary>The link's path on this server (prefix it with the server's address).</summary>
+    public string RelativeUrl => "/links/" + Token + "/" + string.Join('/', Path.Split('/').Select(Uri.EscapeDataString));
+}
+
+/// <summary>What a valid link lets its bearer do.</summary>
+/// <param name="SessionId">The session.</param>
+/// <param name="Owner">The caller the link acts for.</param>
+/// <param name="Path">The one path.</param>
+public sealed record LinkGrant(string SessionId, string Owner, string Path);
+
+/// <summary>
+/// Short-lived links to one file of one session, for data too big for a tool argument: signed with the server's key
+/// (HMAC-SHA256), expiring, bound to a session, a path and a method, optionally single use. They work without the
+/// bearer token (whoever holds the link may use it, like any presigned URL) and die with their session, their expiry,
+/// or the key.
+/// </summary>
+public sealed class LinkService
+{
+    private readonly SessionRegistry _registry;
+    private readonly SandboxOptions _options;
+    private readonly TimeProvider _time;
+    private readonly Lazy<LinkSigner> _signer;
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _used = new(StringComparer.Ordinal);
+
+    /// <summary>Creates the service.</summary>
+    public LinkService(SessionRegistry registry, IOptions<SandboxOptions> options, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _registry = registry;
+        _options = options.Value;
+        _time = time;
+        _signer = new(() => LinkSigner.FromKeyFile(KeyFile));
+    }
+
+    private string KeyFile => string.IsNullOrEmpty(_options.Links.KeyFile)
+        ? Path.Combine(_options.Durability.ResolveDataDirectory(), "link-key")
+        : _options.Links.KeyFile;
+
+    /// <summary>A link to <paramref name="path"/> of the caller's session.</summary>
+    public FileLink Create(string sessionId, string owner, string path, string method, TimeSpan? expires, bool singleUse)
+    {
+        var session = _registry.Get(sessionId, owner);
+        session.EnsureUsable();
+        var verb = (method ?? "GET").ToUpperInvariant();
+        if (verb is not ("GET" or "PUT"))
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "method must be GET (download) or PUT (upload).");
+        }
+        var relative = WorkspacePath.Normalize(path, allowRoot: verb == "GET");
+        var life = expires ?? _options.Links.DefaultExpiry;
+        if (life <= TimeSpan.Zero || life > _options.Links.MaxExpiry)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"expires_seconds must be between 1 and {_options.Links.MaxExpiry.TotalSeconds}.");
+        }
+        var expiresAt = _time.GetUtcNow() + life;
+        var claims = new LinkClaims(session.Id, owner, relative, verb, expiresAt.ToUnixTimeSeconds(),
+            Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)), singleUse);
+        return new FileLink(_signer.Value.Sign(claims), relative, verb, DateTimeOffset.FromUnixTimeSeconds(claims.ExpiresAt), singleUse);
+    }
+
+    /// <summary>What the token lets a request with <paramref name="method"/> on <paramref name="path"/> do; throws
+    /// <c>forbidden</c> when it lets it do nothing.</summary>
+    public LinkGrant Redeem(string token, string method, string path)
+    {
+        var claims = _signer.Value.Verify(token) ?? throw Refused("This link is not valid.");
+        var now = _time.GetUtcNow().ToUnixTimeSeconds();
+        if (now >= claims.ExpiresAt)
+        {
+            throw Refused("This link has expired; ask for a new one.");
+        }
+        var verb = method == "HEAD" ? "GET" : method;
+        if (!string.Equals(verb, claims.Method, StringComparison.Ordinal))
+        {
+            throw Refused($"This link is for {claims.Method} only.");
+        }
+        if (!string.Equals(path.Trim('/'), claims.Path, StringComparison.Ordinal))
+        {
+            throw Refused("This link is for another path.");
+        }
+        if (!_registry.TryFind(claims.SessionId, out var session) || session.Owner != claims.Owner || session.Status is SessionStatus.Closed or SessionStatus.Lost)
+        {
+            throw Refused("This link's session is gone.");
+        }
+        if (claims.SingleUse && method != "HEAD")
+        {
+            foreach (var (nonce, until) in _used)
+            {
+                if (until.ToUnixTimeSeconds() < now)
+                {
+                    _used.TryRemove(nonce, out _);
+                }
+            }
+            if (!_used.TryAdd(claims.Nonce, DateTimeOffset.FromUnixTimeSeconds(claims.ExpiresAt)))
+            {
+                throw Refused("This single-use link was used already.");
+            }
+        }
+        return new LinkGrant(claims.SessionId, claims.Owner, claims.Path);
+    }
+
+    private static SandboxException Refused(string message) => new(SandboxErrorCodes.Forbidden, message);
+}
