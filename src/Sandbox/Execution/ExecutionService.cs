@@ -293,6 +293,7 @@ public sealed class ExecutionService : ISessionCloseListener
             {
                 result = await run(events.Writer, execution.Token).ConfigureAwait(false);
                 record(result, null);
+                await AcknowledgeAsync(session, execution.Id).ConfigureAwait(false);
             }
             catch (Exception e)
             {
@@ -322,6 +323,24 @@ public sealed class ExecutionService : ISessionCloseListener
                 _registry.Release(session, SessionWork.Execution);
             }
         }, CancellationToken.None);
+    }
+
+    /// <summary>Tells the runner the end of an execution arrived, so it lets go of what it kept to replay to a server
+    /// that restarts meanwhile (a failure to say so only means a needless replay later, which is refused as done).</summary>
+    private static async Task AcknowledgeAsync(Session session, string executionId)
+    {
+        if (session.Runner is not { } runner)
+        {
+            return;
+        }
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await runner.SendAsync(new Dictionary<string, object> { ["op"] = "ack", ["id"] = executionId }, cts.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SandboxException or OperationCanceledException or IOException or ObjectDisposedException)
+        {
+        }
     }
 
     private void Remember(TrackedExecution execution)

@@ -543,6 +543,11 @@ class Runner:
                 out(as_user(lambda r, _p: diff_snapshot(r, before, int(req.get("max_chars", 1 << 20))), rid, ""))
         elif op == "env":
             self.set_env(rid, req)
+        elif op == "ack":
+            # The server has the end of this execution: nothing to replay to a later one (no answer is sent).
+            global RECORD
+            if RECORD is not None and RECORD["id"] == rid and RECORD["done"]:
+                RECORD = None
         elif op == "exec_state":
             r = RECORD
             out({"type": "exec_state", "id": rid, "exec": r and r["id"],
