@@ -114,8 +114,19 @@ public static class ServerProgram
         configure?.Invoke(builder);
 
         var app = builder.Build();
-        app.UseSerilogRequestLogging(o => o.GetLevel = (http, _, ex) =>
-            ex is not null || http.Response.StatusCode >= 500 ? LogEventLevel.Error : http.Request.Path.StartsWithSegments("/healthz") ? LogEventLevel.Debug : LogEventLevel.Information);
+        app.UseSerilogRequestLogging(o =>
+        {
+            o.GetLevel = (http, _, ex) =>
+                ex is not null || http.Response.StatusCode >= 500 ? LogEventLevel.Error : http.Request.Path.StartsWithSegments("/healthz") ? LogEventLevel.Debug : LogEventLevel.Information;
+            // A link's token is a credential: the request log shows its path without it.
+            o.GetMessageTemplateProperties = (http, path, elapsed, status) =>
+            [
+                new LogEventProperty("RequestMethod", new ScalarValue(http.Request.Method)),
+                new LogEventProperty("RequestPath", new ScalarValue(RedactLinkToken(path))),
+                new LogEventProperty("StatusCode", new ScalarValue(status)),
+                new LogEventProperty("Elapsed", new ScalarValue(elapsed)),
+            ];
+        });
         app.UseExceptionHandler();
         app.UseMiddleware<RequestGuardMiddleware>();
         app.MapOpenApi();
@@ -192,4 +203,15 @@ public static class ServerProgram
           See README.md for every option and its default.
 
         """;
+
+    /// <summary><c>/links/TOKEN/path</c> as <c>/links/…/path</c>.</summary>
+    internal static string RedactLinkToken(string path)
+    {
+        if (!path.StartsWith("/links/", StringComparison.Ordinal))
+        {
+            return path;
+        }
+        var rest = path.IndexOf('/', "/links/".Length);
+        return "/links/…" + (rest < 0 ? "" : path[rest..]);
+    }
 }

@@ -204,3 +204,13 @@ public sealed class McpFileLinkTests(ServerFixture server)
         await mcp.CallOkAsync("close_session", new() { ["session_id"] = id });
     }
 }
+
+public sealed class LinkLoggingTests
+{
+    [Theory]
+    [InlineData("/links/eyJzZXNzaW9u.c2lnbmF0dXJl/data/a.csv", "/links/…/data/a.csv")]
+    [InlineData("/links/eyJzZXNzaW9u.c2lnbmF0dXJl", "/links/…")]
+    [InlineData("/api/sessions/x/files/a", "/api/sessions/x/files/a")]
+    public void The_request_log_never_shows_a_link_token(string path, string logged) =>
+        Assert.Equal(logged, Sandbox.Server.Hosting.ServerProgram.RedactLinkToken(path));
+}
