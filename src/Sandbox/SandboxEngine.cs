@@ -19,6 +19,8 @@ public sealed class SandboxEngine(
     ExecutionService executions,
     OutputLog outputs,
     Processes.ProcessService processes,
+    Snapshots.SnapshotService snapshots,
+    Links.LinkService links,
     WorkspaceFileService files,
     PackageCatalog packages,
     PackageInstaller installer,
@@ -44,6 +46,12 @@ public sealed class SandboxEngine(
 
     /// <summary>Background processes beside a session's interpreter.</summary>
     public Processes.ProcessService Processes => processes;
+
+    /// <summary>Workspace snapshots (sessions start from them; forks use them).</summary>
+    public Snapshots.SnapshotService Snapshots => snapshots;
+
+    /// <summary>Signed file links.</summary>
+    public Links.LinkService Links => links;
 
     /// <summary>A session's workspace files.</summary>
     public WorkspaceFileService Files => files;

@@ -39,6 +39,8 @@ public static class SandboxErrorCodes
     public const string PackageUnavailable = "package_unavailable";
     /// <summary>The execution was cancelled (by cancel_execution or its caller) before it finished.</summary>
     public const string ExecutionCancelled = "cancelled";
+    /// <summary>No such snapshot among the caller's.</summary>
+    public const string SnapshotNotFound = "snapshot_not_found";
     /// <summary>No such background process in the session.</summary>
     public const string ProcessNotFound = "process_not_found";
     /// <summary>No such execution in the session (or it is too old to be remembered).</summary>

@@ -69,6 +69,9 @@ public sealed class SandboxOptions : IValidatableObject
     /// <summary>Code execution: timeouts, output and code caps, concurrency.</summary>
     [Required] public Execution.ExecutionOptions Execution { get; set; } = new();
 
+    /// <summary>Workspace snapshots and forks: where, how big, how many.</summary>
+    [Required] public Snapshots.SnapshotOptions Snapshots { get; set; } = new();
+
     /// <summary>Signed file links: key, expiry, sizes.</summary>
     [Required] public Links.LinkOptions Links { get; set; } = new();
 

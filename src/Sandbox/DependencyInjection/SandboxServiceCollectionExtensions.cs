@@ -50,7 +50,7 @@ public static class SandboxServiceCollectionExtensions
         services.TryAddSingleton<WarmPool>();
         services.TryAddSingleton(sp => new SessionService(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<SandboxLauncher>(),
             sp.GetRequiredService<WarmPool>(), sp.GetRequiredService<IsolationPolicy>(), sp.GetRequiredService<ISandboxBackend>(), sp.GetRequiredService<SessionJournal>(),
-            sp.GetRequiredService<EgressService>(), [sp.GetRequiredService<ExecutionService>(), sp.GetRequiredService<AgentRunService>(), sp.GetRequiredService<EgressService>()], sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<EgressService>(), sp.GetRequiredService<Sandbox.Snapshots.SnapshotService>(), [sp.GetRequiredService<ExecutionService>(), sp.GetRequiredService<AgentRunService>(), sp.GetRequiredService<EgressService>()], sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<SessionService>>()));
 
         // Capabilities.
@@ -65,6 +65,7 @@ public static class SandboxServiceCollectionExtensions
         services.TryAddSingleton<WorkspaceFileService>();
         services.TryAddSingleton<WorkspaceStreams>();
         services.TryAddSingleton<Sandbox.Links.LinkService>();
+        services.TryAddSingleton<Sandbox.Snapshots.SnapshotService>();
         services.TryAddSingleton<PackageCatalog>();
         services.TryAddSingleton<PackagePolicy>();
         services.TryAddSingleton<PackageInstaller>();
@@ -110,7 +111,7 @@ internal sealed class SandboxOptionsValidator : IValidateOptions<SandboxOptions>
     {
         var errors = new List<string>();
         foreach (var (label, limits) in new object[][] { ["DefaultLimits", options.DefaultLimits], ["MaxLimits", options.MaxLimits], ["Agents", options.Agents], ["Packages", options.Packages],
-                     ["Isolation", options.Isolation], ["Execution", options.Execution], ["Files", options.Files], ["Pool", options.Pool], ["Durability", options.Durability], ["Egress", options.Egress], ["Processes", options.Processes], ["Links", options.Links] }
+                     ["Isolation", options.Isolation], ["Execution", options.Execution], ["Files", options.Files], ["Pool", options.Pool], ["Durability", options.Durability], ["Egress", options.Egress], ["Processes", options.Processes], ["Links", options.Links], ["Snapshots", options.Snapshots] }
                      .Select(pair => ((string)pair[0], pair[1])))
         {
             var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();

@@ -19,6 +19,10 @@ public sealed record SessionSpec
 
     /// <summary>Hosts the session may reach through its egress proxy, and secrets the proxy adds; null: no network.</summary>
     public Egress.NetworkRequest? Network { get; init; }
+
+    /// <summary>A snapshot (of the caller's) whose files the new session starts with; its image is the default image.
+    /// The Python interpreter starts fresh: a snapshot holds files, not memory.</summary>
+    public string? FromSnapshot { get; init; }
 }
 
 /// <summary>Lifecycle state of a session.</summary>

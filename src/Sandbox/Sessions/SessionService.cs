@@ -21,6 +21,7 @@ public sealed partial class SessionService
     private readonly ISandboxBackend _backend;
     private readonly SessionJournal _journal;
     private readonly Egress.EgressService _egress;
+    private readonly Snapshots.SnapshotService _snapshots;
     private readonly IEnumerable<ISessionCloseListener> _closeListeners;
     private readonly SandboxOptions _options;
     private readonly TimeProvider _time;
@@ -28,7 +29,7 @@ public sealed partial class SessionService
 
     /// <summary>Creates the service.</summary>
     internal SessionService(SessionRegistry registry, SandboxLauncher launcher, WarmPool pool, IsolationPolicy isolation, ISandboxBackend backend,
-        SessionJournal journal, Egress.EgressService egress, IEnumerable<ISessionCloseListener> closeListeners, IOptions<SandboxOptions> options, TimeProvider time,
+        SessionJournal journal, Egress.EgressService egress, Snapshots.SnapshotService snapshots, IEnumerable<ISessionCloseListener> closeListeners, IOptions<SandboxOptions> options, TimeProvider time,
         ILogger<SessionService> logger)
     {
         _registry = registry;
@@ -38,6 +39,7 @@ public sealed partial class SessionService
         _backend = backend;
         _journal = journal;
         _egress = egress;
+        _snapshots = snapshots;
         _closeListeners = closeListeners;
         _options = options.Value;
         _time = time;
@@ -48,10 +50,72 @@ public sealed partial class SessionService
     public int Count => _registry.Count;
 
     /// <summary>Creates a session: one hardened sandbox with a bounded workspace and a running interpreter.</summary>
-    public async Task<SessionInfo> CreateAsync(SessionSpec spec, string owner, CancellationToken ct)
+    public Task<SessionInfo> CreateAsync(SessionSpec spec, string owner, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentException.ThrowIfNullOrEmpty(owner);
+        if (spec.FromSnapshot is { } snapshotId)
+        {
+            var snapshot = _snapshots.Get(owner, snapshotId);
+            return CreateCoreAsync(spec with { Image = spec.Image ?? ImageName(snapshot.Image) }, owner,
+                (container, token) => _snapshots.RestoreAsync(owner, snapshot.SnapshotId, container, token), "from snapshot " + snapshot.SnapshotId, ct);
+        }
+        return CreateCoreAsync(spec, owner, null, null, ct);
+    }
+
+    /// <summary>Makes <paramref name="count"/> new sessions with a copy of a running session's workspace (same image,
+    /// limits, tier and network list). Their Python interpreters start fresh: files are copied, memory is not.</summary>
+    public async Task<IReadOnlyList<SessionInfo>> ForkAsync(string sessionId, string owner, int count, CancellationToken ct)
+    {
+        if (count < 1 || count > _options.Snapshots.MaxForks)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"count must be between 1 and {_options.Snapshots.MaxForks}.");
+        }
+        var source = _registry.Get(sessionId, owner);
+        source.EnsureUsable();
+        var archive = await _snapshots.SaveTemporaryAsync(source, ct).ConfigureAwait(false);
+        var made = new List<SessionInfo>();
+        try
+        {
+            var l = source.Limits;
+            Egress.SessionNetwork? network;
+            lock (source.Sync)
+            {
+                network = source.Network;
+            }
+            var spec = new SessionSpec
+            {
+                Image = ImageName(source.Image), Isolation = source.Isolation, IdleTimeout = source.IdleTimeout,
+                Limits = new LimitsRequest { MemoryMb = l.MemoryMb, Cpus = l.Cpus, Pids = l.Pids, NoFile = l.NoFile, FileSizeMb = l.FileSizeMb, WorkspaceMb = l.WorkspaceMb, TmpMb = l.TmpMb },
+                Network = network is null ? null : new Egress.NetworkRequest { Allow = network.Allow, Secrets = network.Secrets },
+            };
+            for (var i = 0; i < count; i++)
+            {
+                made.Add(await CreateCoreAsync(spec, owner, (container, token) => _snapshots.RestoreFileAsync(archive, container, token), "fork of " + source.Id, ct)
+                    .ConfigureAwait(false));
+            }
+            return made;
+        }
+        catch
+        {
+            foreach (var s in made)
+            {
+                await CloseAsync(s.Id, owner, CancellationToken.None).ConfigureAwait(false);
+            }
+            throw;
+        }
+        finally
+        {
+            File.Delete(archive);
+        }
+    }
+
+    /// <summary>The short image name of an image reference (sessions record the reference).</summary>
+    private string? ImageName(string image) =>
+        _options.Images.FirstOrDefault(kv => kv.Value == image || kv.Key == image).Key ?? image;
+
+    private async Task<SessionInfo> CreateCoreAsync(SessionSpec spec, string owner, Func<string, CancellationToken, Task>? restore, string? origin, CancellationToken ct)
+    {
         var (image, _) = _launcher.ResolveImage(spec.Image);
         var limits = (spec.Limits ?? new LimitsRequest()).Resolve(_options.DefaultLimits, _options.MaxLimits);
         var idle = spec.IdleTimeout ?? _options.IdleTimeout;
@@ -73,11 +137,18 @@ public sealed partial class SessionService
                 Id = sandbox.Id, Image = image, Owner = owner, Limits = limits, CreatedAt = now, IdleTimeout = idle,
                 ContainerId = sandbox.ContainerId, Runner = sandbox.Runner, LastUsedAt = now, Isolation = sandbox.Isolation,
             };
-            if (network is not null)
+            if (network is not null || restore is not null)
             {
                 try
                 {
-                    await _egress.AttachAsync(session, network, ct).ConfigureAwait(false);
+                    if (restore is not null)
+                    {
+                        await restore(session.ContainerId, ct).ConfigureAwait(false);
+                    }
+                    if (network is not null)
+                    {
+                        await _egress.AttachAsync(session, network, ct).ConfigureAwait(false);
+                    }
                 }
                 catch
                 {
@@ -90,6 +161,10 @@ public sealed partial class SessionService
             LogCreated(_logger, session.Id, image, owner, IsolationPolicy.Name(tier), limits.MemoryMb, limits.Cpus, limits.Pids, pooled is not null);
             await _journal.PersistAsync(session, ct).ConfigureAwait(false);
             var notes = new List<string>();
+            if (origin is not null)
+            {
+                notes.Add(origin);
+            }
             if (pooled is not null)
             {
                 notes.Add("from the warm pool");

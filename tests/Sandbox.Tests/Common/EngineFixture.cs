@@ -13,6 +13,9 @@ namespace Sandbox.Tests.Common;
 public sealed class EngineFixture : IAsyncLifetime
 {
     private readonly List<IServiceProvider> _providers = [];
+    /// <summary>A data directory of this run (snapshots, link key).</summary>
+    public string DataDirectory { get; } = Directory.CreateTempSubdirectory("sandbox-engine-test-").FullName;
+
 
     public string InstanceId { get; } = "test-" + Guid.NewGuid().ToString("N")[..12];
 
@@ -53,6 +56,7 @@ public sealed class EngineFixture : IAsyncLifetime
         {
             o.InstanceId = InstanceId;
             o.Durability.Store = StoreKind.Memory;
+            o.Durability.DataDirectory = DataDirectory; // snapshots and the link key of test engines
             configure?.Invoke(o);
         });
         var provider = services.BuildServiceProvider();
