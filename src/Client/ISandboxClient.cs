@@ -30,6 +30,18 @@ public interface ISandboxClient : IAsyncDisposable
     /// <summary>The lines of an execution's kept output that match a regular expression.</summary>
     Task<OutputMatchesDto> GrepOutputAsync(string sessionId, string executionId, string pattern, string stream = "stdout", int maxMatches = 100, CancellationToken cancellationToken = default);
 
+    /// <summary>Saves a session's workspace as a snapshot.</summary>
+    Task<SnapshotDto> SnapshotSessionAsync(string sessionId, string? name = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Your snapshots, newest first.</summary>
+    Task<IReadOnlyList<SnapshotDto>> ListSnapshotsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes a snapshot.</summary>
+    Task DeleteSnapshotAsync(string snapshotId, CancellationToken cancellationToken = default);
+
+    /// <summary>New sessions with a copy of a session's workspace (fresh interpreters).</summary>
+    Task<IReadOnlyList<SessionDto>> ForkSessionAsync(string sessionId, int count = 1, CancellationToken cancellationToken = default);
+
     /// <summary>A short-lived link to one file of a session (GET downloads, PUT uploads), usable without the token.</summary>
     Task<FileLinkDto> CreateFileLinkAsync(string sessionId, CreateLinkRequest request, CancellationToken cancellationToken = default);
 

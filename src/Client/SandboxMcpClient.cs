@@ -47,7 +47,7 @@ public sealed class SandboxMcpClient : ISandboxClient
         {
             ["image"] = request?.Image, ["memory_mb"] = l?.MemoryMb, ["cpus"] = l?.Cpus, ["pids"] = l?.Pids,
             ["workspace_mb"] = l?.WorkspaceMb, ["ttl_seconds"] = request?.IdleTimeoutSeconds, ["isolation"] = request?.Isolation,
-            ["network_allow"] = request?.Network?.Allow, ["network_secrets"] = request?.Network?.Secrets,
+            ["network_allow"] = request?.Network?.Allow, ["network_secrets"] = request?.Network?.Secrets, ["from_snapshot"] = request?.FromSnapshot,
         };
         if (l is { NoFile: not null } or { FileSizeMb: not null } or { TmpMb: not null })
         {
@@ -204,6 +204,22 @@ public sealed class SandboxMcpClient : ISandboxClient
     };
 
     private const double UntilDone = 3600;
+
+    /// <inheritdoc />
+    public async Task<SnapshotDto> SnapshotSessionAsync(string sessionId, string? name = null, CancellationToken cancellationToken = default) =>
+        Get<SnapshotDto>(await CallAsync("snapshot_session", new() { ["session_id"] = sessionId, ["name"] = name }, cancellationToken).ConfigureAwait(false), "snapshot");
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<SnapshotDto>> ListSnapshotsAsync(CancellationToken cancellationToken = default) =>
+        Get<List<SnapshotDto>>(await CallAsync("list_snapshots", new(), cancellationToken).ConfigureAwait(false), "snapshots");
+
+    /// <inheritdoc />
+    public Task DeleteSnapshotAsync(string snapshotId, CancellationToken cancellationToken = default) =>
+        CallAsync("delete_snapshot", new() { ["snapshot_id"] = snapshotId }, cancellationToken);
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<SessionDto>> ForkSessionAsync(string sessionId, int count = 1, CancellationToken cancellationToken = default) =>
+        Get<List<SessionDto>>(await CallAsync("fork_session", new() { ["session_id"] = sessionId, ["count"] = count }, cancellationToken).ConfigureAwait(false), "sessions");
 
     /// <inheritdoc />
     public async Task<FileLinkDto> CreateFileLinkAsync(string sessionId, CreateLinkRequest request, CancellationToken cancellationToken = default)

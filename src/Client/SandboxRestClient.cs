@@ -166,6 +166,34 @@ public sealed class SandboxRestClient : ISandboxClient
     }
 
     /// <inheritdoc />
+    public async Task<SnapshotDto> SnapshotSessionAsync(string sessionId, string? name = null, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/snapshots", new { name }, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
+        return await Read<SnapshotDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<SnapshotDto>> ListSnapshotsAsync(CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.GetAsync("api/snapshots", cancellationToken).ConfigureAwait(false);
+        return await Read<List<SnapshotDto>>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task DeleteSnapshotAsync(string snapshotId, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.DeleteAsync($"api/snapshots/{Escape(snapshotId)}", cancellationToken).ConfigureAwait(false);
+        await EnsureSuccess(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<SessionDto>> ForkSessionAsync(string sessionId, int count = 1, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/fork", new { count }, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
+        return await Read<List<SessionDto>>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async Task<FileLinkDto> CreateFileLinkAsync(string sessionId, CreateLinkRequest request, CancellationToken cancellationToken = default)
     {
         using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/links", request, SandboxJson.Options, cancellationToken).ConfigureAwait(false);

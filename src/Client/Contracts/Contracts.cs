@@ -62,7 +62,13 @@ public sealed record CreateSessionRequest
     /// <summary>Hosts the session may reach through its egress proxy, and operator secrets the proxy adds; omitted: no
     /// network at all.</summary>
     public NetworkDto? Network { get; init; }
+    /// <summary>A snapshot id: the session starts with its files (and its image, unless one is named). The Python
+    /// interpreter starts fresh.</summary>
+    public string? FromSnapshot { get; init; }
 }
+
+/// <summary>A saved workspace.</summary>
+public sealed record SnapshotDto(string SnapshotId, string Name, string SourceSessionId, string Image, long SizeBytes, int Files, DateTimeOffset CreatedAt);
 
 /// <summary>A session's network: host patterns it may reach and operator secrets its proxy adds (names only).</summary>
 public sealed record NetworkDto

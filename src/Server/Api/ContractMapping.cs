@@ -27,7 +27,11 @@ internal static class ContractMapping
         IdleTimeout = r?.IdleTimeoutSeconds is { } s ? TimeSpan.FromSeconds(s) : null,
         Isolation = IsolationPolicy.Parse(r?.Isolation),
         Network = r?.Network.ToEngine(),
+        FromSnapshot = r?.FromSnapshot,
     };
+
+    public static SnapshotDto ToDto(this Sandbox.Snapshots.SnapshotInfo s) =>
+        new(s.SnapshotId, s.Name, s.SourceSessionId, s.Image, s.SizeBytes, s.Files, s.CreatedAt);
 
     public static Sandbox.Egress.NetworkRequest? ToEngine(this NetworkDto? n) =>
         n is null ? null : new Sandbox.Egress.NetworkRequest { Allow = n.Allow ?? [], Secrets = n.Secrets ?? [] };

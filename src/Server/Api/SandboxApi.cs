@@ -15,6 +15,7 @@ public static class SandboxApi
         ProcessEndpoints.Map(api);
         FileEndpoints.Map(api);
         LinkEndpoints.Map(api);
+        SnapshotEndpoints.Map(api);
         app.MapMethods("/links/{token}/{**path}", ["GET", "HEAD", "PUT"], LinkEndpoints.ServeAsync).WithName("UseFileLink").ExcludeFromDescription();
         AgentEndpoints.Map(api);
         PackageEndpoints.Map(api);

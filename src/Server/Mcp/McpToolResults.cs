@@ -60,6 +60,7 @@ namespace Microsoft.Extensions.DependencyInjection
             .WithTools<SessionTools>()
             .WithTools<ExecutionTools>()
             .WithTools<ProcessTools>()
+            .WithTools<SnapshotTools>()
             .WithTools<FileTools>()
             .WithTools<PackageTools>()
             .WithTools<AgentTools>();

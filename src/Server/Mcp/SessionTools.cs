@@ -20,6 +20,7 @@ public sealed class SessionTools(SessionService service, Sandbox.Egress.EgressSe
         [Description("'gvisor' (the code runs on a kernel of its own, not the host's; the default where the server has it) or 'container' (the hardened container alone; faster to start). Optional.")] string? isolation = null,
         [Description("Hosts the session may reach over HTTP/HTTPS through its proxy, e.g. [\"pypi.org\", \"*.pythonhosted.org\", \"api.example.com:8443\"] (no port: 80 and 443; names only). Within what the server permits. Omitted: no network at all; [] starts with nothing allowed (update_network can open hosts later).")] string[]? network_allow = null,
         [Description("Names of operator-configured secrets the proxy adds to requests to their hosts (the values never enter the sandbox). Optional.")] string[]? network_secrets = null,
+        [Description("A snapshot_id from snapshot_session: the session starts with its files (and its image). Python variables start fresh. Optional.")] string? from_snapshot = null,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
         var request = new CreateSessionRequest
@@ -29,6 +30,7 @@ public sealed class SessionTools(SessionService service, Sandbox.Egress.EgressSe
             IdleTimeoutSeconds = ttl_seconds,
             Isolation = isolation,
             Network = network_allow is null && network_secrets is null ? null : new NetworkDto { Allow = network_allow ?? [], Secrets = network_secrets },
+            FromSnapshot = from_snapshot,
         };
         var s = (await service.CreateAsync(request.ToSpec(), Owner, cancellationToken)).ToDto();
         return McpToolResults.Ok($"Session {s.Id} is ready (image {s.Image}; isolation {s.Isolation}; memory {s.Limits.MemoryMb} MiB, cpus {s.Limits.Cpus}, pids {s.Limits.Pids}, workspace {s.Limits.WorkspaceMb} MiB; {Describe(s.Network)}). Use session_id \"{s.Id}\" with execute_code.",
