@@ -147,6 +147,52 @@ public sealed class DurabilityTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Snapshots_outlive_a_restart_and_sessions_and_forks_made_from_them_keep_every_file()
+    {
+        var (first, http) = await StartServer();
+        var source = (await (await http.PostAsJsonAsync("/api/sessions", new { })).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options))!;
+        await Execute(http, source.Id, "import os\nos.makedirs('d/e', exist_ok=True)\nopen('d/e/f.txt', 'w').write('kept')\nopen('top.bin', 'wb').write(os.urandom(1 << 20))\nimport hashlib\nprint(hashlib.sha256(open('top.bin', 'rb').read()).hexdigest())");
+        var digest = (await Execute(http, source.Id, "import hashlib\nprint(hashlib.sha256(open('top.bin', 'rb').read()).hexdigest())")).Stdout;
+        var snapshot = (await (await http.PostAsJsonAsync($"/api/sessions/{source.Id}/snapshots", new { name = "before restart" })).Content.ReadFromJsonAsync<SnapshotDto>(SandboxJson.Options))!;
+        await http.DeleteAsync($"/api/sessions/{source.Id}");
+        await first.StopAsync();
+        await first.DisposeAsync();
+        http.Dispose();
+
+        var (second, http2) = await StartServer();
+        var ids = new List<string>();
+        try
+        {
+            Assert.Contains(await http2.GetFromJsonAsync<List<SnapshotDto>>("/api/snapshots", SandboxJson.Options) ?? [], s => s.SnapshotId == snapshot.SnapshotId && s.Name == "before restart");
+            var restored = (await (await http2.PostAsJsonAsync("/api/sessions", new { from_snapshot = snapshot.SnapshotId })).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options))!;
+            ids.Add(restored.Id);
+            const string check = "import hashlib\nprint(open('d/e/f.txt').read(), hashlib.sha256(open('top.bin', 'rb').read()).hexdigest())";
+            var expected = "kept " + digest;
+            Assert.Equal(expected, (await Execute(http2, restored.Id, check)).Stdout);
+            var forks = (await (await http2.PostAsJsonAsync($"/api/sessions/{restored.Id}/fork", new { count = 2 })).Content.ReadFromJsonAsync<List<SessionDto>>(SandboxJson.Options))!;
+            ids.AddRange(forks.Select(f => f.Id));
+            var grand = (await (await http2.PostAsJsonAsync($"/api/sessions/{forks[1].Id}/fork", new { count = 1 })).Content.ReadFromJsonAsync<List<SessionDto>>(SandboxJson.Options))!;
+            ids.AddRange(grand.Select(f => f.Id));
+            foreach (var id in forks.Select(f => f.Id).Concat(grand.Select(g => g.Id)))
+            {
+                Assert.Equal(expected, (await Execute(http2, id, check)).Stdout);
+            }
+            Assert.Equal(HttpStatusCode.NoContent, (await http2.DeleteAsync($"/api/snapshots/{snapshot.SnapshotId}")).StatusCode);
+            Assert.Equal(HttpStatusCode.NotFound, (await http2.PostAsJsonAsync("/api/sessions", new { from_snapshot = snapshot.SnapshotId })).StatusCode);
+        }
+        finally
+        {
+            foreach (var id in ids)
+            {
+                await http2.DeleteAsync($"/api/sessions/{id}");
+            }
+            await second.StopAsync();
+            await second.DisposeAsync();
+            http2.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task A_session_whose_container_vanished_during_downtime_is_lost_with_a_clear_error()
     {
         var (first, http) = await StartServer();
