@@ -30,6 +30,12 @@ public interface ISandboxClient : IAsyncDisposable
     /// <summary>The lines of an execution's kept output that match a regular expression.</summary>
     Task<OutputMatchesDto> GrepOutputAsync(string sessionId, string executionId, string pattern, string stream = "stdout", int maxMatches = 100, CancellationToken cancellationToken = default);
 
+    /// <summary>Makes a port a server in the session listens on reachable at <c>/api/sessions/{id}/ports/{port}/</c>.</summary>
+    Task<SessionDto> ExposePortAsync(string sessionId, int port, CancellationToken cancellationToken = default);
+
+    /// <summary>Closes a preview port.</summary>
+    Task<SessionDto> UnexposePortAsync(string sessionId, int port, CancellationToken cancellationToken = default);
+
     /// <summary>Saves a session's workspace as a snapshot.</summary>
     Task<SnapshotDto> SnapshotSessionAsync(string sessionId, string? name = null, CancellationToken cancellationToken = default);
 

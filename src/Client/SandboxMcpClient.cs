@@ -206,6 +206,14 @@ public sealed class SandboxMcpClient : ISandboxClient
     private const double UntilDone = 3600;
 
     /// <inheritdoc />
+    public async Task<SessionDto> ExposePortAsync(string sessionId, int port, CancellationToken cancellationToken = default) =>
+        Get<SessionDto>(await CallAsync("expose_port", new() { ["session_id"] = sessionId, ["port"] = port }, cancellationToken).ConfigureAwait(false), "session");
+
+    /// <inheritdoc />
+    public async Task<SessionDto> UnexposePortAsync(string sessionId, int port, CancellationToken cancellationToken = default) =>
+        Get<SessionDto>(await CallAsync("unexpose_port", new() { ["session_id"] = sessionId, ["port"] = port }, cancellationToken).ConfigureAwait(false), "session");
+
+    /// <inheritdoc />
     public async Task<SnapshotDto> SnapshotSessionAsync(string sessionId, string? name = null, CancellationToken cancellationToken = default) =>
         Get<SnapshotDto>(await CallAsync("snapshot_session", new() { ["session_id"] = sessionId, ["name"] = name }, cancellationToken).ConfigureAwait(false), "snapshot");
 

@@ -166,6 +166,20 @@ public sealed class SandboxRestClient : ISandboxClient
     }
 
     /// <inheritdoc />
+    public async Task<SessionDto> ExposePortAsync(string sessionId, int port, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/expose", new { port }, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
+        return await Read<SessionDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<SessionDto> UnexposePortAsync(string sessionId, int port, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.DeleteAsync($"api/sessions/{Escape(sessionId)}/expose/{port}", cancellationToken).ConfigureAwait(false);
+        return await Read<SessionDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async Task<SnapshotDto> SnapshotSessionAsync(string sessionId, string? name = null, CancellationToken cancellationToken = default)
     {
         using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/snapshots", new { name }, SandboxJson.Options, cancellationToken).ConfigureAwait(false);

@@ -111,6 +111,8 @@ public sealed record SessionDto
     public string Isolation { get; init; } = "container";
     /// <summary>Its network; null: none at all.</summary>
     public NetworkDto? Network { get; init; }
+    /// <summary>Its exposed preview ports, reachable at <c>/api/sessions/{id}/ports/{port}/</c>.</summary>
+    public IReadOnlyList<int> Ports { get; init; } = [];
 }
 
 /// <summary>Body of an execute request.</summary>

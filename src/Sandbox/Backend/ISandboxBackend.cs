@@ -55,6 +55,10 @@ public interface ISandboxBackend
     /// <summary>Extracts a tar stream into a directory of the sandbox. A full workspace is <c>limit_exceeded</c>.</summary>
     Task PutArchiveAsync(string containerId, string directory, Stream tar, CancellationToken ct);
 
+    /// <summary>A byte stream to a TCP port the sandbox listens on at its loopback address, carried by the engine
+    /// (the sandbox gets no network for it). The caller disposes it, which closes the connection.</summary>
+    Task<Stream> ConnectPortAsync(string containerId, int port, CancellationToken ct);
+
     /// <summary>A tar stream of a path in the sandbox. The caller disposes it.</summary>
     Task<Stream> GetArchiveAsync(string containerId, string path, CancellationToken ct);
 

@@ -66,6 +66,8 @@ public static class SandboxServiceCollectionExtensions
         services.TryAddSingleton<WorkspaceStreams>();
         services.TryAddSingleton<Sandbox.Links.LinkService>();
         services.TryAddSingleton<Sandbox.Snapshots.SnapshotService>();
+        services.TryAddSingleton(sp => new Sandbox.Ports.PortService(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<ISandboxBackend>(),
+            sp.GetRequiredService<SessionJournal>()));
         services.TryAddSingleton<PackageCatalog>();
         services.TryAddSingleton<PackagePolicy>();
         services.TryAddSingleton<PackageInstaller>();

@@ -245,6 +245,9 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
     }
 
     /// <inheritdoc />
+    public Task<Stream> ConnectPortAsync(string containerId, int port, CancellationToken ct) => PortRelay.ConnectAsync(_client, containerId, port, ct);
+
+    /// <inheritdoc />
     public async Task<Stream> GetArchiveAsync(string containerId, string path, CancellationToken ct)
     {
         try

@@ -39,7 +39,34 @@ internal sealed class ExecutionRun(Session session, SessionRegistry registry, Ch
         var stopwatch = Stopwatch.StartNew();
         ExecutionResult? result = null;
         var runnerTimedOut = false;
-        var end = await RunnerCommand.RunAsync(runner, id, command, timeout, options.KillGrace, time, async message =>
+        // Taking up an execution after a restart: live messages that arrive before the replay are in it too, so only
+        // the replay (all the runner kept, in order) and what follows it count.
+        var replayed = !Equals(command["op"], "replay");
+        async ValueTask<bool> OnMessage(RunnerMessage message)
+        {
+            if (!replayed)
+            {
+                if (message.Type != "replayed")
+                {
+                    return false;
+                }
+                replayed = true;
+                if (message.Body.TryGetProperty("messages", out var kept) && kept.ValueKind == JsonValueKind.Array)
+                {
+                    foreach (var m in kept.EnumerateArray())
+                    {
+                        if (await Handle(new RunnerMessage(Str(m, "type") ?? "", id, m.Clone())).ConfigureAwait(false))
+                        {
+                            return true;
+                        }
+                    }
+                }
+                return false;
+            }
+            return await Handle(message).ConfigureAwait(false);
+        }
+
+        async ValueTask<bool> Handle(RunnerMessage message)
         {
             switch (message.Type)
             {
@@ -92,7 +119,9 @@ internal sealed class ExecutionRun(Session session, SessionRegistry registry, Ch
                 default:
                     return false;
             }
-        }, ct).ConfigureAwait(false);
+        }
+
+        var end = await RunnerCommand.RunAsync(runner, id, command, timeout, options.KillGrace, time, OnMessage, ct).ConfigureAwait(false);
 
         if (end.Hung)
         {

@@ -560,8 +560,7 @@ class Runner:
             if r is None or r["id"] != rid:
                 out({"type": "error", "id": rid, "code": "bad_request", "message": "no such execution to replay"})
             else:
-                for data in list(r["messages"]):
-                    write(data)
+                out({"type": "replayed", "id": rid, "messages": [json.loads(d) for d in r["messages"]]})
         elif op == "reset":
             self.stop_kernel()
             for pid in list(self.procs):

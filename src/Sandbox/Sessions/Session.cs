@@ -29,6 +29,8 @@ internal sealed class Session
     public bool Busy { get; set; }
     /// <summary>The allow list and secrets of a session with a network; null: no network.</summary>
     public Egress.SessionNetwork? Network { get; set; }
+    /// <summary>Ports reachable through the server (preview ports). Guarded by <see cref="Sync"/>.</summary>
+    public SortedSet<int> Ports { get; } = [];
 
     public SessionInfo ToInfo(TimeSpan maxLifetime)
     {
@@ -37,7 +39,7 @@ internal sealed class Session
             var idleEnd = LastUsedAt + IdleTimeout;
             var lifeEnd = CreatedAt + maxLifetime;
             return new SessionInfo(Id, Image, Owner, Status, Limits, CreatedAt, LastUsedAt, IdleTimeout,
-                idleEnd < lifeEnd ? idleEnd : lifeEnd, Busy, ExecutionCount, LostReason, Isolation, Network);
+                idleEnd < lifeEnd ? idleEnd : lifeEnd, Busy, ExecutionCount, LostReason, Isolation, Network, Ports.ToList());
         }
     }
 

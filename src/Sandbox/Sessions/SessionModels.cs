@@ -55,6 +55,7 @@ public enum SessionStatus
 /// <param name="LostReason">Why it became unusable, when <see cref="Status"/> is Lost.</param>
 /// <param name="Isolation">The wall it runs behind.</param>
 /// <param name="Network">Its allow list and secret names; null: no network at all.</param>
+/// <param name="Ports">Its exposed preview ports.</param>
 public sealed record SessionInfo(
     string Id,
     string Image,
@@ -69,4 +70,5 @@ public sealed record SessionInfo(
     int ExecutionCount,
     string? LostReason,
     IsolationTier Isolation,
-    Egress.SessionNetwork? Network = null);
+    Egress.SessionNetwork? Network = null,
+    IReadOnlyList<int>? Ports = null);

@@ -72,7 +72,7 @@ internal static class ContractMapping
         Id = s.Id, Image = s.Image, Status = s.Status.ToString().ToLowerInvariant(), Limits = s.Limits.ToDto(),
         CreatedAt = s.CreatedAt, LastUsedAt = s.LastUsedAt, IdleTimeoutSeconds = s.IdleTimeout.TotalSeconds,
         ExpiresAt = s.ExpiresAt, Busy = s.Busy, ExecutionCount = s.ExecutionCount, LostReason = s.LostReason,
-        Isolation = IsolationPolicy.Name(s.Isolation), Network = s.Network.ToDto(),
+        Isolation = IsolationPolicy.Name(s.Isolation), Network = s.Network.ToDto(), Ports = s.Ports ?? [],
     };
 
     public static ExecutionResultDto ToDto(this ExecutionResult r) => new()

@@ -27,6 +27,10 @@ function ago(iso) {
 }
 function size(n) { return n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`; }
 function showError(message) { const e = $("#error"); e.textContent = message || ""; e.hidden = !message; }
+// Preview ports open in a browser tab, which cannot send the token as a header: it rides in a cookie for /api/sessions/.
+function setPortCookie() {
+  document.cookie = `sandbox_token=${encodeURIComponent(state.token)}; path=/api/sessions/; SameSite=Strict` + (state.token ? "" : "; max-age=0");
+}
 function showToken(show) { $("#token-panel").hidden = !show; if (show) $("#token-input").focus(); }
 function every(ms, fn) { state.timers.push(setInterval(fn, ms)); }
 function clearTimers() { state.timers.forEach(clearInterval); state.timers = []; }
@@ -262,7 +266,8 @@ async function sessionPage(id) {
     info.replaceChildren(pill(s.status), pill(s.busy ? "running" : "idle", s.busy ? "running" : "secondary"), el("span", {}, `image ${s.image}`),
       el("span", { title: s.isolation === "gvisor" ? "the code runs on gVisor, a kernel of its own" : "the code runs in the hardened container, on the host kernel" }, `isolation ${s.isolation}`),
       el("span", { class: "mono" }, `${s.limits.memory_mb} MiB · ${s.limits.cpus} cpu · ${s.limits.pids} pids · workspace ${s.limits.workspace_mb} MiB`),
-      el("span", { class: "muted" }, `created ${ago(s.created_at)} · ${s.execution_count} calls`));
+      el("span", { class: "muted" }, `created ${ago(s.created_at)} · ${s.execution_count} calls`),
+      ...(s.ports || []).map((p) => el("a", { class: "pill ok", "data-port": String(p), target: "_blank", rel: "noopener", href: `${base}/ports/${p}/` }, `port ${p} ↗`)));
   }
 
   main.replaceChildren(
@@ -305,6 +310,13 @@ async function sessionPage(id) {
           await loadWork();
           await follow("process", p.process_id);
         }) }, "Start in background")),
+        el("div", { class: "row" }, el("input", { id: "expose-port", type: "number", min: "1", max: "65535", class: "narrow", placeholder: "8000" }),
+          el("button", { id: "expose", class: "secondary", onclick: () => guarded(async () => {
+            const port = Number($("#expose-port").value);
+            if (!port) throw new Error("Type the port a server in the session listens on.");
+            await api("POST", `${base}/expose`, { port });
+            await loadInfo();
+          }) }, "Expose port"), el("span", { class: "muted" }, "Opens it at /api/sessions/…/ports/PORT/ for you; the session itself gets no network.")),
         el("div", { class: "row" }, watchTitle), watchOutput),
       el("div", { class: "card" }, el("h2", {}, "History"),
         el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, ["Event", "At", "Language", "Exit", "Duration", "Output"].map((h, i) => el("th", { class: i === 1 ? "wide" : null }, h)))), history)))));
@@ -389,10 +401,12 @@ document.addEventListener("DOMContentLoaded", async () => {
     ev.preventDefault();
     state.token = $("#token-input").value.trim();
     sessionStorage.setItem("sandbox-token", state.token);
+    setPortCookie();
     showToken(false);
     route();
   });
   window.addEventListener("hashchange", route);
+  if (state.token) setPortCookie();
   await refreshHealth();
   setInterval(refreshHealth, 10000);
   route();

@@ -32,7 +32,14 @@ public sealed partial class RequestGuardMiddleware(RequestDelegate next, IOption
         }
         if (o.AuthEnabled)
         {
-            var owner = Authenticate(context.Request.Headers.Authorization.ToString(), o);
+            var header = context.Request.Headers.Authorization.ToString();
+            if (header.Length == 0 && IsPreviewPort(path) && context.Request.Cookies.TryGetValue(Api.PortEndpoints.TokenCookie, out var cookie))
+            {
+                // A browser opening a preview port cannot send a header: the dashboard puts the token in a cookie
+                // (SameSite=Strict, for /api/sessions/ only; a foreign Origin is refused above).
+                header = "Bearer " + cookie;
+            }
+            var owner = Authenticate(header, o);
             if (owner is null)
             {
                 context.Response.Headers.WWWAuthenticate = "Bearer";
@@ -47,6 +54,12 @@ public sealed partial class RequestGuardMiddleware(RequestDelegate next, IOption
             CallerContext.Set(context, CallerContext.Anonymous);
         }
         await next(context).ConfigureAwait(false);
+    }
+
+    private static bool IsPreviewPort(PathString path)
+    {
+        var parts = (path.Value ?? "").Split('/', 6);
+        return parts.Length >= 5 && parts[1] == "api" && parts[2] == "sessions" && parts[4] == "ports";
     }
 
     internal static bool IsAllowedOrigin(string origin, HttpContext context, ServerOptions o)

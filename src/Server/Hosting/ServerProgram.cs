@@ -106,6 +106,7 @@ public static class ServerProgram
         builder.Services.AddOpenApi();
         var maxBody = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>()?.MaxRequestBodyBytes ?? new ServerOptions().MaxRequestBodyBytes;
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = maxBody);
+        builder.Services.AddHttpForwarder();
         builder.Services.AddMcpServer(o => o.ServerInfo = new() { Name = "sandbox", Version = ContractMapping.ServerVersion })
             // Stateless on purpose: sandbox sessions live in our store, not in MCP transport sessions, so any request
             // can reach any server process and a transport reconnect loses nothing. We make no server-to-client requests.

@@ -5,7 +5,8 @@ namespace Sandbox.Server.Mcp;
 
 /// <summary>The MCP tools of the sessions area: each translates its arguments to one engine call.</summary>
 [McpServerToolType]
-public sealed class SessionTools(SessionService service, Sandbox.Egress.EgressService egress, IHttpContextAccessor http, ILogger<SessionTools> logger) : SandboxToolsBase(http, logger)
+public sealed class SessionTools(SessionService service, Sandbox.Egress.EgressService egress, Sandbox.Ports.PortService ports,
+    Microsoft.Extensions.Options.IOptions<SandboxOptions> options, Microsoft.Extensions.Options.IOptions<Sandbox.Server.Hosting.ServerOptions> server, IHttpContextAccessor http, ILogger<SessionTools> logger) : SandboxToolsBase(http, logger)
 {
     /// <summary>create_session.</summary>
     [McpServerTool(Name = "create_session", Title = "Create a sandbox session", Destructive = false, OpenWorld = false)]
@@ -41,6 +42,25 @@ public sealed class SessionTools(SessionService service, Sandbox.Egress.EgressSe
         ? "no network"
         : "network through a proxy to " + (network.Allow.Count == 0 ? "nothing yet" : string.Join(", ", network.Allow))
           + (network.Secrets is { Count: > 0 } secrets ? "; secrets added for " + string.Join(", ", secrets) : "");
+
+    /// <summary>expose_port.</summary>
+    [McpServerTool(Name = "expose_port", Title = "Open a session's web server in the browser", Destructive = false, OpenWorld = false)]
+    [Description("Makes a port a server in the session listens on (e.g. started with start_process) reachable through this server, HTTP and WebSocket, with the same token as the API. The session itself gets no network.")]
+    public Task<CallToolResult> ExposePort([Description("The session_id.")] string session_id, [Description("The port the server in the session listens on (on any address, 127.0.0.1 included).")] int port) => Run(() =>
+    {
+        var s = ports.Expose(session_id, Owner, port, options.Value.MaxLifetime).ToDto();
+        var url = $"{Sandbox.Server.Api.LinkEndpoints.BaseUrl(Request, server.Value)}/api/sessions/{Uri.EscapeDataString(s.Id)}/ports/{port}/";
+        return Task.FromResult(McpToolResults.Ok($"Port {port} of {s.Id} is at {url} (send the API token; the dashboard does it for a browser).", new { url, port, session = s }));
+    });
+
+    /// <summary>unexpose_port.</summary>
+    [McpServerTool(Name = "unexpose_port", Title = "Close a preview port", Destructive = true, OpenWorld = false)]
+    [Description("Stops a port of the session from being reachable through this server.")]
+    public Task<CallToolResult> UnexposePort([Description("The session_id.")] string session_id, [Description("The port.")] int port) => Run(() =>
+    {
+        var s = ports.Unexpose(session_id, Owner, port, options.Value.MaxLifetime).ToDto();
+        return Task.FromResult(McpToolResults.Ok($"Port {port} of {s.Id} is closed.", new { session = s }));
+    });
 
     /// <summary>update_network.</summary>
     [McpServerTool(Name = "update_network", Title = "Change a session's allowed hosts", Destructive = false, OpenWorld = false)]

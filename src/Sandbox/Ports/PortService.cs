@@ -1,0 +1,98 @@
+using Sandbox.Backend;
+using Sandbox.Durability;
+using Sandbox.Sessions;
+
+namespace Sandbox.Ports;
+
+/// <summary>
+/// Preview ports: a server listening inside a session (a dev server, a notebook, an app) made reachable through this
+/// server, one connection at a time carried by the engine into the sandbox's loopback. The session gets no network for
+/// it: only this server reaches in, and nothing reaches out. A port must be exposed before it answers.
+/// </summary>
+public sealed class PortService
+{
+    private readonly SessionRegistry _registry;
+    private readonly ISandboxBackend _backend;
+    private readonly SessionJournal _journal;
+
+    internal PortService(SessionRegistry registry, ISandboxBackend backend, SessionJournal journal)
+    {
+        _registry = registry;
+        _backend = backend;
+        _journal = journal;
+    }
+
+    /// <summary>Makes <paramref name="port"/> of the session reachable; returns the session.</summary>
+    public SessionInfo Expose(string sessionId, string owner, int port, TimeSpan maxLifetime)
+    {
+        Check(port);
+        var session = _registry.Get(sessionId, owner);
+        session.EnsureUsable();
+        lock (session.Sync)
+        {
+            if (session.Ports.Count >= 16 && !session.Ports.Contains(port))
+            {
+                throw new SandboxException(SandboxErrorCodes.LimitExceeded, "A session exposes at most 16 ports; unexpose one first.");
+            }
+            session.Ports.Add(port);
+        }
+        _journal.Record(session, "port", $"exposed {port}");
+        return session.ToInfo(maxLifetime);
+    }
+
+    /// <summary>Stops <paramref name="port"/> from answering through this server.</summary>
+    public SessionInfo Unexpose(string sessionId, string owner, int port, TimeSpan maxLifetime)
+    {
+        var session = _registry.Get(sessionId, owner);
+        bool removed;
+        lock (session.Sync)
+        {
+            removed = session.Ports.Remove(port);
+        }
+        if (!removed)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"Port {port} of session {session.Id} is not exposed.");
+        }
+        _journal.Record(session, "port", $"unexposed {port}");
+        return session.ToInfo(maxLifetime);
+    }
+
+    /// <summary>Throws unless <paramref name="port"/> of the caller's session is exposed.</summary>
+    public void EnsureExposed(string sessionId, string owner, int port)
+    {
+        var session = _registry.Get(sessionId, owner);
+        session.EnsureUsable();
+        lock (session.Sync)
+        {
+            if (!session.Ports.Contains(port))
+            {
+                throw new SandboxException(SandboxErrorCodes.Forbidden, $"Port {port} of session {session.Id} is not exposed (expose_port first).");
+            }
+        }
+    }
+
+    /// <summary>A connection to an exposed port of the session.</summary>
+    public async Task<Stream> ConnectAsync(string sessionId, string owner, int port, CancellationToken ct)
+    {
+        var session = _registry.Get(sessionId, owner);
+        session.EnsureUsable();
+        lock (session.Sync)
+        {
+            if (!session.Ports.Contains(port))
+            {
+                throw new SandboxException(SandboxErrorCodes.Forbidden, $"Port {port} of session {session.Id} is not exposed (expose_port first).");
+            }
+        }
+        await _registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
+        session.Touch(DateTimeOffset.UtcNow);
+        return await _backend.ConnectPortAsync(session.ContainerId, port, ct).ConfigureAwait(false);
+    }
+
+    private static void Check(int port)
+    {
+        if (port is < 1 or > 65535)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "port must be between 1 and 65535.");
+        }
+    }
+}
