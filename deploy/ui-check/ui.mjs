@@ -70,6 +70,26 @@ await step("start a background process, follow its output live, and kill it", as
   await page.waitForFunction(() => document.querySelector("#watch-output").textContent.includes("tick 2"), null, { timeout: 15000 });
 });
 
+await step("expose a web server of the session and open it in the browser (the session keeps no network)", async () => {
+  const put = await fetch(`${base}/api/sessions/${encodeURIComponent(sessionId)}/files/site/index.html`,
+    { method: "PUT", headers: { Authorization: `Bearer ${token}` }, body: "<h1 id='preview'>served from the sandbox</h1>" });
+  expect(put.ok, `upload answered ${put.status}`);
+  await api("POST", `/api/sessions/${encodeURIComponent(sessionId)}/processes`, { argv: ["python3", "-m", "http.server", "8000", "--bind", "127.0.0.1"], cwd: "site" });
+  await page.fill("#expose-port", "8000");
+  await page.click("#expose");
+  await page.locator('a[data-port="8000"]').waitFor({ timeout: 10000 });
+  const href = await page.getAttribute('a[data-port="8000"]', "href");
+  const preview = await context.newPage(); // the dashboard's context: it holds the token cookie for preview ports
+  let ok = false;
+  for (let i = 0; i < 50 && !ok; i++) {
+    const r = await preview.goto(base + href);
+    ok = r.status() === 200 && (await preview.textContent("body")).includes("served from the sandbox");
+    if (!ok) await new Promise((f) => setTimeout(f, 200));
+  }
+  expect(ok, "the preview page did not show the session's page");
+  await preview.close();
+});
+
 await step("upload a file and download it again", async () => {
   const content = "uploaded through the dashboard\n";
   await page.setInputFiles("#upload", { name: "hello.txt", mimeType: "text/plain", buffer: Buffer.from(content) });
