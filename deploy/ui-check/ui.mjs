@@ -101,6 +101,21 @@ await step("upload a file and download it again", async () => {
   await page.screenshot({ path: `${shots}/session.png`, fullPage: true });
 });
 
+await step("save a snapshot, see it on the sessions page, and start a session from it with the same files", async () => {
+  await page.click("#save-snapshot");
+  await page.waitForFunction(() => document.querySelector("#save-snapshot").textContent.startsWith("Saved snap-"), null, { timeout: 20000 });
+  const snapshot = (await page.textContent("#save-snapshot")).replace("Saved ", "");
+  await page.goto(base + "/#/");
+  await page.locator(`#snapshots button[data-snapshot="${snapshot}"]`).click();
+  await page.waitForURL((u) => u.toString().includes("#/s/") && !u.toString().includes(encodeURIComponent(sessionId)), { timeout: 30000 });
+  await page.locator('#files button[data-file="hello.txt"]').waitFor({ timeout: 15000 });
+  const copy = decodeURIComponent(page.url().split("#/s/")[1]);
+  await api("DELETE", `/api/sessions/${encodeURIComponent(copy)}`);
+  await api("DELETE", `/api/snapshots/${encodeURIComponent(snapshot)}`);
+  await page.goto(`${base}/#/s/${encodeURIComponent(sessionId)}`);
+  await page.locator("#files").waitFor();
+});
+
 await step("open an agent run's timeline: Claude Code's messages, tool calls, results and the diff", async () => {
   // The real Claude Code CLI in an agent session; only the model is scripted (deploy/ui-check/model.mjs).
   const agentSession = await api("POST", "/api/sessions", { image: "agent" });

@@ -95,6 +95,7 @@ async function sessionsPage() {
   const isolation = el("select", { id: "new-isolation" }, [el("option", { value: "" }, "server default"),
     ...(state.isolation ? state.isolation.available : ["gvisor", "container"]).map((n) => el("option", { value: n }, n))]);
   const table = el("tbody");
+  const snapshots = el("tbody");
   main.replaceChildren(
     el("h1", {}, "Sessions"),
     el("div", { class: "card" }, el("h2", {}, "New session"),
@@ -106,7 +107,21 @@ async function sessionsPage() {
         }) }, "Create session"))),
     el("div", { class: "card" }, el("div", { class: "table-wrap" }, el("table", { id: "sessions" },
       el("thead", {}, el("tr", {}, ["Session", "Image", "Isolation", "Status", "Activity", "Limits", "Created", "Expires", ""].map((h, i) => el("th", { class: i >= 6 && i <= 7 ? "wide" : null }, h)))),
-      table))));
+      table))),
+    el("div", { class: "card" }, el("h2", {}, "Snapshots"), el("div", { class: "table-wrap" }, el("table", { id: "snapshots" },
+      el("thead", {}, el("tr", {}, ["Snapshot", "Name", "From", "Image", "Size", "Taken", ""].map((h) => el("th", {}, h)))), snapshots)),
+      el("p", { class: "muted" }, "A new session from a snapshot has its files; its Python interpreter starts fresh.")));
+  async function loadSnapshots() {
+    const list = await api("GET", "/api/snapshots");
+    snapshots.replaceChildren(...(list.length ? list.map((x) => el("tr", {},
+      el("td", { class: "mono" }, x.snapshot_id), el("td", {}, x.name), el("td", { class: "mono" }, x.source_session_id),
+      el("td", {}, x.image), el("td", {}, size(x.size_bytes)), el("td", {}, ago(x.created_at)),
+      el("td", {}, el("button", { class: "secondary", "data-snapshot": x.snapshot_id, onclick: () => guarded(async () => {
+        const s = await api("POST", "/api/sessions", { from_snapshot: x.snapshot_id });
+        location.hash = `#/s/${encodeURIComponent(s.id)}`;
+      }) }, "New session"), " ", el("button", { class: "danger", onclick: () => guarded(async () => { await api("DELETE", `/api/snapshots/${encodeURIComponent(x.snapshot_id)}`); await loadSnapshots(); }) }, "Delete"))))
+      : [el("tr", {}, el("td", { colspan: 7, class: "muted" }, "No snapshots. Save one from a session's page."))]));
+  }
   async function load() {
     const sessions = await api("GET", "/api/sessions");
     table.replaceChildren(...(sessions.length ? sessions.map((s) => el("tr", {},
@@ -121,7 +136,7 @@ async function sessionsPage() {
       el("td", {}, el("button", { class: "danger", onclick: () => guarded(async () => { await api("DELETE", `/api/sessions/${encodeURIComponent(s.id)}`); await load(); }) }, "Close"))))
       : [el("tr", {}, el("td", { colspan: 9, class: "muted" }, "No sessions yet."))]));
   }
-  await guarded(load);
+  await guarded(async () => { await Promise.all([load(), loadSnapshots()]); });
   every(3000, () => guarded(load));
 }
 
@@ -274,6 +289,15 @@ async function sessionPage(id) {
     el("div", { class: "row" }, el("a", { href: "#/" }, "← Sessions")),
     el("h1", { class: "mono" }, id),
     el("div", { class: "row" }, info, el("span", { class: "spacer" }),
+      el("button", { class: "secondary", id: "save-snapshot", onclick: () => guarded(async () => {
+        const x = await api("POST", `${base}/snapshots`, { name: `from ${id}` });
+        showError("");
+        $("#save-snapshot").textContent = `Saved ${x.snapshot_id}`;
+      }) }, "Save snapshot"),
+      el("button", { class: "secondary", id: "fork-session", onclick: () => guarded(async () => {
+        const [f] = await api("POST", `${base}/fork`, { count: 1 });
+        location.hash = `#/s/${encodeURIComponent(f.id)}`;
+      }) }, "Fork"),
       el("button", { class: "danger", id: "close-session", onclick: () => guarded(async () => { await api("DELETE", base); location.hash = "#/"; }) }, "Close session")),
     el("div", { class: "grid" },
       el("div", { class: "card" }, el("h2", {}, "Run code"),
