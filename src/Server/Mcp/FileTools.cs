@@ -108,7 +108,7 @@ public sealed class FileTools(WorkspaceFileService workspace, Sandbox.Links.Link
     private static readonly Microsoft.AspNetCore.StaticFiles.FileExtensionContentTypeProvider ContentTypes = new();
     private static readonly UTF8Encoding StrictUtf8 = new(false, true);
 
-    private static string? TryText(byte[] bytes)
+    internal static string? TryText(byte[] bytes)
     {
         if (Array.IndexOf(bytes, (byte)0) >= 0)
         {

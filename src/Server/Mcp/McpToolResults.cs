@@ -61,6 +61,7 @@ namespace Microsoft.Extensions.DependencyInjection
             .WithTools<ExecutionTools>()
             .WithTools<ProcessTools>()
             .WithTools<SnapshotTools>()
+            .WithResources<WorkspaceResources>()
             .WithTools<FileTools>()
             .WithTools<PackageTools>()
             .WithTools<AgentTools>();

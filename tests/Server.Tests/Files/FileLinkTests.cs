@@ -214,3 +214,27 @@ public sealed class LinkLoggingTests
     public void The_request_log_never_shows_a_link_token(string path, string logged) =>
         Assert.Equal(logged, Sandbox.Server.Hosting.ServerProgram.RedactLinkToken(path));
 }
+
+/// <summary>Session files and execution output as MCP resources.</summary>
+[Collection(ServerCollection.Name)]
+public sealed class McpResourceTests(ServerFixture server)
+{
+    [Fact]
+    public async Task Files_and_kept_output_read_as_resources_with_ranges()
+    {
+        await using var mcp = await server.CreateMcpClientAsync();
+        var templates = await mcp.ListResourceTemplatesAsync();
+        Assert.Contains(templates, t => t.UriTemplate == "sandbox://sessions/{session_id}/files/{+path}");
+        Assert.Contains(templates, t => t.UriTemplate.StartsWith("sandbox://sessions/{session_id}/executions/", StringComparison.Ordinal));
+        var id = (await mcp.CallOkAsync("create_session", new())).GetProperty("session_id").GetString()!;
+        await mcp.CallOkAsync("upload_file", new() { ["session_id"] = id, ["path"] = "notes/today.md", ["content_base64"] = Convert.ToBase64String("# today\n"u8.ToArray()) });
+        var file = await mcp.ReadResourceAsync($"sandbox://sessions/{id}/files/notes/today.md");
+        Assert.Equal("# today\n", Assert.IsType<ModelContextProtocol.Protocol.TextResourceContents>(Assert.Single(file.Contents)).Text);
+        var run = await mcp.CallOkAsync("execute_code", new() { ["session_id"] = id, ["code"] = "for i in range(1000): print('%04d' % i)", ["max_output_chars"] = 500 });
+        var executionId = run.GetProperty("execution_id").GetString()!;
+        var slice = await mcp.ReadResourceAsync($"sandbox://sessions/{id}/executions/{executionId}/stdout?offset=4000&length=10");
+        Assert.Equal("0800\n0801\n", Assert.IsType<ModelContextProtocol.Protocol.TextResourceContents>(Assert.Single(slice.Contents)).Text);
+        await Assert.ThrowsAnyAsync<ModelContextProtocol.McpException>(() => mcp.ReadResourceAsync($"sandbox://sessions/not-{id}/files/notes/today.md").AsTask());
+        await mcp.CallOkAsync("close_session", new() { ["session_id"] = id });
+    }
+}
