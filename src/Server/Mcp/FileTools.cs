@@ -56,7 +56,7 @@ public sealed class FileTools(WorkspaceFileService workspace, Sandbox.Links.Link
         CancellationToken cancellationToken = default) => Run(async () =>
     {
         var size = await workspace.SizeAsync(session_id, Owner, path, cancellationToken);
-        if (size > options.Value.Links.InlineMaxBytes)
+        if (size > options.Value.Links.InlineMaxBytes && Request is not null)
         {
             // Too big for a tool answer: a link instead.
             var link = links.Create(session_id, Owner, path, "GET", null, false);

@@ -48,6 +48,11 @@ public sealed class SessionTools(SessionService service, Sandbox.Egress.EgressSe
     [Description("Makes a port a server in the session listens on (e.g. started with start_process) reachable through this server, HTTP and WebSocket, with the same token as the API. The session itself gets no network.")]
     public Task<CallToolResult> ExposePort([Description("The session_id.")] string session_id, [Description("The port the server in the session listens on (on any address, 127.0.0.1 included).")] int port) => Run(() =>
     {
+        if (Request is null)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument,
+                "Preview ports are served by the HTTP server, and this one speaks MCP over stdio only. Connect through the HTTP endpoint (/mcp, or mcp-remote) to expose ports.");
+        }
         var s = ports.Expose(session_id, Owner, port, options.Value.MaxLifetime).ToDto();
         var url = $"{Sandbox.Server.Api.LinkEndpoints.BaseUrl(Request, server.Value)}/api/sessions/{Uri.EscapeDataString(s.Id)}/ports/{port}/";
         return Task.FromResult(McpToolResults.Ok($"Port {port} of {s.Id} is at {url} (send the API token; the dashboard does it for a browser).", new { url, port, session = s }));
