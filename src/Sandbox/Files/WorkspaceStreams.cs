@@ -145,18 +145,37 @@ public sealed class WorkspaceStreams
         }
         catch
         {
-            using var cleanup = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            try
+            // The engine may still be writing what it received when the call fails (a cut body): the temporary file
+            // is removed now and again over the next seconds, until nothing of it can appear any more.
+            await RemoveQuietlyAsync(session, temp).ConfigureAwait(false);
+            _ = Task.Run(async () =>
             {
-                await session.Live.AskAsync(new() { ["op"] = "delete", ["path"] = temp }, TimeSpan.FromSeconds(30), "delete", cleanup.Token).ConfigureAwait(false);
-            }
-            catch (SandboxException)
-            {
-            }
+                foreach (var wait in new[] { 500, 1000, 2000, 4000 })
+                {
+                    await Task.Delay(wait).ConfigureAwait(false);
+                    await RemoveQuietlyAsync(session, temp).ConfigureAwait(false);
+                }
+            });
             throw;
         }
         session.Touch(_time.GetUtcNow());
         return (new FileEntry(segments[^1], target, "file", length, _time.GetUtcNow()), Convert.ToHexStringLower(hash.GetHashAndReset()));
+    }
+
+    private static async Task RemoveQuietlyAsync(Session session, string path)
+    {
+        if (session.Runner is not { } runner || session.Status is SessionStatus.Closed or SessionStatus.Lost)
+        {
+            return;
+        }
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await runner.AskAsync(new() { ["op"] = "delete", ["path"] = path }, TimeSpan.FromSeconds(30), "delete", cts.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SandboxException or OperationCanceledException or ObjectDisposedException)
+        {
+        }
     }
 
     private async Task<Session> UsableAsync(string sessionId, string owner, CancellationToken ct)

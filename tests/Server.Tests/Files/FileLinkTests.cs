@@ -173,7 +173,7 @@ public sealed class FileLinkTests(ServerFixture open, AuthServerFixture auth)
         request.Content.Headers.ContentLength = 2 << 20;
         await Assert.ThrowsAnyAsync<HttpRequestException>(() => anonymous.SendAsync(request));
         List<FileEntryDto>? files = null;
-        for (var i = 0; i < 50 && (files is null || files.Count > 0); i++)
+        for (var i = 0; i < 150 && (files is null || files.Count > 0); i++)
         {
             await Task.Delay(100); // the server notices the cut body and cleans up
             files = await http.GetFromJsonAsync<List<FileEntryDto>>($"/api/sessions/{session.Id}/files", SandboxJson.Options);
