@@ -303,9 +303,11 @@ public sealed class ExecutionService : ISessionCloseListener
                 }
                 failure = e switch
                 {
-                    SandboxException known => known,
-                    OperationCanceledException when session.Status == SessionStatus.Closed =>
+                    // Closing a session mid-run ends its runner in whatever way the moment gives (a cancel, a closed
+                    // stream, a refused request): the caller hears that the session was closed.
+                    _ when session.Status == SessionStatus.Closed && e is not SandboxException { Code: SandboxErrorCodes.SessionNotFound } =>
                         new SandboxException(SandboxErrorCodes.SessionNotFound, $"Session {session.Id} was closed while the code ran."),
+                    SandboxException known => known,
                     OperationCanceledException => new SandboxException(SandboxErrorCodes.ExecutionCancelled, "The execution was cancelled."),
                     _ => new SandboxException(SandboxErrorCodes.Internal, "The execution failed: " + e.Message, e),
                 };

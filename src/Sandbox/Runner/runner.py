@@ -891,7 +891,9 @@ class Runner:
         a = self.active
         p = a["proc"]
         if killed:
-            kill_user_processes(keep=self.kernel["proc"].pid if a.get("argv") and self.kernel is not None else None)
+            # Everything the command started goes; the Python interpreter stays (its variables survive a bash timeout,
+            # and a killed interpreter noticed later would take the next command down with it).
+            kill_user_processes(keep=self.kernel["proc"].pid if self.kernel is not None else None)
         elif a.get("argv"):
             # An agent's leftovers (servers, watchers it started) end with its run.
             kill_process_session(p.pid)
