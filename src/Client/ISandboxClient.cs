@@ -48,6 +48,13 @@ public interface ISandboxClient : IAsyncDisposable
     /// <summary>New sessions with a copy of a session's workspace (fresh interpreters).</summary>
     Task<IReadOnlyList<SessionDto>> ForkSessionAsync(string sessionId, int count = 1, CancellationToken cancellationToken = default);
 
+    /// <summary>A git session's commits since its clone as a patch or bundle (see <see cref="GitExportDto"/>). Over MCP
+    /// the patch text is not repeated in the structured answer: read <see cref="GitExportDto.Path"/> or its link.</summary>
+    Task<GitExportDto> ExportChangesAsync(string sessionId, ExportChangesRequest? request = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Pushes a git session's current commit to a branch of its repository with the operator's credentials.</summary>
+    Task<GitPushDto> PushChangesAsync(string sessionId, PushChangesRequest request, CancellationToken cancellationToken = default);
+
     /// <summary>A short-lived link to one file of a session (GET downloads, PUT uploads), usable without the token.</summary>
     Task<FileLinkDto> CreateFileLinkAsync(string sessionId, CreateLinkRequest request, CancellationToken cancellationToken = default);
 

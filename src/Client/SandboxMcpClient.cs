@@ -48,6 +48,8 @@ public sealed class SandboxMcpClient : ISandboxClient
             ["image"] = request?.Image, ["memory_mb"] = l?.MemoryMb, ["cpus"] = l?.Cpus, ["pids"] = l?.Pids,
             ["workspace_mb"] = l?.WorkspaceMb, ["ttl_seconds"] = request?.IdleTimeoutSeconds, ["isolation"] = request?.Isolation,
             ["network_allow"] = request?.Network?.Allow, ["network_secrets"] = request?.Network?.Secrets, ["from_snapshot"] = request?.FromSnapshot,
+            ["git_url"] = request?.Git?.Url, ["git_ref"] = request?.Git?.Ref, ["git_credentials"] = request?.Git?.Credentials, ["git_shallow"] = request?.Git?.Shallow ?? false, ["git_submodules"] = request?.Git?.Submodules ?? false,
+            ["setup"] = request?.Setup, ["context"] = request?.Context,
         };
         if (l is { NoFile: not null } or { FileSizeMb: not null } or { TmpMb: not null })
         {
@@ -179,7 +181,7 @@ public sealed class SandboxMcpClient : ISandboxClient
         {
             ["session_id"] = sessionId, ["prompt"] = request.Prompt, ["agent"] = request.Agent, ["model"] = request.Model,
             ["max_turns"] = request.MaxTurns, ["timeout_seconds"] = request.TimeoutSeconds, ["system_prompt"] = request.SystemPrompt,
-            ["env"] = request.Env, ["command"] = request.Command,
+            ["env"] = request.Env, ["command"] = request.Command, ["branch"] = request.Branch,
         }, cancellationToken).ConfigureAwait(false);
         return Get<AgentRunDto>(s, "run");
     }
@@ -228,6 +230,23 @@ public sealed class SandboxMcpClient : ISandboxClient
     /// <inheritdoc />
     public async Task<IReadOnlyList<SessionDto>> ForkSessionAsync(string sessionId, int count = 1, CancellationToken cancellationToken = default) =>
         Get<List<SessionDto>>(await CallAsync("fork_session", new() { ["session_id"] = sessionId, ["count"] = count }, cancellationToken).ConfigureAwait(false), "sessions");
+
+    /// <inheritdoc />
+    public async Task<GitExportDto> ExportChangesAsync(string sessionId, ExportChangesRequest? request = null, CancellationToken cancellationToken = default) =>
+        Get<GitExportDto>(await CallAsync("export_changes", new()
+        {
+            ["session_id"] = sessionId, ["format"] = request?.Format ?? "patch", ["commit_message"] = request?.CommitMessage,
+        }, cancellationToken).ConfigureAwait(false), "export");
+
+    /// <inheritdoc />
+    public async Task<GitPushDto> PushChangesAsync(string sessionId, PushChangesRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return Get<GitPushDto>(await CallAsync("push_changes", new()
+        {
+            ["session_id"] = sessionId, ["remote_branch"] = request.RemoteBranch, ["force"] = request.Force, ["commit_message"] = request.CommitMessage,
+        }, cancellationToken).ConfigureAwait(false), "push");
+    }
 
     /// <inheritdoc />
     public async Task<FileLinkDto> CreateFileLinkAsync(string sessionId, CreateLinkRequest request, CancellationToken cancellationToken = default)

@@ -208,6 +208,20 @@ public sealed class SandboxRestClient : ISandboxClient
     }
 
     /// <inheritdoc />
+    public async Task<GitExportDto> ExportChangesAsync(string sessionId, ExportChangesRequest? request = null, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/git/export", request ?? new ExportChangesRequest(), SandboxJson.Options, cancellationToken).ConfigureAwait(false);
+        return await Read<GitExportDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<GitPushDto> PushChangesAsync(string sessionId, PushChangesRequest request, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/git/push", request, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
+        return await Read<GitPushDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async Task<FileLinkDto> CreateFileLinkAsync(string sessionId, CreateLinkRequest request, CancellationToken cancellationToken = default)
     {
         using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/links", request, SandboxJson.Options, cancellationToken).ConfigureAwait(false);

@@ -8,6 +8,7 @@ internal static class EmbeddedScript
     public static readonly Lazy<string> ModelProxy = Load("Sandbox.Agents.model_proxy.py");
     public static readonly Lazy<string> PackageFetcher = Load("Sandbox.Packages.fetcher.py");
     public static readonly Lazy<string> EgressProxy = Load("Sandbox.Egress.egress_proxy.py");
+    public static readonly Lazy<string> GitHelper = Load("Sandbox.Git.git_helper.py");
 
     private static Lazy<string> Load(string resource) => new(() =>
     {

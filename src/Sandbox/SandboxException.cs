@@ -55,6 +55,30 @@ public static class SandboxErrorCodes
     /// <summary>The session's workspace has no room left for what was asked.</summary>
     public const string WorkspaceFull = "workspace_full";
 
+    /// <summary>A git operation failed (the message carries git's own words).</summary>
+    public const string GitFailed = "git_failed";
+
+    /// <summary>The git host refused the credentials (or asked for some and none were named).</summary>
+    public const string GitAuthFailed = "git_auth_failed";
+
+    /// <summary>The repository has no such branch, tag or commit.</summary>
+    public const string GitRefNotFound = "git_ref_not_found";
+
+    /// <summary>The git host has no such repository.</summary>
+    public const string GitRepoNotFound = "git_repo_not_found";
+
+    /// <summary>The git host could not be reached (or is not one <c>Sandbox:Git:Hosts</c> permits).</summary>
+    public const string GitUnreachable = "git_unreachable";
+
+    /// <summary>The remote refused the push (not a fast-forward, or a server-side rule).</summary>
+    public const string GitPushRejected = "git_push_rejected";
+
+    /// <summary>The session's workspace is not a git clone made by <c>create_session(git=…)</c>.</summary>
+    public const string NotAGitSession = "not_a_git_session";
+
+    /// <summary>A setup command of a new session failed; the session was not created.</summary>
+    public const string SetupFailed = "setup_failed";
+
     /// <summary>An unexpected failure inside the engine.</summary>
     public const string Internal = "internal_error";
 }

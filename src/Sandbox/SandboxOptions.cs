@@ -75,6 +75,15 @@ public sealed class SandboxOptions : IValidatableObject
     /// <summary>Signed file links: key, expiry, sizes.</summary>
     [Required] public Links.LinkOptions Links { get; set; } = new();
 
+    /// <summary>Sessions from repositories, agents' branches, exports and pushes.</summary>
+    [Required] public Git.GitOptions Git { get; set; } = new();
+
+    /// <summary>Setup commands per image.</summary>
+    [Required] public Setup.SetupOptions Setup { get; set; } = new();
+
+    /// <summary>Host directories sessions may mount read-only by name.</summary>
+    [Required] public Setup.ContextOptions Context { get; set; } = new();
+
     /// <summary>Background processes: how many a session may run.</summary>
     [Required] public Processes.ProcessOptions Processes { get; set; } = new();
 

@@ -65,6 +65,13 @@ public sealed record CreateSessionRequest
     /// <summary>A snapshot id: the session starts with its files (and its image, unless one is named). The Python
     /// interpreter starts fresh.</summary>
     public string? FromSnapshot { get; init; }
+    /// <summary>A repository to clone into the workspace (then <c>run_agent</c> works on a branch per run, and
+    /// <c>export_changes</c>/<c>push_changes</c> take the work out).</summary>
+    public GitRequestDto? Git { get; init; }
+    /// <summary>Shell commands run once, in order, before the session is ready; the first failure fails the create.</summary>
+    public IReadOnlyList<string>? Setup { get; init; }
+    /// <summary>Names of operator context directories to mount read-only at <c>/context/&lt;name&gt;</c>.</summary>
+    public IReadOnlyList<string>? Context { get; init; }
 }
 
 /// <summary>A saved workspace.</summary>
@@ -113,6 +120,10 @@ public sealed record SessionDto
     public NetworkDto? Network { get; init; }
     /// <summary>Its exposed preview ports, reachable at <c>/api/sessions/{id}/ports/{port}/</c>.</summary>
     public IReadOnlyList<int> Ports { get; init; } = [];
+    /// <summary>The repository it was cloned from; null for other sessions.</summary>
+    public GitWorkspaceDto? Git { get; init; }
+    /// <summary>Context directories mounted at <c>/context/&lt;name&gt;</c>.</summary>
+    public IReadOnlyList<string>? Context { get; init; }
 }
 
 /// <summary>Body of an execute request.</summary>
@@ -340,6 +351,8 @@ public sealed record RunAgentRequest
     public string? ModelEndpoint { get; init; }
     /// <summary>An API key for this run instead of the server's; held by the run's model proxy only, never stored or returned.</summary>
     public string? ApiKey { get; init; }
+    /// <summary>In a git session: the new branch to work on (default <c>sandbox/&lt;run-id&gt;</c>).</summary>
+    public string? Branch { get; init; }
 }
 
 /// <summary>A file an agent run changed.</summary>
@@ -397,6 +410,8 @@ public sealed record AgentRunDto
     public bool TrajectoryTruncated { get; init; }
     /// <summary>The end of the agent's standard error.</summary>
     public string? Stderr { get; init; }
+    /// <summary>In a git session: the run's branch, its commits and what it left uncommitted.</summary>
+    public GitRunChangesDto? Git { get; init; }
 }
 
 /// <summary>One line of a streamed agent run (<c>application/x-ndjson</c>) or one SSE event's data.</summary>

@@ -37,6 +37,10 @@ public sealed record AgentRunRequest
     /// <summary>An API key for this run instead of the server's. Given to the run's model proxy only; never stored,
     /// logged or returned, and never inside the sandbox.</summary>
     public string? ApiKey { get; init; }
+
+    /// <summary>In a session cloned from a repository: the branch the run works on (new, from the current commit);
+    /// null for <c>sandbox/&lt;run-id&gt;</c>. Ignored elsewhere.</summary>
+    public string? Branch { get; init; }
 }
 
 /// <summary>Where an agent run is.</summary>
@@ -119,6 +123,9 @@ public sealed record AgentRun
     public bool DiffTruncated { get; init; }
     /// <summary>The end of the agent's standard error (diagnostics), with secrets redacted.</summary>
     public string Stderr { get; init; } = "";
+    /// <summary>In a session cloned from a repository: the run's branch, its commits and what it left uncommitted
+    /// (<see cref="Diff"/> is then the workspace against the branch's base, untracked files included).</summary>
+    public Git.GitRunChanges? Git { get; init; }
 }
 
 /// <summary>An event of a streamed agent run.</summary>

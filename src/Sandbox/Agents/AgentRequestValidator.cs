@@ -30,6 +30,10 @@ internal sealed partial class AgentRequestValidator(IOptions<SandboxOptions> opt
             throw new SandboxException(SandboxErrorCodes.LimitExceeded,
                 $"prompt and system_prompt may have at most {_options.MaxPromptChars} characters each; put long material in a file in the workspace and refer to it.");
         }
+        if (request.Branch is { } branch && !Git.GitService.IsRef(branch))
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "branch must be a branch name (letters, digits, . _ / - +; no '..', no leading '-').");
+        }
         if (request.MaxTurns is < 1 or > 1000)
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, "max_turns must be between 1 and 1000.");

@@ -18,7 +18,7 @@ namespace Sandbox.Agents;
 /// failure ends the run as failed with the reason; nothing escapes unobserved.
 /// </summary>
 internal sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunTracker runs, IAgentNetwork network, SessionJournal journal,
-    IOptions<SandboxOptions> options, TimeProvider time, ILogger<AgentRunExecutor> logger)
+    Git.GitService git, IOptions<SandboxOptions> options, TimeProvider time, ILogger<AgentRunExecutor> logger)
 {
     private readonly SandboxOptions _options = options.Value;
 
@@ -29,6 +29,8 @@ internal sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRu
         int? exitCode = null;
         var timedOut = false;
         var diff = (Changes: (IReadOnlyList<AgentFileChange>)[], Text: "", Truncated: false);
+        (string Branch, string Base)? gitRun = null;
+        Git.GitRunChanges? gitChanges = null;
         var token = state.Cancellation.Token;
         try
         {
@@ -38,10 +40,18 @@ internal sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRu
             {
                 throw new SandboxException(SandboxErrorCodes.Internal, "The workspace snapshot failed: " + SafeText.Shorten(Str(snapshot.Body, "message")));
             }
+            if (session.Git is not null)
+            {
+                gitRun = await git.BeginRunAsync(session, state.Id, state.Branch, token).ConfigureAwait(false);
+            }
             (exitCode, timedOut) = await RunInNetworkAsync(state, launch, config, timeout, token).ConfigureAwait(false);
             if (session.Runner is { ClosedReason: null })
             {
                 diff = await DiffAsync(session).ConfigureAwait(false);
+                if (gitRun is { } g)
+                {
+                    (gitChanges, diff.Text, diff.Truncated) = await CollectGitAsync(session, g.Branch, g.Base).ConfigureAwait(false);
+                }
             }
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
@@ -81,7 +91,7 @@ internal sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRu
                 return run with
                 {
                     Status = status, Error = why, ExitCode = exitCode, EndedAt = time.GetUtcNow(),
-                    Changes = diff.Changes, Diff = diff.Text, DiffTruncated = diff.Truncated,
+                    Changes = diff.Changes, Diff = diff.Text, DiffTruncated = diff.Truncated, Git = gitChanges,
                 };
             });
             await FinishAsync(state, final).ConfigureAwait(false);
@@ -199,6 +209,21 @@ internal sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRu
         catch (SandboxException e)
         {
             return ([], "(no diff: " + e.Message + ")", true);
+        }
+    }
+
+    /// <summary>The run's commits and uncommitted changes, and the diff against its base; a failure keeps the
+    /// workspace diff and says why in place of the git facts.</summary>
+    private async Task<(Git.GitRunChanges? Changes, string Diff, bool Truncated)> CollectGitAsync(Session session, string branch, string baseCommit)
+    {
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            return await git.CollectRunAsync(session, branch, baseCommit, _options.Agents.MaxDiffChars, cts.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SandboxException or OperationCanceledException)
+        {
+            return (null, "(no git diff: " + e.Message + ")", true);
         }
     }
 

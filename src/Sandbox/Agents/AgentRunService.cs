@@ -194,7 +194,7 @@ public sealed partial class AgentRunService : ISessionCloseListener
             Prompt = request.Prompt, ModelEndpoint = endpoint.GetLeftPart(UriPartial.Path), Status = AgentRunStatus.Running,
             StartedAt = _time.GetUtcNow(),
         };
-        var state = new AgentRunState(run, session, agent, secrets, _options.Agents.MaxTrajectoryChars);
+        var state = new AgentRunState(run, session, agent, secrets, _options.Agents.MaxTrajectoryChars) { Branch = request.Branch };
         var watcher = watch ? state.Watch() : Channel.CreateUnbounded<AgentRunEvent>().Reader;
         _runs.Add(state);
         LogAgentStarted(_logger, run.Id, session.Id, agent.Name, owner);

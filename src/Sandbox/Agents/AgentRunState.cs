@@ -33,6 +33,8 @@ internal sealed class AgentRunState : IDisposable
     public string Id => _run.Id;
     public Session Session { get; }
     public IAgentRunner Agent { get; }
+    /// <summary>The branch asked for, in a git workspace (null: <c>sandbox/&lt;run-id&gt;</c>).</summary>
+    public string? Branch { get; init; }
     public AgentOutcome Outcome { get; } = new();
     public int MaxTrajectoryChars { get; }
     public CancellationTokenSource Cancellation { get; } = new();

@@ -27,8 +27,14 @@ public sealed record ImageStatus(string Name, string Reference, bool Present, st
 /// <param name="Isolation">The isolation tier (the backend adapts limits to it: under gVisor the process limit is kept
 /// inside the sandbox's own kernel).</param>
 /// <param name="Runtime">The container runtime of that tier; null for the engine's default.</param>
+/// <param name="Context">Host directories mounted read-only at <c>/context/&lt;name&gt;</c>.</param>
 public sealed record SandboxSpec(string SessionId, string ImageReference, SandboxLimits Limits,
-    IReadOnlyDictionary<string, string> Labels, Isolation.IsolationTier Isolation, string? Runtime);
+    IReadOnlyDictionary<string, string> Labels, Isolation.IsolationTier Isolation, string? Runtime, IReadOnlyList<ContextMount>? Context = null);
+
+/// <summary>A host directory an operator offers to sessions by name, mounted read-only.</summary>
+/// <param name="Name">The name callers use; the mount is <c>/context/&lt;name&gt;</c>.</param>
+/// <param name="HostPath">The directory on the engine's host.</param>
+public sealed record ContextMount(string Name, string HostPath);
 
 /// <summary>A started sandbox.</summary>
 /// <param name="ContainerId">The backend's id for it.</param>

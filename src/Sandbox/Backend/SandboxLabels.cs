@@ -33,4 +33,6 @@ public static class SandboxLabels
     public const string RolePackageFetcher = "package-fetcher";
     /// <summary><see cref="Role"/> of the shared package cache volume.</summary>
     public const string RolePackageCache = "package-cache";
+    /// <summary><see cref="Role"/> of a git helper container.</summary>
+    public const string RoleGitHelper = "git-helper";
 }

@@ -50,13 +50,18 @@ public static class SandboxServiceCollectionExtensions
         services.TryAddSingleton<WarmPool>();
         services.TryAddSingleton(sp => new SessionService(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<SandboxLauncher>(),
             sp.GetRequiredService<WarmPool>(), sp.GetRequiredService<IsolationPolicy>(), sp.GetRequiredService<ISandboxBackend>(), sp.GetRequiredService<SessionJournal>(),
-            sp.GetRequiredService<EgressService>(), sp.GetRequiredService<Sandbox.Snapshots.SnapshotService>(), [sp.GetRequiredService<ExecutionService>(), sp.GetRequiredService<AgentRunService>(), sp.GetRequiredService<EgressService>()], sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<EgressService>(), sp.GetRequiredService<Sandbox.Snapshots.SnapshotService>(), sp.GetRequiredService<Sandbox.Git.GitService>(),
+            sp.GetRequiredService<Sandbox.Setup.SetupService>(), [sp.GetRequiredService<ExecutionService>(), sp.GetRequiredService<AgentRunService>(), sp.GetRequiredService<EgressService>()], sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<SessionService>>()));
 
         // Capabilities.
         services.TryAddSingleton(sp => new EgressService(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<IEgressNetwork>(),
             sp.GetRequiredService<IAgentNetwork>(), sp.GetRequiredService<SessionJournal>(), sp.GetRequiredService<IOptions<SandboxOptions>>(),
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<EgressService>>()));
+        services.TryAddSingleton(sp => new Sandbox.Git.GitService(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<Sandbox.Git.IGitHelper>(),
+            sp.GetRequiredService<SessionJournal>(), sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<Sandbox.Git.GitService>>()));
+        services.TryAddSingleton<Sandbox.Setup.SetupService>();
         services.TryAddSingleton<ExecutionSafety>();
         services.TryAddSingleton<ExecutionService>();
         services.TryAddSingleton<OutputLog>();
@@ -102,6 +107,7 @@ public static class SandboxServiceCollectionExtensions
         services.TryAddSingleton<IAgentNetwork, DockerAgentNetwork>();
         services.TryAddSingleton<IEgressNetwork>(sp => ActivatorUtilities.CreateInstance<DockerEgressNetwork>(sp));
         services.TryAddSingleton<IPackageFetcher, DockerPackageFetcher>();
+        services.TryAddSingleton<Sandbox.Git.IGitHelper>(sp => ActivatorUtilities.CreateInstance<DockerGitHelper>(sp));
         return services;
     }
 }
@@ -113,7 +119,7 @@ internal sealed class SandboxOptionsValidator : IValidateOptions<SandboxOptions>
     {
         var errors = new List<string>();
         foreach (var (label, limits) in new object[][] { ["DefaultLimits", options.DefaultLimits], ["MaxLimits", options.MaxLimits], ["Agents", options.Agents], ["Packages", options.Packages],
-                     ["Isolation", options.Isolation], ["Execution", options.Execution], ["Files", options.Files], ["Pool", options.Pool], ["Durability", options.Durability], ["Egress", options.Egress], ["Processes", options.Processes], ["Links", options.Links], ["Snapshots", options.Snapshots] }
+                     ["Isolation", options.Isolation], ["Execution", options.Execution], ["Files", options.Files], ["Pool", options.Pool], ["Durability", options.Durability], ["Egress", options.Egress], ["Processes", options.Processes], ["Links", options.Links], ["Snapshots", options.Snapshots], ["Git", options.Git], ["Setup", options.Setup], ["Context", options.Context] }
                      .Select(pair => ((string)pair[0], pair[1])))
         {
             var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();

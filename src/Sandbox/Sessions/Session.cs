@@ -29,6 +29,10 @@ internal sealed class Session
     public bool Busy { get; set; }
     /// <summary>The allow list and secrets of a session with a network; null: no network.</summary>
     public Egress.SessionNetwork? Network { get; set; }
+    /// <summary>The repository the workspace was cloned from; null for other sessions.</summary>
+    public Git.GitWorkspace? Git { get; set; }
+    /// <summary>Context directories mounted read-only at <c>/context/&lt;name&gt;</c>.</summary>
+    public IReadOnlyList<string> Context { get; init; } = [];
     /// <summary>Ports reachable through the server (preview ports). Guarded by <see cref="Sync"/>.</summary>
     public SortedSet<int> Ports { get; } = [];
 
@@ -39,7 +43,7 @@ internal sealed class Session
             var idleEnd = LastUsedAt + IdleTimeout;
             var lifeEnd = CreatedAt + maxLifetime;
             return new SessionInfo(Id, Image, Owner, Status, Limits, CreatedAt, LastUsedAt, IdleTimeout,
-                idleEnd < lifeEnd ? idleEnd : lifeEnd, Busy, ExecutionCount, LostReason, Isolation, Network, Ports.ToList());
+                idleEnd < lifeEnd ? idleEnd : lifeEnd, Busy, ExecutionCount, LostReason, Isolation, Network, Ports.ToList(), Git, Context.Count == 0 ? null : Context);
         }
     }
 

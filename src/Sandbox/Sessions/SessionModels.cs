@@ -23,6 +23,18 @@ public sealed record SessionSpec
     /// <summary>A snapshot (of the caller's) whose files the new session starts with; its image is the default image.
     /// The Python interpreter starts fresh: a snapshot holds files, not memory.</summary>
     public string? FromSnapshot { get; init; }
+
+    /// <summary>A repository to clone into the workspace before the session is ready (through the git helper; the
+    /// session itself never reaches the network for it and never sees a credential).</summary>
+    public Git.GitRequest? Git { get; init; }
+
+    /// <summary>Shell commands run once, in order, before the session is ready (after the clone, after the image's own
+    /// setup commands); the first that fails fails the create with its output.</summary>
+    public IReadOnlyList<string>? Setup { get; init; }
+
+    /// <summary>Names of operator context directories (<c>Sandbox:Context:Directories</c>) mounted read-only at
+    /// <c>/context/&lt;name&gt;</c>.</summary>
+    public IReadOnlyList<string>? Context { get; init; }
 }
 
 /// <summary>Lifecycle state of a session.</summary>
@@ -56,6 +68,8 @@ public enum SessionStatus
 /// <param name="Isolation">The wall it runs behind.</param>
 /// <param name="Network">Its allow list and secret names; null: no network at all.</param>
 /// <param name="Ports">Its exposed preview ports.</param>
+/// <param name="Git">The repository its workspace was cloned from; null for other sessions.</param>
+/// <param name="Context">The context directories mounted at <c>/context/&lt;name&gt;</c>.</param>
 public sealed record SessionInfo(
     string Id,
     string Image,
@@ -71,4 +85,6 @@ public sealed record SessionInfo(
     string? LostReason,
     IsolationTier Isolation,
     Egress.SessionNetwork? Network = null,
-    IReadOnlyList<int>? Ports = null);
+    IReadOnlyList<int>? Ports = null,
+    Git.GitWorkspace? Git = null,
+    IReadOnlyList<string>? Context = null);

@@ -22,6 +22,8 @@ public sealed partial class SessionService
     private readonly SessionJournal _journal;
     private readonly Egress.EgressService _egress;
     private readonly Snapshots.SnapshotService _snapshots;
+    private readonly Git.GitService _git;
+    private readonly Setup.SetupService _setup;
     private readonly IEnumerable<ISessionCloseListener> _closeListeners;
     private readonly SandboxOptions _options;
     private readonly TimeProvider _time;
@@ -29,8 +31,8 @@ public sealed partial class SessionService
 
     /// <summary>Creates the service.</summary>
     internal SessionService(SessionRegistry registry, SandboxLauncher launcher, WarmPool pool, IsolationPolicy isolation, ISandboxBackend backend,
-        SessionJournal journal, Egress.EgressService egress, Snapshots.SnapshotService snapshots, IEnumerable<ISessionCloseListener> closeListeners, IOptions<SandboxOptions> options, TimeProvider time,
-        ILogger<SessionService> logger)
+        SessionJournal journal, Egress.EgressService egress, Snapshots.SnapshotService snapshots, Git.GitService git, Setup.SetupService setup, IEnumerable<ISessionCloseListener> closeListeners,
+        IOptions<SandboxOptions> options, TimeProvider time, ILogger<SessionService> logger)
     {
         _registry = registry;
         _launcher = launcher;
@@ -40,6 +42,8 @@ public sealed partial class SessionService
         _journal = journal;
         _egress = egress;
         _snapshots = snapshots;
+        _git = git;
+        _setup = setup;
         _closeListeners = closeListeners;
         _options = options.Value;
         _time = time;
@@ -125,19 +129,28 @@ public sealed partial class SessionService
                 $"Idle timeout must be between 1 second and {_options.MaxIdleTimeout.TotalSeconds} seconds.");
         }
         var network = _egress.Validate(spec.Network);
+        if (spec.Git is not null && restore is not null)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "A session starts either from a repository (git) or from a snapshot, not both.");
+        }
+        var clone = spec.Git is null ? null : _git.Validate(spec.Git);
+        var context = _setup.ResolveContext(spec.Context);
+        var setup = _setup.Commands(image, spec.Setup);
         var (tier, runtime) = await _isolation.ResolveAsync(spec.Isolation, image, ct).ConfigureAwait(false);
         _registry.Reserve();
         var now = _time.GetUtcNow();
         try
         {
-            var pooled = _pool.Fits(image, limits) ? await _pool.TakeAsync(tier, ct).ConfigureAwait(false) : null;
-            var sandbox = pooled ?? await _launcher.LaunchAsync(image, limits, owner, tier, runtime, ct).ConfigureAwait(false);
+            // Context mounts are made when a container is created: a warm one cannot take them.
+            var pooled = context.Count == 0 && _pool.Fits(image, limits) ? await _pool.TakeAsync(tier, ct).ConfigureAwait(false) : null;
+            var sandbox = pooled ?? await _launcher.LaunchAsync(image, limits, owner, tier, runtime, ct, context).ConfigureAwait(false);
             var session = new Session
             {
                 Id = sandbox.Id, Image = image, Owner = owner, Limits = limits, CreatedAt = now, IdleTimeout = idle,
                 ContainerId = sandbox.ContainerId, Runner = sandbox.Runner, LastUsedAt = now, Isolation = sandbox.Isolation,
+                Context = context.Select(c => c.Name).ToList(),
             };
-            if (network is not null || restore is not null)
+            if (network is not null || restore is not null || clone is not null || setup.Count > 0)
             {
                 try
                 {
@@ -145,9 +158,17 @@ public sealed partial class SessionService
                     {
                         await restore(session.ContainerId, ct).ConfigureAwait(false);
                     }
+                    if (clone is not null)
+                    {
+                        session.Git = await _git.CloneAsync(session, clone, ct).ConfigureAwait(false);
+                    }
                     if (network is not null)
                     {
                         await _egress.AttachAsync(session, network, ct).ConfigureAwait(false);
+                    }
+                    if (setup.Count > 0)
+                    {
+                        await _setup.RunAsync(session, setup, ct).ConfigureAwait(false);
                     }
                 }
                 catch
@@ -168,6 +189,18 @@ public sealed partial class SessionService
             if (pooled is not null)
             {
                 notes.Add("from the warm pool");
+            }
+            if (session.Git is { } git)
+            {
+                notes.Add($"cloned {git.Url}{(git.Ref is null ? "" : " at " + git.Ref)} ({git.BaseCommit[..12]})");
+            }
+            if (setup.Count > 0)
+            {
+                notes.Add($"{setup.Count} setup commands");
+            }
+            if (session.Context.Count > 0)
+            {
+                notes.Add("context: " + string.Join(", ", session.Context));
             }
             if (network is not null)
             {

@@ -17,10 +17,13 @@ namespace Sandbox.Storage;
 /// <param name="ExecutionCount">Executions so far.</param>
 /// <param name="Isolation">Its isolation tier (sessions stored before tiers existed ran in the container tier).</param>
 /// <param name="Network">Its allow list and secret names (never values); null: no network.</param>
+/// <param name="Git">The repository it was cloned from (no credential value); null for other sessions.</param>
+/// <param name="Context">The context directories it mounts.</param>
 public sealed record SessionRecord(
     string Id, string Owner, string Image, SandboxLimits Limits, TimeSpan IdleTimeout, string ContainerId,
     SessionStatus Status, string? LostReason, DateTimeOffset CreatedAt, DateTimeOffset LastUsedAt, int ExecutionCount,
-    Isolation.IsolationTier Isolation = Isolation.IsolationTier.Container, Egress.SessionNetwork? Network = null);
+    Isolation.IsolationTier Isolation = Isolation.IsolationTier.Container, Egress.SessionNetwork? Network = null,
+    Git.GitWorkspace? Git = null, IReadOnlyList<string>? Context = null);
 
 /// <summary>One audit entry of a session's history.</summary>
 /// <param name="SessionId">Session id.</param>

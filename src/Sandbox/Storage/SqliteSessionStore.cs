@@ -48,6 +48,11 @@ public sealed partial class SqliteSessionStore : ISessionStore
         """
         ALTER TABLE sessions ADD COLUMN network TEXT;
         """,
+        // 5: the repository a session was cloned from (URL, ref, credential name, base commit) and its context mounts.
+        """
+        ALTER TABLE sessions ADD COLUMN git TEXT;
+        ALTER TABLE sessions ADD COLUMN context TEXT;
+        """,
     ];
 
     private readonly string _path;
@@ -109,9 +114,9 @@ public sealed partial class SqliteSessionStore : ISessionStore
         await using var db = await OpenAsync(ct).ConfigureAwait(false);
         await using var cmd = db.CreateCommand();
         cmd.CommandText = """
-            INSERT INTO sessions (id, instance, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count, isolation, network)
-            VALUES ($id, $instance, $owner, $image, $limits, $idle, $container, $status, $lost, $created, $used, $count, $isolation, $network)
-            ON CONFLICT(id) DO UPDATE SET status = $status, lost_reason = $lost, last_used_at = $used, execution_count = $count, container_id = $container, network = $network;
+            INSERT INTO sessions (id, instance, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count, isolation, network, git, context)
+            VALUES ($id, $instance, $owner, $image, $limits, $idle, $container, $status, $lost, $created, $used, $count, $isolation, $network, $git, $context)
+            ON CONFLICT(id) DO UPDATE SET status = $status, lost_reason = $lost, last_used_at = $used, execution_count = $count, container_id = $container, network = $network, git = $git;
             """;
         cmd.Parameters.AddWithValue("$id", s.Id);
         cmd.Parameters.AddWithValue("$instance", _instance);
@@ -127,6 +132,8 @@ public sealed partial class SqliteSessionStore : ISessionStore
         cmd.Parameters.AddWithValue("$count", s.ExecutionCount);
         cmd.Parameters.AddWithValue("$isolation", s.Isolation.ToString());
         cmd.Parameters.AddWithValue("$network", s.Network is null ? DBNull.Value : JsonSerializer.Serialize(s.Network));
+        cmd.Parameters.AddWithValue("$git", s.Git is null ? DBNull.Value : JsonSerializer.Serialize(s.Git));
+        cmd.Parameters.AddWithValue("$context", s.Context is not { Count: > 0 } ? DBNull.Value : JsonSerializer.Serialize(s.Context));
         await Run(() => cmd.ExecuteNonQueryAsync(ct)).ConfigureAwait(false);
     }
 
@@ -135,7 +142,7 @@ public sealed partial class SqliteSessionStore : ISessionStore
     {
         await using var db = await OpenAsync(ct).ConfigureAwait(false);
         await using var cmd = db.CreateCommand();
-        cmd.CommandText = "SELECT id, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count, isolation, network FROM sessions WHERE instance = $instance AND status <> 'Closed' ORDER BY created_at;";
+        cmd.CommandText = "SELECT id, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count, isolation, network, git, context FROM sessions WHERE instance = $instance AND status <> 'Closed' ORDER BY created_at;";
         cmd.Parameters.AddWithValue("$instance", _instance);
         var list = new List<SessionRecord>();
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
@@ -146,7 +153,9 @@ public sealed partial class SqliteSessionStore : ISessionStore
                 r.GetString(5), Enum.Parse<SessionStatus>(r.GetString(6)), r.IsDBNull(7) ? null : r.GetString(7),
                 DateTimeOffset.Parse(r.GetString(8), CultureInfo.InvariantCulture), DateTimeOffset.Parse(r.GetString(9), CultureInfo.InvariantCulture),
                 r.GetInt32(10), Enum.Parse<Sandbox.Isolation.IsolationTier>(r.GetString(11)),
-                r.IsDBNull(12) ? null : JsonSerializer.Deserialize<Sandbox.Egress.SessionNetwork>(r.GetString(12))));
+                r.IsDBNull(12) ? null : JsonSerializer.Deserialize<Sandbox.Egress.SessionNetwork>(r.GetString(12)),
+                r.IsDBNull(13) ? null : JsonSerializer.Deserialize<Sandbox.Git.GitWorkspace>(r.GetString(13)),
+                r.IsDBNull(14) ? null : JsonSerializer.Deserialize<List<string>>(r.GetString(14))));
         }
         return list;
     }

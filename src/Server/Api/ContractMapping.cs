@@ -28,7 +28,30 @@ internal static class ContractMapping
         Isolation = IsolationPolicy.Parse(r?.Isolation),
         Network = r?.Network.ToEngine(),
         FromSnapshot = r?.FromSnapshot,
+        Git = r?.Git is { } g ? new Sandbox.Git.GitRequest
+        {
+            Url = g.Url ?? "", Ref = string.IsNullOrEmpty(g.Ref) ? null : g.Ref, Credentials = string.IsNullOrEmpty(g.Credentials) ? null : g.Credentials,
+            Shallow = g.Shallow, Submodules = g.Submodules,
+        } : null,
+        Setup = r?.Setup,
+        Context = r?.Context,
     };
+
+    public static GitWorkspaceDto? ToDto(this Sandbox.Git.GitWorkspace? g) =>
+        g is null ? null : new(g.Url, g.Ref, g.Credentials, g.BaseCommit, g.Branch, g.Shallow);
+
+    public static GitCommitDto ToDto(this Sandbox.Git.GitCommit c) => new(c.Id, c.Subject, c.Author, c.Date);
+
+    public static GitRunChangesDto? ToDto(this Sandbox.Git.GitRunChanges? g) =>
+        g is null ? null : new(g.Branch, g.BaseCommit, g.HeadCommit, g.Commits.Select(ToDto).ToList(), g.Uncommitted);
+
+    public static GitExportDto ToDto(this Sandbox.Git.GitExport e, string? url) => new()
+    {
+        Format = e.Format, Path = e.Path, Size = e.Size, Sha256 = e.Sha256, BaseCommit = e.BaseCommit, HeadCommit = e.HeadCommit, Branch = e.Branch,
+        Commits = e.Commits.Select(ToDto).ToList(), Uncommitted = e.Uncommitted, Content = e.Content, ContentBase64 = e.ContentBase64, Url = url,
+    };
+
+    public static GitPushDto ToDto(this Sandbox.Git.GitPushResult p) => new(p.RemoteBranch, p.Commit, p.Url, p.Commits.Select(ToDto).ToList(), p.Uncommitted);
 
     public static SnapshotDto ToDto(this Sandbox.Snapshots.SnapshotInfo s) =>
         new(s.SnapshotId, s.Name, s.SourceSessionId, s.Image, s.SizeBytes, s.Files, s.CreatedAt);
@@ -73,6 +96,7 @@ internal static class ContractMapping
         CreatedAt = s.CreatedAt, LastUsedAt = s.LastUsedAt, IdleTimeoutSeconds = s.IdleTimeout.TotalSeconds,
         ExpiresAt = s.ExpiresAt, Busy = s.Busy, ExecutionCount = s.ExecutionCount, LostReason = s.LostReason,
         Isolation = IsolationPolicy.Name(s.Isolation), Network = s.Network.ToDto(), Ports = s.Ports ?? [],
+        Git = s.Git.ToDto(), Context = s.Context,
     };
 
     public static ExecutionResultDto ToDto(this ExecutionResult r) => new()
@@ -139,6 +163,7 @@ internal static class ContractMapping
             Command = r.Command,
             ModelEndpoint = string.IsNullOrEmpty(r.ModelEndpoint) ? null : r.ModelEndpoint,
             ApiKey = string.IsNullOrEmpty(r.ApiKey) ? null : r.ApiKey,
+            Branch = string.IsNullOrEmpty(r.Branch) ? null : r.Branch,
         };
     }
 
@@ -153,6 +178,7 @@ internal static class ContractMapping
         Diff = r.Diff, DiffTruncated = r.DiffTruncated, Steps = r.Steps.Select(ToDto).ToList(),
         Trajectory = trajectory ? r.Trajectory : null, TrajectoryTruncated = r.TrajectoryTruncated,
         Stderr = string.IsNullOrEmpty(r.Stderr) ? null : r.Stderr,
+        Git = r.Git.ToDto(),
     };
 
     public static AgentStepDto ToDto(this AgentStep s) => new(s.Index, s.Kind, s.Text, s.Tool);
@@ -212,6 +238,10 @@ internal static class ContractMapping
         SandboxErrorCodes.FileTooLarge => StatusCodes.Status413PayloadTooLarge,
         SandboxErrorCodes.EngineUnavailable => StatusCodes.Status503ServiceUnavailable,
         SandboxErrorCodes.Forbidden or SandboxErrorCodes.EgressNotPermitted => StatusCodes.Status403Forbidden,
+        SandboxErrorCodes.GitRefNotFound or SandboxErrorCodes.GitRepoNotFound or SandboxErrorCodes.NotAGitSession
+            or SandboxErrorCodes.SetupFailed => StatusCodes.Status422UnprocessableEntity,
+        SandboxErrorCodes.GitAuthFailed or SandboxErrorCodes.GitUnreachable or SandboxErrorCodes.GitFailed => StatusCodes.Status502BadGateway,
+        SandboxErrorCodes.GitPushRejected => StatusCodes.Status409Conflict,
         _ => StatusCodes.Status500InternalServerError,
     };
 }

@@ -16,6 +16,7 @@ public static class SandboxApi
         FileEndpoints.Map(api);
         LinkEndpoints.Map(api);
         SnapshotEndpoints.Map(api);
+        GitEndpoints.Map(api);
         PortEndpoints.Map(api);
         app.MapMethods("/links/{token}/{**path}", ["GET", "HEAD", "PUT"], LinkEndpoints.ServeAsync).WithName("UseFileLink").ExcludeFromDescription();
         AgentEndpoints.Map(api);

@@ -20,13 +20,14 @@ public sealed class AgentTools(AgentRunService agents, IHttpContextAccessor http
         [Description("Extra instructions appended to the agent's system prompt (optional).")] string? system_prompt = null,
         [Description("Extra environment variables for the agent process only (optional). Values are redacted from the trajectory.")] Dictionary<string, string>? env = null,
         [Description("For agent 'command': the program and its arguments, e.g. ['python3', 'my_agent.py'] (no shell). The prompt is in $AGENT_PROMPT.")] string[]? command = null,
+        [Description("In a session created with git_url: the new branch the agent works on (default sandbox/<run-id>).")] string? branch = null,
         RequestContext<CallToolRequestParams>? context = null,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
         var request = new RunAgentRequest
         {
             Prompt = prompt, Agent = agent, Model = model, MaxTurns = max_turns, TimeoutSeconds = timeout_seconds,
-            SystemPrompt = system_prompt, Env = env, Command = command,
+            SystemPrompt = system_prompt, Env = env, Command = command, Branch = branch,
         }.ToEngine();
         AgentRun? run = null;
         var steps = 0;
@@ -95,6 +96,18 @@ public sealed class AgentTools(AgentRunService agents, IHttpContextAccessor http
         if (r.FinalMessage is { } final)
         {
             sb.AppendLine("--- final message ---").AppendLine(final);
+        }
+        if (r.Git is { } git)
+        {
+            sb.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"--- branch {git.Branch} from {git.BaseCommit[..12]}: {git.Commits.Count} commits, {git.Uncommitted.Count} uncommitted changes ---");
+            foreach (var c in git.Commits)
+            {
+                sb.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"{c.Id[..12]} {c.Subject}");
+            }
+            foreach (var u in git.Uncommitted.Take(50))
+            {
+                sb.AppendLine(u);
+            }
         }
         if (r.Changes.Count > 0)
         {

@@ -61,6 +61,7 @@ namespace Microsoft.Extensions.DependencyInjection
             .WithTools<ExecutionTools>()
             .WithTools<ProcessTools>()
             .WithTools<SnapshotTools>()
+            .WithTools<GitTools>()
             .WithResources<WorkspaceResources>()
             .WithTools<FileTools>()
             .WithTools<PackageTools>()

@@ -22,6 +22,13 @@ public sealed class SessionTools(SessionService service, Sandbox.Egress.EgressSe
         [Description("Hosts the session may reach over HTTP/HTTPS through its proxy, e.g. [\"pypi.org\", \"*.pythonhosted.org\", \"api.example.com:8443\"] (no port: 80 and 443; names only). Within what the server permits. Omitted: no network at all; [] starts with nothing allowed (update_network can open hosts later).")] string[]? network_allow = null,
         [Description("Names of operator-configured secrets the proxy adds to requests to their hosts (the values never enter the sandbox). Optional.")] string[]? network_secrets = null,
         [Description("A snapshot_id from snapshot_session: the session starts with its files (and its image). Python variables start fresh. Optional.")] string? from_snapshot = null,
+        [Description("A git repository (https URL, no credentials in it) to clone into /workspace before the session is ready; use image 'agent'. run_agent then works on a new branch per run; export_changes and push_changes take the work out. Optional.")] string? git_url = null,
+        [Description("Branch, tag or full commit id to clone (optional; the default branch otherwise).")] string? git_ref = null,
+        [Description("Name of an operator-configured git credential for a private repository (optional; the value never enters the sandbox).")] string? git_credentials = null,
+        [Description("Clone only the last commit (optional).")] bool git_shallow = false,
+        [Description("Clone submodules too (optional; they must be on the same host).")] bool git_submodules = false,
+        [Description("Shell commands run once, in order, before the session is ready (e.g. [\"pip install -e .\"]); the first failure fails the create with its output. Optional.")] string[]? setup = null,
+        [Description("Names of operator context directories to mount read-only at /context/<name> (optional).")] string[]? context = null,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
         var request = new CreateSessionRequest
@@ -32,9 +39,12 @@ public sealed class SessionTools(SessionService service, Sandbox.Egress.EgressSe
             Isolation = isolation,
             Network = network_allow is null && network_secrets is null ? null : new NetworkDto { Allow = network_allow ?? [], Secrets = network_secrets },
             FromSnapshot = from_snapshot,
+            Git = git_url is null ? null : new GitRequestDto { Url = git_url, Ref = git_ref, Credentials = git_credentials, Shallow = git_shallow, Submodules = git_submodules },
+            Setup = setup,
+            Context = context,
         };
         var s = (await service.CreateAsync(request.ToSpec(), Owner, cancellationToken)).ToDto();
-        return McpToolResults.Ok($"Session {s.Id} is ready (image {s.Image}; isolation {s.Isolation}; memory {s.Limits.MemoryMb} MiB, cpus {s.Limits.Cpus}, pids {s.Limits.Pids}, workspace {s.Limits.WorkspaceMb} MiB; {Describe(s.Network)}). Use session_id \"{s.Id}\" with execute_code.",
+        return McpToolResults.Ok($"Session {s.Id} is ready (image {s.Image}; isolation {s.Isolation}; memory {s.Limits.MemoryMb} MiB, cpus {s.Limits.Cpus}, pids {s.Limits.Pids}, workspace {s.Limits.WorkspaceMb} MiB; {Describe(s.Network)}{(s.Git is { } g ? $"; cloned {g.Url} at {g.BaseCommit[..12]}{(g.Branch is null ? "" : " on " + g.Branch)}" : "")}{(s.Context is { Count: > 0 } c ? "; context: " + string.Join(", ", c.Select(n => "/context/" + n)) : "")}). Use session_id \"{s.Id}\" with execute_code.",
             new { session_id = s.Id, session = s });
     });
 
