@@ -26,6 +26,7 @@ public sealed class SandboxEngine(
     PackageInstaller installer,
     AgentRunService agents,
     Egress.EgressService egress,
+    Git.GitService git,
     WarmPool pool,
     SessionRecovery recovery,
     OrphanSweeper orphans,
@@ -67,6 +68,9 @@ public sealed class SandboxEngine(
 
     /// <summary>Session networks: allow lists and their proxies.</summary>
     public Egress.EgressService Egress => egress;
+
+    /// <summary>Git sessions: exports and pushes.</summary>
+    public Git.GitService Git => git;
 
     /// <summary>The warm pool.</summary>
     public WarmPool Pool => pool;

@@ -163,9 +163,13 @@ public sealed partial class GitService
                 await RunAsync(session, ["git", "bundle", "create", "--quiet", path, $"{git.BaseCommit}..{refName}"], ct).ConfigureAwait(false);
                 branch = refName;
             }
-            var facts = await RunAsync(session, ["sh", "-c", "stat -c %s \"$1\" && sha256sum \"$1\" | cut -d' ' -f1", "sh", path], ct).ConfigureAwait(false);
-            var parts = facts.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-            var size = long.Parse(parts[0], CultureInfo.InvariantCulture);
+            // wc, not stat: gVisor's older releases refuse the statx call coreutils' stat makes.
+            var counted = (await RunAsync(session, ["wc", "-c", path], ct).ConfigureAwait(false)).Trim().Split(' ', 2)[0];
+            if (!long.TryParse(counted, CultureInfo.InvariantCulture, out var size))
+            {
+                throw new SandboxException(SandboxErrorCodes.GitFailed, $"The export at {path} could not be measured: '{SafeText.Shorten(counted, 100)}'.");
+            }
+            var sha256 = (await RunAsync(session, ["sha256sum", path], ct).ConfigureAwait(false)).Split(' ', 2)[0];
             string? content = null, base64 = null;
             if (size <= _git.MaxInlineExportBytes)
             {
@@ -180,7 +184,7 @@ public sealed partial class GitService
                 }
             }
             _journal.Record(session, "git_export", $"{format} of {commits.Count} commits, {size} bytes at {path}");
-            return new GitExport(format, path, size, parts[1].Trim(), git.BaseCommit, head, branch.Length == 0 ? null : branch, commits, uncommitted, content, base64);
+            return new GitExport(format, path, size, sha256, git.BaseCommit, head, branch.Length == 0 ? null : branch, commits, uncommitted, content, base64);
         }
         finally
         {

@@ -176,7 +176,7 @@ def user_env():
     return env
 
 
-EXITED = {}  # exit statuses of background processes this reaped before their Popen could (pid -> Popen-style code)
+EXITED = {}  # exit statuses of children this reaped before their Popen could (pid -> Popen-style code)
 
 
 def reap_children():
@@ -187,8 +187,11 @@ def reap_children():
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid <= 0:
                 return
-            if pid in BACKGROUND:
-                EXITED[pid] = os.waitstatus_to_exitcode(status)
+            # Every child's status is kept (an execution's command reaped here before its Popen.wait would otherwise
+            # report 0 for any exit status); the owner takes it out.
+            EXITED[pid] = os.waitstatus_to_exitcode(status)
+            while len(EXITED) > 4096:
+                EXITED.pop(next(iter(EXITED)))
     except ChildProcessError:
         pass
 
@@ -683,6 +686,7 @@ class Runner:
                     os.close(fd)
             return {"type": "error", "id": rid, "code": "command_not_found" if isinstance(e, FileNotFoundError) else "bad_request",
                     "message": "%s: %s" % (argv[0][:200], e.strerror or str(e))}
+        EXITED.pop(p.pid, None)  # a status left by an earlier child with this pid is not this one's
         BACKGROUND.add(p.pid)  # setsid in demote: its session id is its pid
         rings = [Ring(spills[0]), Ring(spills[1])]
         for i, f in enumerate((p.stdout, p.stderr)):
@@ -844,6 +848,7 @@ class Runner:
                 out({"type": "error", "id": rid, "code": "command_not_found" if isinstance(e, FileNotFoundError) else "bad_request",
                      "message": "%s: %s" % (argv[0][:200], e.strerror or str(e))})
                 return
+            EXITED.pop(p.pid, None)  # a status left by an earlier child with this pid is not this one's
             so, se = Stream("stdout", p.stdout.fileno()), Stream("stderr", p.stderr.fileno())
             so.reset(rid, cap, spills[0])
             se.reset(rid, cap, spills[1])
@@ -908,6 +913,9 @@ class Runner:
         except subprocess.TimeoutExpired:
             kill_user_processes()
             rc = p.wait()
+        if p.pid in EXITED:
+            # Reaped by reap_children (while killing what it left), so Popen saw no status: the real one is here.
+            rc = EXITED.pop(p.pid)
         p.stdout.close()
         p.stderr.close()
         self.done(rc if rc >= 0 else 128 - rc, timed_out=a["cancelled"])

@@ -195,6 +195,14 @@ public sealed class AgentRunTests(EngineFixture fixture)
         // The per-run environment was for the agent only.
         var env = await engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Code = "import os\nprint(os.environ.get('MY_TOKEN'))" }, CancellationToken.None);
         Assert.Equal("None\n", env.Stdout);
+        // Its exit status is the real one (the runner once reaped the process while killing its leftovers, and the
+        // status read afterwards was always 0).
+        var failing = await engine.Agents.RunAsync(session.Id, Owners.Alice, new AgentRunRequest
+        {
+            Agent = "command", Command = ["python3", "-c", "import sys; print('giving up'); sys.exit(3)"], Prompt = "fail",
+        }, CancellationToken.None);
+        Assert.Equal(AgentRunStatus.Failed, failing.Status);
+        Assert.Equal(3, failing.ExitCode);
         await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
     }
 

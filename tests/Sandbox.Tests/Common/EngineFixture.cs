@@ -44,10 +44,17 @@ public sealed class EngineFixture : IAsyncLifetime
 
     /// <summary>A new engine with its own options (the in-memory store unless <paramref name="configure"/> says
     /// otherwise), built as the server builds it; disposed (sessions closed, containers removed) with the fixture.</summary>
-    public SandboxEngine CreateEngine(Action<SandboxOptions>? configure = null, TimeProvider? time = null)
+    public SandboxEngine CreateEngine(Action<SandboxOptions>? configure = null, TimeProvider? time = null, Microsoft.Extensions.Logging.ILoggerProvider? logs = null)
     {
         var services = new ServiceCollection();
-        services.AddLogging();
+        services.AddLogging(b =>
+        {
+            if (logs is not null)
+            {
+                b.Services.AddSingleton(logs);
+                b.Services.Configure<Microsoft.Extensions.Logging.LoggerFilterOptions>(f => f.MinLevel = Microsoft.Extensions.Logging.LogLevel.Trace);
+            }
+        });
         if (time is not null)
         {
             services.AddSingleton(time);
