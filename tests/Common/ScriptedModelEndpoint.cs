@@ -81,6 +81,11 @@ public sealed class ScriptedModelEndpoint : IAsyncDisposable
                     return;
                 }
                 Requests.Enqueue(request);
+                if (request.Path.StartsWith("/v1/responses", StringComparison.Ordinal))
+                {
+                    await AnswerResponsesAsync(stream, request);
+                    return;
+                }
                 if (!request.Path.StartsWith("/v1/messages", StringComparison.Ordinal) || request.Path.Contains("count_tokens", StringComparison.Ordinal))
                 {
                     var body = request.Path.Contains("count_tokens", StringComparison.Ordinal) ? "{\"input_tokens\":10}" : "{}";
@@ -166,6 +171,36 @@ public sealed class ScriptedModelEndpoint : IAsyncDisposable
             usage = new { output_tokens = 5 },
         });
         await Event(stream, "message_stop", new { type = "message_stop" });
+    }
+
+    /// <summary>OpenAI's Responses API, streamed, as Codex uses it: a tool turn is a call of <c>exec_command</c> whose
+    /// arguments are the turn's input; the turn is chosen by how many tool outputs the request carries.</summary>
+    private async Task AnswerResponsesAsync(NetworkStream stream, ScriptedRequest request)
+    {
+        var json = JsonNode.Parse(request.Body)!.AsObject();
+        var outputs = json["input"]?.AsArray().Count(i => i?["type"]?.GetValue<string>() == "function_call_output") ?? 0;
+        var turn = _script[Math.Min(outputs, _script.Count - 1)];
+        await WriteAsync(stream, "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n");
+        var id = $"resp_scripted_{outputs}";
+        await Event(stream, "response.created", new { type = "response.created", response = new { id, status = "in_progress" } });
+        if (_hang)
+        {
+            await Task.Delay(Timeout.Infinite, _cts.Token);
+        }
+        object item = turn.Tool is null
+            ? new { type = "message", id = $"msg_{outputs}", role = "assistant", status = "completed", content = new object[] { new { type = "output_text", text = turn.Text, annotations = Array.Empty<object>() } } }
+            : new { type = "function_call", id = $"fc_{outputs}", call_id = $"call_{outputs}", name = turn.Tool, arguments = JsonSerializer.Serialize(turn.Input), status = "completed" };
+        await Event(stream, "response.output_item.added", new { type = "response.output_item.added", output_index = 0, item });
+        await Event(stream, "response.output_item.done", new { type = "response.output_item.done", output_index = 0, item });
+        await Event(stream, "response.completed", new
+        {
+            type = "response.completed",
+            response = new
+            {
+                id, status = "completed", output = new[] { item },
+                usage = new { input_tokens = 10, input_tokens_details = new { cached_tokens = 0 }, output_tokens = 5, output_tokens_details = new { reasoning_tokens = 0 }, total_tokens = 15 },
+            },
+        });
     }
 
     private static Task Event(NetworkStream stream, string name, object data) =>

@@ -50,13 +50,22 @@ public sealed class AgentOptions : IValidatableObject
     /// <summary>Finished runs kept in memory per server (older ones are read from the store).</summary>
     [Range(1, 100_000)] public int RecentRunsKept { get; set; } = 200;
 
+    /// <summary>The OpenAI-style model API of agents that speak it (Codex): its own endpoint, key and paths.</summary>
+    [Required] public OpenAIModelOptions OpenAI { get; set; } = new();
+
     /// <summary>The endpoints a run may use: the configured one and the allowed extras.</summary>
     public IEnumerable<string> Endpoints() => AllowedModelEndpoints.Prepend(ModelEndpoint);
+
+    /// <summary>The settings of one model API: the Anthropic one (this section's own) or the OpenAI one.</summary>
+    internal (string Endpoint, IEnumerable<string> Endpoints, string? ApiKey, string AuthHeader, IReadOnlyList<string> Paths, string Section) Api(AgentModelApi api) =>
+        api == AgentModelApi.OpenAI
+            ? (OpenAI.ModelEndpoint, OpenAI.AllowedModelEndpoints.Prepend(OpenAI.ModelEndpoint), OpenAI.ApiKey, "authorization", OpenAI.AllowedPaths, "Sandbox:Agents:OpenAI")
+            : (ModelEndpoint, Endpoints(), ApiKey, AuthHeader, AllowedPaths, "Sandbox:Agents");
 
     /// <inheritdoc />
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        foreach (var endpoint in Endpoints())
+        foreach (var endpoint in Endpoints().Concat(OpenAI.AllowedModelEndpoints.Prepend(OpenAI.ModelEndpoint)))
         {
             if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")
                 || !string.IsNullOrEmpty(uri.Query) || !string.IsNullOrEmpty(uri.UserInfo))
@@ -70,4 +79,30 @@ public sealed class AgentOptions : IValidatableObject
             yield return new ValidationResult("Agents.DefaultTimeout must be positive and at most Agents.MaxTimeout.", [nameof(DefaultTimeout)]);
         }
     }
+}
+
+/// <summary>Which model API an agent speaks (and so which endpoint, key and paths its model proxy uses).</summary>
+public enum AgentModelApi
+{
+    /// <summary>Anthropic's Messages API (<c>Sandbox:Agents</c>): Claude Code.</summary>
+    Anthropic,
+    /// <summary>OpenAI's Responses API (<c>Sandbox:Agents:OpenAI</c>): Codex.</summary>
+    OpenAI,
+}
+
+/// <summary>The OpenAI-style model API agents such as Codex use (<c>Sandbox:Agents:OpenAI</c>); the key is sent as
+/// <c>Authorization: Bearer</c> by the run's model proxy and never enters the session.</summary>
+public sealed class OpenAIModelOptions
+{
+    /// <summary>The API's base URL (the agent calls <c>/v1/responses</c> under it).</summary>
+    [Required] public string ModelEndpoint { get; set; } = "https://api.openai.com";
+
+    /// <summary>The API key. Set it through the environment (<c>Sandbox__Agents__OpenAI__ApiKey</c>).</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>Further endpoints a caller may name per run (exact URLs).</summary>
+    public List<string> AllowedModelEndpoints { get; set; } = [];
+
+    /// <summary>Request paths the model proxy forwards (a trailing <c>*</c> allows a prefix): model calls only.</summary>
+    public List<string> AllowedPaths { get; set; } = ["/v1/responses", "/v1/responses/*", "/v1/models*"];
 }

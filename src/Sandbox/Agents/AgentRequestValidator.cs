@@ -49,10 +49,11 @@ internal sealed partial class AgentRequestValidator(IOptions<SandboxOptions> opt
                 $"timeout {timeout.TotalSeconds} s is above the server maximum of {_options.MaxTimeout.TotalSeconds} s for agent runs.");
         }
         ValidateEnv(request.Env);
-        var requested = string.IsNullOrEmpty(request.ModelEndpoint) ? _options.ModelEndpoint : request.ModelEndpoint;
-        var allowed = _options.Endpoints().FirstOrDefault(e => string.Equals(e.TrimEnd('/'), requested.TrimEnd('/'), StringComparison.OrdinalIgnoreCase))
+        var api = _options.Api(agent.ModelApi);
+        var requested = string.IsNullOrEmpty(request.ModelEndpoint) ? api.Endpoint : request.ModelEndpoint;
+        var allowed = api.Endpoints.FirstOrDefault(e => string.Equals(e.TrimEnd('/'), requested.TrimEnd('/'), StringComparison.OrdinalIgnoreCase))
                       ?? throw new SandboxException(SandboxErrorCodes.Forbidden,
-                          $"model_endpoint '{SafeText.Shorten(requested)}' is not one this server allows (Sandbox:Agents:ModelEndpoint, Sandbox:Agents:AllowedModelEndpoints). Leave it out to use the server's.");
+                          $"model_endpoint '{SafeText.Shorten(requested)}' is not one this server allows for agent '{agent.Name}' ({api.Section}:ModelEndpoint, {api.Section}:AllowedModelEndpoints). Leave it out to use the server's.");
         return new ValidatedAgentRequest(agent, timeout, new Uri(allowed));
     }
 
@@ -67,7 +68,7 @@ internal sealed partial class AgentRequestValidator(IOptions<SandboxOptions> opt
             if (!EnvName().IsMatch(name) || Reserved(name))
             {
                 throw new SandboxException(SandboxErrorCodes.InvalidArgument,
-                    $"env name '{SafeText.Shorten(name)}' is not allowed: use letters, digits and _, and none of HOME, PATH or names starting with ANTHROPIC_, AGENT_, CLAUDE_CODE_ or SANDBOX_ (the server sets those).");
+                    $"env name '{SafeText.Shorten(name)}' is not allowed: use letters, digits and _, and none of HOME, PATH or names starting with ANTHROPIC_, OPENAI_, CODEX_, AGENT_, CLAUDE_CODE_ or SANDBOX_ (the server sets those).");
             }
             if (value is null || value.Length > 32 * 1024 || value.Contains('\0', StringComparison.Ordinal))
             {
@@ -78,6 +79,7 @@ internal sealed partial class AgentRequestValidator(IOptions<SandboxOptions> opt
 
     private static bool Reserved(string name) =>
         name is "HOME" or "PATH" or "USER" || name.StartsWith("ANTHROPIC_", StringComparison.OrdinalIgnoreCase)
+        || name.StartsWith("OPENAI_", StringComparison.OrdinalIgnoreCase) || name.StartsWith("CODEX_", StringComparison.OrdinalIgnoreCase)
         || name.StartsWith("AGENT_", StringComparison.OrdinalIgnoreCase) || name.StartsWith("CLAUDE_CODE_", StringComparison.OrdinalIgnoreCase)
         || name.StartsWith("SANDBOX_", StringComparison.OrdinalIgnoreCase);
 

@@ -22,6 +22,7 @@ public sealed partial class AgentRunService : ISessionCloseListener
     private readonly ConcurrentDictionary<string, IAgentRunner> _agents = new(StringComparer.Ordinal)
     {
         [ClaudeCodeAgent.AgentName] = new ClaudeCodeAgent(),
+        [CodexAgent.AgentName] = new CodexAgent(),
         [CommandAgent.AgentName] = new CommandAgent(),
     };
     private readonly SessionRegistry _registry;
@@ -186,7 +187,8 @@ public sealed partial class AgentRunService : ISessionCloseListener
         var launch = agent.Build(request, new AgentContext($"http://{_network.ProxyHost}:{_network.ProxyPort}", PlaceholderKey, AgentHome));
         _registry.Claim(session, SessionWork.AgentRun,
             $"Session {session.Id} is running another execution or agent run. Wait for it to finish, or use another session.");
-        var apiKey = string.IsNullOrEmpty(request.ApiKey) ? _options.Agents.ApiKey : request.ApiKey;
+        var api = _options.Agents.Api(agent.ModelApi);
+        var apiKey = string.IsNullOrEmpty(request.ApiKey) ? api.ApiKey : request.ApiKey;
         var secrets = request.Env.Values.Append(apiKey ?? "").ToList();
         var run = new AgentRun
         {
@@ -198,7 +200,7 @@ public sealed partial class AgentRunService : ISessionCloseListener
         var watcher = watch ? state.Watch() : Channel.CreateUnbounded<AgentRunEvent>().Reader;
         _runs.Add(state);
         LogAgentStarted(_logger, run.Id, session.Id, agent.Name, owner);
-        var config = new ModelProxyConfig(endpoint, _options.Agents.AuthHeader, string.IsNullOrEmpty(apiKey) ? null : apiKey, _options.Agents.AllowedPaths);
+        var config = new ModelProxyConfig(endpoint, api.AuthHeader, string.IsNullOrEmpty(apiKey) ? null : apiKey, api.Paths);
         _ = Task.Run(() => _executor.ExecuteAsync(state, launch, config, timeout), CancellationToken.None);
         return (state, watcher);
     }

@@ -31,11 +31,14 @@ public sealed class AgentOutcome
     public string? ReportedError { get; set; }
 }
 
-/// <summary>A coding agent the engine can run in a session. Add more with <c>SessionManager.RegisterAgent</c>.</summary>
+/// <summary>A coding agent the engine can run in a session. Add more with <see cref="AgentRunService.RegisterAgent"/>.</summary>
 public interface IAgentRunner
 {
     /// <summary>The name callers use (<c>agent</c> argument).</summary>
     string Name { get; }
+
+    /// <summary>The model API it speaks (its proxy's endpoint, key and paths follow from it).</summary>
+    AgentModelApi ModelApi => AgentModelApi.Anthropic;
 
     /// <summary>Builds the command for a request. Throws <see cref="SandboxException"/> for a request it cannot run.</summary>
     AgentLaunch Build(AgentRunRequest request, AgentContext context);
@@ -65,7 +68,7 @@ public sealed partial class ClaudeCodeAgent : IAgentRunner
         var argv = new List<string> { "claude", "-p", "--dangerously-skip-permissions", "--output-format", "stream-json", "--verbose" };
         if (request.Model is { } model)
         {
-            if (!ModelName().IsMatch(model))
+            if (!IsModelName(model))
             {
                 throw new SandboxException(SandboxErrorCodes.InvalidArgument, "model must be a model name such as 'claude-sonnet-4-5' (letters, digits, . _ : / @ -).");
             }
@@ -197,6 +200,9 @@ public sealed partial class ClaudeCodeAgent : IAgentRunner
         var flat = text.ReplaceLineEndings(" ").Trim();
         return flat.Length <= 200 ? flat : flat[..197] + "...";
     }
+
+    /// <summary>A model name: letters, digits and <c>. _ : / @ [ ] -</c>.</summary>
+    internal static bool IsModelName(string name) => ModelName().IsMatch(name);
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._:/@\\[\\]-]{0,99}$")]
     private static partial Regex ModelName();

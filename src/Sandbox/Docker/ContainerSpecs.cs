@@ -92,6 +92,7 @@ internal static class ContainerSpecs
         if (spec.Isolation == IsolationTier.Gvisor)
         {
             env.Add(string.Create(CultureInfo.InvariantCulture, $"SANDBOX_NPROC={GvisorProcesses(spec.Limits)}"));
+            env.Add(string.Create(CultureInfo.InvariantCulture, $"SANDBOX_AGENT_NPROC={AgentProcesses(spec.Limits)}"));
         }
         return env;
     }
@@ -106,12 +107,20 @@ internal static class ContainerSpecs
     internal static int GvisorProcesses(SandboxLimits limits) => Math.Min(limits.Pids, Math.Max(16, limits.MemoryMb / 16));
 
     /// <summary>
+    /// The process limit of an agent run under gVisor (its processes and threads: the limit counts both): at least 64,
+    /// within the session's pids limit. An agent CLI is one process with many threads (measured: Codex runs ~36 tasks
+    /// on 2 cores, Claude Code ~15), which cost little memory, unlike the forked interpreters
+    /// <see cref="GvisorProcesses"/> is sized for.
+    /// </summary>
+    internal static int AgentProcesses(SandboxLimits limits) => Math.Min(limits.Pids, Math.Max(GvisorProcesses(limits), 64));
+
+    /// <summary>
     /// The host-side pids limit. Under gVisor every sandboxed process costs several host threads (measured with the
     /// ptrace platform: a Python fork bomb held to 64 processes peaked at 1,678 host pids), and hitting the host limit
     /// crashes the whole sandbox rather than failing one fork; the session's own limit is kept inside (see
     /// <see cref="Environment"/>), and this bound only protects the host.
     /// </summary>
-    internal static long HostPids(SandboxSpec spec) => spec.Isolation == IsolationTier.Gvisor ? GvisorProcesses(spec.Limits) * 32L + 512 : spec.Limits.Pids;
+    internal static long HostPids(SandboxSpec spec) => spec.Isolation == IsolationTier.Gvisor ? AgentProcesses(spec.Limits) * 32L + 512 : spec.Limits.Pids;
 
     /// <summary>A throw-away helper for short read-only queries: no network, read-only, uid 1000, small limits.</summary>
     public static CreateContainerParameters OneShot(string name, string helperId, string imageReference, IList<string> command, string instanceId, string? runtime) => new()

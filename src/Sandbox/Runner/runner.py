@@ -15,6 +15,7 @@ import ast, hashlib, json, os, resource, selectors, signal, stat, subprocess, sy
 UID = int(os.environ.get("SANDBOX_UID", "1000"))
 GID = int(os.environ.get("SANDBOX_GID", "1000"))
 NPROC = int(os.environ.get("SANDBOX_NPROC", "0"))  # set under gVisor only: the process limit of user code
+AGENT_NPROC = int(os.environ.get("SANDBOX_AGENT_NPROC", "0")) or NPROC  # the same for an agent run (many threads)
 WORKDIR = "/workspace"
 CHUNK = 32 * 1024
 # Reads of the host's requests and the kernel's messages: below malloc's mmap threshold, so a read allocates no fresh
@@ -142,7 +143,8 @@ def write(data):
         view = view[n:]
 
 
-def demote():
+def demote(nproc=None):
+    nproc = NPROC if nproc is None else nproc
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
         # Under memory pressure the OOM killer takes user code first, never the runner (raising needs no privilege).
@@ -150,9 +152,9 @@ def demote():
             f.write("1000")
     except OSError:
         pass
-    if NPROC > 0:
+    if nproc > 0:
         # gVisor: the sandbox's own kernel counts the user's processes (the cgroup sees only gVisor's host threads).
-        resource.setrlimit(resource.RLIMIT_NPROC, (NPROC, NPROC))
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     os.setgroups([])
     os.setgid(GID)
     os.setuid(UID)
@@ -843,7 +845,7 @@ class Runner:
                        ["/bin/bash", "-c", req.get("code", "")]
             try:
                 p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     preexec_fn=demote, env=env, cwd=WORKDIR)
+                                     preexec_fn=(lambda: demote(AGENT_NPROC)) if a.get("argv") else demote, env=env, cwd=WORKDIR)
             except OSError as e:
                 out({"type": "error", "id": rid, "code": "command_not_found" if isinstance(e, FileNotFoundError) else "bad_request",
                      "message": "%s: %s" % (argv[0][:200], e.strerror or str(e))})

@@ -93,6 +93,60 @@ public sealed class AgentRunTests(EngineFixture fixture)
     }
 
     [Fact]
+    public async Task Codex_writes_and_runs_a_file_through_its_own_model_api_and_the_run_shows_it()
+    {
+        const string openAiKey = "sk-openai-test-71c2e94d05";
+        var probe = fixture.CreateEngine();
+        await using var network = await TestNetwork.CreateAsync(probe.DockerClient(), "model");
+        await using var model = new ScriptedModelEndpoint(network.Gateway,
+        [
+            ScriptedTurn.ToolUse("exec_command", new { cmd = "printf 'print(6*7)\\n' > hello.py && python3 hello.py" }),
+            ScriptedTurn.Final("Done: hello.py prints 42."),
+        ]);
+        var engine = fixture.CreateEngine(o =>
+        {
+            o.Pool.Size = 0;
+            o.Agents.OpenAI.ModelEndpoint = model.Url;
+            o.Agents.OpenAI.ApiKey = openAiKey;
+            o.Agents.ModelEndpoint = "http://anthropic.invalid";
+            o.Agents.EgressNetwork = network.Name;
+        });
+        var session = await engine.Sessions.CreateAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
+        var run = await engine.Agents.RunAsync(session.Id, Owners.Alice, new AgentRunRequest
+        {
+            Agent = "codex", Prompt = "Write hello.py that prints 6*7, then run it.", Timeout = TimeSpan.FromMinutes(3),
+        }, CancellationToken.None);
+        var all = JsonSerializer.Serialize(run);
+        Assert.True(run.Status == AgentRunStatus.Succeeded, $"{run.Status}: {run.Error}\nstderr: {run.Stderr}\nrequests: {string.Join(", ", model.Requests.Select(r => r.Method + " " + r.Path))}\n{all[..Math.Min(all.Length, 4000)]}");
+        Assert.Equal("codex", run.Agent);
+        Assert.Equal(model.Url, run.ModelEndpoint.TrimEnd('/'));
+        Assert.Contains(run.Steps, s => s.Kind == "tool_call" && s.Tool == "exec_command" && s.Text.Contains("hello.py", StringComparison.Ordinal));
+        Assert.Contains(run.Steps, s => s.Kind == "tool_result" && s.Text.Contains("42", StringComparison.Ordinal));
+        Assert.Contains(run.Trajectory, e => e.GetProperty("type").GetString() == "turn.completed");
+        Assert.Equal("Done: hello.py prints 42.", run.FinalMessage);
+        Assert.Contains(run.Changes, c => c.Path == "hello.py" && c.Change == "added");
+        var file = await engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Code = "print(open('hello.py').read(), end='')" }, CancellationToken.None);
+        Assert.Equal("print(6*7)\n", file.Stdout);
+        // OpenAI's paths, with the OpenAI key added by the proxy as a bearer token; the key went nowhere else.
+        var calls = model.Requests.Where(r => r.Path.StartsWith("/v1/responses", StringComparison.Ordinal)).ToList();
+        Assert.True(calls.Count >= 2, string.Join(", ", model.Requests.Select(r => r.Path)));
+        Assert.All(calls, r => Assert.Equal("Bearer " + openAiKey, r.Headers["authorization"]));
+        Assert.DoesNotContain(openAiKey, all, StringComparison.Ordinal);
+        var env = await engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest
+        {
+            Language = "bash",
+            Code = "k=sk-openai-test; k=\"$k-71c2e94d05\"; cat /proc/*/environ /proc/*/cmdline 2>/dev/null | tr '\\0' '\\n' | grep -cF -f <(printf '%s\\n' \"$k\"); " +
+                "grep -rlsF -f <(printf '%s\\n' \"$k\") /workspace /tmp /dev/shm 2>/dev/null; echo scanned",
+        }, CancellationToken.None);
+        Assert.Equal("0\nscanned\n", env.Stdout);
+        // Claude Code's endpoint is not Codex's: asking Codex for it is refused up front.
+        var refused = await Assert.ThrowsAsync<SandboxException>(() => engine.Agents.RunAsync(session.Id, Owners.Alice,
+            new AgentRunRequest { Agent = "codex", Prompt = "hi", ModelEndpoint = "http://anthropic.invalid" }, CancellationToken.None));
+        Assert.Equal(SandboxErrorCodes.Forbidden, refused.Code);
+        await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
+    }
+
+    [Fact]
     public async Task From_inside_a_run_only_the_model_endpoint_is_reachable()
     {
         var probe = fixture.CreateEngine();

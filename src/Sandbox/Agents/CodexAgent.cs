@@ -1,0 +1,127 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace Sandbox.Agents;
+
+/// <summary>
+/// OpenAI's Codex CLI (<c>codex exec --json</c>), with approvals and its own sandbox off: the container is the
+/// boundary. It talks to the run's model proxy as a custom Responses-API provider whose key is a placeholder (the
+/// proxy adds the real one, from <c>Sandbox:Agents:OpenAI</c>). Its JSON events (<c>thread.started</c>,
+/// <c>item.started</c>/<c>item.completed</c> of commands, file changes and messages, <c>turn.completed</c>) are the
+/// trajectory.
+/// </summary>
+public sealed class CodexAgent : IAgentRunner
+{
+    /// <summary>The agent's name.</summary>
+    public const string AgentName = "codex";
+
+    /// <inheritdoc />
+    public string Name => AgentName;
+
+    /// <inheritdoc />
+    public AgentModelApi ModelApi => AgentModelApi.OpenAI;
+
+    /// <inheritdoc />
+    public AgentLaunch Build(AgentRunRequest request, AgentContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        if (request.Command is { Count: > 0 })
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "command applies to agent 'command' only.");
+        }
+        if (request.MaxTurns is not null)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "max_turns is not supported by agent 'codex' (its CLI has no such limit); bound the run with timeout_seconds.");
+        }
+        var argv = new List<string>
+        {
+            "codex", "exec", "--json", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox", "--color", "never", "-C", "/workspace",
+            "-c", "model_provider=\"sandbox\"",
+            "-c", "model_providers.sandbox.name=\"Sandbox model proxy\"",
+            "-c", $"model_providers.sandbox.base_url=\"{context.ModelBaseUrl}/v1\"",
+            "-c", "model_providers.sandbox.env_key=\"OPENAI_API_KEY\"",
+            "-c", "model_providers.sandbox.wire_api=\"responses\"",
+            "-c", "model_providers.sandbox.request_max_retries=2",
+            "-c", "model_providers.sandbox.stream_max_retries=2",
+        };
+        if (request.Model is { } model)
+        {
+            if (!ClaudeCodeAgent.IsModelName(model))
+            {
+                throw new SandboxException(SandboxErrorCodes.InvalidArgument, "model must be a model name such as 'gpt-5' (letters, digits, . _ : / @ -).");
+            }
+            argv.AddRange(["-m", model]);
+        }
+        // Codex has no flag to add to its system prompt: extra instructions lead the task instead.
+        var prompt = string.IsNullOrEmpty(request.SystemPrompt) ? request.Prompt : request.SystemPrompt + "\n\n" + request.Prompt;
+        argv.AddRange(["--", prompt]);
+        var env = new Dictionary<string, string>(request.Env, StringComparer.Ordinal)
+        {
+            ["OPENAI_API_KEY"] = context.PlaceholderKey,
+            ["HOME"] = context.HomeDirectory,
+            ["NO_COLOR"] = "1",
+        };
+        return new AgentLaunch(argv, env);
+    }
+
+    /// <inheritdoc />
+    public void Interpret(JsonElement e, int index, AgentOutcome outcome)
+    {
+        ArgumentNullException.ThrowIfNull(outcome);
+        switch (ClaudeCodeAgent.Str(e, "type"))
+        {
+            case "thread.started":
+                outcome.Steps.Add(new AgentStep(index, "system", "started (thread " + (ClaudeCodeAgent.Str(e, "thread_id") ?? "?") + ")"));
+                break;
+            case "item.started" when e.TryGetProperty("item", out var item) && ClaudeCodeAgent.Str(item, "type") == "command_execution":
+                outcome.Steps.Add(new AgentStep(index, "tool_call", ClaudeCodeAgent.Clip("exec_command " + (ClaudeCodeAgent.Str(item, "command") ?? "")), "exec_command"));
+                break;
+            case "item.completed" when e.TryGetProperty("item", out var item):
+                Completed(item, index, outcome);
+                break;
+            case "turn.completed":
+                outcome.Turns = (outcome.Turns ?? 0) + 1;
+                if (e.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object)
+                {
+                    outcome.Usage = usage.Clone();
+                }
+                break;
+            case "turn.failed":
+                var reason = e.TryGetProperty("error", out var error) ? ClaudeCodeAgent.Str(error, "message") : null;
+                outcome.ReportedError = "the agent reported failure" + (reason is { Length: > 0 } ? ": " + ClaudeCodeAgent.Clip(reason) : "");
+                outcome.Steps.Add(new AgentStep(index, "result", ClaudeCodeAgent.Clip(outcome.ReportedError)));
+                break;
+            case "error" when ClaudeCodeAgent.Str(e, "message") is { Length: > 0 } message:
+                outcome.Steps.Add(new AgentStep(index, "output", ClaudeCodeAgent.Clip(message)));
+                break;
+            case "output" when ClaudeCodeAgent.Str(e, "text") is { Length: > 0 } line:
+                outcome.Steps.Add(new AgentStep(index, "output", ClaudeCodeAgent.Clip(line)));
+                break;
+        }
+    }
+
+    private static void Completed(JsonElement item, int index, AgentOutcome outcome)
+    {
+        switch (ClaudeCodeAgent.Str(item, "type"))
+        {
+            case "agent_message" when ClaudeCodeAgent.Str(item, "text") is { } text:
+                outcome.FinalMessage = text;
+                outcome.Steps.Add(new AgentStep(index, "message", ClaudeCodeAgent.Clip(text)));
+                break;
+            case "command_execution":
+                var exit = item.TryGetProperty("exit_code", out var code) && code.TryGetInt32(out var c) ? c : (int?)null;
+                var output = ClaudeCodeAgent.Str(item, "aggregated_output") ?? "";
+                outcome.Steps.Add(new AgentStep(index, "tool_result", ClaudeCodeAgent.Clip(
+                    (exit is null or 0 ? "" : "error: ") + $"exit {exit?.ToString(CultureInfo.InvariantCulture) ?? "?"}: {output}")));
+                break;
+            case "file_change" when item.TryGetProperty("changes", out var changes) && changes.ValueKind == JsonValueKind.Array:
+                var paths = string.Join(", ", changes.EnumerateArray().Select(ch => $"{ClaudeCodeAgent.Str(ch, "kind")} {ClaudeCodeAgent.Str(ch, "path")}"));
+                outcome.Steps.Add(new AgentStep(index, "tool_call", ClaudeCodeAgent.Clip("apply_patch " + paths), "apply_patch"));
+                break;
+            case "error" when ClaudeCodeAgent.Str(item, "message") is { Length: > 0 } message:
+                outcome.Steps.Add(new AgentStep(index, "output", ClaudeCodeAgent.Clip(message)));
+                break;
+        }
+    }
+}
