@@ -27,6 +27,7 @@ public sealed class SandboxEngine(
     AgentRunService agents,
     Egress.EgressService egress,
     Git.GitService git,
+    Terminals.TerminalService terminals,
     WarmPool pool,
     SessionRecovery recovery,
     OrphanSweeper orphans,
@@ -71,6 +72,9 @@ public sealed class SandboxEngine(
 
     /// <summary>Git sessions: exports and pushes.</summary>
     public Git.GitService Git => git;
+
+    /// <summary>Interactive terminals in sessions.</summary>
+    public Terminals.TerminalService Terminals => terminals;
 
     /// <summary>The warm pool.</summary>
     public WarmPool Pool => pool;

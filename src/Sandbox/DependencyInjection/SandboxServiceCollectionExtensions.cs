@@ -62,6 +62,7 @@ public static class SandboxServiceCollectionExtensions
             sp.GetRequiredService<SessionJournal>(), sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<Sandbox.Git.GitService>>()));
         services.TryAddSingleton<Sandbox.Setup.SetupService>();
+        services.TryAddSingleton<Sandbox.Terminals.TerminalService>();
         services.TryAddSingleton<ExecutionSafety>();
         services.TryAddSingleton<ExecutionService>();
         services.TryAddSingleton<OutputLog>();

@@ -10,7 +10,7 @@
 # Host -> runner:  {"op":"ping"|"exec"|"cancel"|"analyze", "id":..., ...}
 # Runner -> host:  {"type":"pong"|"out"|"image"|"done"|"facts"|"error", "id":..., ...}
 # The engine treats everything read from here as untrusted: a process in the sandbox may lie.
-import ast, hashlib, json, os, resource, selectors, signal, stat, subprocess, sys, time, codecs
+import ast, base64, fcntl, hashlib, json, os, resource, select, selectors, signal, stat, struct, subprocess, sys, termios, time, codecs
 
 UID = int(os.environ.get("SANDBOX_UID", "1000"))
 GID = int(os.environ.get("SANDBOX_GID", "1000"))
@@ -289,6 +289,15 @@ def kill_user_processes(keep=None, everything=False):
             break
 
 
+def set_winsize(fd, cols, rows):
+    """Sets a terminal's size (the kernel tells its foreground programs with SIGWINCH)."""
+    try:
+        cols, rows = max(1, min(int(cols or 80), 1000)), max(1, min(int(rows or 24), 1000))
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    except (OSError, ValueError, TypeError):
+        pass
+
+
 def kill_process_session(sid):
     """Kills every process of the session `sid` (a command and what it started, unless it escaped with setsid)."""
     kill_matching(lambda pid: session_of(pid) == sid, 50, 0.01)
@@ -456,6 +465,7 @@ class Runner:
         self.stdin_buf = b""
         self.snapshot = None  # the workspace before an agent run, for its diff
         self.procs = {}  # background processes by id (start_process)
+        self.ttys = {}  # interactive terminals by id (a shell on a pseudo-terminal)
         os.set_blocking(0, False)
         self.sel.register(0, selectors.EVENT_READ, "stdin")
 
@@ -570,6 +580,8 @@ class Runner:
             self.stop_kernel()
             for pid in list(self.procs):
                 self.proc_end(pid, kill=True)
+            for tid in list(self.ttys):
+                self.pty_end(tid, kill=True)
             kill_user_processes(everything=True)
             out({"type": "reset", "id": rid})
         elif op == "proc_start":
@@ -580,6 +592,17 @@ class Runner:
             out({"type": "procs", "id": rid, "procs": [self.proc_info(pid) for pid in self.procs]})
         elif op == "proc_input":
             out(self.proc_input(rid, req))
+        elif op == "pty_open":
+            out(self.pty_open(rid, req))
+        elif op == "pty_input":
+            self.pty_input(req)
+        elif op == "pty_resize":
+            t = self.ttys.get(req.get("term_id"))
+            if t is not None:
+                set_winsize(t["fd"], req.get("cols"), req.get("rows"))
+        elif op == "pty_close":
+            if req.get("term_id") in self.ttys:
+                self.pty_end(req.get("term_id"), kill=True)
         elif op == "proc_kill":
             pid = req.get("proc_id")
             if pid not in self.procs:
@@ -698,6 +721,122 @@ class Runner:
         self.procs[pid] = {"proc": p, "rings": rings, "exit": None, "open": 2, "started": time.time(),
                            "command": " ".join(argv)[:500], "log": log}
         return dict(self.proc_info(pid), type="proc", id=rid)
+
+    # -- terminals ---------------------------------------------------------------------------
+    def pty_open(self, rid, req):
+        """Starts an interactive shell on a new pseudo-terminal as the sandbox user. Its output goes out as pty_out
+        messages (base64) with the terminal's id; its end as pty_exit. Spared by executions' kills, like processes."""
+        tid, limit = req.get("term_id"), int(req.get("max", 4))
+        if not (isinstance(tid, str) and 0 < len(tid) <= 64 and all(c.isalnum() or c in "-_" for c in tid)) or tid in self.ttys:
+            return {"type": "error", "id": rid, "code": "bad_request", "message": "bad or reused terminal id"}
+        if len(self.ttys) >= limit:
+            return {"type": "error", "id": rid, "code": "limit_exceeded", "message": "this session already has %d terminals open (the most it may)" % len(self.ttys)}
+        master, slave = os.openpty()
+        set_winsize(slave, req.get("cols"), req.get("rows"))
+        env = user_env()
+        env.update({"TERM": "xterm-256color", "COLORTERM": "truecolor", "SHELL": "/bin/bash"})
+        def start():
+            demote()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        try:
+            p = subprocess.Popen(["/bin/bash", "-i"], stdin=slave, stdout=slave, stderr=slave, preexec_fn=start, env=env, cwd=WORKDIR)
+        except OSError as e:
+            os.close(master)
+            return {"type": "error", "id": rid, "code": "command_not_found", "message": "bash: %s" % (e.strerror or str(e))}
+        finally:
+            os.close(slave)
+        EXITED.pop(p.pid, None)
+        BACKGROUND.add(p.pid)  # setsid in demote: executions' kills spare its session
+        os.set_blocking(master, False)
+        self.sel.register(master, selectors.EVENT_READ, ("pty", tid))
+        self.ttys[tid] = {"proc": p, "fd": master}
+        return {"type": "pty", "id": rid, "term_id": tid, "pid": p.pid}
+
+    def pty_read(self, tid):
+        self.pty_drain(tid)
+
+    def pty_drain(self, tid):
+        """Sends what waits on a terminal; returns whether there was something (its end, EIO or EOF, ends it)."""
+        t = self.ttys.get(tid)
+        if t is None:
+            return False
+        try:
+            data = os.read(t["fd"], CHUNK)
+        except BlockingIOError:
+            return False
+        except OSError:
+            data = b""  # EIO: the shell and everything on its terminal are gone
+        if data:
+            out({"type": "pty_out", "id": tid, "data": base64.b64encode(data).decode("ascii")})
+            return True
+        self.pty_end(tid)
+        return False
+
+    def pty_input(self, req):
+        t = self.ttys.get(req.get("term_id"))
+        data = req.get("data")
+        if t is None or not isinstance(data, str):
+            return
+        deadline = time.monotonic() + 5
+        for i, part in enumerate(data.encode("utf-8", "replace").split(b"\x03")):
+            if i > 0 and not (NPROC > 0 and self.pty_interrupt(t["fd"], t["proc"].pid)):
+                part = b"\x03" + part
+            while part and time.monotonic() < deadline:
+                try:
+                    part = part[os.write(t["fd"], part):]
+                except BlockingIOError:
+                    select.select([], [t["fd"]], [], 0.5)
+                except OSError:
+                    return
+
+    @staticmethod
+    def pty_interrupt(fd, shell):
+        """Ctrl-C under gVisor, whose terminal (release 2022-12) turns the byte into SIGINT only once the foreground
+        program reads its input: the signal is sent here instead, as the line discipline would (when ISIG is on; a
+        program in raw mode gets the byte). Returns whether it was sent."""
+        try:
+            if not termios.tcgetattr(fd)[3] & termios.ISIG:
+                return False
+            # The foreground job: gVisor reports no tpgid and answers no TIOCGPGRP on the master, so it is taken as the
+            # newest process group of the shell's session other than the shell's own (the shell itself at its prompt).
+            groups = {}
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit():
+                    continue
+                try:
+                    with open("/proc/%s/stat" % entry) as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                pgrp, sid, started = int(fields[2]), int(fields[3]), int(fields[19])
+                if sid == shell:
+                    groups[pgrp] = max(groups.get(pgrp, 0), started)
+            jobs = [g for g in groups if g != shell]
+            os.killpg(max(jobs, key=lambda g: groups[g]) if jobs else shell, signal.SIGINT)
+            return True
+        except (OSError, ValueError, IndexError):
+            return False
+
+    def pty_end(self, tid, kill=False):
+        t = self.ttys.pop(tid)
+        p = t["proc"]
+        if kill:
+            kill_process_session(p.pid)
+        try:
+            self.sel.unregister(t["fd"])
+        except (KeyError, ValueError):
+            pass
+        os.close(t["fd"])
+        try:
+            rc = p.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            kill_process_session(p.pid)
+            rc = p.wait()
+        if p.pid in EXITED:
+            rc = EXITED.pop(p.pid)
+        BACKGROUND.discard(p.pid)
+        kill_process_session(p.pid)  # what it left running ends with it
+        out({"type": "pty_exit", "id": tid, "exit_code": rc if rc >= 0 else 128 - rc})
 
     def proc_read(self, pid, i):
         """Reads what is waiting on one of a process's pipes; returns whether more may come."""
@@ -978,6 +1117,12 @@ class Runner:
         for pid, p in list(self.procs.items()):
             if p["exit"] is None and p["open"] == 0:
                 self.proc_end(pid)
+        for tid, t in list(self.ttys.items()):
+            if t["proc"].pid in EXITED or t["proc"].poll() is not None:
+                while tid in self.ttys and self.pty_drain(tid):
+                    pass
+                if tid in self.ttys:
+                    self.pty_end(tid)
         a = self.active
         if a is not None:
             now = time.monotonic()
@@ -1004,6 +1149,9 @@ class Runner:
                 timeout = COALESCE / 2
             if a is not None and a["cancelled"]:
                 timeout = 0.05 if timeout is None else min(timeout, 0.05)
+            if self.ttys:
+                # A terminal's end is seen by polling its shell: gVisor's master side may not wake select on hang-up.
+                timeout = 0.25 if timeout is None else min(timeout, 0.25)
             for key, _ in self.sel.select(timeout):
                 tag = key.data
                 if tag == "stdin":
@@ -1033,6 +1181,8 @@ class Runner:
                         self.on_kernel_ctl()
                 elif isinstance(tag, tuple) and tag[0] == "proc":
                     self.proc_read(tag[1], tag[2])
+                elif isinstance(tag, tuple) and tag[0] == "pty":
+                    self.pty_read(tag[1])
                 elif tag in ("f_out", "f_err"):
                     a = self.active
                     if a is None or a["kind"] != "fresh":

@@ -1,0 +1,136 @@
+using System.Text;
+using Sandbox.Execution;
+using Sandbox.Sessions;
+using Sandbox.Terminals;
+using Sandbox.Tests.Common;
+
+namespace Sandbox.Tests.Terminals;
+
+/// <summary>A shell on a pseudo-terminal in a real session: typing, Ctrl-C, resizing, exit, and the session's own work beside it.</summary>
+[Collection(EngineCollection.Name)]
+public sealed class TerminalTests(EngineFixture fixture)
+{
+    /// <summary>Reads the terminal's output (in the background) into a buffer that can be waited on.</summary>
+    private sealed class Screen : IAsyncDisposable
+    {
+        private readonly StringBuilder _text = new();
+        private readonly CancellationTokenSource _cts = new();
+        private readonly Task _pump;
+
+        public Screen(Terminal terminal) => _pump = Task.Run(async () =>
+        {
+            await foreach (var chunk in terminal.ReadAsync(_cts.Token))
+            {
+                lock (_text)
+                {
+                    _text.Append(Encoding.UTF8.GetString(chunk));
+                }
+            }
+        });
+
+        public string Text
+        {
+            get
+            {
+                lock (_text)
+                {
+                    return _text.ToString();
+                }
+            }
+        }
+
+        public Task Ended => _pump;
+
+        public async Task WaitForAsync(string expected, int occurrences = 1)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (CountOf(Text, expected) < occurrences)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"'{expected}' did not appear {occurrences} times; the terminal shows:\n{Text}");
+                await Task.Delay(50);
+            }
+        }
+
+        private static int CountOf(string text, string part)
+        {
+            var count = 0;
+            for (var i = text.IndexOf(part, StringComparison.Ordinal); i >= 0; i = text.IndexOf(part, i + part.Length, StringComparison.Ordinal))
+            {
+                count++;
+            }
+            return count;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _cts.CancelAsync();
+            try
+            {
+                await _pump;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            _cts.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task A_terminal_runs_a_shell_as_the_sandbox_user_with_typing_ctrl_c_resize_and_exit()
+    {
+        var engine = fixture.CreateEngine(o => o.Pool.Size = 1);
+        var session = await engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        var terminal = await engine.Terminals.OpenAsync(session.Id, Owners.Alice, 80, 24, CancellationToken.None);
+        await using (var screen = new Screen(terminal))
+        {
+            await terminal.WriteAsync("echo $((6*7)); id -u; pwd\r", CancellationToken.None);
+            await screen.WaitForAsync("42\r\n1000\r\n/workspace");
+            // Ctrl-C stops what runs in the foreground and the shell goes on.
+            await terminal.WriteAsync("sleep 60\r", CancellationToken.None);
+            await Task.Delay(300);
+            var interrupted = DateTime.UtcNow;
+            await terminal.WriteAsync("\u0003", CancellationToken.None);
+            await terminal.WriteAsync("echo after-$((1+1))\r", CancellationToken.None);
+            await screen.WaitForAsync("after-2");
+            Assert.True(DateTime.UtcNow - interrupted < TimeSpan.FromSeconds(20));
+            await terminal.ResizeAsync(100, 30, CancellationToken.None);
+            await terminal.WriteAsync("stty size\r", CancellationToken.None);
+            await screen.WaitForAsync("30 100");
+            // The session's executions work beside it, and what the terminal wrote is in the workspace.
+            await terminal.WriteAsync("echo typed > from-terminal.txt\r", CancellationToken.None);
+            var file = await WaitForFileAsync(engine, session.Id, "from-terminal.txt");
+            Assert.Equal("typed\n", file);
+            await terminal.WriteAsync("exit 3\r", CancellationToken.None);
+            await screen.Ended.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        Assert.Equal(3, terminal.ExitCode);
+        await terminal.DisposeAsync();
+        var limit = new List<Terminal>();
+        for (var i = 0; i < TerminalService.MaxPerSession; i++)
+        {
+            limit.Add(await engine.Terminals.OpenAsync(session.Id, Owners.Alice, 80, 24, CancellationToken.None));
+        }
+        var refused = await Assert.ThrowsAsync<SandboxException>(() => engine.Terminals.OpenAsync(session.Id, Owners.Alice, 80, 24, CancellationToken.None));
+        Assert.Equal(SandboxErrorCodes.LimitExceeded, refused.Code);
+        foreach (var t in limit)
+        {
+            await t.DisposeAsync();
+        }
+        var other = await Assert.ThrowsAsync<SandboxException>(() => engine.Terminals.OpenAsync(session.Id, Owners.Bob, 80, 24, CancellationToken.None));
+        Assert.Equal(SandboxErrorCodes.SessionNotFound, other.Code);
+        await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
+    }
+
+    private static async Task<string> WaitForFileAsync(SandboxEngine engine, string sessionId, string path)
+    {
+        for (var i = 0; ; i++)
+        {
+            var r = await engine.Executions.ExecuteAsync(sessionId, Owners.Alice, new ExecutionRequest { Language = "bash", Code = $"cat {path} 2>/dev/null" }, CancellationToken.None);
+            if (r.Stdout.Length > 0 || i > 100)
+            {
+                return r.Stdout;
+            }
+            await Task.Delay(100);
+        }
+    }
+}
