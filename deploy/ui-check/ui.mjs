@@ -1,5 +1,6 @@
 // Browser tests of the dashboard in headless Chromium: token prompt, create a session, run code and watch its output
-// arrive live, upload and download a file, open an agent run's timeline, close the session; screenshots of each page at
+// arrive live, type into the session's terminal, upload and download a file, open an agent run's timeline and live
+// output, close the session; screenshots of each page at
 // 1280x800 and one narrow window. Usage: node ui.mjs BASE_URL TOKEN SCREENSHOT_DIR
 import { readFileSync } from "node:fs";
 import { chromium } from "playwright-core";
@@ -116,6 +117,31 @@ await step("save a snapshot, see it on the sessions page, and start a session fr
   await page.locator("#files").waitFor();
 });
 
+await step("type echo $((6*7)) into the session's terminal and see 42; Ctrl-C stops a command", async () => {
+  await page.goto(`${base}/#/s/${encodeURIComponent(sessionId)}`);
+  await page.locator("#files").waitFor();
+  await page.click("#open-terminal");
+  await page.waitForFunction(() => document.querySelector("#terminal-status").textContent === "connected", null, { timeout: 15000 });
+  await page.locator("#terminal .xterm").click();
+  const rowIs = (text) => page.waitForFunction((t) => [...document.querySelectorAll("#terminal .xterm-rows > div")].some((r) => r.textContent.trim() === t), text, { timeout: 15000 });
+  await page.waitForFunction(() => document.querySelector("#terminal .xterm-rows").textContent.includes("$"), null, { timeout: 15000 });
+  await page.keyboard.type("echo $((6*7))");
+  await page.keyboard.press("Enter");
+  await rowIs("42");
+  await page.keyboard.type("sleep 30");
+  await page.keyboard.press("Enter");
+  await page.waitForTimeout(500);
+  const interrupted = Date.now();
+  await page.keyboard.press("Control+C");
+  await page.keyboard.type("echo after-ctrl-c");
+  await page.keyboard.press("Enter");
+  await rowIs("after-ctrl-c");
+  expect(Date.now() - interrupted < 15000, "Ctrl-C did not stop sleep");
+  await page.screenshot({ path: `${shots}/terminal.png`, fullPage: true });
+  await page.click("#open-terminal");
+  expect(await page.locator("#terminal").isHidden(), "the terminal did not close");
+});
+
 await step("open an agent run's timeline: Claude Code's messages, tool calls, results and the diff", async () => {
   // The real Claude Code CLI in an agent session; only the model is scripted (deploy/ui-check/model.mjs).
   const agentSession = await api("POST", "/api/sessions", { image: "agent" });
@@ -131,6 +157,13 @@ await step("open an agent run's timeline: Claude Code's messages, tool calls, re
   expect((await page.locator("#timeline li.message").allTextContents()).some((m) => m.includes("Done: hello.py prints a greeting.")), "the final message is not in the timeline");
   expect((await page.textContent("#diff")).includes("+print('hello from the agent')"), "diff missing");
   expect((await page.textContent("#changes")).includes("added hello.py"), "changed files missing");
+  // The run's output in the read-only terminal view (live while a run runs; its steps once it ended).
+  // (xterm.js draws spaces as no-break spaces, and only while the terminal is in view.)
+  await page.locator("#agent-live").scrollIntoViewIfNeeded();
+  const liveText = () => page.evaluate(() => (document.querySelector("#agent-live .xterm-rows")?.textContent || "").replace(/\u00a0/g, " "));
+  await page.waitForFunction(() => (document.querySelector("#agent-live .xterm-rows")?.textContent || "").replace(/\u00a0/g, " ").includes("[tool_call] Write"), null, { timeout: 15000 })
+    .catch(async (e) => { throw new Error(`${e.message}; the live view shows: ${await liveText()}`); });
+  expect((await liveText()).includes("succeeded"), "the live view does not show the run's end");
   await page.screenshot({ path: `${shots}/agent-run.png`, fullPage: true });
   await api("DELETE", `/api/sessions/${encodeURIComponent(agentSession.id)}`);
 });

@@ -17,6 +17,7 @@ public static class SandboxApi
         LinkEndpoints.Map(api);
         SnapshotEndpoints.Map(api);
         GitEndpoints.Map(api);
+        TerminalEndpoints.Map(api);
         PortEndpoints.Map(api);
         app.MapMethods("/links/{token}/{**path}", ["GET", "HEAD", "PUT"], LinkEndpoints.ServeAsync).WithName("UseFileLink").ExcludeFromDescription();
         AgentEndpoints.Map(api);

@@ -140,6 +140,36 @@ async function sessionsPage() {
   every(3000, () => guarded(load));
 }
 
+// An interactive terminal in the session: xterm.js (served by this server) over a WebSocket to the session's shell.
+// The browser sends the token cookie with it (a WebSocket cannot carry the Authorization header).
+function openTerminal(base, box, status) {
+  setPortCookie();
+  box.replaceChildren();
+  const term = new Terminal({ cursorBlink: true, fontSize: 13, scrollback: 5000, theme: { background: "#10131c" } });
+  const fit = new FitAddon.FitAddon();
+  term.loadAddon(fit);
+  term.open(box);
+  fit.fit();
+  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${base}/terminal?cols=${term.cols}&rows=${term.rows}`);
+  ws.binaryType = "arraybuffer";
+  status.textContent = "connecting…";
+  ws.onopen = () => { status.textContent = "connected"; status.className = "pill ok"; term.focus(); };
+  ws.onmessage = (m) => {
+    if (typeof m.data === "string") {
+      const e = JSON.parse(m.data);
+      if (e.type === "exit") term.write(`\r\n[the shell exited with status ${e.exit_code ?? "?"}]\r\n`);
+    } else term.write(new Uint8Array(m.data));
+  };
+  ws.onclose = (e) => { status.textContent = "closed" + (e.reason ? `: ${e.reason}` : ""); status.className = "pill secondary"; };
+  ws.onerror = () => { status.textContent = "could not connect"; status.className = "pill bad"; };
+  const send = (o) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(o)); };
+  term.onData((data) => send({ type: "input", data }));
+  term.onResize(({ cols, rows }) => send({ type: "resize", cols, rows }));
+  const onWindow = () => fit.fit();
+  window.addEventListener("resize", onWindow);
+  return () => { window.removeEventListener("resize", onWindow); ws.close(); term.dispose(); };
+}
+
 async function sessionPage(id) {
   const base = `/api/sessions/${encodeURIComponent(id)}`;
   const main = $("#main");
@@ -158,7 +188,18 @@ async function sessionPage(id) {
   const runs = el("tbody", { id: "runs" });
   const history = el("tbody", { id: "history" });
   const prompt = el("textarea", { id: "prompt", class: "short", placeholder: "What should the agent do?" }, "");
-  const agent = el("select", { id: "agent" }, ["claude-code", "command"].map((a) => el("option", { value: a }, a)));
+  const agent = el("select", { id: "agent" }, ["claude-code", "codex", "command"].map((a) => el("option", { value: a }, a)));
+  const terminalBox = el("div", { id: "terminal", class: "terminal-box", hidden: true });
+  const terminalStatus = el("span", { id: "terminal-status", class: "pill secondary" }, "closed");
+  const terminalState = { close: null };
+  const terminalButton = el("button", { id: "open-terminal", class: "secondary", onclick: () => {
+    if (terminalState.close) { terminalState.close(); terminalState.close = null; terminalBox.hidden = true; terminalButton.textContent = "Open terminal"; return; }
+    terminalBox.hidden = false;
+    terminalState.close = openTerminal(base, terminalBox, terminalStatus);
+    terminalButton.textContent = "Close terminal";
+  } }, "Open terminal");
+  const terminalCard = el("div", { class: "card" }, el("div", { class: "row" }, el("h2", {}, "Terminal"), terminalStatus, el("span", { class: "spacer" }), terminalButton), terminalBox);
+  window.addEventListener("hashchange", () => { if (terminalState.close) terminalState.close(); }, { once: true });
   const command = el("input", { id: "agent-command", class: "grow", placeholder: '["python3", "agent.py"]', hidden: true });
   agent.addEventListener("change", () => { command.hidden = agent.value !== "command"; });
 
@@ -313,6 +354,7 @@ async function sessionPage(id) {
           upload.value = "";
           await loadFiles();
         }) }, "Upload")))),
+    terminalCard,
     el("div", { class: "grid" },
       el("div", { class: "card" }, el("h2", {}, "Agent runs"),
         el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, ["Run", "Agent", "Status", "Duration", "Result"].map((h) => el("th", {}, h)))), runs)),
@@ -377,8 +419,39 @@ function renderDiff(diff) {
   }, line + "\n")));
 }
 
+// A running agent's output, live and read-only, in a terminal view: its steps as they happen (from the run's stream).
+function liveAgentView(id, runId, box) {
+  const term = new Terminal({ disableStdin: true, convertEol: true, fontSize: 12, scrollback: 10000, theme: { background: "#10131c" } });
+  const fit = new FitAddon.FitAddon();
+  term.loadAddon(fit);
+  term.open(box);
+  fit.fit();
+  const colors = { tool_call: "36", tool_result: "32", message: "37", result: "35", system: "90", output: "33" };
+  const stop = { done: false };
+  (async () => {
+    try {
+      const r = await api("GET", `/api/sessions/${encodeURIComponent(id)}/agent-runs/${encodeURIComponent(runId)}`, undefined,
+        { raw: true, headers: { Accept: "text/event-stream" } });
+      const line = (s) => term.write(`\x1b[${colors[s.kind] || "37"}m[${s.kind}]\x1b[0m ${s.text}\n`);
+      let steps = 0;
+      for await (const e of events(r)) {
+        if (stop.done) return;
+        if (e.type === "step") { steps++; line(e.step); }
+        else if (e.type === "result") (steps === 0 ? e.run.steps || [] : []).forEach(line);
+        if (e.type === "result") term.write(`\x1b[1m— ${e.run.status}${e.run.exit_code === null || e.run.exit_code === undefined ? "" : ` (exit ${e.run.exit_code})`} —\x1b[0m\n`);
+        else if (e.type === "error") term.write(`\x1b[31m${e.error.code}: ${e.error.message}\x1b[0m\n`);
+      }
+    } catch (err) { if (!stop.done) term.write(`\x1b[31m${err.message}\x1b[0m\n`); }
+  })();
+  return () => { stop.done = true; term.dispose(); };
+}
+
 async function runPage(id, runId) {
   const main = $("#main");
+  const liveBox = el("div", { id: "agent-live", class: "terminal-box small" });
+  const live = el("div", { class: "card" }, el("h2", {}, "Live output"), liveBox);
+  let closeLive = null;
+  window.addEventListener("hashchange", () => { if (closeLive) closeLive(); }, { once: true });
   async function load() {
     const r = await api("GET", `/api/sessions/${encodeURIComponent(id)}/agent-runs/${encodeURIComponent(runId)}`);
     main.replaceChildren(
@@ -395,6 +468,7 @@ async function runPage(id, runId) {
       el("div", { class: "card" }, el("h2", {}, "Prompt"), el("pre", {}, r.prompt),
         r.final_message ? [el("h2", {}, "Final message"), el("pre", { id: "final-message" }, r.final_message)] : null,
         r.error ? [el("h2", {}, "Error"), el("pre", { class: "stderr" }, r.error)] : null),
+      live,
       el("div", { class: "grid" },
         el("div", { class: "card" }, el("h2", {}, `Timeline (${(r.trajectory || []).length} events${r.trajectory_truncated ? ", truncated" : ""})`),
           el("ol", { class: "timeline", id: "timeline" }, (r.trajectory || []).flatMap(renderEvent))),
@@ -402,6 +476,7 @@ async function runPage(id, runId) {
           el("ul", { id: "changes" }, r.changes.map((c) => el("li", { class: "mono" }, `${c.change} ${c.path}${c.binary ? " (binary)" : ""}`))),
           r.diff ? renderDiff(r.diff) : el("p", { class: "muted" }, "No diff."),
           r.diff_truncated ? el("p", { class: "muted" }, "The diff was cut at the server's cap.") : null)));
+    if (!closeLive) closeLive = liveAgentView(id, runId, liveBox);
     return r.status;
   }
   await guarded(async () => {

@@ -33,10 +33,11 @@ public sealed partial class RequestGuardMiddleware(RequestDelegate next, IOption
         if (o.AuthEnabled)
         {
             var header = context.Request.Headers.Authorization.ToString();
-            if (header.Length == 0 && IsPreviewPort(path) && context.Request.Cookies.TryGetValue(Api.PortEndpoints.TokenCookie, out var cookie))
+            if (header.Length == 0 && (IsPreviewPort(path) || IsTerminal(path, origin)) && context.Request.Cookies.TryGetValue(Api.PortEndpoints.TokenCookie, out var cookie))
             {
-                // A browser opening a preview port cannot send a header: the dashboard puts the token in a cookie
-                // (SameSite=Strict, for /api/sessions/ only; a foreign Origin is refused above).
+                // A browser opening a preview port, or the dashboard's terminal WebSocket, cannot send a header: the
+                // dashboard puts the token in a cookie (SameSite=Strict, for /api/sessions/ only; a foreign Origin is
+                // refused above, and a WebSocket must show its Origin to use the cookie).
                 header = "Bearer " + cookie;
             }
             var owner = Authenticate(header, o);
@@ -54,6 +55,12 @@ public sealed partial class RequestGuardMiddleware(RequestDelegate next, IOption
             CallerContext.Set(context, CallerContext.Anonymous);
         }
         await next(context).ConfigureAwait(false);
+    }
+
+    private static bool IsTerminal(PathString path, string origin)
+    {
+        var parts = (path.Value ?? "").Split('/');
+        return origin.Length > 0 && parts.Length == 5 && parts[1] == "api" && parts[2] == "sessions" && parts[4] == "terminal";
     }
 
     private static bool IsPreviewPort(PathString path)

@@ -129,6 +129,7 @@ public static class ServerProgram
             ];
         });
         app.UseExceptionHandler();
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(20) });
         app.UseMiddleware<RequestGuardMiddleware>();
         app.MapOpenApi();
         app.UseSwaggerUI(o =>
