@@ -32,51 +32,82 @@ internal static partial class TerminalEndpoints
 
     private static async Task RunAsync(WebSocket socket, Terminal terminal, ILogger logger, CancellationToken ct)
     {
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var input = Task.Run(() => ReceiveAsync(socket, terminal, stop.Token), CancellationToken.None);
+        // Input and output run side by side. Whichever ends first ends the other: the client's close stops the output
+        // (and the terminal); the shell's end sends the exit frame and a close the client answers. A pending receive
+        // is never cancelled while the socket should close cleanly (cancelling it aborts the connection).
+        using var outputStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var inputStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var input = Task.Run(() => ReceiveAsync(socket, terminal, inputStop.Token), CancellationToken.None);
+        var output = Task.Run(() => SendAsync(socket, terminal, outputStop.Token), CancellationToken.None);
         string? why = null;
         try
         {
-            await foreach (var chunk in terminal.ReadAsync(stop.Token))
+            if (await Task.WhenAny(input, output) == input)
             {
-                using var slow = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
+                await outputStop.CancelAsync();
+                await Quietly(output);
+                if (socket.State == WebSocketState.CloseReceived)
+                {
+                    using var closing = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                    await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "closed", closing.Token);
+                }
+                return;
+            }
+            why = await output;
+            if (socket.State == WebSocketState.Open)
+            {
+                using var closing = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, why is null ? "terminal ended" : SafeText.Shorten(why, 100), closing.Token);
+            }
+            if (await Task.WhenAny(input, Task.Delay(TimeSpan.FromSeconds(5), CancellationToken.None)) != input)
+            {
+                await inputStop.CancelAsync();
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
+        {
+            // The client went away: the terminal closes with the connection.
+        }
+        finally
+        {
+            await inputStop.CancelAsync();
+            await outputStop.CancelAsync();
+            await Quietly(input);
+            await Quietly(output);
+            LogClosed(logger, terminal.Id, terminal.ExitCode);
+        }
+    }
+
+    /// <summary>Sends the terminal's output until its shell ends, then the exit frame; returns why it ended early, if it did.</summary>
+    private static async Task<string?> SendAsync(WebSocket socket, Terminal terminal, CancellationToken ct)
+    {
+        try
+        {
+            await foreach (var chunk in terminal.ReadAsync(ct))
+            {
+                using var slow = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 slow.CancelAfter(SendTimeout);
                 // A client that does not take output within the timeout loses its terminal (it would hold the session up).
                 await socket.SendAsync(chunk, WebSocketMessageType.Binary, true, slow.Token);
             }
             var exit = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { type = "exit", exit_code = terminal.ExitCode }));
-            await socket.SendAsync(exit, WebSocketMessageType.Text, true, stop.Token);
+            await socket.SendAsync(exit, WebSocketMessageType.Text, true, ct);
+            return null;
         }
         catch (SandboxException e)
         {
-            why = e.Message;
+            return e.Message;
         }
-        catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
+    }
+
+    private static async Task Quietly(Task task)
+    {
+        try
         {
-            // The client went away or stopped reading: the terminal closes with the connection.
+            await task;
         }
-        finally
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException or SandboxException or JsonException)
         {
-            await stop.CancelAsync();
-            try
-            {
-                await input;
-            }
-            catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
-            {
-            }
-            if (socket.State == WebSocketState.Open)
-            {
-                using var closing = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                try
-                {
-                    await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, why is null ? "terminal ended" : SafeText.Shorten(why, 100), closing.Token);
-                }
-                catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
-                {
-                }
-            }
-            LogClosed(logger, terminal.Id, terminal.ExitCode);
         }
     }
 
