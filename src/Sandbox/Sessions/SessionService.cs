@@ -92,11 +92,13 @@ public sealed partial class SessionService
                 Image = ImageName(source.Image), Isolation = source.Isolation, IdleTimeout = source.IdleTimeout,
                 Limits = new LimitsRequest { MemoryMb = l.MemoryMb, Cpus = l.Cpus, Pids = l.Pids, NoFile = l.NoFile, FileSizeMb = l.FileSizeMb, WorkspaceMb = l.WorkspaceMb, TmpMb = l.TmpMb },
                 Network = network is null ? null : new Egress.NetworkRequest { Allow = network.Allow, Secrets = network.Secrets },
+                Context = source.Context.Count == 0 ? null : source.Context,
             };
             for (var i = 0; i < count; i++)
             {
-                made.Add(await CreateCoreAsync(spec, owner, (container, token) => _snapshots.RestoreFileAsync(archive, container, token), "fork of " + source.Id, ct)
-                    .ConfigureAwait(false));
+                // A fork of a git session is one too: its repository came along with the files.
+                made.Add(await CreateCoreAsync(spec, owner, (container, token) => _snapshots.RestoreFileAsync(archive, container, token), "fork of " + source.Id, ct,
+                    source.Git).ConfigureAwait(false));
             }
             return made;
         }
@@ -118,7 +120,8 @@ public sealed partial class SessionService
     private string? ImageName(string image) =>
         _options.Images.FirstOrDefault(kv => kv.Value == image || kv.Key == image).Key ?? image;
 
-    private async Task<SessionInfo> CreateCoreAsync(SessionSpec spec, string owner, Func<string, CancellationToken, Task>? restore, string? origin, CancellationToken ct)
+    private async Task<SessionInfo> CreateCoreAsync(SessionSpec spec, string owner, Func<string, CancellationToken, Task>? restore, string? origin, CancellationToken ct,
+        Git.GitWorkspace? inheritedGit = null)
     {
         var (image, _) = _launcher.ResolveImage(spec.Image);
         var limits = (spec.Limits ?? new LimitsRequest()).Resolve(_options.DefaultLimits, _options.MaxLimits);
@@ -148,7 +151,7 @@ public sealed partial class SessionService
             {
                 Id = sandbox.Id, Image = image, Owner = owner, Limits = limits, CreatedAt = now, IdleTimeout = idle,
                 ContainerId = sandbox.ContainerId, Runner = sandbox.Runner, LastUsedAt = now, Isolation = sandbox.Isolation,
-                Context = context.Select(c => c.Name).ToList(),
+                Context = context.Select(c => c.Name).ToList(), Git = inheritedGit,
             };
             if (network is not null || restore is not null || clone is not null || setup.Count > 0)
             {

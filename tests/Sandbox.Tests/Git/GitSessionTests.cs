@@ -168,6 +168,11 @@ public sealed class GitSessionTests(EngineFixture fixture)
         Assert.True(dev.Git.Shallow);
         Assert.Equal("1\n", (await BashAsync(engine, tagged.Id, "git log --oneline | wc -l")).Stdout);
         Assert.Equal("1\ndev work\n", (await BashAsync(engine, dev.Id, "git log --oneline | wc -l; cat dev.txt")).Stdout);
+        // A fork of a git session is one too (its repository came along with the files).
+        var fork = Assert.Single(await engine.Sessions.ForkAsync(dev.Id, Owners.Alice, 1, CancellationToken.None));
+        Assert.Equal(dev.Git, fork.Git);
+        Assert.Equal("dev\n", (await BashAsync(engine, fork.Id, "git rev-parse --abbrev-ref HEAD")).Stdout);
+        await engine.Sessions.CloseAsync(fork.Id, Owners.Alice, CancellationToken.None);
         var notGit = await engine.Sessions.CreateAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
         Assert.Equal(SandboxErrorCodes.NotAGitSession,
             (await Assert.ThrowsAsync<SandboxException>(() => engine.Git.ExportAsync(notGit.Id, Owners.Alice, "patch", null, CancellationToken.None))).Code);
