@@ -26,6 +26,7 @@ public sealed partial class GitService
     private readonly TimeProvider _time;
     private readonly ILogger<GitService> _logger;
     private readonly IReadOnlyList<EgressPattern> _hosts;
+    private readonly GitCommands _commands;
 
     internal GitService(SessionRegistry registry, IGitHelper helper, SessionJournal journal, IOptions<SandboxOptions> options, TimeProvider time, ILogger<GitService> logger)
     {
@@ -37,6 +38,7 @@ public sealed partial class GitService
         _time = time;
         _logger = logger;
         _hosts = _git.Hosts.Select(EgressPattern.Parse).ToList();
+        _commands = new GitCommands(registry, _options, time);
     }
 
     /// <summary>Where exports are kept in a workspace (inside <c>.git</c>, so an export is never a change itself).</summary>
@@ -109,16 +111,16 @@ public sealed partial class GitService
     internal async Task<(string Branch, string Base)> BeginRunAsync(Session session, string runId, string? name, CancellationToken ct)
     {
         var branch = name ?? _git.BranchPrefix + runId;
-        var head = (await RunAsync(session, ["git", "rev-parse", "HEAD"], ct).ConfigureAwait(false)).Trim();
-        await RunAsync(session, ["git", "checkout", "--quiet", "-b", branch], ct).ConfigureAwait(false);
+        var head = (await _commands.RunAsync(session, ["git", "rev-parse", "HEAD"], ct).ConfigureAwait(false)).Trim();
+        await _commands.RunAsync(session, ["git", "checkout", "--quiet", "-b", branch], ct).ConfigureAwait(false);
         return (branch, head);
     }
 
     /// <summary>A run's commits, what it left uncommitted, and the diff of the workspace against its base.</summary>
     internal async Task<(GitRunChanges Changes, string Diff, bool Truncated)> CollectRunAsync(Session session, string branch, string baseCommit, int maxDiffChars, CancellationToken ct)
     {
-        var (commits, uncommitted, head) = await StateAsync(session, baseCommit, ct).ConfigureAwait(false);
-        var diff = await RunCapturedAsync(session, ["sh", "-c",
+        var (commits, uncommitted, head) = await _commands.StateAsync(session, baseCommit, ct).ConfigureAwait(false);
+        var diff = await _commands.RunCapturedAsync(session, ["sh", "-c",
             "idx=$(mktemp) && trap 'rm -f \"$idx\"' EXIT && cp .git/index \"$idx\" && GIT_INDEX_FILE=\"$idx\" git add -A && GIT_INDEX_FILE=\"$idx\" git diff --cached \"$1\"",
             "sh", baseCommit], maxDiffChars, ct).ConfigureAwait(false);
         return (new GitRunChanges(branch, baseCommit, head, commits, uncommitted), diff.Stdout, diff.Truncated);
@@ -137,15 +139,15 @@ public sealed partial class GitService
         try
         {
             await _registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
-            await CommitIfAskedAsync(session, commitMessage, ct).ConfigureAwait(false);
-            var (commits, uncommitted, head) = await StateAsync(session, git.BaseCommit, ct).ConfigureAwait(false);
-            var branch = (await RunCapturedAsync(session, ["git", "symbolic-ref", "--quiet", "--short", "HEAD"], 4096, ct, check: false).ConfigureAwait(false)).Stdout.Trim();
+            await _commands.CommitIfAskedAsync(session, commitMessage, ct).ConfigureAwait(false);
+            var (commits, uncommitted, head) = await _commands.StateAsync(session, git.BaseCommit, ct).ConfigureAwait(false);
+            var branch = (await _commands.RunCapturedAsync(session, ["git", "symbolic-ref", "--quiet", "--short", "HEAD"], 4096, ct, check: false).ConfigureAwait(false)).Stdout.Trim();
             var stamp = _time.GetUtcNow().ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
             var path = $"{ExportDirectory}/{stamp}-{head[..12]}.{format}";
-            await RunAsync(session, ["mkdir", "-p", ExportDirectory], ct).ConfigureAwait(false);
+            await _commands.RunAsync(session, ["mkdir", "-p", ExportDirectory], ct).ConfigureAwait(false);
             if (format == "patch")
             {
-                await RunAsync(session, ["sh", "-c", "git format-patch --stdout --binary \"$1..HEAD\" > \"$2\"", "sh", git.BaseCommit, path], ct).ConfigureAwait(false);
+                await _commands.RunAsync(session, ["sh", "-c", "git format-patch --stdout --binary \"$1..HEAD\" > \"$2\"", "sh", git.BaseCommit, path], ct).ConfigureAwait(false);
             }
             else if (commits.Count == 0)
             {
@@ -158,22 +160,22 @@ public sealed partial class GitService
                 var refName = branch.Length > 0 ? branch : "sandbox/export";
                 if (branch.Length == 0)
                 {
-                    await RunAsync(session, ["git", "branch", "--force", refName, "HEAD"], ct).ConfigureAwait(false);
+                    await _commands.RunAsync(session, ["git", "branch", "--force", refName, "HEAD"], ct).ConfigureAwait(false);
                 }
-                await RunAsync(session, ["git", "bundle", "create", "--quiet", path, $"{git.BaseCommit}..{refName}"], ct).ConfigureAwait(false);
+                await _commands.RunAsync(session, ["git", "bundle", "create", "--quiet", path, $"{git.BaseCommit}..{refName}"], ct).ConfigureAwait(false);
                 branch = refName;
             }
             // wc, not stat: gVisor's older releases refuse the statx call coreutils' stat makes.
-            var counted = (await RunAsync(session, ["wc", "-c", path], ct).ConfigureAwait(false)).Trim().Split(' ', 2)[0];
+            var counted = (await _commands.RunAsync(session, ["wc", "-c", path], ct).ConfigureAwait(false)).Trim().Split(' ', 2)[0];
             if (!long.TryParse(counted, CultureInfo.InvariantCulture, out var size))
             {
                 throw new SandboxException(SandboxErrorCodes.GitFailed, $"The export at {path} could not be measured: '{SafeText.Shorten(counted, 100)}'.");
             }
-            var sha256 = (await RunAsync(session, ["sha256sum", path], ct).ConfigureAwait(false)).Split(' ', 2)[0];
+            var sha256 = (await _commands.RunAsync(session, ["sha256sum", path], ct).ConfigureAwait(false)).Split(' ', 2)[0];
             string? content = null, base64 = null;
             if (size <= _git.MaxInlineExportBytes)
             {
-                var read = await RunCapturedAsync(session, format == "patch" ? ["cat", path] : ["base64", "-w", "0", path], _git.MaxInlineExportBytes * 2 + 16, ct).ConfigureAwait(false);
+                var read = await _commands.RunCapturedAsync(session, format == "patch" ? ["cat", path] : ["base64", "-w", "0", path], _git.MaxInlineExportBytes * 2 + 16, ct).ConfigureAwait(false);
                 if (format == "patch")
                 {
                     content = read.Stdout;
@@ -211,8 +213,8 @@ public sealed partial class GitService
         try
         {
             await _registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
-            await CommitIfAskedAsync(session, commitMessage, ct).ConfigureAwait(false);
-            var (commits, uncommitted, head) = await StateAsync(session, git.BaseCommit, ct).ConfigureAwait(false);
+            await _commands.CommitIfAskedAsync(session, commitMessage, ct).ConfigureAwait(false);
+            var (commits, uncommitted, head) = await _commands.StateAsync(session, git.BaseCommit, ct).ConfigureAwait(false);
             var target = Validate(new GitRequest { Url = git.Url, Credentials = git.Credentials });
             var outcome = await _helper.RunAsync(new GitHelperRun(session.Id, HelperImage(), target.Url.IdnHost, target.Port, target.Credential, Writable: false,
                 new Dictionary<string, object?> { ["op"] = "push", ["url"] = git.Url, ["commit"] = head, ["branch"] = remoteBranch, ["force"] = force },
@@ -239,34 +241,6 @@ public sealed partial class GitService
         return (session, git);
     }
 
-    private async Task CommitIfAskedAsync(Session session, string? message, CancellationToken ct)
-    {
-        if (string.IsNullOrWhiteSpace(message))
-        {
-            return;
-        }
-        if (message.Length > 10_000 || message.Contains('\0', StringComparison.Ordinal))
-        {
-            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "commit_message must be text of at most 10,000 characters.");
-        }
-        await RunAsync(session, ["git", "add", "-A"], ct).ConfigureAwait(false);
-        var staged = await RunCapturedAsync(session, ["git", "diff", "--cached", "--quiet"], 1024, ct, check: false).ConfigureAwait(false);
-        if (staged.ExitCode != 0)
-        {
-            await RunAsync(session, ["git", "commit", "--quiet", "--no-verify", "-m", message], ct).ConfigureAwait(false);
-        }
-    }
-
-    private async Task<(List<GitCommit> Commits, List<string> Uncommitted, string Head)> StateAsync(Session session, string baseCommit, CancellationToken ct)
-    {
-        var head = (await RunAsync(session, ["git", "rev-parse", "HEAD"], ct).ConfigureAwait(false)).Trim();
-        var log = await RunAsync(session, ["git", "log", "--reverse", "--format=%H%x1f%s%x1f%an%x1f%aI", $"{baseCommit}..HEAD"], ct).ConfigureAwait(false);
-        var commits = log.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\x1f')).Where(p => p.Length == 4)
-            .Select(p => new GitCommit(p[0], p[1], p[2], DateTimeOffset.Parse(p[3], CultureInfo.InvariantCulture))).ToList();
-        var status = await RunAsync(session, ["git", "status", "--porcelain=v1", "--untracked-files=all"], ct).ConfigureAwait(false);
-        return (commits, status.Split('\n', StringSplitOptions.RemoveEmptyEntries).Take(1000).ToList(), head);
-    }
-
     private string HelperImage() => string.IsNullOrWhiteSpace(_git.HelperImage)
         ? _options.Images.GetValueOrDefault("agent") ?? throw new SandboxException(SandboxErrorCodes.Internal, "No git helper image: set Sandbox:Git:HelperImage.")
         : _git.HelperImage;
@@ -286,36 +260,6 @@ public sealed partial class GitService
             SandboxErrorCodes.LimitExceeded => $"{what} failed: the repository does not fit the session's workspace (limits.workspace_mb). git said: {message}",
             _ => $"{what} failed: {message}",
         });
-    }
-
-    /// <summary>Runs a command in the session (as the sandbox user, in the workspace) and returns its output; a
-    /// non-zero exit is <c>git_failed</c> with its error output.</summary>
-    private async Task<string> RunAsync(Session session, IReadOnlyList<string> argv, CancellationToken ct) =>
-        (await RunCapturedAsync(session, argv, 4 << 20, ct).ConfigureAwait(false)).Stdout;
-
-    private async Task<(int ExitCode, string Stdout, bool Truncated)> RunCapturedAsync(Session session, IReadOnlyList<string> argv, int maxOutput, CancellationToken ct, bool check = true)
-    {
-        var result = await RunnerProcess.RunAsync(session, _registry, new Dictionary<string, object>
-        {
-            ["language"] = "argv", ["argv"] = argv, ["max_output"] = maxOutput,
-            ["env"] = new Dictionary<string, string> { ["GIT_TERMINAL_PROMPT"] = "0", ["LC_ALL"] = "C", ["GIT_OPTIONAL_LOCKS"] = "0" },
-        }, TimeSpan.FromMinutes(2), _options.KillGrace, _time, ct).ConfigureAwait(false);
-        if (result.Refused is not null)
-        {
-            throw new SandboxException(SandboxErrorCodes.GitFailed, result.RefusedCode == "command_not_found"
-                ? $"This session's image has no '{argv[0]}' command; git workspaces need an image with git (such as 'agent')."
-                : "The sandbox refused a git step: " + SafeText.Shorten(result.Refused, 300));
-        }
-        if (result.ExitCode is not { } exit)
-        {
-            throw new SandboxException(SandboxErrorCodes.Timeout, $"'{argv[0]} {(argv.Count > 1 ? argv[1] : "")}' in the session did not finish within 2 minutes.");
-        }
-        if (check && exit != 0)
-        {
-            var err = result.Stderr.Trim();
-            throw new SandboxException(SandboxErrorCodes.GitFailed, $"'{string.Join(' ', argv.Take(3))}' failed in the session (exit {exit}): {SafeText.Shorten(err.Length > 0 ? err : result.Stdout, 1000)}");
-        }
-        return (exit, result.Stdout, result.Truncated);
     }
 
     /// <summary>A branch, tag or commit name git accepts and nothing can read as an option or a range.</summary>

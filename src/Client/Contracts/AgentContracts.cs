@@ -1,0 +1,117 @@
+using System.Text.Json;
+
+namespace Sandbox.Client.Contracts;
+
+/// <summary>Body of a run-agent request.</summary>
+public sealed record RunAgentRequest
+{
+    /// <summary>The task for the agent.</summary>
+    public required string Prompt { get; init; }
+    /// <summary><c>claude-code</c> (default) or <c>command</c>.</summary>
+    public string? Agent { get; init; }
+    /// <summary>Model name for the agent.</summary>
+    public string? Model { get; init; }
+    /// <summary>Most agent turns.</summary>
+    public int? MaxTurns { get; init; }
+    /// <summary>Wall-clock limit in seconds.</summary>
+    public double? TimeoutSeconds { get; init; }
+    /// <summary>Extra instructions appended to the agent's system prompt.</summary>
+    public string? SystemPrompt { get; init; }
+    /// <summary>Extra environment for the agent process only; values are redacted from the trajectory.</summary>
+    public IReadOnlyDictionary<string, string>? Env { get; init; }
+    /// <summary>For agent <c>command</c>: program and arguments (no shell).</summary>
+    public IReadOnlyList<string>? Command { get; init; }
+    /// <summary>A model endpoint the server allows, instead of its default.</summary>
+    public string? ModelEndpoint { get; init; }
+    /// <summary>An API key for this run instead of the server's; held by the run's model proxy only, never stored or returned.</summary>
+    public string? ApiKey { get; init; }
+    /// <summary>In a git session: the new branch to work on (default <c>sandbox/&lt;run-id&gt;</c>).</summary>
+    public string? Branch { get; init; }
+}
+
+/// <summary>A file an agent run changed.</summary>
+public sealed record AgentFileChangeDto(string Path, string Change, bool Binary, long Size);
+
+/// <summary>A readable step of an agent run.</summary>
+public sealed record AgentStepDto(int Index, string Kind, string Text, string? Tool);
+
+/// <summary>An agent run.</summary>
+public sealed record AgentRunDto
+{
+    /// <summary>Run id.</summary>
+    public required string Id { get; init; }
+    /// <summary>Session id.</summary>
+    public required string SessionId { get; init; }
+    /// <summary>Agent name.</summary>
+    public required string Agent { get; init; }
+    /// <summary>Model asked for.</summary>
+    public string? Model { get; init; }
+    /// <summary>The prompt.</summary>
+    public required string Prompt { get; init; }
+    /// <summary>The model endpoint used.</summary>
+    public required string ModelEndpoint { get; init; }
+    /// <summary><c>running</c>, <c>succeeded</c>, <c>failed</c>, <c>timed_out</c> or <c>cancelled</c>.</summary>
+    public required string Status { get; init; }
+    /// <summary>Start time.</summary>
+    public DateTimeOffset StartedAt { get; init; }
+    /// <summary>End time, once ended.</summary>
+    public DateTimeOffset? EndedAt { get; init; }
+    /// <summary>Duration in milliseconds.</summary>
+    public double DurationMs { get; init; }
+    /// <summary>The agent's final message.</summary>
+    public string? FinalMessage { get; init; }
+    /// <summary>Why it did not succeed.</summary>
+    public string? Error { get; init; }
+    /// <summary>Exit status of the agent process.</summary>
+    public int? ExitCode { get; init; }
+    /// <summary>Turns reported by the agent.</summary>
+    public int? Turns { get; init; }
+    /// <summary>Token usage reported by the agent.</summary>
+    public JsonElement? Usage { get; init; }
+    /// <summary>Cost reported by the agent, USD.</summary>
+    public double? CostUsd { get; init; }
+    /// <summary>Files changed.</summary>
+    public IReadOnlyList<AgentFileChangeDto> Changes { get; init; } = [];
+    /// <summary>Unified diff of the workspace.</summary>
+    public string Diff { get; init; } = "";
+    /// <summary>Whether the diff was cut.</summary>
+    public bool DiffTruncated { get; init; }
+    /// <summary>Readable steps.</summary>
+    public IReadOnlyList<AgentStepDto> Steps { get; init; } = [];
+    /// <summary>Every event the agent printed (left out of listings and, unless asked for, of MCP results).</summary>
+    public IReadOnlyList<JsonElement>? Trajectory { get; init; }
+    /// <summary>Whether the trajectory was cut.</summary>
+    public bool TrajectoryTruncated { get; init; }
+    /// <summary>The end of the agent's standard error.</summary>
+    public string? Stderr { get; init; }
+    /// <summary>In a git session: the run's branch, its commits and what it left uncommitted.</summary>
+    public GitRunChangesDto? Git { get; init; }
+}
+
+/// <summary>One line of a streamed agent run (<c>application/x-ndjson</c>) or one SSE event's data.</summary>
+public sealed record AgentRunStreamEvent
+{
+    /// <summary><c>started</c>, <c>step</c>, <c>result</c> or <c>error</c>.</summary>
+    public required string Type { get; init; }
+    /// <summary>For step: the step.</summary>
+    public AgentStepDto? Step { get; init; }
+    /// <summary>For started and result: the run.</summary>
+    public AgentRunDto? Run { get; init; }
+    /// <summary>For error: what went wrong.</summary>
+    public ErrorDto? Error { get; init; }
+}
+
+/// <summary>Body of an install-packages request.</summary>
+public sealed record InstallPackagesRequest
+{
+    /// <summary>Package specs: <c>name</c> or <c>name==1.2.3</c> (pip), <c>name</c> or <c>name@1.2.3</c> (npm).</summary>
+    public required IReadOnlyList<string> Packages { get; init; }
+    /// <summary><c>pip</c> (default) or <c>npm</c>.</summary>
+    public string? Manager { get; init; }
+}
+
+/// <summary>One installed package.</summary>
+public sealed record InstalledPackageDto(string Name, string Version, string Manager, bool Cached, long Bytes);
+
+/// <summary>The outcome of an install.</summary>
+public sealed record PackageInstallResultDto(string Manager, IReadOnlyList<InstalledPackageDto> Installed, string Location, double DurationMs);
