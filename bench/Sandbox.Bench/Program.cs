@@ -41,6 +41,8 @@ await using var mcp = await McpClient.CreateAsync(new HttpClientTransport(new Ht
 
 var request = new ExecutionRequest { Code = "print(1)" };
 var rows = new List<(string Name, double[] Ms)>();
+var bursts = new List<(string Tier, int Warm, double Seconds)>();
+var sweep = new List<(string Tier, int Clients, double[] Ms, int Errors, double PerSecond)>();
 
 async Task<double[]> Measure(string name, Func<Task> op, int n)
 {
@@ -102,6 +104,35 @@ foreach (var tier in tiers)
     }, iterations);
 }
 
+// The wire's limit: a JSON line into a long-lived Python loop over the engine's attached stream and back, per runtime.
+foreach (var (label, runtime) in new[] { ("gvisor", (string?)"runsc"), ("container", (string?)null) })
+{
+    await using var floor = await AttachFloor.StartAsync(((DockerBackend)engine.Backend).Client, "sandbox-python:latest", runtime);
+    await Measure($"{label}: attach-stream floor (JSON line echo)", floor.RoundTripAsync, iterations);
+}
+
+// MCP over stdio: the server as Claude Desktop starts it (its own process, its own sessions), one session per tier.
+{
+    var serverDll = typeof(ServerProgram).Assembly.Location;
+    await using var stdio = await McpClient.CreateAsync(new StdioClientTransport(new StdioClientTransportOptions
+    {
+        Command = "dotnet", Arguments = [serverDll, "--stdio", "--Sandbox:Pool:Size=0", "--Serilog:MinimumLevel:Default=Warning", "--Sandbox:Safety:Mode=Enforce"],
+        Name = "sandbox-stdio",
+    }));
+    foreach (var tier in tiers)
+    {
+        var t = IsolationPolicy.Name(tier);
+        var created = await stdio.CallToolAsync("create_session", new Dictionary<string, object?> { ["isolation"] = t });
+        var sid = created.StructuredContent!.Value.GetProperty("session_id").GetString()!;
+        await Measure($"{t}: MCP execute_code (stdio)", async () =>
+        {
+            var r = await stdio.CallToolAsync("execute_code", new Dictionary<string, object?> { ["session_id"] = sid, ["code"] = "print(1)" });
+            if (r.IsError == true) throw new InvalidOperationException("tool error");
+        }, iterations);
+        await stdio.CallToolAsync("close_session", new Dictionary<string, object?> { ["session_id"] = sid });
+    }
+}
+
 var dockerRun = await Measure("docker run --rm python3 -c 'print(1)' (baseline)", () => Run("docker", "run", "--rm", "--network", "none", "sandbox-python:latest", "python3", "-c", "print(1)"), createIterations);
 // Per tier. Without the pool: non-default limits bypass it. With it: wait (untimed) until the background refill has one.
 foreach (var tier in tiers)
@@ -126,30 +157,86 @@ foreach (var tier in tiers)
     }
     poolSamples.Sort();
     rows.Add(($"{t}: create_session (warm pool)", poolSamples.ToArray()));
+    // What peers publish: from the create call to the first execution's answer, a warm pool container each time.
+    var firstSamples = new List<double>();
+    for (var i = 0; i < createIterations; i++)
+    {
+        for (var wait = 0; wait < 300 && engine.Pool.CountOf(tier) == 0; wait++)
+        {
+            await Task.Delay(100);
+        }
+        var sw = Stopwatch.StartNew();
+        var s = await engine.Sessions.CreateAsync(new SessionSpec { Isolation = tier }, Owner, CancellationToken.None);
+        var r = await engine.Executions.ExecuteAsync(s.Id, Owner, request, CancellationToken.None);
+        firstSamples.Add(sw.Elapsed.TotalMilliseconds);
+        if (r.Stdout != "1\n") throw new InvalidOperationException(r.Stderr);
+        await engine.Sessions.CloseAsync(s.Id, Owner, CancellationToken.None);
+    }
+    firstSamples.Sort();
+    rows.Add(($"{t}: create-to-first-execution (warm pool)", firstSamples.ToArray()));
+    // 20 creates back to back (no waiting for the refill): how many found a warm container.
+    for (var wait = 0; wait < 300 && engine.Pool.CountOf(tier) < 2; wait++)
+    {
+        await Task.Delay(100);
+    }
+    var burst = new List<SessionInfo>();
+    var burstWatch = Stopwatch.StartNew();
+    for (var i = 0; i < 20; i++)
+    {
+        burst.Add(await engine.Sessions.CreateAsync(new SessionSpec { Isolation = tier }, Owner, CancellationToken.None));
+    }
+    var burstSeconds = burstWatch.Elapsed.TotalSeconds;
+    var warm = 0;
+    foreach (var b in burst)
+    {
+        var history = await engine.Sessions.GetHistoryAsync(b.Id, Owner, 10, CancellationToken.None);
+        warm += history.Any(h => h.Kind == "created" && (h.Output ?? "").Contains("warm pool", StringComparison.Ordinal)) ? 1 : 0;
+        await engine.Sessions.CloseAsync(b.Id, Owner, CancellationToken.None);
+    }
+    bursts.Add((t, warm, burstSeconds));
 }
 
-// Throughput: sessions each running print(1) back to back from their own client task.
-var throughput = new List<(int Sessions, double PerSecond)>();
-foreach (var n in new[] { 1, 4, 16 })
+// Concurrency: 1, 4, 16 and 64 REST clients (keep-alive, one session each) running print(1) back to back, per tier.
+foreach (var tier in tiers)
 {
-    var ids = new List<string>();
-    for (var i = 0; i < n; i++)
+    foreach (var n in new[] { 1, 4, 16, 64 })
     {
-        ids.Add((await engine.Sessions.CreateAsync(new SessionSpec { Limits = new LimitsRequest { MemoryMb = 256 } }, Owner, CancellationToken.None)).Id);
-    }
-    var perSession = Math.Max(20, iterations / n);
-    var sw = Stopwatch.StartNew();
-    await Task.WhenAll(ids.Select(id => Task.Run(async () =>
-    {
-        for (var i = 0; i < perSession; i++)
+        var ids = new List<string>();
+        for (var i = 0; i < n; i++)
         {
-            await engine.Executions.ExecuteAsync(id, Owner, request, CancellationToken.None);
+            ids.Add((await engine.Sessions.CreateAsync(new SessionSpec { Isolation = tier, Limits = new LimitsRequest { MemoryMb = 128 } }, Owner, CancellationToken.None)).Id);
         }
-    })));
-    throughput.Add((n, n * perSession / sw.Elapsed.TotalSeconds));
-    foreach (var id in ids)
-    {
-        await engine.Sessions.CloseAsync(id, Owner, CancellationToken.None);
+        var perClient = Math.Max(10, Math.Max(iterations, 400) / n);
+        var latencies = new System.Collections.Concurrent.ConcurrentBag<double>();
+        var errors = 0;
+        var sw = Stopwatch.StartNew();
+        await Task.WhenAll(ids.Select(id => Task.Run(async () =>
+        {
+            using var c = new HttpClient { BaseAddress = baseUri };
+            for (var i = 0; i < perClient + 3; i++)
+            {
+                var one = Stopwatch.StartNew();
+                using var r = await c.PostAsJsonAsync($"/api/sessions/{id}/execute", new { code = "print(1)" });
+                var body = await r.Content.ReadAsStringAsync();
+                if (i < 3)
+                {
+                    continue; // the client's connection warms up
+                }
+                latencies.Add(one.Elapsed.TotalMilliseconds);
+                if (!r.IsSuccessStatusCode || !body.Contains("\"stdout\":\"1\\n\"", StringComparison.Ordinal))
+                {
+                    Interlocked.Increment(ref errors);
+                }
+            }
+        })));
+        var seconds = sw.Elapsed.TotalSeconds;
+        var sorted = latencies.Order().ToArray();
+        sweep.Add((IsolationPolicy.Name(tier), n, sorted, errors, sorted.Length / seconds));
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {IsolationPolicy.Name(tier)} x{n}: p50 {P(sorted, 50):0.00} ms, p99 {P(sorted, 99):0.00} ms"));
+        foreach (var id in ids)
+        {
+            await engine.Sessions.CloseAsync(id, Owner, CancellationToken.None);
+        }
     }
 }
 
@@ -226,19 +313,30 @@ var loadSorted = loadLatencies.Order().ToArray();
 
 Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; {iterations} executions per path");
 Console.WriteLine();
-Console.WriteLine("| path | p50 ms | p95 ms | p99 ms | p50 ratio to baseline |");
-Console.WriteLine("|---|---:|---:|---:|---:|");
+Console.WriteLine("| path | p50 ms | p95 ms | p99 ms | p50 ratio to baseline | p50 ratio to attach floor |");
+Console.WriteLine("|---|---:|---:|---:|---:|---:|");
 foreach (var (name, ms) in rows)
 {
-    var baseline = name.StartsWith("docker run", StringComparison.Ordinal) || name.Contains("create_session", StringComparison.Ordinal) ? dockerRun : dockerExec;
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {P(ms, 50):0.00} | {P(ms, 95):0.00} | {P(ms, 99):0.00} | {P(ms, 50) / P(baseline, 50):0.000}× |"));
+    var creates = name.StartsWith("docker run", StringComparison.Ordinal) || name.Contains("create", StringComparison.Ordinal);
+    var baseline = creates ? dockerRun : dockerExec;
+    var tierOf = name.Split(':')[0];
+    var floor = rows.FirstOrDefault(r => r.Name == tierOf + ": attach-stream floor (JSON line echo)").Ms;
+    var toFloor = creates || floor is null ? "" : string.Create(CultureInfo.InvariantCulture, $"{P(ms, 50) / P(floor, 50):0.0}×");
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {P(ms, 50):0.00} | {P(ms, 95):0.00} | {P(ms, 99):0.00} | {P(ms, 50) / P(baseline, 50):0.000}× | {toFloor} |"));
 }
 Console.WriteLine();
-Console.WriteLine("| concurrent sessions | executions/s | scaling vs 1 |");
-Console.WriteLine("|---:|---:|---:|");
-foreach (var (n, perSecond) in throughput)
+Console.WriteLine("| tier | REST clients (one session each) | executions | errors | executions/s | p50 ms | p99 ms | p99 / p50 | p50 / attach floor |");
+Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+foreach (var (tier, n, ms, errors, perSecond) in sweep)
 {
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {n} | {perSecond:0} | {perSecond / throughput[0].PerSecond:0.00}× |"));
+    var floor = rows.First(r => r.Name.StartsWith(tier + ": attach-stream floor", StringComparison.Ordinal)).Ms;
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"| {tier} | {n} | {ms.Length} | {errors} | {perSecond:0} | {P(ms, 50):0.00} | {P(ms, 99):0.00} | {P(ms, 99) / P(ms, 50):0.0}× | {P(ms, 50) / P(floor, 50):0.0}× |"));
+}
+Console.WriteLine();
+foreach (var (tier, warm, seconds) in bursts)
+{
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Warm pool, {tier}: 20 creates back to back took {seconds:0.0} s; {warm} of 20 found a warm container."));
 }
 Console.WriteLine();
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Server process RSS: {idleRss:0} MB idle, {fiftyRss:0} MB with 50 live sessions (each has run code)."));

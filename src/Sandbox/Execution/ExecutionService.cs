@@ -321,8 +321,10 @@ public sealed class ExecutionService : ISessionCloseListener
             {
                 events.Writer.TryComplete();
                 await pump.ConfigureAwait(false);
-                execution.Finish(result, failure);
+                // The session is free before anyone hears the end: a caller that sees "finished" may run the next
+                // code at once (the other order answered it session_busy now and then).
                 _registry.Release(session, SessionWork.Execution);
+                execution.Finish(result, failure);
             }
         }, CancellationToken.None);
     }
