@@ -11,7 +11,14 @@ namespace Sandbox.Execution;
 /// code with <c>unsafe_code</c>.</summary>
 public sealed class ExecutionSafety(ISafetyPolicy policy, IOptions<SandboxOptions> options)
 {
+    /// <summary>Code texts whose facts a session remembers (code run again, as agents and test loops do, skips the
+    /// round trip to the runner). Per session: the facts come from that session's runner, so a sandbox that lied about
+    /// its code would only fool its own later checks, which it could do anyway.</summary>
+    private const int CachedPerSession = 256;
+    private const int CacheableChars = 64 * 1024;
+
     private readonly SandboxOptions _options = options.Value;
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<Session, System.Collections.Concurrent.ConcurrentDictionary<string, List<CodeFact>>> _facts = new();
 
     internal async Task<IReadOnlyList<SafetyFinding>> CheckAsync(Session session, ExecutionRequest request, CancellationToken ct)
     {
@@ -22,9 +29,8 @@ public sealed class ExecutionSafety(ISafetyPolicy policy, IOptions<SandboxOption
         IReadOnlyList<SafetyFinding> findings;
         if (request.Language == "python")
         {
-            var facts = await session.Live.AskAsync(new() { ["op"] = "analyze", ["code"] = request.Code }, TimeSpan.FromSeconds(10), "safety check", ct).ConfigureAwait(false);
             // A syntax error is reported by Python itself when the code runs, with Python's exact message.
-            findings = policy.CheckPython(ParseFacts(facts.Body), request.Allow.ToHashSet(StringComparer.Ordinal));
+            findings = policy.CheckPython(await FactsAsync(session, request.Code, ct).ConfigureAwait(false), request.Allow.ToHashSet(StringComparer.Ordinal));
         }
         else if (request.Language == "bash")
         {
@@ -44,6 +50,26 @@ public sealed class ExecutionSafety(ISafetyPolicy policy, IOptions<SandboxOption
             };
         }
         return findings;
+    }
+
+    private async Task<List<CodeFact>> FactsAsync(Session session, string code, CancellationToken ct)
+    {
+        var cache = _facts.GetOrCreateValue(session);
+        if (cache.TryGetValue(code, out var known))
+        {
+            return known;
+        }
+        var reply = await session.Live.AskAsync(new() { ["op"] = "analyze", ["code"] = code }, TimeSpan.FromSeconds(10), "safety check", ct).ConfigureAwait(false);
+        var facts = ParseFacts(reply.Body);
+        if (reply.Type == "facts" && code.Length <= CacheableChars)
+        {
+            if (cache.Count >= CachedPerSession)
+            {
+                cache.Clear();
+            }
+            cache[code] = facts;
+        }
+        return facts;
     }
 
     private static List<CodeFact> ParseFacts(JsonElement body)

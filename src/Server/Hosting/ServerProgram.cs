@@ -181,10 +181,13 @@ public static class ServerProgram
               .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
               .ReadFrom.Configuration(configuration)
               .Enrich.FromLogContext();
-            lc.WriteTo.Console(
+            // The console is written by a background thread: a request never waits for a terminal or a pipe (under
+            // load, synchronous console writes queued requests behind one another). Nothing is dropped: a full buffer
+            // makes writers wait.
+            lc.WriteTo.Async(a => a.Console(
                 outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}",
                 standardErrorFromLevel: toStderr ? LogEventLevel.Verbose : null,
-                formatProvider: System.Globalization.CultureInfo.InvariantCulture);
+                formatProvider: System.Globalization.CultureInfo.InvariantCulture), bufferSize: 10_000, blockWhenFull: true);
         });
     }
 

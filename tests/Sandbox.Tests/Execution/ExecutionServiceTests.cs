@@ -17,6 +17,25 @@ public sealed class ExecutionServiceTests(EngineFixture fixture)
         }, CancellationToken.None);
 
     [Fact]
+    public async Task The_safety_check_holds_for_code_run_again_whose_facts_the_session_remembers()
+    {
+        var engine = fixture.CreateEngine(o => o.Pool.Size = 0);
+        var session = await engine.Sessions.CreateAsync(new SessionSpec { Isolation = Sandbox.Isolation.IsolationTier.Container }, Owners.Alice, CancellationToken.None);
+        const string code = "import subprocess\nprint(subprocess.run(['echo', 'ran'], capture_output=True, text=True).stdout, end='')";
+        for (var i = 0; i < 3; i++)
+        {
+            var refused = await Assert.ThrowsAsync<SandboxException>(() => engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Code = code }, CancellationToken.None));
+            Assert.Equal(SandboxErrorCodes.UnsafeCode, refused.Code);
+        }
+        // The same code with its rule allowed runs; without, it is refused again: the policy is applied every time.
+        var allowed = await engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Code = code, Allow = ["PY001"] }, CancellationToken.None);
+        Assert.Equal("ran\n", allowed.Stdout);
+        var again = await Assert.ThrowsAsync<SandboxException>(() => engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Code = code }, CancellationToken.None));
+        Assert.Equal(SandboxErrorCodes.UnsafeCode, again.Code);
+        await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
+    }
+
+    [Fact]
     public async Task Python_state_persists_across_calls_and_fresh_does_not_see_it()
     {
         var s = await _engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
