@@ -42,6 +42,7 @@ await using var mcp = await McpClient.CreateAsync(new HttpClientTransport(new Ht
 var request = new ExecutionRequest { Code = "print(1)" };
 var rows = new List<(string Name, double[] Ms)>();
 var bursts = new List<(string Tier, int Warm, double Seconds)>();
+var breakdowns = new List<(string Tier, double[] Totals, List<(double Check, double Run, double Engine)> Stages)>();
 var sweep = new List<(string Tier, int Clients, double[] Ms, int Errors, double PerSecond)>();
 
 async Task<double[]> Measure(string name, Func<Task> op, int n)
@@ -61,6 +62,14 @@ async Task<double[]> Measure(string name, Func<Task> op, int n)
     rows.Add((name, samples));
     Console.Error.WriteLine($"  {name}: p50 {P(samples, 50):0.00} ms");
     return samples;
+}
+
+static (double Check, double Run, double Engine) ServerTiming(HttpResponseMessage r)
+{
+    var values = r.Headers.TryGetValues("Server-Timing", out var v) ? string.Join(",", v) : "";
+    double Get(string name) => values.Split(',').Select(x => x.Trim()).Where(x => x.StartsWith(name + ";dur=", StringComparison.Ordinal))
+        .Select(x => double.Parse(x[(name.Length + 5)..], CultureInfo.InvariantCulture)).FirstOrDefault();
+    return (Get("check"), Get("run"), Get("engine"));
 }
 
 static double P(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p / 100 * sorted.Length) - 1)];
@@ -92,9 +101,19 @@ foreach (var tier in tiers)
         var r = await engine.Executions.ExecuteAsync(id, Owner, request, CancellationToken.None);
         if (r.Stdout != "1\n") throw new InvalidOperationException(r.Stderr);
     }, iterations);
-    await Measure($"{t}: REST POST /execute", async () =>
+    var stages = new List<(double Check, double Run, double Engine)>();
+    var totals = await Measure($"{t}: REST POST /execute", async () =>
     {
         using var r = await http.PostAsJsonAsync($"/api/sessions/{id}/execute", new { code = "print(1)" });
+        r.EnsureSuccessStatusCode();
+        stages.Add(ServerTiming(r));
+    }, iterations);
+    breakdowns.Add((t, totals, stages.Skip(stages.Count - iterations).ToList()));
+    // Code never run before in the session: the safety check's round trip to the runner is part of every call.
+    var unique = 0;
+    await Measure($"{t}: REST POST /execute, new code each call", async () =>
+    {
+        using var r = await http.PostAsJsonAsync($"/api/sessions/{id}/execute", new { code = $"print({++unique} - {unique} + 1)" });
         r.EnsureSuccessStatusCode();
     }, iterations);
     await Measure($"{t}: MCP execute_code", async () =>
@@ -323,6 +342,19 @@ foreach (var (name, ms) in rows)
     var floor = rows.FirstOrDefault(r => r.Name == tierOf + ": attach-stream floor (JSON line echo)").Ms;
     var toFloor = creates || floor is null ? "" : string.Create(CultureInfo.InvariantCulture, $"{P(ms, 50) / P(floor, 50):0.0}×");
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {P(ms, 50):0.00} | {P(ms, 95):0.00} | {P(ms, 99):0.00} | {P(ms, 50) / P(baseline, 50):0.000}× | {toFloor} |"));
+}
+Console.WriteLine();
+Console.WriteLine("Where a warm REST `print(1)` spends its time (medians; from the server's Server-Timing header):");
+Console.WriteLine();
+Console.WriteLine("| tier | client round trip ms | engine ms | safety check ms | run in the sandbox ms | HTTP, JSON and the rest ms | attach floor ms |");
+Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
+foreach (var (tier, totals, stages) in breakdowns)
+{
+    static double Median(IEnumerable<double> xs) { var a = xs.Order().ToArray(); return a.Length == 0 ? 0 : a[a.Length / 2]; }
+    var floor = rows.First(r => r.Name.StartsWith(tier + ": attach-stream floor", StringComparison.Ordinal)).Ms;
+    var engineMs = Median(stages.Select(x => x.Engine));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"| {tier} | {P(totals, 50):0.00} | {engineMs:0.00} | {Median(stages.Select(x => x.Check)):0.00} | {Median(stages.Select(x => x.Run)):0.00} | {P(totals, 50) - engineMs:0.00} | {P(floor, 50):0.00} |"));
 }
 Console.WriteLine();
 Console.WriteLine("| tier | REST clients (one session each) | executions | errors | executions/s | p50 ms | p99 ms | p99 / p50 | p50 / attach floor |");

@@ -93,6 +93,9 @@ public sealed record ExecutionResult
     /// <summary>Safety findings (in warn mode, the code ran anyway).</summary>
     public IReadOnlyList<SafetyFinding> Findings { get; init; } = [];
 
+    /// <summary>Where the engine's time went (for diagnostics such as the REST face's <c>Server-Timing</c> header).</summary>
+    public ExecutionTimings? Timings { get; init; }
+
     /// <summary>Where the execution is; <see cref="ExecutionStatus.Running"/> when the call stopped waiting first.</summary>
     public ExecutionStatus Status { get; init; } = ExecutionStatus.Finished;
 
@@ -136,3 +139,9 @@ public sealed record ImageEvent(ExecutionImage Image) : ExecutionEvent;
 /// <summary>The last event: the whole result.</summary>
 /// <param name="Result">The result.</param>
 public sealed record CompletedEvent(ExecutionResult Result) : ExecutionEvent;
+
+/// <summary>Where an execution's time went inside the engine.</summary>
+/// <param name="CheckMs">Making sure the sandbox runs, and the static safety check (with its round trip to the runner
+/// unless the session knew the code's facts).</param>
+/// <param name="RunMs">The run in the sandbox: the request to the runner, the code, the answer.</param>
+public sealed record ExecutionTimings(double CheckMs, double RunMs);

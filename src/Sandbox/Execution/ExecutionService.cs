@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
@@ -237,9 +238,14 @@ public sealed class ExecutionService : ISessionCloseListener
         var execution = new TrackedExecution("e" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)), session.Id, owner, request, _time.GetUtcNow());
         Launch(session, execution, async (events, token) =>
         {
+            var started = Stopwatch.GetTimestamp();
             await _registry.EnsureRunningAsync(session, token).ConfigureAwait(false);
             var findings = await _safety.CheckAsync(session, request, token).ConfigureAwait(false);
-            return await new ExecutionRun(session, _registry, events, _options, _time).RunAsync(execution.Id, request, timeout, findings, token).ConfigureAwait(false);
+            var checkedAt = Stopwatch.GetTimestamp();
+            execution.CheckMs = Stopwatch.GetElapsedTime(started, checkedAt).TotalMilliseconds;
+            var result = await new ExecutionRun(session, _registry, events, _options, _time).RunAsync(execution.Id, request, timeout, findings, token).ConfigureAwait(false);
+            execution.RunMs = Stopwatch.GetElapsedTime(checkedAt).TotalMilliseconds;
+            return result;
         }, (result, failure) => Record(session, request, result, failure));
         return execution;
     }

@@ -34,6 +34,12 @@ internal sealed class TrackedExecution
     /// <summary>Stops the code when cancelled (cancel_execution, a caller that gives up while it waits, session close).</summary>
     public CancellationToken Token => _cts.Token;
 
+    /// <summary>Time spent before the run (sandbox running, safety check), then in the run, in milliseconds.</summary>
+    public double CheckMs { get; set; }
+
+    /// <inheritdoc cref="CheckMs"/>
+    public double RunMs { get; set; }
+
     /// <summary>Completes when the execution has ended (never faults).</summary>
     public Task Completion { get; set; } = Task.CompletedTask;
 
@@ -147,7 +153,7 @@ internal sealed class TrackedExecution
             return result with
             {
                 Stdout = cursor <= 0 ? result.Stdout : stdout.ToString(), Stderr = cursor <= 0 ? result.Stderr : stderr.ToString(),
-                Images = cursor <= 0 ? result.Images : images, Cursor = next,
+                Images = cursor <= 0 ? result.Images : images, Cursor = next, Timings = new ExecutionTimings(CheckMs, RunMs),
             };
         }
         return new ExecutionResult

@@ -66,7 +66,15 @@ internal static class ExecutionEndpoints
             return await Streaming.StreamAsync(executions.ExecuteStreamingAsync(id, owner, request with { WaitFor = null }, ct), sse, ExecutionLine,
                 error => new ExecutionStreamEvent { Type = "error", Error = error }, ct);
         }
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var result = await executions.ExecuteAsync(id, owner, request, ct);
+        if (result.Timings is { } t)
+        {
+            // Where the time went (W3C Server-Timing; browsers' network panels show it): the safety check, the run in
+            // the sandbox, and the engine's whole share of this request (the rest is HTTP and JSON).
+            http.Response.Headers["Server-Timing"] = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"check;dur={t.CheckMs:0.###}, run;dur={t.RunMs:0.###}, engine;dur={System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds:0.###}");
+        }
         return Results.Json(result.ToDto(), SandboxJson.Options);
     }
 

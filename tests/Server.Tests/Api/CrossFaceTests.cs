@@ -25,6 +25,9 @@ public sealed class CrossFaceTests(ServerFixture server)
         response.EnsureSuccessStatusCode();
         var result = await response.Content.ReadFromJsonAsync<ExecutionResultDto>(SandboxJson.Options);
         Assert.Equal("ok\n", result!.Stdout);
+        // Where the time went, for diagnostics: the check, the run, and the engine's whole share.
+        var timing = string.Join(",", response.Headers.GetValues("Server-Timing"));
+        Assert.Matches(@"^check;dur=[0-9.]+, run;dur=[0-9.]+, engine;dur=[0-9.]+$", timing);
 
         var file = await mcp.CallToolAsync("download_file", new Dictionary<string, object?> { ["session_id"] = id, ["path"] = "from_rest.txt" });
         Assert.Equal("written via REST", Assert.IsType<TextContentBlock>(Assert.Single(file.Content)).Text);
