@@ -233,7 +233,7 @@ public sealed class ExecutionService : ISessionCloseListener
     {
         var session = _registry.Get(sessionId, owner);
         session.EnsureUsable();
-        var timeout = Validate(request);
+        var timeout = ExecutionRules.Validate(request, _options.Execution);
         _registry.Claim(session, SessionWork.Execution, $"Session {session.Id} is running another execution. Wait for it to finish (get_execution), cancel it, or use another session.");
         var execution = new TrackedExecution("e" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)), session.Id, owner, request, _time.GetUtcNow());
         Launch(session, execution, async (events, token) =>
@@ -246,7 +246,7 @@ public sealed class ExecutionService : ISessionCloseListener
             var result = await new ExecutionRun(session, _registry, events, _options, _time).RunAsync(execution.Id, request, timeout, findings, token).ConfigureAwait(false);
             execution.RunMs = Stopwatch.GetElapsedTime(checkedAt).TotalMilliseconds;
             return result;
-        }, (result, failure) => Record(session, request, result, failure));
+        }, (result, failure) => ExecutionRules.Record(_journal, _time, session, request, result, failure));
         return execution;
     }
 
@@ -271,7 +271,7 @@ public sealed class ExecutionService : ISessionCloseListener
         Launch(session, execution,
             (events, token) => new ExecutionRun(session, _registry, events, _options, _time)
                 .ResumeAsync(id, request, left > TimeSpan.FromMilliseconds(100) ? left : TimeSpan.FromMilliseconds(100), token),
-            (result, failure) => Record(session, request, result, failure, sha, size));
+            (result, failure) => ExecutionRules.Record(_journal, _time, session, request, result, failure, sha, size));
     }
 
     /// <summary>Runs <paramref name="run"/> on its own for <paramref name="execution"/> (the session is claimed):
@@ -385,46 +385,5 @@ public sealed class ExecutionService : ISessionCloseListener
     {
         _bySession.TryRemove(session.Id, out _);
         return Task.CompletedTask;
-    }
-
-    private TimeSpan Validate(ExecutionRequest request)
-    {
-        if (request.Code is null)
-        {
-            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "code is required.");
-        }
-        if (request.Code.Length > _options.Execution.MaxCodeChars)
-        {
-            throw new SandboxException(SandboxErrorCodes.LimitExceeded, $"code is longer than {_options.Execution.MaxCodeChars} characters.");
-        }
-        if (!Languages.Contains(request.Language, StringComparer.Ordinal))
-        {
-            throw new SandboxException(SandboxErrorCodes.InvalidArgument,
-                $"Unsupported language '{SafeText.Shorten(request.Language)}'. Use one of: {string.Join(", ", Languages)}.");
-        }
-        if (request.Fresh && request.Language != "python")
-        {
-            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "fresh applies to python only; bash and node always run in a new process.");
-        }
-        var timeout = request.Timeout ?? _options.Execution.DefaultTimeout;
-        if (timeout <= TimeSpan.Zero)
-        {
-            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "timeout must be positive.");
-        }
-        if (timeout > _options.Execution.MaxTimeout)
-        {
-            throw new SandboxException(SandboxErrorCodes.LimitExceeded,
-                $"timeout {timeout.TotalSeconds} s is above the server maximum of {_options.Execution.MaxTimeout.TotalSeconds} s.");
-        }
-        return timeout;
-    }
-
-    private void Record(Session session, ExecutionRequest request, ExecutionResult? result, SandboxException? error, string? codeSha256 = null, int? codeSize = null)
-    {
-        var output = result is null ? error?.Message
-            : SessionJournal.Head(result.Stdout) + (result.Stderr.Length > 0 ? "\n[stderr] " + SessionJournal.Head(result.Stderr) : "");
-        _journal.Record(new HistoryEntry(session.Id, session.Owner, error?.Code == SandboxErrorCodes.UnsafeCode ? "refused" : "execution",
-            _time.GetUtcNow(), request.Language, codeSha256 ?? Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(request.Code))),
-            codeSize ?? request.Code.Length, result?.ExitCode, result?.Error?.Type ?? error?.Code, result?.TimedOut ?? false, result?.DurationMs, output));
     }
 }
