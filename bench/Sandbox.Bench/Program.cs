@@ -23,7 +23,7 @@ var createIterations = Math.Max(5, iterations / 20);
 const string Owner = "anonymous";
 var instance = "bench-" + Guid.NewGuid().ToString("N")[..8];
 
-await using var app = ServerProgram.BuildHttp(["--urls", "http://127.0.0.1:0", $"--Sandbox:InstanceId={instance}", "--Serilog:MinimumLevel:Default=Warning", "--Serilog:MinimumLevel:Override:Microsoft.Hosting.Lifetime=Warning", "--Sandbox:Safety:Mode=Enforce", "--Sandbox:Pool:Size=2", "--Sandbox:MaxSessions=80", "--Sandbox:Durability:Store=Memory"]);
+await using var app = ServerProgram.BuildHttp(["--urls", "http://127.0.0.1:0", $"--Sandbox:InstanceId={instance}", "--Serilog:MinimumLevel:Default=Warning", "--Serilog:MinimumLevel:Override:Microsoft.Hosting.Lifetime=Warning", "--Sandbox:Safety:Mode=Enforce", "--Sandbox:Pool:Size=2", "--Sandbox:MaxSessions=80", "--Sandbox:Execution:MaxConcurrent=128", "--Sandbox:Durability:Store=Memory"]);
 await app.StartAsync();
 var baseUri = new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
 var engine = app.Services.GetRequiredService<SandboxEngine>();

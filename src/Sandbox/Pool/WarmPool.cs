@@ -124,6 +124,8 @@ public sealed partial class WarmPool : IAsyncDisposable
             var sandbox = await _launcher.LaunchAsync(_options.DefaultImage, _options.DefaultLimits, PoolOwner, tier, runtime, ct).ConfigureAwait(false);
             try
             {
+                // Its interpreter has finished starting, so a session's first call finds it ready.
+                await WaitForInterpreterAsync(sandbox.Runner, ct).ConfigureAwait(false);
                 // Paused: a waiting sandbox costs no CPU; unpausing it takes milliseconds.
                 await _backend.PauseAsync(sandbox.ContainerId, ct).ConfigureAwait(false);
             }
@@ -138,6 +140,22 @@ public sealed partial class WarmPool : IAsyncDisposable
             added++;
         }
         return added;
+    }
+
+    /// <summary>Waits (at most 30 s) until the runner reports its Python interpreter ready.</summary>
+    private static async Task WaitForInterpreterAsync(Runner.RunnerConnection runner, CancellationToken ct)
+    {
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        bounded.CancelAfter(TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var pong = await runner.AskAsync(new() { ["op"] = "ping" }, TimeSpan.FromSeconds(10), "ping", bounded.Token).ConfigureAwait(false);
+            if (Runner.RunnerJson.Bool(pong.Body, "kernel_ready") || !Runner.RunnerJson.Bool(pong.Body, "kernel"))
+            {
+                return;
+            }
+            await Task.Delay(TimeSpan.FromMilliseconds(20), bounded.Token).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Removes every pooled sandbox.</summary>

@@ -468,6 +468,10 @@ class Runner:
         self.ttys = {}  # interactive terminals by id (a shell on a pseudo-terminal)
         os.set_blocking(0, False)
         self.sel.register(0, selectors.EVENT_READ, "stdin")
+        # The interpreter starts now, beside the engine's own set-up, not at the first execution: a session's first
+        # call (and every call to a warm pool container) then finds it ready instead of paying Python's start-up
+        # (~60 ms in a container, ~300 ms under gVisor, measured).
+        self.start_kernel()
 
     # -- kernel ------------------------------------------------------------------------------
     def start_kernel(self):
@@ -512,7 +516,8 @@ class Runner:
     def handle(self, req):
         op, rid = req.get("op"), req.get("id")
         if op == "ping":
-            out({"type": "pong", "id": rid, "kernel": self.kernel is not None, "busy": self.active is not None})
+            out({"type": "pong", "id": rid, "kernel": self.kernel is not None, "busy": self.active is not None,
+                 "kernel_ready": self.kernel is not None and self.kernel["ready"]})
         elif op == "analyze":
             out(analyze(rid, req.get("code", "")))
         elif op == "exec":
@@ -646,7 +651,8 @@ class Runner:
         changed = env != EXTRA_ENV
         EXTRA_ENV = dict(env)
         if changed and self.kernel is not None and self.active is None:
-            self.stop_kernel()  # the next execution starts an interpreter with the new environment
+            self.stop_kernel()  # an interpreter with the new environment, ready before the next execution
+            self.start_kernel()
         out({"type": "env", "id": rid})
 
     # -- background processes ---------------------------------------------------------------
