@@ -215,6 +215,31 @@ foreach (var tier in tiers)
     bursts.Add((t, warm, burstSeconds));
 }
 
+// Server memory: idle, then with 50 live sessions (before the load generators below share this process).
+static double RssMb()
+{
+    GC.Collect();
+    GC.WaitForPendingFinalizers();
+    GC.Collect();
+    using var p = Process.GetCurrentProcess();
+    return p.WorkingSet64 / 1048576.0;
+}
+var idleRss = RssMb();
+var fifty = new List<string>();
+for (var i = 0; i < 50; i++)
+{
+    fifty.Add((await engine.Sessions.CreateAsync(new SessionSpec { Limits = new LimitsRequest { MemoryMb = 128 } }, Owner, CancellationToken.None)).Id);
+}
+foreach (var id in fifty)
+{
+    await engine.Executions.ExecuteAsync(id, Owner, request, CancellationToken.None);
+}
+var fiftyRss = RssMb();
+foreach (var id in fifty)
+{
+    await engine.Sessions.CloseAsync(id, Owner, CancellationToken.None);
+}
+
 // Concurrency: 1, 4, 16 and 64 REST clients (keep-alive, one session each) running print(1) back to back, per tier.
 foreach (var tier in tiers)
 {
@@ -259,30 +284,6 @@ foreach (var tier in tiers)
     }
 }
 
-// Server memory: idle, then with 50 live sessions.
-static double RssMb()
-{
-    GC.Collect();
-    GC.WaitForPendingFinalizers();
-    GC.Collect();
-    using var p = Process.GetCurrentProcess();
-    return p.WorkingSet64 / 1048576.0;
-}
-var idleRss = RssMb();
-var fifty = new List<string>();
-for (var i = 0; i < 50; i++)
-{
-    fifty.Add((await engine.Sessions.CreateAsync(new SessionSpec { Limits = new LimitsRequest { MemoryMb = 128 } }, Owner, CancellationToken.None)).Id);
-}
-foreach (var id in fifty)
-{
-    await engine.Executions.ExecuteAsync(id, Owner, request, CancellationToken.None);
-}
-var fiftyRss = RssMb();
-foreach (var id in fifty)
-{
-    await engine.Sessions.CloseAsync(id, Owner, CancellationToken.None);
-}
 foreach (var s in sessions.Values)
 {
     await engine.Sessions.CloseAsync(s.Id, Owner, CancellationToken.None);
