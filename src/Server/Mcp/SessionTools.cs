@@ -12,7 +12,7 @@ public sealed class SessionTools(SessionService service, Sandbox.Egress.EgressSe
     [McpServerTool(Name = "create_session", Title = "Create a sandbox session", Destructive = false, OpenWorld = false)]
     [Description("Creates an isolated sandbox (a container with no network unless network_allow names hosts) and returns its session_id. Python state (variables, imports, files in /workspace) persists across execute_code calls in the session. Close it with close_session when done; idle sessions are closed automatically.")]
     public Task<CallToolResult> CreateSession(
-        [Description("Image to use: 'python' (default; numpy, pandas, matplotlib installed) or 'agent' (Claude Code CLI, Node, git, Python: for run_agent).")] string? image = null,
+        [Description("Image to use: 'python' (default; numpy, pandas, matplotlib installed) or 'agent' (Claude Code and Codex CLIs, Node, git, Python: for run_agent and git_url).")] string? image = null,
         [Description("Memory limit in MiB (optional; at most the server maximum).")] int? memory_mb = null,
         [Description("CPU cores (optional, e.g. 0.5).")] double? cpus = null,
         [Description("Maximum processes (optional).")] int? pids = null,
