@@ -188,19 +188,26 @@ public sealed partial class WarmPool : IAsyncDisposable
         });
     }
 
-    /// <summary>Stops refills and removes the pooled sandboxes (bounded to 30 s).</summary>
+    /// <summary>Stops refills, waits for one in flight to end (it removes what it was starting), and removes the
+    /// pooled sandboxes (bounded to 30 s). Nothing of the pool's is still being made or removed when this returns.</summary>
     public async ValueTask DisposeAsync()
     {
         await _lifetime.CancelAsync().ConfigureAwait(false);
-        using (var drain = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        var holding = await _filling.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        try
         {
-            try
+            using var drain = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await DrainAsync(drain.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SandboxException or OperationCanceledException)
+        {
+            LogDiscarded(_logger, "(pool)", e.Message);
+        }
+        finally
+        {
+            if (holding)
             {
-                await DrainAsync(drain.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is SandboxException or OperationCanceledException)
-            {
-                LogDiscarded(_logger, "(pool)", e.Message);
+                _filling.Release();
             }
         }
         _lifetime.Dispose();
