@@ -188,7 +188,8 @@ public static class ServerProgram
                 outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}",
                 standardErrorFromLevel: toStderr ? LogEventLevel.Verbose : null,
                 formatProvider: System.Globalization.CultureInfo.InvariantCulture), bufferSize: 10_000, blockWhenFull: true);
-        });
+        }, preserveStaticLogger: true); // each host logs through its own logger, never the process-wide static one
+                                        // (several hosts in one process, as in the tests, otherwise took each other's logs)
     }
 
     private const string Usage = """

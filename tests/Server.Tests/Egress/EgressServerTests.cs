@@ -40,7 +40,10 @@ public sealed class EgressServerFixture : ServerFixture
         _backend = new Sandbox.Docker.DockerBackend(Microsoft.Extensions.Options.Options.Create(new Sandbox.SandboxOptions()),
             Microsoft.Extensions.Logging.Abstractions.NullLogger<Sandbox.Docker.DockerBackend>.Instance);
         Decoy = await EgressDecoy.StartAsync(_backend.Client, "sandbox-python:latest");
-        // The value comes from the environment, as in production (Sandbox__Egress__Secrets__NAME__Value).
+        // The value comes from the environment, as in production (Sandbox__Egress__Secrets__NAME__Value). The
+        // environment is the whole process's: a server another test starts meanwhile sees it too, so it is a complete,
+        // valid secret (its host as well), never half of one.
+        Environment.SetEnvironmentVariable("Sandbox__Egress__Secrets__decoy__Host", "secret.decoy.test");
         Environment.SetEnvironmentVariable("Sandbox__Egress__Secrets__decoy__Value", EgressDecoy.Secret);
         try
         {
@@ -49,6 +52,7 @@ public sealed class EgressServerFixture : ServerFixture
         finally
         {
             Environment.SetEnvironmentVariable("Sandbox__Egress__Secrets__decoy__Value", null);
+            Environment.SetEnvironmentVariable("Sandbox__Egress__Secrets__decoy__Host", null);
         }
     }
 

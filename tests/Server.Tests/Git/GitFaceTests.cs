@@ -28,8 +28,6 @@ public sealed class GitServerFixture : ServerFixture
         $"--Sandbox:Egress:Network={Git.Network.Name}",
         $"--Sandbox:Egress:PermittedAddresses:0={Git.Address}/32",
         $"--Sandbox:Git:Hosts:0={GitServer.Host}",
-        $"--Sandbox:Git:Credentials:forge:Host={GitServer.Host}",
-        $"--Sandbox:Git:Credentials:forge:Username={GitServer.User}",
         "--Sandbox:Git:ProtectedBranches:0=main",
         "--Sandbox:Git:ProtectedBranches:1=release/*",
         "--Serilog:MinimumLevel:Default=Verbose",
@@ -42,15 +40,29 @@ public sealed class GitServerFixture : ServerFixture
         _backend = new Sandbox.Docker.DockerBackend(Microsoft.Extensions.Options.Options.Create(new Sandbox.SandboxOptions()),
             Microsoft.Extensions.Logging.Abstractions.NullLogger<Sandbox.Docker.DockerBackend>.Instance);
         Git = await GitServer.StartAsync(_backend.Client, "sandbox-agent:latest");
-        // The token comes from the environment, as in production (Sandbox__Git__Credentials__NAME__Token).
-        Environment.SetEnvironmentVariable("Sandbox__Git__Credentials__forge__Token", GitServer.Token);
+        // The credential comes from the environment, as in production (Sandbox__Git__Credentials__NAME__Token). The
+        // environment is the whole process's: a server another test starts meanwhile sees it too, so it is a complete,
+        // valid credential (host and user as well), never half of one.
+        var variables = new Dictionary<string, string>
+        {
+            ["Sandbox__Git__Credentials__forge__Host"] = GitServer.Host,
+            ["Sandbox__Git__Credentials__forge__Username"] = GitServer.User,
+            ["Sandbox__Git__Credentials__forge__Token"] = GitServer.Token,
+        };
+        foreach (var (name, value) in variables)
+        {
+            Environment.SetEnvironmentVariable(name, value);
+        }
         try
         {
             await base.InitializeAsync();
         }
         finally
         {
-            Environment.SetEnvironmentVariable("Sandbox__Git__Credentials__forge__Token", null);
+            foreach (var name in variables.Keys)
+            {
+                Environment.SetEnvironmentVariable(name, null);
+            }
         }
     }
 
