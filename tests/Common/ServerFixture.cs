@@ -38,7 +38,32 @@ public class ServerFixture : IAsyncLifetime
     /// <summary>Whether this server requires bearer tokens.</summary>
     public virtual bool RequiresToken => false;
 
+    /// <summary>Environment variables the server reads while it starts (credentials, as in production), removed again
+    /// once it runs. The environment is the whole process's: a server another test starts meanwhile sees them too, so
+    /// each set must be complete and valid on its own.</summary>
+    protected virtual IReadOnlyDictionary<string, string> StartEnvironment => new Dictionary<string, string>();
+
     public virtual async Task InitializeAsync()
+    {
+        var environment = StartEnvironment;
+        foreach (var (name, value) in environment)
+        {
+            Environment.SetEnvironmentVariable(name, value);
+        }
+        try
+        {
+            await StartAsync();
+        }
+        finally
+        {
+            foreach (var name in environment.Keys)
+            {
+                Environment.SetEnvironmentVariable(name, null);
+            }
+        }
+    }
+
+    private async Task StartAsync()
     {
         string[] args =
         [

@@ -758,9 +758,6 @@ class Runner:
         self.ttys[tid] = {"proc": p, "fd": master}
         return {"type": "pty", "id": rid, "term_id": tid, "pid": p.pid}
 
-    def pty_read(self, tid):
-        self.pty_drain(tid)
-
     def pty_drain(self, tid):
         """Sends what waits on a terminal; returns whether there was something (its end, EIO or EOF, ends it)."""
         t = self.ttys.get(tid)
@@ -1188,7 +1185,7 @@ class Runner:
                 elif isinstance(tag, tuple) and tag[0] == "proc":
                     self.proc_read(tag[1], tag[2])
                 elif isinstance(tag, tuple) and tag[0] == "pty":
-                    self.pty_read(tag[1])
+                    self.pty_drain(tag[1])
                 elif tag in ("f_out", "f_err"):
                     a = self.active
                     if a is None or a["kind"] != "fresh":

@@ -47,17 +47,11 @@ public sealed class AgentServerFixture : ServerFixture
             Microsoft.Extensions.Logging.Abstractions.NullLogger<Sandbox.Docker.DockerBackend>.Instance);
         _network = await TestNetwork.CreateAsync(_backend.Client, "agents");
         Model = new ScriptedModelEndpoint(_network.Gateway, HelloScript);
-        // The key comes from the environment, as in production (Sandbox__Agents__ApiKey), never from a file.
-        Environment.SetEnvironmentVariable("Sandbox__Agents__ApiKey", ApiKey);
-        try
-        {
-            await base.InitializeAsync();
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable("Sandbox__Agents__ApiKey", null);
-        }
+        await base.InitializeAsync();
     }
+
+    // The key comes from the environment, as in production (Sandbox__Agents__ApiKey), never from a file.
+    protected override IReadOnlyDictionary<string, string> StartEnvironment => new Dictionary<string, string> { ["Sandbox__Agents__ApiKey"] = ApiKey };
 
     public override async Task DisposeAsync()
     {

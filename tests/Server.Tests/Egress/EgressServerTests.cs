@@ -40,21 +40,15 @@ public sealed class EgressServerFixture : ServerFixture
         _backend = new Sandbox.Docker.DockerBackend(Microsoft.Extensions.Options.Options.Create(new Sandbox.SandboxOptions()),
             Microsoft.Extensions.Logging.Abstractions.NullLogger<Sandbox.Docker.DockerBackend>.Instance);
         Decoy = await EgressDecoy.StartAsync(_backend.Client, "sandbox-python:latest");
-        // The value comes from the environment, as in production (Sandbox__Egress__Secrets__NAME__Value). The
-        // environment is the whole process's: a server another test starts meanwhile sees it too, so it is a complete,
-        // valid secret (its host as well), never half of one.
-        Environment.SetEnvironmentVariable("Sandbox__Egress__Secrets__decoy__Host", "secret.decoy.test");
-        Environment.SetEnvironmentVariable("Sandbox__Egress__Secrets__decoy__Value", EgressDecoy.Secret);
-        try
-        {
-            await base.InitializeAsync();
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable("Sandbox__Egress__Secrets__decoy__Value", null);
-            Environment.SetEnvironmentVariable("Sandbox__Egress__Secrets__decoy__Host", null);
-        }
+        await base.InitializeAsync();
     }
+
+    // The value comes from the environment, as in production (Sandbox__Egress__Secrets__NAME__Value); a complete,
+    // valid secret (its host as well), since a server another test starts meanwhile sees it too.
+    protected override IReadOnlyDictionary<string, string> StartEnvironment => new Dictionary<string, string>
+    {
+        ["Sandbox__Egress__Secrets__decoy__Host"] = "secret.decoy.test", ["Sandbox__Egress__Secrets__decoy__Value"] = EgressDecoy.Secret,
+    };
 
     public override async Task DisposeAsync()
     {

@@ -40,31 +40,17 @@ public sealed class GitServerFixture : ServerFixture
         _backend = new Sandbox.Docker.DockerBackend(Microsoft.Extensions.Options.Options.Create(new Sandbox.SandboxOptions()),
             Microsoft.Extensions.Logging.Abstractions.NullLogger<Sandbox.Docker.DockerBackend>.Instance);
         Git = await GitServer.StartAsync(_backend.Client, "sandbox-agent:latest");
-        // The credential comes from the environment, as in production (Sandbox__Git__Credentials__NAME__Token). The
-        // environment is the whole process's: a server another test starts meanwhile sees it too, so it is a complete,
-        // valid credential (host and user as well), never half of one.
-        var variables = new Dictionary<string, string>
-        {
-            ["Sandbox__Git__Credentials__forge__Host"] = GitServer.Host,
-            ["Sandbox__Git__Credentials__forge__Username"] = GitServer.User,
-            ["Sandbox__Git__Credentials__forge__Token"] = GitServer.Token,
-        };
-        foreach (var (name, value) in variables)
-        {
-            Environment.SetEnvironmentVariable(name, value);
-        }
-        try
-        {
-            await base.InitializeAsync();
-        }
-        finally
-        {
-            foreach (var name in variables.Keys)
-            {
-                Environment.SetEnvironmentVariable(name, null);
-            }
-        }
+        await base.InitializeAsync();
     }
+
+    // The credential comes from the environment, as in production (Sandbox__Git__Credentials__NAME__Token); a complete,
+    // valid one (host and user as well), since a server another test starts meanwhile sees it too.
+    protected override IReadOnlyDictionary<string, string> StartEnvironment => new Dictionary<string, string>
+    {
+        ["Sandbox__Git__Credentials__forge__Host"] = GitServer.Host,
+        ["Sandbox__Git__Credentials__forge__Username"] = GitServer.User,
+        ["Sandbox__Git__Credentials__forge__Token"] = GitServer.Token,
+    };
 
     public override async Task DisposeAsync()
     {
