@@ -9,6 +9,9 @@
 #   - EXTRA_CA_DIR (default /usr/local/share/ca-certificates) supplies *.crt files copied into
 #     builds, for networks with a TLS-inspecting proxy. Set EXTRA_CA_DIR= to copy none.
 # Usage: deploy/build-images.sh [image ...]   (default: all images under deploy/images)
+#        deploy/build-images.sh cluster       also builds the cluster's images under deploy/cluster: PostgreSQL
+#                                             (sandbox-postgres), an image registry (sandbox-registry) and a
+#                                             Docker-in-Docker node (sandbox-node), all from Debian packages
 #        deploy/build-images.sh compose       also prepares `docker compose`: the sandbox images, a .NET SDK image
 #                                             (the official one, or a local one made from this machine's SDK when
 #                                             no registry answers), CA certificates, and .env naming the images.
@@ -60,7 +63,7 @@ resolve_base() {
 }
 
 build_one() {
-  local name="$1" dir="$here/images/$1" base="$2"
+  local name="$1" base="$2" dir="${3:-$here/images/$1}"
   [ -f "$dir/Dockerfile" ] || die "no Dockerfile in $dir"
   local ctx; ctx="$(mktemp -d /tmp/sandbox-ctx.XXXXXX)"
   cp -a "$dir/." "$ctx/"
@@ -133,7 +136,7 @@ prepare_compose() {
   local base="$1" sdk repo
   sdk="$(resolve_sdk "$base")"
   repo="$(cd "$here/.." && pwd)"
-  for d in "$repo/deploy/certs" "$here"/images/*/certs; do
+  for d in "$repo/deploy/certs" "$here"/images/*/certs "$here"/cluster/*/certs; do
     mkdir -p "$d"
     rm -f "$d"/*.crt
     if [ -n "$EXTRA_CA_DIR" ] && compgen -G "$EXTRA_CA_DIR/*.crt" >/dev/null; then cp "$EXTRA_CA_DIR"/*.crt "$d/"; fi
@@ -148,14 +151,22 @@ prepare_compose() {
 
 images=()
 compose=0
+cluster=0
 for arg in "$@"; do
-  if [ "$arg" = "compose" ]; then compose=1; else images+=("$arg"); fi
+  case "$arg" in
+    compose) compose=1 ;;
+    cluster) cluster=1 ;;
+    *) images+=("$arg") ;;
+  esac
 done
 if [ ${#images[@]} -eq 0 ]; then
   for d in "$here"/images/*/; do images+=("$(basename "$d")"); done
 fi
 base="$(resolve_base)"
 for img in "${images[@]}"; do build_one "$img" "$base"; done
+if [ "$cluster" = 1 ]; then
+  for img in postgres registry node; do build_one "$img" "$base" "$here/cluster/$img"; done
+fi
 # Earlier builds of our images, untagged by the rebuilds, would pile up on a machine that keeps its engine.
 docker image prune -f --filter "label=dev.sandbox.image" >/dev/null 2>&1 || true
 if [ "$compose" = 1 ]; then prepare_compose "$base"; fi

@@ -25,6 +25,11 @@ public static class SandboxErrorCodes
     public const string FileNotFound = "file_not_found";
     /// <summary>The Docker engine cannot be reached.</summary>
     public const string EngineUnavailable = "engine_unavailable";
+    /// <summary>The session store (the shared database of a cluster) cannot be reached; nothing was changed.</summary>
+    public const string StoreUnavailable = "store_unavailable";
+    /// <summary>In a cluster: the node that holds the session did not answer; retry (a node silent past
+    /// <c>Sandbox:Cluster:NodeTimeout</c> has its sessions reported <c>session_lost</c>).</summary>
+    public const string NodeUnavailable = "node_unavailable";
     /// <summary>The request is malformed (unknown language, empty code, bad value).</summary>
     public const string InvalidArgument = "invalid_argument";
     /// <summary>The image is unknown to the server or not built.</summary>

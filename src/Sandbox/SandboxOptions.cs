@@ -84,6 +84,9 @@ public sealed class SandboxOptions : IValidatableObject
     /// <summary>Host directories sessions may mount read-only by name.</summary>
     [Required] public Setup.ContextOptions Context { get; set; } = new();
 
+    /// <summary>Several servers sharing one store: heartbeats, placement of new sessions, forwarding.</summary>
+    [Required] public Cluster.ClusterOptions Cluster { get; set; } = new();
+
     /// <summary>Background processes: how many a session may run.</summary>
     [Required] public Processes.ProcessOptions Processes { get; set; } = new();
 
@@ -111,6 +114,11 @@ public sealed class SandboxOptions : IValidatableObject
         if (!Images.ContainsKey(DefaultImage))
         {
             yield return new ValidationResult($"DefaultImage '{DefaultImage}' is not a key of Images.", [nameof(DefaultImage)]);
+        }
+        if (Cluster.Enabled && Durability.Store == Sandbox.Durability.StoreKind.Memory)
+        {
+            yield return new ValidationResult("Cluster:Enabled needs a store the nodes share (Durability:Store=Postgres, or Sqlite for servers on one machine), not Memory.",
+                [nameof(Cluster)]);
         }
         if (!Version.TryParse(DockerApiVersion, out _))
         {

@@ -38,9 +38,12 @@ public static class SandboxServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddSandboxDocker();
         services.TryAddSingleton<ISafetyPolicy, DefaultSafetyPolicy>();
-        services.TryAddSingleton<ISessionStore>(sp => sp.GetRequiredService<IOptions<SandboxOptions>>().Value.Durability.Store == StoreKind.Memory
-            ? new InMemorySessionStore()
-            : ActivatorUtilities.CreateInstance<SqliteSessionStore>(sp));
+        services.TryAddSingleton<ISessionStore>(sp => sp.GetRequiredService<IOptions<SandboxOptions>>().Value switch
+        {
+            { Durability.Store: StoreKind.Memory } o => new InMemorySessionStore(o.InstanceId),
+            { Durability.Store: StoreKind.Postgres } => ActivatorUtilities.CreateInstance<PostgresSessionStore>(sp),
+            _ => ActivatorUtilities.CreateInstance<SqliteSessionStore>(sp),
+        });
 
         // The session core every capability shares.
         services.TryAddSingleton<SessionJournal>();
@@ -93,8 +96,13 @@ public static class SandboxServiceCollectionExtensions
             sp.GetRequiredService<AgentRunService>(), sp.GetRequiredService<EgressService>(), sp.GetRequiredService<ExecutionService>(), sp.GetRequiredService<WarmPool>(), sp.GetRequiredService<OrphanSweeper>(),
             sp.GetRequiredService<ISandboxBackend>(), sp.GetRequiredService<SessionJournal>(), sp.GetRequiredService<IOptions<SandboxOptions>>(),
             sp.GetRequiredService<ILogger<SessionRecovery>>()));
+        services.TryAddSingleton(sp => new Sandbox.Cluster.ClusterService(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<ISessionStore>(),
+            sp.GetRequiredService<ISandboxBackend>(), sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<Sandbox.Cluster.ClusterService>>()));
         services.TryAddSingleton<SandboxEngine>();
         services.AddHostedService<SessionReaper>();
+        // After the reaper: the first heartbeat counts the sessions it recovered.
+        services.AddHostedService<Sandbox.Cluster.ClusterHeartbeat>();
         return builder;
     }
 
@@ -120,7 +128,7 @@ internal sealed class SandboxOptionsValidator : IValidateOptions<SandboxOptions>
     {
         var errors = new List<string>();
         foreach (var (label, limits) in new object[][] { ["DefaultLimits", options.DefaultLimits], ["MaxLimits", options.MaxLimits], ["Agents", options.Agents], ["Packages", options.Packages],
-                     ["Isolation", options.Isolation], ["Execution", options.Execution], ["Files", options.Files], ["Pool", options.Pool], ["Durability", options.Durability], ["Egress", options.Egress], ["Processes", options.Processes], ["Links", options.Links], ["Snapshots", options.Snapshots], ["Git", options.Git], ["Setup", options.Setup], ["Context", options.Context] }
+                     ["Isolation", options.Isolation], ["Execution", options.Execution], ["Files", options.Files], ["Pool", options.Pool], ["Durability", options.Durability], ["Egress", options.Egress], ["Processes", options.Processes], ["Links", options.Links], ["Snapshots", options.Snapshots], ["Git", options.Git], ["Setup", options.Setup], ["Context", options.Context], ["Cluster", options.Cluster] }
                      .Select(pair => ((string)pair[0], pair[1])))
         {
             var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();

@@ -56,7 +56,13 @@ public sealed partial class SessionRecovery
                 ExecutionCount = record.ExecutionCount, Status = record.Status, LostReason = record.LostReason, Isolation = record.Isolation,
                 Network = record.Network, Git = record.Git, Context = record.Context ?? [],
             };
-            if (record.Status != SessionStatus.Lost)
+            if (record.Status == SessionStatus.Lost)
+            {
+                // Lost while this server was away (in a cluster, another node reports a silent node's sessions lost):
+                // whatever is left of its sandbox goes, so nothing orphaned stays on this engine.
+                await _backend.RemoveSandboxAsync(session.Id, ct).ConfigureAwait(false);
+            }
+            else
             {
                 var reason = await ReconnectAsync(session, ct).ConfigureAwait(false);
                 if (reason is null && session.Network is not null)

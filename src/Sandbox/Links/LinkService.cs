@@ -74,6 +74,14 @@ public sealed class LinkService
         return new FileLink(_signer.Value.Sign(claims), relative, verb, DateTimeOffset.FromUnixTimeSeconds(claims.ExpiresAt), singleUse);
     }
 
+    /// <summary>The session a valid (signed, unexpired) token is for, or null; nothing else is checked. A cluster uses it
+    /// to send the request to the node holding the session (the nodes share <see cref="LinkOptions.KeyFile"/>).</summary>
+    public LinkGrant? Peek(string token)
+    {
+        var claims = _signer.Value.Verify(token);
+        return claims is null || _time.GetUtcNow().ToUnixTimeSeconds() >= claims.ExpiresAt ? null : new LinkGrant(claims.SessionId, claims.Owner, claims.Path);
+    }
+
     /// <summary>What the token lets a request with <paramref name="method"/> on <paramref name="path"/> do; throws
     /// <c>forbidden</c> when it lets it do nothing.</summary>
     public LinkGrant Redeem(string token, string method, string path)

@@ -43,8 +43,8 @@ public sealed record HistoryEntry(
     int? CodeSize = null, int? ExitCode = null, string? ErrorType = null, bool TimedOut = false, double? DurationMs = null,
     string? Output = null);
 
-/// <summary>Where sessions and their history live, so they survive a server restart. SQLite by default; the
-/// interface leaves room for a networked store shared by several hosts.</summary>
+/// <summary>Where sessions and their history live, so they survive a server restart: SQLite by default, PostgreSQL for a
+/// cluster of servers sharing one store (which also records the nodes and where each session lives).</summary>
 public interface ISessionStore : IAsyncDisposable
 {
     /// <summary>Opens the store and migrates its schema; fails with a clear message when it cannot.</summary>
@@ -73,4 +73,16 @@ public interface ISessionStore : IAsyncDisposable
 
     /// <summary>Marks runs still recorded as running (the server stopped during them) as failed with <paramref name="reason"/>.</summary>
     Task<int> FailInterruptedAgentRunsAsync(string reason, DateTimeOffset at, CancellationToken ct);
+
+    /// <summary>Inserts or replaces a node's row (its heartbeat).</summary>
+    Task SaveNodeAsync(Cluster.NodeRecord node, CancellationToken ct);
+
+    /// <summary>Every node that ever wrote a heartbeat, by id.</summary>
+    Task<IReadOnlyList<Cluster.NodeRecord>> ListNodesAsync(CancellationToken ct);
+
+    /// <summary>Where a session lives (any node's), or null when the store has never heard of it.</summary>
+    Task<Cluster.SessionPlace?> LocateSessionAsync(string sessionId, CancellationToken ct);
+
+    /// <summary>Marks a node's live sessions lost with <paramref name="reason"/> (the node left); returns how many.</summary>
+    Task<int> MarkNodeSessionsLostAsync(string node, string reason, CancellationToken ct);
 }

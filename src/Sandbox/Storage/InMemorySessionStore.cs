@@ -9,6 +9,11 @@ public sealed class InMemorySessionStore : ISessionStore
     private readonly ConcurrentDictionary<string, SessionRecord> _sessions = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<HistoryEntry> _history = new();
     private readonly ConcurrentDictionary<string, AgentRun> _runs = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Cluster.NodeRecord> _nodes = new(StringComparer.Ordinal);
+    private readonly string _instance;
+
+    /// <summary>Creates an empty store for one instance (its sessions are filed under <paramref name="instance"/>).</summary>
+    public InMemorySessionStore(string instance = "default") => _instance = instance;
 
     /// <inheritdoc />
     public Task InitializeAsync(CancellationToken ct) => Task.CompletedTask;
@@ -57,6 +62,37 @@ public sealed class InMemorySessionStore : ISessionStore
         {
             _runs[run.Id] = AgentRunStore.Interrupted(run, reason, at);
             n++;
+        }
+        return Task.FromResult(n);
+    }
+
+    /// <inheritdoc />
+    public Task SaveNodeAsync(Cluster.NodeRecord node, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        _nodes[node.Id] = node;
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<Cluster.NodeRecord>> ListNodesAsync(CancellationToken ct) =>
+        Task.FromResult<IReadOnlyList<Cluster.NodeRecord>>(_nodes.Values.OrderBy(n => n.Id, StringComparer.Ordinal).ToList());
+
+    /// <inheritdoc />
+    public Task<Cluster.SessionPlace?> LocateSessionAsync(string sessionId, CancellationToken ct) =>
+        Task.FromResult(_sessions.TryGetValue(sessionId, out var s) ? new Cluster.SessionPlace(s.Id, _instance, s.Owner, s.Status, s.LostReason) : null);
+
+    /// <inheritdoc />
+    public Task<int> MarkNodeSessionsLostAsync(string node, string reason, CancellationToken ct)
+    {
+        var n = 0;
+        if (node == _instance)
+        {
+            foreach (var s in _sessions.Values.Where(s => s.Status is Sessions.SessionStatus.Creating or Sessions.SessionStatus.Ready or Sessions.SessionStatus.Paused))
+            {
+                _sessions[s.Id] = s with { Status = Sessions.SessionStatus.Lost, LostReason = reason };
+                n++;
+            }
         }
         return Task.FromResult(n);
     }

@@ -237,6 +237,8 @@ internal static class ContractMapping
         SandboxErrorCodes.WorkspaceFull => StatusCodes.Status507InsufficientStorage,
         SandboxErrorCodes.FileTooLarge => StatusCodes.Status413PayloadTooLarge,
         SandboxErrorCodes.EngineUnavailable => StatusCodes.Status503ServiceUnavailable,
+        SandboxErrorCodes.StoreUnavailable => StatusCodes.Status503ServiceUnavailable,
+        SandboxErrorCodes.NodeUnavailable => StatusCodes.Status503ServiceUnavailable,
         SandboxErrorCodes.Forbidden or SandboxErrorCodes.EgressNotPermitted => StatusCodes.Status403Forbidden,
         SandboxErrorCodes.GitRefNotFound or SandboxErrorCodes.GitRepoNotFound or SandboxErrorCodes.NotAGitSession
             or SandboxErrorCodes.SetupFailed => StatusCodes.Status422UnprocessableEntity,

@@ -22,6 +22,7 @@ public static class SandboxApi
         app.MapMethods("/links/{token}/{**path}", ["GET", "HEAD", "PUT"], LinkEndpoints.ServeAsync).WithName("UseFileLink").ExcludeFromDescription();
         AgentEndpoints.Map(api);
         PackageEndpoints.Map(api);
+        ClusterEndpoints.Map(app, api);
         return app;
     }
 }

@@ -34,6 +34,10 @@ public static class ServerProgram
         {
             return await HealthCheckAsync(args).ConfigureAwait(false);
         }
+        if (args.Contains("--drain") || args.Contains("--undrain"))
+        {
+            return await DrainAsync(args).ConfigureAwait(false);
+        }
         var stdio = args.Contains("--stdio");
         var rest = args.Where(a => a != "--stdio").ToArray();
         try
@@ -86,6 +90,27 @@ public static class ServerProgram
         }
     }
 
+    /// <summary><c>--drain [URL]</c> / <c>--undrain [URL]</c>: tells the server running on this machine (default
+    /// <c>http://127.0.0.1:8080</c>) to stop (or resume) taking new sessions of the cluster; its sessions keep working.</summary>
+    private static async Task<int> DrainAsync(string[] args)
+    {
+        var flag = args.Contains("--drain") ? "--drain" : "--undrain";
+        var index = Array.IndexOf(args, flag);
+        var baseUrl = index + 1 < args.Length && !args[index + 1].StartsWith("--", StringComparison.Ordinal) ? args[index + 1].TrimEnd('/') : DefaultUrl;
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        try
+        {
+            using var response = await http.PostAsync(new Uri(baseUrl + (flag == "--drain" ? "/admin/drain" : "/admin/undrain")), null).ConfigureAwait(false);
+            await Console.Out.WriteLineAsync(await response.Content.ReadAsStringAsync().ConfigureAwait(false)).ConfigureAwait(false);
+            return response.IsSuccessStatusCode ? 0 : 1;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or UriFormatException)
+        {
+            await Console.Error.WriteLineAsync($"{baseUrl}: {e.Message}").ConfigureAwait(false);
+            return 1;
+        }
+    }
+
     /// <summary>Builds the HTTP host (used by tests through WebApplicationFactory-free in-process start, too).</summary>
     public static WebApplication BuildHttp(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
@@ -131,6 +156,7 @@ public static class ServerProgram
         app.UseExceptionHandler();
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(20) });
         app.UseMiddleware<RequestGuardMiddleware>();
+        app.UseMiddleware<ClusterForwardingMiddleware>();
         app.MapOpenApi();
         app.UseSwaggerUI(o =>
         {
@@ -199,6 +225,7 @@ public static class ServerProgram
           sandbox-server [--urls http://127.0.0.1:8080] [--Section:Key=value ...]   HTTP mode: REST /api, MCP /mcp, /healthz, /docs
           sandbox-server --stdio [--Section:Key=value ...]                         MCP over stdin/stdout (Claude Desktop, Cursor)
           sandbox-server --healthcheck [URL]                                       exit 0 when URL (default http://127.0.0.1:8080/healthz) reports ok
+          sandbox-server --drain [URL] | --undrain [URL]                           cluster: this node stops (resumes) taking new sessions
           sandbox-server --help | --version
 
         Configuration (appsettings.json, environment variables with __ as separator, or --Key=value):

@@ -20,19 +20,26 @@ namespace Sandbox.Server.Mcp
             }
             catch (SandboxException e)
             {
-                var error = e.ToError();
-                return new CallToolResult
-                {
-                    IsError = true,
-                    Content = [new TextContentBlock { Text = $"{e.Code}: {e.Message}" }],
-                    StructuredContent = JsonSerializer.SerializeToElement(new { error }, SandboxJson.Options),
-                };
+                return Error(e);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 LogToolFailed(logger, e);
                 throw;
             }
+        }
+
+        /// <summary>An engine error as a tool error with its stable code.</summary>
+        public static CallToolResult Error(SandboxException e)
+        {
+            ArgumentNullException.ThrowIfNull(e);
+            var error = e.ToError();
+            return new CallToolResult
+            {
+                IsError = true,
+                Content = [new TextContentBlock { Text = $"{e.Code}: {e.Message}" }],
+                StructuredContent = JsonSerializer.SerializeToElement(new { error }, SandboxJson.Options),
+            };
         }
 
         /// <summary>A text result with structured content.</summary>
