@@ -141,6 +141,7 @@ public sealed partial class SessionService
         var setup = _setup.Commands(image, spec.Setup);
         var (tier, runtime) = await _isolation.ResolveAsync(spec.Isolation, image, ct).ConfigureAwait(false);
         _registry.Reserve();
+        var released = false;
         var now = _time.GetUtcNow();
         try
         {
@@ -182,8 +183,19 @@ public sealed partial class SessionService
                 }
             }
             _registry.Add(session);
+            try
+            {
+                await _journal.PersistAsync(session, ct).ConfigureAwait(false);
+            }
+            catch (SandboxException)
+            {
+                // Nothing half-made: a session the store could not record (store_unavailable) is removed at once
+                // (which gives its room back).
+                released = true;
+                await RemoveUnrecordedAsync(session).ConfigureAwait(false);
+                throw;
+            }
             LogCreated(_logger, session.Id, image, owner, IsolationPolicy.Name(tier), limits.MemoryMb, limits.Cpus, limits.Pids, pooled is not null);
-            await _journal.PersistAsync(session, ct).ConfigureAwait(false);
             var notes = new List<string>();
             if (origin is not null)
             {
@@ -215,7 +227,10 @@ public sealed partial class SessionService
         }
         catch
         {
-            _registry.Unreserve();
+            if (!released)
+            {
+                _registry.Unreserve();
+            }
             throw;
         }
     }
@@ -280,6 +295,19 @@ public sealed partial class SessionService
     {
         var session = await _registry.GetRunningAsync(sessionId, owner, ct).ConfigureAwait(false);
         return session.ToInfo(_options.MaxLifetime);
+    }
+
+    /// <summary>Removes a new session whose record could not be saved (its registry slot is released by the caller).</summary>
+    private async Task RemoveUnrecordedAsync(Session session)
+    {
+        try
+        {
+            await CloseAsync(session, "its record could not be saved", CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (SandboxException e) when (e.Code == SandboxErrorCodes.StoreUnavailable)
+        {
+            // Closing writes the record too, and the store is still away: the sandbox is gone, which is what matters.
+        }
     }
 
     /// <summary>Closes a session: its sandbox and workspace are removed, even if the sandbox is already gone.</summary>

@@ -24,7 +24,7 @@ public sealed partial class ClusterForwardingMiddleware(
     /// <summary>Marks a request one node forwarded to another (its value: the forwarding node's id).</summary>
     public const string ForwardedHeader = "X-Sandbox-Forwarded-By";
 
-    /// <summary>Names the node that served a request (on every answer in a cluster).</summary>
+    /// <summary>Names the node that served a request (on every answer in a cluster, forwarded ones included).</summary>
     public const string NodeHeader = "X-Sandbox-Node";
 
     private static readonly HttpMessageInvoker Client = new(new SocketsHttpHandler
@@ -42,9 +42,9 @@ public sealed partial class ClusterForwardingMiddleware(
             await next(context).ConfigureAwait(false);
             return;
         }
-        context.Response.Headers[NodeHeader] = cluster.NodeId;
         if (context.Request.Headers.ContainsKey(ForwardedHeader))
         {
+            context.Response.Headers[NodeHeader] = cluster.NodeId;
             await next(context).ConfigureAwait(false);
             return;
         }
@@ -56,6 +56,7 @@ public sealed partial class ClusterForwardingMiddleware(
         }
         if (target is null)
         {
+            context.Response.Headers[NodeHeader] = cluster.NodeId;
             await next(context).ConfigureAwait(false);
             return;
         }
@@ -154,25 +155,31 @@ public sealed partial class ClusterForwardingMiddleware(
     /// <summary>Answers an MCP tool call with a tool error (the same shape every tool's errors have).</summary>
     private static async Task WriteToolErrorAsync(HttpContext context, JsonElement id, SandboxException e)
     {
+        var body = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var json = new Utf8JsonWriter(body))
+        {
+            json.WriteStartObject();
+            json.WriteString("jsonrpc", "2.0");
+            json.WritePropertyName("id");
+            id.WriteTo(json);
+            json.WritePropertyName("result");
+            JsonSerializer.Serialize(json, McpToolResults.Error(e), ModelContextProtocol.McpJsonUtilities.DefaultOptions);
+            json.WriteEndObject();
+        }
         context.Response.StatusCode = StatusCodes.Status200OK;
         context.Response.ContentType = "application/json";
-        await using var json = new Utf8JsonWriter(context.Response.Body);
-        json.WriteStartObject();
-        json.WriteString("jsonrpc", "2.0");
-        json.WritePropertyName("id");
-        id.WriteTo(json);
-        json.WritePropertyName("result");
-        JsonSerializer.Serialize(json, McpToolResults.Error(e), ModelContextProtocol.McpJsonUtilities.DefaultOptions);
-        json.WriteEndObject();
-        await json.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        context.Response.ContentLength = body.WrittenCount;
+        await context.Response.Body.WriteAsync(body.WrittenMemory, context.RequestAborted).ConfigureAwait(false);
     }
 
-    /// <summary>Copies the request as YARP does by default and marks it forwarded.</summary>
+    /// <summary>Copies the request as YARP does by default, keeps the caller's Host (links and origins the serving node
+    /// derives from it stay the ones the caller used) and marks it forwarded.</summary>
     private sealed class MarkForwarded(string nodeId) : HttpTransformer
     {
         public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
         {
             await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
+            proxyRequest.Headers.Host = httpContext.Request.Host.Value;
             proxyRequest.Headers.TryAddWithoutValidation(ForwardedHeader, nodeId);
         }
     }

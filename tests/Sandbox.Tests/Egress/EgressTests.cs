@@ -164,7 +164,7 @@ public sealed class EgressTests(EngineFixture fixture)
         await engine.Sessions.CloseAsync(plain.Id, Owners.Alice, CancellationToken.None);
     }
 
-    private static async Task<IReadOnlyList<Storage.HistoryEntry>> WaitForHistoryAsync(SandboxEngine engine, string sessionId, string prefix)
+    private static async Task<IReadOnlyList<Sandbox.Storage.HistoryEntry>> WaitForHistoryAsync(SandboxEngine engine, string sessionId, string prefix)
     {
         for (var i = 0; ; i++)
         {
