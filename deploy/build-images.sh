@@ -64,6 +64,7 @@ resolve_base() {
 
 build_one() {
   local name="$1" base="$2" dir="${3:-$here/images/$1}"
+  [ -d "$dir" ] || [ ! -d "$here/cluster/$1" ] || dir="$here/cluster/$1"
   [ -f "$dir/Dockerfile" ] || die "no Dockerfile in $dir"
   local ctx; ctx="$(mktemp -d /tmp/sandbox-ctx.XXXXXX)"
   cp -a "$dir/." "$ctx/"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The one command that runs every test: ensures the Docker engine and the sandbox images, runs
+# The one command that runs every test: ensures the Docker engine and the sandbox and cluster images, runs
 # `dotnet test Sandbox.sln`, then deploy/compose-check.sh (docker-compose up, the server image, every README client
-# configuration with the official MCP TypeScript client) and deploy/ui-check.sh (the dashboard in headless Chromium),
-# and ends with a line "N passed, N failed" counting xunit tests and those checks. Exits non-zero on any failure.
+# configuration with the official MCP TypeScript client), deploy/ui-check.sh (the dashboard in headless Chromium) and
+# the tests on engines of their own (tests/Cluster.Tests: a three-node Swarm of Docker-in-Docker nodes running
+# deploy/cluster/stack.yaml, and the engine-restart test), and ends with a line "N passed, N failed" counting xunit
+# tests and those checks. Exits non-zero on any failure. The machine's own engine is never stopped.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -10,7 +12,7 @@ log() { printf '[test] %s\n' "$*" >&2; }
 command -v dotnet >/dev/null 2>&1 || { echo "[test] ERROR: the .NET 10 SDK (dotnet) is required: https://dotnet.microsoft.com/download" >&2; exit 1; }
 
 deploy/ensure-engine.sh
-deploy/build-images.sh
+deploy/build-images.sh cluster
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 export DOCKER_API_VERSION="${DOCKER_API_VERSION:-1.41}" TESTCONTAINERS_RYUK_DISABLED=true
@@ -19,38 +21,12 @@ out="$(mktemp /tmp/sandbox-test.XXXXXX)"
 trap 'rm -f "$out"' EXIT
 log "dotnet test Sandbox.sln"
 set +e
-dotnet test Sandbox.sln --nologo --filter "Category!=EngineRestart" "$@" 2>&1 | tee "$out"
+# Tests on engines of their own (Swarm, EngineRestart) run after the compose check, which builds the server image they deploy.
+dotnet test Sandbox.sln --nologo --filter "Category!=EngineRestart&Category!=Swarm" "$@" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
-# Stopping and restarting dockerd would break every other test running at the same time: this one runs alone.
-log "engine restart test (runs alone)"
-dotnet test tests/Server.Tests --no-build --nologo --filter "Category=EngineRestart" "$@" 2>&1 | tee -a "$out"
-rc2=${PIPESTATUS[0]}
-[ "$rc" -ne 0 ] || rc=$rc2
 set -e
 
-# Sum xunit's per-assembly summaries ("Passed!  - Failed: 0, Passed: 11, Skipped: 0, ...").
 passed=0; failed=0; skipped=0; assemblies=0
-while IFS= read -r line; do
-  p="$(sed -n 's/.*Passed: *\([0-9][0-9]*\).*/\1/p' <<<"$line")"
-  f="$(sed -n 's/.*Failed: *\([0-9][0-9]*\).*/\1/p' <<<"$line")"
-  s="$(sed -n 's/.*Skipped: *\([0-9][0-9]*\).*/\1/p' <<<"$line")"
-  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0})); assemblies=$((assemblies + 1))
-done < <(grep -E '^(Passed|Failed)! +- ' "$out" || true)
-
-expected="$(ls tests/*/*.Tests.csproj 2>/dev/null | wc -l)"
-if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
-  failed=1  # build error, crash or a test host that died: count it, never report green
-  log "dotnet test exited $rc without reporting a failed test (build error or crashed test host)"
-fi
-if [ "$assemblies" -lt "$expected" ]; then
-  log "only $assemblies of $expected test assemblies reported results"
-  [ "$failed" -gt 0 ] || failed=1
-fi
-if [ "$skipped" -gt 0 ]; then
-  log "$skipped tests were skipped; skipping is not allowed here"
-  failed=$((failed + skipped))
-fi
-
 # Scripted checks end with "NAME: N passed, N failed"; their counts join xunit's. A script that fails without
 # reporting a failed check (a crash, a missing tool) counts as one failure.
 run_check() {
@@ -74,12 +50,45 @@ run_check compose-check "compose and client-configuration checks"
 # The dashboard in a real browser (headless Chromium through playwright-core).
 run_check ui-check "dashboard browser checks"
 
+# A three-node Swarm of Docker-in-Docker nodes running the stack, and the engine-restart test on a disposable engine.
+log "cluster tests on engines of their own (tests/Cluster.Tests)"
+set +e
+dotnet test tests/Cluster.Tests --nologo --filter "Category=Swarm|Category=EngineRestart" "$@" 2>&1 | tee -a "$out"
+rc2=${PIPESTATUS[0]}
+set -e
+[ "$rc" -ne 0 ] || rc=$rc2
+
+# Add xunit's per-assembly summaries ("Passed!  - Failed: 0, Passed: 11, Skipped: 0, ..."); tests/Cluster.Tests reports
+# once, from its own run (the main run's filter leaves it nothing to run).
+while IFS= read -r line; do
+  p="$(sed -n 's/.*Passed: *\([0-9][0-9]*\).*/\1/p' <<<"$line")"
+  f="$(sed -n 's/.*Failed: *\([0-9][0-9]*\).*/\1/p' <<<"$line")"
+  s="$(sed -n 's/.*Skipped: *\([0-9][0-9]*\).*/\1/p' <<<"$line")"
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0})); assemblies=$((assemblies + 1))
+done < <(grep -E '^(Passed|Failed)! +- ' "$out" || true)
+
+expected="$(ls tests/*/*.Tests.csproj 2>/dev/null | wc -l)"
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1  # build error, crash or a test host that died: count it, never report green
+  log "dotnet test exited $rc without reporting a failed test (build error or crashed test host)"
+fi
+if [ "$assemblies" -lt "$expected" ]; then
+  log "only $assemblies of $expected test assemblies reported results"
+  [ "$failed" -gt 0 ] || failed=1
+fi
+if [ "$skipped" -gt 0 ]; then
+  log "$skipped tests were skipped; skipping is not allowed here"
+  failed=$((failed + skipped))
+fi
+
+
 # Tests remove what they create; anything left with our label is reported (and fails the run when it is a test's).
 leftover="$(docker ps -a --filter label=dev.sandbox.product=sandbox --format '{{.Names}} {{.Status}} instance={{.Label "dev.sandbox.instance"}}')"
 leftvol="$(docker volume ls --filter label=dev.sandbox.product=sandbox --format '{{.Name}} instance={{.Label "dev.sandbox.instance"}}')
 $(docker network ls --filter label=dev.sandbox.product=sandbox --format '{{.Name}} instance={{.Label "dev.sandbox.instance"}}')
 $(docker network ls --filter label=dev.sandbox.test=true --format '{{.Name}} instance=test-network')
-$(docker ps -a --filter label=dev.sandbox.test=true --format '{{.Names}} instance=test-container')"
+$(docker ps -a --filter label=dev.sandbox.test=true --format '{{.Names}} instance=test-container')
+$(docker volume ls --filter label=dev.sandbox.test=true --format '{{.Name}} instance=test-volume')"
 all="$(printf '%s\n%s\n' "$leftover" "$leftvol" | sed '/^[[:space:]]*$/d')"
 if [ -n "$all" ]; then
   log "sandbox containers/volumes/networks still present after the tests:"

@@ -330,6 +330,10 @@ foreach (var id in loadSessions)
 }
 var hostAfter = MemAvailableMb();
 var loadSorted = loadLatencies.Order().ToArray();
+await app.StopAsync();
+
+Console.Error.WriteLine("Measuring the cluster (three nodes sharing PostgreSQL)...");
+var clusterLines = await ClusterBench.RunAsync(((DockerBackend)engine.Backend).Client, iterations);
 
 Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; {iterations} executions per path");
 Console.WriteLine();
@@ -376,4 +380,8 @@ Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Server process R
 Console.WriteLine();
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"Load (REST, 50 sessions x 20 executions, 10 concurrent clients): {loadSorted.Length} executions in {loadSeconds:0.0} s, {loadErrors} errors; p50 {P(loadSorted, 50):0.00} ms, p95 {P(loadSorted, 95):0.00} ms, p99 {P(loadSorted, 99):0.00} ms; host MemAvailable {hostBefore} MB before, {hostDuring} MB with the 50 sessions, {hostAfter} MB after closing them."));
-await app.StopAsync();
+Console.WriteLine();
+foreach (var line in clusterLines)
+{
+    Console.WriteLine(line);
+}

@@ -20,7 +20,7 @@ public sealed class SandboxOptions : IValidatableObject
     /// <summary>Docker API version to speak. 1.41 works with engine 20.10 and newer.</summary>
     [Required] public string DockerApiVersion { get; set; } = "1.41";
 
-    /// <summary>Session images by short name (what callers ask for) to image reference.</summary>
+    /// <summary>Session images by short name (what callers ask for) to image reference. An image set to an empty reference is not offered.</summary>
     public Dictionary<string, string> Images { get; set; } = new(StringComparer.Ordinal)
     {
         ["python"] = "sandbox-python:latest",

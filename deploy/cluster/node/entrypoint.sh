@@ -18,7 +18,7 @@ cat > /etc/docker/daemon.json <<JSON
 }
 JSON
 if [ "${1:-}" = "engine" ]; then
-  exec dockerd --host=unix:///var/run/docker.sock --host=tcp://0.0.0.0:2375
+  exec dockerd --host=unix:///var/run/docker.sock --host=tcp://0.0.0.0:2375 --tls=false
 fi
 # PID 1 stays a shell that keeps the engine's log and survives engine restarts.
 setsid /usr/local/bin/sandbox-node engine >>/var/log/dockerd.log 2>&1 < /dev/null &

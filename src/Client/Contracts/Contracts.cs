@@ -124,6 +124,8 @@ public sealed record SessionDto
     public GitWorkspaceDto? Git { get; init; }
     /// <summary>Context directories mounted at <c>/context/&lt;name&gt;</c>.</summary>
     public IReadOnlyList<string>? Context { get; init; }
+    /// <summary>In a cluster, the node that holds the session; null on a single server.</summary>
+    public string? Node { get; init; }
 }
 
 /// <summary>A workspace entry.</summary>

@@ -40,6 +40,7 @@ public sealed partial class ClusterService
     private IReadOnlyList<string> _images = [];
     private DateTimeOffset _imagesAt = DateTimeOffset.MinValue;
     private volatile NodeState _state = NodeState.Active;
+    private DateTimeOffset _lastBeat;
     private Uri? _url;
 
     internal ClusterService(SessionRegistry registry, ISessionStore store, ISandboxBackend backend, IOptions<SandboxOptions> options, TimeProvider time, ILogger<ClusterService> logger)
@@ -99,6 +100,13 @@ public sealed partial class ClusterService
             _imagesAt = now;
         }
         await _store.SaveNodeAsync(Self(now), ct).ConfigureAwait(false);
+        if (_lastBeat != default && now - _lastBeat > _options.Cluster.NodeTimeout)
+        {
+            // This node was silent long enough for the others to report its sessions lost (a freeze, a partition):
+            // what they reported holds, and the sandboxes go.
+            await ReconcileAfterSilenceAsync(ct).ConfigureAwait(false);
+        }
+        _lastBeat = now;
         var nodes = await _store.ListNodesAsync(ct).ConfigureAwait(false);
         _placedSinceBeat.Clear();
         _nodes = nodes;
@@ -114,6 +122,25 @@ public sealed partial class ClusterService
             {
                 LogNodeLost(_logger, node.Id, lost, node.LastSeen);
             }
+        }
+    }
+
+    private async Task ReconcileAfterSilenceAsync(CancellationToken ct)
+    {
+        foreach (var record in await _store.LoadOpenSessionsAsync(ct).ConfigureAwait(false))
+        {
+            if (record.Status != SessionStatus.Lost || !_registry.TryFind(record.Id, out var session) || session.Status == SessionStatus.Lost)
+            {
+                continue;
+            }
+            var reason = record.LostReason ?? "the cluster reported it lost while this node was silent";
+            lock (session.Sync)
+            {
+                session.LossExplanation = Task.FromResult(reason);
+            }
+            session.MarkLost(reason);
+            await _backend.RemoveSandboxAsync(session.Id, ct).ConfigureAwait(false);
+            LogReconciled(_logger, session.Id, reason);
         }
     }
 
@@ -163,6 +190,30 @@ public sealed partial class ClusterService
             throw Lost(LeftReason(node));
         }
         return new SessionRoute(node);
+    }
+
+    /// <summary>The caller's sessions: this node's as they are now, and in a cluster those the other live nodes hold,
+    /// as their last records say (counters and last use are saved every reaper pass), newest first.</summary>
+    public async Task<IReadOnlyList<SessionInfo>> ListAsync(string owner, CancellationToken ct)
+    {
+        var here = _registry.All.Where(s => s.Owner == owner).Select(s => s.ToInfo(_options.MaxLifetime)).ToList();
+        if (Enabled)
+        {
+            var live = _nodes.Where(n => n.Id != NodeId && IsAlive(n)).Select(n => n.Id).ToHashSet(StringComparer.Ordinal);
+            foreach (var r in await _store.ListOwnerSessionsAsync(owner, ct).ConfigureAwait(false))
+            {
+                if (r.Node is { } node && live.Contains(node) && r.Status is SessionStatus.Ready or SessionStatus.Paused)
+                {
+                    here.Add(new Session
+                    {
+                        Id = r.Id, Image = r.Image, Owner = r.Owner, Limits = r.Limits, CreatedAt = r.CreatedAt, IdleTimeout = r.IdleTimeout,
+                        ContainerId = r.ContainerId, LastUsedAt = r.LastUsedAt, ExecutionCount = r.ExecutionCount, Status = r.Status,
+                        Isolation = r.Isolation, Network = r.Network, Git = r.Git, Context = r.Context ?? [], Node = node,
+                    }.ToInfo(_options.MaxLifetime));
+                }
+            }
+        }
+        return here.OrderByDescending(s => s.CreatedAt).ToList();
     }
 
     /// <summary>Forgets a remembered place (the node answered that it does not hold the session any more).</summary>
@@ -238,6 +289,9 @@ public sealed partial class ClusterService
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cluster: node {NodeId} is silent since {LastSeen}; its {Sessions} sessions are now lost")]
     private static partial void LogNodeLost(ILogger logger, string nodeId, int sessions, DateTimeOffset lastSeen);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cluster: session {SessionId} was reported lost while this node was silent ({Reason}); its sandbox is removed")]
+    private static partial void LogReconciled(ILogger logger, string sessionId, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Cluster: node {NodeId} is now {State}")]
     private static partial void LogState(ILogger logger, string nodeId, NodeState state);

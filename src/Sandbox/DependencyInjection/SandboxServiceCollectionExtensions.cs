@@ -33,6 +33,14 @@ public static class SandboxServiceCollectionExtensions
         {
             builder.Configure(configure);
         }
+        // An image set to "" is not offered (configuration can add keys to the defaults but not remove them).
+        services.PostConfigure<SandboxOptions>(o =>
+        {
+            foreach (var name in o.Images.Where(kv => string.IsNullOrWhiteSpace(kv.Value)).Select(kv => kv.Key).ToList())
+            {
+                o.Images.Remove(name);
+            }
+        });
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SandboxOptions>, SandboxOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SandboxOptions>, MovedOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);

@@ -54,7 +54,7 @@ public sealed partial class SessionRecovery
                 Id = record.Id, Image = record.Image, Owner = record.Owner, Limits = record.Limits, CreatedAt = record.CreatedAt,
                 IdleTimeout = record.IdleTimeout, ContainerId = record.ContainerId, LastUsedAt = record.LastUsedAt,
                 ExecutionCount = record.ExecutionCount, Status = record.Status, LostReason = record.LostReason, Isolation = record.Isolation,
-                Network = record.Network, Git = record.Git, Context = record.Context ?? [],
+                Network = record.Network, Git = record.Git, Context = record.Context ?? [], Node = _options.Cluster.Enabled ? _options.InstanceId : null,
             };
             if (record.Status == SessionStatus.Lost)
             {

@@ -8,6 +8,9 @@ internal sealed class Session
 {
     public required string Id { get; init; }
     public required string Image { get; init; }
+
+    /// <summary>In a cluster, the node that holds it (this server); null on a single server.</summary>
+    public string? Node { get; init; }
     public required string Owner { get; init; }
     public required SandboxLimits Limits { get; init; }
     public required DateTimeOffset CreatedAt { get; init; }
@@ -43,7 +46,7 @@ internal sealed class Session
             var idleEnd = LastUsedAt + IdleTimeout;
             var lifeEnd = CreatedAt + maxLifetime;
             return new SessionInfo(Id, Image, Owner, Status, Limits, CreatedAt, LastUsedAt, IdleTimeout,
-                idleEnd < lifeEnd ? idleEnd : lifeEnd, Busy, ExecutionCount, LostReason, Isolation, Network, Ports.ToList(), Git, Context.Count == 0 ? null : Context);
+                idleEnd < lifeEnd ? idleEnd : lifeEnd, Busy, ExecutionCount, LostReason, Isolation, Network, Ports.ToList(), Git, Context.Count == 0 ? null : Context, Node);
         }
     }
 

@@ -70,6 +70,7 @@ public enum SessionStatus
 /// <param name="Ports">Its exposed preview ports.</param>
 /// <param name="Git">The repository its workspace was cloned from; null for other sessions.</param>
 /// <param name="Context">The context directories mounted at <c>/context/&lt;name&gt;</c>.</param>
+/// <param name="Node">In a cluster, the node that holds it; null on a single server.</param>
 public sealed record SessionInfo(
     string Id,
     string Image,
@@ -87,4 +88,5 @@ public sealed record SessionInfo(
     Egress.SessionNetwork? Network = null,
     IReadOnlyList<int>? Ports = null,
     Git.GitWorkspace? Git = null,
-    IReadOnlyList<string>? Context = null);
+    IReadOnlyList<string>? Context = null,
+    string? Node = null);

@@ -152,7 +152,7 @@ public sealed partial class SessionService
             {
                 Id = sandbox.Id, Image = image, Owner = owner, Limits = limits, CreatedAt = now, IdleTimeout = idle,
                 ContainerId = sandbox.ContainerId, Runner = sandbox.Runner, LastUsedAt = now, Isolation = sandbox.Isolation,
-                Context = context.Select(c => c.Name).ToList(), Git = inheritedGit,
+                Context = context.Select(c => c.Name).ToList(), Git = inheritedGit, Node = _options.Cluster.Enabled ? _options.InstanceId : null,
             };
             if (network is not null || restore is not null || clone is not null || setup.Count > 0)
             {

@@ -19,11 +19,12 @@ namespace Sandbox.Storage;
 /// <param name="Network">Its allow list and secret names (never values); null: no network.</param>
 /// <param name="Git">The repository it was cloned from (no credential value); null for other sessions.</param>
 /// <param name="Context">The context directories it mounts.</param>
+/// <param name="Node">The node (instance) that holds it, when read from a store shared by a cluster.</param>
 public sealed record SessionRecord(
     string Id, string Owner, string Image, SandboxLimits Limits, TimeSpan IdleTimeout, string ContainerId,
     SessionStatus Status, string? LostReason, DateTimeOffset CreatedAt, DateTimeOffset LastUsedAt, int ExecutionCount,
     Isolation.IsolationTier Isolation = Isolation.IsolationTier.Container, Egress.SessionNetwork? Network = null,
-    Git.GitWorkspace? Git = null, IReadOnlyList<string>? Context = null);
+    Git.GitWorkspace? Git = null, IReadOnlyList<string>? Context = null, string? Node = null);
 
 /// <summary>One audit entry of a session's history.</summary>
 /// <param name="SessionId">Session id.</param>
@@ -82,6 +83,9 @@ public interface ISessionStore : IAsyncDisposable
 
     /// <summary>Where a session lives (any node's), or null when the store has never heard of it.</summary>
     Task<Cluster.SessionPlace?> LocateSessionAsync(string sessionId, CancellationToken ct);
+
+    /// <summary>A caller's sessions on every node (not closed), each with its <see cref="SessionRecord.Node"/>.</summary>
+    Task<IReadOnlyList<SessionRecord>> ListOwnerSessionsAsync(string owner, CancellationToken ct);
 
     /// <summary>Marks a node's live sessions lost with <paramref name="reason"/> (the node left); returns how many.</summary>
     Task<int> MarkNodeSessionsLostAsync(string node, string reason, CancellationToken ct);

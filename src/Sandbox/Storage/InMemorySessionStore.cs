@@ -28,7 +28,7 @@ public sealed class InMemorySessionStore : ISessionStore
 
     /// <inheritdoc />
     public Task<IReadOnlyList<SessionRecord>> LoadOpenSessionsAsync(CancellationToken ct) =>
-        Task.FromResult<IReadOnlyList<SessionRecord>>(_sessions.Values.Where(s => s.Status != Sessions.SessionStatus.Closed).ToList());
+        Task.FromResult<IReadOnlyList<SessionRecord>>(_sessions.Values.Where(s => s.Status != Sessions.SessionStatus.Closed).Select(s => s with { Node = _instance }).ToList());
 
     /// <inheritdoc />
     public void AppendHistory(HistoryEntry entry) => _history.Enqueue(entry);
@@ -81,6 +81,11 @@ public sealed class InMemorySessionStore : ISessionStore
     /// <inheritdoc />
     public Task<Cluster.SessionPlace?> LocateSessionAsync(string sessionId, CancellationToken ct) =>
         Task.FromResult(_sessions.TryGetValue(sessionId, out var s) ? new Cluster.SessionPlace(s.Id, _instance, s.Owner, s.Status, s.LostReason) : null);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<SessionRecord>> ListOwnerSessionsAsync(string owner, CancellationToken ct) =>
+        Task.FromResult<IReadOnlyList<SessionRecord>>(_sessions.Values.Where(s => s.Owner == owner && s.Status != Sessions.SessionStatus.Closed)
+            .OrderBy(s => s.CreatedAt).Select(s => s with { Node = _instance }).ToList());
 
     /// <inheritdoc />
     public Task<int> MarkNodeSessionsLostAsync(string node, string reason, CancellationToken ct)

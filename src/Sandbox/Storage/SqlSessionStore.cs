@@ -102,13 +102,20 @@ public abstract partial class SqlSessionStore : ISessionStore
 
     /// <inheritdoc />
     public Task<IReadOnlyList<SessionRecord>> LoadOpenSessionsAsync(CancellationToken ct) => Query(ct,
-        "SELECT id, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count, isolation, network, git, context FROM sessions WHERE instance = @instance AND status <> 'Closed' ORDER BY created_at;",
-        r => new SessionRecord(r.GetString(0), r.GetString(1), r.GetString(2),
-            JsonSerializer.Deserialize<SandboxLimits>(r.GetString(3)) ?? new SandboxLimits(), TimeSpan.FromSeconds(r.GetDouble(4)),
-            r.GetString(5), Enum.Parse<SessionStatus>(r.GetString(6)), Text(r, 7), ParseTime(r.GetString(8)), ParseTime(r.GetString(9)),
-            r.GetInt32(10), Enum.Parse<Isolation.IsolationTier>(r.GetString(11)), Json<Egress.SessionNetwork>(r, 12), Json<Git.GitWorkspace>(r, 13),
-            Json<List<string>>(r, 14)),
-        ("instance", Instance));
+        $"SELECT {SessionColumns} FROM sessions WHERE instance = @instance AND status <> 'Closed' ORDER BY created_at;", ReadSession, ("instance", Instance));
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<SessionRecord>> ListOwnerSessionsAsync(string owner, CancellationToken ct) => Query(ct,
+        $"SELECT {SessionColumns} FROM sessions WHERE owner = @owner AND status <> 'Closed' ORDER BY created_at;", ReadSession, ("owner", owner));
+
+    private const string SessionColumns =
+        "id, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count, isolation, network, git, context, instance";
+
+    private static SessionRecord ReadSession(DbDataReader r) => new(r.GetString(0), r.GetString(1), r.GetString(2),
+        JsonSerializer.Deserialize<SandboxLimits>(r.GetString(3)) ?? new SandboxLimits(), TimeSpan.FromSeconds(r.GetDouble(4)),
+        r.GetString(5), Enum.Parse<SessionStatus>(r.GetString(6)), Text(r, 7), ParseTime(r.GetString(8)), ParseTime(r.GetString(9)),
+        r.GetInt32(10), Enum.Parse<Isolation.IsolationTier>(r.GetString(11)), Json<Egress.SessionNetwork>(r, 12), Json<Git.GitWorkspace>(r, 13),
+        Json<List<string>>(r, 14), r.GetString(15));
 
     /// <inheritdoc />
     public void AppendHistory(HistoryEntry entry)

@@ -96,7 +96,7 @@ internal static class ContractMapping
         CreatedAt = s.CreatedAt, LastUsedAt = s.LastUsedAt, IdleTimeoutSeconds = s.IdleTimeout.TotalSeconds,
         ExpiresAt = s.ExpiresAt, Busy = s.Busy, ExecutionCount = s.ExecutionCount, LostReason = s.LostReason,
         Isolation = IsolationPolicy.Name(s.Isolation), Network = s.Network.ToDto(), Ports = s.Ports ?? [],
-        Git = s.Git.ToDto(), Context = s.Context,
+        Git = s.Git.ToDto(), Context = s.Context, Node = s.Node,
     };
 
     public static ExecutionResultDto ToDto(this ExecutionResult r) => new()

@@ -23,8 +23,9 @@ internal static class SessionEndpoints
             return TypedResults.Created($"/api/sessions/{session.Id}", session.ToDto());
         }).WithName("CreateSession");
 
-        api.MapGet("/sessions", (SessionService sessions, HttpContext http) =>
-            TypedResults.Ok(sessions.List(CallerContext.Get(http)).Select(s => s.ToDto()).ToList())).WithName("ListSessions");
+        api.MapGet("/sessions", async (Sandbox.Cluster.ClusterService cluster, HttpContext http, CancellationToken ct) =>
+            TypedResults.Ok((await cluster.ListAsync(CallerContext.Get(http), ct)).Select(s => s.ToDto()).ToList()))
+            .WithName("ListSessions").WithDescription("Your sessions; in a cluster, those of every live node.");
 
         api.MapGet("/sessions/{id}", (string id, SessionService sessions, HttpContext http) =>
             TypedResults.Ok(sessions.Get(id, CallerContext.Get(http)).ToDto())).WithName("GetSession");

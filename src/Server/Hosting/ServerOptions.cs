@@ -34,6 +34,10 @@ public sealed class ServerOptions
     /// hands out. Empty: the address of the request that asked for the link (over stdio: <c>http://127.0.0.1:8080</c>).</summary>
     public string? PublicUrl { get; set; }
 
+    /// <summary>A directory of secret files, one setting per file (<c>Sandbox__Durability__ConnectionString</c>…), e.g.
+    /// <c>/run/secrets</c> under Docker Swarm. Empty: none.</summary>
+    public string? SecretsDirectory { get; set; }
+
     /// <summary>Whether any token is configured.</summary>
     public bool AuthEnabled => !string.IsNullOrEmpty(AuthToken) || ApiKeys.Count > 0;
 }

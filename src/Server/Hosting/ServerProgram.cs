@@ -111,6 +111,26 @@ public static class ServerProgram
         }
     }
 
+    /// <summary>
+    /// <c>Server:SecretsDirectory</c> (e.g. <c>/run/secrets</c>, where Docker Swarm and Kubernetes mount secrets): every
+    /// file in it is a setting named by its file name with <c>__</c> for <c>:</c> (a file
+    /// <c>Sandbox__Durability__ConnectionString</c> sets <c>Sandbox:Durability:ConnectionString</c>), so secrets never
+    /// sit in environment variables. Files win over every other source.
+    /// </summary>
+    private static void AddSecretFiles(ConfigurationManager configuration)
+    {
+        var directory = configuration["Server:SecretsDirectory"];
+        if (string.IsNullOrEmpty(directory))
+        {
+            return;
+        }
+        if (!Directory.Exists(directory))
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"Server:SecretsDirectory '{directory}' does not exist.");
+        }
+        configuration.AddKeyPerFile(directory, optional: false);
+    }
+
     /// <summary>Builds the HTTP host (used by tests through WebApplicationFactory-free in-process start, too).</summary>
     public static WebApplication BuildHttp(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
@@ -120,6 +140,7 @@ public static class ServerProgram
         {
             builder.WebHost.UseUrls(DefaultUrl);
         }
+        AddSecretFiles(builder.Configuration);
         ConfigureLogging(builder.Services, builder.Configuration, toStderr: false);
         builder.Services.AddSandbox().BindConfiguration(Sandbox.SandboxOptions.SectionName);
         builder.Services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();

@@ -5,7 +5,7 @@ namespace Sandbox.Server.Mcp;
 
 /// <summary>The MCP tools of the sessions area: each translates its arguments to one engine call.</summary>
 [McpServerToolType]
-public sealed class SessionTools(SessionService service, Sandbox.Egress.EgressService egress, Sandbox.Ports.PortService ports,
+public sealed class SessionTools(SessionService service, Sandbox.Cluster.ClusterService cluster, Sandbox.Egress.EgressService egress, Sandbox.Ports.PortService ports,
     Microsoft.Extensions.Options.IOptions<SandboxOptions> options, Microsoft.Extensions.Options.IOptions<Sandbox.Server.Hosting.ServerOptions> server, IHttpContextAccessor http, ILogger<SessionTools> logger) : SandboxToolsBase(http, logger)
 {
     /// <summary>create_session.</summary>
@@ -101,11 +101,11 @@ public sealed class SessionTools(SessionService service, Sandbox.Egress.EgressSe
     /// <summary>list_sessions.</summary>
     [McpServerTool(Name = "list_sessions", Title = "List sessions", ReadOnly = true, OpenWorld = false)]
     [Description("Lists your live sessions.")]
-    public Task<CallToolResult> ListSessions() => Run(() =>
+    public Task<CallToolResult> ListSessions(CancellationToken cancellationToken = default) => Run(async () =>
     {
-        var sessions = service.List(Owner).Select(s => s.ToDto()).ToList();
-        var text = sessions.Count == 0 ? "No sessions." : string.Join('\n', sessions.Select(s => $"{s.Id} {s.Image} {s.Isolation} {s.Status} executions={s.ExecutionCount} expires={s.ExpiresAt:O}"));
-        return Task.FromResult(McpToolResults.Ok(text, new { sessions }));
+        var sessions = (await cluster.ListAsync(Owner, cancellationToken)).Select(s => s.ToDto()).ToList();
+        var text = sessions.Count == 0 ? "No sessions." : string.Join('\n', sessions.Select(s => $"{s.Id} {s.Image} {s.Isolation} {s.Status} executions={s.ExecutionCount} expires={s.ExpiresAt:O}{(s.Node is null ? "" : " node=" + s.Node)}"));
+        return McpToolResults.Ok(text, new { sessions });
     });
 
     /// <summary>get_session_info.</summary>

@@ -80,6 +80,10 @@ public sealed class ClusterTests : IAsyncLifetime
         var perNode = sessions.GroupBy(s => byId[s.Node]).ToDictionary(g => g.Key, g => g.Count());
         Assert.All(names, n => Assert.True(perNode.GetValueOrDefault(n) >= Sessions / 3 - 1, $"node {n} holds {perNode.GetValueOrDefault(n)} of {Sessions}"));
 
+        // Any node lists every session, each with the node that holds it.
+        var listed = (await http["b"].GetFromJsonAsync<List<SessionDto>>("/api/sessions", SandboxJson.Options))!;
+        Assert.Equal(sessions.Select(s => (s.Id, s.Node)).Order(), listed.Select(s => (s.Id, s.Node!)).Order());
+
         // Each session used through the two nodes that do not hold it: REST on one, MCP on the other.
         var mcp = new Dictionary<string, ModelContextProtocol.Client.McpClient>();
         foreach (var n in names)
@@ -132,6 +136,8 @@ public sealed class ClusterTests : IAsyncLifetime
                 Assert.Equal($"{40 + i}\n", (await ExecuteAsync(http["a"], id, "print(x)")).Stdout);
                 Assert.Equal($"file {i}", await http["b"].GetStringAsync($"/api/sessions/{id}/files/kept.txt"));
             }
+            var remaining = (await http["a"].GetFromJsonAsync<List<SessionDto>>("/api/sessions", SandboxJson.Options))!;
+            Assert.Equal(sessions.Where(s => !ofC.Contains(s.Id)).Select(s => s.Id).Order(), remaining.Select(s => s.Id).Order());
             var view = await ClusterAsync(http["a"]);
             Assert.False(view.Nodes.Single(n => n.Id == cluster.Id("c")).Alive);
 
