@@ -20,6 +20,9 @@ JSON
 if [ "${1:-}" = "engine" ]; then
   exec dockerd --host=unix:///var/run/docker.sock --host=tcp://0.0.0.0:2375 --tls=false
 fi
+# A node killed and started again finds its last run's pid files and sockets: they would keep the engine from
+# starting its containerd. Nothing of them is alive now (this is the container's first process).
+rm -rf /var/run/docker /var/run/docker.pid /var/run/docker.sock /run/containerd /var/run/containerd
 # PID 1 stays a shell that keeps the engine's log and survives engine restarts.
 setsid /usr/local/bin/sandbox-node engine >>/var/log/dockerd.log 2>&1 < /dev/null &
 trap 'kill "$(cat /var/run/docker.pid 2>/dev/null)" 2>/dev/null; exit 0' TERM INT

@@ -98,8 +98,9 @@ public sealed class DindNode : IAsyncDisposable
                 await Engine.System.PingAsync(cts.Token);
                 return;
             }
-            catch (Exception e) when (e is HttpRequestException or OperationCanceledException or DockerApiException or IOException)
+            catch (Exception)
             {
+                // Not up yet (Docker.DotNet reports a refused connection as an AggregateException).
                 await Task.Delay(250);
             }
         }
@@ -170,7 +171,7 @@ public sealed class DindNode : IAsyncDisposable
                 await Engine.Containers.UnpauseContainerAsync(c.ID, cts.Token);
             }
         }
-        catch (Exception e) when (e is HttpRequestException or OperationCanceledException or DockerApiException or IOException)
+        catch (Exception)
         {
             // The engine is not answering (stopped or gone): nothing of it is paused that it could thaw.
         }

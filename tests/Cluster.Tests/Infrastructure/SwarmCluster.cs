@@ -31,20 +31,6 @@ public sealed class SwarmCluster : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        try
-        {
-            await StartAsync();
-        }
-        catch
-        {
-            // xunit does not dispose a fixture whose start failed: what was made so far goes now.
-            await DisposeAsync();
-            throw;
-        }
-    }
-
-    private async Task StartAsync()
-    {
         foreach (var image in new[] { "sandbox-node:latest", "sandbox-registry:latest", "sandbox-postgres:latest", "sandbox-python:latest" })
         {
             try
@@ -166,6 +152,7 @@ public sealed class SwarmCluster : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
+        // xunit disposes the fixture even when its start failed: whatever was made so far goes.
         foreach (var node in Nodes.Concat(_extra))
         {
             await node.DisposeAsync();
