@@ -7,7 +7,8 @@ namespace Sandbox.Testing;
 /// <summary>
 /// PostgreSQL for tests: a container of <c>sandbox-postgres:latest</c> (Debian's postgresql-15, built by
 /// <c>deploy/build-images.sh cluster</c>) on the default bridge, reached at its address from the host. Each test takes
-/// a database of its own (<see cref="CreateDatabaseAsync"/>). It can be stopped and started again to play an outage.
+/// a database of its own (<see cref="CreateDatabaseAsync"/>). It can be frozen and thawed to play an outage (a stop
+/// and start could give it another address on the bridge).
 /// </summary>
 public sealed class PostgresServer : IAsyncDisposable
 {
@@ -57,7 +58,7 @@ public sealed class PostgresServer : IAsyncDisposable
 
     /// <summary>A connection string for <paramref name="database"/>.</summary>
     public string ConnectionString(string database = "sandbox") =>
-        $"Host={Address};Port=5432;Username=sandbox;Password={Password};Database={database};Timeout=3";
+        $"Host={Address};Port=5432;Username=sandbox;Password={Password};Database={database};Timeout=3;Command Timeout=5";
 
     /// <summary>A new, empty database; returns its connection string.</summary>
     public async Task<string> CreateDatabaseAsync()
@@ -70,11 +71,14 @@ public sealed class PostgresServer : IAsyncDisposable
         return ConnectionString(name);
     }
 
-    /// <summary>Stops PostgreSQL (an outage); <see cref="StartContainerAsync"/> brings it back with its data.</summary>
-    public async Task StopAsync() => await _client.Containers.StopContainerAsync(ContainerId, new ContainerStopParameters { WaitBeforeKillSeconds = 5 });
+    /// <summary>Freezes PostgreSQL (an outage: connections and statements time out); <see cref="ThawAsync"/> ends it.</summary>
+    public async Task FreezeAsync() => await _client.Containers.PauseContainerAsync(ContainerId);
+
+    /// <summary>Ends an outage begun by <see cref="FreezeAsync"/>.</summary>
+    public async Task ThawAsync() => await _client.Containers.UnpauseContainerAsync(ContainerId);
 
     /// <summary>Starts the container and waits until PostgreSQL accepts a login.</summary>
-    public async Task StartContainerAsync()
+    private async Task StartContainerAsync()
     {
         await _client.Containers.StartContainerAsync(ContainerId, new ContainerStartParameters());
         var inspect = await _client.Containers.InspectContainerAsync(ContainerId);
@@ -100,6 +104,14 @@ public sealed class PostgresServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         NpgsqlConnection.ClearAllPools();
+        try
+        {
+            await ThawAsync();
+        }
+        catch (DockerApiException)
+        {
+            // not frozen
+        }
         await _client.Containers.RemoveContainerAsync(ContainerId, new ContainerRemoveParameters { Force = true, RemoveVolumes = true });
     }
 }

@@ -1,7 +1,6 @@
 using System.Data.Common;
 using System.Globalization;
 using System.Text.Json;
-using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Sandbox.Agents;
 using Sandbox.Cluster;
@@ -18,17 +17,15 @@ namespace Sandbox.Storage;
 /// </summary>
 public abstract partial class SqlSessionStore : ISessionStore
 {
-    private readonly Channel<HistoryEntry> _pending = Channel.CreateBounded<HistoryEntry>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.Wait });
-    private readonly SemaphoreSlim _flushLock = new(1, 1);
-    private readonly CancellationTokenSource _stop = new();
     private readonly ILogger _logger;
-    private Task? _writer;
+    private readonly StoreBacklog _backlog;
 
     /// <summary>Creates the store for one instance (node).</summary>
     protected SqlSessionStore(string instance, ILogger logger)
     {
         Instance = instance;
         _logger = logger;
+        _backlog = new StoreBacklog(WriteHistoryAsync, WriteSessionAsync, logger);
     }
 
     /// <summary>The instance (node) whose sessions this store files.</summary>
@@ -68,7 +65,7 @@ public abstract partial class SqlSessionStore : ISessionStore
             throw new SandboxException(IsUnreachable(e) ? SandboxErrorCodes.StoreUnavailable : SandboxErrorCodes.Internal,
                 $"Cannot open the session store at {Location}: {e.Message}. {OpenAdvice}", e);
         }
-        _writer = Task.Run(WriteHistoryLoopAsync, CancellationToken.None);
+        _backlog.Start();
     }
 
     /// <summary>Throws when a database holds a newer schema than this server knows.</summary>
@@ -85,20 +82,33 @@ public abstract partial class SqlSessionStore : ISessionStore
     protected void Migrated(int version) => LogMigrated(_logger, Location, version);
 
     /// <inheritdoc />
-    public Task SaveSessionAsync(SessionRecord s, CancellationToken ct)
+    /// <remarks>When the database is away this throws <c>store_unavailable</c> and keeps the record: its session's latest
+    /// state is written once the database is back (a timed-out write may still have reached it; the later one wins).</remarks>
+    public async Task SaveSessionAsync(SessionRecord s, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(s);
-        return Write(ct, """
+        try
+        {
+            await WriteSessionAsync(s, ct).ConfigureAwait(false);
+        }
+        catch (SandboxException e) when (e.Code == SandboxErrorCodes.StoreUnavailable)
+        {
+            _backlog.Retry(s);
+            throw;
+        }
+        _backlog.Saved(s.Id);
+    }
+
+    private Task WriteSessionAsync(SessionRecord s, CancellationToken ct) => Write(ct, """
             INSERT INTO sessions (id, instance, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count, isolation, network, git, context)
             VALUES (@id, @instance, @owner, @image, @limits, @idle, @container, @status, @lost, @created, @used, @count, @isolation, @network, @git, @context)
             ON CONFLICT(id) DO UPDATE SET status = @status, lost_reason = @lost, last_used_at = @used, execution_count = @count, container_id = @container, network = @network, git = @git;
             """,
-            ("id", s.Id), ("instance", Instance), ("owner", s.Owner), ("image", s.Image), ("limits", JsonSerializer.Serialize(s.Limits)),
-            ("idle", s.IdleTimeout.TotalSeconds), ("container", s.ContainerId), ("status", s.Status.ToString()), ("lost", s.LostReason),
-            ("created", Time(s.CreatedAt)), ("used", Time(s.LastUsedAt)), ("count", s.ExecutionCount), ("isolation", s.Isolation.ToString()),
-            ("network", s.Network is null ? null : JsonSerializer.Serialize(s.Network)), ("git", s.Git is null ? null : JsonSerializer.Serialize(s.Git)),
-            ("context", s.Context is not { Count: > 0 } ? null : JsonSerializer.Serialize(s.Context)));
-    }
+        ("id", s.Id), ("instance", Instance), ("owner", s.Owner), ("image", s.Image), ("limits", JsonSerializer.Serialize(s.Limits)),
+        ("idle", s.IdleTimeout.TotalSeconds), ("container", s.ContainerId), ("status", s.Status.ToString()), ("lost", s.LostReason),
+        ("created", Time(s.CreatedAt)), ("used", Time(s.LastUsedAt)), ("count", s.ExecutionCount), ("isolation", s.Isolation.ToString()),
+        ("network", s.Network is null ? null : JsonSerializer.Serialize(s.Network)), ("git", s.Git is null ? null : JsonSerializer.Serialize(s.Git)),
+        ("context", s.Context is not { Count: > 0 } ? null : JsonSerializer.Serialize(s.Context)));
 
     /// <inheritdoc />
     public Task<IReadOnlyList<SessionRecord>> LoadOpenSessionsAsync(CancellationToken ct) => Query(ct,
@@ -118,18 +128,12 @@ public abstract partial class SqlSessionStore : ISessionStore
         Json<List<string>>(r, 14), r.GetString(15));
 
     /// <inheritdoc />
-    public void AppendHistory(HistoryEntry entry)
-    {
-        if (!_pending.Writer.TryWrite(entry))
-        {
-            LogHistoryDropped(_logger, entry.SessionId);
-        }
-    }
+    public void AppendHistory(HistoryEntry entry) => _backlog.Enqueue(entry);
 
     /// <inheritdoc />
     public async Task<IReadOnlyList<HistoryEntry>> GetHistoryAsync(string sessionId, int limit, CancellationToken ct)
     {
-        await FlushAsync(ct).ConfigureAwait(false);
+        await _backlog.FlushHistoryAsync(ct).ConfigureAwait(false);
         return await Query(ct, """
             SELECT session_id, owner, kind, at, language, code_sha256, code_size, exit_code, error_type, timed_out, duration_ms, output
             FROM (SELECT * FROM history WHERE session_id = @id ORDER BY seq DESC LIMIT @limit) AS recent ORDER BY seq;
@@ -208,40 +212,14 @@ public abstract partial class SqlSessionStore : ISessionStore
         "UPDATE sessions SET status = 'Lost', lost_reason = @reason WHERE instance = @node AND status IN ('Creating', 'Ready', 'Paused');",
         ("reason", reason), ("node", node));
 
-    private async Task WriteHistoryLoopAsync()
+    /// <summary>Writes a batch of history entries in one transaction.</summary>
+    private async Task WriteHistoryAsync(IReadOnlyList<HistoryEntry> batch, CancellationToken ct)
     {
         try
         {
-            while (await _pending.Reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false))
-            {
-                await FlushAsync(_stop.Token).ConfigureAwait(false);
-                if (_pending.Reader.TryPeek(out _))
-                {
-                    // The database refused the batch (unreachable): try again a little later, not in a tight loop.
-                    await Task.Delay(TimeSpan.FromSeconds(1), _stop.Token).ConfigureAwait(false);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
-        {
-            // Disposal gave up waiting for an unreachable database.
-        }
-    }
-
-    /// <summary>Writes every queued history entry in one transaction; on failure the entries stay queued for the next try.</summary>
-    private async Task FlushAsync(CancellationToken ct)
-    {
-        await _flushLock.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            if (!_pending.Reader.TryPeek(out _))
-            {
-                return;
-            }
-            var batch = new List<HistoryEntry>();
             await using var db = await OpenConnectionAsync(ct).ConfigureAwait(false);
             await using var tx = await db.BeginTransactionAsync(ct).ConfigureAwait(false);
-            while (batch.Count < 1000 && _pending.Reader.TryPeek(out var e))
+            foreach (var e in batch)
             {
                 await using var cmd = Command(db, """
                     INSERT INTO history (session_id, owner, kind, at, language, code_sha256, code_size, exit_code, error_type, timed_out, duration_ms, output)
@@ -251,18 +229,12 @@ public abstract partial class SqlSessionStore : ISessionStore
                     ("x", e.ExitCode), ("e", e.ErrorType), ("t", e.TimedOut ? 1 : 0), ("d", e.DurationMs), ("out", e.Output));
                 cmd.Transaction = tx;
                 await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-                _pending.Reader.TryRead(out _);
-                batch.Add(e);
             }
             await tx.CommitAsync(ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is DbException or TimeoutException or System.Net.Sockets.SocketException or IOException)
         {
-            LogWriteFailed(_logger, e.Message);
-        }
-        finally
-        {
-            _flushLock.Release();
+            throw Failure(e, "refused history entries");
         }
     }
 
@@ -333,20 +305,7 @@ public abstract partial class SqlSessionStore : ISessionStore
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
-        _pending.Writer.TryComplete();
-        if (_writer is not null)
-        {
-            // The writer retries an unreachable database; at shutdown it gets a few seconds, then history still queued is lost.
-            await Task.WhenAny(_writer, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
-            await _stop.CancelAsync().ConfigureAwait(false);
-            await _writer.ConfigureAwait(false);
-        }
-        else
-        {
-            await FlushAsync(CancellationToken.None).ConfigureAwait(false);
-        }
-        _stop.Dispose();
-        _flushLock.Dispose();
+        await _backlog.DisposeAsync().ConfigureAwait(false);
         ClearPools();
         GC.SuppressFinalize(this);
     }
@@ -354,9 +313,4 @@ public abstract partial class SqlSessionStore : ISessionStore
     [LoggerMessage(Level = LogLevel.Information, Message = "Session store {Location} migrated to schema version {Version}")]
     private static partial void LogMigrated(ILogger logger, string location, int version);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "History queue full; entry for session {SessionId} dropped")]
-    private static partial void LogHistoryDropped(ILogger logger, string sessionId);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Writing history failed: {Error}")]
-    private static partial void LogWriteFailed(ILogger logger, string error);
 }

@@ -203,7 +203,7 @@ public sealed class ClusterTests : IAsyncLifetime
         using var http = cluster.Http("solo");
         var (id, _) = await CreateAsync(http);
         Assert.Equal("1\n", (await ExecuteAsync(http, id, "print(1)")).Stdout);
-        await own.StopAsync();
+        await own.FreezeAsync();
 
         var create = await http.PostAsJsonAsync("/api/sessions", new { });
         Assert.Equal(HttpStatusCode.ServiceUnavailable, create.StatusCode);
@@ -216,7 +216,7 @@ public sealed class ClusterTests : IAsyncLifetime
         // A session that exists keeps answering from memory while the store is away.
         Assert.Equal("2\n", (await ExecuteAsync(http, id, "print(2)")).Stdout);
 
-        await own.StartContainerAsync();
+        await own.ThawAsync();
         var (again, _) = await CreateAsync(http);
         Assert.Equal("3\n", (await ExecuteAsync(http, again, "print(3)")).Stdout);
     }
