@@ -114,6 +114,29 @@ public sealed class ClusterTests : IAsyncLifetime
                 Assert.Equal("file 0", await anonymous.GetStringAsync(new Uri(cluster.Url(third), new Uri(link!.Url).PathAndQuery)));
             }
 
+            // The terminal WebSocket of a session, opened through a node that does not hold it.
+            using (var ws = new System.Net.WebSockets.ClientWebSocket())
+            {
+                await ws.ConnectAsync(new Uri($"ws://{cluster.Url(via).Authority}/api/sessions/{linked}/terminal?cols=100&rows=30"), CancellationToken.None);
+                var screen = new System.Text.StringBuilder();
+                using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                var buffer = new byte[16384];
+                async Task ReadUntil(string what)
+                {
+                    while (!screen.ToString().Contains(what, StringComparison.Ordinal))
+                    {
+                        var r = await ws.ReceiveAsync(buffer, deadline.Token);
+                        Assert.NotEqual(System.Net.WebSockets.WebSocketMessageType.Close, r.MessageType);
+                        screen.Append(System.Text.Encoding.UTF8.GetString(buffer, 0, r.Count));
+                    }
+                }
+                await ReadUntil("$");
+                await ws.SendAsync(System.Text.Encoding.UTF8.GetBytes("{\"type\":\"input\",\"data\":\"echo $((6*7))\\r\"}"),
+                    System.Net.WebSockets.WebSocketMessageType.Text, true, CancellationToken.None);
+                await ReadUntil("42\r\n");
+                await ws.CloseAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
+            }
+
             // Node c stops. Within seconds a and b report its sessions lost (REST and MCP), and theirs keep working.
             var ofC = sessions.Where(s => s.Node == cluster.Id("c")).Select(s => s.Id).ToList();
             await cluster.StopAsync("c");
