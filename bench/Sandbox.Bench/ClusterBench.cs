@@ -55,14 +55,14 @@ internal static class ClusterBench
             var remote = http.First(h => h != local);
             var rows = new List<(string Name, double[] Ms)>
             {
-                ("REST execute, session on the answering node", await TimeAsync(iterations, () => ExecuteAsync(local, id))),
-                ("REST execute, forwarded to the session's node", await TimeAsync(iterations, () => ExecuteAsync(remote, id))),
+                ("REST execute, session on the answering node", await Timing.SampleAsync(iterations, () => ExecuteAsync(local, id))),
+                ("REST execute, forwarded to the session's node", await Timing.SampleAsync(iterations, () => ExecuteAsync(remote, id))),
             };
             await using (var mcpLocal = await McpAsync(local.BaseAddress!))
             await using (var mcpRemote = await McpAsync(remote.BaseAddress!))
             {
-                rows.Add(("MCP execute_code, session on the answering node", await TimeAsync(iterations, () => McpExecuteAsync(mcpLocal, id))));
-                rows.Add(("MCP execute_code, forwarded to the session's node", await TimeAsync(iterations, () => McpExecuteAsync(mcpRemote, id))));
+                rows.Add(("MCP execute_code, session on the answering node", await Timing.SampleAsync(iterations, () => McpExecuteAsync(mcpLocal, id))));
+                rows.Add(("MCP execute_code, forwarded to the session's node", await Timing.SampleAsync(iterations, () => McpExecuteAsync(mcpRemote, id))));
             }
             await http[0].DeleteAsync($"/api/sessions/{id}");
             var creates3 = await CreateThroughputAsync(http);
@@ -89,7 +89,7 @@ internal static class ClusterBench
             lines.Add("|---|---:|---:|");
             foreach (var (name, ms) in rows)
             {
-                lines.Add(string.Create(CultureInfo.InvariantCulture, $"| {name} | {P(ms, 50):0.00} | {P(ms, 99):0.00} |"));
+                lines.Add(string.Create(CultureInfo.InvariantCulture, $"| {name} | {Timing.P(ms, 50):0.00} | {Timing.P(ms, 99):0.00} |"));
             }
             lines.Add("");
             lines.Add("| nodes | sessions created (8 concurrent clients) | seconds | creates/s |");
@@ -208,23 +208,4 @@ internal static class ClusterBench
     {
         Endpoint = new Uri(node, "/mcp"), TransportMode = HttpTransportMode.StreamableHttp,
     }));
-
-    private static async Task<double[]> TimeAsync(int n, Func<Task> op)
-    {
-        for (var i = 0; i < 10; i++)
-        {
-            await op();
-        }
-        var samples = new double[n];
-        for (var i = 0; i < n; i++)
-        {
-            var sw = Stopwatch.StartNew();
-            await op();
-            samples[i] = sw.Elapsed.TotalMilliseconds;
-        }
-        Array.Sort(samples);
-        return samples;
-    }
-
-    private static double P(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p / 100 * sorted.Length) - 1)];
 }

@@ -47,18 +47,7 @@ var sweep = new List<(string Tier, int Clients, double[] Ms, int Errors, double 
 
 async Task<double[]> Measure(string name, Func<Task> op, int n)
 {
-    for (var i = 0; i < Math.Min(10, n); i++)
-    {
-        await op(); // warm-up
-    }
-    var samples = new double[n];
-    for (var i = 0; i < n; i++)
-    {
-        var sw = Stopwatch.StartNew();
-        await op();
-        samples[i] = sw.Elapsed.TotalMilliseconds;
-    }
-    Array.Sort(samples);
+    var samples = await Timing.SampleAsync(n, op);
     rows.Add((name, samples));
     Console.Error.WriteLine($"  {name}: p50 {P(samples, 50):0.00} ms");
     return samples;
@@ -72,7 +61,7 @@ static (double Check, double Run, double Engine) ServerTiming(HttpResponseMessag
     return (Get("check"), Get("run"), Get("engine"));
 }
 
-static double P(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p / 100 * sorted.Length) - 1)];
+static double P(double[] sorted, double p) => Timing.P(sorted, p);
 
 static async Task Run(string file, params string[] arguments)
 {

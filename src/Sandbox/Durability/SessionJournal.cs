@@ -15,6 +15,39 @@ public sealed partial class SessionJournal(ISessionStore store, TimeProvider tim
     internal void Record(Session session, string kind, string? output = null) =>
         store.AppendHistory(new HistoryEntry(session.Id, session.Owner, kind, time.GetUtcNow(), Output: output));
 
+    /// <summary>Appends a new session's "created" entry: where it came from, whether from the warm pool, its repository,
+    /// setup commands, context mounts and network.</summary>
+    internal void RecordCreated(Session session, string? origin, bool fromPool, int setupCommands, Egress.EgressGrant? network)
+    {
+        var notes = new List<string>();
+        if (origin is not null)
+        {
+            notes.Add(origin);
+        }
+        if (fromPool)
+        {
+            notes.Add("from the warm pool");
+        }
+        if (session.Git is { } git)
+        {
+            notes.Add($"cloned {git.Url}{(git.Ref is null ? "" : " at " + git.Ref)} ({git.BaseCommit[..12]})");
+        }
+        if (setupCommands > 0)
+        {
+            notes.Add($"{setupCommands} setup commands");
+        }
+        if (session.Context.Count > 0)
+        {
+            notes.Add("context: " + string.Join(", ", session.Context));
+        }
+        if (network is not null)
+        {
+            notes.Add("network allow: " + (network.Requested.Count == 0 ? "(nothing)" : string.Join(", ", network.Requested))
+                      + (network.Secrets.Count == 0 ? "" : "; secrets: " + string.Join(", ", network.Secrets)));
+        }
+        Record(session, "created", notes.Count == 0 ? null : string.Join("; ", notes));
+    }
+
     /// <summary>Appends a full history entry (executions, installs, agent runs).</summary>
     internal void Record(HistoryEntry entry) => store.AppendHistory(entry);
 

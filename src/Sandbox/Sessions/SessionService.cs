@@ -196,33 +196,7 @@ public sealed partial class SessionService
                 throw;
             }
             LogCreated(_logger, session.Id, image, owner, IsolationPolicy.Name(tier), limits.MemoryMb, limits.Cpus, limits.Pids, pooled is not null);
-            var notes = new List<string>();
-            if (origin is not null)
-            {
-                notes.Add(origin);
-            }
-            if (pooled is not null)
-            {
-                notes.Add("from the warm pool");
-            }
-            if (session.Git is { } git)
-            {
-                notes.Add($"cloned {git.Url}{(git.Ref is null ? "" : " at " + git.Ref)} ({git.BaseCommit[..12]})");
-            }
-            if (setup.Count > 0)
-            {
-                notes.Add($"{setup.Count} setup commands");
-            }
-            if (session.Context.Count > 0)
-            {
-                notes.Add("context: " + string.Join(", ", session.Context));
-            }
-            if (network is not null)
-            {
-                notes.Add("network allow: " + (network.Requested.Count == 0 ? "(nothing)" : string.Join(", ", network.Requested))
-                          + (network.Secrets.Count == 0 ? "" : "; secrets: " + string.Join(", ", network.Secrets)));
-            }
-            _journal.Record(session, "created", notes.Count == 0 ? null : string.Join("; ", notes));
+            _journal.RecordCreated(session, origin, pooled is not null, setup.Count, network);
             return session.ToInfo(_options.MaxLifetime);
         }
         catch
@@ -297,7 +271,7 @@ public sealed partial class SessionService
         return session.ToInfo(_options.MaxLifetime);
     }
 
-    /// <summary>Removes a new session whose record could not be saved (its registry slot is released by the caller).</summary>
+    /// <summary>Removes a new session whose record could not be saved; closing it gives its registry slot back.</summary>
     private async Task RemoveUnrecordedAsync(Session session)
     {
         try

@@ -110,23 +110,10 @@ public sealed class DindNode : IAsyncDisposable
     /// <summary>Pulls an image from the test registry into this node's engine.</summary>
     public async Task PullAsync(string reference)
     {
-        var errors = new List<string>();
+        var errors = new PullErrors();
         var at = reference.LastIndexOf(':');
-        await Engine.Images.CreateImageAsync(new ImagesCreateParameters { FromImage = reference[..at], Tag = reference[(at + 1)..] }, new AuthConfig(),
-            new Progress<JSONMessage>(m =>
-            {
-                if (m.Error?.Message is { Length: > 0 })
-                {
-                    lock (errors)
-                    {
-                        errors.Add(m.Error!.Message);
-                    }
-                }
-            }));
-        if (errors.Count > 0)
-        {
-            throw new InvalidOperationException($"node {Name}: pulling {reference} failed: {string.Join("; ", errors)}");
-        }
+        await Engine.Images.CreateImageAsync(new ImagesCreateParameters { FromImage = reference[..at], Tag = reference[(at + 1)..] }, new AuthConfig(), errors);
+        errors.ThrowIfAny($"node {Name}: pulling {reference}");
     }
 
     /// <summary>Kills the node at once (SIGKILL: everything in it stops, nothing is told).</summary>

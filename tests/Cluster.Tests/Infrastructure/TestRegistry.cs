@@ -55,29 +55,16 @@ public sealed class TestRegistry : IAsyncDisposable
         var port = inspect.NetworkSettings!.Ports!["5000/tcp"].First().HostPort;
         var repository = $"127.0.0.1:{port}/{name}";
         await _host.Images.TagImageAsync(name + ":latest", new ImageTagParameters { RepositoryName = repository, Tag = "latest" });
-        var errors = new List<string>();
+        var errors = new PullErrors();
         try
         {
-            await _host.Images.PushImageAsync(repository, new ImagePushParameters { Tag = "latest" }, new AuthConfig(),
-                new Progress<JSONMessage>(m =>
-                {
-                    if (m.Error?.Message is { Length: > 0 })
-                    {
-                        lock (errors)
-                        {
-                            errors.Add(m.Error!.Message);
-                        }
-                    }
-                }));
+            await _host.Images.PushImageAsync(repository, new ImagePushParameters { Tag = "latest" }, new AuthConfig(), errors);
         }
         finally
         {
             await _host.Images.DeleteImageAsync(repository + ":latest", new ImageDeleteParameters { NoPrune = true });
         }
-        if (errors.Count > 0)
-        {
-            throw new InvalidOperationException($"pushing {name} failed: {string.Join("; ", errors)}");
-        }
+        errors.ThrowIfAny($"pushing {name}");
     }
 
     public async ValueTask DisposeAsync() => await _container.DisposeAsync();
