@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
-using System.Threading.Channels;
 using Sandbox.Runner;
 using Sandbox.Safety;
 using Sandbox.Sessions;
@@ -11,7 +10,7 @@ namespace Sandbox.Execution;
 
 /// <summary>One execution in the runner: sends the code, turns the runner's messages into events (output capped,
 /// images bounded), and builds the result, including the hung-sandbox case.</summary>
-internal sealed class ExecutionRun(Session session, SessionRegistry registry, ChannelWriter<ExecutionEvent> events, SandboxOptions options, TimeProvider time)
+internal sealed class ExecutionRun(Session session, SessionRegistry registry, Action<ExecutionEvent> emit, SandboxOptions options, TimeProvider time)
 {
     private readonly CappedText _stdout = new(options.Execution.MaxOutputChars);
     private readonly CappedText _stderr = new(options.Execution.MaxOutputChars);
@@ -75,7 +74,7 @@ internal sealed class ExecutionRun(Session session, SessionRegistry registry, Ch
                     var kept = (stream == "stderr" ? _stderr : _stdout).Append(Str(message.Body, "data") ?? "");
                     if (kept.Length > 0)
                     {
-                        await EmitAsync(new OutputEvent(stream, kept), ct).ConfigureAwait(false);
+                        emit(new OutputEvent(stream, kept));
                     }
                     return false;
                 case "image":
@@ -83,7 +82,7 @@ internal sealed class ExecutionRun(Session session, SessionRegistry registry, Ch
                     {
                         var image = new ExecutionImage("png", data);
                         _images.Add(image);
-                        await EmitAsync(new ImageEvent(image), ct).ConfigureAwait(false);
+                        emit(new ImageEvent(image));
                     }
                     return false;
                 case "error" when Str(message.Body, "code") == "command_not_found":
@@ -139,7 +138,6 @@ internal sealed class ExecutionRun(Session session, SessionRegistry registry, Ch
             // The runner's own timeout flag counts only when the host stopped the code (user code cannot claim one).
             result = result! with { TimedOut = end.DeadlineHit || runnerTimedOut && end.StopSent };
         }
-        await EmitAsync(new CompletedEvent(result), ct).ConfigureAwait(false);
         return result;
     }
 
@@ -149,18 +147,6 @@ internal sealed class ExecutionRun(Session session, SessionRegistry registry, Ch
         TimedOut = false, Truncated = _stdout.Truncated || _stderr.Truncated, StateLost = false,
         DurationMs = stopwatch.Elapsed.TotalMilliseconds, Images = _images, Findings = [],
     };
-
-    /// <summary>Writes an event unless the consumer has gone; then the read loop stops the code.</summary>
-    private async ValueTask EmitAsync(ExecutionEvent e, CancellationToken ct)
-    {
-        try
-        {
-            await events.WriteAsync(e, ct).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
 
     private static long? Bytes(JsonElement body, string name) =>
         body.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var n) && n >= 0 ? n : null;

@@ -1,9 +1,7 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
-using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 using Sandbox.Durability;
 using Sandbox.Runner;
@@ -31,7 +29,7 @@ public sealed class ExecutionService : ISessionCloseListener
     private readonly SessionJournal _journal;
     private readonly SandboxOptions _options;
     private readonly TimeProvider _time;
-    private readonly ConcurrentDictionary<string, List<TrackedExecution>> _bySession = new(StringComparer.Ordinal);
+    private readonly ExecutionHandles _handles;
 
     /// <summary>Creates the service.</summary>
     public ExecutionService(SessionRegistry registry, ExecutionSafety safety, SessionJournal journal, IOptions<SandboxOptions> options, TimeProvider time)
@@ -42,6 +40,7 @@ public sealed class ExecutionService : ISessionCloseListener
         _journal = journal;
         _options = options.Value;
         _time = time;
+        _handles = new ExecutionHandles(registry);
     }
 
     /// <summary>Runs code and returns the result; with <see cref="ExecutionRequest.WaitFor"/>, returns the output so far
@@ -53,7 +52,7 @@ public sealed class ExecutionService : ISessionCloseListener
         try
         {
             var wait = request.WaitFor ?? Timeout.InfiniteTimeSpan;
-            await execution.Completion.WaitAsync(wait, ct).ConfigureAwait(false);
+            await execution.Finished.WaitAsync(wait, ct).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -63,7 +62,7 @@ public sealed class ExecutionService : ISessionCloseListener
         {
             // The caller gave up while it waited: the code stops too, and the session is free again before this throws.
             execution.Cancel();
-            await execution.Completion.ConfigureAwait(false);
+            await execution.Finished.ConfigureAwait(false);
             throw;
         }
         var result = execution.Snapshot(0);
@@ -160,20 +159,7 @@ public sealed class ExecutionService : ISessionCloseListener
     }
 
     /// <summary>The session's executions, newest first.</summary>
-    public IReadOnlyList<ExecutionSummary> List(string sessionId, string owner)
-    {
-        var session = _registry.Get(sessionId, owner);
-        if (!_bySession.TryGetValue(session.Id, out var list))
-        {
-            return [];
-        }
-        lock (list)
-        {
-            return list.Select(e => e.Snapshot(int.MaxValue)).Zip(list)
-                .Select(p => new ExecutionSummary(p.Second.Id, p.Second.Request.Language, p.First.Status, p.Second.StartedAt, p.First.DurationMs))
-                .Reverse().ToList();
-        }
-    }
+    public IReadOnlyList<ExecutionSummary> List(string sessionId, string owner) => _handles.List(_registry.Get(sessionId, owner).Id);
 
     private async IAsyncEnumerable<ExecutionEvent> FollowAsync(TrackedExecution execution, int cursor, [EnumeratorCancellation] CancellationToken ct)
     {
@@ -214,17 +200,7 @@ public sealed class ExecutionService : ISessionCloseListener
     private TrackedExecution Find(string sessionId, string owner, string executionId)
     {
         var session = _registry.Get(sessionId, owner);
-        if (_bySession.TryGetValue(session.Id, out var list))
-        {
-            lock (list)
-            {
-                if (list.FirstOrDefault(e => e.Id == executionId) is { } found)
-                {
-                    return found;
-                }
-            }
-        }
-        throw new SandboxException(SandboxErrorCodes.ExecutionNotFound,
+        return _handles.Find(session.Id, executionId) ?? throw new SandboxException(SandboxErrorCodes.ExecutionNotFound,
             $"No execution '{SafeText.Shorten(executionId, 64)}' in session {session.Id} (a session remembers its last {RememberedPerSession}).");
     }
 
@@ -236,14 +212,14 @@ public sealed class ExecutionService : ISessionCloseListener
         var timeout = ExecutionRules.Validate(request, _options.Execution);
         _registry.Claim(session, SessionWork.Execution, $"Session {session.Id} is running another execution. Wait for it to finish (get_execution), cancel it, or use another session.");
         var execution = new TrackedExecution("e" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)), session.Id, owner, request, _time.GetUtcNow());
-        Launch(session, execution, async (events, token) =>
+        _handles.Launch(session, execution, async (emit, token) =>
         {
             var started = Stopwatch.GetTimestamp();
             await _registry.EnsureRunningAsync(session, token).ConfigureAwait(false);
             var findings = await _safety.CheckAsync(session, request, token).ConfigureAwait(false);
             var checkedAt = Stopwatch.GetTimestamp();
             execution.CheckMs = Stopwatch.GetElapsedTime(started, checkedAt).TotalMilliseconds;
-            var result = await new ExecutionRun(session, _registry, events, _options, _time).RunAsync(execution.Id, request, timeout, findings, token).ConfigureAwait(false);
+            var result = await new ExecutionRun(session, _registry, emit, _options, _time).RunAsync(execution.Id, request, timeout, findings, token).ConfigureAwait(false);
             execution.RunMs = Stopwatch.GetElapsedTime(checkedAt).TotalMilliseconds;
             return result;
         }, (result, failure) => ExecutionRules.Record(_journal, _time, session, request, result, failure));
@@ -268,122 +244,17 @@ public sealed class ExecutionService : ISessionCloseListener
         var size = RunnerJson.Int(state.Body, "code_size");
         _registry.Claim(session, SessionWork.Execution, $"Session {session.Id} is running another execution.");
         var execution = new TrackedExecution(id, session.Id, session.Owner, request, _time.GetUtcNow() - startedAgo);
-        Launch(session, execution,
-            (events, token) => new ExecutionRun(session, _registry, events, _options, _time)
+        _handles.Launch(session, execution,
+            (emit, token) => new ExecutionRun(session, _registry, emit, _options, _time)
                 .ResumeAsync(id, request, left > TimeSpan.FromMilliseconds(100) ? left : TimeSpan.FromMilliseconds(100), token),
             (result, failure) => ExecutionRules.Record(_journal, _time, session, request, result, failure, sha, size));
     }
 
-    /// <summary>Runs <paramref name="run"/> on its own for <paramref name="execution"/> (the session is claimed):
-    /// its events go to the handle, its end is recorded, the session is released.</summary>
-    private void Launch(Session session, TrackedExecution execution, Func<ChannelWriter<ExecutionEvent>, CancellationToken, Task<ExecutionResult>> run,
-        Action<ExecutionResult?, SandboxException?> record)
-    {
-        Remember(execution);
-        var events = Channel.CreateUnbounded<ExecutionEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        var pump = Task.Run(async () =>
-        {
-            await foreach (var e in events.Reader.ReadAllAsync().ConfigureAwait(false))
-            {
-                if (e is not CompletedEvent)
-                {
-                    execution.Append(e);
-                }
-            }
-        });
-        execution.Completion = Task.Run(async () =>
-        {
-            ExecutionResult? result = null;
-            SandboxException? failure = null;
-            try
-            {
-                result = await run(events.Writer, execution.Token).ConfigureAwait(false);
-                record(result, null);
-                await AcknowledgeAsync(session, execution.Id).ConfigureAwait(false);
-            }
-            catch (Exception e)
-            {
-                if (e is SandboxException { Code: SandboxErrorCodes.SessionLost } lost)
-                {
-                    e = await _registry.ExplainAsync(session, lost).ConfigureAwait(false);
-                }
-                failure = e switch
-                {
-                    // Closing a session mid-run ends its runner in whatever way the moment gives (a cancel, a closed
-                    // stream, a refused request): the caller hears that the session was closed.
-                    _ when session.Status == SessionStatus.Closed && e is not SandboxException { Code: SandboxErrorCodes.SessionNotFound } =>
-                        new SandboxException(SandboxErrorCodes.SessionNotFound, $"Session {session.Id} was closed while the code ran."),
-                    SandboxException known => known,
-                    OperationCanceledException => new SandboxException(SandboxErrorCodes.ExecutionCancelled, "The execution was cancelled."),
-                    _ => new SandboxException(SandboxErrorCodes.Internal, "The execution failed: " + e.Message, e),
-                };
-                if (!_registry.Detaching)
-                {
-                    // A server that detaches at shutdown leaves the code running; the next server records its end.
-                    record(null, failure);
-                }
-            }
-            finally
-            {
-                events.Writer.TryComplete();
-                await pump.ConfigureAwait(false);
-                // The session is free before anyone hears the end: a caller that sees "finished" may run the next
-                // code at once (the other order answered it session_busy now and then).
-                _registry.Release(session, SessionWork.Execution);
-                execution.Finish(result, failure);
-            }
-        }, CancellationToken.None);
-    }
-
-    /// <summary>Tells the runner the end of an execution arrived, so it lets go of what it kept to replay to a server
-    /// that restarts meanwhile (a failure to say so only means a needless replay later, which is refused as done).</summary>
-    private static async Task AcknowledgeAsync(Session session, string executionId)
-    {
-        if (session.Runner is not { } runner)
-        {
-            return;
-        }
-        try
-        {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await runner.SendAsync(new Dictionary<string, object> { ["op"] = "ack", ["id"] = executionId }, cts.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is SandboxException or OperationCanceledException or IOException or ObjectDisposedException)
-        {
-        }
-    }
-
-    private void Remember(TrackedExecution execution)
-    {
-        var list = _bySession.GetOrAdd(execution.SessionId, _ => []);
-        lock (list)
-        {
-            list.Add(execution);
-            while (list.Count > RememberedPerSession && list.FindIndex(e => e.Ended) is var i and >= 0)
-            {
-                list[i].Dispose();
-                list.RemoveAt(i);
-            }
-        }
-    }
-
-    void ISessionCloseListener.OnClosing(Session session, string reason)
-    {
-        if (_bySession.TryGetValue(session.Id, out var list))
-        {
-            lock (list)
-            {
-                foreach (var e in list.Where(e => !e.Ended))
-                {
-                    e.Cancel();
-                }
-            }
-        }
-    }
+    void ISessionCloseListener.OnClosing(Session session, string reason) => _handles.CancelIn(session.Id);
 
     Task ISessionCloseListener.OnClosedAsync(Session session, CancellationToken ct)
     {
-        _bySession.TryRemove(session.Id, out _);
+        _handles.Forget(session.Id);
         return Task.CompletedTask;
     }
 }

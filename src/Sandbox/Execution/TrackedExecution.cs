@@ -13,6 +13,8 @@ internal sealed class TrackedExecution
     private readonly List<ExecutionEvent> _events = [];
     private readonly CancellationTokenSource _cts = new();
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Its waiter (the call that started it) goes on where the end arrives, not after a hop to another thread.
+    private readonly TaskCompletionSource _finished = new();
     private ExecutionResult? _result;
     private SandboxException? _failure;
 
@@ -40,8 +42,11 @@ internal sealed class TrackedExecution
     /// <inheritdoc cref="CheckMs"/>
     public double RunMs { get; set; }
 
-    /// <summary>Completes when the execution has ended (never faults).</summary>
+    /// <summary>Completes when the execution has ended and its runner has been told so (never faults).</summary>
     public Task Completion { get; set; } = Task.CompletedTask;
+
+    /// <summary>Completes as soon as the end is known (the session is free by then); never faults.</summary>
+    public Task Finished => _finished.Task;
 
     public bool Cancelled { get; private set; }
 
@@ -78,6 +83,7 @@ internal sealed class TrackedExecution
             changed = _changed;
         }
         changed.TrySetResult();
+        _finished.TrySetResult();
     }
 
     public void Cancel()

@@ -52,9 +52,11 @@ internal sealed partial class RunnerConnection : IAsyncDisposable
     /// <summary>Registers for the messages carrying <paramref name="id"/>; dispose the result to stop.</summary>
     public Subscription Subscribe(string id)
     {
+        // The waiting reader goes on on the read loop's thread (it only turns a message into an event or a result and
+        // awaits the next): one thread-pool hop less per message, which was a measurable share of a warm execution.
         var channel = Channel.CreateBounded<RunnerMessage>(new BoundedChannelOptions(256)
         {
-            SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait,
+            SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait, AllowSynchronousContinuations = true,
         });
         if (ClosedReason is { } reason)
         {
