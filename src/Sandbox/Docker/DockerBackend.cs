@@ -198,70 +198,16 @@ public sealed partial class DockerBackend : ISandboxBackend, IDisposable
     }
 
     /// <inheritdoc />
-    public async Task<SandboxPathStat?> StatAsync(string containerId, string path, CancellationToken ct)
-    {
-        try
-        {
-            var response = await Call(() => _client.Containers.GetArchiveFromContainerAsync(containerId,
-                new ContainerPathStatParameters { Path = path }, true, ct)).ConfigureAwait(false);
-            response.Stream?.Dispose();
-            if (response.Stat is not { } stat)
-            {
-                return null;
-            }
-            // Go's os.FileMode bits: 1 << 31 directory, 1 << 27 symbolic link.
-            var mode = (uint)stat.Mode;
-            return new SandboxPathStat((mode & (1u << 31)) != 0, (mode & (1u << 27)) != 0, stat.Size, stat.LinkTarget);
-        }
-        catch (DockerContainerNotFoundException e) when (e.Message.Contains("path", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("file", StringComparison.OrdinalIgnoreCase))
-        {
-            return null;
-        }
-        catch (DockerApiException e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound && !e.Message.Contains("No such container", StringComparison.Ordinal))
-        {
-            return null;
-        }
-    }
+    public Task<SandboxPathStat?> StatAsync(string containerId, string path, CancellationToken ct) => DockerArchive.StatAsync(_client, containerId, path, ct);
 
     /// <inheritdoc />
-    public async Task PutArchiveAsync(string containerId, string directory, Stream tar, CancellationToken ct)
-    {
-        try
-        {
-            await Call(() => _client.Containers.ExtractArchiveToContainerAsync(containerId,
-                new CopyToContainerParameters { Path = directory, AllowOverwriteDirWithFile = false }, tar, ct)).ConfigureAwait(false);
-        }
-        catch (DockerApiException e) when (e.Message.Contains("no space left", StringComparison.OrdinalIgnoreCase))
-        {
-            throw new SandboxException(SandboxErrorCodes.WorkspaceFull,
-                "The session's workspace is full: nothing more fits. Delete files (list_files, delete_file), or create a session with a larger workspace_mb.", e);
-        }
-        catch (DockerApiException e) when (e.Message.Contains("cannot overwrite", StringComparison.OrdinalIgnoreCase)
-                                           || e.Message.Contains("not a directory", StringComparison.OrdinalIgnoreCase))
-        {
-            // The sandbox changed the path meanwhile (a directory where a file goes, or the other way round).
-            throw new SandboxException(SandboxErrorCodes.InvalidPath, "The path changed in the workspace while writing (a file where a directory is, or the reverse); nothing was written.", e);
-        }
-    }
+    public Task PutArchiveAsync(string containerId, string directory, Stream tar, CancellationToken ct) => DockerArchive.PutAsync(_client, containerId, directory, tar, ct);
+
+    /// <inheritdoc />
+    public Task<Stream> GetArchiveAsync(string containerId, string path, CancellationToken ct) => DockerArchive.GetAsync(_client, containerId, path, ct);
 
     /// <inheritdoc />
     public Task<Stream> ConnectPortAsync(string containerId, int port, CancellationToken ct) => PortRelay.ConnectAsync(_client, containerId, port, ct);
-
-    /// <inheritdoc />
-    public async Task<Stream> GetArchiveAsync(string containerId, string path, CancellationToken ct)
-    {
-        try
-        {
-            var response = await Call(() => _client.Containers.GetArchiveFromContainerAsync(containerId,
-                new ContainerPathStatParameters { Path = path }, false, ct)).ConfigureAwait(false);
-            return response.Stream ?? throw new SandboxException(SandboxErrorCodes.Internal, "The engine returned no archive.");
-        }
-        catch (DockerApiException e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound && !e.Message.Contains("No such container", StringComparison.Ordinal))
-        {
-            // Removed between the check and the copy (code in the sandbox may change its files at any time).
-            throw new SandboxException(SandboxErrorCodes.FileNotFound, "The file is no longer in the workspace (it was removed while being read).", e);
-        }
-    }
 
     /// <inheritdoc />
     public async Task<SandboxState?> GetStateAsync(string containerId, CancellationToken ct)
