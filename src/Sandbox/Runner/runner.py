@@ -1061,7 +1061,13 @@ class Runner:
             # and a killed interpreter noticed later would take the next command down with it).
             kill_user_processes(keep=self.kernel["proc"].pid if self.kernel is not None else None)
         elif a.get("argv"):
-            # An agent's leftovers (servers, watchers it started) end with its run.
+            # An agent's leftovers (servers, watchers it started) end with its run. The command closed its outputs, but
+            # may still be on its way out (coreutils close stdout in an exit handler): it gets a moment to end on its
+            # own first, or the kill takes it too and its status reads 137.
+            try:
+                p.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                pass
             kill_process_session(p.pid)
         for s in a["streams"]:
             self.drain(s)

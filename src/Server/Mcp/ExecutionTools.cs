@@ -27,8 +27,13 @@ public sealed class ExecutionTools(ExecutionService executions, OutputLog output
             Code = code, Language = language, TimeoutSeconds = timeout_seconds, Fresh = fresh, Allow = allow,
             WaitSeconds = wait_seconds ?? DefaultWaitSeconds, MaxOutputChars = max_output_chars ?? OutputBudget.McpDefault,
         }.ToEngine();
-        ExecutionResult? result = null;
         var progress = new ProgressBudget(context, request.MaxOutputChars!.Value);
+        if (!progress.Wanted)
+        {
+            // No progress token: nobody to stream to, so no event-by-event follow (the same result, fewer hops).
+            return Answer(await executions.ExecuteAsync(session_id, Owner, request, cancellationToken));
+        }
+        ExecutionResult? result = null;
         await foreach (var e in executions.ExecuteStreamingAsync(session_id, Owner, request, cancellationToken))
         {
             switch (e)
@@ -190,6 +195,9 @@ internal sealed class ProgressBudget(RequestContext<CallToolRequestParams>? cont
     private int _sent;
     private int _chunks;
     private bool _capped;
+
+    /// <summary>The caller asked for progress notifications (its request carries a progress token).</summary>
+    public bool Wanted => context?.Params?.ProgressToken is not null;
 
     public async Task SendAsync(OutputEvent o, CancellationToken ct)
     {
