@@ -18,7 +18,9 @@ using Sandbox.Isolation;
 using Sandbox.Server.Hosting;
 using Sandbox.Sessions;
 
-var iterations = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 200;
+// Arguments: [executions per path] [--quick: only the warm-execution rows and the floors, for iterating on the hot path]
+var quick = args.Contains("--quick");
+var iterations = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) is { } count ? int.Parse(count, CultureInfo.InvariantCulture) : 200;
 var createIterations = Math.Max(5, iterations / 20);
 const string Owner = "anonymous";
 var instance = "bench-" + Guid.NewGuid().ToString("N")[..8];
@@ -44,6 +46,7 @@ var rows = new List<(string Name, double[] Ms)>();
 var bursts = new List<(string Tier, int Warm, double Seconds)>();
 var breakdowns = new List<(string Tier, double[] Totals, List<(double Check, double Run, double Engine)> Stages)>();
 var sweep = new List<(string Tier, int Clients, double[] Ms, int Errors, double PerSecond)>();
+var stdioRss = new List<double>();
 
 async Task<double[]> Measure(string name, Func<Task> op, int n)
 {
@@ -98,6 +101,21 @@ foreach (var tier in tiers)
         stages.Add(ServerTiming(r));
     }, iterations);
     breakdowns.Add((t, totals, stages.Skip(stages.Count - iterations).ToList()));
+    // The same call with its body's length given (what curl and Python clients send) instead of chunked (PostAsJsonAsync).
+    var body = System.Text.Encoding.UTF8.GetBytes("{\"code\":\"print(1)\"}");
+    await Measure($"{t}: REST POST /execute (Content-Length body)", async () =>
+    {
+        using var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        using var r = await http.PostAsync($"/api/sessions/{id}/execute", content);
+        r.EnsureSuccessStatusCode();
+    }, iterations);
+    // HTTP's own share: a REST call that asks the engine for next to nothing (the session's description).
+    await Measure($"{t}: REST GET /sessions/{{id}} (HTTP floor)", async () =>
+    {
+        using var r = await http.GetAsync($"/api/sessions/{id}");
+        r.EnsureSuccessStatusCode();
+    }, iterations);
     // Code never run before in the session: the safety check's round trip to the runner is part of every call.
     var unique = 0;
     await Measure($"{t}: REST POST /execute, new code each call", async () =>
@@ -115,16 +133,33 @@ foreach (var tier in tiers)
 // The wire's limit: a JSON line into a long-lived Python loop over the engine's attached stream and back, per runtime.
 foreach (var (label, runtime) in new[] { ("gvisor", (string?)"runsc"), ("container", (string?)null) })
 {
-    await using var floor = await AttachFloor.StartAsync(((DockerBackend)engine.Backend).Client, "sandbox-python:latest", runtime);
-    await Measure($"{label}: attach-stream floor (JSON line echo)", floor.RoundTripAsync, iterations);
+    await using (var floor = await AttachFloor.StartAsync(((DockerBackend)engine.Backend).Client, "sandbox-python:latest", runtime))
+    {
+        await Measure($"{label}: attach-stream floor (JSON line echo)", floor.RoundTripAsync, iterations);
+    }
+    await using var bare = await AttachFloor.StartAsync(((DockerBackend)engine.Backend).Client, "sandbox-python:latest", runtime, runner: true);
+    await Measure($"{label}: runner alone over the attached stream (no engine)", bare.RoundTripAsync, iterations);
+}
+
+if (quick)
+{
+    foreach (var s in sessions.Values)
+    {
+        await engine.Sessions.CloseAsync(s.Id, Owner, CancellationToken.None);
+    }
+    await app.StopAsync();
+    PrintHeader();
+    PrintRows();
+    return;
 }
 
 // MCP over stdio: the server as Claude Desktop starts it (its own process, its own sessions), one session per tier.
 {
     var serverDll = typeof(ServerProgram).Assembly.Location;
+    var marker = "--Sandbox:InstanceId=" + instance + "-stdio";
     await using var stdio = await McpClient.CreateAsync(new StdioClientTransport(new StdioClientTransportOptions
     {
-        Command = "dotnet", Arguments = [serverDll, "--stdio", "--Sandbox:Pool:Size=0", "--Serilog:MinimumLevel:Default=Warning", "--Sandbox:Safety:Mode=Enforce"],
+        Command = "dotnet", Arguments = [serverDll, "--stdio", "--Sandbox:Pool:Size=0", "--Serilog:MinimumLevel:Default=Warning", "--Sandbox:Safety:Mode=Enforce", "--Sandbox:MaxSessions=80", marker],
         Name = "sandbox-stdio",
     }));
     foreach (var tier in tiers)
@@ -139,9 +174,32 @@ foreach (var (label, runtime) in new[] { ("gvisor", (string?)"runsc"), ("contain
         }, iterations);
         await stdio.CallToolAsync("close_session", new Dictionary<string, object?> { ["session_id"] = sid });
     }
+    // The server alone (its own process, no benchmark clients in it): memory idle, then with 50 live sessions.
+    var server = ServerProcess(marker);
+    stdioRss.Add(RssOf(server));
+    var live = new List<string>();
+    for (var i = 0; i < 50; i++)
+    {
+        var created = await stdio.CallToolAsync("create_session", new Dictionary<string, object?> { ["isolation"] = "container", ["memory_mb"] = 128 });
+        var sid = created.StructuredContent!.Value.GetProperty("session_id").GetString()!;
+        live.Add(sid);
+        await stdio.CallToolAsync("execute_code", new Dictionary<string, object?> { ["session_id"] = sid, ["code"] = "print(1)" });
+    }
+    stdioRss.Add(RssOf(server));
+    foreach (var sid in live)
+    {
+        await stdio.CallToolAsync("close_session", new Dictionary<string, object?> { ["session_id"] = sid });
+    }
 }
 
-var dockerRun = await Measure("docker run --rm python3 -c 'print(1)' (baseline)", () => Run("docker", "run", "--rm", "--network", "none", "sandbox-python:latest", "python3", "-c", "print(1)"), createIterations);
+// The process started with a unique argument, and its resident memory in MB.
+static int ServerProcess(string marker) => Directory.EnumerateDirectories("/proc").Select(d => Path.GetFileName(d))
+    .Where(d => d.All(char.IsAsciiDigit)).Select(int.Parse)
+    .First(pid => { try { return File.ReadAllText($"/proc/{pid}/cmdline").Split('\0').Contains(marker); } catch (IOException) { return false; } catch (UnauthorizedAccessException) { return false; } });
+static double RssOf(int pid) =>
+    long.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
+
+await Measure("docker run --rm python3 -c 'print(1)' (baseline)", () => Run("docker", "run", "--rm", "--network", "none", "sandbox-python:latest", "python3", "-c", "print(1)"), createIterations);
 // Per tier. Without the pool: non-default limits bypass it. With it: wait (untimed) until the background refill has one.
 foreach (var tier in tiers)
 {
@@ -278,65 +336,57 @@ foreach (var s in sessions.Values)
     await engine.Sessions.CloseAsync(s.Id, Owner, CancellationToken.None);
 }
 
-// Load: 50 sessions, 20 executions each, from 10 concurrent REST clients; zero errors expected.
+// Load, per tier: 50 sessions, 100 executions each (5,000), from 20 concurrent REST clients; zero errors expected.
 static long MemAvailableMb() =>
     long.Parse(File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemAvailable:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
-var hostBefore = MemAvailableMb();
-var loadSessions = new List<string>();
-for (var i = 0; i < 50; i++)
+var loads = new List<(string Tier, double[] Ms, int Errors, double Seconds, long Before, long During, long After)>();
+foreach (var tier in tiers)
 {
-    var r = await http.PostAsJsonAsync("/api/sessions", new { limits = new { memory_mb = 128 } });
-    r.EnsureSuccessStatusCode();
-    loadSessions.Add((await r.Content.ReadFromJsonAsync<Sandbox.Client.Contracts.SessionDto>(Sandbox.Client.Contracts.SandboxJson.Options))!.Id);
-}
-var loadLatencies = new System.Collections.Concurrent.ConcurrentBag<double>();
-var loadErrors = 0;
-var loadWatch = Stopwatch.StartNew();
-await Task.WhenAll(Enumerable.Range(0, 10).Select(client => Task.Run(async () =>
-{
-    using var c = new HttpClient { BaseAddress = baseUri };
-    var mine = loadSessions.Where((_, i) => i % 10 == client).ToList();
-    for (var round = 0; round < 20; round++)
+    var hostBefore = MemAvailableMb();
+    var loadSessions = new List<string>();
+    for (var i = 0; i < 50; i++)
     {
-        foreach (var id in mine)
+        using var r = await http.PostAsJsonAsync("/api/sessions", new { isolation = IsolationPolicy.Name(tier), limits = new { memory_mb = 128 } });
+        r.EnsureSuccessStatusCode();
+        loadSessions.Add((await r.Content.ReadFromJsonAsync<Sandbox.Client.Contracts.SessionDto>(Sandbox.Client.Contracts.SandboxJson.Options))!.Id);
+    }
+    var loadLatencies = new System.Collections.Concurrent.ConcurrentBag<double>();
+    var loadErrors = 0;
+    var loadWatch = Stopwatch.StartNew();
+    await Task.WhenAll(Enumerable.Range(0, 20).Select(client => Task.Run(async () =>
+    {
+        using var c = new HttpClient { BaseAddress = baseUri };
+        var mine = loadSessions.Where((_, i) => i % 20 == client).ToList();
+        for (var round = 0; round < 100; round++)
         {
-            var sw = Stopwatch.StartNew();
-            using var r = await c.PostAsJsonAsync($"/api/sessions/{id}/execute", new { code = $"v = {round}\nprint(v * 2)" });
-            loadLatencies.Add(sw.Elapsed.TotalMilliseconds);
-            var body = await r.Content.ReadAsStringAsync();
-            if (!r.IsSuccessStatusCode || !body.Contains($"\"stdout\":\"{round * 2}\\n\"", StringComparison.Ordinal))
+            foreach (var id in mine)
             {
-                Interlocked.Increment(ref loadErrors);
+                var sw = Stopwatch.StartNew();
+                using var r = await c.PostAsJsonAsync($"/api/sessions/{id}/execute", new { code = $"v = {round}\nprint(v * 2)" });
+                var body = await r.Content.ReadAsStringAsync();
+                loadLatencies.Add(sw.Elapsed.TotalMilliseconds);
+                if (!r.IsSuccessStatusCode || !body.Contains($"\"stdout\":\"{round * 2}\\n\"", StringComparison.Ordinal))
+                {
+                    Interlocked.Increment(ref loadErrors);
+                }
             }
         }
+    })));
+    var loadSeconds = loadWatch.Elapsed.TotalSeconds;
+    var hostDuring = MemAvailableMb();
+    foreach (var id in loadSessions)
+    {
+        using var r = await http.DeleteAsync($"/api/sessions/{id}");
     }
-})));
-var loadSeconds = loadWatch.Elapsed.TotalSeconds;
-var hostDuring = MemAvailableMb();
-foreach (var id in loadSessions)
-{
-    await http.DeleteAsync($"/api/sessions/{id}");
+    loads.Add((IsolationPolicy.Name(tier), loadLatencies.Order().ToArray(), loadErrors, loadSeconds, hostBefore, hostDuring, MemAvailableMb()));
 }
-var hostAfter = MemAvailableMb();
-var loadSorted = loadLatencies.Order().ToArray();
 await app.StopAsync();
 
 Console.Error.WriteLine("Measuring the cluster (three nodes sharing PostgreSQL)...");
 var clusterLines = await ClusterBench.RunAsync(((DockerBackend)engine.Backend).Client, iterations);
 
-Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; {iterations} executions per path");
-Console.WriteLine();
-Console.WriteLine("| path | p50 ms | p95 ms | p99 ms | p50 ratio to baseline | p50 ratio to attach floor |");
-Console.WriteLine("|---|---:|---:|---:|---:|---:|");
-foreach (var (name, ms) in rows)
-{
-    var creates = name.StartsWith("docker run", StringComparison.Ordinal) || name.Contains("create", StringComparison.Ordinal);
-    var baseline = creates ? dockerRun : dockerExec;
-    var tierOf = name.Split(':')[0];
-    var floor = rows.FirstOrDefault(r => r.Name == tierOf + ": attach-stream floor (JSON line echo)").Ms;
-    var toFloor = creates || floor is null ? "" : string.Create(CultureInfo.InvariantCulture, $"{P(ms, 50) / P(floor, 50):0.0}×");
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {P(ms, 50):0.00} | {P(ms, 95):0.00} | {P(ms, 99):0.00} | {P(ms, 50) / P(baseline, 50):0.000}× | {toFloor} |"));
-}
+PrintHeader();
+PrintRows();
 Console.WriteLine();
 Console.WriteLine("Where a warm REST `print(1)` spends its time (medians; from the server's Server-Timing header):");
 Console.WriteLine();
@@ -365,12 +415,40 @@ foreach (var (tier, warm, seconds) in bursts)
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Warm pool, {tier}: 20 creates back to back took {seconds:0.0} s; {warm} of 20 found a warm container."));
 }
 Console.WriteLine();
-Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Server process RSS: {idleRss:0} MB idle, {fiftyRss:0} MB with 50 live sessions (each has run code)."));
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Server RSS, the server alone in its own process (stdio, container tier): {stdioRss[0]:0} MB with no live session (after 400 calls), {stdioRss[1]:0} MB with 50 live sessions (each has run code)."));
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Benchmark process RSS (the HTTP server and the benchmark's clients together): {idleRss:0} MB idle, {fiftyRss:0} MB with 50 live sessions."));
 Console.WriteLine();
-Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-    $"Load (REST, 50 sessions x 20 executions, 10 concurrent clients): {loadSorted.Length} executions in {loadSeconds:0.0} s, {loadErrors} errors; p50 {P(loadSorted, 50):0.00} ms, p95 {P(loadSorted, 95):0.00} ms, p99 {P(loadSorted, 99):0.00} ms; host MemAvailable {hostBefore} MB before, {hostDuring} MB with the 50 sessions, {hostAfter} MB after closing them."));
+Console.WriteLine("Load: 50 sessions, 100 executions each (a different line each time), from 20 concurrent REST clients (keep-alive):");
+Console.WriteLine();
+Console.WriteLine("| tier | executions | seconds | errors | p50 ms | p95 ms | p99 ms | p99 / p50 | host MemAvailable MB before / with 50 sessions / after |");
+Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---|");
+foreach (var (tier, ms, errors, seconds, before, during, after) in loads)
+{
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"| {tier} | {ms.Length} | {seconds:0.0} | {errors} | {P(ms, 50):0.00} | {P(ms, 95):0.00} | {P(ms, 99):0.00} | {P(ms, 99) / P(ms, 50):0.0}× | {before} / {during} / {after} |"));
+}
 Console.WriteLine();
 foreach (var line in clusterLines)
 {
     Console.WriteLine(line);
+}
+
+void PrintHeader() =>
+    Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; {iterations} executions per path");
+
+void PrintRows()
+{
+    Console.WriteLine();
+    Console.WriteLine("| path | p50 ms | p95 ms | p99 ms | p50 ratio to baseline | p50 ratio to attach floor |");
+    Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+    foreach (var (name, ms) in rows)
+    {
+        var creates = name.StartsWith("docker run", StringComparison.Ordinal) || name.Contains("create", StringComparison.Ordinal);
+        var baseline = creates ? rows.FirstOrDefault(r => r.Name.StartsWith("docker run", StringComparison.Ordinal)).Ms : dockerExec;
+        var tierOf = name.Split(':')[0];
+        var floor = rows.FirstOrDefault(r => r.Name == tierOf + ": attach-stream floor (JSON line echo)").Ms;
+        var toFloor = creates || floor is null ? "" : string.Create(CultureInfo.InvariantCulture, $"{P(ms, 50) / P(floor, 50):0.0}×");
+        var toBaseline = baseline is null ? "" : string.Create(CultureInfo.InvariantCulture, $"{P(ms, 50) / P(baseline, 50):0.000}×");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | {P(ms, 50):0.00} | {P(ms, 95):0.00} | {P(ms, 99):0.00} | {toBaseline} | {toFloor} |"));
+    }
 }

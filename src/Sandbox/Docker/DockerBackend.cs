@@ -10,7 +10,7 @@ using Sandbox.Sessions;
 namespace Sandbox.Docker;
 
 /// <summary>Docker engine backend: creates hardened, labelled session containers and moves files with the archive API.</summary>
-public sealed partial class DockerBackend : ISandboxBackend, IDisposable
+public sealed class DockerBackend : ISandboxBackend, IDisposable
 {
     private readonly DockerClient _client;
     private readonly SandboxOptions _options;
