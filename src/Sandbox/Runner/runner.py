@@ -343,7 +343,7 @@ def open_spill(exec_id, name):
 
 class Stream:
     """One output pipe of a running process: decoded incrementally, capped per execution, sent in whole lines
-    where possible (a partial line waits at most COALESCE seconds)."""
+    where possible (whole lines wait at most LINE_HOLD seconds, a partial line at most COALESCE)."""
 
     def __init__(self, name, fd):
         self.name, self.fd = name, fd
