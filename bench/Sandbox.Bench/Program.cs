@@ -428,6 +428,28 @@ foreach (var (tier, ms, errors, seconds, before, during, after) in loads)
         $"| {tier} | {ms.Length} | {seconds:0.0} | {errors} | {P(ms, 50):0.00} | {P(ms, 95):0.00} | {P(ms, 99):0.00} | {P(ms, 99) / P(ms, 50):0.0}× | {before} / {during} / {after} |"));
 }
 Console.WriteLine();
+// The latency targets this server is held to, judged on this run's own figures (a guard that shows a regression as a
+// "no" beside the number; nothing is asserted: the machine is shared and noisy).
+Console.WriteLine();
+Console.WriteLine("| target | tier | this run | met |");
+Console.WriteLine("|---|---|---:|---|");
+foreach (var tier in tiers.Select(IsolationPolicy.Name))
+{
+    var floor = P(rows.First(r => r.Name == tier + ": attach-stream floor (JSON line echo)").Ms, 50);
+    double Row(string name) => P(rows.First(r => r.Name == $"{tier}: {name}").Ms, 50);
+    void Target(string target, string value, bool met) => Console.WriteLine($"| {target} | {tier} | {value} | {(met ? "yes" : "no")} |");
+    var rest = Row("REST POST /execute") / floor;
+    var mcpRatio = Row("MCP execute_code") / floor;
+    var first = Row("create-to-first-execution (warm pool)");
+    var load = loads.First(l => l.Tier == tier);
+    var (p50, p99) = (P(load.Ms, 50), P(load.Ms, 99));
+    Target("REST execute p50 ≤ 3× the attach floor", string.Create(CultureInfo.InvariantCulture, $"{rest:0.0}×"), rest <= 3);
+    Target("MCP execute_code p50 ≤ 5× the attach floor", string.Create(CultureInfo.InvariantCulture, $"{mcpRatio:0.0}×"), mcpRatio <= 5);
+    Target("load p99 ≤ 10× p50 and ≤ 50 ms, 0 errors", string.Create(CultureInfo.InvariantCulture, $"{p99 / p50:0.0}×, {p99:0} ms, {load.Errors} errors"), p99 <= 10 * p50 && p99 <= 50 && load.Errors == 0);
+    Target("create-to-first-execution p50 ≤ 40 ms", string.Create(CultureInfo.InvariantCulture, $"{first:0.0} ms"), first <= 40);
+}
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| server RSS ≤ 250 MB with 50 live sessions (server alone) | container | {stdioRss[1]:0} MB | {(stdioRss[1] <= 250 ? "yes" : "no")} |"));
+Console.WriteLine();
 foreach (var line in clusterLines)
 {
     Console.WriteLine(line);
