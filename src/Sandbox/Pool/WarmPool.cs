@@ -9,9 +9,9 @@ using Sandbox.Sessions;
 namespace Sandbox.Pool;
 
 /// <summary>
-/// Started, connected, paused sandboxes waiting for sessions, so that creating a session costs an unpause instead of
-/// a container start. Only the default image with the default limits is pooled; a pooled sandbox is never reused
-/// after one session.
+/// Started, connected sandboxes with a ready interpreter waiting for sessions (idle, or frozen with
+/// <see cref="PoolOptions.Pause"/>), so that creating a session costs a hand-over instead of a container start. Only
+/// the default image with the default limits is pooled; a pooled sandbox is never reused after one session.
 /// </summary>
 public sealed partial class WarmPool : IAsyncDisposable
 {
@@ -55,7 +55,7 @@ public sealed partial class WarmPool : IAsyncDisposable
     internal bool Fits(string image, SandboxLimits limits) =>
         _options.Pool.Size > 0 && image == _options.DefaultImage && limits == _options.DefaultLimits;
 
-    /// <summary>A pooled sandbox of the tier, unpaused, or null when none is ready. Starts a refill.</summary>
+    /// <summary>A pooled sandbox of the tier, running, or null when none is ready. Starts a refill.</summary>
     internal async Task<LaunchedSandbox?> TakeAsync(IsolationTier tier, CancellationToken ct)
     {
         while (Queue(tier).TryDequeue(out var pooled))
@@ -67,7 +67,10 @@ public sealed partial class WarmPool : IAsyncDisposable
                 {
                     throw RunnerConnection.Lost(pooled.Runner.ClosedReason);
                 }
-                await _backend.UnpauseAsync(pooled.ContainerId, ct).ConfigureAwait(false);
+                if (_options.Pool.Pause)
+                {
+                    await _backend.UnpauseAsync(pooled.ContainerId, ct).ConfigureAwait(false);
+                }
                 RefillSoon();
                 return pooled;
             }
@@ -126,8 +129,10 @@ public sealed partial class WarmPool : IAsyncDisposable
             {
                 // Its interpreter has finished starting, so a session's first call finds it ready.
                 await WaitForInterpreterAsync(sandbox.Runner, ct).ConfigureAwait(false);
-                // Paused: a waiting sandbox costs no CPU; unpausing it takes milliseconds.
-                await _backend.PauseAsync(sandbox.ContainerId, ct).ConfigureAwait(false);
+                if (_options.Pool.Pause)
+                {
+                    await _backend.PauseAsync(sandbox.ContainerId, ct).ConfigureAwait(false);
+                }
             }
             catch
             {
