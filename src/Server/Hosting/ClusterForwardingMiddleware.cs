@@ -31,8 +31,39 @@ public sealed partial class ClusterForwardingMiddleware(
     {
         UseProxy = false, AllowAutoRedirect = false, AutomaticDecompression = DecompressionMethods.None, UseCookies = false,
         ConnectTimeout = TimeSpan.FromSeconds(5), PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2), EnableMultipleHttp2Connections = true,
-        ActivityHeadersPropagator = null,
+        ActivityHeadersPropagator = null, ConnectCallback = ConnectToNodeAsync,
     });
+
+    /// <summary>
+    /// Connections to other nodes notice a node that died: a killed machine answers nothing, so a request sent on a
+    /// kept-alive connection to it would otherwise wait for its answer as long as a forward may (an hour) while TCP
+    /// retransmits. Unacknowledged data or keep-alive probes unanswered for 10 s end the connection (the caller gets
+    /// node_unavailable, then session_lost once the node is declared gone); a live node that takes long to answer keeps
+    /// its connection, since its kernel acknowledges both.
+    /// </summary>
+    private static async ValueTask<Stream> ConnectToNodeAsync(SocketsHttpConnectionContext context, CancellationToken ct)
+    {
+        var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.KeepAlive, true);
+            socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveTime, 5);
+            socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveInterval, 2);
+            socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveRetryCount, 3);
+            if (OperatingSystem.IsLinux())
+            {
+                // TCP_USER_TIMEOUT (IPPROTO_TCP 6, option 18), in milliseconds.
+                socket.SetRawSocketOption(6, 18, BitConverter.GetBytes(10_000));
+            }
+            await socket.ConnectAsync(context.DnsEndPoint, ct).ConfigureAwait(false);
+            return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
 
     /// <summary>Handles one request.</summary>
     public async Task InvokeAsync(HttpContext context)
