@@ -14,13 +14,13 @@ internal sealed class ExecutionHandles(SessionRegistry registry)
 {
     private readonly ConcurrentDictionary<string, List<TrackedExecution>> _bySession = new(StringComparer.Ordinal);
 
-    /// <summary>Starts <paramref name="run"/> for <paramref name="execution"/> (its session is claimed); sets its
-    /// <see cref="TrackedExecution.Completion"/>, which never faults.</summary>
+    /// <summary>Starts <paramref name="run"/> for <paramref name="execution"/> (its session is claimed); waiters wait
+    /// on <see cref="TrackedExecution.Finished"/>, which is set whatever happens.</summary>
     public void Launch(Session session, TrackedExecution execution, Func<Action<ExecutionEvent>, CancellationToken, Task<ExecutionResult>> run,
         Action<ExecutionResult?, SandboxException?> record)
     {
         Remember(execution);
-        execution.Completion = RunAsync(session, execution, run, record);
+        _ = RunAsync(session, execution, run, record);
     }
 
     private async Task RunAsync(Session session, TrackedExecution execution, Func<Action<ExecutionEvent>, CancellationToken, Task<ExecutionResult>> run,
@@ -58,9 +58,15 @@ internal sealed class ExecutionHandles(SessionRegistry registry)
         finally
         {
             // The session is free before anyone hears the end: a caller that sees "finished" may run the next
-            // code at once (the other order answered it session_busy now and then).
-            registry.Release(session, SessionWork.Execution);
-            execution.Finish(result, failure);
+            // code at once (the other order answered it session_busy now and then). Nobody waits in vain either way.
+            try
+            {
+                registry.Release(session, SessionWork.Execution);
+            }
+            finally
+            {
+                execution.Finish(result, failure);
+            }
         }
         if (result is not null)
         {

@@ -124,7 +124,7 @@ public sealed class ExecutionService : ISessionCloseListener
             {
                 // A consumer that stops listening early stops the code too.
                 execution.Cancel();
-                await execution.Completion.ConfigureAwait(false);
+                await execution.Finished.ConfigureAwait(false);
             }
         }
     }
@@ -153,7 +153,7 @@ public sealed class ExecutionService : ISessionCloseListener
         if (!execution.Ended)
         {
             execution.Cancel();
-            await execution.Completion.WaitAsync(ct).ConfigureAwait(false);
+            await execution.Finished.WaitAsync(ct).ConfigureAwait(false);
         }
         return execution.Snapshot(0);
     }

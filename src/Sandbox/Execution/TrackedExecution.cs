@@ -42,9 +42,6 @@ internal sealed class TrackedExecution
     /// <inheritdoc cref="CheckMs"/>
     public double RunMs { get; set; }
 
-    /// <summary>Completes when the execution has ended and its runner has been told so (never faults).</summary>
-    public Task Completion { get; set; } = Task.CompletedTask;
-
     /// <summary>Completes as soon as the end is known (the session is free by then); never faults.</summary>
     public Task Finished => _finished.Task;
 

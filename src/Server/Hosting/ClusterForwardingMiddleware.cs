@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using ModelContextProtocol.Protocol;
@@ -43,20 +44,20 @@ public sealed partial class ClusterForwardingMiddleware(
     /// </summary>
     private static async ValueTask<Stream> ConnectToNodeAsync(SocketsHttpConnectionContext context, CancellationToken ct)
     {
-        var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.KeepAlive, true);
-            socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveTime, 5);
-            socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveInterval, 2);
-            socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Tcp, System.Net.Sockets.SocketOptionName.TcpKeepAliveRetryCount, 3);
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+            socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, 5);
+            socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, 2);
+            socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 3);
             if (OperatingSystem.IsLinux())
             {
                 // TCP_USER_TIMEOUT (IPPROTO_TCP 6, option 18), in milliseconds.
                 socket.SetRawSocketOption(6, 18, BitConverter.GetBytes(10_000));
             }
             await socket.ConnectAsync(context.DnsEndPoint, ct).ConfigureAwait(false);
-            return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            return new NetworkStream(socket, ownsSocket: true);
         }
         catch
         {
