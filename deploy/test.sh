@@ -18,7 +18,27 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 export DOCKER_API_VERSION="${DOCKER_API_VERSION:-1.41}" TESTCONTAINERS_RYUK_DISABLED=true
 
 out="$(mktemp /tmp/sandbox-test.XXXXXX)"
-trap 'rm -f "$out"' EXIT
+before="$(mktemp /tmp/sandbox-test-before.XXXXXX)"
+trap 'rm -f "$out" "$before"' EXIT
+
+# Our labelled containers, volumes and networks, one per line (kind, name, instance). Tests remove what they create;
+# the end of the run compares this list with the one taken here, so what an earlier, interrupted run left on this
+# engine is reported as such and never blamed on this run.
+labelled() {
+  docker ps -a --filter label=dev.sandbox.product=sandbox --format 'container {{.Names}} {{.Status}} instance={{.Label "dev.sandbox.instance"}}'
+  docker volume ls --filter label=dev.sandbox.product=sandbox --format 'volume {{.Name}} instance={{.Label "dev.sandbox.instance"}}'
+  docker network ls --filter label=dev.sandbox.product=sandbox --format 'network {{.Name}} instance={{.Label "dev.sandbox.instance"}}'
+  docker network ls --filter label=dev.sandbox.test=true --format 'network {{.Name}} instance=test-network'
+  docker ps -a --filter label=dev.sandbox.test=true --format 'container {{.Names}} instance=test-container'
+  docker volume ls --filter label=dev.sandbox.test=true --format 'volume {{.Name}} instance=test-volume'
+}
+# Container status changes during a run ("Up 2 minutes" -> "Exited ..."); compare by kind and name only.
+names() { awk '{print $1" "$2}' | sort -u; }
+labelled > "$before"
+if [ -s "$before" ]; then
+  log "already on this engine before the tests (left by an earlier run; not counted against this one):"
+  sed 's/^/  /' "$before" >&2
+fi
 log "dotnet test Sandbox.sln"
 set +e
 # Tests on engines of their own (Swarm, EngineRestart) run after the compose check, which builds the server image they deploy.
@@ -82,16 +102,10 @@ if [ "$skipped" -gt 0 ]; then
 fi
 
 
-# Tests remove what they create; anything left with our label is reported (and fails the run when it is a test's).
-leftover="$(docker ps -a --filter label=dev.sandbox.product=sandbox --format '{{.Names}} {{.Status}} instance={{.Label "dev.sandbox.instance"}}')"
-leftvol="$(docker volume ls --filter label=dev.sandbox.product=sandbox --format '{{.Name}} instance={{.Label "dev.sandbox.instance"}}')
-$(docker network ls --filter label=dev.sandbox.product=sandbox --format '{{.Name}} instance={{.Label "dev.sandbox.instance"}}')
-$(docker network ls --filter label=dev.sandbox.test=true --format '{{.Name}} instance=test-network')
-$(docker ps -a --filter label=dev.sandbox.test=true --format '{{.Names}} instance=test-container')
-$(docker volume ls --filter label=dev.sandbox.test=true --format '{{.Name}} instance=test-volume')"
-all="$(printf '%s\n%s\n' "$leftover" "$leftvol" | sed '/^[[:space:]]*$/d')"
+# Tests remove what they create; anything new with our label is reported (and fails the run when it is a test's).
+all="$(labelled | awk 'NR==FNR { seen[$1" "$2]=1; next } !(($1" "$2) in seen)' <(names < "$before") -)"
 if [ -n "$all" ]; then
-  log "sandbox containers/volumes/networks still present after the tests:"
+  log "sandbox containers/volumes/networks this run left behind:"
   printf '%s\n' "$all" | sed 's/^/  /' >&2
   if grep -qE 'instance=(test|srvtest|failtest|stdiotest|compose-check|ui-check|stdio)-?' <<<"$all"; then
     log "a test leaked containers, volumes or networks"
