@@ -430,13 +430,12 @@ foreach (var (tier, ms, errors, seconds, before, during, after) in loads)
 Console.WriteLine();
 // The latency targets this server is held to, judged on this run's own figures (a guard that shows a regression as a
 // "no" beside the number; nothing is asserted: the machine is shared and noisy).
-Console.WriteLine();
 Console.WriteLine("| target | tier | this run | met |");
 Console.WriteLine("|---|---|---:|---|");
 foreach (var tier in tiers.Select(IsolationPolicy.Name))
 {
-    var floor = P(rows.First(r => r.Name == tier + ": attach-stream floor (JSON line echo)").Ms, 50);
     double Row(string name) => P(rows.First(r => r.Name == $"{tier}: {name}").Ms, 50);
+    var floor = Row("attach-stream floor (JSON line echo)");
     void Target(string target, string value, bool met) => Console.WriteLine($"| {target} | {tier} | {value} | {(met ? "yes" : "no")} |");
     var rest = Row("REST POST /execute") / floor;
     var mcpRatio = Row("MCP execute_code") / floor;

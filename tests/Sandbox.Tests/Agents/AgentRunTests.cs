@@ -98,42 +98,48 @@ public sealed class AgentRunTests(EngineFixture fixture)
         const string openAiKey = "sk-openai-test-71c2e94d05";
         var probe = fixture.CreateEngine();
         await using var network = await TestNetwork.CreateAsync(probe.DockerClient(), "model");
-        ScriptedModelEndpoint? earlier = null;
-        for (var attempt = 1; ; attempt++)
+        // Every model endpoint made here is disposed however the test ends (a retry makes a second one).
+        var models = new List<ScriptedModelEndpoint>();
+        try
         {
-            var model = new ScriptedModelEndpoint(network.Gateway,
-            [
-                ScriptedTurn.ToolUse("exec_command", new { cmd = "printf 'print(6*7)\\n' > hello.py && python3 hello.py" }),
-                ScriptedTurn.Final("Done: hello.py prints 42."),
-            ]);
-            var engine = fixture.CreateEngine(o =>
+            for (var attempt = 1; ; attempt++)
             {
-                o.Pool.Size = 0;
-                o.Agents.OpenAI.ModelEndpoint = model.Url;
-                o.Agents.OpenAI.ApiKey = openAiKey;
-                o.Agents.ModelEndpoint = "http://anthropic.invalid";
-                o.Agents.EgressNetwork = network.Name;
-            });
-            var session = await engine.Sessions.CreateAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
-            var run = await engine.Agents.RunAsync(session.Id, Owners.Alice, new AgentRunRequest
-            {
-                Agent = "codex", Prompt = "Write hello.py that prints 6*7, then run it.", Timeout = TimeSpan.FromMinutes(2),
-            }, CancellationToken.None);
-            if (attempt == 1 && run.Status == AgentRunStatus.TimedOut && model.Requests.Count(r => r.Path.StartsWith("/v1/responses", StringComparison.Ordinal)) == 1)
-            {
-                // Seen once in CI under load: Codex (under gVisor) ran the command and never came back to the model, until
-                // the time limit. A second such hang fails the test; the note of the change that added this says so.
-                earlier = model;
-                await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
-                continue;
+                var model = new ScriptedModelEndpoint(network.Gateway,
+                [
+                    ScriptedTurn.ToolUse("exec_command", new { cmd = "printf 'print(6*7)\\n' > hello.py && python3 hello.py" }),
+                    ScriptedTurn.Final("Done: hello.py prints 42."),
+                ]);
+                models.Add(model);
+                var engine = fixture.CreateEngine(o =>
+                {
+                    o.Pool.Size = 0;
+                    o.Agents.OpenAI.ModelEndpoint = model.Url;
+                    o.Agents.OpenAI.ApiKey = openAiKey;
+                    o.Agents.ModelEndpoint = "http://anthropic.invalid";
+                    o.Agents.EgressNetwork = network.Name;
+                });
+                var session = await engine.Sessions.CreateAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
+                var run = await engine.Agents.RunAsync(session.Id, Owners.Alice, new AgentRunRequest
+                {
+                    Agent = "codex", Prompt = "Write hello.py that prints 6*7, then run it.", Timeout = TimeSpan.FromMinutes(2),
+                }, CancellationToken.None);
+                if (attempt == 1 && run.Status == AgentRunStatus.TimedOut && model.Requests.Count(r => r.Path.StartsWith("/v1/responses", StringComparison.Ordinal)) == 1)
+                {
+                    // Seen once in CI under load: Codex (under gVisor) ran the command and never came back to the model, until
+                    // the time limit. A second such hang fails the test; the note of the change that added this says so.
+                    await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
+                    continue;
+                }
+                await CheckCodexRunAsync(engine, session, run, model, openAiKey);
+                return;
             }
-            await using var used = model;
-            if (earlier is not null)
+        }
+        finally
+        {
+            foreach (var model in models)
             {
-                await earlier.DisposeAsync();
+                await model.DisposeAsync();
             }
-            await CheckCodexRunAsync(engine, session, run, model, openAiKey);
-            return;
         }
     }
 
