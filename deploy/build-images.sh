@@ -18,8 +18,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-log() { printf '[build-images] %s\n' "$*" >&2; }
-die() { printf '[build-images] ERROR: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=deploy/lib.sh
+. "$here/lib.sh"
 
 BASE_IMAGE="${BASE_IMAGE:-debian:bookworm-slim}"
 LOCAL_BASE="sandbox-base:bookworm"
@@ -47,7 +47,7 @@ resolve_base() {
   fi
   log "$BASE_IMAGE cannot be pulled; building $LOCAL_BASE with debootstrap"
   [ "$(id -u)" = "0" ] || die "building a local base needs root (debootstrap); or make $BASE_IMAGE available"
-  command -v debootstrap >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+  require debootstrap debootstrap
   local rootfs mirror
   rootfs="$(mktemp -d /tmp/sandbox-rootfs.XXXXXX)"
   mirror="$(debian_mirror)"
@@ -137,7 +137,10 @@ prepare_compose() {
   local base="$1" sdk repo
   sdk="$(resolve_sdk "$base")"
   repo="$(cd "$here/.." && pwd)"
-  for d in "$repo/deploy/certs" "$here"/images/*/certs "$here"/cluster/*/certs; do
+  # Only folders that exist: an unmatched glob would otherwise name a folder literally "*".
+  local dirs=("$repo/deploy/certs") image
+  for image in "$here"/images/*/ "$here"/cluster/*/; do [ -d "$image" ] && dirs+=("${image%/}/certs"); done
+  for d in "${dirs[@]}"; do
     mkdir -p "$d"
     rm -f "$d"/*.crt
     if [ -n "$EXTRA_CA_DIR" ] && compgen -G "$EXTRA_CA_DIR/*.crt" >/dev/null; then cp "$EXTRA_CA_DIR"/*.crt "$d/"; fi

@@ -7,8 +7,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo="$(pwd)"
 
-log() { printf '[compose-check] %s\n' "$*" >&2; }
-die() { printf '[compose-check] ERROR: %s\n' "$*" >&2; exit 1; }
 
 . deploy/lib.sh
 require docker-compose docker-compose
@@ -58,8 +56,7 @@ check "Cursor config (url) with the TypeScript SDK client" mcp http cursor
 check "VS Code .vscode/mcp.json with the TypeScript SDK client" mcp http vscode
 check "Claude Desktop config via mcp-remote" mcp stdio claude-desktop-mcp-remote
 check "Claude Desktop config with docker run -i (server image, stdio)" mcp stdio claude-desktop-docker
-log "building the server for the dotnet stdio config"
-dotnet build src/Server -c Release -v quiet -nologo -clp:ErrorsOnly >/dev/null
+build_server >/dev/null
 check "Claude Desktop config with dotnet --stdio" mcp stdio claude-desktop-dotnet
 
 log "docker-compose down -v"

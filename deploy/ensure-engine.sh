@@ -4,8 +4,6 @@
 # start dockerd without systemd. Anything else is a clear error, never a silent fallback.
 set -euo pipefail
 
-log() { printf '[ensure-engine] %s\n' "$*" >&2; }
-die() { printf '[ensure-engine] ERROR: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=deploy/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -54,8 +52,7 @@ ensure_gvisor() {
   fi
   if ! command -v runsc >/dev/null 2>&1; then
     log "installing gVisor (runsc) from Debian"
-    export DEBIAN_FRONTEND=noninteractive
-    { apt-get update -qq && apt-get install -y -qq runsc; } >/dev/null 2>&1 || { log "WARNING: could not install runsc; sessions will use the container tier"; return 0; }
+    (apt_install runsc) >/dev/null 2>&1 || { log "WARNING: could not install runsc; sessions will use the container tier"; return 0; }
   fi
   local rc=0
   register_gvisor || rc=$?
@@ -88,9 +85,7 @@ fi
 
 if ! command -v dockerd >/dev/null 2>&1; then
   log "installing docker.io from Debian (no engine found)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq docker.io >/dev/null
+  apt_install docker.io
 fi
 # Debian's docker.io ships its own client in /usr/bin; a newer client elsewhere on PATH is fine (API is negotiated).
 command -v docker >/dev/null 2>&1 || die "docker client missing after installing docker.io"

@@ -4,11 +4,10 @@
 # Extra arguments go to the server (see --help), e.g. deploy/run.sh --urls http://127.0.0.1:9000
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-command -v dotnet >/dev/null 2>&1 || { echo "[run] ERROR: the .NET 10 SDK (dotnet) is required: https://dotnet.microsoft.com/download" >&2; exit 1; }
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+# shellcheck source=deploy/lib.sh
+. deploy/lib.sh
 
 deploy/ensure-engine.sh
 deploy/build-images.sh
-echo "[run] building the server" >&2
-dotnet build src/Server -c Release -v quiet -nologo -clp:ErrorsOnly >&2
+build_server
 exec dotnet src/Server/bin/Release/net10.0/Sandbox.Server.dll "$@"

@@ -8,8 +8,21 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-log() { printf '[test] %s\n' "$*" >&2; }
-command -v dotnet >/dev/null 2>&1 || { echo "[test] ERROR: the .NET 10 SDK (dotnet) is required: https://dotnet.microsoft.com/download" >&2; exit 1; }
+# shellcheck source=deploy/lib.sh
+. deploy/lib.sh
+command -v dotnet >/dev/null 2>&1 || die "the .NET 10 SDK (dotnet) is required: https://dotnet.microsoft.com/download"
+
+# No certificate or key is ever tracked outside test fixtures (the build host's CA certificates were once committed by
+# an unmatched glob): such a file fails the run.
+guard_failed=0
+if git rev-parse --git-dir >/dev/null 2>&1; then
+  tracked="$(git ls-files -- '*.crt' '*.key' '*.pem' '*.p12' '*.pfx' | grep -vE '^tests/([^/]+/)*[Ff]ixtures/' || true)"
+  if [ -n "$tracked" ]; then
+    log "certificates or keys are tracked outside test fixtures (remove them and ignore their folder):"
+    printf '%s\n' "$tracked" | sed 's/^/  /' >&2
+    guard_failed=1
+  fi
+fi
 
 deploy/ensure-engine.sh
 deploy/build-images.sh cluster
@@ -113,5 +126,6 @@ if [ -n "$all" ]; then
   fi
 fi
 
+failed=$((failed + guard_failed))
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$rc" -eq 0 ]

@@ -5,8 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-log() { printf '[ui-check] %s\n' "$*" >&2; }
-die() { printf '[ui-check] ERROR: %s\n' "$*" >&2; echo "ui-check: 0 passed, 1 failed"; exit 1; }
+DIE_REPORT="ui-check: 0 passed, 1 failed"
 . deploy/lib.sh
 require chromium chromium
 require npm nodejs npm
@@ -25,8 +24,8 @@ model_url="$(head -n 1 "$model_out")"
 port="${UI_CHECK_PORT:-18181}"
 token="ui-check-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 data="$(mktemp -d /tmp/sandbox-ui-check.XXXXXX)"
-log "building and starting the server on port $port"
-dotnet build src/Server -c Release -v quiet -nologo -clp:ErrorsOnly >/dev/null
+build_server >/dev/null
+log "starting the server on port $port"
 dotnet src/Server/bin/Release/net10.0/Sandbox.Server.dll --urls "http://127.0.0.1:$port" --Server:AuthToken="$token" \
   --Sandbox:InstanceId=ui-check --Sandbox:Durability:DataDirectory="$data" --Sandbox:Pool:Size=0 --Sandbox:Durability:KeepSessionsOnShutdown=false \
   --Sandbox:Agents:ModelEndpoint="$model_url" --Sandbox:Agents:EgressNetwork="$network" \

@@ -6,15 +6,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 src=deploy/dashboard-vendor
 dest=src/Server/Dashboard/vendor
-log() { echo "[vendor-dashboard] $*" >&2; }
-if ! command -v npm >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    log "installing Node's npm (apt)"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
-  else
-    log "ERROR: npm is needed once to fetch xterm.js for the dashboard (install Node.js, or run this as root on Debian)"; exit 1
-  fi
-fi
+# shellcheck source=deploy/lib.sh
+. deploy/lib.sh
+# npm is needed once to fetch xterm.js for the dashboard.
+require npm nodejs npm
 # npm uses its own CA list unless told to trust the system's (which holds any extra corporate CA).
 export NODE_EXTRA_CA_CERTS="${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}"
 (cd "$src" && npm ci --no-audit --no-fund --silent)

@@ -23,7 +23,6 @@ public sealed class SandboxEngine(
     Links.LinkService links,
     WorkspaceFileService files,
     PackageCatalog packages,
-    PackageInstaller installer,
     AgentRunService agents,
     Egress.EgressService egress,
     Git.GitService git,
@@ -60,9 +59,6 @@ public sealed class SandboxEngine(
 
     /// <summary>What an image has installed.</summary>
     public PackageCatalog Packages => packages;
-
-    /// <summary>Install packages into a session.</summary>
-    public PackageInstaller Installer => installer;
 
     /// <summary>Coding agent runs.</summary>
     public AgentRunService Agents => agents;

@@ -13,9 +13,6 @@ public sealed record SessionRoute(NodeRecord? Node)
 {
     /// <summary>Served by this node.</summary>
     public static SessionRoute Here { get; } = new((NodeRecord?)null);
-
-    /// <summary>Whether another node holds the session.</summary>
-    public bool IsRemote => Node is not null;
 }
 
 /// <summary>
@@ -215,9 +212,6 @@ public sealed partial class ClusterService
         }
         return here.OrderByDescending(s => s.CreatedAt).ToList();
     }
-
-    /// <summary>Forgets a remembered place (the node answered that it does not hold the session any more).</summary>
-    public void Forget(string sessionId) => _places.TryRemove(sessionId, out _);
 
     /// <summary>Where a new session of <paramref name="image"/> goes: null for here, else the least-loaded live, active node
     /// with the image and room (this node wins ties). Throws <c>capacity_exceeded</c> when no node has room.</summary>

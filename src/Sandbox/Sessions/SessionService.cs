@@ -112,8 +112,6 @@ public sealed partial class SessionService
     /// <summary>Closes a session: its sandbox and workspace are removed, even if the sandbox is already gone.</summary>
     public Task CloseAsync(string sessionId, string owner, CancellationToken ct) => _closer.CloseAsync(_registry.Get(sessionId, owner), "closed by caller", ct);
 
-    internal Task CloseAsync(Session session, string why, CancellationToken ct) => _closer.CloseAsync(session, why, ct);
-
     /// <summary>Closes sessions idle past their timeout or older than the maximum lifetime. Returns how many.</summary>
     public Task<int> ReapAsync(CancellationToken ct) => _closer.ReapAsync(ct);
 

@@ -67,9 +67,6 @@ public sealed class SqliteSessionStore : SqlSessionStore
         _path = Path.Combine(options.Value.Durability.ResolveDataDirectory(), "sandbox.db");
     }
 
-    /// <summary>The database file.</summary>
-    public string DatabasePath => _path;
-
     /// <inheritdoc />
     public override string Location => _path;
 

@@ -30,9 +30,6 @@ internal sealed partial class StoreBacklog : IAsyncDisposable
         _logger = logger;
     }
 
-    /// <summary>Session records waiting for the database.</summary>
-    public int PendingRecords => _records.Count;
-
     public void Start() => _loop = Task.Run(LoopAsync, CancellationToken.None);
 
     public void Enqueue(HistoryEntry entry)

@@ -14,8 +14,8 @@ namespace Sandbox.Server.Tests.Cluster;
 /// Three servers sharing a PostgreSQL store on this machine's engine: sessions spread over the nodes, each used through
 /// the others over REST, MCP and links; a node that stops is reported lost by the others within seconds while their
 /// sessions keep their state; when it comes back it removes what it held; a draining node takes no new session; a
-/// store outage is a clear 503 that leaves nothing behind. (deploy/cluster-check.sh runs the same on a Swarm of
-/// Docker-in-Docker nodes.)
+/// store outage is a clear 503 that leaves nothing behind. (tests/Cluster.Tests/SwarmTests.cs runs the stack on a Swarm
+/// of Docker-in-Docker nodes.)
 /// </summary>
 public sealed class ClusterTests : IAsyncLifetime
 {
