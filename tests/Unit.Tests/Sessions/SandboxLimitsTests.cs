@@ -1,6 +1,6 @@
 using Sandbox.Sessions;
 
-namespace Sandbox.Tests.Sessions;
+namespace Sandbox.Unit.Tests.Sessions;
 
 public sealed class SandboxLimitsTests
 {

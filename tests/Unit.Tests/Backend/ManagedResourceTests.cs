@@ -1,6 +1,6 @@
 using Sandbox.Backend;
 
-namespace Sandbox.Tests.Backend;
+namespace Sandbox.Unit.Tests.Backend;
 
 public sealed class ManagedResourceTests
 {

@@ -3,7 +3,7 @@ using System.Text.Json;
 using System.Threading.Channels;
 using Sandbox.Runner;
 
-namespace Sandbox.Tests.Runner;
+namespace Sandbox.Unit.Tests.Runner;
 
 /// <summary>A runner stream the test plays the runner on: it writes the runner's output and reads what the engine sent.</summary>
 internal sealed class InMemoryRunnerStream : RunnerStream

@@ -1,6 +1,6 @@
 using Sandbox.Egress;
 
-namespace Sandbox.Tests.Egress;
+namespace Sandbox.Unit.Tests.Egress;
 
 /// <summary>Allow-list patterns: what parses, what they match, and the operator ceiling (pure logic).</summary>
 public sealed class EgressPatternTests

@@ -1,6 +1,6 @@
 using Sandbox.Files;
 
-namespace Sandbox.Tests.Files;
+namespace Sandbox.Unit.Tests.Files;
 
 public sealed class WorkspacePathTests
 {

@@ -2,7 +2,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
 using Sandbox.Runner;
 
-namespace Sandbox.Tests.Runner;
+namespace Sandbox.Unit.Tests.Runner;
 
 /// <summary>The engine's end of the runner protocol, against a scripted runner (pure protocol logic: the real runner is
 /// exercised by every engine test).</summary>

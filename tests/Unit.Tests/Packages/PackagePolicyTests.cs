@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Options;
 using Sandbox.Packages;
 
-namespace Sandbox.Tests.Packages;
+namespace Sandbox.Unit.Tests.Packages;
 
 public sealed class PackagePolicyTests
 {

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
-namespace Sandbox.Tests.DependencyInjection;
+namespace Sandbox.Unit.Tests.DependencyInjection;
 
 /// <summary>Options as the server binds them: every section validated at start, and moved keys named, not ignored.</summary>
 public sealed class SandboxOptionsTests

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Options;
 using Sandbox.Safety;
 
-namespace Sandbox.Tests.Safety;
+namespace Sandbox.Unit.Tests.Safety;
 
 public sealed class DefaultSafetyPolicyTests
 {
