@@ -7,7 +7,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo="$(pwd)"
 
-
 . deploy/lib.sh
 require docker-compose docker-compose
 require npm nodejs npm

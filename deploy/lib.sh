@@ -17,7 +17,7 @@ die() {
 apt_install() {
   [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1 || die "cannot install $* (needs root on Debian: apt-get install $*)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  apt-get update -qq >/dev/null && apt-get install -y -qq "$@" >/dev/null
 }
 
 require() {
