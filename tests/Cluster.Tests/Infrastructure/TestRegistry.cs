@@ -45,15 +45,51 @@ public sealed class TestRegistry : IAsyncDisposable
             })
             .Build();
         await container.StartAsync();
-        return new TestRegistry(container, host);
+        var registry = new TestRegistry(container, host);
+        await registry.WaitUntilAnsweringAsync(TimeSpan.FromSeconds(60));
+        return registry;
+    }
+
+    // The container runs before the registry listens: a push at once was reset (seen in a full run).
+    private async Task WaitUntilAnsweringAsync(TimeSpan limit)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var url = new Uri($"http://127.0.0.1:{await HostPortAsync()}/v2/");
+        using var deadline = new CancellationTokenSource(limit);
+        while (true)
+        {
+            try
+            {
+                using var response = await http.GetAsync(url, deadline.Token);
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException) when (!deadline.IsCancellationRequested)
+            {
+            }
+            if (deadline.IsCancellationRequested)
+            {
+                throw new TimeoutException($"the test registry did not answer {url} within {limit.TotalSeconds} s");
+            }
+            await Task.Delay(200, CancellationToken.None);
+        }
+    }
+
+    private async Task<string> HostPortAsync()
+    {
+        var inspect = await _host.Containers.InspectContainerAsync(_container.Id);
+        return inspect.NetworkSettings!.Ports!["5000/tcp"].First().HostPort;
     }
 
     /// <summary>Pushes this machine's image <paramref name="name"/>:latest (e.g. sandbox-python) to the registry.</summary>
     public async Task PushAsync(string name)
     {
-        var inspect = await _host.Containers.InspectContainerAsync(_container.Id);
-        var port = inspect.NetworkSettings!.Ports!["5000/tcp"].First().HostPort;
-        var repository = $"127.0.0.1:{port}/{name}";
+        var repository = $"127.0.0.1:{await HostPortAsync()}/{name}";
         await _host.Images.TagImageAsync(name + ":latest", new ImageTagParameters { RepositoryName = repository, Tag = "latest" });
         var errors = new PullErrors();
         try
