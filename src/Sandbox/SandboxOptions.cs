@@ -1,14 +1,17 @@
 using System.ComponentModel.DataAnnotations;
-using Sandbox.Safety;
 using Sandbox.Sessions;
 
 namespace Sandbox;
 
-/// <summary>Server-wide engine configuration, bound from the <c>Sandbox</c> configuration section.</summary>
-public sealed class SandboxOptions : IValidatableObject
+/// <summary>
+/// The engine's own settings, bound from the <c>Sandbox</c> section: the Docker endpoint, this server's instance id, the
+/// images, session limits and lifetimes. Each capability's settings are options of their own in a section below it
+/// (<c>Sandbox:Execution</c> is <see cref="Execution.ExecutionOptions"/>, and so on).
+/// </summary>
+public sealed class SandboxOptions : IValidatableObject, ISandboxOptionsSection
 {
     /// <summary>The configuration section name.</summary>
-    public const string SectionName = "Sandbox";
+    public static string SectionName => "Sandbox";
 
     /// <summary>Docker engine endpoint. Empty: <c>DOCKER_HOST</c>, else <c>unix:///var/run/docker.sock</c>.</summary>
     public string? DockerEndpoint { get; set; }
@@ -60,65 +63,12 @@ public sealed class SandboxOptions : IValidatableObject
     /// <summary>After a timeout or cancellation, how long the runner has to stop the code before the container is restarted.</summary>
     public TimeSpan KillGrace { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Isolation tiers: gVisor or the container alone, the default, and whether it is required.</summary>
-    [Required] public Isolation.IsolationOptions Isolation { get; set; } = new();
-
-    /// <summary>Session networks: the ceiling of allow lists, the proxy's network and address rules, operator secrets.</summary>
-    [Required] public Egress.EgressOptions Egress { get; set; } = new();
-
-    /// <summary>Code execution: timeouts, output and code caps, concurrency.</summary>
-    [Required] public Execution.ExecutionOptions Execution { get; set; } = new();
-
-    /// <summary>Workspace snapshots and forks: where, how big, how many.</summary>
-    [Required] public Snapshots.SnapshotOptions Snapshots { get; set; } = new();
-
-    /// <summary>Signed file links: key, expiry, sizes.</summary>
-    [Required] public Links.LinkOptions Links { get; set; } = new();
-
-    /// <summary>Sessions from repositories, agents' branches, exports and pushes.</summary>
-    [Required] public Git.GitOptions Git { get; set; } = new();
-
-    /// <summary>Setup commands per image.</summary>
-    [Required] public Setup.SetupOptions Setup { get; set; } = new();
-
-    /// <summary>Host directories sessions may mount read-only by name.</summary>
-    [Required] public Setup.ContextOptions Context { get; set; } = new();
-
-    /// <summary>Several servers sharing one store: heartbeats, placement of new sessions, forwarding.</summary>
-    [Required] public Cluster.ClusterOptions Cluster { get; set; } = new();
-
-    /// <summary>Background processes: how many a session may run.</summary>
-    [Required] public Processes.ProcessOptions Processes { get; set; } = new();
-
-    /// <summary>Workspace file transfers: size caps.</summary>
-    [Required] public Files.WorkspaceFileOptions Files { get; set; } = new();
-
-    /// <summary>The warm pool.</summary>
-    [Required] public Pool.PoolOptions Pool { get; set; } = new();
-
-    /// <summary>The session store and what survives a restart.</summary>
-    [Required] public Durability.DurabilityOptions Durability { get; set; } = new();
-
-    /// <summary>Coding agents (<c>run_agent</c>): model endpoint, key, network and limits.</summary>
-    [Required] public Agents.AgentOptions Agents { get; set; } = new();
-
-    /// <summary>Installing packages into sessions: policy, fetcher, cache.</summary>
-    [Required] public Packages.PackageOptions Packages { get; set; } = new();
-
-    /// <summary>Static safety check settings.</summary>
-    [Required] public SafetyOptions Safety { get; set; } = new();
-
     /// <inheritdoc />
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (!Images.ContainsKey(DefaultImage))
         {
             yield return new ValidationResult($"DefaultImage '{DefaultImage}' is not a key of Images.", [nameof(DefaultImage)]);
-        }
-        if (Cluster.Enabled && Durability.Store == Sandbox.Durability.StoreKind.Memory)
-        {
-            yield return new ValidationResult("Cluster:Enabled needs a store the nodes share (Durability:Store=Postgres, or Sqlite for servers on one machine), not Memory.",
-                [nameof(Cluster)]);
         }
         if (!Version.TryParse(DockerApiVersion, out _))
         {

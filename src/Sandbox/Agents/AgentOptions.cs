@@ -3,8 +3,11 @@ using System.ComponentModel.DataAnnotations;
 namespace Sandbox.Agents;
 
 /// <summary>Coding agents run inside sessions (<c>Sandbox:Agents</c>).</summary>
-public sealed class AgentOptions : IValidatableObject
+public sealed class AgentOptions : IValidatableObject, ISandboxOptionsSection
 {
+    /// <inheritdoc />
+    public static string SectionName => "Sandbox:Agents";
+
     /// <summary>The model API the agents talk to (through the run's model proxy). The proxy forwards to this URL only.</summary>
     [Required] public string ModelEndpoint { get; set; } = "https://api.anthropic.com";
 

@@ -10,9 +10,9 @@ namespace Sandbox.Agents;
 internal sealed record ValidatedAgentRequest(IAgentRunner Agent, TimeSpan Timeout, Uri Endpoint);
 
 /// <summary>Checks an agent run request against the server's agents and limits; every refusal says what to change.</summary>
-internal sealed partial class AgentRequestValidator(IOptions<SandboxOptions> options)
+public sealed partial class AgentRequestValidator(IOptions<AgentOptions> options)
 {
-    private readonly AgentOptions _options = options.Value.Agents;
+    private readonly AgentOptions _options = options.Value;
 
     public ValidatedAgentRequest Validate(AgentRunRequest request, IReadOnlyDictionary<string, IAgentRunner> agents)
     {

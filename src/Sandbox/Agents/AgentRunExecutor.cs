@@ -17,10 +17,11 @@ namespace Sandbox.Agents;
 /// agent process through the runner under the deadline, close the network, diff the workspace, record the run. Any
 /// failure ends the run as failed with the reason; nothing escapes unobserved.
 /// </summary>
-internal sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunTracker runs, IAgentNetwork network, SessionJournal journal,
-    Git.GitService git, IOptions<SandboxOptions> options, TimeProvider time, ILogger<AgentRunExecutor> logger)
+public sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunTracker runs, IAgentNetwork network, SessionJournal journal,
+    Git.GitService git, IOptions<SandboxOptions> options, IOptions<AgentOptions> agents, TimeProvider time, ILogger<AgentRunExecutor> logger)
 {
     private readonly SandboxOptions _options = options.Value;
+    private readonly AgentOptions _agents = agents.Value;
 
     public async Task ExecuteAsync(AgentRunState state, AgentLaunch launch, ModelProxyConfig config, TimeSpan timeout)
     {
@@ -104,14 +105,14 @@ internal sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRu
         TimeSpan timeout, CancellationToken token)
     {
         var session = state.Session;
-        var proxyImage = string.IsNullOrWhiteSpace(_options.Agents.ProxyImage) ? _options.Images[session.Image] : _options.Agents.ProxyImage;
+        var proxyImage = string.IsNullOrWhiteSpace(_agents.ProxyImage) ? _options.Images[session.Image] : _agents.ProxyImage;
         IModelProxy? proxy = null;
         try
         {
             using (var opening = CancellationTokenSource.CreateLinkedTokenSource(token))
             {
                 opening.CancelAfter(_options.CreateTimeout);
-                proxy = await network.OpenAsync(session.Id, session.ContainerId, proxyImage, config, _options.Agents.EgressNetwork, opening.Token).ConfigureAwait(false);
+                proxy = await network.OpenAsync(session.Id, session.ContainerId, proxyImage, config, _agents.EgressNetwork, opening.Token).ConfigureAwait(false);
             }
             return await RunProcessAsync(state, launch, timeout).ConfigureAwait(false);
         }
@@ -145,7 +146,7 @@ internal sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRu
         var end = await RunnerCommand.RunAsync(runner, runner.NewId(), new Dictionary<string, object>
         {
             ["op"] = "exec", ["language"] = "argv", ["argv"] = launch.Argv, ["env"] = launch.Env,
-            ["max_output"] = _options.Agents.MaxTrajectoryChars,
+            ["max_output"] = _agents.MaxTrajectoryChars,
         }, timeout, _options.KillGrace, time, message =>
         {
             switch (message.Type)
@@ -160,7 +161,7 @@ internal sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRu
                         state.AddLine(pending.ToString(0, nl));
                         pending.Remove(0, nl + 1);
                     }
-                    if (pending.Length > _options.Agents.MaxTrajectoryChars)
+                    if (pending.Length > _agents.MaxTrajectoryChars)
                     {
                         pending.Clear();
                         state.MarkTruncated();
@@ -200,7 +201,7 @@ internal sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRu
     {
         try
         {
-            var reply = await session.Live.AskAsync(new() { ["op"] = "diff", ["max_chars"] = _options.Agents.MaxDiffChars },
+            var reply = await session.Live.AskAsync(new() { ["op"] = "diff", ["max_chars"] = _agents.MaxDiffChars },
                 TimeSpan.FromMinutes(2), "workspace diff", CancellationToken.None).ConfigureAwait(false);
             return reply.Type == "diff"
                 ? (ParseChanges(reply.Body), Str(reply.Body, "diff") ?? "", Bool(reply.Body, "truncated"))
@@ -219,7 +220,7 @@ internal sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRu
         try
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-            return await git.CollectRunAsync(session, branch, baseCommit, _options.Agents.MaxDiffChars, cts.Token).ConfigureAwait(false);
+            return await git.CollectRunAsync(session, branch, baseCommit, _agents.MaxDiffChars, cts.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SandboxException or OperationCanceledException)
         {

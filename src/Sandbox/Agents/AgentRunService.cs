@@ -31,13 +31,15 @@ public sealed partial class AgentRunService : ISessionCloseListener
     private readonly AgentRequestValidator _validator;
     private readonly IAgentNetwork _network;
     private readonly SessionJournal _journal;
-    private readonly SandboxOptions _options;
+    private readonly AgentOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<AgentRunService> _logger;
 
-    internal AgentRunService(SessionRegistry registry, AgentRunTracker runs, AgentRunExecutor executor, AgentRequestValidator validator,
-        IAgentNetwork network, SessionJournal journal, IOptions<SandboxOptions> options, TimeProvider time, ILogger<AgentRunService> logger)
+    /// <summary>Creates the service.</summary>
+    public AgentRunService(SessionRegistry registry, AgentRunTracker runs, AgentRunExecutor executor, AgentRequestValidator validator,
+        IAgentNetwork network, SessionJournal journal, IOptions<AgentOptions> options, TimeProvider time, ILogger<AgentRunService> logger)
     {
+        ArgumentNullException.ThrowIfNull(options);
         _registry = registry;
         _runs = runs;
         _executor = executor;
@@ -187,7 +189,7 @@ public sealed partial class AgentRunService : ISessionCloseListener
         var launch = agent.Build(request, new AgentContext($"http://{_network.ProxyHost}:{_network.ProxyPort}", PlaceholderKey, AgentHome));
         _registry.Claim(session, SessionWork.AgentRun,
             $"Session {session.Id} is running another execution or agent run. Wait for it to finish, or use another session.");
-        var api = _options.Agents.Api(agent.ModelApi);
+        var api = _options.Api(agent.ModelApi);
         var apiKey = string.IsNullOrEmpty(request.ApiKey) ? api.ApiKey : request.ApiKey;
         var secrets = request.Env.Values.Append(apiKey ?? "").ToList();
         var run = new AgentRun
@@ -196,7 +198,7 @@ public sealed partial class AgentRunService : ISessionCloseListener
             Prompt = request.Prompt, ModelEndpoint = endpoint.GetLeftPart(UriPartial.Path), Status = AgentRunStatus.Running,
             StartedAt = _time.GetUtcNow(),
         };
-        var state = new AgentRunState(run, session, agent, secrets, _options.Agents.MaxTrajectoryChars) { Branch = request.Branch };
+        var state = new AgentRunState(run, session, agent, secrets, _options.MaxTrajectoryChars) { Branch = request.Branch };
         var watcher = watch ? state.Watch() : Channel.CreateUnbounded<AgentRunEvent>().Reader;
         _runs.Add(state);
         LogAgentStarted(_logger, run.Id, session.Id, agent.Name, owner);

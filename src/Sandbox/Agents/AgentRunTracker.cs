@@ -7,12 +7,12 @@ namespace Sandbox.Agents;
 
 /// <summary>The agent runs this server holds in memory: every running one, and the most recent finished ones (watchers
 /// may still attach); older runs are read from the store.</summary>
-internal sealed partial class AgentRunTracker(IOptions<SandboxOptions> options, ILogger<AgentRunTracker> logger)
+public sealed partial class AgentRunTracker(IOptions<AgentOptions> options, IOptions<SandboxOptions> engine, ILogger<AgentRunTracker> logger)
 {
     private readonly ConcurrentDictionary<string, AgentRunState> _runs = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<string> _finished = new();
-    private readonly AgentOptions _options = options.Value.Agents;
-    private readonly TimeSpan _killGrace = options.Value.KillGrace;
+    private readonly AgentOptions _options = options.Value;
+    private readonly TimeSpan _killGrace = engine.Value.KillGrace;
 
     public void Add(AgentRunState state) => _runs[state.Id] = state;
 

@@ -6,7 +6,7 @@ namespace Sandbox.Cluster;
 
 /// <summary>Runs <see cref="ClusterService"/>'s heartbeat: the first before the server takes requests (after the
 /// sessions are recovered), then every <see cref="ClusterOptions.HeartbeatInterval"/>; at shutdown the node says it left.</summary>
-public sealed partial class ClusterHeartbeat(ClusterService cluster, IOptions<SandboxOptions> options, ILogger<ClusterHeartbeat> logger) : BackgroundService
+public sealed partial class ClusterHeartbeat(ClusterService cluster, IOptions<ClusterOptions> options, ILogger<ClusterHeartbeat> logger) : BackgroundService
 {
     /// <inheritdoc />
     public override async Task StartAsync(CancellationToken cancellationToken)
@@ -22,13 +22,13 @@ public sealed partial class ClusterHeartbeat(ClusterService cluster, IOptions<Sa
         {
             return;
         }
-        using var timer = new PeriodicTimer(options.Value.Cluster.HeartbeatInterval);
+        using var timer = new PeriodicTimer(options.Value.HeartbeatInterval);
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
             try
             {
                 using var beat = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-                beat.CancelAfter(options.Value.Cluster.NodeTimeout);
+                beat.CancelAfter(options.Value.NodeTimeout);
                 await cluster.BeatAsync(beat.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is SandboxException or OperationCanceledException && !stoppingToken.IsCancellationRequested)

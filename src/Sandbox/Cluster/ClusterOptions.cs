@@ -5,8 +5,11 @@ namespace Sandbox.Cluster;
 
 /// <summary>Several servers sharing one store (<c>Sandbox:Cluster</c>): each drives its own node's engine, records where
 /// its sessions live, and forwards a request for another node's session to that node.</summary>
-public sealed class ClusterOptions : IValidatableObject
+public sealed class ClusterOptions : IValidatableObject, ISandboxOptionsSection
 {
+    /// <inheritdoc />
+    public static string SectionName => "Sandbox:Cluster";
+
     /// <summary>Join a cluster: heartbeats, placement of new sessions and forwarding. Needs a shared store
     /// (<c>Sandbox:Durability:Store=Postgres</c>, or SQLite for servers on one machine).</summary>
     public bool Enabled { get; set; }

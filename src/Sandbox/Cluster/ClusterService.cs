@@ -27,6 +27,7 @@ public sealed partial class ClusterService
     private readonly ISessionStore _store;
     private readonly ISandboxBackend _backend;
     private readonly SandboxOptions _options;
+    private readonly ClusterOptions _cluster;
     private readonly TimeProvider _time;
     private readonly ILogger<ClusterService> _logger;
     private readonly DateTimeOffset _startedAt;
@@ -40,8 +41,13 @@ public sealed partial class ClusterService
     private DateTimeOffset _lastBeat;
     private Uri? _url;
 
-    internal ClusterService(SessionRegistry registry, ISessionStore store, ISandboxBackend backend, IOptions<SandboxOptions> options, TimeProvider time, ILogger<ClusterService> logger)
+    /// <summary>Creates the service.</summary>
+    public ClusterService(SessionRegistry registry, ISessionStore store, ISandboxBackend backend, IOptions<SandboxOptions> options, IOptions<ClusterOptions> cluster,
+        TimeProvider time, ILogger<ClusterService> logger)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(cluster);
+        _cluster = cluster.Value;
         _registry = registry;
         _store = store;
         _backend = backend;
@@ -52,7 +58,7 @@ public sealed partial class ClusterService
     }
 
     /// <summary>Whether this server is part of a cluster.</summary>
-    public bool Enabled => _options.Cluster.Enabled;
+    public bool Enabled => _cluster.Enabled;
 
     /// <summary>This node's id.</summary>
     public string NodeId => _options.InstanceId;
@@ -67,7 +73,7 @@ public sealed partial class ClusterService
     public bool IsAlive(NodeRecord node)
     {
         ArgumentNullException.ThrowIfNull(node);
-        return node.Id == NodeId || _time.GetUtcNow() - node.LastSeen <= _options.Cluster.NodeTimeout;
+        return node.Id == NodeId || _time.GetUtcNow() - node.LastSeen <= _cluster.NodeTimeout;
     }
 
     /// <summary>Resolves this node's URL and writes its first heartbeat (before it takes requests).</summary>
@@ -77,7 +83,7 @@ public sealed partial class ClusterService
         {
             return;
         }
-        _url = _options.Cluster.ResolveAdvertiseUrl();
+        _url = _cluster.ResolveAdvertiseUrl();
         await BeatAsync(ct).ConfigureAwait(false);
         LogJoined(_logger, NodeId, _url.ToString(), _nodes.Count);
     }
@@ -97,7 +103,7 @@ public sealed partial class ClusterService
             _imagesAt = now;
         }
         await _store.SaveNodeAsync(Self(now), ct).ConfigureAwait(false);
-        if (_lastBeat != default && now - _lastBeat > _options.Cluster.NodeTimeout)
+        if (_lastBeat != default && now - _lastBeat > _cluster.NodeTimeout)
         {
             // This node was silent long enough for the others to report its sessions lost (a freeze, a partition):
             // what they reported holds, and the sandboxes go.

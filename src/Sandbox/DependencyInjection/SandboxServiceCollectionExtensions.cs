@@ -1,38 +1,143 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Sandbox;
 using Sandbox.Agents;
 using Sandbox.Backend;
+using Sandbox.Cluster;
+using Sandbox.Docker;
 using Sandbox.Durability;
 using Sandbox.Egress;
 using Sandbox.Execution;
 using Sandbox.Files;
+using Sandbox.Git;
 using Sandbox.Isolation;
+using Sandbox.Links;
 using Sandbox.Packages;
 using Sandbox.Pool;
-using Microsoft.Extensions.Options;
-using Sandbox;
-using Sandbox.Docker;
+using Sandbox.Ports;
+using Sandbox.Processes;
 using Sandbox.Safety;
 using Sandbox.Sessions;
+using Sandbox.Setup;
+using Sandbox.Snapshots;
 using Sandbox.Storage;
+using Sandbox.Terminals;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Registers the sandbox engine.</summary>
 public static class SandboxServiceCollectionExtensions
 {
-    /// <summary>Adds the engine (Docker backend, safety policy, the session core, every capability service, the reaper)
-    /// with validated options.</summary>
+    /// <summary>
+    /// Adds the engine: every component's options (bound from its own section of <see cref="IConfiguration"/> when the
+    /// container has one, each validated at start by its own validator), the Docker backend, the safety policy, the
+    /// session core, every capability service and the background lifecycle.
+    /// </summary>
     /// <param name="services">The service collection.</param>
-    /// <param name="configure">Optional extra configuration applied after binding.</param>
-    public static OptionsBuilder<SandboxOptions> AddSandbox(this IServiceCollection services, Action<SandboxOptions>? configure = null)
+    /// <returns>A builder to configure the engine's options further.</returns>
+    public static SandboxBuilder AddSandbox(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
-        var builder = services.AddOptions<SandboxOptions>().ValidateDataAnnotations().ValidateOnStart();
-        if (configure is not null)
-        {
-            builder.Configure(configure);
-        }
+        AddOptionsSections(services);
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSandboxDocker();
+        services.TryAddSingleton<ISafetyPolicy, DefaultSafetyPolicy>();
+        services.TryAddSingleton<SessionStoreFactory>();
+        services.TryAddSingleton(sp => sp.GetRequiredService<SessionStoreFactory>().Create());
+
+        // The session core every capability shares.
+        services.TryAddSingleton<SessionJournal>();
+        services.TryAddSingleton<SessionRegistry>();
+        services.TryAddSingleton<IsolationPolicy>();
+        services.TryAddSingleton<SandboxLauncher>();
+        services.TryAddSingleton<WarmPool>();
+        services.TryAddSingleton<SessionCloser>();
+        services.TryAddSingleton<SessionCreator>();
+        services.TryAddSingleton<SessionService>();
+
+        // Capabilities. Those that keep per-session state are told when a session closes.
+        services.TryAddSingleton<EgressService>();
+        services.AddCloseListener<EgressService>();
+        services.TryAddSingleton<GitService>();
+        services.TryAddSingleton<SetupService>();
+        services.TryAddSingleton<TerminalService>();
+        services.TryAddSingleton<ExecutionSafety>();
+        services.TryAddSingleton<ExecutionService>();
+        services.AddCloseListener<ExecutionService>();
+        services.TryAddSingleton<OutputLog>();
+        services.TryAddSingleton<ProcessService>();
+        services.TryAddSingleton<WorkspaceFileService>();
+        services.TryAddSingleton<WorkspaceStreams>();
+        services.TryAddSingleton<LinkService>();
+        services.TryAddSingleton<SnapshotService>();
+        services.TryAddSingleton<PortService>();
+        services.TryAddSingleton<PackageCatalog>();
+        services.TryAddSingleton<PackagePolicy>();
+        services.TryAddSingleton<PackageInstaller>();
+        services.TryAddSingleton<AgentRunTracker>();
+        services.TryAddSingleton<AgentRequestValidator>();
+        services.TryAddSingleton<AgentRunExecutor>();
+        services.TryAddSingleton<AgentRunService>();
+        services.AddCloseListener<AgentRunService>();
+
+        // Durability and the background lifecycle.
+        services.TryAddSingleton<OrphanSweeper>();
+        services.TryAddSingleton<SessionRecovery>();
+        services.TryAddSingleton<ClusterService>();
+        services.TryAddSingleton<SandboxEngine>();
+        services.AddHostedService<SessionReaper>();
+        // After the reaper: the first heartbeat counts the sessions it recovered.
+        services.AddHostedService<ClusterHeartbeat>();
+        return new SandboxBuilder(services);
+    }
+
+    /// <summary>The Docker implementation of the backend seam and of its collaborators (agent and egress networks, package
+    /// fetcher, git helper). Another backend registers its own implementations of these interfaces instead.</summary>
+    public static IServiceCollection AddSandboxDocker(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.TryAddSingleton<DockerBackend>();
+        // One backend instance serves both its seam and the Docker collaborators that need the engine client.
+        services.TryAddSingleton<ISandboxBackend>(sp => sp.GetRequiredService<DockerBackend>());
+        services.TryAddSingleton<IAgentNetwork, DockerAgentNetwork>();
+        services.TryAddSingleton<IEgressNetwork, DockerEgressNetwork>();
+        services.TryAddSingleton<IPackageFetcher, DockerPackageFetcher>();
+        services.TryAddSingleton<IGitHelper, DockerGitHelper>();
+        return services;
+    }
+
+    /// <summary>Tells the singleton <typeparamref name="TService"/> when a session closes (a DI enumerable of
+    /// <see cref="ISessionCloseListener"/>, as YARP's cluster-change listeners).</summary>
+    public static IServiceCollection AddCloseListener<TService>(this IServiceCollection services) where TService : class, ISessionCloseListener
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        // The same instance as the capability itself, not a second one.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<ISessionCloseListener, TService>(sp => sp.GetRequiredService<TService>()));
+        return services;
+    }
+
+    private static void AddOptionsSections(IServiceCollection services)
+    {
+        AddSection<SandboxOptions>(services);
+        AddSection<IsolationOptions>(services);
+        AddSection<EgressOptions>(services);
+        AddSection<ExecutionOptions>(services);
+        AddSection<SnapshotOptions>(services);
+        AddSection<LinkOptions>(services);
+        AddSection<GitOptions>(services);
+        AddSection<SetupOptions>(services);
+        AddSection<ContextOptions>(services);
+        AddSection<ClusterOptions>(services);
+        AddSection<ProcessOptions>(services);
+        AddSection<WorkspaceFileOptions>(services);
+        AddSection<PoolOptions>(services);
+        AddSection<DurabilityOptions>(services);
+        AddSection<AgentOptions>(services);
+        AddSection<PackageOptions>(services);
+        AddSection<SafetyOptions>(services);
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SandboxOptions>, MovedOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ClusterOptions>, ClusterStoreValidator>());
         // An image set to "" is not offered (configuration can add keys to the defaults but not remove them).
         services.PostConfigure<SandboxOptions>(o =>
         {
@@ -41,110 +146,14 @@ public static class SandboxServiceCollectionExtensions
                 o.Images.Remove(name);
             }
         });
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SandboxOptions>, SandboxOptionsValidator>());
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SandboxOptions>, MovedOptionsValidator>());
-        services.TryAddSingleton(TimeProvider.System);
-        services.AddSandboxDocker();
-        services.TryAddSingleton<ISafetyPolicy, DefaultSafetyPolicy>();
-        services.TryAddSingleton<ISessionStore>(sp => sp.GetRequiredService<IOptions<SandboxOptions>>().Value switch
-        {
-            { Durability.Store: StoreKind.Memory } o => new InMemorySessionStore(o.InstanceId),
-            { Durability.Store: StoreKind.Postgres } => ActivatorUtilities.CreateInstance<PostgresSessionStore>(sp),
-            _ => ActivatorUtilities.CreateInstance<SqliteSessionStore>(sp),
-        });
-
-        // The session core every capability shares.
-        services.TryAddSingleton<SessionJournal>();
-        services.TryAddSingleton<SessionRegistry>();
-        services.TryAddSingleton<IsolationPolicy>();
-        services.TryAddSingleton<SandboxLauncher>();
-        services.TryAddSingleton<WarmPool>();
-        services.TryAddSingleton(sp => new SessionService(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<SandboxLauncher>(),
-            sp.GetRequiredService<WarmPool>(), sp.GetRequiredService<IsolationPolicy>(), sp.GetRequiredService<ISandboxBackend>(), sp.GetRequiredService<SessionJournal>(),
-            sp.GetRequiredService<EgressService>(), sp.GetRequiredService<Sandbox.Snapshots.SnapshotService>(), sp.GetRequiredService<Sandbox.Git.GitService>(),
-            sp.GetRequiredService<Sandbox.Setup.SetupService>(), [sp.GetRequiredService<ExecutionService>(), sp.GetRequiredService<AgentRunService>(), sp.GetRequiredService<EgressService>()], sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<SessionService>>()));
-
-        // Capabilities.
-        services.TryAddSingleton(sp => new EgressService(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<IEgressNetwork>(),
-            sp.GetRequiredService<IAgentNetwork>(), sp.GetRequiredService<SessionJournal>(), sp.GetRequiredService<IOptions<SandboxOptions>>(),
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<EgressService>>()));
-        services.TryAddSingleton(sp => new Sandbox.Git.GitService(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<Sandbox.Git.IGitHelper>(),
-            sp.GetRequiredService<SessionJournal>(), sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<Sandbox.Git.GitService>>()));
-        services.TryAddSingleton<Sandbox.Setup.SetupService>();
-        services.TryAddSingleton<Sandbox.Terminals.TerminalService>();
-        services.TryAddSingleton<ExecutionSafety>();
-        services.TryAddSingleton<ExecutionService>();
-        services.TryAddSingleton<OutputLog>();
-        services.TryAddSingleton(sp => new Sandbox.Processes.ProcessService(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<ExecutionSafety>(),
-            sp.GetRequiredService<SessionJournal>(), sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>()));
-        services.TryAddSingleton<WorkspaceFileService>();
-        services.TryAddSingleton<WorkspaceStreams>();
-        services.TryAddSingleton<Sandbox.Links.LinkService>();
-        services.TryAddSingleton<Sandbox.Snapshots.SnapshotService>();
-        services.TryAddSingleton(sp => new Sandbox.Ports.PortService(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<ISandboxBackend>(),
-            sp.GetRequiredService<SessionJournal>()));
-        services.TryAddSingleton<PackageCatalog>();
-        services.TryAddSingleton<PackagePolicy>();
-        services.TryAddSingleton<PackageInstaller>();
-        services.TryAddSingleton(sp => ActivatorUtilities.CreateInstance<AgentRunTracker>(sp));
-        services.TryAddSingleton(sp => ActivatorUtilities.CreateInstance<AgentRequestValidator>(sp));
-        services.TryAddSingleton(sp => ActivatorUtilities.CreateInstance<AgentRunExecutor>(sp));
-        services.TryAddSingleton(sp => new AgentRunService(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<AgentRunTracker>(),
-            sp.GetRequiredService<AgentRunExecutor>(), sp.GetRequiredService<AgentRequestValidator>(), sp.GetRequiredService<IAgentNetwork>(),
-            sp.GetRequiredService<SessionJournal>(), sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<AgentRunService>>()));
-
-        // Durability and the background lifecycle.
-        services.TryAddSingleton(sp => new OrphanSweeper(sp.GetRequiredService<ISandboxBackend>(), sp.GetRequiredService<IAgentNetwork>(), sp.GetRequiredService<IEgressNetwork>(),
-            sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<WarmPool>(), sp.GetRequiredService<AgentRunTracker>(),
-            sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>()));
-        services.TryAddSingleton(sp => new SessionRecovery(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<SessionService>(),
-            sp.GetRequiredService<AgentRunService>(), sp.GetRequiredService<EgressService>(), sp.GetRequiredService<ExecutionService>(), sp.GetRequiredService<WarmPool>(), sp.GetRequiredService<OrphanSweeper>(),
-            sp.GetRequiredService<ISandboxBackend>(), sp.GetRequiredService<SessionJournal>(), sp.GetRequiredService<IOptions<SandboxOptions>>(),
-            sp.GetRequiredService<ILogger<SessionRecovery>>()));
-        services.TryAddSingleton(sp => new Sandbox.Cluster.ClusterService(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<ISessionStore>(),
-            sp.GetRequiredService<ISandboxBackend>(), sp.GetRequiredService<IOptions<SandboxOptions>>(), sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<Sandbox.Cluster.ClusterService>>()));
-        services.TryAddSingleton<SandboxEngine>();
-        services.AddHostedService<SessionReaper>();
-        // After the reaper: the first heartbeat counts the sessions it recovered.
-        services.AddHostedService<Sandbox.Cluster.ClusterHeartbeat>();
-        return builder;
     }
 
-    /// <summary>The Docker implementation of the backend seam and of its collaborators (agent and egress networks, package
-    /// fetcher). Another backend registers its own implementations of these four interfaces instead.</summary>
-    public static IServiceCollection AddSandboxDocker(this IServiceCollection services)
+    /// <summary>One section: bound from its key when there is configuration, validated by its own validator at start.</summary>
+    private static void AddSection<TOptions>(IServiceCollection services) where TOptions : class, ISandboxOptionsSection
     {
-        ArgumentNullException.ThrowIfNull(services);
-        services.TryAddSingleton<DockerBackend>();
-        services.TryAddSingleton<ISandboxBackend>(sp => sp.GetRequiredService<DockerBackend>());
-        services.TryAddSingleton<IAgentNetwork, DockerAgentNetwork>();
-        services.TryAddSingleton<IEgressNetwork>(sp => ActivatorUtilities.CreateInstance<DockerEgressNetwork>(sp));
-        services.TryAddSingleton<IPackageFetcher, DockerPackageFetcher>();
-        services.TryAddSingleton<Sandbox.Git.IGitHelper>(sp => ActivatorUtilities.CreateInstance<DockerGitHelper>(sp));
-        return services;
-    }
-}
-
-/// <summary>Validates the nested limits and agent settings, which data annotations on the options object do not reach.</summary>
-internal sealed class SandboxOptionsValidator : IValidateOptions<SandboxOptions>
-{
-    public ValidateOptionsResult Validate(string? name, SandboxOptions options)
-    {
-        var errors = new List<string>();
-        foreach (var (label, limits) in new object[][] { ["DefaultLimits", options.DefaultLimits], ["MaxLimits", options.MaxLimits], ["Agents", options.Agents], ["Packages", options.Packages],
-                     ["Isolation", options.Isolation], ["Execution", options.Execution], ["Files", options.Files], ["Pool", options.Pool], ["Durability", options.Durability], ["Egress", options.Egress], ["Processes", options.Processes], ["Links", options.Links], ["Snapshots", options.Snapshots], ["Git", options.Git], ["Setup", options.Setup], ["Context", options.Context], ["Cluster", options.Cluster] }
-                     .Select(pair => ((string)pair[0], pair[1])))
-        {
-            var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
-            if (!System.ComponentModel.DataAnnotations.Validator.TryValidateObject(limits, new(limits), results, true))
-            {
-                errors.AddRange(results.Select(r => $"{label}: {r.ErrorMessage}"));
-            }
-        }
-        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+        services.AddOptions<TOptions>()
+            .Configure<IServiceProvider>((options, sp) => sp.GetService<IConfiguration>()?.GetSection(TOptions.SectionName).Bind(options))
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TOptions>, SectionValidator<TOptions>>());
     }
 }

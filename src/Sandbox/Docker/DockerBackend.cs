@@ -15,13 +15,18 @@ public sealed class DockerBackend : ISandboxBackend, IDisposable
     private readonly DockerClient _client;
     private readonly SandboxOptions _options;
     private readonly ILogger<DockerBackend> _logger;
+    private readonly string? _oneShotRuntime;
 
     /// <summary>Creates the backend for the configured endpoint.</summary>
-    public DockerBackend(IOptions<SandboxOptions> options, ILogger<DockerBackend> logger)
+    /// <param name="options">The endpoint, API version, instance id and images.</param>
+    /// <param name="logger">The log.</param>
+    /// <param name="isolation">The runtime one-shot helper containers use (the container tier's); none: the engine's default.</param>
+    public DockerBackend(IOptions<SandboxOptions> options, ILogger<DockerBackend> logger, IOptions<Isolation.IsolationOptions>? isolation = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
         _logger = logger;
+        _oneShotRuntime = isolation?.Value.ContainerRuntime is { Length: > 0 } runtime && !string.IsNullOrWhiteSpace(runtime) ? runtime : null;
         _client = new DockerClientBuilder()
             .WithEndpoint(new Uri(ResolveEndpoint(_options.DockerEndpoint)))
             .WithApiVersion(System.Version.Parse(_options.DockerApiVersion))
@@ -281,7 +286,7 @@ public sealed class DockerBackend : ISandboxBackend, IDisposable
         var helperId = "oneshot-" + Guid.NewGuid().ToString("N");
         // Named like a session so the orphan sweep can remove it by name if the server dies meanwhile.
         var created = await Call(() => _client.Containers.CreateContainerAsync(ContainerSpecs.OneShot(ContainerName(helperId), helperId, imageReference, command,
-            _options.InstanceId, string.IsNullOrWhiteSpace(_options.Isolation.ContainerRuntime) ? null : _options.Isolation.ContainerRuntime), cts.Token)).ConfigureAwait(false);
+            _options.InstanceId, _oneShotRuntime), cts.Token)).ConfigureAwait(false);
         try
         {
             using var stream = await Call(() => _client.Containers.AttachContainerAsync(created.ID,

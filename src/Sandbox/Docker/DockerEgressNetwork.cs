@@ -13,10 +13,12 @@ namespace Sandbox.Docker;
 /// secrets included, travels over its attached stdin. Every piece carries our labels, so a crash leaves nothing the
 /// next start cannot find and remove.
 /// </summary>
-internal sealed partial class DockerEgressNetwork(DockerBackend backend, IOptions<SandboxOptions> options, ILogger<DockerEgressNetwork> logger) : IEgressNetwork
+internal sealed partial class DockerEgressNetwork(DockerBackend backend, IOptions<SandboxOptions> options, IOptions<Egress.EgressOptions> egress,
+    ILogger<DockerEgressNetwork> logger) : IEgressNetwork
 {
     private readonly IDockerClient _client = backend.Client;
     private readonly SandboxOptions _options = options.Value;
+    private readonly Egress.EgressOptions _egress = egress.Value;
     private readonly ILogger _logger = logger;
 
     /// <summary>The proxy's name on a session's egress network.</summary>
@@ -39,14 +41,14 @@ internal sealed partial class DockerEgressNetwork(DockerBackend backend, IOption
         Action<EgressEvent> onEvent, CancellationToken ct)
     {
         var network = NetworkName(sessionId);
-        var egressNetwork = _options.Egress.Network;
+        var egressNetwork = _egress.Network;
         MultiplexedStream? stream = null;
         try
         {
             await CloseAsync(sessionId, containerId, ct).ConfigureAwait(false);
             await ProxyPlumbing.CreateNetworkAsync(_client, network, ProxyPlumbing.Labels(_options.InstanceId, sessionId, SandboxLabels.RoleEgressNetwork), ct)
                 .ConfigureAwait(false);
-            var hosts = _options.Egress.Hosts.Select(kv => $"{kv.Key.ToLowerInvariant()}:{kv.Value}").ToList();
+            var hosts = _egress.Hosts.Select(kv => $"{kv.Key.ToLowerInvariant()}:{kv.Value}").ToList();
             stream = await ProxyPlumbing.StartProxyAsync(_client, ProxyName(sessionId), proxyImage, EmbeddedScript.EgressProxy.Value, network, ProxyHost,
                 egressNetwork, hosts, ProxyPlumbing.Labels(_options.InstanceId, sessionId, SandboxLabels.RoleEgressProxy), ct).ConfigureAwait(false);
             var handle = new EgressProxyHandle(stream, sessionId, onEvent, _logger);

@@ -19,10 +19,11 @@ namespace Sandbox.Docker;
 /// its network carry our labels and are named like a session, so a crash leaves nothing the orphan sweep misses.
 /// </summary>
 internal sealed partial class DockerGitHelper(DockerBackend backend, IEgressNetwork egress, IOptions<SandboxOptions> options,
-    ILogger<DockerGitHelper> logger) : IGitHelper
+    IOptions<Egress.EgressOptions> egressOptions, ILogger<DockerGitHelper> logger) : IGitHelper
 {
     private readonly IDockerClient _client = backend.Client;
     private readonly SandboxOptions _options = options.Value;
+    private readonly Egress.EgressOptions _egress = egressOptions.Value;
 
     /// <inheritdoc />
     public async Task<JsonElement> RunAsync(GitHelperRun run, CancellationToken ct)
@@ -77,10 +78,10 @@ internal sealed partial class DockerGitHelper(DockerBackend backend, IEgressNetw
                 var basic = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{credential.Username ?? ""}:{credential.Token}"));
                 secrets.Add(new EgressProxySecret("git", host, "Authorization", "Basic " + basic, leaves[0].CertificatePem, leaves[0].KeyPem));
             }
-            var upstreamCa = string.IsNullOrEmpty(_options.Egress.UpstreamCaFile) ? null : await File.ReadAllTextAsync(_options.Egress.UpstreamCaFile, cts.Token).ConfigureAwait(false);
+            var upstreamCa = string.IsNullOrEmpty(_egress.UpstreamCaFile) ? null : await File.ReadAllTextAsync(_egress.UpstreamCaFile, cts.Token).ConfigureAwait(false);
             var config = new EgressProxyConfig([EgressPattern.Parse(host + ":" + run.Port.ToString(CultureInfo.InvariantCulture))],
-                _options.Egress.PermittedAddresses, secrets, upstreamCa, 16);
-            var proxyImage = string.IsNullOrEmpty(_options.Egress.ProxyImage) ? _options.Images[_options.DefaultImage] : _options.Egress.ProxyImage;
+                _egress.PermittedAddresses, secrets, upstreamCa, 16);
+            var proxyImage = string.IsNullOrEmpty(_egress.ProxyImage) ? _options.Images[_options.DefaultImage] : _egress.ProxyImage;
             await using var proxy = await egress.OpenAsync(helperId, containerId, proxyImage, config,
                 e => LogConnection(logger, helperId, e.Method, e.Host, e.Port, e.Allowed, e.Reason), cts.Token).ConfigureAwait(false);
             var request = new Dictionary<string, object?>(run.Request) { ["proxy"] = egress.ProxyUrl, ["ca"] = caPem };

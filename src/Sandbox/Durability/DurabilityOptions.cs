@@ -12,8 +12,11 @@ public enum StoreKind
 }
 
 /// <summary>Where sessions are kept and what happens to them across restarts, bound from <c>Sandbox:Durability</c>.</summary>
-public sealed class DurabilityOptions : System.ComponentModel.DataAnnotations.IValidatableObject
+public sealed class DurabilityOptions : System.ComponentModel.DataAnnotations.IValidatableObject, ISandboxOptionsSection
 {
+    /// <inheritdoc />
+    public static string SectionName => "Sandbox:Durability";
+
     /// <summary>Where sessions and their history are kept: <c>Sqlite</c> (default), <c>Postgres</c> (a cluster's shared
     /// store) or <c>Memory</c> (nothing survives a restart).</summary>
     public StoreKind Store { get; set; } = StoreKind.Sqlite;

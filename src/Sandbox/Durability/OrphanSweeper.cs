@@ -20,11 +20,16 @@ public sealed class OrphanSweeper
     private readonly WarmPool _pool;
     private readonly AgentRunTracker _runs;
     private readonly SandboxOptions _options;
+    private readonly TimeSpan _agentRunLife;
     private readonly TimeProvider _time;
 
-    internal OrphanSweeper(ISandboxBackend backend, IAgentNetwork network, Egress.IEgressNetwork egress, SessionRegistry registry, WarmPool pool, AgentRunTracker runs,
-        IOptions<SandboxOptions> options, TimeProvider time)
+    /// <summary>Creates the sweeper.</summary>
+    public OrphanSweeper(ISandboxBackend backend, IAgentNetwork network, Egress.IEgressNetwork egress, SessionRegistry registry, WarmPool pool, AgentRunTracker runs,
+        IOptions<SandboxOptions> options, IOptions<AgentOptions> agents, TimeProvider time)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(agents);
+        _agentRunLife = agents.Value.MaxTimeout + TimeSpan.FromHours(1);
         _backend = backend;
         _network = network;
         _egress = egress;
@@ -54,7 +59,7 @@ public sealed class OrphanSweeper
         }
         foreach (var network in await _network.ListAsync(ct).ConfigureAwait(false))
         {
-            if (_runs.IsRunningIn(network.SessionId) || !network.IsOrphan(_options.InstanceId, now, _options.Agents.MaxTimeout + TimeSpan.FromHours(1)))
+            if (_runs.IsRunningIn(network.SessionId) || !network.IsOrphan(_options.InstanceId, now, _agentRunLife))
             {
                 continue;
             }

@@ -25,11 +25,20 @@ public sealed partial class SessionRecovery
     private readonly ISandboxBackend _backend;
     private readonly SessionJournal _journal;
     private readonly SandboxOptions _options;
+    private readonly bool _clustered;
+    private readonly DurabilityOptions _durability;
     private readonly ILogger<SessionRecovery> _logger;
 
-    internal SessionRecovery(SessionRegistry registry, SessionService sessions, AgentRunService agents, Egress.EgressService egress, Execution.ExecutionService executions, WarmPool pool, OrphanSweeper orphans,
-        ISandboxBackend backend, SessionJournal journal, IOptions<SandboxOptions> options, ILogger<SessionRecovery> logger)
+    /// <summary>Creates the recovery.</summary>
+    public SessionRecovery(SessionRegistry registry, SessionService sessions, AgentRunService agents, Egress.EgressService egress, Execution.ExecutionService executions,
+        WarmPool pool, OrphanSweeper orphans, ISandboxBackend backend, SessionJournal journal, IOptions<SandboxOptions> options,
+        IOptions<Cluster.ClusterOptions> cluster, IOptions<DurabilityOptions> durability, ILogger<SessionRecovery> logger)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(cluster);
+        ArgumentNullException.ThrowIfNull(durability);
+        _clustered = cluster.Value.Enabled;
+        _durability = durability.Value;
         _registry = registry;
         _sessions = sessions;
         _agents = agents;
@@ -54,7 +63,7 @@ public sealed partial class SessionRecovery
                 Id = record.Id, Image = record.Image, Owner = record.Owner, Limits = record.Limits, CreatedAt = record.CreatedAt,
                 IdleTimeout = record.IdleTimeout, ContainerId = record.ContainerId, LastUsedAt = record.LastUsedAt,
                 ExecutionCount = record.ExecutionCount, Status = record.Status, LostReason = record.LostReason, Isolation = record.Isolation,
-                Network = record.Network, Git = record.Git, Context = record.Context ?? [], Node = _options.Cluster.Enabled ? _options.InstanceId : null,
+                Network = record.Network, Git = record.Git, Context = record.Context ?? [], Node = _clustered ? _options.InstanceId : null,
             };
             if (record.Status == SessionStatus.Lost)
             {
@@ -115,7 +124,7 @@ public sealed partial class SessionRecovery
     {
         await _agents.StopAllAsync("the server is shutting down").ConfigureAwait(false);
         await _pool.DrainAsync(ct).ConfigureAwait(false);
-        if (_options.Durability.KeepSessionsOnShutdown && _options.Durability.Store != StoreKind.Memory)
+        if (_durability.KeepSessionsOnShutdown && _durability.Store != StoreKind.Memory)
         {
             var sessions = _registry.All.ToList();
             _registry.Detach();

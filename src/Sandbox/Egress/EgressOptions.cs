@@ -4,8 +4,11 @@ using System.Net;
 namespace Sandbox.Egress;
 
 /// <summary>Session network allow lists and the secrets their proxy adds, bound from <c>Sandbox:Egress</c>.</summary>
-public sealed class EgressOptions : IValidatableObject
+public sealed class EgressOptions : IValidatableObject, ISandboxOptionsSection
 {
+    /// <inheritdoc />
+    public static string SectionName => "Sandbox:Egress";
+
     /// <summary>The ceiling: host patterns (<c>name</c>, <c>*.suffix</c>, <c>*</c>, each with an optional <c>:port</c> or
     /// <c>:*</c>) a caller may put on a session's allow list. Empty (the default): egress is disabled and every session
     /// has no network at all.</summary>

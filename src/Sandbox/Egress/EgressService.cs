@@ -40,15 +40,18 @@ public sealed partial class EgressService : ISessionCloseListener
         public SemaphoreSlim Updates { get; } = new(1, 1);
     }
 
-    internal EgressService(SessionRegistry registry, IEgressNetwork network, IAgentNetwork agentNetwork, SessionJournal journal,
-        IOptions<SandboxOptions> options, TimeProvider time, ILogger<EgressService> logger)
+    /// <summary>Creates the service.</summary>
+    public EgressService(SessionRegistry registry, IEgressNetwork network, IAgentNetwork agentNetwork, SessionJournal journal,
+        IOptions<SandboxOptions> options, IOptions<EgressOptions> egress, TimeProvider time, ILogger<EgressService> logger)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(egress);
         _registry = registry;
         _network = network;
         _agentNetwork = agentNetwork;
         _journal = journal;
         _options = options.Value;
-        _egress = _options.Egress;
+        _egress = egress.Value;
         _time = time;
         _logger = logger;
         _ceiling = _egress.Allow.Select(EgressPattern.Parse).ToList();

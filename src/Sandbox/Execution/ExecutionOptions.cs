@@ -3,8 +3,11 @@ using System.ComponentModel.DataAnnotations;
 namespace Sandbox.Execution;
 
 /// <summary>Code execution settings, bound from <c>Sandbox:Execution</c>.</summary>
-public sealed class ExecutionOptions : IValidatableObject
+public sealed class ExecutionOptions : IValidatableObject, ISandboxOptionsSection
 {
+    /// <inheritdoc />
+    public static string SectionName => "Sandbox:Execution";
+
     /// <summary>Timeout of an execution that names none.</summary>
     public TimeSpan DefaultTimeout { get; set; } = TimeSpan.FromSeconds(30);
 

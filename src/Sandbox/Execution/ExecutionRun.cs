@@ -10,19 +10,19 @@ namespace Sandbox.Execution;
 
 /// <summary>One execution in the runner: sends the code, turns the runner's messages into events (output capped,
 /// images bounded), and builds the result, including the hung-sandbox case.</summary>
-internal sealed class ExecutionRun(Session session, SessionRegistry registry, Action<ExecutionEvent> emit, SandboxOptions options, TimeProvider time)
+internal sealed class ExecutionRun(Session session, SessionRegistry registry, Action<ExecutionEvent> emit, ExecutionOptions options, TimeProvider time)
 {
-    private readonly CappedText _stdout = new(options.Execution.MaxOutputChars);
-    private readonly CappedText _stderr = new(options.Execution.MaxOutputChars);
+    private readonly CappedText _stdout = new(options.MaxOutputChars);
+    private readonly CappedText _stderr = new(options.MaxOutputChars);
     private readonly List<ExecutionImage> _images = [];
 
     public Task<ExecutionResult> RunAsync(string id, ExecutionRequest request, TimeSpan timeout, IReadOnlyList<SafetyFinding> findings, CancellationToken ct) =>
         RunAsync(id, new Dictionary<string, object>
         {
             ["op"] = "exec", ["code"] = request.Code, ["language"] = request.Language,
-            ["fresh"] = request.Fresh, ["max_output"] = options.Execution.MaxOutputChars, ["spill"] = id,
+            ["fresh"] = request.Fresh, ["max_output"] = options.MaxOutputChars, ["spill"] = id,
             // The whole output is kept in the workspace exactly when an answer will not hold it all.
-            ["spill_after"] = Math.Min(request.MaxOutputChars ?? int.MaxValue, options.Execution.MaxOutputChars),
+            ["spill_after"] = Math.Min(request.MaxOutputChars ?? int.MaxValue, options.MaxOutputChars),
             ["timeout_s"] = timeout.TotalSeconds,
         }, request, timeout, findings, ct);
 

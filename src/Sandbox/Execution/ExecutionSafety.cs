@@ -9,7 +9,7 @@ namespace Sandbox.Execution;
 /// <summary>The static safety check before code runs: Python is parsed by Python itself in the sandbox's runner process
 /// (not the user's interpreter), bash is checked on the host, and the policy decides; in enforce mode findings refuse the
 /// code with <c>unsafe_code</c>.</summary>
-public sealed class ExecutionSafety(ISafetyPolicy policy, IOptions<SandboxOptions> options)
+public sealed class ExecutionSafety(ISafetyPolicy policy, IOptions<SafetyOptions> options)
 {
     /// <summary>Code texts whose facts a session remembers (code run again, as agents and test loops do, skips the
     /// round trip to the runner). Per session: the facts come from that session's runner, so a sandbox that lied about
@@ -17,12 +17,12 @@ public sealed class ExecutionSafety(ISafetyPolicy policy, IOptions<SandboxOption
     private const int CachedPerSession = 256;
     private const int CacheableChars = 64 * 1024;
 
-    private readonly SandboxOptions _options = options.Value;
+    private readonly SafetyOptions _options = options.Value;
     private readonly System.Runtime.CompilerServices.ConditionalWeakTable<Session, System.Collections.Concurrent.ConcurrentDictionary<string, List<CodeFact>>> _facts = new();
 
     internal async Task<IReadOnlyList<SafetyFinding>> CheckAsync(Session session, ExecutionRequest request, CancellationToken ct)
     {
-        if (_options.Safety.Mode == SafetyMode.Off)
+        if (_options.Mode == SafetyMode.Off)
         {
             return [];
         }
@@ -40,7 +40,7 @@ public sealed class ExecutionSafety(ISafetyPolicy policy, IOptions<SandboxOption
         {
             findings = []; // no static policy for JavaScript: the container alone is the boundary
         }
-        if (findings.Count > 0 && _options.Safety.Mode == SafetyMode.Enforce)
+        if (findings.Count > 0 && _options.Mode == SafetyMode.Enforce)
         {
             var lines = string.Join("; ", findings.Take(10).Select(f => $"line {f.Line}: [{f.RuleId}] {f.Message}"));
             throw new SandboxException(SandboxErrorCodes.UnsafeCode,

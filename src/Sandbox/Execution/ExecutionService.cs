@@ -27,12 +27,12 @@ public sealed class ExecutionService : ISessionCloseListener
     private readonly SessionRegistry _registry;
     private readonly ExecutionSafety _safety;
     private readonly SessionJournal _journal;
-    private readonly SandboxOptions _options;
+    private readonly ExecutionOptions _options;
     private readonly TimeProvider _time;
     private readonly ExecutionHandles _handles;
 
     /// <summary>Creates the service.</summary>
-    public ExecutionService(SessionRegistry registry, ExecutionSafety safety, SessionJournal journal, IOptions<SandboxOptions> options, TimeProvider time)
+    public ExecutionService(SessionRegistry registry, ExecutionSafety safety, SessionJournal journal, IOptions<ExecutionOptions> options, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(options);
         _registry = registry;
@@ -209,7 +209,7 @@ public sealed class ExecutionService : ISessionCloseListener
     {
         var session = _registry.Get(sessionId, owner);
         session.EnsureUsable();
-        var timeout = ExecutionRules.Validate(request, _options.Execution);
+        var timeout = ExecutionRules.Validate(request, _options);
         _registry.Claim(session, SessionWork.Execution, $"Session {session.Id} is running another execution. Wait for it to finish (get_execution), cancel it, or use another session.");
         var execution = new TrackedExecution("e" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)), session.Id, owner, request, _time.GetUtcNow());
         _handles.Launch(session, execution, async (emit, token) =>
@@ -237,7 +237,7 @@ public sealed class ExecutionService : ISessionCloseListener
             return;
         }
         var startedAgo = state.Body.TryGetProperty("started_ago", out var ago) && ago.TryGetDouble(out var a) ? TimeSpan.FromSeconds(Math.Max(0, a)) : TimeSpan.Zero;
-        var timeout = state.Body.TryGetProperty("timeout", out var t) && t.TryGetDouble(out var total) ? TimeSpan.FromSeconds(total) : _options.Execution.DefaultTimeout;
+        var timeout = state.Body.TryGetProperty("timeout", out var t) && t.TryGetDouble(out var total) ? TimeSpan.FromSeconds(total) : _options.DefaultTimeout;
         var left = timeout - startedAgo;
         var request = new ExecutionRequest { Code = "", Language = RunnerJson.Str(state.Body, "language") ?? "python" };
         var sha = RunnerJson.Str(state.Body, "code_sha256");

@@ -15,11 +15,11 @@ public sealed class WorkspaceFileService
 {
     private readonly SessionRegistry _registry;
     private readonly ISandboxBackend _backend;
-    private readonly SandboxOptions _options;
+    private readonly WorkspaceFileOptions _options;
     private readonly TimeProvider _time;
 
     /// <summary>Creates the service.</summary>
-    public WorkspaceFileService(SessionRegistry registry, ISandboxBackend backend, IOptions<SandboxOptions> options, TimeProvider time)
+    public WorkspaceFileService(SessionRegistry registry, ISandboxBackend backend, IOptions<WorkspaceFileOptions> options, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(options);
         _registry = registry;
@@ -39,8 +39,8 @@ public sealed class WorkspaceFileService
 
         // Buffered to a temporary file with the cap enforced while reading: a huge body never reaches the engine.
         await using var data = StreamCopy.TempFile();
-        var total = await StreamCopy.CopyCappedAsync(content, data, _options.Files.MaxUploadBytes,
-            () => $"The file is larger than the upload cap of {_options.Files.MaxUploadBytes} bytes; nothing was written.", ct).ConfigureAwait(false);
+        var total = await StreamCopy.CopyCappedAsync(content, data, _options.MaxUploadBytes,
+            () => $"The file is larger than the upload cap of {_options.MaxUploadBytes} bytes; nothing was written.", ct).ConfigureAwait(false);
         data.Position = 0;
 
         var existing = await WorkspaceResolver.ResolveAsync(_backend, session.ContainerId, relative, ct).ConfigureAwait(false);
@@ -100,17 +100,17 @@ public sealed class WorkspaceFileService
             throw new SandboxException(SandboxErrorCodes.FileNotFound, $"No file '{SafeText.Shorten(relative)}' in the workspace. Use list_files to see what is there.");
         }
         var isDir = stat.IsDirectory;
-        if (!isDir && stat.Size > _options.Files.MaxDownloadBytes)
+        if (!isDir && stat.Size > _options.MaxDownloadBytes)
         {
             throw new SandboxException(SandboxErrorCodes.FileTooLarge,
-                $"'{SafeText.Shorten(relative)}' is {stat.Size} bytes, above the download cap of {_options.Files.MaxDownloadBytes} bytes.");
+                $"'{SafeText.Shorten(relative)}' is {stat.Size} bytes, above the download cap of {_options.MaxDownloadBytes} bytes.");
         }
         // The archive is read whole (capped: file size plus tar framing) before parsing: the engine's chunked
         // stream does not tolerate the partial reads a tar parser makes.
         using var raw = new MemoryStream();
         await using (var archive = await _backend.GetArchiveAsync(session.ContainerId, WorkspacePath.ToContainerPath(resolved.Relative), ct).ConfigureAwait(false))
         {
-            var cap = isDir ? _options.Files.MaxDownloadBytes : _options.Files.MaxDownloadBytes + 64 * 1024;
+            var cap = isDir ? _options.MaxDownloadBytes : _options.MaxDownloadBytes + 64 * 1024;
             await StreamCopy.CopyCappedAsync(archive, raw, cap, () => TooLarge(relative, cap), ct).ConfigureAwait(false);
         }
         raw.Position = 0;
@@ -129,7 +129,7 @@ public sealed class WorkspaceFileService
             }
             if (entry.DataStream is not null)
             {
-                await StreamCopy.CopyCappedAsync(entry.DataStream, output, _options.Files.MaxDownloadBytes, () => TooLarge(relative, _options.Files.MaxDownloadBytes), ct).ConfigureAwait(false);
+                await StreamCopy.CopyCappedAsync(entry.DataStream, output, _options.MaxDownloadBytes, () => TooLarge(relative, _options.MaxDownloadBytes), ct).ConfigureAwait(false);
             }
         }
         session.Touch(_time.GetUtcNow());

@@ -23,16 +23,13 @@ public sealed class WorkspaceStreams
 {
     private readonly SessionRegistry _registry;
     private readonly ISandboxBackend _backend;
-    private readonly SandboxOptions _options;
     private readonly TimeProvider _time;
 
     /// <summary>Creates the service.</summary>
-    public WorkspaceStreams(SessionRegistry registry, ISandboxBackend backend, IOptions<SandboxOptions> options, TimeProvider time)
+    public WorkspaceStreams(SessionRegistry registry, ISandboxBackend backend, TimeProvider time)
     {
-        ArgumentNullException.ThrowIfNull(options);
         _registry = registry;
         _backend = backend;
-        _options = options.Value;
         _time = time;
     }
 

@@ -5,8 +5,11 @@ using Sandbox.Egress;
 namespace Sandbox.Git;
 
 /// <summary>Sessions from git repositories, agents' branches, exports and pushes, bound from <c>Sandbox:Git</c>.</summary>
-public sealed class GitOptions : IValidatableObject
+public sealed class GitOptions : IValidatableObject, ISandboxOptionsSection
 {
+    /// <inheritdoc />
+    public static string SectionName => "Sandbox:Git";
+
     /// <summary>Hosts a repository may be cloned from or pushed to (patterns as in <c>Sandbox:Egress:Allow</c>:
     /// <c>name</c>, <c>*.suffix</c>, <c>*</c>, each with an optional <c>:port</c>; default ports 80 and 443). Private
     /// addresses are reached only when <c>Sandbox:Egress:PermittedAddresses</c> permits them. Empty: no git sessions.</summary>

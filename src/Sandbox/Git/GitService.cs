@@ -28,13 +28,17 @@ public sealed partial class GitService
     private readonly IReadOnlyList<EgressPattern> _hosts;
     private readonly GitCommands _commands;
 
-    internal GitService(SessionRegistry registry, IGitHelper helper, SessionJournal journal, IOptions<SandboxOptions> options, TimeProvider time, ILogger<GitService> logger)
+    /// <summary>Creates the service.</summary>
+    public GitService(SessionRegistry registry, IGitHelper helper, SessionJournal journal, IOptions<SandboxOptions> options, IOptions<GitOptions> git,
+        TimeProvider time, ILogger<GitService> logger)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(git);
         _registry = registry;
         _helper = helper;
         _journal = journal;
         _options = options.Value;
-        _git = _options.Git;
+        _git = git.Value;
         _time = time;
         _logger = logger;
         _hosts = _git.Hosts.Select(EgressPattern.Parse).ToList();

@@ -14,8 +14,11 @@ public enum IsolationTier
 }
 
 /// <summary>Isolation tiers, bound from <c>Sandbox:Isolation</c>.</summary>
-public sealed class IsolationOptions
+public sealed class IsolationOptions : ISandboxOptionsSection
 {
+    /// <inheritdoc />
+    public static string SectionName => "Sandbox:Isolation";
+
     /// <summary>The tier of a session that asks for none (unless its image has its own default).</summary>
     public IsolationTier Default { get; set; } = IsolationTier.Gvisor;
 

@@ -17,9 +17,9 @@ public sealed record IsolationStatus(IsolationTier Default, IsolationTier Config
 /// A named tier is never replaced; an unnamed default that the engine cannot run falls back to the container tier
 /// (said in the session's info, in health and in the log) unless <see cref="IsolationOptions.Required"/>.
 /// </summary>
-public sealed partial class IsolationPolicy(ISandboxBackend backend, IOptions<SandboxOptions> options, ILogger<IsolationPolicy> logger)
+public sealed partial class IsolationPolicy(ISandboxBackend backend, IOptions<IsolationOptions> options, ILogger<IsolationPolicy> logger)
 {
-    private readonly IsolationOptions _options = options.Value.Isolation;
+    private readonly IsolationOptions _options = options.Value;
     private volatile IReadOnlySet<string>? _runtimes;
 
     /// <summary>Parses a tier a caller named (<c>gvisor</c> or <c>container</c>); null when none was named.</summary>

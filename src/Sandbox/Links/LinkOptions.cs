@@ -3,8 +3,11 @@ using System.ComponentModel.DataAnnotations;
 namespace Sandbox.Links;
 
 /// <summary>Signed, expiring file links (<c>Sandbox:Links</c>).</summary>
-public sealed class LinkOptions : IValidatableObject
+public sealed class LinkOptions : IValidatableObject, ISandboxOptionsSection
 {
+    /// <inheritdoc />
+    public static string SectionName => "Sandbox:Links";
+
     /// <summary>The file holding the server's link key (32 random bytes, made on first start with mode 0600). Empty: <c>link-key</c>
     /// in the data directory. Deleting it (and restarting) rotates the key: every link handed out dies.</summary>
     public string? KeyFile { get; set; }

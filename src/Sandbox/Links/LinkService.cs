@@ -33,24 +33,27 @@ public sealed record LinkGrant(string SessionId, string Owner, string Path);
 public sealed class LinkService
 {
     private readonly SessionRegistry _registry;
-    private readonly SandboxOptions _options;
+    private readonly LinkOptions _options;
+    private readonly Durability.DurabilityOptions _durability;
     private readonly TimeProvider _time;
     private readonly Lazy<LinkSigner> _signer;
     private readonly ConcurrentDictionary<string, DateTimeOffset> _used = new(StringComparer.Ordinal);
 
     /// <summary>Creates the service.</summary>
-    public LinkService(SessionRegistry registry, IOptions<SandboxOptions> options, TimeProvider time)
+    public LinkService(SessionRegistry registry, IOptions<LinkOptions> options, IOptions<Durability.DurabilityOptions> durability, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(durability);
         _registry = registry;
         _options = options.Value;
+        _durability = durability.Value;
         _time = time;
         _signer = new(() => LinkSigner.FromKeyFile(KeyFile));
     }
 
-    private string KeyFile => string.IsNullOrEmpty(_options.Links.KeyFile)
-        ? Path.Combine(_options.Durability.ResolveDataDirectory(), "link-key")
-        : _options.Links.KeyFile;
+    private string KeyFile => string.IsNullOrEmpty(_options.KeyFile)
+        ? Path.Combine(_durability.ResolveDataDirectory(), "link-key")
+        : _options.KeyFile;
 
     /// <summary>A link to <paramref name="path"/> of the caller's session.</summary>
     public FileLink Create(string sessionId, string owner, string path, string method, TimeSpan? expires, bool singleUse)
@@ -63,10 +66,10 @@ public sealed class LinkService
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, "method must be GET (download) or PUT (upload).");
         }
         var relative = WorkspacePath.Normalize(path, allowRoot: verb == "GET");
-        var life = expires ?? _options.Links.DefaultExpiry;
-        if (life <= TimeSpan.Zero || life > _options.Links.MaxExpiry)
+        var life = expires ?? _options.DefaultExpiry;
+        if (life <= TimeSpan.Zero || life > _options.MaxExpiry)
         {
-            throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"expires_seconds must be between 1 and {_options.Links.MaxExpiry.TotalSeconds}.");
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"expires_seconds must be between 1 and {_options.MaxExpiry.TotalSeconds}.");
         }
         var expiresAt = _time.GetUtcNow() + life;
         var claims = new LinkClaims(session.Id, owner, relative, verb, expiresAt.ToUnixTimeSeconds(),

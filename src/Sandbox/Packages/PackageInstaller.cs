@@ -19,7 +19,7 @@ namespace Sandbox.Packages;
 /// package cannot be had, none is copied and the error names each failure.
 /// </summary>
 public sealed partial class PackageInstaller(SessionRegistry registry, PackagePolicy policy, IPackageFetcher fetcher, ISandboxBackend backend,
-    SessionJournal journal, IOptions<SandboxOptions> options, TimeProvider time, ILogger<PackageInstaller> logger)
+    SessionJournal journal, IOptions<SandboxOptions> options, IOptions<PackageOptions> packageOptions, TimeProvider time, ILogger<PackageInstaller> logger)
 {
     /// <summary>Where npm packages land in the workspace (Node resolves <c>require</c> from there).</summary>
     public const string NpmLocation = "node_modules";
@@ -43,7 +43,7 @@ public sealed partial class PackageInstaller(SessionRegistry registry, PackagePo
         try
         {
             await registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
-            var packages = _options.Packages;
+            var packages = packageOptions.Value;
             var fetcherImage = string.IsNullOrWhiteSpace(packages.FetcherImage)
                 ? _options.Images.GetValueOrDefault("agent") ?? throw new SandboxException(SandboxErrorCodes.Internal, "No package fetcher image: set Sandbox:Packages:FetcherImage.")
                 : packages.FetcherImage;

@@ -3,8 +3,11 @@ using System.ComponentModel.DataAnnotations;
 namespace Sandbox.Packages;
 
 /// <summary>Installing packages into sessions (<c>Sandbox:Packages</c>).</summary>
-public sealed class PackageOptions : IValidatableObject
+public sealed class PackageOptions : IValidatableObject, ISandboxOptionsSection
 {
+    /// <inheritdoc />
+    public static string SectionName => "Sandbox:Packages";
+
     /// <summary>Packages callers may install, as <c>manager:glob</c> (<c>npm:*</c>, <c>pip:requests</c>, <c>npm:@types/*</c>).
     /// A package must match one of these and none of <see cref="Deny"/>.</summary>
     public List<string> Allow { get; set; } = ["npm:*", "pip:*"];

@@ -9,9 +9,9 @@ namespace Sandbox.Packages;
 public sealed record WantedPackage(string Name, string? Version);
 
 /// <summary>The server's package policy: spec syntax (exact versions only), allow and deny lists, version pins.</summary>
-public sealed partial class PackagePolicy(IOptions<SandboxOptions> options)
+public sealed partial class PackagePolicy(IOptions<PackageOptions> options)
 {
-    private readonly PackageOptions _options = options.Value.Packages;
+    private readonly PackageOptions _options = options.Value;
 
     /// <summary>Parses the specs and checks them against the policy; throws naming every refused package.</summary>
     public IReadOnlyList<WantedPackage> Resolve(PackageInstallRequest request)

@@ -27,16 +27,20 @@ public sealed partial class WarmPool : IAsyncDisposable
     private readonly ISandboxBackend _backend;
     private readonly IsolationPolicy _isolation;
     private readonly SandboxOptions _options;
+    private readonly PoolOptions _pool;
     private readonly ILogger<WarmPool> _logger;
 
     /// <summary>Creates the pool (empty until <see cref="FillAsync"/>).</summary>
-    public WarmPool(SandboxLauncher launcher, ISandboxBackend backend, IsolationPolicy isolation, IOptions<SandboxOptions> options, ILogger<WarmPool> logger)
+    public WarmPool(SandboxLauncher launcher, ISandboxBackend backend, IsolationPolicy isolation, IOptions<SandboxOptions> options,
+        IOptions<PoolOptions> pool, ILogger<WarmPool> logger)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(pool);
         _launcher = launcher;
         _backend = backend;
         _isolation = isolation;
         _options = options.Value;
+        _pool = pool.Value;
         _logger = logger;
     }
 
@@ -53,7 +57,7 @@ public sealed partial class WarmPool : IAsyncDisposable
 
     /// <summary>Whether a session of this image and limits can come from the pool.</summary>
     internal bool Fits(string image, SandboxLimits limits) =>
-        _options.Pool.Size > 0 && image == _options.DefaultImage && limits == _options.DefaultLimits;
+        _pool.Size > 0 && image == _options.DefaultImage && limits == _options.DefaultLimits;
 
     /// <summary>A pooled sandbox of the tier, running, or null when none is ready. Starts a refill.</summary>
     internal async Task<LaunchedSandbox?> TakeAsync(IsolationTier tier, CancellationToken ct)
@@ -67,7 +71,7 @@ public sealed partial class WarmPool : IAsyncDisposable
                 {
                     throw RunnerConnection.Lost(pooled.Runner.ClosedReason);
                 }
-                if (_options.Pool.Pause)
+                if (_pool.Pause)
                 {
                     await _backend.UnpauseAsync(pooled.ContainerId, ct).ConfigureAwait(false);
                 }
@@ -89,7 +93,7 @@ public sealed partial class WarmPool : IAsyncDisposable
     /// were added.</summary>
     public async Task<int> FillAsync(CancellationToken ct)
     {
-        if (_options.Pool.Size <= 0)
+        if (_pool.Size <= 0)
         {
             return 0;
         }
@@ -122,14 +126,14 @@ public sealed partial class WarmPool : IAsyncDisposable
         var (_, runtime) = await _isolation.ResolveAsync(tier, _options.DefaultImage, ct).ConfigureAwait(false);
         var queue = Queue(tier);
         var added = 0;
-        while (queue.Count < _options.Pool.Size && !ct.IsCancellationRequested)
+        while (queue.Count < _pool.Size && !ct.IsCancellationRequested)
         {
             var sandbox = await _launcher.LaunchAsync(_options.DefaultImage, _options.DefaultLimits, PoolOwner, tier, runtime, ct).ConfigureAwait(false);
             try
             {
                 // Its interpreter has finished starting, so a session's first call finds it ready.
                 await WaitForInterpreterAsync(sandbox.Runner, ct).ConfigureAwait(false);
-                if (_options.Pool.Pause)
+                if (_pool.Pause)
                 {
                     await _backend.PauseAsync(sandbox.ContainerId, ct).ConfigureAwait(false);
                 }

@@ -24,15 +24,21 @@ public sealed class ProcessService
     private readonly SessionRegistry _registry;
     private readonly ExecutionSafety _safety;
     private readonly SessionJournal _journal;
-    private readonly SandboxOptions _options;
+    private readonly ProcessOptions _options;
+    private readonly Execution.ExecutionOptions _execution;
     private readonly TimeProvider _time;
 
-    internal ProcessService(SessionRegistry registry, ExecutionSafety safety, SessionJournal journal, IOptions<SandboxOptions> options, TimeProvider time)
+    /// <summary>Creates the service.</summary>
+    public ProcessService(SessionRegistry registry, ExecutionSafety safety, SessionJournal journal, IOptions<ProcessOptions> options,
+        IOptions<Execution.ExecutionOptions> execution, TimeProvider time)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(execution);
         _registry = registry;
         _safety = safety;
         _journal = journal;
         _options = options.Value;
+        _execution = execution.Value;
         _time = time;
     }
 
@@ -51,7 +57,7 @@ public sealed class ProcessService
         var reply = await AskAsync(session, new()
         {
             ["op"] = "proc_start", ["proc_id"] = id, ["argv"] = argv, ["cwd"] = request.Cwd ?? "",
-            ["env"] = request.Env ?? new Dictionary<string, string>(), ["max"] = _options.Processes.MaxPerSession,
+            ["env"] = request.Env ?? new Dictionary<string, string>(), ["max"] = _options.MaxPerSession,
         }, "start_process", ct).ConfigureAwait(false);
         var info = Info(reply.Body);
         var text = request.Command ?? string.Join(' ', argv);
@@ -130,7 +136,7 @@ public sealed class ProcessService
         }
         var argv = request.Command is { } command ? ["/bin/bash", "-c", command] : request.Argv!.ToList();
         if (argv.Count == 0 || argv.Count > 256 || argv.Any(a => a is null || a.Contains('\0', StringComparison.Ordinal)) || argv[0].Length == 0
-            || argv.Sum(a => a.Length) > _options.Execution.MaxCodeChars)
+            || argv.Sum(a => a.Length) > _execution.MaxCodeChars)
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, "argv must be 1 to 256 strings without NUL characters, the first not empty, within the code size cap.");
         }

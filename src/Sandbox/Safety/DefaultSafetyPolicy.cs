@@ -8,11 +8,11 @@ public sealed partial class DefaultSafetyPolicy : ISafetyPolicy
 {
     private readonly SafetyOptions _options;
 
-    /// <summary>Creates the policy from the engine options.</summary>
-    public DefaultSafetyPolicy(IOptions<SandboxOptions> options)
+    /// <summary>Creates the policy from the safety options.</summary>
+    public DefaultSafetyPolicy(IOptions<SafetyOptions> options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        _options = options.Value.Safety;
+        _options = options.Value;
     }
 
     /// <inheritdoc />

@@ -12,8 +12,11 @@ public enum SafetyMode
 }
 
 /// <summary>Static safety check policy. The container is the security boundary; this is a guard rail.</summary>
-public sealed class SafetyOptions
+public sealed class SafetyOptions : ISandboxOptionsSection
 {
+    /// <inheritdoc />
+    public static string SectionName => "Sandbox:Safety";
+
     /// <summary>Default mode for every execution.</summary>
     public SafetyMode Mode { get; set; } = SafetyMode.Enforce;
 

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Sandbox.Durability;
 using Sandbox.Backend;
 using Sandbox.Pool;
@@ -11,15 +12,15 @@ namespace Sandbox.Sessions;
 /// capabilities that keep something per session hear of it (<see cref="ISessionCloseListener"/>) before and after the
 /// sandbox is removed; the record is written last.
 /// </summary>
-internal sealed partial class SessionCloser(SessionRegistry registry, WarmPool pool, ISandboxBackend backend, SessionJournal journal,
-    IEnumerable<ISessionCloseListener> closeListeners, SandboxOptions options, TimeProvider time, ILogger logger)
+public sealed partial class SessionCloser(SessionRegistry registry, WarmPool pool, ISandboxBackend backend, SessionJournal journal,
+    IEnumerable<ISessionCloseListener> closeListeners, IOptions<SandboxOptions> options, TimeProvider time, ILogger<SessionCloser> logger)
 {
     private readonly SessionRegistry _registry = registry;
     private readonly WarmPool _pool = pool;
     private readonly ISandboxBackend _backend = backend;
     private readonly SessionJournal _journal = journal;
     private readonly IEnumerable<ISessionCloseListener> _closeListeners = closeListeners;
-    private readonly SandboxOptions _options = options;
+    private readonly SandboxOptions _options = options.Value;
     private readonly TimeProvider _time = time;
     private readonly ILogger _logger = logger;
 

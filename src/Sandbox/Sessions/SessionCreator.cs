@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Sandbox.Durability;
 using Sandbox.Isolation;
 using Sandbox.Pool;
@@ -11,9 +12,10 @@ namespace Sandbox.Sessions;
 /// a sandbox taken from the warm pool when it fits or launched, then filled (snapshot or fork, clone, network, setup
 /// commands), recorded, and only then registered for callers. Nothing half-made survives a failure on the way.
 /// </summary>
-internal sealed partial class SessionCreator(SessionRegistry registry, SandboxLauncher launcher, WarmPool pool, IsolationPolicy isolation,
+public sealed partial class SessionCreator(SessionRegistry registry, SandboxLauncher launcher, WarmPool pool, IsolationPolicy isolation,
     SessionJournal journal, Egress.EgressService egress, Snapshots.SnapshotService snapshots, Git.GitService git, Setup.SetupService setup,
-    SessionCloser closer, SandboxOptions options, TimeProvider time, ILogger logger)
+    SessionCloser closer, IOptions<SandboxOptions> options, IOptions<Snapshots.SnapshotOptions> snapshotOptions, IOptions<Cluster.ClusterOptions> cluster,
+    TimeProvider time, ILogger<SessionCreator> logger)
 {
     private readonly SessionRegistry _registry = registry;
     private readonly SandboxLauncher _launcher = launcher;
@@ -24,7 +26,9 @@ internal sealed partial class SessionCreator(SessionRegistry registry, SandboxLa
     private readonly Snapshots.SnapshotService _snapshots = snapshots;
     private readonly Git.GitService _git = git;
     private readonly Setup.SetupService _setup = setup;
-    private readonly SandboxOptions _options = options;
+    private readonly SandboxOptions _options = options.Value;
+    private readonly int _maxForks = snapshotOptions.Value.MaxForks;
+    private readonly bool _clustered = cluster.Value.Enabled;
     private readonly TimeProvider _time = time;
     private readonly ILogger _logger = logger;
 
@@ -46,9 +50,9 @@ internal sealed partial class SessionCreator(SessionRegistry registry, SandboxLa
     /// limits, tier and network list). Their Python interpreters start fresh: files are copied, memory is not.</summary>
     public async Task<IReadOnlyList<SessionInfo>> ForkAsync(string sessionId, string owner, int count, CancellationToken ct)
     {
-        if (count < 1 || count > _options.Snapshots.MaxForks)
+        if (count < 1 || count > _maxForks)
         {
-            throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"count must be between 1 and {_options.Snapshots.MaxForks}.");
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"count must be between 1 and {_maxForks}.");
         }
         var source = _registry.Get(sessionId, owner);
         source.EnsureUsable();
@@ -127,7 +131,7 @@ internal sealed partial class SessionCreator(SessionRegistry registry, SandboxLa
             {
                 Id = sandbox.Id, Image = image, Owner = owner, Limits = limits, CreatedAt = now, IdleTimeout = idle,
                 ContainerId = sandbox.ContainerId, Runner = sandbox.Runner, LastUsedAt = now, Isolation = sandbox.Isolation,
-                Context = context.Select(c => c.Name).ToList(), Git = inheritedGit, Node = _options.Cluster.Enabled ? _options.InstanceId : null,
+                Context = context.Select(c => c.Name).ToList(), Git = inheritedGit, Node = _clustered ? _options.InstanceId : null,
             };
             if (network is not null || restore is not null || clone is not null || setup.Count > 0)
             {

@@ -24,6 +24,8 @@ public sealed partial class SessionRegistry : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
     private readonly SandboxOptions _options;
+    private readonly int _maxExecutions;
+    private readonly int _maxAgentRuns;
     private readonly ISandboxBackend _backend;
     private readonly SessionJournal _journal;
     private readonly TimeProvider _time;
@@ -34,16 +36,21 @@ public sealed partial class SessionRegistry : IAsyncDisposable
     private volatile bool _detaching;
 
     /// <summary>Creates the registry.</summary>
-    public SessionRegistry(IOptions<SandboxOptions> options, ISandboxBackend backend, SessionJournal journal, TimeProvider time, ILogger<SessionRegistry> logger)
+    public SessionRegistry(IOptions<SandboxOptions> options, IOptions<Execution.ExecutionOptions> execution, IOptions<Agents.AgentOptions> agents,
+        ISandboxBackend backend, SessionJournal journal, TimeProvider time, ILogger<SessionRegistry> logger)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(execution);
+        ArgumentNullException.ThrowIfNull(agents);
         _options = options.Value;
+        _maxExecutions = execution.Value.MaxConcurrent;
+        _maxAgentRuns = agents.Value.MaxConcurrentRuns;
         _backend = backend;
         _journal = journal;
         _time = time;
         _logger = logger;
-        _executionSlots = new SemaphoreSlim(_options.Execution.MaxConcurrent, _options.Execution.MaxConcurrent);
-        _agentSlots = new SemaphoreSlim(_options.Agents.MaxConcurrentRuns, _options.Agents.MaxConcurrentRuns);
+        _executionSlots = new SemaphoreSlim(_maxExecutions, _maxExecutions);
+        _agentSlots = new SemaphoreSlim(_maxAgentRuns, _maxAgentRuns);
     }
 
     /// <summary>Number of live sessions of all callers.</summary>
@@ -142,8 +149,8 @@ public sealed partial class SessionRegistry : IAsyncDisposable
         {
             session.Gate.Release();
             throw new SandboxException(SandboxErrorCodes.CapacityExceeded, work == SessionWork.Execution
-                ? $"The server already runs its maximum of {_options.Execution.MaxConcurrent} executions. Retry shortly."
-                : $"The server already runs its maximum of {_options.Agents.MaxConcurrentRuns} agent runs. Retry later.");
+                ? $"The server already runs its maximum of {_maxExecutions} executions. Retry shortly."
+                : $"The server already runs its maximum of {_maxAgentRuns} agent runs. Retry later.");
         }
         lock (session.Sync)
         {

@@ -23,17 +23,17 @@ public sealed partial class SessionService
     private readonly SessionCloser _closer;
 
     /// <summary>Creates the service.</summary>
-    internal SessionService(SessionRegistry registry, SandboxLauncher launcher, WarmPool pool, IsolationPolicy isolation, ISandboxBackend backend,
-        SessionJournal journal, Egress.EgressService egress, Snapshots.SnapshotService snapshots, Git.GitService git, Setup.SetupService setup, IEnumerable<ISessionCloseListener> closeListeners,
-        IOptions<SandboxOptions> options, TimeProvider time, ILogger<SessionService> logger)
+    public SessionService(SessionRegistry registry, SessionCreator creator, SessionCloser closer, IsolationPolicy isolation, ISandboxBackend backend,
+        SessionJournal journal, IOptions<SandboxOptions> options)
     {
+        ArgumentNullException.ThrowIfNull(options);
         _registry = registry;
+        _creator = creator;
+        _closer = closer;
         _isolation = isolation;
         _backend = backend;
         _journal = journal;
         _options = options.Value;
-        _closer = new SessionCloser(registry, pool, backend, journal, closeListeners, _options, time, logger);
-        _creator = new SessionCreator(registry, launcher, pool, isolation, journal, egress, snapshots, git, setup, _closer, _options, time, logger);
     }
 
     /// <summary>Number of live sessions of all callers.</summary>

@@ -4,8 +4,11 @@ using System.Text.RegularExpressions;
 namespace Sandbox.Setup;
 
 /// <summary>Setup commands run before a new session is ready, bound from <c>Sandbox:Setup</c>.</summary>
-public sealed class SetupOptions : IValidatableObject
+public sealed class SetupOptions : IValidatableObject, ISandboxOptionsSection
 {
+    /// <inheritdoc />
+    public static string SectionName => "Sandbox:Setup";
+
     /// <summary>Commands per image short name, run (as bash lines, in order) in every new session of that image before the
     /// caller's own <c>setup</c> commands. Sessions of such an image never come from the warm pool's idle containers
     /// without them: the commands run after the claim.</summary>
@@ -35,8 +38,11 @@ public sealed class SetupOptions : IValidatableObject
 }
 
 /// <summary>Host directories sessions may mount read-only, bound from <c>Sandbox:Context</c>.</summary>
-public sealed partial class ContextOptions : IValidatableObject
+public sealed partial class ContextOptions : IValidatableObject, ISandboxOptionsSection
 {
+    /// <inheritdoc />
+    public static string SectionName => "Sandbox:Context";
+
     /// <summary>Directories by name: a caller asks for <c>context: ["docs"]</c> and gets the directory mounted read-only at
     /// <c>/context/docs</c>. Only these, by name: callers never give a host path. Paths are on the engine's host (with
     /// <c>docker compose</c>, the machine's own paths).</summary>

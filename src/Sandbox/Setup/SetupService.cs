@@ -12,9 +12,12 @@ namespace Sandbox.Setup;
 /// offers by name, and setup commands (the image's, then the caller's) run once in order. A failing command fails the
 /// create with its output; nothing of the session is left.
 /// </summary>
-public sealed partial class SetupService(SessionRegistry registry, IOptions<SandboxOptions> options, TimeProvider time, ILogger<SetupService> logger)
+public sealed partial class SetupService(SessionRegistry registry, IOptions<SandboxOptions> options, IOptions<SetupOptions> setup, IOptions<ContextOptions> context,
+    TimeProvider time, ILogger<SetupService> logger)
 {
     private readonly SandboxOptions _options = options.Value;
+    private readonly SetupOptions _setup = setup.Value;
+    private readonly ContextOptions _context = context.Value;
 
     /// <summary>Most characters of one command.</summary>
     public const int MaxCommandChars = 10_000;
@@ -29,9 +32,9 @@ public sealed partial class SetupService(SessionRegistry registry, IOptions<Sand
         var mounts = new List<ContextMount>();
         foreach (var name in names.Distinct(StringComparer.Ordinal))
         {
-            if (name is null || !ContextOptions.ContextName().IsMatch(name) || !_options.Context.Directories.TryGetValue(name, out var path))
+            if (name is null || !ContextOptions.ContextName().IsMatch(name) || !_context.Directories.TryGetValue(name, out var path))
             {
-                var offered = _options.Context.Directories.Keys.Order(StringComparer.Ordinal).ToList();
+                var offered = _context.Directories.Keys.Order(StringComparer.Ordinal).ToList();
                 throw new SandboxException(SandboxErrorCodes.Forbidden, $"'{SafeText.Shorten(name, 64)}' is not a context directory this server offers"
                     + (offered.Count == 0 ? " (none are configured: Sandbox:Context:Directories)." : ": " + string.Join(", ", offered) + "."));
             }
@@ -48,12 +51,12 @@ public sealed partial class SetupService(SessionRegistry registry, IOptions<Sand
     /// the caller's.</summary>
     internal IReadOnlyList<string> Commands(string image, IReadOnlyList<string>? requested)
     {
-        if (requested is { } list && (list.Count > _options.Setup.MaxCommands || list.Any(c => string.IsNullOrWhiteSpace(c) || c.Length > MaxCommandChars || c.Contains('\0', StringComparison.Ordinal))))
+        if (requested is { } list && (list.Count > _setup.MaxCommands || list.Any(c => string.IsNullOrWhiteSpace(c) || c.Length > MaxCommandChars || c.Contains('\0', StringComparison.Ordinal))))
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument,
-                $"setup takes at most {_options.Setup.MaxCommands} non-empty commands of at most {MaxCommandChars} characters each.");
+                $"setup takes at most {_setup.MaxCommands} non-empty commands of at most {MaxCommandChars} characters each.");
         }
-        var fromImage = _options.Setup.Images.GetValueOrDefault(image) ?? [];
+        var fromImage = _setup.Images.GetValueOrDefault(image) ?? [];
         return [.. fromImage, .. requested ?? []];
     }
 
@@ -61,7 +64,7 @@ public sealed partial class SetupService(SessionRegistry registry, IOptions<Sand
     /// failure throws <c>setup_failed</c> with the command's output.</summary>
     internal async Task RunAsync(Session session, IReadOnlyList<string> commands, CancellationToken ct)
     {
-        var deadline = time.GetUtcNow() + _options.Setup.Timeout;
+        var deadline = time.GetUtcNow() + _setup.Timeout;
         for (var i = 0; i < commands.Count; i++)
         {
             var left = deadline - time.GetUtcNow();
@@ -73,7 +76,7 @@ public sealed partial class SetupService(SessionRegistry registry, IOptions<Sand
             if (result is null || result.DeadlineHit)
             {
                 throw new SandboxException(SandboxErrorCodes.SetupFailed,
-                    $"The {label} did not finish within the setup time of {_options.Setup.Timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s (Sandbox:Setup:Timeout); the session was not created.")
+                    $"The {label} did not finish within the setup time of {_setup.Timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s (Sandbox:Setup:Timeout); the session was not created.")
                 { Details = new SetupFailure(i, commands[i], null, Tail(result?.Stdout), Tail(result?.Stderr)) };
             }
             if (result.Refused is not null || result.ExitCode != 0)

@@ -11,8 +11,11 @@ using Sandbox.Sessions;
 namespace Sandbox.Snapshots;
 
 /// <summary>Snapshots of workspaces (<c>Sandbox:Snapshots</c>).</summary>
-public sealed class SnapshotOptions
+public sealed class SnapshotOptions : ISandboxOptionsSection
 {
+    /// <inheritdoc />
+    public static string SectionName => "Sandbox:Snapshots";
+
     /// <summary>Where snapshots are kept. Empty: <c>snapshots</c> in the data directory.</summary>
     public string? Directory { get; set; }
 
@@ -47,22 +50,26 @@ public sealed class SnapshotService
     private const string Prefix = "workspace/";
     private readonly SessionRegistry _registry;
     private readonly ISandboxBackend _backend;
-    private readonly SandboxOptions _options;
+    private readonly SnapshotOptions _options;
+    private readonly Durability.DurabilityOptions _durability;
     private readonly TimeProvider _time;
 
     /// <summary>Creates the service.</summary>
-    public SnapshotService(SessionRegistry registry, ISandboxBackend backend, IOptions<SandboxOptions> options, TimeProvider time)
+    public SnapshotService(SessionRegistry registry, ISandboxBackend backend, IOptions<SnapshotOptions> options,
+        IOptions<Durability.DurabilityOptions> durability, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(durability);
         _registry = registry;
         _backend = backend;
         _options = options.Value;
+        _durability = durability.Value;
         _time = time;
     }
 
-    private string Root => string.IsNullOrEmpty(_options.Snapshots.Directory)
-        ? Path.Combine(_options.Durability.ResolveDataDirectory(), "snapshots")
-        : _options.Snapshots.Directory;
+    private string Root => string.IsNullOrEmpty(_options.Directory)
+        ? Path.Combine(_durability.ResolveDataDirectory(), "snapshots")
+        : _options.Directory;
 
     private string OwnerDir(string owner) => Path.Combine(Root, Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(owner)))[..24]);
 
@@ -71,9 +78,9 @@ public sealed class SnapshotService
     {
         var session = _registry.Get(sessionId, owner);
         session.EnsureUsable();
-        if (List(owner).Count >= _options.Snapshots.MaxPerOwner)
+        if (List(owner).Count >= _options.MaxPerOwner)
         {
-            throw new SandboxException(SandboxErrorCodes.LimitExceeded, $"You keep {_options.Snapshots.MaxPerOwner} snapshots already (the most this server allows); delete one first.");
+            throw new SandboxException(SandboxErrorCodes.LimitExceeded, $"You keep {_options.MaxPerOwner} snapshots already (the most this server allows); delete one first.");
         }
         var label = string.IsNullOrWhiteSpace(name) ? "snapshot of " + session.Id : name.Trim();
         if (label.Length > 200 || label.Any(char.IsControl))
@@ -173,8 +180,8 @@ public sealed class SnapshotService
         await using var raw = StreamCopy.TempFile();
         await using (var archive = await _backend.GetArchiveAsync(session.ContainerId, WorkspacePath.Root, ct).ConfigureAwait(false))
         {
-            await StreamCopy.CopyCappedAsync(archive, raw, _options.Snapshots.MaxBytes,
-                () => $"The workspace is larger than a snapshot may be ({_options.Snapshots.MaxBytes} bytes); nothing was saved.", ct).ConfigureAwait(false);
+            await StreamCopy.CopyCappedAsync(archive, raw, _options.MaxBytes,
+                () => $"The workspace is larger than a snapshot may be ({_options.MaxBytes} bytes); nothing was saved.", ct).ConfigureAwait(false);
         }
         raw.Position = 0;
         var files = 0;

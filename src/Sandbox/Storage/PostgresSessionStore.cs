@@ -53,10 +53,11 @@ public sealed class PostgresSessionStore : SqlSessionStore
     private readonly string _location;
 
     /// <summary>Creates the store for the configured connection string.</summary>
-    public PostgresSessionStore(IOptions<SandboxOptions> options, ILogger<PostgresSessionStore> logger)
+    public PostgresSessionStore(IOptions<SandboxOptions> options, IOptions<Durability.DurabilityOptions> durability, ILogger<PostgresSessionStore> logger)
         : base(options?.Value.InstanceId ?? throw new ArgumentNullException(nameof(options)), logger)
     {
-        var builder = new NpgsqlConnectionStringBuilder(options.Value.Durability.ConnectionString);
+        ArgumentNullException.ThrowIfNull(durability);
+        var builder = new NpgsqlConnectionStringBuilder(durability.Value.ConnectionString);
         if (!builder.ContainsKey("Timeout"))
         {
             builder.Timeout = 5;

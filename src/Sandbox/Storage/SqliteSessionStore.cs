@@ -61,10 +61,11 @@ public sealed class SqliteSessionStore : SqlSessionStore
     private volatile bool _directoryMade;
 
     /// <summary>Creates the store for the configured data directory.</summary>
-    public SqliteSessionStore(IOptions<SandboxOptions> options, ILogger<SqliteSessionStore> logger)
+    public SqliteSessionStore(IOptions<SandboxOptions> options, IOptions<Durability.DurabilityOptions> durability, ILogger<SqliteSessionStore> logger)
         : base(options?.Value.InstanceId ?? throw new ArgumentNullException(nameof(options)), logger)
     {
-        _path = Path.Combine(options.Value.Durability.ResolveDataDirectory(), "sandbox.db");
+        ArgumentNullException.ThrowIfNull(durability);
+        _path = Path.Combine(durability.Value.ResolveDataDirectory(), "sandbox.db");
     }
 
     /// <inheritdoc />

@@ -15,13 +15,12 @@ namespace Sandbox.Terminals;
 /// A terminal lives beside executions (their time-outs do not kill it) and ends with its shell, its session, or when
 /// its caller disposes it.
 /// </summary>
-public sealed partial class TerminalService(SessionRegistry registry, SessionJournal journal, IOptions<SandboxOptions> options, TimeProvider time,
+public sealed partial class TerminalService(SessionRegistry registry, SessionJournal journal, TimeProvider time,
     ILogger<TerminalService> logger)
 {
     /// <summary>Terminals one session may have open at once.</summary>
     public const int MaxPerSession = 4;
 
-    private readonly SandboxOptions _options = options.Value;
 
     /// <summary>Opens a terminal of <paramref name="cols"/> × <paramref name="rows"/> characters in the caller's session.</summary>
     public async Task<Terminal> OpenAsync(string sessionId, string owner, int cols, int rows, CancellationToken ct)
