@@ -14,7 +14,7 @@ public sealed partial class AgentRequestValidator(IOptions<AgentOptions> options
 {
     private readonly AgentOptions _options = options.Value;
 
-    public ValidatedAgentRequest Validate(AgentRunRequest request, IReadOnlyDictionary<string, IAgentRunner> agents)
+    internal ValidatedAgentRequest Validate(AgentRunRequest request, IReadOnlyDictionary<string, IAgentRunner> agents)
     {
         if (!agents.TryGetValue(request.Agent ?? "", out var agent))
         {

@@ -23,7 +23,7 @@ public sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunT
     private readonly SandboxOptions _options = options.Value;
     private readonly AgentOptions _agents = agents.Value;
 
-    public async Task ExecuteAsync(AgentRunState state, AgentLaunch launch, ModelProxyConfig config, TimeSpan timeout)
+    internal async Task ExecuteAsync(AgentRunState state, AgentLaunch launch, ModelProxyConfig config, TimeSpan timeout)
     {
         var session = state.Session;
         string? error = null;

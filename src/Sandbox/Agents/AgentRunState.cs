@@ -21,7 +21,7 @@ internal sealed class AgentRunState : IDisposable
     private int _trajectoryChars;
     private AgentRun _run;
 
-    public AgentRunState(AgentRun initial, Session session, IAgentRunner agent, IReadOnlyList<string> secrets, int maxTrajectoryChars)
+    internal AgentRunState(AgentRun initial, Session session, IAgentRunner agent, IReadOnlyList<string> secrets, int maxTrajectoryChars)
     {
         _run = initial;
         Session = session;
@@ -30,21 +30,21 @@ internal sealed class AgentRunState : IDisposable
         MaxTrajectoryChars = maxTrajectoryChars;
     }
 
-    public string Id => _run.Id;
-    public Session Session { get; }
-    public IAgentRunner Agent { get; }
+    internal string Id => _run.Id;
+    internal Session Session { get; }
+    internal IAgentRunner Agent { get; }
     /// <summary>The branch asked for, in a git workspace (null: <c>sandbox/&lt;run-id&gt;</c>).</summary>
-    public string? Branch { get; init; }
-    public AgentOutcome Outcome { get; } = new();
-    public int MaxTrajectoryChars { get; }
-    public CancellationTokenSource Cancellation { get; } = new();
+    internal string? Branch { get; init; }
+    internal AgentOutcome Outcome { get; } = new();
+    internal int MaxTrajectoryChars { get; }
+    internal CancellationTokenSource Cancellation { get; } = new();
     /// <summary>Set when the caller (not the deadline) cancelled.</summary>
-    public bool CancelledByCaller { get; private set; }
+    internal bool CancelledByCaller { get; private set; }
     /// <summary>Why it was cancelled.</summary>
-    public string CancelReason { get; private set; } = "The run was cancelled by the caller";
-    public Task<AgentRun> Completion => _completion.Task;
+    internal string CancelReason { get; private set; } = "The run was cancelled by the caller";
+    internal Task<AgentRun> Completion => _completion.Task;
 
-    public void CancelByCaller(string? reason = null)
+    internal void CancelByCaller(string? reason = null)
     {
         if (!CancelledByCaller && reason is not null)
         {
@@ -61,7 +61,7 @@ internal sealed class AgentRunState : IDisposable
     }
 
     /// <summary>Replaces every secret (per-run environment values, the key) in text the agent produced.</summary>
-    public string Redact(string text)
+    internal string Redact(string text)
     {
         foreach (var secret in _secrets)
         {
@@ -74,7 +74,7 @@ internal sealed class AgentRunState : IDisposable
     }
 
     /// <summary>Adds one line the agent printed: a JSON event, or plain text kept as an output event.</summary>
-    public void AddLine(string line)
+    internal void AddLine(string line)
     {
         line = Redact(line.TrimEnd('\r'));
         if (line.Length == 0)
@@ -111,7 +111,7 @@ internal sealed class AgentRunState : IDisposable
         }
     }
 
-    public void AddStderr(string text)
+    internal void AddStderr(string text)
     {
         lock (_sync)
         {
@@ -123,7 +123,7 @@ internal sealed class AgentRunState : IDisposable
         }
     }
 
-    public void MarkTruncated()
+    internal void MarkTruncated()
     {
         lock (_sync)
         {
@@ -132,7 +132,7 @@ internal sealed class AgentRunState : IDisposable
     }
 
     /// <summary>The run as it stands.</summary>
-    public AgentRun Snapshot()
+    internal AgentRun Snapshot()
     {
         lock (_sync)
         {
@@ -145,7 +145,7 @@ internal sealed class AgentRunState : IDisposable
     }
 
     /// <summary>Fixes the run's final fields (watchers are told by <see cref="Publish"/>, once the run is recorded).</summary>
-    public AgentRun Finish(Func<AgentRun, AgentRun> finish)
+    internal AgentRun Finish(Func<AgentRun, AgentRun> finish)
     {
         lock (_sync)
         {
@@ -155,7 +155,7 @@ internal sealed class AgentRunState : IDisposable
     }
 
     /// <summary>Watchers get the finished run and are closed; waiters are released.</summary>
-    public void Publish(AgentRun final)
+    internal void Publish(AgentRun final)
     {
         lock (_sync)
         {
@@ -170,7 +170,7 @@ internal sealed class AgentRunState : IDisposable
     }
 
     /// <summary>Events from now on, after a replay of the steps so far (a finished run yields only its result).</summary>
-    public ChannelReader<AgentRunEvent> Watch()
+    internal ChannelReader<AgentRunEvent> Watch()
     {
         var channel = Channel.CreateUnbounded<AgentRunEvent>(new UnboundedChannelOptions { SingleReader = true });
         lock (_sync)
@@ -216,5 +216,6 @@ internal sealed class AgentRunState : IDisposable
         return doc.RootElement.Clone();
     }
 
+    /// <inheritdoc />
     public void Dispose() => Cancellation.Dispose();
 }

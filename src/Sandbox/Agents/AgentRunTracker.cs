@@ -14,21 +14,21 @@ public sealed partial class AgentRunTracker(IOptions<AgentOptions> options, IOpt
     private readonly AgentOptions _options = options.Value;
     private readonly TimeSpan _killGrace = engine.Value.KillGrace;
 
-    public void Add(AgentRunState state) => _runs[state.Id] = state;
+    internal void Add(AgentRunState state) => _runs[state.Id] = state;
 
     /// <summary>The caller's run in memory, if it is there.</summary>
-    public AgentRunState? Find(string sessionId, string owner, string? runId) =>
+    internal AgentRunState? Find(string sessionId, string owner, string? runId) =>
         _runs.TryGetValue(runId ?? "", out var state) && state.Session.Id == sessionId && state.Session.Owner == owner ? state : null;
 
     /// <summary>The runs of one session in memory.</summary>
-    public IEnumerable<AgentRunState> OfSession(string sessionId, string owner) =>
+    internal IEnumerable<AgentRunState> OfSession(string sessionId, string owner) =>
         _runs.Values.Where(s => s.Session.Id == sessionId && s.Session.Owner == owner);
 
     /// <summary>Whether a run is going on in the session.</summary>
     public bool IsRunningIn(string sessionId) => _runs.Values.Any(r => r.Session.Id == sessionId && !r.Completion.IsCompleted);
 
     /// <summary>Cancels the session's running runs (the agent dies with the sandbox).</summary>
-    public void CancelIn(Session session, string reason)
+    internal void CancelIn(Session session, string reason)
     {
         foreach (var run in _runs.Values.Where(r => r.Session == session && !r.Completion.IsCompleted))
         {

@@ -199,7 +199,7 @@ public sealed partial class ClusterService
     /// as their last records say (counters and last use are saved every reaper pass), newest first.</summary>
     public async Task<IReadOnlyList<SessionInfo>> ListAsync(string owner, CancellationToken ct)
     {
-        var here = _registry.All.Where(s => s.Owner == owner).Select(s => s.ToInfo(_options.MaxLifetime)).ToList();
+        var here = _registry.All.Where(s => s.Owner == owner).Select(s => s.ToInfo()).ToList();
         if (Enabled)
         {
             var live = _nodes.Where(n => n.Id != NodeId && IsAlive(n)).Select(n => n.Id).ToHashSet(StringComparer.Ordinal);
@@ -207,12 +207,7 @@ public sealed partial class ClusterService
             {
                 if (r.Node is { } node && live.Contains(node) && r.Status is SessionStatus.Ready or SessionStatus.Paused)
                 {
-                    here.Add(new Session
-                    {
-                        Id = r.Id, Image = r.Image, Owner = r.Owner, Limits = r.Limits, CreatedAt = r.CreatedAt, IdleTimeout = r.IdleTimeout,
-                        ContainerId = r.ContainerId, LastUsedAt = r.LastUsedAt, ExecutionCount = r.ExecutionCount, Status = r.Status,
-                        Isolation = r.Isolation, Network = r.Network, Git = r.Git, Context = r.Context ?? [], Node = node,
-                    }.ToInfo(_options.MaxLifetime));
+                    here.Add(Session.FromRecord(r, _options.MaxLifetime, node).ToInfo());
                 }
             }
         }

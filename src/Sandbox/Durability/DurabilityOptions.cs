@@ -40,7 +40,7 @@ public sealed class DurabilityOptions : System.ComponentModel.DataAnnotations.IV
     {
         if (Store == StoreKind.Postgres && string.IsNullOrWhiteSpace(ConnectionString))
         {
-            yield return new("Sandbox:Durability:Store is Postgres but Sandbox:Durability:ConnectionString is empty.", [nameof(ConnectionString)]);
+            yield return new("Store is Postgres but ConnectionString is empty.", [nameof(ConnectionString)]);
         }
         if (Store == StoreKind.Postgres && !string.IsNullOrWhiteSpace(ConnectionString))
         {
@@ -56,7 +56,7 @@ public sealed class DurabilityOptions : System.ComponentModel.DataAnnotations.IV
             if (problem is not null)
             {
                 // The message names the bad keyword, never the string (it may hold a password).
-                yield return new($"Sandbox:Durability:ConnectionString is not a valid PostgreSQL connection string: {problem}", [nameof(ConnectionString)]);
+                yield return new($"not a valid PostgreSQL connection string: {problem}", [nameof(ConnectionString)]);
             }
         }
     }

@@ -58,13 +58,7 @@ public sealed partial class SessionRecovery
         await _journal.Store.InitializeAsync(ct).ConfigureAwait(false);
         foreach (var record in await _journal.Store.LoadOpenSessionsAsync(ct).ConfigureAwait(false))
         {
-            var session = new Session
-            {
-                Id = record.Id, Image = record.Image, Owner = record.Owner, Limits = record.Limits, CreatedAt = record.CreatedAt,
-                IdleTimeout = record.IdleTimeout, ContainerId = record.ContainerId, LastUsedAt = record.LastUsedAt,
-                ExecutionCount = record.ExecutionCount, Status = record.Status, LostReason = record.LostReason, Isolation = record.Isolation,
-                Network = record.Network, Git = record.Git, Context = record.Context ?? [], Node = _clustered ? _options.InstanceId : null,
-            };
+            var session = Session.FromRecord(record, _options.MaxLifetime, _clustered ? _options.InstanceId : null);
             if (record.Status == SessionStatus.Lost)
             {
                 // Lost while this server was away (in a cluster, another node reports a silent node's sessions lost):

@@ -206,7 +206,7 @@ public sealed partial class EgressService : ISessionCloseListener
         }
         _journal.Record(session, "network", "allow: " + (grant.Requested.Count == 0 ? "(nothing)" : string.Join(", ", grant.Requested)));
         await _journal.PersistAsync(session, ct).ConfigureAwait(false);
-        return session.ToInfo(_options.MaxLifetime);
+        return session.ToInfo();
     }
 
     /// <summary>After a server restart: a fresh proxy (and session CA) for a session that had a network.</summary>

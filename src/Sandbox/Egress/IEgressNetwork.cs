@@ -9,11 +9,11 @@ namespace Sandbox.Egress;
 /// <param name="Secrets">Secrets with their host, header, value and the leaf certificate the proxy terminates TLS with.</param>
 /// <param name="UpstreamCaPem">Extra CAs for the proxy's own TLS, or null.</param>
 /// <param name="MaxConnections">Connections at once.</param>
-internal sealed record EgressProxyConfig(IReadOnlyList<EgressPattern> Allow, IReadOnlyList<string> PermittedAddresses,
+public sealed record EgressProxyConfig(IReadOnlyList<EgressPattern> Allow, IReadOnlyList<string> PermittedAddresses,
     IReadOnlyList<EgressProxySecret> Secrets, string? UpstreamCaPem, int MaxConnections);
 
 /// <summary>One secret as the proxy gets it.</summary>
-internal sealed record EgressProxySecret(string Name, string Host, string Header, string Value, string CertificatePem, string KeyPem);
+public sealed record EgressProxySecret(string Name, string Host, string Header, string Value, string CertificatePem, string KeyPem);
 
 /// <summary>One connection the proxy allowed or refused.</summary>
 /// <param name="Method"><c>CONNECT</c> or the HTTP method.</param>
@@ -25,7 +25,7 @@ internal sealed record EgressProxySecret(string Name, string Host, string Header
 public sealed record EgressEvent(string Method, string Host, int Port, bool Allowed, string? Reason, string? Secret);
 
 /// <summary>A session's running egress proxy.</summary>
-internal interface IEgressProxy : IAsyncDisposable
+public interface IEgressProxy : IAsyncDisposable
 {
     /// <summary>Replaces the allow list; completes when the proxy confirmed it.</summary>
     Task UpdateAsync(IReadOnlyList<EgressPattern> allow, CancellationToken ct);
@@ -35,7 +35,7 @@ internal interface IEgressProxy : IAsyncDisposable
 /// The network of a session with an allow list: an internal network whose only other member is the session's egress
 /// proxy, the one way out. Implemented per backend (<see cref="Docker.DockerEgressNetwork"/>).
 /// </summary>
-internal interface IEgressNetwork
+public interface IEgressNetwork
 {
     /// <summary>The proxy URL as the sandbox reaches it.</summary>
     string ProxyUrl { get; }

@@ -10,7 +10,8 @@ namespace Sandbox.Execution;
 
 /// <summary>One execution in the runner: sends the code, turns the runner's messages into events (output capped,
 /// images bounded), and builds the result, including the hung-sandbox case.</summary>
-internal sealed class ExecutionRun(Session session, SessionRegistry registry, Action<ExecutionEvent> emit, ExecutionOptions options, TimeProvider time)
+internal sealed class ExecutionRun(Session session, SessionRegistry registry, Action<ExecutionEvent> emit, ExecutionOptions options, TimeSpan killGrace,
+    TimeProvider time)
 {
     private readonly CappedText _stdout = new(options.MaxOutputChars);
     private readonly CappedText _stderr = new(options.MaxOutputChars);
@@ -120,7 +121,7 @@ internal sealed class ExecutionRun(Session session, SessionRegistry registry, Ac
             }
         }
 
-        var end = await RunnerCommand.RunAsync(runner, id, command, timeout, options.KillGrace, time, OnMessage, ct).ConfigureAwait(false);
+        var end = await RunnerCommand.RunAsync(runner, id, command, timeout, killGrace, time, OnMessage, ct).ConfigureAwait(false);
 
         if (end.Hung)
         {

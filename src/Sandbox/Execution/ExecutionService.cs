@@ -28,17 +28,20 @@ public sealed class ExecutionService : ISessionCloseListener
     private readonly ExecutionSafety _safety;
     private readonly SessionJournal _journal;
     private readonly ExecutionOptions _options;
+    private readonly TimeSpan _killGrace;
     private readonly TimeProvider _time;
     private readonly ExecutionHandles _handles;
 
     /// <summary>Creates the service.</summary>
-    public ExecutionService(SessionRegistry registry, ExecutionSafety safety, SessionJournal journal, IOptions<ExecutionOptions> options, TimeProvider time)
+    public ExecutionService(SessionRegistry registry, ExecutionSafety safety, SessionJournal journal, IOptions<ExecutionOptions> options,
+        IOptions<SandboxOptions> engine, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(options);
         _registry = registry;
         _safety = safety;
         _journal = journal;
         _options = options.Value;
+        _killGrace = engine.Value.KillGrace;
         _time = time;
         _handles = new ExecutionHandles(registry);
     }
@@ -219,7 +222,7 @@ public sealed class ExecutionService : ISessionCloseListener
             var findings = await _safety.CheckAsync(session, request, token).ConfigureAwait(false);
             var checkedAt = Stopwatch.GetTimestamp();
             execution.CheckMs = Stopwatch.GetElapsedTime(started, checkedAt).TotalMilliseconds;
-            var result = await new ExecutionRun(session, _registry, emit, _options, _time).RunAsync(execution.Id, request, timeout, findings, token).ConfigureAwait(false);
+            var result = await new ExecutionRun(session, _registry, emit, _options, _killGrace, _time).RunAsync(execution.Id, request, timeout, findings, token).ConfigureAwait(false);
             execution.RunMs = Stopwatch.GetElapsedTime(checkedAt).TotalMilliseconds;
             return result;
         }, (result, failure) => ExecutionRules.Record(_journal, _time, session, request, result, failure));
@@ -245,7 +248,7 @@ public sealed class ExecutionService : ISessionCloseListener
         _registry.Claim(session, SessionWork.Execution, $"Session {session.Id} is running another execution.");
         var execution = new TrackedExecution(id, session.Id, session.Owner, request, _time.GetUtcNow() - startedAgo);
         _handles.Launch(session, execution,
-            (emit, token) => new ExecutionRun(session, _registry, emit, _options, _time)
+            (emit, token) => new ExecutionRun(session, _registry, emit, _options, _killGrace, _time)
                 .ResumeAsync(id, request, left > TimeSpan.FromMilliseconds(100) ? left : TimeSpan.FromMilliseconds(100), token),
             (result, failure) => ExecutionRules.Record(_journal, _time, session, request, result, failure, sha, size));
     }

@@ -75,11 +75,11 @@ public sealed record GitPushResult(string RemoteBranch, string Commit, string Ur
 /// <param name="Writable">Whether the workspace is mounted writable (clone) or read-only (push).</param>
 /// <param name="Request">The helper's request (without the proxy and CA fields, which the implementation adds).</param>
 /// <param name="Timeout">How long it may take.</param>
-internal sealed record GitHelperRun(string SessionId, string Image, string Host, int Port, GitCredentialOptions? Credential, bool Writable,
+public sealed record GitHelperRun(string SessionId, string Image, string Host, int Port, GitCredentialOptions? Credential, bool Writable,
     Dictionary<string, object?> Request, TimeSpan Timeout);
 
 /// <summary>The git helper: a short-lived container that reaches one repository host. Implemented per backend.</summary>
-internal interface IGitHelper
+public interface IGitHelper
 {
     /// <summary>Runs the helper to completion and returns its JSON outcome line (an object with <c>ok</c>).</summary>
     Task<System.Text.Json.JsonElement> RunAsync(GitHelperRun run, CancellationToken ct);

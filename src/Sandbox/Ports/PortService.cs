@@ -23,38 +23,26 @@ public sealed class PortService
     }
 
     /// <summary>Makes <paramref name="port"/> of the session reachable; returns the session.</summary>
-    public SessionInfo Expose(string sessionId, string owner, int port, TimeSpan maxLifetime)
+    public SessionInfo Expose(string sessionId, string owner, int port)
     {
         Check(port);
         var session = _registry.Get(sessionId, owner);
         session.EnsureUsable();
-        lock (session.Sync)
-        {
-            if (session.Ports.Count >= 16 && !session.Ports.Contains(port))
-            {
-                throw new SandboxException(SandboxErrorCodes.LimitExceeded, "A session exposes at most 16 ports; unexpose one first.");
-            }
-            session.Ports.Add(port);
-        }
+        session.ExposePort(port);
         _journal.Record(session, "port", $"exposed {port}");
-        return session.ToInfo(maxLifetime);
+        return session.ToInfo();
     }
 
     /// <summary>Stops <paramref name="port"/> from answering through this server.</summary>
-    public SessionInfo Unexpose(string sessionId, string owner, int port, TimeSpan maxLifetime)
+    public SessionInfo Unexpose(string sessionId, string owner, int port)
     {
         var session = _registry.Get(sessionId, owner);
-        bool removed;
-        lock (session.Sync)
-        {
-            removed = session.Ports.Remove(port);
-        }
-        if (!removed)
+        if (!session.UnexposePort(port))
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"Port {port} of session {session.Id} is not exposed.");
         }
         _journal.Record(session, "port", $"unexposed {port}");
-        return session.ToInfo(maxLifetime);
+        return session.ToInfo();
     }
 
     /// <summary>Throws unless <paramref name="port"/> of the caller's session is exposed.</summary>
@@ -62,13 +50,7 @@ public sealed class PortService
     {
         var session = _registry.Get(sessionId, owner);
         session.EnsureUsable();
-        lock (session.Sync)
-        {
-            if (!session.Ports.Contains(port))
-            {
-                throw new SandboxException(SandboxErrorCodes.Forbidden, $"Port {port} of session {session.Id} is not exposed (expose_port first).");
-            }
-        }
+        session.EnsureExposed(port);
     }
 
     /// <summary>A connection to an exposed port of the session.</summary>
@@ -76,13 +58,7 @@ public sealed class PortService
     {
         var session = _registry.Get(sessionId, owner);
         session.EnsureUsable();
-        lock (session.Sync)
-        {
-            if (!session.Ports.Contains(port))
-            {
-                throw new SandboxException(SandboxErrorCodes.Forbidden, $"Port {port} of session {session.Id} is not exposed (expose_port first).");
-            }
-        }
+        session.EnsureExposed(port);
         await _registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
         session.Touch(DateTimeOffset.UtcNow);
         return await _backend.ConnectPortAsync(session.ContainerId, port, ct).ConfigureAwait(false);

@@ -1,3 +1,6 @@
+using System.ComponentModel.DataAnnotations;
+using System.Text.RegularExpressions;
+
 namespace Sandbox.Safety;
 
 /// <summary>What the static safety check does with its findings.</summary>
@@ -12,7 +15,7 @@ public enum SafetyMode
 }
 
 /// <summary>Static safety check policy. The container is the security boundary; this is a guard rail.</summary>
-public sealed class SafetyOptions : ISandboxOptionsSection
+public sealed partial class SafetyOptions : IValidatableObject, ISandboxOptionsSection
 {
     /// <inheritdoc />
     public static string SectionName => "Sandbox:Safety";
@@ -37,4 +40,24 @@ public sealed class SafetyOptions : ISandboxOptionsSection
     /// <summary>Attribute names that reach interpreter internals, refused as rule PY004.</summary>
     public List<string> DeniedAttributes { get; set; } =
         ["__subclasses__", "__globals__", "__builtins__", "__code__", "__closure__", "f_globals", "f_locals", "gi_frame"];
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        foreach (var (name, list) in new[]
+                 {
+                     (nameof(DeniedCalls), DeniedCalls), (nameof(DeniedImports), DeniedImports),
+                     (nameof(DynamicCodeCalls), DynamicCodeCalls), (nameof(DeniedAttributes), DeniedAttributes),
+                 })
+        {
+            foreach (var entry in list.Where(e => !DottedName().IsMatch(e ?? "")))
+            {
+                yield return new ValidationResult($"'{entry}' is not a Python name (dotted, a trailing '*' allowed).", [name]);
+            }
+        }
+    }
+
+    // os.system, subprocess.*, os.exec*, __globals__.
+    [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(\.?\*)?$")]
+    private static partial Regex DottedName();
 }

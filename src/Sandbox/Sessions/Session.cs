@@ -3,54 +3,116 @@ using Sandbox.Runner;
 
 namespace Sandbox.Sessions;
 
-/// <summary>The engine's live state of one session. Mutable fields are guarded by <see cref="Sync"/>.</summary>
-internal sealed class Session
+/// <summary>The engine's live state of one session: opaque outside the engine (its members are internal), passed to
+/// <see cref="ISessionCloseListener"/>s. Mutable fields are guarded by its lock.</summary>
+public sealed class Session
 {
+    internal Session()
+    {
+    }
+
+    /// <summary>The session id.</summary>
     public required string Id { get; init; }
+    /// <summary>The image it runs.</summary>
     public required string Image { get; init; }
 
     /// <summary>In a cluster, the node that holds it (this server); null on a single server.</summary>
-    public string? Node { get; init; }
+    internal string? Node { get; init; }
+    /// <summary>The API key owner it belongs to.</summary>
     public required string Owner { get; init; }
+    /// <summary>Its resource limits.</summary>
     public required SandboxLimits Limits { get; init; }
+    /// <summary>When it was created.</summary>
     public required DateTimeOffset CreatedAt { get; init; }
+    /// <summary>How long it may live from creation, used or not.</summary>
+    public required TimeSpan MaxLifetime { get; init; }
+    /// <summary>How long it may stay unused before it is closed.</summary>
     public required TimeSpan IdleTimeout { get; init; }
+    /// <summary>The backend container that holds it.</summary>
     public required string ContainerId { get; init; }
+    /// <summary>The isolation tier it runs in.</summary>
     public required IsolationTier Isolation { get; init; }
     /// <summary>The connection to the runner; null for a session loaded as lost from the store.</summary>
-    public RunnerConnection? Runner { get; set; }
+    internal RunnerConnection? Runner { get; set; }
 
     /// <summary>The runner of a usable session.</summary>
-    public RunnerConnection Live => Runner ?? throw RunnerConnection.Lost(LostReason ?? "its container is gone");
+    internal RunnerConnection Live => Runner ?? throw RunnerConnection.Lost(LostReason ?? "its container is gone");
 
-    public object Sync { get; } = new();
-    public SemaphoreSlim Gate { get; } = new(1, 1);
-    public DateTimeOffset LastUsedAt { get; set; }
-    public SessionStatus Status { get; set; } = SessionStatus.Ready;
-    public string? LostReason { get; set; }
-    public int ExecutionCount { get; set; }
-    public bool Busy { get; set; }
+    internal object Sync { get; } = new();
+    internal SemaphoreSlim Gate { get; } = new(1, 1);
+    internal DateTimeOffset LastUsedAt { get; set; }
+    internal SessionStatus Status { get; set; } = SessionStatus.Ready;
+    internal string? LostReason { get; set; }
+    internal int ExecutionCount { get; set; }
+    internal bool Busy { get; set; }
     /// <summary>The allow list and secrets of a session with a network; null: no network.</summary>
-    public Egress.SessionNetwork? Network { get; set; }
+    internal Egress.SessionNetwork? Network { get; set; }
     /// <summary>The repository the workspace was cloned from; null for other sessions.</summary>
-    public Git.GitWorkspace? Git { get; set; }
+    internal Git.GitWorkspace? Git { get; set; }
     /// <summary>Context directories mounted read-only at <c>/context/&lt;name&gt;</c>.</summary>
-    public IReadOnlyList<string> Context { get; init; } = [];
+    internal IReadOnlyList<string> Context { get; init; } = [];
     /// <summary>Ports reachable through the server (preview ports). Guarded by <see cref="Sync"/>.</summary>
-    public SortedSet<int> Ports { get; } = [];
+    internal SortedSet<int> Ports { get; } = [];
 
-    public SessionInfo ToInfo(TimeSpan maxLifetime)
+    /// <summary>The session as its last record says, for a server that holds no live state of it (after a restart, or
+    /// another node's session in a cluster listing). No runner: the caller reconnects it or reports it.</summary>
+    internal static Session FromRecord(Storage.SessionRecord record, TimeSpan maxLifetime, string? node) => new()
+    {
+        Id = record.Id, Image = record.Image, Owner = record.Owner, Limits = record.Limits, CreatedAt = record.CreatedAt,
+        MaxLifetime = maxLifetime, IdleTimeout = record.IdleTimeout, ContainerId = record.ContainerId, LastUsedAt = record.LastUsedAt,
+        ExecutionCount = record.ExecutionCount, Status = record.Status, LostReason = record.LostReason, Isolation = record.Isolation,
+        Network = record.Network, Git = record.Git, Context = record.Context ?? [], Node = node,
+    };
+
+    internal SessionInfo ToInfo()
     {
         lock (Sync)
         {
             var idleEnd = LastUsedAt + IdleTimeout;
-            var lifeEnd = CreatedAt + maxLifetime;
+            var lifeEnd = CreatedAt + MaxLifetime;
             return new SessionInfo(Id, Image, Owner, Status, Limits, CreatedAt, LastUsedAt, IdleTimeout,
                 idleEnd < lifeEnd ? idleEnd : lifeEnd, Busy, ExecutionCount, LostReason, Isolation, Network, Ports.ToList(), Git, Context.Count == 0 ? null : Context, Node);
         }
     }
 
-    public void Touch(DateTimeOffset now)
+    /// <summary>Most ports one session exposes at once.</summary>
+    internal const int MaxExposedPorts = 16;
+
+    /// <summary>Makes a port reachable through the server (idempotent); refuses a port beyond <see cref="MaxExposedPorts"/>.</summary>
+    internal void ExposePort(int port)
+    {
+        lock (Sync)
+        {
+            if (Ports.Count >= MaxExposedPorts && !Ports.Contains(port))
+            {
+                throw new SandboxException(SandboxErrorCodes.LimitExceeded, $"A session exposes at most {MaxExposedPorts} ports; unexpose one first.");
+            }
+            Ports.Add(port);
+        }
+    }
+
+    /// <summary>Stops a port from answering; false when it was not exposed.</summary>
+    internal bool UnexposePort(int port)
+    {
+        lock (Sync)
+        {
+            return Ports.Remove(port);
+        }
+    }
+
+    /// <summary>Throws <c>forbidden</c> unless the port is exposed.</summary>
+    internal void EnsureExposed(int port)
+    {
+        lock (Sync)
+        {
+            if (!Ports.Contains(port))
+            {
+                throw new SandboxException(SandboxErrorCodes.Forbidden, $"Port {port} of session {Id} is not exposed (expose_port first).");
+            }
+        }
+    }
+
+    internal void Touch(DateTimeOffset now)
     {
         lock (Sync)
         {
@@ -59,9 +121,9 @@ internal sealed class Session
     }
 
     /// <summary>Why the sandbox ended, once someone asked the engine (shared by everyone who asks).</summary>
-    public Task<string>? LossExplanation { get; set; }
+    internal Task<string>? LossExplanation { get; set; }
 
-    public void MarkLost(string reason)
+    internal void MarkLost(string reason)
     {
         lock (Sync)
         {
@@ -74,7 +136,7 @@ internal sealed class Session
     }
 
     /// <summary>Replaces a lost session's reason with a better explanation found afterwards.</summary>
-    public void ExplainLoss(string reason)
+    internal void ExplainLoss(string reason)
     {
         lock (Sync)
         {
@@ -86,7 +148,7 @@ internal sealed class Session
     }
 
     /// <summary>Throws unless the session can take calls.</summary>
-    public void EnsureUsable()
+    internal void EnsureUsable()
     {
         lock (Sync)
         {

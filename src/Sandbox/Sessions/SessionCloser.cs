@@ -73,7 +73,7 @@ public sealed partial class SessionCloser(SessionRegistry registry, WarmPool poo
                 {
                     why = "idle timeout";
                 }
-                else if (now - session.CreatedAt >= _options.MaxLifetime)
+                else if (now - session.CreatedAt >= session.MaxLifetime)
                 {
                     why = "maximum lifetime";
                 }

@@ -129,7 +129,7 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
             var sandbox = pooled ?? await _launcher.LaunchAsync(image, limits, owner, tier, runtime, ct, context).ConfigureAwait(false);
             var session = new Session
             {
-                Id = sandbox.Id, Image = image, Owner = owner, Limits = limits, CreatedAt = now, IdleTimeout = idle,
+                Id = sandbox.Id, Image = image, Owner = owner, Limits = limits, CreatedAt = now, MaxLifetime = _options.MaxLifetime, IdleTimeout = idle,
                 ContainerId = sandbox.ContainerId, Runner = sandbox.Runner, LastUsedAt = now, Isolation = sandbox.Isolation,
                 Context = context.Select(c => c.Name).ToList(), Git = inheritedGit, Node = _clustered ? _options.InstanceId : null,
             };
@@ -176,7 +176,7 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
             }
             LogCreated(_logger, session.Id, image, owner, IsolationPolicy.Name(tier), limits.MemoryMb, limits.Cpus, limits.Pids, pooled is not null);
             _journal.RecordCreated(session, origin, pooled is not null, setup.Count, network);
-            return session.ToInfo(_options.MaxLifetime);
+            return session.ToInfo();
         }
         catch
         {

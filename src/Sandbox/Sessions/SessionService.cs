@@ -48,15 +48,15 @@ public sealed partial class SessionService
         _creator.ForkAsync(sessionId, owner, count, ct);
 
     /// <summary>The caller's session.</summary>
-    public SessionInfo Get(string sessionId, string owner) => _registry.Get(sessionId, owner).ToInfo(_options.MaxLifetime);
+    public SessionInfo Get(string sessionId, string owner) => _registry.Get(sessionId, owner).ToInfo();
 
     /// <summary>The caller's sessions, newest first.</summary>
     public IReadOnlyList<SessionInfo> List(string owner) =>
-        _registry.All.Where(s => s.Owner == owner).Select(s => s.ToInfo(_options.MaxLifetime))
+        _registry.All.Where(s => s.Owner == owner).Select(s => s.ToInfo())
             .OrderByDescending(s => s.CreatedAt).ToList();
 
     /// <summary>Every live session of every caller (for tests and administration; not exposed to callers).</summary>
-    public IReadOnlyList<SessionInfo> ListAll() => _registry.All.Select(s => s.ToInfo(_options.MaxLifetime)).ToList();
+    public IReadOnlyList<SessionInfo> ListAll() => _registry.All.Select(s => s.ToInfo()).ToList();
 
     /// <summary>Engine reachability, image presence and session count.</summary>
     public async Task<SandboxHealth> GetHealthAsync(CancellationToken ct)
@@ -94,7 +94,7 @@ public sealed partial class SessionService
                 _journal.Record(session, "paused");
                 await _journal.PersistAsync(session, ct).ConfigureAwait(false);
             }
-            return session.ToInfo(_options.MaxLifetime);
+            return session.ToInfo();
         }
         finally
         {
@@ -106,7 +106,7 @@ public sealed partial class SessionService
     public async Task<SessionInfo> ResumeAsync(string sessionId, string owner, CancellationToken ct)
     {
         var session = await _registry.GetRunningAsync(sessionId, owner, ct).ConfigureAwait(false);
-        return session.ToInfo(_options.MaxLifetime);
+        return session.ToInfo();
     }
 
     /// <summary>Closes a session: its sandbox and workspace are removed, even if the sandbox is already gone.</summary>

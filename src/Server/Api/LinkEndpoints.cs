@@ -32,7 +32,7 @@ internal static class LinkEndpoints
         : $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}";
 
     public static async Task ServeAsync(string token, string? path, HttpContext http, LinkService links, WorkspaceStreams files,
-        IOptionsMonitor<ServerOptions> server, IOptions<Sandbox.SandboxOptions> sandbox, CancellationToken ct)
+        IOptionsMonitor<ServerOptions> server, IOptions<Sandbox.Links.LinkOptions> linkOptions, CancellationToken ct)
     {
         var origin = http.Request.Headers.Origin.ToString();
         if (origin.Length > 0 && !RequestGuardMiddleware.IsAllowedOrigin(origin, http, server.CurrentValue))
@@ -43,7 +43,7 @@ internal static class LinkEndpoints
         http.Response.Headers.CacheControl = "no-store";
         if (HttpMethods.IsPut(http.Request.Method))
         {
-            var cap = sandbox.Value.Links.MaxUploadBytes;
+            var cap = linkOptions.Value.MaxUploadBytes;
             if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
             {
                 limit.MaxRequestBodySize = cap;

@@ -15,11 +15,11 @@ internal static class PortEndpoints
 
     public static void Map(RouteGroupBuilder api)
     {
-        api.MapPost("/sessions/{id}/expose", (string id, ExposeRequest body, PortService ports, HttpContext http, Microsoft.Extensions.Options.IOptions<SandboxOptions> options) =>
-            TypedResults.Ok(ports.Expose(id, CallerContext.Get(http), body.Port, options.Value.MaxLifetime).ToDto()))
+        api.MapPost("/sessions/{id}/expose", (string id, ExposeRequest body, PortService ports, HttpContext http) =>
+            TypedResults.Ok(ports.Expose(id, CallerContext.Get(http), body.Port).ToDto()))
             .WithName("ExposePort").WithDescription("Makes a port the session listens on reachable at /api/sessions/{id}/ports/{port}/ (the session gets no network).");
-        api.MapDelete("/sessions/{id}/expose/{port:int}", (string id, int port, PortService ports, HttpContext http, Microsoft.Extensions.Options.IOptions<SandboxOptions> options) =>
-            TypedResults.Ok(ports.Unexpose(id, CallerContext.Get(http), port, options.Value.MaxLifetime).ToDto()))
+        api.MapDelete("/sessions/{id}/expose/{port:int}", (string id, int port, PortService ports, HttpContext http) =>
+            TypedResults.Ok(ports.Unexpose(id, CallerContext.Get(http), port).ToDto()))
             .WithName("UnexposePort");
         api.Map("/sessions/{id}/ports/{port:int}/{**rest}", ProxyAsync).WithName("PreviewPort").ExcludeFromDescription();
     }

@@ -20,7 +20,8 @@ namespace Sandbox.Server.Hosting;
 /// serves what is decided by the engine's <see cref="ClusterService"/>; this is only the HTTP half.
 /// </summary>
 public sealed partial class ClusterForwardingMiddleware(
-    RequestDelegate next, ClusterService cluster, LinkService links, IHttpForwarder forwarder, IOptions<SandboxOptions> options, ILogger<ClusterForwardingMiddleware> logger)
+    RequestDelegate next, ClusterService cluster, LinkService links, IHttpForwarder forwarder, IOptions<SandboxOptions> options,
+    IOptions<ClusterOptions> clusterOptions, ILogger<ClusterForwardingMiddleware> logger)
 {
     /// <summary>Marks a request one node forwarded to another (its value: the forwarding node's id).</summary>
     public const string ForwardedHeader = "X-Sandbox-Forwarded-By";
@@ -93,7 +94,7 @@ public sealed partial class ClusterForwardingMiddleware(
             return;
         }
         var error = await forwarder.SendAsync(context, target.Url, Client,
-            new ForwarderRequestConfig { ActivityTimeout = options.Value.Cluster.ForwardTimeout }, new MarkForwarded(cluster.NodeId)).ConfigureAwait(false);
+            new ForwarderRequestConfig { ActivityTimeout = clusterOptions.Value.ForwardTimeout }, new MarkForwarded(cluster.NodeId)).ConfigureAwait(false);
         if (error != ForwarderError.None && !context.Response.HasStarted)
         {
             LogForwardFailed(logger, target.Id, error);

@@ -142,7 +142,7 @@ public static class ServerProgram
         }
         AddSecretFiles(builder.Configuration);
         ConfigureLogging(builder.Services, builder.Configuration, toStderr: false);
-        builder.Services.AddSandbox().BindConfiguration(Sandbox.SandboxOptions.SectionName);
+        builder.Services.AddSandbox();
         builder.Services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddHttpContextAccessor();
         builder.Services.ConfigureHttpJsonOptions(o => SandboxJson.Apply(o.SerializerOptions));
@@ -196,11 +196,11 @@ public static class ServerProgram
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
         // stdout carries the protocol: every log line goes to stderr.
         ConfigureLogging(builder.Services, builder.Configuration, toStderr: true);
-        builder.Services.AddSandbox().BindConfiguration(Sandbox.SandboxOptions.SectionName);
+        builder.Services.AddSandbox();
         if (string.IsNullOrEmpty(builder.Configuration["Sandbox:Durability:Store"]))
         {
             // A desktop client owns its stdio server's sessions for the life of the process: nothing to resume later.
-            builder.Services.PostConfigure<Sandbox.SandboxOptions>(o => o.Durability.Store = Sandbox.Durability.StoreKind.Memory);
+            builder.Services.PostConfigure<Sandbox.Durability.DurabilityOptions>(o => o.Store = Sandbox.Durability.StoreKind.Memory);
         }
         if (string.IsNullOrEmpty(builder.Configuration["Sandbox:InstanceId"]))
         {

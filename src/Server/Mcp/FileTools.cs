@@ -6,7 +6,7 @@ namespace Sandbox.Server.Mcp;
 /// <summary>The MCP tools of the workspace files area.</summary>
 [McpServerToolType]
 public sealed class FileTools(WorkspaceFileService workspace, Sandbox.Links.LinkService links, Microsoft.Extensions.Options.IOptions<Sandbox.Server.Hosting.ServerOptions> server,
-    Microsoft.Extensions.Options.IOptions<SandboxOptions> options, IHttpContextAccessor http, ILogger<FileTools> logger) : SandboxToolsBase(http, logger)
+    Microsoft.Extensions.Options.IOptions<Sandbox.Links.LinkOptions> linkOptions, IHttpContextAccessor http, ILogger<FileTools> logger) : SandboxToolsBase(http, logger)
 {
     /// <summary>get_file_url.</summary>
     [McpServerTool(Name = "get_file_url", Title = "Get a link to a session file", Destructive = false, OpenWorld = false)]
@@ -56,12 +56,12 @@ public sealed class FileTools(WorkspaceFileService workspace, Sandbox.Links.Link
         CancellationToken cancellationToken = default) => Run(async () =>
     {
         var size = await workspace.SizeAsync(session_id, Owner, path, cancellationToken);
-        if (size > options.Value.Links.InlineMaxBytes && Request is not null)
+        if (size > linkOptions.Value.InlineMaxBytes && Request is not null)
         {
             // Too big for a tool answer: a link instead.
             var link = links.Create(session_id, Owner, path, "GET", null, false);
             var dto = Sandbox.Server.Api.LinkEndpoints.ToDto(link, Sandbox.Server.Api.LinkEndpoints.BaseUrl(Request, server.Value));
-            return McpToolResults.Ok($"/workspace/{dto.Path} is {size} bytes, more than an answer carries ({options.Value.Links.InlineMaxBytes}). Download it from {dto.Url} (expires {dto.ExpiresAt:O}).",
+            return McpToolResults.Ok($"/workspace/{dto.Path} is {size} bytes, more than an answer carries ({linkOptions.Value.InlineMaxBytes}). Download it from {dto.Url} (expires {dto.ExpiresAt:O}).",
                 new { path = dto.Path, size, link = dto });
         }
         var file = await workspace.DownloadAsync(session_id, Owner, path, cancellationToken);

@@ -6,7 +6,7 @@ namespace Sandbox.Server.Mcp;
 /// <summary>The MCP tools of the sessions area: each translates its arguments to one engine call.</summary>
 [McpServerToolType]
 public sealed class SessionTools(SessionService service, Sandbox.Cluster.ClusterService cluster, Sandbox.Egress.EgressService egress, Sandbox.Ports.PortService ports,
-    Microsoft.Extensions.Options.IOptions<SandboxOptions> options, Microsoft.Extensions.Options.IOptions<Sandbox.Server.Hosting.ServerOptions> server, IHttpContextAccessor http, ILogger<SessionTools> logger) : SandboxToolsBase(http, logger)
+    Microsoft.Extensions.Options.IOptions<Sandbox.Server.Hosting.ServerOptions> server, IHttpContextAccessor http, ILogger<SessionTools> logger) : SandboxToolsBase(http, logger)
 {
     /// <summary>create_session.</summary>
     [McpServerTool(Name = "create_session", Title = "Create a sandbox session", Destructive = false, OpenWorld = false)]
@@ -63,7 +63,7 @@ public sealed class SessionTools(SessionService service, Sandbox.Cluster.Cluster
             throw new SandboxException(SandboxErrorCodes.InvalidArgument,
                 "Preview ports are served by the HTTP server, and this one speaks MCP over stdio only. Connect through the HTTP endpoint (/mcp, or mcp-remote) to expose ports.");
         }
-        var s = ports.Expose(session_id, Owner, port, options.Value.MaxLifetime).ToDto();
+        var s = ports.Expose(session_id, Owner, port).ToDto();
         var url = $"{Sandbox.Server.Api.LinkEndpoints.BaseUrl(Request, server.Value)}/api/sessions/{Uri.EscapeDataString(s.Id)}/ports/{port}/";
         return Task.FromResult(McpToolResults.Ok($"Port {port} of {s.Id} is at {url} (send the API token; the dashboard does it for a browser).", new { url, port, session = s }));
     });
@@ -73,7 +73,7 @@ public sealed class SessionTools(SessionService service, Sandbox.Cluster.Cluster
     [Description("Stops a port of the session from being reachable through this server.")]
     public Task<CallToolResult> UnexposePort([Description("The session_id.")] string session_id, [Description("The port.")] int port) => Run(() =>
     {
-        var s = ports.Unexpose(session_id, Owner, port, options.Value.MaxLifetime).ToDto();
+        var s = ports.Unexpose(session_id, Owner, port).ToDto();
         return Task.FromResult(McpToolResults.Ok($"Port {port} of {s.Id} is closed.", new { session = s }));
     });
 

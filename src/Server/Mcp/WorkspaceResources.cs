@@ -8,7 +8,7 @@ namespace Sandbox.Server.Mcp;
 /// <summary>Session files and execution output as MCP resources, so clients that show resources can attach a file
 /// without a tool call and without base64 in arguments. Read-only; large content is read by range.</summary>
 [McpServerResourceType]
-public sealed class WorkspaceResources(WorkspaceFileService files, OutputLog outputs, IOptions<SandboxOptions> options, IHttpContextAccessor http)
+public sealed class WorkspaceResources(WorkspaceFileService files, OutputLog outputs, IOptions<Sandbox.Links.LinkOptions> linkOptions, IHttpContextAccessor http)
 {
     private static readonly Microsoft.AspNetCore.StaticFiles.FileExtensionContentTypeProvider ContentTypes = new();
 
@@ -20,9 +20,9 @@ public sealed class WorkspaceResources(WorkspaceFileService files, OutputLog out
     public async Task<ResourceContents> ReadFile(string session_id, string path, CancellationToken cancellationToken)
     {
         var size = await files.SizeAsync(session_id, Owner, path, cancellationToken);
-        if (size > options.Value.Links.InlineMaxBytes)
+        if (size > linkOptions.Value.InlineMaxBytes)
         {
-            throw new McpException($"/workspace/{path} is {size} bytes, more than a resource read carries ({options.Value.Links.InlineMaxBytes}); use the get_file_url tool.");
+            throw new McpException($"/workspace/{path} is {size} bytes, more than a resource read carries ({linkOptions.Value.InlineMaxBytes}); use the get_file_url tool.");
         }
         var file = await files.DownloadAsync(session_id, Owner, path, cancellationToken);
         var uri = $"sandbox://sessions/{session_id}/files/{file.Path}";

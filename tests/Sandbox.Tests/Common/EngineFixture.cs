@@ -44,7 +44,7 @@ public sealed class EngineFixture : IAsyncLifetime
 
     /// <summary>A new engine with its own options (the in-memory store unless <paramref name="configure"/> says
     /// otherwise), built as the server builds it; disposed (sessions closed, containers removed) with the fixture.</summary>
-    public SandboxEngine CreateEngine(Action<SandboxOptions>? configure = null, TimeProvider? time = null, Microsoft.Extensions.Logging.ILoggerProvider? logs = null)
+    public SandboxEngine CreateEngine(Action<TestEngineOptions>? configure = null, TimeProvider? time = null, Microsoft.Extensions.Logging.ILoggerProvider? logs = null)
     {
         var services = new ServiceCollection();
         services.AddLogging(b =>
@@ -59,9 +59,9 @@ public sealed class EngineFixture : IAsyncLifetime
         {
             services.AddSingleton(time);
         }
-        services.AddSandbox(o =>
+        TestEngineOptions.Apply(services.AddSandbox(), o =>
         {
-            o.InstanceId = InstanceId;
+            o.Engine.InstanceId = InstanceId;
             o.Durability.Store = StoreKind.Memory;
             o.Durability.DataDirectory = DataDirectory; // snapshots and the link key of test engines
             configure?.Invoke(o);

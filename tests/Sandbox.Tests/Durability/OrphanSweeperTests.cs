@@ -16,7 +16,7 @@ public sealed class OrphanSweeperTests(EngineFixture fixture)
     {
         var instance = "test-orphans-" + Guid.NewGuid().ToString("N")[..8];
         // The "crashed" server: its session stays, but the next process of the same instance does not know it.
-        var crashed = fixture.CreateEngine(o => o.InstanceId = instance);
+        var crashed = fixture.CreateEngine(o => o.Engine.InstanceId = instance);
         var s = await crashed.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
         var client = crashed.DockerClient();
         var ghost = "orphan-" + Guid.NewGuid().ToString("N")[..8];
@@ -34,13 +34,13 @@ public sealed class OrphanSweeperTests(EngineFixture fixture)
         try
         {
             // Another instance's fresh resources are not its to remove.
-            var neighbour = fixture.CreateEngine(o => o.InstanceId = instance + "-other");
+            var neighbour = fixture.CreateEngine(o => o.Engine.InstanceId = instance + "-other");
             await neighbour.Orphans.SweepAsync(CancellationToken.None);
             Assert.NotNull(await client.Containers.InspectContainerAsync(DockerBackend.ContainerName(s.Id)));
             Assert.Contains(await client.Networks.ListNetworksAsync(new NetworksListParameters()), n => n.Name == network);
 
             // The restarted process of the crashed instance removes both.
-            var restarted = fixture.CreateEngine(o => o.InstanceId = instance);
+            var restarted = fixture.CreateEngine(o => o.Engine.InstanceId = instance);
             Assert.True(await restarted.Orphans.SweepAsync(CancellationToken.None) >= 2);
             await Assert.ThrowsAsync<DockerContainerNotFoundException>(() => client.Containers.InspectContainerAsync(DockerBackend.ContainerName(s.Id)));
             Assert.DoesNotContain(await client.Networks.ListNetworksAsync(new NetworksListParameters()), n => n.Name == network);

@@ -59,7 +59,7 @@ public sealed class SessionLifecycleTests(EngineFixture fixture)
     public async Task Reaper_closes_idle_sessions_after_their_ttl()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var engine = fixture.CreateEngine(o => o.IdleTimeout = TimeSpan.FromMinutes(5), time);
+        var engine = fixture.CreateEngine(o => o.Engine.IdleTimeout = TimeSpan.FromMinutes(5), time);
         var idle = await engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
         var shortTtl = await engine.Sessions.CreateAsync(new SessionSpec { IdleTimeout = TimeSpan.FromSeconds(30) }, Owners.Alice, CancellationToken.None);
         Assert.Equal(0, await engine.Sessions.ReapAsync(CancellationToken.None));
@@ -81,7 +81,7 @@ public sealed class SessionLifecycleTests(EngineFixture fixture)
     public async Task Failed_create_leaves_nothing_behind_and_caps_hold()
     {
         var instance = "failtest-" + Guid.NewGuid().ToString("N")[..8];
-        var engine = fixture.CreateEngine(o => { o.Images["ghost"] = "sandbox-ghost:does-not-exist"; o.MaxSessions = 2; o.InstanceId = instance; });
+        var engine = fixture.CreateEngine(o => { o.Engine.Images["ghost"] = "sandbox-ghost:does-not-exist"; o.Engine.MaxSessions = 2; o.Engine.InstanceId = instance; });
         var e = await Assert.ThrowsAsync<SandboxException>(() => engine.Sessions.CreateAsync(new SessionSpec { Image = "ghost" }, Owners.Alice, CancellationToken.None));
         Assert.Equal(SandboxErrorCodes.ImageNotFound, e.Code);
         var labelFilter = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{SandboxLabels.Instance}={instance}"] = true } };

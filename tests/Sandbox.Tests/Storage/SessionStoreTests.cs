@@ -46,12 +46,15 @@ public sealed class SessionStoreTests(PostgresFixture pg) : IAsyncDisposable
     private async Task<ISessionStore> OpenAsync(string kind, string instance = "node-a", string? connection = null)
     {
         var options = Options.Create(new SandboxOptions { InstanceId = instance });
-        options.Value.Durability.DataDirectory = _data;
-        options.Value.Durability.ConnectionString = connection ?? (kind == "postgres" ? await pg.Server.CreateDatabaseAsync() : null);
+        var durability = Options.Create(new DurabilityOptions
+        {
+            DataDirectory = _data,
+            ConnectionString = connection ?? (kind == "postgres" ? await pg.Server.CreateDatabaseAsync() : null),
+        });
         ISessionStore store = kind switch
         {
-            "sqlite" => new SqliteSessionStore(options, NullLogger<SqliteSessionStore>.Instance),
-            "postgres" => new PostgresSessionStore(options, NullLogger<PostgresSessionStore>.Instance),
+            "sqlite" => new SqliteSessionStore(options, durability, NullLogger<SqliteSessionStore>.Instance),
+            "postgres" => new PostgresSessionStore(options, durability, NullLogger<PostgresSessionStore>.Instance),
             _ => new InMemorySessionStore(instance),
         };
         await store.InitializeAsync(CancellationToken.None);
@@ -174,9 +177,8 @@ public sealed class SessionStoreTests(PostgresFixture pg) : IAsyncDisposable
         var options = Enumerable.Range(0, 4).Select(i =>
         {
             var o = new SandboxOptions { InstanceId = "node-" + i };
-            o.Durability.Store = StoreKind.Postgres;
-            o.Durability.ConnectionString = connection;
-            return new PostgresSessionStore(Options.Create(o), NullLogger<PostgresSessionStore>.Instance);
+            var durability = new DurabilityOptions { Store = StoreKind.Postgres, ConnectionString = connection };
+            return new PostgresSessionStore(Options.Create(o), Options.Create(durability), NullLogger<PostgresSessionStore>.Instance);
         }).ToList();
         _stores.AddRange(options);
         await Task.WhenAll(options.Select(s => s.InitializeAsync(CancellationToken.None)));
@@ -190,10 +192,13 @@ public sealed class SessionStoreTests(PostgresFixture pg) : IAsyncDisposable
     public async Task An_unreachable_database_fails_the_start_quickly_with_store_unavailable_and_no_password()
     {
         var o = new SandboxOptions { InstanceId = "node-x" };
-        o.Durability.Store = StoreKind.Postgres;
-        // A closed port on an address of the test's own container network (the PostgreSQL container's, another port).
-        o.Durability.ConnectionString = $"Host={pg.Server.Address};Port=5999;Username=sandbox;Password=secret-pw-4411;Database=sandbox";
-        await using var store = new PostgresSessionStore(Options.Create(o), NullLogger<PostgresSessionStore>.Instance);
+        var durability = new DurabilityOptions
+        {
+            Store = StoreKind.Postgres,
+            // A closed port on an address of the test's own container network (the PostgreSQL container's, another port).
+            ConnectionString = $"Host={pg.Server.Address};Port=5999;Username=sandbox;Password=secret-pw-4411;Database=sandbox",
+        };
+        await using var store = new PostgresSessionStore(Options.Create(o), Options.Create(durability), NullLogger<PostgresSessionStore>.Instance);
         var sw = Stopwatch.StartNew();
         var e = await Assert.ThrowsAsync<SandboxException>(() => store.InitializeAsync(CancellationToken.None));
         Assert.Equal(SandboxErrorCodes.StoreUnavailable, e.Code);

@@ -7,8 +7,8 @@ public sealed class PackagePolicyTests
 {
     private static PackagePolicy Policy(Action<PackageOptions>? configure = null)
     {
-        var options = new SandboxOptions();
-        configure?.Invoke(options.Packages);
+        var options = new PackageOptions();
+        configure?.Invoke(options);
         return new PackagePolicy(Options.Create(options));
     }
 

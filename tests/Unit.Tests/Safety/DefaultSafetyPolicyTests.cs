@@ -5,7 +5,7 @@ namespace Sandbox.Unit.Tests.Safety;
 
 public sealed class DefaultSafetyPolicyTests
 {
-    private readonly DefaultSafetyPolicy _policy = new(Options.Create(new SandboxOptions()));
+    private readonly DefaultSafetyPolicy _policy = new(Options.Create(new SafetyOptions()));
     private static readonly HashSet<string> None = [];
 
     [Fact]
