@@ -36,7 +36,7 @@ public sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunT
         try
         {
             await registry.EnsureRunningAsync(session, token).ConfigureAwait(false);
-            var snapshot = await session.Live.AskAsync(new() { ["op"] = "snapshot" }, TimeSpan.FromMinutes(2), "workspace snapshot", token).ConfigureAwait(false);
+            var snapshot = await session.Live.AskAsync(new SnapshotRequest(), TimeSpan.FromMinutes(2), "workspace snapshot", token).ConfigureAwait(false);
             if (snapshot.Type != "snapshot")
             {
                 throw new SandboxException(SandboxErrorCodes.Internal, "The workspace snapshot failed: " + SafeText.Shorten(Str(snapshot.Body, "message")));
@@ -143,10 +143,9 @@ public sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunT
         var runner = state.Session.Live;
         var pending = new StringBuilder();
         int? exitCode = null;
-        var end = await RunnerCommand.RunAsync(runner, runner.NewId(), new Dictionary<string, object>
+        var end = await RunnerCommand.RunAsync(runner, runner.NewId(), new ExecRequest
         {
-            ["op"] = "exec", ["language"] = "argv", ["argv"] = launch.Argv, ["env"] = launch.Env,
-            ["max_output"] = _agents.MaxTrajectoryChars,
+            Language = "argv", Argv = launch.Argv, Env = launch.Env, MaxOutput = _agents.MaxTrajectoryChars,
         }, timeout, _options.KillGrace, time, message =>
         {
             switch (message.Type)
@@ -201,7 +200,7 @@ public sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunT
     {
         try
         {
-            var reply = await session.Live.AskAsync(new() { ["op"] = "diff", ["max_chars"] = _agents.MaxDiffChars },
+            var reply = await session.Live.AskAsync(new DiffRequest(_agents.MaxDiffChars),
                 TimeSpan.FromMinutes(2), "workspace diff", CancellationToken.None).ConfigureAwait(false);
             return reply.Type == "diff"
                 ? (ParseChanges(reply.Body), Str(reply.Body, "diff") ?? "", Bool(reply.Body, "truncated"))

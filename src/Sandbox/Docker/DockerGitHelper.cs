@@ -84,11 +84,11 @@ internal sealed partial class DockerGitHelper(DockerBackend backend, IEgressNetw
             var proxyImage = string.IsNullOrEmpty(_egress.ProxyImage) ? _options.Images[_options.DefaultImage] : _egress.ProxyImage;
             await using var proxy = await egress.OpenAsync(helperId, containerId, proxyImage, config,
                 e => LogConnection(logger, helperId, e.Method, e.Host, e.Port, e.Allowed, e.Reason), cts.Token).ConfigureAwait(false);
-            var request = new Dictionary<string, object?>(run.Request) { ["proxy"] = egress.ProxyUrl, ["ca"] = caPem };
+            var request = run.Request with { Proxy = egress.ProxyUrl, Ca = caPem };
             using var stream = await DockerCall.Run(() => _client.Containers.AttachContainerAsync(containerId,
                 new ContainerAttachParameters { Stream = true, Stdin = true, Stdout = true, Stderr = true }, cts.Token)).ConfigureAwait(false);
             await DockerCall.Run(() => _client.Containers.StartContainerAsync(containerId, new ContainerStartParameters(), cts.Token)).ConfigureAwait(false);
-            var line = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(request) + "\n");
+            byte[] line = [.. request.Serialize(), (byte)'\n'];
             await stream.WriteAsync(line, 0, line.Length, cts.Token).ConfigureAwait(false);
             stream.CloseWrite();
             var (stdout, stderr) = await stream.ReadOutputToEndAsync(cts.Token).ConfigureAwait(false);

@@ -165,7 +165,7 @@ public sealed partial class SessionRecovery
                 session.Status = SessionStatus.Paused;
                 return null;
             }
-            var pong = await session.Runner.AskAsync(new() { ["op"] = "ping" }, TimeSpan.FromSeconds(10), "ping", ct).ConfigureAwait(false);
+            var pong = await session.Runner.AskAsync(new PingRequest(), TimeSpan.FromSeconds(10), "ping", ct).ConfigureAwait(false);
             session.Status = SessionStatus.Ready;
             return pong.Type == "pong" ? null : "its runner did not answer";
         }

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Sandbox.Agents;
 using Sandbox.Durability;
+using Sandbox.Runner;
 using Sandbox.Sessions;
 using Sandbox.Storage;
 
@@ -150,7 +151,7 @@ public sealed partial class EgressService : ISessionCloseListener
                 }
                 env["NODE_EXTRA_CA_CERTS"] = "/tmp/.sandbox/ca.pem";
             }
-            var reply = await session.Live.AskAsync(new() { ["op"] = "env", ["set"] = env, ["ca"] = (object?)(secrets.Count > 0 ? caPem : null)! },
+            var reply = await session.Live.AskAsync(new EnvRequest(env, secrets.Count > 0 ? caPem : null),
                 TimeSpan.FromSeconds(15), "network set-up", ct).ConfigureAwait(false);
             if (reply.Type == "error")
             {

@@ -87,7 +87,7 @@ internal sealed class ExecutionHandles(SessionRegistry registry)
         try
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await runner.SendAsync(new Dictionary<string, object> { ["op"] = "ack", ["id"] = executionId }, cts.Token).ConfigureAwait(false);
+            await runner.SendAsync(new AckRequest { Id = executionId }, cts.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SandboxException or OperationCanceledException or IOException or ObjectDisposedException)
         {

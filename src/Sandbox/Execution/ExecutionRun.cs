@@ -18,21 +18,20 @@ internal sealed class ExecutionRun(Session session, SessionRegistry registry, Ac
     private readonly List<ExecutionImage> _images = [];
 
     public Task<ExecutionResult> RunAsync(string id, ExecutionRequest request, TimeSpan timeout, IReadOnlyList<SafetyFinding> findings, CancellationToken ct) =>
-        RunAsync(id, new Dictionary<string, object>
+        RunAsync(id, new ExecRequest
         {
-            ["op"] = "exec", ["code"] = request.Code, ["language"] = request.Language,
-            ["fresh"] = request.Fresh, ["max_output"] = options.MaxOutputChars, ["spill"] = id,
+            Code = request.Code, Language = request.Language, Fresh = request.Fresh, MaxOutput = options.MaxOutputChars, Spill = id,
             // The whole output is kept in the workspace exactly when an answer will not hold it all.
-            ["spill_after"] = Math.Min(request.MaxOutputChars ?? int.MaxValue, options.MaxOutputChars),
-            ["timeout_s"] = timeout.TotalSeconds,
+            SpillAfter = Math.Min(request.MaxOutputChars ?? int.MaxValue, options.MaxOutputChars),
+            TimeoutS = timeout.TotalSeconds,
         }, request, timeout, findings, ct);
 
     /// <summary>Takes up an execution the runner ran while no server was attached: what it said so far is replayed,
     /// then it goes on live; <paramref name="timeout"/> is what is left of its deadline.</summary>
     public Task<ExecutionResult> ResumeAsync(string id, ExecutionRequest request, TimeSpan timeout, CancellationToken ct) =>
-        RunAsync(id, new Dictionary<string, object> { ["op"] = "replay" }, request, timeout, [], ct);
+        RunAsync(id, new ReplayRequest(), request, timeout, [], ct);
 
-    private async Task<ExecutionResult> RunAsync(string id, Dictionary<string, object> command, ExecutionRequest request, TimeSpan timeout,
+    private async Task<ExecutionResult> RunAsync(string id, RunnerRequest command, ExecutionRequest request, TimeSpan timeout,
         IReadOnlyList<SafetyFinding> findings, CancellationToken ct)
     {
         var runner = session.Live;
@@ -41,7 +40,7 @@ internal sealed class ExecutionRun(Session session, SessionRegistry registry, Ac
         var runnerTimedOut = false;
         // Taking up an execution after a restart: live messages that arrive before the replay are in it too, so only
         // the replay (all the runner kept, in order) and what follows it count.
-        var replayed = !Equals(command["op"], "replay");
+        var replayed = command is not ReplayRequest;
         async ValueTask<bool> OnMessage(RunnerMessage message)
         {
             if (!replayed)

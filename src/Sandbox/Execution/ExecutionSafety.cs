@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.Extensions.Options;
+using Sandbox.Runner;
 using Sandbox.Safety;
 using Sandbox.Sessions;
 using static Sandbox.Runner.RunnerJson;
@@ -59,7 +60,7 @@ public sealed class ExecutionSafety(ISafetyPolicy policy, IOptions<SafetyOptions
         {
             return known;
         }
-        var reply = await session.Live.AskAsync(new() { ["op"] = "analyze", ["code"] = code }, TimeSpan.FromSeconds(10), "safety check", ct).ConfigureAwait(false);
+        var reply = await session.Live.AskAsync(new AnalyzeRequest(code), TimeSpan.FromSeconds(10), "safety check", ct).ConfigureAwait(false);
         var facts = ParseFacts(reply.Body);
         if (reply.Type == "facts" && code.Length <= CacheableChars)
         {

@@ -234,7 +234,7 @@ public sealed class ExecutionService : ISessionCloseListener
     /// deadline.</summary>
     internal async Task ResumeAsync(Session session, CancellationToken ct)
     {
-        var state = await session.Live.AskAsync(new() { ["op"] = "exec_state" }, TimeSpan.FromSeconds(10), "execution state", ct).ConfigureAwait(false);
+        var state = await session.Live.AskAsync(new ExecStateRequest(), TimeSpan.FromSeconds(10), "execution state", ct).ConfigureAwait(false);
         if (RunnerJson.Str(state.Body, "exec") is not { } id || !(RunnerJson.Bool(state.Body, "running") || RunnerJson.Bool(state.Body, "done")))
         {
             return;

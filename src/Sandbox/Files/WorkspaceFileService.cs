@@ -2,6 +2,7 @@ using System.Formats.Tar;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Sandbox.Backend;
+using Sandbox.Runner;
 using Sandbox.Sessions;
 using static Sandbox.Runner.RunnerJson;
 
@@ -142,7 +143,7 @@ public sealed class WorkspaceFileService
         var session = _registry.Get(sessionId, owner);
         session.EnsureUsable();
         var relative = WorkspacePath.Normalize(directory, allowRoot: true);
-        var reply = await RunnerFileOpAsync(session, "list", relative, ct).ConfigureAwait(false);
+        var reply = await RunnerFileOpAsync(session, new ListRequest(relative), "list", relative, ct).ConfigureAwait(false);
         var list = new List<FileEntry>();
         if (reply.TryGetProperty("entries", out var entries) && entries.ValueKind == JsonValueKind.Array)
         {
@@ -166,14 +167,15 @@ public sealed class WorkspaceFileService
     {
         var session = _registry.Get(sessionId, owner);
         session.EnsureUsable();
-        await RunnerFileOpAsync(session, "delete", WorkspacePath.Normalize(path), ct).ConfigureAwait(false);
+        var relative = WorkspacePath.Normalize(path);
+        await RunnerFileOpAsync(session, new DeleteRequest(relative), "delete", relative, ct).ConfigureAwait(false);
         session.Touch(_time.GetUtcNow());
     }
 
-    private async Task<JsonElement> RunnerFileOpAsync(Session session, string op, string relative, CancellationToken ct)
+    private async Task<JsonElement> RunnerFileOpAsync(Session session, RunnerRequest request, string op, string relative, CancellationToken ct)
     {
         await _registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
-        var reply = await session.Live.AskAsync(new() { ["op"] = op, ["path"] = relative }, TimeSpan.FromSeconds(30), op, ct).ConfigureAwait(false);
+        var reply = await session.Live.AskAsync(request, TimeSpan.FromSeconds(30), op, ct).ConfigureAwait(false);
         if (reply.Type == "error")
         {
             var code = Str(reply.Body, "code") == SandboxErrorCodes.FileNotFound ? SandboxErrorCodes.FileNotFound : SandboxErrorCodes.InvalidPath;

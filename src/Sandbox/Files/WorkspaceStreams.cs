@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
 using Sandbox.Backend;
+using Sandbox.Runner;
 using Sandbox.Sessions;
 using static Sandbox.Runner.RunnerJson;
 
@@ -47,7 +48,7 @@ public sealed class WorkspaceStreams
         {
             return new WorkspaceStreamInfo(resolved.Relative, true, 0, null, null);
         }
-        var reply = await session.Live.AskAsync(new() { ["op"] = "hash", ["path"] = resolved.Relative }, TimeSpan.FromMinutes(5), "hash", ct).ConfigureAwait(false);
+        var reply = await session.Live.AskAsync(new HashRequest(resolved.Relative), TimeSpan.FromMinutes(5), "hash", ct).ConfigureAwait(false);
         if (reply.Type == "error")
         {
             throw new SandboxException(SandboxErrorCodes.InvalidPath, $"Cannot read '{SafeText.Shorten(resolved.Relative)}': {SafeText.Shorten(Str(reply.Body, "message"))}");
@@ -114,7 +115,7 @@ public sealed class WorkspaceStreams
         {
             throw new SandboxException(SandboxErrorCodes.InvalidPath, $"'{relative}' is a directory; give a file path.");
         }
-        var space = await session.Live.AskAsync(new() { ["op"] = "space" }, TimeSpan.FromSeconds(10), "space", ct).ConfigureAwait(false);
+        var space = await session.Live.AskAsync(new SpaceRequest(), TimeSpan.FromSeconds(10), "space", ct).ConfigureAwait(false);
         var free = Long(space.Body, "free");
         if (length + (1 << 20) > free)
         {
@@ -134,7 +135,7 @@ public sealed class WorkspaceStreams
         {
             await using var tar = TarStreams.Wrap(parents, temp, hashing, length, _time.GetUtcNow());
             await _backend.PutArchiveAsync(session.ContainerId, WorkspacePath.Root, tar, ct).ConfigureAwait(false);
-            var moved = await session.Live.AskAsync(new() { ["op"] = "rename", ["path"] = temp, ["to"] = target }, TimeSpan.FromSeconds(30), "rename", ct).ConfigureAwait(false);
+            var moved = await session.Live.AskAsync(new RenameRequest(temp, target), TimeSpan.FromSeconds(30), "rename", ct).ConfigureAwait(false);
             if (moved.Type == "error")
             {
                 throw new SandboxException(SandboxErrorCodes.InvalidPath, $"Cannot write '{SafeText.Shorten(target)}': {SafeText.Shorten(Str(moved.Body, "message"))}");
@@ -168,7 +169,7 @@ public sealed class WorkspaceStreams
         try
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            await runner.AskAsync(new() { ["op"] = "delete", ["path"] = path }, TimeSpan.FromSeconds(30), "delete", cts.Token).ConfigureAwait(false);
+            await runner.AskAsync(new DeleteRequest(path), TimeSpan.FromSeconds(30), "delete", cts.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SandboxException or OperationCanceledException or ObjectDisposedException)
         {

@@ -43,10 +43,10 @@ internal sealed class GitCommands(SessionRegistry registry, SandboxOptions optio
 
     internal async Task<(int ExitCode, string Stdout, bool Truncated)> RunCapturedAsync(Session session, IReadOnlyList<string> argv, int maxOutput, CancellationToken ct, bool check = true)
     {
-        var result = await RunnerProcess.RunAsync(session, registry, new Dictionary<string, object>
+        var result = await RunnerProcess.RunAsync(session, registry, new ExecRequest
         {
-            ["language"] = "argv", ["argv"] = argv, ["max_output"] = maxOutput,
-            ["env"] = new Dictionary<string, string> { ["GIT_TERMINAL_PROMPT"] = "0", ["LC_ALL"] = "C", ["GIT_OPTIONAL_LOCKS"] = "0" },
+            Language = "argv", Argv = argv, MaxOutput = maxOutput,
+            Env = new Dictionary<string, string> { ["GIT_TERMINAL_PROMPT"] = "0", ["LC_ALL"] = "C", ["GIT_OPTIONAL_LOCKS"] = "0" },
         }, TimeSpan.FromMinutes(2), options.KillGrace, time, ct).ConfigureAwait(false);
         if (result.Refused is not null)
         {

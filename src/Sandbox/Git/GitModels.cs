@@ -76,7 +76,7 @@ public sealed record GitPushResult(string RemoteBranch, string Commit, string Ur
 /// <param name="Request">The helper's request (without the proxy and CA fields, which the implementation adds).</param>
 /// <param name="Timeout">How long it may take.</param>
 public sealed record GitHelperRun(string SessionId, string Image, string Host, int Port, GitCredentialOptions? Credential, bool Writable,
-    Dictionary<string, object?> Request, TimeSpan Timeout);
+    GitHelperRequest Request, TimeSpan Timeout);
 
 /// <summary>The git helper: a short-lived container that reaches one repository host. Implemented per backend.</summary>
 public interface IGitHelper

@@ -99,11 +99,8 @@ public sealed partial class GitService
     {
         var request = target.Request;
         var outcome = await _helper.RunAsync(new GitHelperRun(session.Id, HelperImage(), target.Url.IdnHost, target.Port, target.Credential, Writable: true,
-            new Dictionary<string, object?>
-            {
-                ["op"] = "clone", ["url"] = target.Url.AbsoluteUri, ["ref"] = request.Ref, ["depth"] = request.Shallow ? 1 : 0,
-                ["submodules"] = request.Submodules, ["name"] = _git.AuthorName, ["email"] = _git.AuthorEmail,
-            }, _git.Timeout), ct).ConfigureAwait(false);
+            new GitCloneRequest(target.Url.AbsoluteUri, request.Ref, request.Shallow ? 1 : 0, request.Submodules, _git.AuthorName, _git.AuthorEmail),
+            _git.Timeout), ct).ConfigureAwait(false);
         ThrowIfFailed(outcome, "Cloning " + target.Url.AbsoluteUri);
         var workspace = new GitWorkspace(target.Url.AbsoluteUri, request.Ref, request.Credentials, Str(outcome, "head")!, Str(outcome, "branch"), Bool(outcome, "shallow"));
         LogCloned(_logger, session.Id, workspace.Url, workspace.BaseCommit, Int(outcome, "commits") ?? 0);
@@ -221,7 +218,7 @@ public sealed partial class GitService
             var (commits, uncommitted, head) = await _commands.StateAsync(session, git.BaseCommit, ct).ConfigureAwait(false);
             var target = Validate(new GitRequest { Url = git.Url, Credentials = git.Credentials });
             var outcome = await _helper.RunAsync(new GitHelperRun(session.Id, HelperImage(), target.Url.IdnHost, target.Port, target.Credential, Writable: false,
-                new Dictionary<string, object?> { ["op"] = "push", ["url"] = git.Url, ["commit"] = head, ["branch"] = remoteBranch, ["force"] = force },
+                new GitPushRequest(git.Url, head, remoteBranch, force),
                 _git.Timeout), ct).ConfigureAwait(false);
             ThrowIfFailed(outcome, $"Pushing to {remoteBranch} of {git.Url}");
             _journal.Record(session, "git_push", $"{head[..12]} to {remoteBranch} ({commits.Count} commits)");

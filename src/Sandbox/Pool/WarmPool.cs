@@ -158,7 +158,7 @@ public sealed partial class WarmPool : IAsyncDisposable
         bounded.CancelAfter(TimeSpan.FromSeconds(30));
         while (true)
         {
-            var pong = await runner.AskAsync(new() { ["op"] = "ping" }, TimeSpan.FromSeconds(10), "ping", bounded.Token).ConfigureAwait(false);
+            var pong = await runner.AskAsync(new PingRequest(), TimeSpan.FromSeconds(10), "ping", bounded.Token).ConfigureAwait(false);
             if (Runner.RunnerJson.Bool(pong.Body, "kernel_ready") || !Runner.RunnerJson.Bool(pong.Body, "kernel"))
             {
                 return;

@@ -54,11 +54,8 @@ public sealed class ProcessService
             await _safety.CheckAsync(session, new ExecutionRequest { Code = command, Language = "bash", Allow = request.Allow }, ct).ConfigureAwait(false);
         }
         var id = "p" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
-        var reply = await AskAsync(session, new()
-        {
-            ["op"] = "proc_start", ["proc_id"] = id, ["argv"] = argv, ["cwd"] = request.Cwd ?? "",
-            ["env"] = request.Env ?? new Dictionary<string, string>(), ["max"] = _options.MaxPerSession,
-        }, "start_process", ct).ConfigureAwait(false);
+        var reply = await AskAsync(session, new ProcStartRequest(id, argv, request.Cwd ?? "", request.Env ?? new Dictionary<string, string>(), _options.MaxPerSession),
+            "start_process", ct).ConfigureAwait(false);
         var info = Info(reply.Body);
         var text = request.Command ?? string.Join(' ', argv);
         _journal.Record(new HistoryEntry(session.Id, session.Owner, "process", _time.GetUtcNow(), request.Command is null ? "argv" : "bash",
@@ -70,7 +67,7 @@ public sealed class ProcessService
     public async Task<IReadOnlyList<ProcessInfo>> ListAsync(string sessionId, string owner, CancellationToken ct)
     {
         var session = await UsableAsync(sessionId, owner, ct).ConfigureAwait(false);
-        var reply = await AskAsync(session, new() { ["op"] = "proc_list" }, "list_processes", ct).ConfigureAwait(false);
+        var reply = await AskAsync(session, new ProcListRequest(), "list_processes", ct).ConfigureAwait(false);
         return reply.Body.TryGetProperty("procs", out var procs) && procs.ValueKind == JsonValueKind.Array
             ? procs.EnumerateArray().Select(Info).OrderByDescending(p => p.StartedAt).ToList()
             : [];
@@ -88,11 +85,8 @@ public sealed class ProcessService
         var deadline = _time.GetUtcNow() + (wait > TimeSpan.FromMinutes(5) ? TimeSpan.FromMinutes(5) : wait);
         while (true)
         {
-            var reply = await AskAsync(session, new()
-            {
-                ["op"] = "proc_output", ["proc_id"] = processId, ["stdout_from"] = stdoutCursor, ["stderr_from"] = stderrCursor,
-                ["max"] = Math.Clamp(maxBytes, 1, 1 << 20),
-            }, "get_process_output", ct).ConfigureAwait(false);
+            var reply = await AskAsync(session, new ProcOutputRequest(processId, stdoutCursor, stderrCursor, Math.Clamp(maxBytes, 1, 1 << 20)),
+                "get_process_output", ct).ConfigureAwait(false);
             var info = Info(reply.Body);
             var output = new ProcessOutput(info, Str(reply.Body, "stdout") ?? "", Str(reply.Body, "stderr") ?? "",
                 Long(reply.Body, "stdout_next"), Long(reply.Body, "stderr_next"), Long(reply.Body, "stdout_skipped") + Long(reply.Body, "stderr_skipped"));
@@ -113,7 +107,7 @@ public sealed class ProcessService
             throw new SandboxException(SandboxErrorCodes.LimitExceeded, "send_input takes at most 1 MiB at a time.");
         }
         var session = await UsableAsync(sessionId, owner, ct).ConfigureAwait(false);
-        var reply = await AskAsync(session, new() { ["op"] = "proc_input", ["proc_id"] = processId, ["text"] = text, ["close"] = close }, "send_input", ct)
+        var reply = await AskAsync(session, new ProcInputRequest(processId, text, close), "send_input", ct)
             .ConfigureAwait(false);
         return Int(reply.Body, "written") ?? 0;
     }
@@ -122,7 +116,7 @@ public sealed class ProcessService
     public async Task<ProcessInfo> KillAsync(string sessionId, string owner, string processId, CancellationToken ct)
     {
         var session = await UsableAsync(sessionId, owner, ct).ConfigureAwait(false);
-        var reply = await AskAsync(session, new() { ["op"] = "proc_kill", ["proc_id"] = processId }, "kill_process", ct).ConfigureAwait(false);
+        var reply = await AskAsync(session, new ProcKillRequest(processId), "kill_process", ct).ConfigureAwait(false);
         var info = Info(reply.Body);
         _journal.Record(session, "process", $"killed {info.ProcessId} (exit {info.ExitCode})");
         return info;
@@ -160,7 +154,16 @@ public sealed class ProcessService
         return session;
     }
 
-    private static async Task<RunnerMessage> AskAsync(Session session, Dictionary<string, object> request, string what, CancellationToken ct)
+    private static string ProcIdOf(RunnerRequest request) => request switch
+    {
+        ProcOutputRequest r => r.ProcId,
+        ProcInputRequest r => r.ProcId,
+        ProcKillRequest r => r.ProcId,
+        ProcStartRequest r => r.ProcId,
+        _ => "",
+    };
+
+    private static async Task<RunnerMessage> AskAsync(Session session, RunnerRequest request, string what, CancellationToken ct)
     {
         var reply = await session.Live.AskAsync(request, AskTimeout, what, ct).ConfigureAwait(false);
         if (reply.Type == "error")
@@ -168,7 +171,7 @@ public sealed class ProcessService
             var message = SafeText.Shorten(Str(reply.Body, "message") ?? "no reason given", 500);
             throw Str(reply.Body, "code") switch
             {
-                "process_not_found" => new SandboxException(SandboxErrorCodes.ProcessNotFound, $"No background process '{SafeText.Shorten(request.GetValueOrDefault("proc_id") as string ?? "", 64)}' in session {session.Id}."),
+                "process_not_found" => new SandboxException(SandboxErrorCodes.ProcessNotFound, $"No background process '{SafeText.Shorten(ProcIdOf(request), 64)}' in session {session.Id}."),
                 "limit_exceeded" => new SandboxException(SandboxErrorCodes.LimitExceeded, "The session runs as many background processes as it may: " + message + ". Kill one first."),
                 "command_not_found" => new SandboxException(SandboxErrorCodes.InvalidArgument, "The program was not found: " + message),
                 "invalid_path" or "file_not_found" => new SandboxException(SandboxErrorCodes.InvalidPath, "cwd: " + message),

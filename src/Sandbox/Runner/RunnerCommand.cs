@@ -17,10 +17,10 @@ internal static class RunnerCommand
 {
     /// <summary>Sends <paramref name="request"/> as request <paramref name="id"/> (from <see cref="RunnerConnection.NewId"/>)
     /// and feeds each answer to <paramref name="onMessage"/> until it returns true (the command's last message).</summary>
-    public static async Task<RunnerCommandEnd> RunAsync(RunnerConnection runner, string id, Dictionary<string, object> request,
+    public static async Task<RunnerCommandEnd> RunAsync(RunnerConnection runner, string id, RunnerRequest request,
         TimeSpan timeout, TimeSpan grace, TimeProvider time, Func<RunnerMessage, ValueTask<bool>> onMessage, CancellationToken stop)
     {
-        request["id"] = id;
+        request.Id = id;
         using var subscription = runner.Subscribe(id);
         using var deadline = new CancellationTokenSource(timeout, time);
         using var waiting = CancellationTokenSource.CreateLinkedTokenSource(stop, deadline.Token);
@@ -41,7 +41,7 @@ internal static class RunnerCommand
                     // Deadline or caller: ask the runner to stop the command, then give it a bounded grace.
                     deadlineHit = deadline.IsCancellationRequested;
                     graceCts = new CancellationTokenSource(grace, time);
-                    await runner.SendAsync(new Dictionary<string, object> { ["op"] = "cancel", ["id"] = id }, graceCts.Token).ConfigureAwait(false);
+                    await runner.SendAsync(new CancelRequest { Id = id }, graceCts.Token).ConfigureAwait(false);
                     continue;
                 }
                 catch (OperationCanceledException)

@@ -69,9 +69,10 @@ internal sealed partial class RunnerConnection : IAsyncDisposable
         return new Subscription(this, id, channel.Reader);
     }
 
-    public async Task SendAsync(object request, CancellationToken ct)
+    /// <summary>Sends one request (its id already set) as one line.</summary>
+    public async Task SendAsync(RunnerRequest request, CancellationToken ct)
     {
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(request);
+        var bytes = RunnerProtocolJson.Serialize(request);
         var line = new byte[bytes.Length + 1];
         bytes.CopyTo(line, 0);
         line[^1] = (byte)'\n';
@@ -96,10 +97,10 @@ internal sealed partial class RunnerConnection : IAsyncDisposable
 
     /// <summary>One request and its single answer, bounded in time (<c>timeout</c> when the runner does not answer;
     /// <c>session_lost</c> when the connection ends meanwhile).</summary>
-    public async Task<RunnerMessage> AskAsync(Dictionary<string, object> request, TimeSpan timeout, string what, CancellationToken ct)
+    public async Task<RunnerMessage> AskAsync(RunnerRequest request, TimeSpan timeout, string what, CancellationToken ct)
     {
         var id = NewId();
-        request["id"] = id;
+        request.Id = id;
         using var subscription = Subscribe(id);
         await SendAsync(request, ct).ConfigureAwait(false);
         using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);

@@ -21,7 +21,7 @@ internal sealed record RunnerProcessResult(int? ExitCode, string Stdout, string 
 /// </summary>
 internal static class RunnerProcess
 {
-    public static async Task<RunnerProcessResult> RunAsync(Session session, SessionRegistry registry, Dictionary<string, object> request,
+    public static async Task<RunnerProcessResult> RunAsync(Session session, SessionRegistry registry, ExecRequest request,
         TimeSpan timeout, TimeSpan grace, TimeProvider time, CancellationToken ct)
     {
         var runner = session.Live;
@@ -30,7 +30,6 @@ internal static class RunnerProcess
         int? exit = null;
         var truncated = false;
         string? refused = null, refusedCode = null;
-        request["op"] = "exec";
         var end = await RunnerCommand.RunAsync(runner, runner.NewId(), request, timeout, grace, time, message =>
         {
             switch (message.Type)

@@ -68,9 +68,9 @@ public sealed partial class SetupService(SessionRegistry registry, IOptions<Sand
         for (var i = 0; i < commands.Count; i++)
         {
             var left = deadline - time.GetUtcNow();
-            var result = left <= TimeSpan.Zero ? null : await RunnerProcess.RunAsync(session, registry, new Dictionary<string, object>
+            var result = left <= TimeSpan.Zero ? null : await RunnerProcess.RunAsync(session, registry, new ExecRequest
             {
-                ["language"] = "bash", ["code"] = commands[i], ["max_output"] = 64 * 1024,
+                Language = "bash", Code = commands[i], MaxOutput = 64 * 1024,
             }, left, _options.KillGrace, time, ct).ConfigureAwait(false);
             var label = $"setup command {i + 1} of {commands.Count} ('{SafeText.Shorten(commands[i], 120)}')";
             if (result is null || result.DeadlineHit)

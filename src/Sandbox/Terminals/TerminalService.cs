@@ -34,10 +34,7 @@ public sealed partial class TerminalService(SessionRegistry registry, SessionJou
         var output = runner.Subscribe(id);
         try
         {
-            var reply = await runner.AskAsync(new Dictionary<string, object>
-            {
-                ["op"] = "pty_open", ["term_id"] = id, ["cols"] = Math.Clamp(cols, 1, 1000), ["rows"] = Math.Clamp(rows, 1, 1000), ["max"] = MaxPerSession,
-            }, TimeSpan.FromSeconds(15), "terminal", ct).ConfigureAwait(false);
+            var reply = await runner.AskAsync(new PtyOpenRequest(id, Math.Clamp(cols, 1, 1000), Math.Clamp(rows, 1, 1000), MaxPerSession), TimeSpan.FromSeconds(15), "terminal", ct).ConfigureAwait(false);
             if (reply.Type == "error")
             {
                 throw new SandboxException(Str(reply.Body, "code") == "limit_exceeded" ? SandboxErrorCodes.LimitExceeded : SandboxErrorCodes.Internal,
@@ -126,15 +123,12 @@ public sealed class Terminal : IAsyncDisposable
             throw new SandboxException(SandboxErrorCodes.LimitExceeded, "At most 1 MiB of input at once.");
         }
         _session.Touch(_time.GetUtcNow());
-        await _runner.SendAsync(new Dictionary<string, object> { ["op"] = "pty_input", ["id"] = Id, ["term_id"] = Id, ["data"] = text }, ct).ConfigureAwait(false);
+        await _runner.SendAsync(new PtyInputRequest(Id, text) { Id = Id }, ct).ConfigureAwait(false);
     }
 
     /// <summary>Resizes the terminal (its programs hear it as SIGWINCH).</summary>
     public Task ResizeAsync(int cols, int rows, CancellationToken ct) =>
-        _runner.SendAsync(new Dictionary<string, object>
-        {
-            ["op"] = "pty_resize", ["id"] = Id, ["term_id"] = Id, ["cols"] = Math.Clamp(cols, 1, 1000), ["rows"] = Math.Clamp(rows, 1, 1000),
-        }, ct);
+        _runner.SendAsync(new PtyResizeRequest(Id, Math.Clamp(cols, 1, 1000), Math.Clamp(rows, 1, 1000)) { Id = Id }, ct);
 
     /// <summary>Closes the terminal: its shell and what it started are killed.</summary>
     public async ValueTask DisposeAsync()
@@ -148,7 +142,7 @@ public sealed class Terminal : IAsyncDisposable
             if (ExitCode is null && _runner.ClosedReason is null)
             {
                 using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                await _runner.SendAsync(new Dictionary<string, object> { ["op"] = "pty_close", ["id"] = Id, ["term_id"] = Id }, cts.Token).ConfigureAwait(false);
+                await _runner.SendAsync(new PtyCloseRequest(Id) { Id = Id }, cts.Token).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is SandboxException or OperationCanceledException or IOException)

@@ -53,7 +53,7 @@ internal static class ExecutionEndpoints
             }, error => new ExecutionStreamEvent { Type = "error", Error = error }, ct,
             e => e is CompletedEvent ? null : position.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
-        var result = await executions.GetAsync(id, owner, eid, from, ContractMapping.Wait(waitSeconds) ?? TimeSpan.Zero, maxOutputChars, ct);
+        var result = await executions.GetAsync(id, owner, eid, from, ContractValidation.Wait(waitSeconds) ?? TimeSpan.Zero, maxOutputChars, ct);
         return Results.Json(result.ToDto(), SandboxJson.Options);
     }
 

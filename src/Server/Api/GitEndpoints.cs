@@ -16,15 +16,11 @@ internal static class GitEndpoints
             {
                 var owner = CallerContext.Get(http);
                 var export = await git.ExportAsync(id, owner, string.IsNullOrEmpty(body?.Format) ? "patch" : body.Format, body?.CommitMessage, ct);
-                return TypedResults.Ok(export.ToDto(LinkFor(links, id, owner, export.Path, http, server.Value)));
+                return TypedResults.Ok(export.ToDto(PublicLinks.ExportLink(links, id, owner, export.Path, http, server.Value)));
             })
             .WithName("ExportChanges").WithDescription("The session's commits since it was cloned, as a patch (git am) or a bundle (git fetch), kept in the workspace and linked.");
         api.MapPost("/sessions/{id}/git/push", async (string id, PushChangesRequest body, GitService git, HttpContext http, CancellationToken ct) =>
                 TypedResults.Ok((await git.PushAsync(id, CallerContext.Get(http), body.RemoteBranch ?? "", body.Force, body.CommitMessage, ct)).ToDto()))
             .WithName("PushChanges").WithDescription("Pushes the session's current commit to a branch of the repository it was cloned from, with the operator's credentials; protected branches are refused.");
     }
-
-    /// <summary>A download link to an export (a signed link: no bearer token needed).</summary>
-    public static string LinkFor(LinkService links, string sessionId, string owner, string path, HttpContext? http, ServerOptions server) =>
-        LinkEndpoints.ToDto(links.Create(sessionId, owner, path, "GET", null, false), LinkEndpoints.BaseUrl(http, server)).Url;
 }

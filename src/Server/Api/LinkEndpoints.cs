@@ -19,17 +19,9 @@ internal static class LinkEndpoints
         {
             var link = links.Create(id, CallerContext.Get(http), body.Path, body.Method ?? "GET",
                 body.ExpiresSeconds is { } s ? TimeSpan.FromSeconds(s) : null, body.SingleUse ?? false);
-            return TypedResults.Ok(ToDto(link, BaseUrl(http, server.Value)));
+            return TypedResults.Ok(link.ToDto(PublicLinks.BaseUrl(http, server.Value)));
         }).WithName("CreateFileLink").WithDescription("A short-lived link to one file: GET downloads it (Range, ETag, SHA-256), PUT uploads it; no bearer token needed.");
     }
-
-    public static FileLinkDto ToDto(FileLink link, string baseUrl) => new(baseUrl + link.RelativeUrl, link.Path, link.Method, link.ExpiresAt, link.SingleUse);
-
-    /// <summary>The server's address for links: <c>Server:PublicUrl</c>, else the request's own.</summary>
-    public static string BaseUrl(HttpContext? http, ServerOptions server) =>
-        !string.IsNullOrEmpty(server.PublicUrl) ? server.PublicUrl.TrimEnd('/')
-        : http is null ? "http://127.0.0.1:8080"
-        : $"{http.Request.Scheme}://{http.Request.Host}{http.Request.PathBase}";
 
     public static async Task ServeAsync(string token, string? path, HttpContext http, LinkService links, WorkspaceStreams files,
         IOptionsMonitor<ServerOptions> server, IOptions<Sandbox.Links.LinkOptions> linkOptions, CancellationToken ct)

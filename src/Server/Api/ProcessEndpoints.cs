@@ -19,7 +19,7 @@ internal static class ProcessEndpoints
                 [FromQuery(Name = "stderr_cursor")] long? stderrCursor, [FromQuery(Name = "wait_seconds")] double? waitSeconds, [FromQuery(Name = "max_bytes")] int? maxBytes,
                 ProcessService processes, HttpContext http, CancellationToken ct) =>
             TypedResults.Ok((await processes.GetOutputAsync(id, CallerContext.Get(http), pid, stdoutCursor ?? 0, stderrCursor ?? 0,
-                ContractMapping.Wait(waitSeconds) ?? TimeSpan.Zero, maxBytes ?? 1 << 20, ct)).ToDto()))
+                ContractValidation.Wait(waitSeconds) ?? TimeSpan.Zero, maxBytes ?? 1 << 20, ct)).ToDto()))
             .WithName("GetProcessOutput").WithDescription("Output since the cursors (byte offsets); waits up to wait_seconds for news while it runs.");
         api.MapPost("/sessions/{id}/processes/{pid}/input", async (string id, string pid, ProcessInputRequest body, ProcessService processes, HttpContext http, CancellationToken ct) =>
             TypedResults.Ok(new { written = await processes.SendInputAsync(id, CallerContext.Get(http), pid, body.Text, body.Close, ct) }))

@@ -10,7 +10,7 @@ internal sealed partial class SandboxExceptionHandler(IProblemDetailsService pro
     {
         var (status, code, message, details) = exception switch
         {
-            SandboxException e => (ContractMapping.HttpStatus(e.Code), e.Code, e.Message, e.Details),
+            SandboxException e => (ContractErrors.HttpStatus(e.Code), e.Code, e.Message, e.Details),
             BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
                 (413, SandboxErrorCodes.LimitExceeded, "The request body is larger than the server accepts.", null),
             BadHttpRequestException { InnerException: JsonException } =>

@@ -27,7 +27,7 @@ public static class ServerProgram
         }
         if (args.Contains("--version"))
         {
-            Console.Out.WriteLine($"sandbox-server {ContractMapping.ServerVersion}");
+            Console.Out.WriteLine($"sandbox-server {ContractVersion.ServerVersion}");
             return 0;
         }
         if (args.Contains("--healthcheck"))
@@ -153,7 +153,7 @@ public static class ServerProgram
         var maxBody = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>()?.MaxRequestBodyBytes ?? new ServerOptions().MaxRequestBodyBytes;
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = maxBody);
         builder.Services.AddHttpForwarder();
-        builder.Services.AddMcpServer(o => o.ServerInfo = new() { Name = "sandbox", Version = ContractMapping.ServerVersion })
+        builder.Services.AddMcpServer(o => o.ServerInfo = new() { Name = "sandbox", Version = ContractVersion.ServerVersion })
             // Stateless on purpose: sandbox sessions live in our store, not in MCP transport sessions, so any request
             // can reach any server process and a transport reconnect loses nothing. We make no server-to-client requests.
             .WithHttpTransport(o => o.Stateless = true)
@@ -208,7 +208,7 @@ public static class ServerProgram
             builder.Services.PostConfigure<Sandbox.SandboxOptions>(o => o.InstanceId = $"stdio-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40]);
         }
         builder.Services.AddHttpContextAccessor();
-        builder.Services.AddMcpServer(o => o.ServerInfo = new() { Name = "sandbox", Version = ContractMapping.ServerVersion })
+        builder.Services.AddMcpServer(o => o.ServerInfo = new() { Name = "sandbox", Version = ContractVersion.ServerVersion })
             .WithStdioServerTransport()
             .WithSandboxTools();
         return builder.Build();

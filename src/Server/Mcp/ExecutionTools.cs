@@ -68,7 +68,7 @@ public sealed class ExecutionTools(ExecutionService executions, OutputLog output
         [Description("Most characters of stdout and of stderr in the answer (default 16000).")] int? max_output_chars = null,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
-        var wait = ContractMapping.Wait(wait_seconds ?? DefaultWaitSeconds) ?? TimeSpan.Zero;
+        var wait = ContractValidation.Wait(wait_seconds ?? DefaultWaitSeconds) ?? TimeSpan.Zero;
         var result = await executions.GetAsync(session_id, Owner, execution_id, cursor, wait, max_output_chars ?? OutputBudget.McpDefault, cancellationToken);
         return Answer(result);
     });

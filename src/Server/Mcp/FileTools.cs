@@ -19,7 +19,7 @@ public sealed class FileTools(WorkspaceFileService workspace, Sandbox.Links.Link
         [Description("Whether the link works only once.")] bool single_use = false) => Run(() =>
     {
         var link = links.Create(session_id, Owner, path, method, expires_seconds is { } s ? TimeSpan.FromSeconds(s) : null, single_use);
-        var dto = Sandbox.Server.Api.LinkEndpoints.ToDto(link, Sandbox.Server.Api.LinkEndpoints.BaseUrl(Request, server.Value));
+        var dto = link.ToDto(PublicLinks.BaseUrl(Request, server.Value));
         var how = dto.Method == "PUT" ? $"curl -T LOCAL_FILE '{dto.Url}'" : $"curl -o FILE '{dto.Url}'";
         return Task.FromResult(McpToolResults.Ok($"{dto.Method} {dto.Url}\n(expires {dto.ExpiresAt:O}{(dto.SingleUse ? ", single use" : "")}; e.g. {how})", dto));
     });
@@ -60,7 +60,7 @@ public sealed class FileTools(WorkspaceFileService workspace, Sandbox.Links.Link
         {
             // Too big for a tool answer: a link instead.
             var link = links.Create(session_id, Owner, path, "GET", null, false);
-            var dto = Sandbox.Server.Api.LinkEndpoints.ToDto(link, Sandbox.Server.Api.LinkEndpoints.BaseUrl(Request, server.Value));
+            var dto = link.ToDto(PublicLinks.BaseUrl(Request, server.Value));
             return McpToolResults.Ok($"/workspace/{dto.Path} is {size} bytes, more than an answer carries ({linkOptions.Value.InlineMaxBytes}). Download it from {dto.Url} (expires {dto.ExpiresAt:O}).",
                 new { path = dto.Path, size, link = dto });
         }

@@ -18,7 +18,7 @@ public sealed class GitTools(GitService git, Sandbox.Links.LinkService links, Mi
         CancellationToken cancellationToken = default) => Run(async () =>
     {
         var export = await git.ExportAsync(session_id, Owner, format, commit_message, cancellationToken);
-        var url = Request is null ? null : Sandbox.Server.Api.GitEndpoints.LinkFor(links, session_id, Owner, export.Path, Request, server.Value);
+        var url = Request is null ? null : PublicLinks.ExportLink(links, session_id, Owner, export.Path, Request, server.Value);
         var dto = export.ToDto(url);
         var text = new StringBuilder($"{dto.Format} of {dto.Commits.Count} commits since {dto.BaseCommit[..12]} ({dto.Size} bytes, sha256 {dto.Sha256}) at /workspace/{dto.Path}");
         if (url is not null)

@@ -4,4 +4,4 @@ global using ModelContextProtocol;
 global using ModelContextProtocol.Protocol;
 global using ModelContextProtocol.Server;
 global using Sandbox.Client.Contracts;
-global using Sandbox.Server.Api;
+global using Sandbox.Server.Contracts;

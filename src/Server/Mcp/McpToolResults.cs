@@ -2,7 +2,7 @@ using System.Text.Json;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
 using Sandbox.Client.Contracts;
-using Sandbox.Server.Api;
+using Sandbox.Server.Contracts;
 using Sandbox.Server.Mcp;
 
 namespace Sandbox.Server.Mcp
@@ -65,6 +65,8 @@ namespace Microsoft.Extensions.DependencyInjection
         /// <summary>Adds every sandbox tool, grouped by area like the REST endpoints.</summary>
         public static IMcpServerBuilder WithSandboxTools(this IMcpServerBuilder builder) => builder
             .WithTools<SessionTools>()
+            .WithTools<PortTools>()
+            .WithTools<NetworkTools>()
             .WithTools<ExecutionTools>()
             .WithTools<ProcessTools>()
             .WithTools<SnapshotTools>()

@@ -47,7 +47,7 @@ public sealed class ProcessTools(ProcessService processes, IHttpContextAccessor 
         CancellationToken cancellationToken = default) => Run(async () =>
     {
         var o = (await processes.GetOutputAsync(session_id, Owner, process_id, stdout_cursor, stderr_cursor,
-            ContractMapping.Wait(wait_seconds) ?? TimeSpan.Zero, max_bytes, cancellationToken)).ToDto();
+            ContractValidation.Wait(wait_seconds) ?? TimeSpan.Zero, max_bytes, cancellationToken)).ToDto();
         var head = o.Process.Running ? "running" : $"exited with {o.Process.ExitCode}";
         var text = $"{o.Process.ProcessId} {head}; next cursors: stdout_cursor={o.StdoutCursor}, stderr_cursor={o.StderrCursor}"
                    + (o.SkippedBytes > 0 ? $" ({o.SkippedBytes} older bytes are only in {o.Process.OutputLog})" : "") + "\n"

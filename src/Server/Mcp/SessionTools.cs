@@ -5,8 +5,7 @@ namespace Sandbox.Server.Mcp;
 
 /// <summary>The MCP tools of the sessions area: each translates its arguments to one engine call.</summary>
 [McpServerToolType]
-public sealed class SessionTools(SessionService service, Sandbox.Cluster.ClusterService cluster, Sandbox.Egress.EgressService egress, Sandbox.Ports.PortService ports,
-    Microsoft.Extensions.Options.IOptions<Sandbox.Server.Hosting.ServerOptions> server, IHttpContextAccessor http, ILogger<SessionTools> logger) : SandboxToolsBase(http, logger)
+public sealed class SessionTools(SessionService service, Sandbox.Cluster.ClusterService cluster, IHttpContextAccessor http, ILogger<SessionTools> logger) : SandboxToolsBase(http, logger)
 {
     /// <summary>create_session.</summary>
     [McpServerTool(Name = "create_session", Title = "Create a sandbox session", Destructive = false, OpenWorld = false)]
@@ -44,49 +43,8 @@ public sealed class SessionTools(SessionService service, Sandbox.Cluster.Cluster
             Context = context,
         };
         var s = (await service.CreateAsync(request.ToSpec(), Owner, cancellationToken)).ToDto();
-        return McpToolResults.Ok($"Session {s.Id} is ready (image {s.Image}; isolation {s.Isolation}; memory {s.Limits.MemoryMb} MiB, cpus {s.Limits.Cpus}, pids {s.Limits.Pids}, workspace {s.Limits.WorkspaceMb} MiB; {Describe(s.Network)}{(s.Git is { } g ? $"; cloned {g.Url} at {g.BaseCommit[..12]}{(g.Branch is null ? "" : " on " + g.Branch)}" : "")}{(s.Context is { Count: > 0 } c ? "; context: " + string.Join(", ", c.Select(n => "/context/" + n)) : "")}). Use session_id \"{s.Id}\" with execute_code.",
+        return McpToolResults.Ok($"Session {s.Id} is ready (image {s.Image}; isolation {s.Isolation}; memory {s.Limits.MemoryMb} MiB, cpus {s.Limits.Cpus}, pids {s.Limits.Pids}, workspace {s.Limits.WorkspaceMb} MiB; {NetworkTools.Describe(s.Network)}{(s.Git is { } g ? $"; cloned {g.Url} at {g.BaseCommit[..12]}{(g.Branch is null ? "" : " on " + g.Branch)}" : "")}{(s.Context is { Count: > 0 } c ? "; context: " + string.Join(", ", c.Select(n => "/context/" + n)) : "")}). Use session_id \"{s.Id}\" with execute_code.",
             new { session_id = s.Id, session = s });
-    });
-
-    private static string Describe(NetworkDto? network) => network is null
-        ? "no network"
-        : "network through a proxy to " + (network.Allow.Count == 0 ? "nothing yet" : string.Join(", ", network.Allow))
-          + (network.Secrets is { Count: > 0 } secrets ? "; secrets added for " + string.Join(", ", secrets) : "");
-
-    /// <summary>expose_port.</summary>
-    [McpServerTool(Name = "expose_port", Title = "Open a session's web server in the browser", Destructive = false, OpenWorld = false)]
-    [Description("Makes a port a server in the session listens on (e.g. started with start_process) reachable through this server, HTTP and WebSocket, with the same token as the API. The session itself gets no network.")]
-    public Task<CallToolResult> ExposePort([Description("The session_id.")] string session_id, [Description("The port the server in the session listens on (on any address, 127.0.0.1 included).")] int port) => Run(() =>
-    {
-        if (Request is null)
-        {
-            throw new SandboxException(SandboxErrorCodes.InvalidArgument,
-                "Preview ports are served by the HTTP server, and this one speaks MCP over stdio only. Connect through the HTTP endpoint (/mcp, or mcp-remote) to expose ports.");
-        }
-        var s = ports.Expose(session_id, Owner, port).ToDto();
-        var url = $"{Sandbox.Server.Api.LinkEndpoints.BaseUrl(Request, server.Value)}/api/sessions/{Uri.EscapeDataString(s.Id)}/ports/{port}/";
-        return Task.FromResult(McpToolResults.Ok($"Port {port} of {s.Id} is at {url} (send the API token; the dashboard does it for a browser).", new { url, port, session = s }));
-    });
-
-    /// <summary>unexpose_port.</summary>
-    [McpServerTool(Name = "unexpose_port", Title = "Close a preview port", Destructive = true, OpenWorld = false)]
-    [Description("Stops a port of the session from being reachable through this server.")]
-    public Task<CallToolResult> UnexposePort([Description("The session_id.")] string session_id, [Description("The port.")] int port) => Run(() =>
-    {
-        var s = ports.Unexpose(session_id, Owner, port).ToDto();
-        return Task.FromResult(McpToolResults.Ok($"Port {port} of {s.Id} is closed.", new { session = s }));
-    });
-
-    /// <summary>update_network.</summary>
-    [McpServerTool(Name = "update_network", Title = "Change a session's allowed hosts", Destructive = false, OpenWorld = false)]
-    [Description("Replaces the hosts a session may reach (only a session created with network_allow has a proxy to change). Takes effect for new connections at once.")]
-    public Task<CallToolResult> UpdateNetwork(
-        [Description("The session_id.")] string session_id,
-        [Description("The new allow list, e.g. [\"pypi.org\", \"*.pythonhosted.org\"]; [] allows nothing.")] string[] allow,
-        CancellationToken cancellationToken = default) => Run(async () =>
-    {
-        var s = (await egress.UpdateAsync(session_id, Owner, new Sandbox.Egress.NetworkRequest { Allow = allow ?? [] }, cancellationToken)).ToDto();
-        return McpToolResults.Ok($"Session {s.Id}: {Describe(s.Network)}.", new { session = s });
     });
 
     /// <summary>close_session.</summary>

@@ -22,8 +22,8 @@ public sealed class RunnerConnectionTests
     {
         var (connection, runner) = await ConnectAsync();
         await using var _ = connection;
-        var first = connection.AskAsync(new() { ["op"] = "ping" }, TimeSpan.FromSeconds(10), "ping", CancellationToken.None);
-        var second = connection.AskAsync(new() { ["op"] = "list", ["path"] = "" }, TimeSpan.FromSeconds(10), "list", CancellationToken.None);
+        var first = connection.AskAsync(new PingRequest(), TimeSpan.FromSeconds(10), "ping", CancellationToken.None);
+        var second = connection.AskAsync(new ListRequest(""), TimeSpan.FromSeconds(10), "list", CancellationToken.None);
         var a = await runner.NextRequestAsync();
         var b = await runner.NextRequestAsync();
         Assert.NotEqual(a.GetProperty("id").GetString(), b.GetProperty("id").GetString());
@@ -46,7 +46,7 @@ public sealed class RunnerConnectionTests
         var (connection, _) = await ConnectAsync();
         await using var __ = connection;
         var e = await Assert.ThrowsAsync<SandboxException>(() =>
-            connection.AskAsync(new() { ["op"] = "snapshot" }, TimeSpan.FromMilliseconds(200), "workspace snapshot", CancellationToken.None));
+            connection.AskAsync(new SnapshotRequest(), TimeSpan.FromMilliseconds(200), "workspace snapshot", CancellationToken.None));
         Assert.Equal(SandboxErrorCodes.Timeout, e.Code);
         Assert.Contains("workspace snapshot", e.Message, StringComparison.Ordinal);
     }
@@ -56,13 +56,13 @@ public sealed class RunnerConnectionTests
     {
         var (connection, runner) = await ConnectAsync();
         await using var _ = connection;
-        var waiting = connection.AskAsync(new() { ["op"] = "ping" }, TimeSpan.FromSeconds(30), "ping", CancellationToken.None);
+        var waiting = connection.AskAsync(new PingRequest(), TimeSpan.FromSeconds(30), "ping", CancellationToken.None);
         await runner.NextRequestAsync();
         runner.End();
         Assert.Equal(SandboxErrorCodes.SessionLost, (await Assert.ThrowsAsync<SandboxException>(() => waiting)).Code);
         await connection.Completion.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.NotNull(connection.ClosedReason);
-        var later = await Assert.ThrowsAsync<SandboxException>(() => connection.SendAsync(new { op = "ping" }, CancellationToken.None));
+        var later = await Assert.ThrowsAsync<SandboxException>(() => connection.SendAsync(new PingRequest(), CancellationToken.None));
         Assert.Equal(SandboxErrorCodes.SessionLost, later.Code);
     }
 
@@ -72,7 +72,7 @@ public sealed class RunnerConnectionTests
         var (connection, runner) = await ConnectAsync();
         await using var _ = connection;
         var seen = new List<string>();
-        var run = RunnerCommand.RunAsync(connection, connection.NewId(), new() { ["op"] = "exec", ["code"] = "while True: pass" },
+        var run = RunnerCommand.RunAsync(connection, connection.NewId(), new ExecRequest { Language = "python", Code = "while True: pass" },
             TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10), TimeProvider.System, m =>
             {
                 seen.Add(m.Type);
@@ -96,7 +96,7 @@ public sealed class RunnerConnectionTests
         var (connection, runner) = await ConnectAsync();
         await using var _ = connection;
         using var caller = new CancellationTokenSource();
-        var run = RunnerCommand.RunAsync(connection, connection.NewId(), new() { ["op"] = "exec", ["code"] = "x" },
+        var run = RunnerCommand.RunAsync(connection, connection.NewId(), new ExecRequest { Language = "python", Code = "x" },
             TimeSpan.FromMinutes(5), TimeSpan.FromMilliseconds(200), TimeProvider.System, _ => ValueTask.FromResult(false), caller.Token);
         await runner.NextRequestAsync();
         await caller.CancelAsync();

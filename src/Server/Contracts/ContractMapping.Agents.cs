@@ -1,0 +1,61 @@
+using System.Reflection;
+using System.Text.Json;
+using Sandbox.Agents;
+using Sandbox.Client.Contracts;
+using Sandbox.Execution;
+using Sandbox.Files;
+using Sandbox.Isolation;
+using Sandbox.Packages;
+using Sandbox.Sessions;
+
+namespace Sandbox.Server.Contracts;
+
+/// <summary>Agent runs and their events between the wire and the engine.</summary>
+internal static partial class ContractMapping
+{
+    public static AgentRunRequest ToEngine(this RunAgentRequest r)
+    {
+        if (r.TimeoutSeconds is { } t && (double.IsNaN(t) || t <= 0 || t > 86_400))
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "timeout_seconds must be a positive number of seconds.");
+        }
+        return new AgentRunRequest
+        {
+            Prompt = r.Prompt ?? "",
+            Agent = string.IsNullOrEmpty(r.Agent) ? ClaudeCodeAgent.AgentName : r.Agent,
+            Model = string.IsNullOrEmpty(r.Model) ? null : r.Model,
+            MaxTurns = r.MaxTurns,
+            Timeout = r.TimeoutSeconds is { } ts ? TimeSpan.FromSeconds(ts) : null,
+            SystemPrompt = string.IsNullOrEmpty(r.SystemPrompt) ? null : r.SystemPrompt,
+            Env = r.Env ?? new Dictionary<string, string>(),
+            Command = r.Command,
+            ModelEndpoint = string.IsNullOrEmpty(r.ModelEndpoint) ? null : r.ModelEndpoint,
+            ApiKey = string.IsNullOrEmpty(r.ApiKey) ? null : r.ApiKey,
+            Branch = string.IsNullOrEmpty(r.Branch) ? null : r.Branch,
+        };
+    }
+
+    /// <summary>A run on the wire; <paramref name="trajectory"/> false leaves the (possibly large) event list out.</summary>
+    public static AgentRunDto ToDto(this AgentRun r, bool trajectory = true) => new()
+    {
+        Id = r.Id, SessionId = r.SessionId, Agent = r.Agent, Model = r.Model, Prompt = r.Prompt, ModelEndpoint = r.ModelEndpoint,
+        Status = JsonNamingPolicy.SnakeCaseLower.ConvertName(r.Status.ToString()), StartedAt = r.StartedAt, EndedAt = r.EndedAt,
+        DurationMs = Math.Round(r.DurationMs, 3), FinalMessage = r.FinalMessage, Error = r.Error, ExitCode = r.ExitCode, Turns = r.Turns,
+        Usage = r.Usage, CostUsd = r.CostUsd,
+        Changes = r.Changes.Select(c => new AgentFileChangeDto(c.Path, c.Change, c.Binary, c.Size)).ToList(),
+        Diff = r.Diff, DiffTruncated = r.DiffTruncated, Steps = r.Steps.Select(ToDto).ToList(),
+        Trajectory = trajectory ? r.Trajectory : null, TrajectoryTruncated = r.TrajectoryTruncated,
+        Stderr = string.IsNullOrEmpty(r.Stderr) ? null : r.Stderr,
+        Git = r.Git.ToDto(),
+    };
+
+    public static AgentStepDto ToDto(this AgentStep s) => new(s.Index, s.Kind, s.Text, s.Tool);
+
+    public static AgentRunStreamEvent ToDto(this AgentRunEvent e) => e switch
+    {
+        AgentStartedEvent s => new AgentRunStreamEvent { Type = "started", Run = s.Run.ToDto(trajectory: false) },
+        AgentStepEvent s => new AgentRunStreamEvent { Type = "step", Step = s.Step.ToDto() },
+        AgentCompletedEvent c => new AgentRunStreamEvent { Type = "result", Run = c.Run.ToDto() },
+        _ => throw new ArgumentOutOfRangeException(nameof(e)),
+    };
+}

@@ -1,0 +1,23 @@
+using System.Reflection;
+using System.Text.Json;
+using Sandbox.Agents;
+using Sandbox.Client.Contracts;
+using Sandbox.Execution;
+using Sandbox.Files;
+using Sandbox.Isolation;
+using Sandbox.Packages;
+using Sandbox.Sessions;
+
+namespace Sandbox.Server.Contracts;
+
+/// <summary>Checks of wire values that the engine takes in another unit (seconds to a time span).</summary>
+internal static class ContractValidation
+{
+    /// <summary>The engine's wait in seconds, checked.</summary>
+    public static TimeSpan? Wait(double? seconds, string name = "wait_seconds") => seconds switch
+    {
+        null => null,
+        { } w when double.IsNaN(w) || w < 0 || w > 3600 => throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"{name} must be between 0 and 3600 seconds."),
+        { } w => TimeSpan.FromSeconds(w),
+    };
+}

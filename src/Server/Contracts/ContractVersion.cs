@@ -1,0 +1,18 @@
+using System.Reflection;
+using System.Text.Json;
+using Sandbox.Agents;
+using Sandbox.Client.Contracts;
+using Sandbox.Execution;
+using Sandbox.Files;
+using Sandbox.Isolation;
+using Sandbox.Packages;
+using Sandbox.Sessions;
+
+namespace Sandbox.Server.Contracts;
+
+/// <summary>The server's version as both faces and the health answer report it.</summary>
+internal static class ContractVersion
+{
+    public static string ServerVersion { get; } =
+        typeof(ContractVersion).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+}
