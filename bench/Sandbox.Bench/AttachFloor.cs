@@ -60,13 +60,7 @@ internal sealed class AttachFloor : IAsyncDisposable
         return floor;
     }
 
-    private static string RunnerScript()
-    {
-        using var resource = typeof(Sandbox.SandboxEngine).Assembly.GetManifestResourceStream("Sandbox.Runner.runner.py")
-            ?? throw new InvalidOperationException("the runner script is not embedded in the engine");
-        using var reader = new StreamReader(resource);
-        return reader.ReadToEnd();
-    }
+    private static string RunnerScript() => Sandbox.EmbeddedScript.Runner.Value;
 
     public async Task RoundTripAsync()
     {

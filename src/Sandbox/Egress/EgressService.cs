@@ -20,7 +20,7 @@ public sealed partial class EgressService : ISessionCloseListener
     /// <summary>Most entries in one allow list.</summary>
     public const int MaxEntries = 100;
 
-    /// <summary>Where the runner writes the session CA, and the bundle of it and the system CAs (see runner.py).</summary>
+    /// <summary>Where the runner writes the session CA, and the bundle of it and the system CAs (see the runner's set_env, Runner/py/main.py).</summary>
     public const string CaBundlePath = "/tmp/.sandbox/ca-bundle.pem";
 
     private readonly SessionRegistry _registry;

@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 
 namespace Sandbox.Runner;
 
-// The engine's half of the runner protocol (Runner/protocol.md describes both halves; runner.py is the other). One
+// The engine's half of the runner protocol (Runner/protocol.md describes both halves; Runner/py/ is the other). One
 // record per request the engine sends; each is one JSON line whose "op" names it and whose other fields are the
 // record's properties in snake_case. Null fields are left out: the runner reads a missing field as its default.
 
@@ -43,7 +43,7 @@ internal abstract record RunnerRequest
 /// <summary>Is the runner alive; is its interpreter up. Answer: <c>pong</c>.</summary>
 internal sealed record PingRequest : RunnerRequest;
 
-/// <summary>Python's own parse of code, for the static safety check. Answer: <c>analysis</c> or <c>error</c>.</summary>
+/// <summary>Python's own parse of code, for the static safety check. Answer: <c>facts</c>.</summary>
 internal sealed record AnalyzeRequest(string Code) : RunnerRequest;
 
 /// <summary>Runs code (<c>python</c> in the kept interpreter unless fresh, <c>bash</c>, <c>node</c>) or an argument
@@ -85,7 +85,7 @@ internal sealed record ReplayRequest : RunnerRequest;
 /// <summary>The environment of user code from now on, and a CA certificate to trust. Answer: <c>env</c> or <c>error</c>.</summary>
 internal sealed record EnvRequest(IReadOnlyDictionary<string, string> Set, string? Ca) : RunnerRequest;
 
-/// <summary>A directory's entries (relative to <c>/workspace</c>). Answer: <c>list</c> or <c>error</c>.</summary>
+/// <summary>A directory's entries (relative to <c>/workspace</c>). Answer: <c>listing</c> or <c>error</c>.</summary>
 internal sealed record ListRequest(string Path) : RunnerRequest;
 
 /// <summary>Deletes a file or a directory tree. Answer: <c>deleted</c> or <c>error</c>.</summary>
@@ -116,7 +116,7 @@ internal sealed record ProcListRequest : RunnerRequest;
 /// <summary>A process's output from the cursors on. Answer: <c>proc_output</c> or <c>error</c>.</summary>
 internal sealed record ProcOutputRequest(string ProcId, long StdoutFrom, long StderrFrom, int Max) : RunnerRequest;
 
-/// <summary>Writes to a process's stdin, closing it after when asked. Answer: <c>proc_input</c> or <c>error</c>.</summary>
+/// <summary>Writes to a process's stdin, closing it after when asked. Answer: <c>input</c> or <c>error</c>.</summary>
 internal sealed record ProcInputRequest(string ProcId, string Text, bool Close) : RunnerRequest;
 
 /// <summary>Kills a process and what it started. Answer: <c>proc</c> or <c>error</c>.</summary>

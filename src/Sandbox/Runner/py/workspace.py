@@ -1,0 +1,206 @@
+# workspace.py: file operations with the sandbox user's rights, and the snapshot and diff of an agent run.
+
+def as_user(fn, rid, path):
+    """Runs a file operation with the sandbox user's rights (the runner has no DAC override anyway)."""
+    os.setegid(GID)
+    os.seteuid(UID)
+    try:
+        return fn(rid, path)
+    except OSError as e:
+        return {"type": "error", "id": rid, "code": "file_not_found" if isinstance(e, FileNotFoundError) else "invalid_path",
+                "message": "%s: %s" % (type(e).__name__, e.strerror or str(e))}
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+def resolve(path):
+    """The real path of a workspace-relative path, refusing anything that leaves the workspace."""
+    full = os.path.realpath(os.path.join(WORKDIR, path))
+    if full != WORKDIR and not full.startswith(WORKDIR + "/"):
+        raise PermissionError(1, "the path leaves the workspace through a symbolic link")
+    return full
+
+
+def list_dir(rid, path):
+    full = resolve(path)
+    entries = []
+    with os.scandir(full) as it:
+        for e in it:
+            try:
+                st = e.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            kind = "symlink" if e.is_symlink() else "directory" if e.is_dir(follow_symlinks=False) else "file"
+            entries.append({"name": e.name, "kind": kind, "size": st.st_size, "mtime": st.st_mtime})
+            if len(entries) >= 10000:
+                break
+    entries.sort(key=lambda x: x["name"])
+    return {"type": "listing", "id": rid, "entries": entries, "truncated": len(entries) >= 10000}
+
+
+def delete_path(rid, path):
+    parent = resolve(os.path.dirname(path))
+    full = os.path.join(parent, os.path.basename(path))
+    if os.path.isdir(full) and not os.path.islink(full):
+        import shutil
+        shutil.rmtree(full)
+    else:
+        os.remove(full)
+    return {"type": "deleted", "id": rid}
+
+
+def hash_file(rid, path):
+    """SHA-256, size and modification time of a regular file (a symbolic link is not followed)."""
+    parent = resolve(os.path.dirname(path))
+    fd = os.open(os.path.join(parent, os.path.basename(path)), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return {"type": "error", "id": rid, "code": "invalid_path", "message": "not a regular file"}
+        h = hashlib.sha256()
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            h.update(chunk)
+        return {"type": "hash", "id": rid, "sha256": h.hexdigest(), "size": st.st_size, "mtime": st.st_mtime}
+    finally:
+        os.close(fd)
+
+
+def rename_path(rid, path, to):
+    """Moves a file within the workspace (replacing a file, never a directory)."""
+    src = os.path.join(resolve(os.path.dirname(path)), os.path.basename(path))
+    dst = os.path.join(resolve(os.path.dirname(to)), os.path.basename(to))
+    if os.path.isdir(dst) and not os.path.islink(dst):
+        return {"type": "error", "id": rid, "code": "invalid_path", "message": "the target is a directory"}
+    os.replace(src, dst)
+    return {"type": "renamed", "id": rid}
+
+
+SNAP_TEXT_MAX = 1 << 20      # files up to this size keep their text for the diff
+SNAP_TOTAL_MAX = 32 << 20    # text kept for one snapshot at most
+SNAP_FILES_MAX = 20000
+SNAP_SKIP = {".git", ".outputs"}  # version-control internals and kept execution output: noise in a review diff
+
+
+def read_regular(path, limit):
+    """(sha256, size, bytes or None) of a regular file opened without following a symbolic link."""
+    import hashlib
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        if not (st.st_mode & 0o170000 == 0o100000):
+            return None
+        h, kept, size = hashlib.sha256(), [], 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            h.update(chunk)
+            size += len(chunk)
+            if size <= limit:
+                kept.append(chunk)
+        return h.hexdigest(), size, b"".join(kept) if size <= limit else None
+    finally:
+        os.close(fd)
+
+
+def take_snapshot(rid, _path):
+    """Hashes (and for small text files, contents) of every file in the workspace, as the sandbox user sees it."""
+    files, budget = {}, SNAP_TOTAL_MAX
+    for root, dirs, names in os.walk(WORKDIR, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if d not in SNAP_SKIP)
+        for name in sorted(names):
+            full = os.path.join(root, name)
+            rel = os.path.relpath(full, WORKDIR)
+            try:
+                if os.path.islink(full):
+                    files[rel] = ("link:" + os.readlink(full), 0, None)
+                    continue
+                got = read_regular(full, min(SNAP_TEXT_MAX, budget))
+            except OSError:
+                continue
+            if got is None:
+                continue
+            digest, size, data = got
+            text = None
+            if data is not None and b"\0" not in data[:8192]:
+                try:
+                    text = data.decode("utf-8")
+                    budget -= len(data)
+                except UnicodeDecodeError:
+                    text = None
+            files[rel] = (digest, size, text)
+            if len(files) >= SNAP_FILES_MAX:
+                return {"type": "snapshot", "files": files, "truncated": True}
+    return {"type": "snapshot", "files": files, "truncated": False}
+
+
+def diff_lines(entry):
+    text = entry[2] if entry is not None else ""
+    return [line if line.endswith("\n") else line + "\n" for line in text.splitlines(keepends=True)]
+
+
+def diff_snapshot(rid, before, max_chars):
+    """The files the run changed and a unified diff of their text, against the snapshot taken before it."""
+    import difflib
+    after = take_snapshot(rid, "")
+    b, a = before["files"], after["files"]
+    changes, parts, used, truncated = [], [], 0, before.get("truncated") or after.get("truncated")
+    for path in sorted(set(b) | set(a)):
+        old, new = b.get(path), a.get(path)
+        if old is not None and new is not None and old[0] == new[0]:
+            continue
+        kind = "added" if old is None else "deleted" if new is None else "modified"
+        binary = (old is not None and old[2] is None) or (new is not None and new[2] is None)
+        changes.append({"path": path, "change": kind, "binary": binary, "size": new[1] if new else 0})
+        if used >= max_chars:
+            truncated = True
+            continue
+        if binary:
+            text = "Binary files %s and %s differ\n" % ("a/" + path if old else "/dev/null", "b/" + path if new else "/dev/null")
+        else:
+            text = "".join(difflib.unified_diff(
+                diff_lines(old), diff_lines(new), "a/" + path if old else "/dev/null", "b/" + path if new else "/dev/null"))
+        if used + len(text) > max_chars:
+            text, truncated = text[:max_chars - used], True
+        parts.append(text)
+        used += len(text)
+    return {"type": "diff", "id": rid, "changes": changes[:SNAP_FILES_MAX], "diff": "".join(parts), "truncated": bool(truncated)}
+
+
+class Workspace:
+    """The list, delete, hash, rename, space, snapshot and diff requests."""
+
+    def op_list(self, rid, req):
+        out(as_user(list_dir, rid, req.get("path", "")))
+
+    def op_delete(self, rid, req):
+        out(as_user(delete_path, rid, req.get("path", "")))
+
+    def op_hash(self, rid, req):
+        out(as_user(hash_file, rid, req.get("path", "")))
+
+    def op_rename(self, rid, req):
+        out(as_user(lambda r, p: rename_path(r, p, req.get("to", "")), rid, req.get("path", "")))
+
+    def op_space(self, rid, req):
+        st = os.statvfs(WORKDIR)
+        out({"type": "space", "id": rid, "free": st.f_bavail * st.f_frsize, "total": st.f_blocks * st.f_frsize})
+
+    def op_snapshot(self, rid, req):
+        self.snapshot = as_user(take_snapshot, rid, "")
+        if self.snapshot.get("type") == "error":
+            out(self.snapshot)
+            self.snapshot = None
+        else:
+            out({"type": "snapshot", "id": rid, "files": len(self.snapshot["files"])})
+
+    def op_diff(self, rid, req):
+        if self.snapshot is None:
+            out({"type": "error", "id": rid, "code": "bad_request", "message": "no snapshot"})
+        else:
+            before, self.snapshot = self.snapshot, None
+            out(as_user(lambda r, _p: diff_snapshot(r, before, int(req.get("max_chars", 1 << 20))), rid, ""))
