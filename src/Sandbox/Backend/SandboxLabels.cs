@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Sandbox.Backend;
 
 /// <summary>Labels on every container and volume the engine creates, so they can be found, reconciled and reaped.</summary>
@@ -35,4 +37,40 @@ public static class SandboxLabels
     public const string RolePackageCache = "package-cache";
     /// <summary><see cref="Role"/> of a git helper container.</summary>
     public const string RoleGitHelper = "git-helper";
+
+    /// <summary>The one place labels are made: ours, the owning server instance, the session (or helper) id it belongs
+    /// to, when it was made and, on anything but a session's own container and volume, its role. Extra labels (a
+    /// session's owner, image, tier, and its creation time by the engine's clock) go on top.</summary>
+    /// <param name="instanceId">This server's instance id.</param>
+    /// <param name="sessionId">The session (or helper) id; the orphan sweep matches it against live sessions.</param>
+    /// <param name="role">What the resource is for; null for a session's own container and volume.</param>
+    /// <param name="createdAt">When it was made.</param>
+    /// <param name="extra">Labels added on top, or null.</param>
+    public static Dictionary<string, string> Of(string instanceId, string sessionId, string? role, DateTimeOffset createdAt,
+        IReadOnlyDictionary<string, string>? extra = null)
+    {
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            [Product] = ProductValue,
+            [Instance] = instanceId,
+            [SessionId] = sessionId,
+            [CreatedAt] = createdAt.ToString("O", CultureInfo.InvariantCulture),
+        };
+        if (role is not null)
+        {
+            labels[Role] = role;
+        }
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+        {
+            labels[key] = value;
+        }
+        return labels;
+    }
+
+    /// <summary>Labels of a resource shared by all sessions (the package cache): ours and its role only.</summary>
+    public static Dictionary<string, string> Shared(string role) => new(StringComparer.Ordinal) { [Product] = ProductValue, [Role] = role };
+
+    /// <summary>A <c>key=value</c> selector for what we made (with <paramref name="role"/>: of that role).</summary>
+    public static IReadOnlyList<string> Selectors(string? role = null) =>
+        role is null ? [$"{Product}={ProductValue}"] : [$"{Product}={ProductValue}", $"{Role}={role}"];
 }

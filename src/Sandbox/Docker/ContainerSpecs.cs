@@ -133,11 +133,7 @@ internal static class ContainerSpecs
         AttachStdout = true,
         AttachStderr = true,
         NetworkDisabled = true,
-        Labels = new Dictionary<string, string>
-        {
-            [SandboxLabels.Product] = SandboxLabels.ProductValue, [SandboxLabels.Instance] = instanceId,
-            [SandboxLabels.SessionId] = helperId,
-        },
+        Labels = SandboxLabels.Of(instanceId, helperId, null, DateTimeOffset.UtcNow),
         HostConfig = new HostConfig
         {
             NetworkMode = "none", Memory = 256L << 20, MemorySwap = 256L << 20, PidsLimit = 64, NanoCPUs = 1_000_000_000,

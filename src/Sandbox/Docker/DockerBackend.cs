@@ -1,4 +1,3 @@
-using System.Globalization;
 using Docker.DotNet;
 using Docker.DotNet.Models;
 using Microsoft.Extensions.Logging;
@@ -123,12 +122,7 @@ public sealed class DockerBackend : ISandboxBackend, IDisposable
     {
         var limits = spec.Limits;
         var name = ContainerName(spec.SessionId);
-        var allLabels = new Dictionary<string, string>(spec.Labels, StringComparer.Ordinal)
-        {
-            [SandboxLabels.Product] = SandboxLabels.ProductValue,
-            [SandboxLabels.SessionId] = spec.SessionId,
-            [SandboxLabels.Instance] = _options.InstanceId,
-        };
+        var allLabels = SandboxLabels.Of(_options.InstanceId, spec.SessionId, null, DateTimeOffset.UtcNow, spec.Labels);
         // A tmpfs-backed named volume: bounded in size (overlay2 here cannot bound disk), visible to the archive API.
         await Call(() => _client.Volumes.CreateAsync(ContainerSpecs.SessionWorkspace(name, limits, allLabels), ct)).ConfigureAwait(false);
         var parameters = ContainerSpecs.Session(name, spec, allLabels);
@@ -196,7 +190,7 @@ public sealed class DockerBackend : ISandboxBackend, IDisposable
             All = true,
             Filters = new Dictionary<string, IDictionary<string, bool>>
             {
-                ["label"] = new Dictionary<string, bool> { [$"{SandboxLabels.Product}={SandboxLabels.ProductValue}"] = true },
+                ["label"] = SandboxLabels.Selectors().ToDictionary(s => s, _ => true),
             },
         }, ct)).ConfigureAwait(false);
         return containers.Select(c => ManagedResource.FromLabels(c.Labels)).OfType<ManagedResource>().ToList();

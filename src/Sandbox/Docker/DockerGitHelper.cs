@@ -31,12 +31,7 @@ internal sealed partial class DockerGitHelper(DockerBackend backend, IEgressNetw
         ArgumentNullException.ThrowIfNull(run);
         var helperId = "git-" + Guid.NewGuid().ToString("N");
         var host = run.Host.ToLowerInvariant();
-        var labels = new Dictionary<string, string>
-        {
-            [SandboxLabels.Product] = SandboxLabels.ProductValue, [SandboxLabels.Instance] = _options.InstanceId,
-            [SandboxLabels.SessionId] = helperId, [SandboxLabels.Role] = SandboxLabels.RoleGitHelper,
-            [SandboxLabels.CreatedAt] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
-        };
+        var labels = SandboxLabels.Of(_options.InstanceId, helperId, SandboxLabels.RoleGitHelper, DateTimeOffset.UtcNow);
         string? containerId = null;
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         cts.CancelAfter(run.Timeout);

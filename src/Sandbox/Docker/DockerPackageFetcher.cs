@@ -1,4 +1,3 @@
-using System.Globalization;
 using Docker.DotNet;
 using Docker.DotNet.Models;
 using Microsoft.Extensions.Options;
@@ -21,17 +20,12 @@ public sealed class DockerPackageFetcher(DockerBackend backend, IOptions<Sandbox
         ArgumentNullException.ThrowIfNull(request);
         var (image, network, cacheVolume, wheelDirectory, requestJson, timeout) = request;
         var helperId = "fetch-" + Guid.NewGuid().ToString("N");
-        var labels = new Dictionary<string, string>
-        {
-            [SandboxLabels.Product] = SandboxLabels.ProductValue, [SandboxLabels.Instance] = _options.InstanceId,
-            // Named and labelled like a session, so the orphan sweep removes it if the server dies mid-fetch.
-            [SandboxLabels.SessionId] = helperId, [SandboxLabels.Role] = SandboxLabels.RolePackageFetcher,
-            [SandboxLabels.CreatedAt] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
-        };
+        // Named and labelled like a session, so the orphan sweep removes it if the server dies mid-fetch.
+        var labels = SandboxLabels.Of(_options.InstanceId, helperId, SandboxLabels.RolePackageFetcher, DateTimeOffset.UtcNow);
         await Call(() => _client.Volumes.CreateAsync(new VolumesCreateParameters
         {
             Name = cacheVolume,
-            Labels = new Dictionary<string, string> { [SandboxLabels.Product] = SandboxLabels.ProductValue, [SandboxLabels.Role] = SandboxLabels.RolePackageCache },
+            Labels = SandboxLabels.Shared(SandboxLabels.RolePackageCache),
         }, ct)).ConfigureAwait(false);
         var mounts = new List<Mount> { new() { Type = "volume", Source = cacheVolume, Target = "/cache" } };
         if (!string.IsNullOrWhiteSpace(wheelDirectory))

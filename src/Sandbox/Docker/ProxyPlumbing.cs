@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Net;
 using Docker.DotNet;
 using Docker.DotNet.Models;
@@ -14,14 +13,8 @@ namespace Sandbox.Docker;
 internal static class ProxyPlumbing
 {
     /// <summary>Labels of a session's proxy pieces.</summary>
-    public static Dictionary<string, string> Labels(string instanceId, string sessionId, string role) => new(StringComparer.Ordinal)
-    {
-        [SandboxLabels.Product] = SandboxLabels.ProductValue,
-        [SandboxLabels.Instance] = instanceId,
-        [SandboxLabels.SessionId] = sessionId,
-        [SandboxLabels.CreatedAt] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
-        [SandboxLabels.Role] = role,
-    };
+    public static Dictionary<string, string> Labels(string instanceId, string sessionId, string role) =>
+        SandboxLabels.Of(instanceId, sessionId, role, DateTimeOffset.UtcNow);
 
     /// <summary>Creates an internal network whose members reach each other and nothing else.</summary>
     public static Task CreateNetworkAsync(IDockerClient client, string name, Dictionary<string, string> labels, CancellationToken ct) =>
@@ -188,11 +181,7 @@ internal static class ProxyPlumbing
         {
             Filters = new Dictionary<string, IDictionary<string, bool>>
             {
-                ["label"] = new Dictionary<string, bool>
-                {
-                    [$"{SandboxLabels.Product}={SandboxLabels.ProductValue}"] = true,
-                    [$"{SandboxLabels.Role}={role}"] = true,
-                },
+                ["label"] = SandboxLabels.Selectors(role).ToDictionary(s => s, _ => true),
             },
         }, ct)).ConfigureAwait(false);
         return networks.Select(n => ManagedResource.FromLabels(n.Labels)).OfType<ManagedResource>().ToList();

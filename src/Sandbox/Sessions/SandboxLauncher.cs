@@ -39,6 +39,7 @@ public sealed class SandboxLauncher(ISandboxBackend backend, IOptions<SandboxOpt
         var id = NewId();
         var labels = new Dictionary<string, string>(StringComparer.Ordinal)
         {
+            // The backend adds the rest (SandboxLabels.Of); the creation time is the engine's clock, not the backend's.
             [SandboxLabels.CreatedAt] = time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture),
             [SandboxLabels.Owner] = owner,
             [SandboxLabels.Image] = image,
