@@ -15,7 +15,8 @@ public sealed class PortService
     private readonly ISandboxBackend _backend;
     private readonly SessionJournal _journal;
 
-    internal PortService(SessionRegistry registry, ISandboxBackend backend, SessionJournal journal)
+    /// <summary>Preview ports over the backend's connections into sandboxes.</summary>
+    public PortService(SessionRegistry registry, ISandboxBackend backend, SessionJournal journal)
     {
         _registry = registry;
         _backend = backend;
