@@ -1,12 +1,5 @@
-using System.Reflection;
-using System.Text.Json;
-using Sandbox.Agents;
 using Sandbox.Client.Contracts;
 using Sandbox.Execution;
-using Sandbox.Files;
-using Sandbox.Isolation;
-using Sandbox.Packages;
-using Sandbox.Sessions;
 
 namespace Sandbox.Server.Contracts;
 

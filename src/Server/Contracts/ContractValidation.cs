@@ -1,13 +1,3 @@
-using System.Reflection;
-using System.Text.Json;
-using Sandbox.Agents;
-using Sandbox.Client.Contracts;
-using Sandbox.Execution;
-using Sandbox.Files;
-using Sandbox.Isolation;
-using Sandbox.Packages;
-using Sandbox.Sessions;
-
 namespace Sandbox.Server.Contracts;
 
 /// <summary>Checks of wire values that the engine takes in another unit (seconds to a time span).</summary>
