@@ -58,7 +58,8 @@ public sealed partial class SessionJournal(ISessionStore store, TimeProvider tim
         lock (session.Sync)
         {
             record = new SessionRecord(session.Id, session.Owner, session.Image, session.Limits, session.IdleTimeout, session.ContainerId,
-                session.Status, session.LostReason, session.CreatedAt, session.LastUsedAt, session.ExecutionCount, session.Isolation, session.Network, session.Git, session.Context);
+                session.Status, session.LostReason, session.CreatedAt, session.LastUsedAt, session.ExecutionCount, session.Isolation, session.Network, session.Git, session.Context,
+                Ports: session.Ports.ToList());
         }
         await store.SaveSessionAsync(record, ct).ConfigureAwait(false);
     }

@@ -24,18 +24,20 @@ public sealed class PortService
     }
 
     /// <summary>Makes <paramref name="port"/> of the session reachable; returns the session.</summary>
-    public SessionInfo Expose(string sessionId, string owner, int port)
+    public async Task<SessionInfo> ExposeAsync(string sessionId, string owner, int port, CancellationToken ct)
     {
         Check(port);
         var session = _registry.Get(sessionId, owner);
         session.EnsureUsable();
         session.ExposePort(port);
         _journal.Record(session, "port", $"exposed {port}");
+        // Saved with the session, so a restarted server serves the port again.
+        await _journal.PersistAsync(session, ct).ConfigureAwait(false);
         return session.ToInfo();
     }
 
     /// <summary>Stops <paramref name="port"/> from answering through this server.</summary>
-    public SessionInfo Unexpose(string sessionId, string owner, int port)
+    public async Task<SessionInfo> UnexposeAsync(string sessionId, string owner, int port, CancellationToken ct)
     {
         var session = _registry.Get(sessionId, owner);
         if (!session.UnexposePort(port))
@@ -43,6 +45,7 @@ public sealed class PortService
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"Port {port} of session {session.Id} is not exposed.");
         }
         _journal.Record(session, "port", $"unexposed {port}");
+        await _journal.PersistAsync(session, ct).ConfigureAwait(false);
         return session.ToInfo();
     }
 

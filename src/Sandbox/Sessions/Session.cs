@@ -56,13 +56,19 @@ public sealed class Session
 
     /// <summary>The session as its last record says, for a server that holds no live state of it (after a restart, or
     /// another node's session in a cluster listing). No runner: the caller reconnects it or reports it.</summary>
-    internal static Session FromRecord(Storage.SessionRecord record, TimeSpan maxLifetime, string? node) => new()
+    internal static Session FromRecord(Storage.SessionRecord record, TimeSpan maxLifetime, string? node)
     {
-        Id = record.Id, Image = record.Image, Owner = record.Owner, Limits = record.Limits, CreatedAt = record.CreatedAt,
-        MaxLifetime = maxLifetime, IdleTimeout = record.IdleTimeout, ContainerId = record.ContainerId, LastUsedAt = record.LastUsedAt,
-        ExecutionCount = record.ExecutionCount, Status = record.Status, LostReason = record.LostReason, Isolation = record.Isolation,
-        Network = record.Network, Git = record.Git, Context = record.Context ?? [], Node = node,
-    };
+        var session = new Session
+        {
+            Id = record.Id, Image = record.Image, Owner = record.Owner, Limits = record.Limits, CreatedAt = record.CreatedAt,
+            MaxLifetime = maxLifetime, IdleTimeout = record.IdleTimeout, ContainerId = record.ContainerId, LastUsedAt = record.LastUsedAt,
+            ExecutionCount = record.ExecutionCount, Status = record.Status, LostReason = record.LostReason, Isolation = record.Isolation,
+            Network = record.Network, Git = record.Git, Context = record.Context ?? [], Node = node,
+        };
+        // Exposed ports are part of the session's durable state: they answer again after a restart.
+        session.Ports.UnionWith((record.Ports ?? []).Where(p => p is >= 1 and <= 65535).Take(MaxExposedPorts));
+        return session;
+    }
 
     internal SessionInfo ToInfo()
     {

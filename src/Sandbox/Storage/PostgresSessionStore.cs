@@ -47,6 +47,7 @@ public sealed class PostgresSessionStore : SqlSessionStore
             id TEXT PRIMARY KEY, url TEXT NOT NULL, state TEXT NOT NULL, started_at TEXT NOT NULL, last_seen TEXT NOT NULL,
             sessions INTEGER NOT NULL, capacity INTEGER NOT NULL, images TEXT NOT NULL);
         """,
+        "ALTER TABLE sessions ADD COLUMN ports TEXT;",
     ];
 
     private readonly NpgsqlDataSource _source;

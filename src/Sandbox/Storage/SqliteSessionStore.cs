@@ -55,6 +55,10 @@ public sealed class SqliteSessionStore : SqlSessionStore
             id TEXT PRIMARY KEY, url TEXT NOT NULL, state TEXT NOT NULL, started_at TEXT NOT NULL, last_seen TEXT NOT NULL,
             sessions INTEGER NOT NULL, capacity INTEGER NOT NULL, images TEXT NOT NULL);
         """,
+        // 7: the preview ports a session exposes (a JSON array), so they answer again after a restart.
+        """
+        ALTER TABLE sessions ADD COLUMN ports TEXT;
+        """,
     ];
 
     private readonly string _path;

@@ -15,11 +15,11 @@ internal static class PortEndpoints
 
     public static void Map(RouteGroupBuilder api)
     {
-        api.MapPost("/sessions/{id}/expose", (string id, ExposeRequest body, PortService ports, HttpContext http) =>
-            TypedResults.Ok(ports.Expose(id, CallerContext.Get(http), body.Port).ToDto()))
+        api.MapPost("/sessions/{id}/expose", async (string id, ExposeRequest body, PortService ports, HttpContext http, CancellationToken ct) =>
+            TypedResults.Ok((await ports.ExposeAsync(id, CallerContext.Get(http), body.Port, ct)).ToDto()))
             .WithName("ExposePort").WithDescription("Makes a port the session listens on reachable at /api/sessions/{id}/ports/{port}/ (the session gets no network).");
-        api.MapDelete("/sessions/{id}/expose/{port:int}", (string id, int port, PortService ports, HttpContext http) =>
-            TypedResults.Ok(ports.Unexpose(id, CallerContext.Get(http), port).ToDto()))
+        api.MapDelete("/sessions/{id}/expose/{port:int}", async (string id, int port, PortService ports, HttpContext http, CancellationToken ct) =>
+            TypedResults.Ok((await ports.UnexposeAsync(id, CallerContext.Get(http), port, ct)).ToDto()))
             .WithName("UnexposePort");
         api.Map("/sessions/{id}/ports/{port:int}/{**rest}", ProxyAsync).WithName("PreviewPort").ExcludeFromDescription();
     }

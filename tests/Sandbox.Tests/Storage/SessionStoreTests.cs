@@ -74,7 +74,7 @@ public sealed class SessionStoreTests(PostgresFixture pg) : IAsyncDisposable
         await store.SaveSessionAsync(Record("s1"), CancellationToken.None);
         await store.SaveSessionAsync(Record("s2", created: DateTimeOffset.Parse("2026-12-01T11:00:00+00:00")), CancellationToken.None);
         await store.SaveSessionAsync(Record("s3", SessionStatus.Closed), CancellationToken.None);
-        await store.SaveSessionAsync(Record("s1") with { Status = SessionStatus.Lost, LostReason = "gone", ExecutionCount = 9 }, CancellationToken.None);
+        await store.SaveSessionAsync(Record("s1") with { Status = SessionStatus.Lost, LostReason = "gone", ExecutionCount = 9, Ports = [3000, 8000] }, CancellationToken.None);
 
         var open = await store.LoadOpenSessionsAsync(CancellationToken.None);
         Assert.Equal(["s1", "s2"], open.Select(s => s.Id));
@@ -86,6 +86,8 @@ public sealed class SessionStoreTests(PostgresFixture pg) : IAsyncDisposable
         Assert.Equal(["pypi.org"], s1.Network!.Allow);
         Assert.Equal(["pypi-token"], s1.Network!.Secrets);
         Assert.Equal(["docs"], s1.Context!);
+        Assert.Equal([3000, 8000], s1.Ports!);
+        Assert.Null(open[1].Ports);
         Assert.Equal(DateTimeOffset.Parse("2026-12-01T10:00:00+00:00"), s1.CreatedAt);
     }
 
@@ -185,7 +187,7 @@ public sealed class SessionStoreTests(PostgresFixture pg) : IAsyncDisposable
         await using var db = new Npgsql.NpgsqlConnection(connection);
         await db.OpenAsync();
         await using var cmd = new Npgsql.NpgsqlCommand("SELECT version FROM schema_version", db);
-        Assert.Equal(6, Convert.ToInt32(await cmd.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(7, Convert.ToInt32(await cmd.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture));
     }
 
     [Fact]

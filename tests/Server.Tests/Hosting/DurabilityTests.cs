@@ -83,6 +83,49 @@ public sealed class DurabilityTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_exposed_port_answers_again_after_a_restart_and_an_unexposed_one_stays_closed()
+    {
+        var (first, http) = await StartServer();
+        var s = (await (await http.PostAsJsonAsync("/api/sessions", new { })).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options))!;
+        (await http.PutAsync($"/api/sessions/{s.Id}/files/site/index.html", new StringContent("still here"))).EnsureSuccessStatusCode();
+        (await http.PostAsJsonAsync($"/api/sessions/{s.Id}/processes",
+            new { argv = new[] { "python3", "-m", "http.server", "8000", "--bind", "127.0.0.1" }, cwd = "site" })).EnsureSuccessStatusCode();
+        (await http.PostAsJsonAsync($"/api/sessions/{s.Id}/expose", new { port = 8000 })).EnsureSuccessStatusCode();
+        (await http.PostAsJsonAsync($"/api/sessions/{s.Id}/expose", new { port = 9000 })).EnsureSuccessStatusCode();
+        (await http.DeleteAsync($"/api/sessions/{s.Id}/expose/9000")).EnsureSuccessStatusCode();
+        await first.StopAsync();
+        await first.DisposeAsync();
+        http.Dispose();
+
+        var (second, http2) = await StartServer();
+        try
+        {
+            var after = await http2.GetFromJsonAsync<SessionDto>($"/api/sessions/{s.Id}", SandboxJson.Options);
+            Assert.Equal([8000], after!.Ports);
+            HttpResponseMessage page;
+            for (var i = 0; ; i++)
+            {
+                page = await http2.GetAsync($"/api/sessions/{s.Id}/ports/8000/index.html");
+                if (page.StatusCode != HttpStatusCode.BadGateway || i > 50)
+                {
+                    break;
+                }
+                await Task.Delay(200);
+            }
+            Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+            Assert.Equal("still here", await page.Content.ReadAsStringAsync());
+            Assert.Equal(HttpStatusCode.Forbidden, (await http2.GetAsync($"/api/sessions/{s.Id}/ports/9000/")).StatusCode);
+        }
+        finally
+        {
+            await http2.DeleteAsync($"/api/sessions/{s.Id}");
+            await second.StopAsync();
+            await second.DisposeAsync();
+            http2.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task A_running_execution_and_a_background_process_outlive_a_server_restart_and_read_on_from_their_cursors()
     {
         var (first, http) = await StartServer();
