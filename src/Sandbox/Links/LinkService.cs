@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
 using Sandbox.Files;
@@ -33,18 +32,20 @@ public sealed record LinkGrant(string SessionId, string Owner, string Path);
 public sealed class LinkService
 {
     private readonly SessionRegistry _registry;
+    private readonly Storage.ISessionStore _store;
     private readonly LinkOptions _options;
     private readonly Durability.DurabilityOptions _durability;
     private readonly TimeProvider _time;
     private readonly Lazy<LinkSigner> _signer;
-    private readonly ConcurrentDictionary<string, DateTimeOffset> _used = new(StringComparer.Ordinal);
 
     /// <summary>Creates the service.</summary>
-    public LinkService(SessionRegistry registry, IOptions<LinkOptions> options, IOptions<Durability.DurabilityOptions> durability, TimeProvider time)
+    public LinkService(SessionRegistry registry, Storage.ISessionStore store, IOptions<LinkOptions> options, IOptions<Durability.DurabilityOptions> durability,
+        TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(durability);
         _registry = registry;
+        _store = store;
         _options = options.Value;
         _durability = durability.Value;
         _time = time;
@@ -86,8 +87,9 @@ public sealed class LinkService
     }
 
     /// <summary>What the token lets a request with <paramref name="method"/> on <paramref name="path"/> do; throws
-    /// <c>forbidden</c> when it lets it do nothing.</summary>
-    public LinkGrant Redeem(string token, string method, string path)
+    /// <c>forbidden</c> when it lets it do nothing. A single-use link's use is recorded in the store, so it is used once
+    /// across restarts and on every server sharing the store.</summary>
+    public async Task<LinkGrant> RedeemAsync(string token, string method, string path, CancellationToken ct)
     {
         var claims = _signer.Value.Verify(token) ?? throw Refused("This link is not valid.");
         var now = _time.GetUtcNow().ToUnixTimeSeconds();
@@ -108,19 +110,10 @@ public sealed class LinkService
         {
             throw Refused("This link's session is gone.");
         }
-        if (claims.SingleUse && method != "HEAD")
+        if (claims.SingleUse && method != "HEAD"
+            && !await _store.UseLinkOnceAsync(claims.Nonce, DateTimeOffset.FromUnixTimeSeconds(claims.ExpiresAt), ct).ConfigureAwait(false))
         {
-            foreach (var (nonce, until) in _used)
-            {
-                if (until.ToUnixTimeSeconds() < now)
-                {
-                    _used.TryRemove(nonce, out _);
-                }
-            }
-            if (!_used.TryAdd(claims.Nonce, DateTimeOffset.FromUnixTimeSeconds(claims.ExpiresAt)))
-            {
-                throw Refused("This single-use link was used already.");
-            }
+            throw Refused("This single-use link was used already.");
         }
         return new LinkGrant(claims.SessionId, claims.Owner, claims.Path);
     }

@@ -90,4 +90,9 @@ public interface ISessionStore : IAsyncDisposable
 
     /// <summary>Marks a node's live sessions lost with <paramref name="reason"/> (the node left); returns how many.</summary>
     Task<int> MarkNodeSessionsLostAsync(string node, string reason, CancellationToken ct);
+
+    /// <summary>Records the one use of a single-use link (by its nonce): true the first time, false every time after,
+    /// on every server sharing the store and after restarts. Records past <paramref name="expiresAt"/> may be forgotten
+    /// (the link is refused as expired by then).</summary>
+    Task<bool> UseLinkOnceAsync(string nonce, DateTimeOffset expiresAt, CancellationToken ct);
 }

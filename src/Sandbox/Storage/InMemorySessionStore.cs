@@ -10,6 +10,7 @@ public sealed class InMemorySessionStore : ISessionStore
     private readonly ConcurrentQueue<HistoryEntry> _history = new();
     private readonly ConcurrentDictionary<string, AgentRun> _runs = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Cluster.NodeRecord> _nodes = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _usedLinks = new(StringComparer.Ordinal);
     private readonly string _instance;
 
     /// <summary>Creates an empty store for one instance (its sessions are filed under <paramref name="instance"/>).</summary>
@@ -100,6 +101,20 @@ public sealed class InMemorySessionStore : ISessionStore
             }
         }
         return Task.FromResult(n);
+    }
+
+    /// <inheritdoc />
+    public Task<bool> UseLinkOnceAsync(string nonce, DateTimeOffset expiresAt, CancellationToken ct)
+    {
+        var now = DateTimeOffset.UtcNow;
+        foreach (var (old, until) in _usedLinks)
+        {
+            if (until < now)
+            {
+                _usedLinks.TryRemove(old, out _);
+            }
+        }
+        return Task.FromResult(_usedLinks.TryAdd(nonce, expiresAt));
     }
 
     /// <inheritdoc />

@@ -48,6 +48,7 @@ public sealed class PostgresSessionStore : SqlSessionStore
             sessions INTEGER NOT NULL, capacity INTEGER NOT NULL, images TEXT NOT NULL);
         """,
         "ALTER TABLE sessions ADD COLUMN ports TEXT;",
+        "CREATE TABLE used_links (nonce TEXT PRIMARY KEY, expires_at TEXT NOT NULL); CREATE INDEX used_links_expiry ON used_links(expires_at);",
     ];
 
     private readonly NpgsqlDataSource _source;

@@ -213,6 +213,14 @@ public abstract partial class SqlSessionStore : ISessionStore
         "UPDATE sessions SET status = 'Lost', lost_reason = @reason WHERE instance = @node AND status IN ('Creating', 'Ready', 'Paused');",
         ("reason", reason), ("node", node));
 
+    /// <inheritdoc />
+    public async Task<bool> UseLinkOnceAsync(string nonce, DateTimeOffset expiresAt, CancellationToken ct)
+    {
+        await Write(ct, "DELETE FROM used_links WHERE expires_at < @now;", ("now", Time(DateTimeOffset.UtcNow))).ConfigureAwait(false);
+        return await Write(ct, "INSERT INTO used_links (nonce, expires_at) VALUES (@nonce, @expires) ON CONFLICT(nonce) DO NOTHING;",
+            ("nonce", nonce), ("expires", Time(expiresAt.ToUniversalTime()))).ConfigureAwait(false) == 1;
+    }
+
     /// <summary>Writes a batch of history entries in one transaction.</summary>
     private async Task WriteHistoryAsync(IReadOnlyList<HistoryEntry> batch, CancellationToken ct)
     {

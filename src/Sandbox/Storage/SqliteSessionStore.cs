@@ -59,6 +59,11 @@ public sealed class SqliteSessionStore : SqlSessionStore
         """
         ALTER TABLE sessions ADD COLUMN ports TEXT;
         """,
+        // 8: single-use links already used (their nonces, until they expire), shared by every server on the store.
+        """
+        CREATE TABLE used_links (nonce TEXT PRIMARY KEY, expires_at TEXT NOT NULL);
+        CREATE INDEX used_links_expiry ON used_links(expires_at);
+        """,
     ];
 
     private readonly string _path;

@@ -31,7 +31,7 @@ internal static class LinkEndpoints
         {
             throw new SandboxException(SandboxErrorCodes.Forbidden, "This Origin is not allowed (DNS-rebinding protection).");
         }
-        var grant = links.Redeem(token, http.Request.Method, path ?? "");
+        var grant = await links.RedeemAsync(token, http.Request.Method, path ?? "", ct);
         http.Response.Headers.CacheControl = "no-store";
         if (HttpMethods.IsPut(http.Request.Method))
         {

@@ -92,6 +92,29 @@ public sealed class SessionStoreTests(PostgresFixture pg) : IAsyncDisposable
     }
 
     [Theory, MemberData(nameof(Kinds))]
+    public async Task A_single_use_link_is_used_once_across_restarts_and_servers_sharing_the_store(string kind)
+    {
+        var connection = kind == "postgres" ? await pg.Server.CreateDatabaseAsync() : null;
+        var ct = CancellationToken.None;
+        var expires = DateTimeOffset.UtcNow.AddMinutes(5);
+        var a = await OpenAsync(kind, "node-a", connection);
+        Assert.True(await a.UseLinkOnceAsync("nonce-1", expires, ct));
+        Assert.False(await a.UseLinkOnceAsync("nonce-1", expires, ct));
+        // A record past its link's expiry may go (the link is refused as expired by then); a live one stays.
+        Assert.True(await a.UseLinkOnceAsync("nonce-old", DateTimeOffset.UtcNow.AddSeconds(-1), ct));
+        Assert.True(await a.UseLinkOnceAsync("nonce-old", DateTimeOffset.UtcNow.AddSeconds(-1), ct));
+        if (kind == "memory")
+        {
+            return; // one server's memory: nothing outlives it
+        }
+        // Another server on the same store (a cluster node, or this one restarted) refuses it too.
+        var b = await OpenAsync(kind, "node-b", connection);
+        Assert.False(await b.UseLinkOnceAsync("nonce-1", expires, ct));
+        Assert.True(await b.UseLinkOnceAsync("nonce-2", expires, ct));
+        Assert.False(await a.UseLinkOnceAsync("nonce-2", expires, ct));
+    }
+
+    [Theory, MemberData(nameof(Kinds))]
     public async Task History_comes_back_oldest_first_and_limited_to_the_newest(string kind)
     {
         var store = await OpenAsync(kind);
@@ -187,7 +210,7 @@ public sealed class SessionStoreTests(PostgresFixture pg) : IAsyncDisposable
         await using var db = new Npgsql.NpgsqlConnection(connection);
         await db.OpenAsync();
         await using var cmd = new Npgsql.NpgsqlCommand("SELECT version FROM schema_version", db);
-        Assert.Equal(7, Convert.ToInt32(await cmd.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(8, Convert.ToInt32(await cmd.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture));
     }
 
     [Fact]

@@ -146,6 +146,7 @@ public sealed class ClusterRoutingTests : IAsyncDisposable
             MarkedLost.Add(node);
             return Task.FromResult(Places.Values.Count(p => p.Node == node));
         }
+        public Task<bool> UseLinkOnceAsync(string nonce, DateTimeOffset expiresAt, CancellationToken ct) => _inner.UseLinkOnceAsync(nonce, expiresAt, ct);
         public ValueTask DisposeAsync() => _inner.DisposeAsync();
     }
 
