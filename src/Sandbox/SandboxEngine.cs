@@ -31,6 +31,7 @@ public sealed class SandboxEngine(
     SessionRecovery recovery,
     OrphanSweeper orphans,
     ISandboxBackend backend,
+    SessionRegistry registry,
     Microsoft.Extensions.Options.IOptions<SandboxOptions> options)
 {
     /// <summary>The engine options in force.</summary>
@@ -83,4 +84,7 @@ public sealed class SandboxEngine(
 
     /// <summary>The container backend.</summary>
     public ISandboxBackend Backend => backend;
+
+    /// <summary>The live sessions, for the engine's own tests (a session's runner connection, its state).</summary>
+    internal SessionRegistry Registry => registry;
 }

@@ -12,6 +12,32 @@ public sealed class WorkspaceFileTests(EngineFixture fixture)
     private readonly SandboxEngine _engine = fixture.CreateEngine(o => o.Safety.Mode = global::Sandbox.Safety.SafetyMode.Off);
 
     [Fact]
+    public async Task A_large_file_is_hashed_off_the_runner_loop_so_the_session_answers_meanwhile()
+    {
+        var ct = CancellationToken.None;
+        var s = await _engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, ct);
+        var made = await _engine.Executions.ExecuteAsync(s.Id, Owners.Alice,
+            new ExecutionRequest { Code = "head -c 134217728 /dev/zero > big.bin && sha256sum big.bin", Language = "bash" }, ct);
+        var expected = made.Stdout.Split(' ')[0];
+        var runner = _engine.Registry.Get(s.Id, Owners.Alice).Live;
+        var order = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        // Sent in this order on the one stream: a runner that hashed in its request loop would answer the ping after.
+        var hash = runner.AskAsync(new global::Sandbox.Runner.HashRequest("big.bin"), TimeSpan.FromMinutes(2), "hash", ct)
+            .ContinueWith(t => { order.Enqueue("hash"); return t.Result; }, TaskContinuationOptions.ExecuteSynchronously);
+        var ping = runner.AskAsync(new global::Sandbox.Runner.PingRequest(), TimeSpan.FromSeconds(30), "ping", ct)
+            .ContinueWith(t => { order.Enqueue("ping"); return t.Result; }, TaskContinuationOptions.ExecuteSynchronously);
+        Assert.Equal("pong", (await ping).Type);
+        var answer = await hash;
+        Assert.Equal(["ping", "hash"], order);
+        Assert.Equal("hash", answer.Type);
+        Assert.Equal(expected, global::Sandbox.Runner.RunnerJson.Str(answer.Body, "sha256"));
+        Assert.Equal(134217728L, global::Sandbox.Runner.RunnerJson.Long(answer.Body, "size"));
+        // A small file is still answered at once, and a directory is refused as before.
+        var small = await runner.AskAsync(new global::Sandbox.Runner.HashRequest("missing.bin"), TimeSpan.FromSeconds(30), "hash", ct);
+        Assert.Equal("error", small.Type);
+    }
+
+    [Fact]
     public async Task Five_megabyte_binary_round_trip_is_byte_identical()
     {
         var s = await _engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);

@@ -13,6 +13,7 @@ class Runner(Kernel, Executions, Processes, Terminals, Workspace):
         self.snapshot = None  # the workspace before an agent run, for its diff
         self.procs = {}  # background processes by id (start_process)
         self.ttys = {}  # interactive terminals by id (a shell on a pseudo-terminal)
+        self.hashing = {}  # large files being hashed by a child, by the read end of its pipe
         os.set_blocking(0, False)
         self.sel.register(0, selectors.EVENT_READ, "stdin")
         # The interpreter starts now, beside the engine's own set-up, not at the first execution: a session's first
@@ -147,6 +148,8 @@ class Runner(Kernel, Executions, Processes, Terminals, Workspace):
                     self.proc_read(tag[1], tag[2])
                 elif isinstance(tag, tuple) and tag[0] == "pty":
                     self.pty_drain(tag[1])
+                elif isinstance(tag, tuple) and tag[0] == "hash":
+                    self.hash_read(tag[1])
                 elif tag in ("f_out", "f_err"):
                     a = self.active
                     if a is None or a["kind"] != "fresh":

@@ -69,6 +69,18 @@ def hash_file(rid, path):
         os.close(fd)
 
 
+HASH_INLINE_MAX = 8 << 20  # files up to this size are hashed at once; larger ones by a child, off the request loop
+
+
+def regular_size(rid, path):
+    """The size of a regular file (a symbolic link is not followed), or an error answer."""
+    parent = resolve(os.path.dirname(path))
+    st = os.lstat(os.path.join(parent, os.path.basename(path)))
+    if not stat.S_ISREG(st.st_mode):
+        return {"type": "error", "id": rid, "code": "invalid_path", "message": "not a regular file"}
+    return st.st_size
+
+
 def rename_path(rid, path, to):
     """Moves a file within the workspace (replacing a file, never a directory)."""
     src = os.path.join(resolve(os.path.dirname(path)), os.path.basename(path))
@@ -181,7 +193,53 @@ class Workspace:
         out(as_user(delete_path, rid, req.get("path", "")))
 
     def op_hash(self, rid, req):
-        out(as_user(hash_file, rid, req.get("path", "")))
+        path = req.get("path", "")
+        size = as_user(regular_size, rid, path)
+        if not isinstance(size, int) or size <= HASH_INLINE_MAX:
+            out(size if isinstance(size, dict) else as_user(hash_file, rid, path))
+            return
+        # A large file is hashed by a child of its own, so the runner goes on answering (executions, terminals, other
+        # files) meanwhile; its answer is sent when the child's pipe closes.
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(r)
+                os.setsid()  # a session of its own, spared like a background process when an execution is stopped
+                msg = as_user(hash_file, rid, path)
+            except BaseException:
+                msg = {"type": "error", "id": rid, "code": "internal_error", "message": "hashing failed"}
+            try:
+                os.write(w, json.dumps(msg).encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        os.set_blocking(r, False)
+        BACKGROUND.add(pid)
+        self.hashing[r] = {"rid": rid, "pid": pid, "buf": b""}
+        self.sel.register(r, selectors.EVENT_READ, ("hash", r))
+
+    def hash_read(self, fd):
+        h = self.hashing[fd]
+        try:
+            data = os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        if data and len(h["buf"]) < 64 * 1024:
+            h["buf"] += data
+            return
+        self.sel.unregister(fd)
+        os.close(fd)
+        del self.hashing[fd]
+        BACKGROUND.discard(h["pid"])
+        reap_children()
+        try:
+            msg = json.loads(h["buf"])
+        except ValueError:
+            msg = None
+        if not isinstance(msg, dict) or msg.get("id") != h["rid"]:
+            msg = {"type": "error", "id": h["rid"], "code": "internal_error", "message": "hashing was interrupted"}
+        out(msg)
 
     def op_rename(self, rid, req):
         out(as_user(lambda r, p: rename_path(r, p, req.get("to", "")), rid, req.get("path", "")))
