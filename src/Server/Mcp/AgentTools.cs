@@ -9,7 +9,11 @@ public sealed class AgentTools(AgentRunService agents, IHttpContextAccessor http
 {
     /// <summary>run_agent.</summary>
     [McpServerTool(Name = "run_agent", Title = "Run a coding agent in a session", Destructive = true, OpenWorld = true)]
-    [Description("Runs a coding agent (Claude Code by default) unattended with full permissions inside the session's container, in /workspace: files uploaded before are its input, what it writes stays there for download_file and execute_code. Create the session with image 'agent' first. The agent can reach its model endpoint and nothing else; the API key stays outside the sandbox. Steps (messages, tool calls) stream as progress notifications; cancelling the call kills the agent. Returns the status, the agent's final message, the files it changed with a unified diff, turns and usage; the full trajectory is kept (get_agent_run).")]
+    [Description("Runs a coding agent (Claude Code by default) unattended with full permissions inside the session's container, in /workspace: " +
+        "files uploaded before are its input, what it writes stays there for download_file and execute_code. Create the session with image 'agent' " +
+        "first. The agent can reach its model endpoint and nothing else; the API key stays outside the sandbox. Steps (messages, tool calls) " +
+        "stream as progress notifications; cancelling the call kills the agent. Returns the status, the agent's final message, the files it " +
+        "changed with a unified diff, turns and usage; the full trajectory is kept (get_agent_run).")]
     public Task<CallToolResult> RunAgent(
         [Description("The session_id from create_session (image 'agent').")] string session_id,
         [Description("The task for the agent, as you would type it to Claude Code.")] string prompt,
@@ -19,7 +23,8 @@ public sealed class AgentTools(AgentRunService agents, IHttpContextAccessor http
         [Description("Wall-clock limit in seconds (default 600). At the limit the agent is killed and the run says so.")] double? timeout_seconds = null,
         [Description("Extra instructions appended to the agent's system prompt (optional).")] string? system_prompt = null,
         [Description("Extra environment variables for the agent process only (optional). Values are redacted from the trajectory.")] Dictionary<string, string>? env = null,
-        [Description("For agent 'command': the program and its arguments, e.g. ['python3', 'my_agent.py'] (no shell). The prompt is in $AGENT_PROMPT.")] string[]? command = null,
+        [Description("For agent 'command': the program and its arguments, e.g. ['python3', 'my_agent.py'] (no shell). The prompt is in " +
+            "$AGENT_PROMPT.")] string[]? command = null,
         [Description("In a session created with git_url: the new branch the agent works on (default sandbox/<run-id>).")] string? branch = null,
         RequestContext<CallToolRequestParams>? context = null,
         CancellationToken cancellationToken = default) => Run(async () =>
@@ -56,7 +61,8 @@ public sealed class AgentTools(AgentRunService agents, IHttpContextAccessor http
 
     /// <summary>get_agent_run.</summary>
     [McpServerTool(Name = "get_agent_run", Title = "Get an agent run", ReadOnly = true, OpenWorld = false)]
-    [Description("Returns an agent run of a session: status, final message, steps, changed files and diff; with include_trajectory, every event the agent printed (can be large).")]
+    [Description("Returns an agent run of a session: status, final message, steps, changed files and diff; with include_trajectory, every event " +
+        "the agent printed (can be large).")]
     public Task<CallToolResult> GetAgentRun(
         [Description("The session_id.")] string session_id,
         [Description("The run id from run_agent or list_agent_runs.")] string run_id,

@@ -9,7 +9,12 @@ public sealed class ExecutionTools(ExecutionService executions, OutputLog output
 {
     /// <summary>execute_code.</summary>
     [McpServerTool(Name = "execute_code", Title = "Execute code in a session", Destructive = false, OpenWorld = false)]
-    [Description("Runs code in a session and returns stdout, stderr, exit_code, and any error with Python's traceback. Python runs in a persistent interpreter (like a notebook: variables and imports are kept; the value of a last bare expression is printed); matplotlib figures come back as PNG images. bash runs as a new process each call in /workspace. Output streams as progress notifications. If the code is not finished after wait_seconds, the answer has status 'running', the output so far and an execution_id: the code keeps running; read on with get_execution. Long output comes back as head and tail (max_output_chars) and is kept whole for read_output and grep_output. If the static safety check refuses the code, the error lists rule ids you may pass in 'allow' if the code is intended.")]
+    [Description("Runs code in a session and returns stdout, stderr, exit_code, and any error with Python's traceback. Python runs in a persistent " +
+        "interpreter (like a notebook: variables and imports are kept; the value of a last bare expression is printed); matplotlib figures come " +
+        "back as PNG images. bash runs as a new process each call in /workspace. Output streams as progress notifications. If the code is not " +
+        "finished after wait_seconds, the answer has status 'running', the output so far and an execution_id: the code keeps running; read on with " +
+        "get_execution. Long output comes back as head and tail (max_output_chars) and is kept whole for read_output and grep_output. If the " +
+        "static safety check refuses the code, the error lists rule ids you may pass in 'allow' if the code is intended.")]
     public Task<CallToolResult> ExecuteCode(
         [Description("The session_id from create_session.")] string session_id,
         [Description("The code to run.")] string code,
@@ -17,8 +22,10 @@ public sealed class ExecutionTools(ExecutionService executions, OutputLog output
         [Description("Wall-clock limit in seconds (default 30). On timeout the code is stopped and the session stays usable.")] double? timeout_seconds = null,
         [Description("Python only: run in a new interpreter that does not see the session's variables.")] bool fresh = false,
         [Description("Safety rule ids or names to allow for this call, e.g. ['PY001'] or ['subprocess.*'].")] string[]? allow = null,
-        [Description("Seconds to wait for the code to finish (default 25, under common client time limits); if it is still running then, you get status 'running' and an execution_id, and it keeps running.")] double? wait_seconds = null,
-        [Description("Most characters of stdout and of stderr in the answer (default 16000); longer output is shown as head and tail, and kept whole.")] int? max_output_chars = null,
+        [Description("Seconds to wait for the code to finish (default 25, under common client time limits); if it is still running then, you get " +
+            "status 'running' and an execution_id, and it keeps running.")] double? wait_seconds = null,
+        [Description("Most characters of stdout and of stderr in the answer (default 16000); longer output is shown as head and tail, and kept " +
+            "whole.")] int? max_output_chars = null,
         RequestContext<CallToolRequestParams>? context = null,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
@@ -59,7 +66,8 @@ public sealed class ExecutionTools(ExecutionService executions, OutputLog output
 
     /// <summary>get_execution.</summary>
     [McpServerTool(Name = "get_execution", Title = "Read on from a running execution", ReadOnly = true, OpenWorld = false)]
-    [Description("Returns an execution's output since 'cursor' (the cursor of the previous answer; 0 for everything) and its status: 'running', 'finished', 'failed' or 'cancelled'. Waits up to wait_seconds for new output while it runs.")]
+    [Description("Returns an execution's output since 'cursor' (the cursor of the previous answer; 0 for everything) and its status: 'running', " +
+        "'finished', 'failed' or 'cancelled'. Waits up to wait_seconds for new output while it runs.")]
     public Task<CallToolResult> GetExecution(
         [Description("The session_id.")] string session_id,
         [Description("The execution_id from execute_code.")] string execution_id,

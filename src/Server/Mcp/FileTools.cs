@@ -10,7 +10,9 @@ public sealed class FileTools(WorkspaceFileService workspace, Sandbox.Links.Link
 {
     /// <summary>get_file_url.</summary>
     [McpServerTool(Name = "get_file_url", Title = "Get a link to a session file", Destructive = false, OpenWorld = false)]
-    [Description("Returns a short-lived URL for one file of the session, for data too big for a tool argument: GET downloads it (resumable with Range; a directory comes as tar), PUT uploads it (curl -T FILE URL). It needs no token, works only for that session, path and method, and dies with the session or at expiry.")]
+    [Description("Returns a short-lived URL for one file of the session, for data too big for a tool argument: GET downloads it (resumable with " +
+        "Range; a directory comes as tar), PUT uploads it (curl -T FILE URL). It needs no token, works only for that session, path and method, and " +
+        "dies with the session or at expiry.")]
     public Task<CallToolResult> GetFileUrl(
         [Description("The session_id.")] string session_id,
         [Description("Path relative to /workspace.")] string path,
@@ -26,7 +28,8 @@ public sealed class FileTools(WorkspaceFileService workspace, Sandbox.Links.Link
 
     /// <summary>upload_file.</summary>
     [McpServerTool(Name = "upload_file", Title = "Upload a file to a session", Destructive = true, OpenWorld = false)]
-    [Description("Writes a file into the session's /workspace (parent folders are created, an existing file is replaced). The path is relative to /workspace; absolute paths and '..' are refused. For files over about 1 MB use get_file_url with method 'PUT' and upload out of band.")]
+    [Description("Writes a file into the session's /workspace (parent folders are created, an existing file is replaced). The path is relative to " +
+        "/workspace; absolute paths and '..' are refused. For files over about 1 MB use get_file_url with method 'PUT' and upload out of band.")]
     public Task<CallToolResult> UploadFile(
         [Description("The session_id.")] string session_id,
         [Description("Path relative to /workspace, e.g. 'data/input.csv'.")] string path,
@@ -49,7 +52,8 @@ public sealed class FileTools(WorkspaceFileService workspace, Sandbox.Links.Link
 
     /// <summary>download_file.</summary>
     [McpServerTool(Name = "download_file", Title = "Download a file from a session", ReadOnly = true, OpenWorld = false)]
-    [Description("Reads a file from the session's /workspace. Text files come back as text, PNG/JPEG/GIF as images, other binary files as an embedded blob resource; a directory comes back as a tar archive. A file over about 1 MB comes back as a download link instead.")]
+    [Description("Reads a file from the session's /workspace. Text files come back as text, PNG/JPEG/GIF as images, other binary files as an " +
+        "embedded blob resource; a directory comes back as a tar archive. A file over about 1 MB comes back as a download link instead.")]
     public Task<CallToolResult> DownloadFile(
         [Description("The session_id.")] string session_id,
         [Description("Path relative to /workspace.")] string path,

@@ -10,7 +10,9 @@ public sealed class GitTools(GitService git, Sandbox.Links.LinkService links, Mi
 {
     /// <summary>export_changes.</summary>
     [McpServerTool(Name = "export_changes", Title = "Export a git session's commits", Destructive = false, OpenWorld = false)]
-    [Description("For a session created with git_url: exports its commits since the clone as a patch (apply with 'git am') or a bundle (fetch with 'git fetch FILE BRANCH'). Small exports come back inline; every export is kept under .git/sandbox-exports/ and (over HTTP) linked for download. Uncommitted changes are listed and left out unless commit_message is given, which commits them first.")]
+    [Description("For a session created with git_url: exports its commits since the clone as a patch (apply with 'git am') or a bundle (fetch with " +
+        "'git fetch FILE BRANCH'). Small exports come back inline; every export is kept under .git/sandbox-exports/ and (over HTTP) linked for " +
+        "download. Uncommitted changes are listed and left out unless commit_message is given, which commits them first.")]
     public Task<CallToolResult> ExportChanges(
         [Description("The session_id (a session created with git_url).")] string session_id,
         [Description("'patch' (default) or 'bundle'.")] string format = "patch",
@@ -38,7 +40,9 @@ public sealed class GitTools(GitService git, Sandbox.Links.LinkService links, Mi
 
     /// <summary>push_changes.</summary>
     [McpServerTool(Name = "push_changes", Title = "Push a git session's work", Destructive = true, OpenWorld = true)]
-    [Description("For a session created with git_url: pushes the session's current commit to remote_branch of the repository it came from, with the operator's credentials (they never enter the session). Protected branches (such as main) are refused: push to a new branch and open a pull request from it.")]
+    [Description("For a session created with git_url: pushes the session's current commit to remote_branch of the repository it came from, with " +
+        "the operator's credentials (they never enter the session). Protected branches (such as main) are refused: push to a new branch and open a " +
+        "pull request from it.")]
     public Task<CallToolResult> PushChanges(
         [Description("The session_id (a session created with git_url).")] string session_id,
         [Description("The branch to push to, e.g. 'agent/fix-tests'.")] string remote_branch,

@@ -6,7 +6,8 @@ public sealed class NetworkTools(Sandbox.Egress.EgressService egress, IHttpConte
 {
     /// <summary>update_network.</summary>
     [McpServerTool(Name = "update_network", Title = "Change a session's allowed hosts", Destructive = false, OpenWorld = false)]
-    [Description("Replaces the hosts a session may reach (only a session created with network_allow has a proxy to change). Takes effect for new connections at once.")]
+    [Description("Replaces the hosts a session may reach (only a session created with network_allow has a proxy to change). Takes effect for new " +
+        "connections at once.")]
     public Task<CallToolResult> UpdateNetwork(
         [Description("The session_id.")] string session_id,
         [Description("The new allow list, e.g. [\"pypi.org\", \"*.pythonhosted.org\"]; [] allows nothing.")] string[] allow,

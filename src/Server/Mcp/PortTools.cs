@@ -7,7 +7,8 @@ public sealed class PortTools(Sandbox.Ports.PortService ports, Microsoft.Extensi
 {
     /// <summary>expose_port.</summary>
     [McpServerTool(Name = "expose_port", Title = "Open a session's web server in the browser", Destructive = false, OpenWorld = false)]
-    [Description("Makes a port a server in the session listens on (e.g. started with start_process) reachable through this server, HTTP and WebSocket, with the same token as the API. The session itself gets no network.")]
+    [Description("Makes a port a server in the session listens on (e.g. started with start_process) reachable through this server, HTTP and " +
+        "WebSocket, with the same token as the API. The session itself gets no network.")]
     public Task<CallToolResult> ExposePort(
         [Description("The session_id.")] string session_id,
         [Description("The port the server in the session listens on (on any address, 127.0.0.1 included).")] int port,

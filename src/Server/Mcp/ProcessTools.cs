@@ -8,7 +8,9 @@ public sealed class ProcessTools(ProcessService processes, IHttpContextAccessor 
 {
     /// <summary>start_process.</summary>
     [McpServerTool(Name = "start_process", Title = "Start a background process", Destructive = false, OpenWorld = false)]
-    [Description("Starts a command that keeps running beside the session's interpreter (a dev server, a watcher, a long job): the session stays free for execute_code. Read its output with get_process_output, write to its stdin with send_input, stop it with kill_process. It ends with the session.")]
+    [Description("Starts a command that keeps running beside the session's interpreter (a dev server, a watcher, a long job): the session stays " +
+        "free for execute_code. Read its output with get_process_output, write to its stdin with send_input, stop it with kill_process. It ends " +
+        "with the session.")]
     public Task<CallToolResult> StartProcess(
         [Description("The session_id.")] string session_id,
         [Description("A bash command line, e.g. 'python3 -m http.server 8000'. Or give argv.")] string? command = null,
@@ -36,7 +38,8 @@ public sealed class ProcessTools(ProcessService processes, IHttpContextAccessor 
 
     /// <summary>get_process_output.</summary>
     [McpServerTool(Name = "get_process_output", Title = "Read a background process's output", ReadOnly = true, OpenWorld = false)]
-    [Description("Output of a background process since the cursors of the previous answer (0 for the start of what memory holds; the whole log is in /workspace/.outputs), and whether it still runs. Waits up to wait_seconds for news.")]
+    [Description("Output of a background process since the cursors of the previous answer (0 for the start of what memory holds; the whole log is " +
+        "in /workspace/.outputs), and whether it still runs. Waits up to wait_seconds for news.")]
     public Task<CallToolResult> GetProcessOutput(
         [Description("The session_id.")] string session_id,
         [Description("The process_id.")] string process_id,

@@ -9,24 +9,34 @@ public sealed class SessionTools(SessionService service, Sandbox.Cluster.Cluster
 {
     /// <summary>create_session.</summary>
     [McpServerTool(Name = "create_session", Title = "Create a sandbox session", Destructive = false, OpenWorld = false)]
-    [Description("Creates an isolated sandbox (a container with no network unless network_allow names hosts) and returns its session_id. Python state (variables, imports, files in /workspace) persists across execute_code calls in the session. Close it with close_session when done; idle sessions are closed automatically.")]
+    [Description("Creates an isolated sandbox (a container with no network unless network_allow names hosts) and returns its session_id. Python " +
+        "state (variables, imports, files in /workspace) persists across execute_code calls in the session. Close it with close_session when done; " +
+        "idle sessions are closed automatically.")]
     public Task<CallToolResult> CreateSession(
-        [Description("Image to use: 'python' (default; numpy, pandas, matplotlib installed) or 'agent' (Claude Code and Codex CLIs, Node, git, Python: for run_agent and git_url).")] string? image = null,
+        [Description("Image to use: 'python' (default; numpy, pandas, matplotlib installed) or 'agent' (Claude Code and Codex CLIs, Node, git, " +
+            "Python: for run_agent and git_url).")] string? image = null,
         [Description("Memory limit in MiB (optional; at most the server maximum).")] int? memory_mb = null,
         [Description("CPU cores (optional, e.g. 0.5).")] double? cpus = null,
         [Description("Maximum processes (optional).")] int? pids = null,
         [Description("Size of /workspace in MiB (optional).")] int? workspace_mb = null,
         [Description("Close the session after this many idle seconds (optional).")] int? ttl_seconds = null,
-        [Description("'gvisor' (the code runs on a kernel of its own, not the host's; the default where the server has it) or 'container' (the hardened container alone; faster to start). Optional.")] string? isolation = null,
-        [Description("Hosts the session may reach over HTTP/HTTPS through its proxy, e.g. [\"pypi.org\", \"*.pythonhosted.org\", \"api.example.com:8443\"] (no port: 80 and 443; names only). Within what the server permits. Omitted: no network at all; [] starts with nothing allowed (update_network can open hosts later).")] string[]? network_allow = null,
-        [Description("Names of operator-configured secrets the proxy adds to requests to their hosts (the values never enter the sandbox). Optional.")] string[]? network_secrets = null,
-        [Description("A snapshot_id from snapshot_session: the session starts with its files (and its image). Python variables start fresh. Optional.")] string? from_snapshot = null,
-        [Description("A git repository (https URL, no credentials in it) to clone into /workspace before the session is ready; use image 'agent'. run_agent then works on a new branch per run; export_changes and push_changes take the work out. Optional.")] string? git_url = null,
+        [Description("'gvisor' (the code runs on a kernel of its own, not the host's; the default where the server has it) or 'container' (the " +
+            "hardened container alone; faster to start). Optional.")] string? isolation = null,
+        [Description("Hosts the session may reach over HTTP/HTTPS through its proxy, e.g. [\"pypi.org\", \"*.pythonhosted.org\", " +
+            "\"api.example.com:8443\"] (no port: 80 and 443; names only). Within what the server permits. Omitted: no network at all; [] starts " +
+            "with nothing allowed (update_network can open hosts later).")] string[]? network_allow = null,
+        [Description("Names of operator-configured secrets the proxy adds to requests to their hosts (the values never enter the sandbox). " +
+            "Optional.")] string[]? network_secrets = null,
+        [Description("A snapshot_id from snapshot_session: the session starts with its files (and its image). Python variables start fresh. " +
+            "Optional.")] string? from_snapshot = null,
+        [Description("A git repository (https URL, no credentials in it) to clone into /workspace before the session is ready; use image 'agent'. " +
+            "run_agent then works on a new branch per run; export_changes and push_changes take the work out. Optional.")] string? git_url = null,
         [Description("Branch, tag or full commit id to clone (optional; the default branch otherwise).")] string? git_ref = null,
         [Description("Name of an operator-configured git credential for a private repository (optional; the value never enters the sandbox).")] string? git_credentials = null,
         [Description("Clone only the last commit (optional).")] bool git_shallow = false,
         [Description("Clone submodules too (optional; they must be on the same host).")] bool git_submodules = false,
-        [Description("Shell commands run once, in order, before the session is ready (e.g. [\"pip install -e .\"]); the first failure fails the create with its output. Optional.")] string[]? setup = null,
+        [Description("Shell commands run once, in order, before the session is ready (e.g. [\"pip install -e .\"]); the first failure fails the " +
+            "create with its output. Optional.")] string[]? setup = null,
         [Description("Names of operator context directories to mount read-only at /context/<name> (optional).")] string[]? context = null,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
@@ -77,7 +87,8 @@ public sealed class SessionTools(SessionService service, Sandbox.Cluster.Cluster
 
     /// <summary>get_session_history.</summary>
     [McpServerTool(Name = "get_session_history", Title = "Session history", ReadOnly = true, OpenWorld = false)]
-    [Description("Returns a session's audit log, oldest first: created/paused/resumed/closed/lost events and every execution with its language, code hash and size, exit code, error type, duration and the first characters of its output.")]
+    [Description("Returns a session's audit log, oldest first: created/paused/resumed/closed/lost events and every execution with its language, " +
+        "code hash and size, exit code, error type, duration and the first characters of its output.")]
     public Task<CallToolResult> GetSessionHistory([Description("The session_id.")] string session_id, [Description("Most recent entries to return (default 100).")] int limit = 100,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
@@ -88,7 +99,8 @@ public sealed class SessionTools(SessionService service, Sandbox.Cluster.Cluster
 
     /// <summary>pause_session.</summary>
     [McpServerTool(Name = "pause_session", Title = "Pause a session", Destructive = false, OpenWorld = false)]
-    [Description("Freezes a session so it costs no CPU while idle; variables and files are kept. The next execute_code or file operation resumes it automatically.")]
+    [Description("Freezes a session so it costs no CPU while idle; variables and files are kept. The next execute_code or file operation resumes " +
+        "it automatically.")]
     public Task<CallToolResult> PauseSession([Description("The session_id.")] string session_id, CancellationToken cancellationToken = default) => Run(async () =>
     {
         var s = (await service.PauseAsync(session_id, Owner, cancellationToken)).ToDto();

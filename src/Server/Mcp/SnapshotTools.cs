@@ -11,7 +11,8 @@ public sealed class SnapshotTools(SnapshotService snapshots, SessionService sess
 
     /// <summary>snapshot_session.</summary>
     [McpServerTool(Name = "snapshot_session", Title = "Save a session's workspace", Destructive = false, OpenWorld = false)]
-    [Description("Saves the session's whole /workspace (files and installed packages) as a snapshot that outlives the session and server restarts. Start new sessions from it with create_session(from_snapshot).")]
+    [Description("Saves the session's whole /workspace (files and installed packages) as a snapshot that outlives the session and server restarts. " +
+        "Start new sessions from it with create_session(from_snapshot).")]
     public Task<CallToolResult> SnapshotSession([Description("The session_id.")] string session_id, [Description("A name for it (optional).")] string? name = null,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
@@ -40,7 +41,8 @@ public sealed class SnapshotTools(SnapshotService snapshots, SessionService sess
 
     /// <summary>fork_session.</summary>
     [McpServerTool(Name = "fork_session", Title = "Fork a session", Destructive = false, OpenWorld = false)]
-    [Description("Makes 'count' new sessions, each with a copy of this session's workspace (same image, limits and isolation), to try several paths from one state.")]
+    [Description("Makes 'count' new sessions, each with a copy of this session's workspace (same image, limits and isolation), to try several " +
+        "paths from one state.")]
     public Task<CallToolResult> ForkSession([Description("The session_id.")] string session_id, [Description("How many (default 1).")] int count = 1,
         CancellationToken cancellationToken = default) => Run(async () =>
     {

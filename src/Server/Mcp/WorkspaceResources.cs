@@ -16,7 +16,8 @@ public sealed class WorkspaceResources(WorkspaceFileService files, OutputLog out
 
     /// <summary>A workspace file.</summary>
     [McpServerResource(UriTemplate = "sandbox://sessions/{session_id}/files/{+path}", Name = "workspace_file", Title = "A file in a session's /workspace")]
-    [Description("A file in a session's /workspace: text as text, other files as a blob. Files over the inline limit are refused with a pointer to get_file_url.")]
+    [Description("A file in a session's /workspace: text as text, other files as a blob. Files over the inline limit are refused with a pointer to " +
+        "get_file_url.")]
     public async Task<ResourceContents> ReadFile(string session_id, string path, CancellationToken cancellationToken)
     {
         var size = await files.SizeAsync(session_id, Owner, path, cancellationToken);
