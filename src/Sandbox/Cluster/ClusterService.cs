@@ -137,10 +137,7 @@ public sealed partial class ClusterService
                 continue;
             }
             var reason = record.LostReason ?? "the cluster reported it lost while this node was silent";
-            lock (session.Sync)
-            {
-                session.LossExplanation = Task.FromResult(reason);
-            }
+            session.SetLossExplanation(reason);
             session.MarkLost(reason);
             await _backend.RemoveSandboxAsync(session.Id, ct).ConfigureAwait(false);
             LogReconciled(_logger, session.Id, reason);

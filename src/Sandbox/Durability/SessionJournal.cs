@@ -54,14 +54,7 @@ public sealed partial class SessionJournal(ISessionStore store, TimeProvider tim
     /// <summary>Saves a session's record (status, counters, last use).</summary>
     internal async Task PersistAsync(Session session, CancellationToken ct)
     {
-        SessionRecord record;
-        lock (session.Sync)
-        {
-            record = new SessionRecord(session.Id, session.Owner, session.Image, session.Limits, session.IdleTimeout, session.ContainerId,
-                session.Status, session.LostReason, session.CreatedAt, session.LastUsedAt, session.ExecutionCount, session.Isolation, session.Network, session.Git, session.Context,
-                Ports: session.Ports.ToList());
-        }
-        await store.SaveSessionAsync(record, ct).ConfigureAwait(false);
+        await store.SaveSessionAsync(session.ToRecord(), ct).ConfigureAwait(false);
     }
 
     /// <summary>Saves a session's record from a place that cannot fail (a callback); failures are logged.</summary>

@@ -158,10 +158,7 @@ public sealed partial class EgressService : ISessionCloseListener
                 throw new SandboxException(SandboxErrorCodes.Internal, "The sandbox could not take its network settings: "
                     + (reply.Body.TryGetProperty("message", out var m) ? m.GetString() : "no reason given"));
             }
-            lock (session.Sync)
-            {
-                session.Network = new SessionNetwork(grant.Requested, grant.Secrets, proxyUrl);
-            }
+            session.Network = new SessionNetwork(grant.Requested, grant.Secrets, proxyUrl);
             LogAttached(_logger, session.Id, grant.Allow.Count, grant.Secrets.Count);
         }
         catch
@@ -177,12 +174,8 @@ public sealed partial class EgressService : ISessionCloseListener
         ArgumentNullException.ThrowIfNull(request);
         var session = _registry.Get(sessionId, owner);
         session.EnsureUsable();
-        SessionNetwork current;
-        lock (session.Sync)
-        {
-            current = session.Network ?? throw new SandboxException(SandboxErrorCodes.InvalidArgument,
-                $"Session {session.Id} was created without a network, so it has no proxy to change. Create a session with network.allow (an empty list starts with nothing allowed).");
-        }
+        var current = session.Network ?? throw new SandboxException(SandboxErrorCodes.InvalidArgument,
+            $"Session {session.Id} was created without a network, so it has no proxy to change. Create a session with network.allow (an empty list starts with nothing allowed).");
         if (request.Secrets is { Count: > 0 } asked && !asked.ToHashSet(StringComparer.Ordinal).SetEquals(current.Secrets))
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, "A session's secrets are fixed when it is created; update_network changes the allow list only.");
@@ -196,10 +189,7 @@ public sealed partial class EgressService : ISessionCloseListener
         try
         {
             await attached.Proxy.UpdateAsync(grant.Allow, ct).ConfigureAwait(false);
-            lock (session.Sync)
-            {
-                session.Network = current with { Allow = grant.Requested };
-            }
+            session.Network = current with { Allow = grant.Requested };
         }
         finally
         {
@@ -213,11 +203,7 @@ public sealed partial class EgressService : ISessionCloseListener
     /// <summary>After a server restart: a fresh proxy (and session CA) for a session that had a network.</summary>
     internal async Task ReattachAsync(Session session, CancellationToken ct)
     {
-        SessionNetwork? network;
-        lock (session.Sync)
-        {
-            network = session.Network;
-        }
+        var network = session.Network;
         if (network is null)
         {
             return;

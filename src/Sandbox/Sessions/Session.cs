@@ -3,8 +3,10 @@ using Sandbox.Runner;
 
 namespace Sandbox.Sessions;
 
-/// <summary>The engine's live state of one session: opaque outside the engine (its members are internal), passed to
-/// <see cref="ISessionCloseListener"/>s. Mutable fields are guarded by its lock.</summary>
+/// <summary>The engine's live state of one session: outside the engine only its identity shows (the rest is internal); passed to
+/// <see cref="ISessionCloseListener"/>s. Its state changes through its own methods (claim and release, pause and resume,
+/// loss, close, ports, network), each under its one lock; <see cref="FromRecord"/> and <see cref="ToRecord"/> are its
+/// only mapping to and from the store.</summary>
 public sealed class Session
 {
     internal Session()
@@ -38,20 +40,26 @@ public sealed class Session
     /// <summary>The runner of a usable session.</summary>
     internal RunnerConnection Live => Runner ?? throw RunnerConnection.Lost(LostReason ?? "its container is gone");
 
-    internal object Sync { get; } = new();
+    private object Sync { get; } = new();
     internal SemaphoreSlim Gate { get; } = new(1, 1);
     internal DateTimeOffset LastUsedAt { get; set; }
     internal SessionStatus Status { get; set; } = SessionStatus.Ready;
     internal string? LostReason { get; set; }
     internal int ExecutionCount { get; set; }
     internal bool Busy { get; set; }
-    /// <summary>The allow list and secrets of a session with a network; null: no network.</summary>
-    internal Egress.SessionNetwork? Network { get; set; }
+    /// <summary>The allow list and secrets of a session with a network; null: no network. Read and replaced whole.</summary>
+    internal Egress.SessionNetwork? Network
+    {
+        get { lock (Sync) { return _network; } }
+        set { lock (Sync) { _network = value; } }
+    }
+
+    private Egress.SessionNetwork? _network;
     /// <summary>The repository the workspace was cloned from; null for other sessions.</summary>
     internal Git.GitWorkspace? Git { get; set; }
     /// <summary>Context directories mounted read-only at <c>/context/&lt;name&gt;</c>.</summary>
     internal IReadOnlyList<string> Context { get; init; } = [];
-    /// <summary>Ports reachable through the server (preview ports). Guarded by <see cref="Sync"/>.</summary>
+    /// <summary>Ports reachable through the server (preview ports): changed only through this class.</summary>
     internal SortedSet<int> Ports { get; } = [];
 
     /// <summary>The session as its last record says, for a server that holds no live state of it (after a restart, or
@@ -115,6 +123,97 @@ public sealed class Session
             {
                 throw new SandboxException(SandboxErrorCodes.Forbidden, $"Port {port} of session {Id} is not exposed (expose_port first).");
             }
+        }
+    }
+
+    /// <summary>The session's record for the store, as it is now.</summary>
+    internal Storage.SessionRecord ToRecord()
+    {
+        lock (Sync)
+        {
+            return new Storage.SessionRecord(Id, Owner, Image, Limits, IdleTimeout, ContainerId, Status, LostReason, CreatedAt, LastUsedAt,
+                ExecutionCount, Isolation, _network, Git, Context, Ports: Ports.ToList());
+        }
+    }
+
+    /// <summary>A call claimed the session (<see cref="SessionRegistry.Claim"/>).</summary>
+    internal void BeginWork()
+    {
+        lock (Sync)
+        {
+            Busy = true;
+        }
+    }
+
+    /// <summary>The call that claimed the session ended: one call more, idle again.</summary>
+    internal void EndWork(DateTimeOffset now)
+    {
+        lock (Sync)
+        {
+            Busy = false;
+            ExecutionCount++;
+            LastUsedAt = now;
+        }
+    }
+
+    /// <summary>Its container is frozen.</summary>
+    internal void MarkPaused()
+    {
+        lock (Sync)
+        {
+            Status = SessionStatus.Paused;
+        }
+    }
+
+    /// <summary>Its container runs again (a session lost or closed meanwhile stays so).</summary>
+    internal void MarkResumed()
+    {
+        lock (Sync)
+        {
+            if (Status == SessionStatus.Paused)
+            {
+                Status = SessionStatus.Ready;
+            }
+        }
+    }
+
+    /// <summary>It is being closed: no call may use it from now on.</summary>
+    internal void MarkClosed()
+    {
+        lock (Sync)
+        {
+            Status = SessionStatus.Closed;
+        }
+    }
+
+    /// <summary>Why the reaper closes it now (<c>idle timeout</c>, <c>maximum lifetime</c>), or null: in use or not due.</summary>
+    internal string? ExpiredBecause(DateTimeOffset now)
+    {
+        lock (Sync)
+        {
+            return Busy ? null
+                : now - LastUsedAt >= IdleTimeout ? "idle timeout"
+                : now - CreatedAt >= MaxLifetime ? "maximum lifetime"
+                : null;
+        }
+    }
+
+    /// <summary>The one explanation of its loss: the first caller's <paramref name="inspect"/> runs, everyone shares it.</summary>
+    internal Task<string> ExplainLossOnce(Func<string, Task<string>> inspect)
+    {
+        lock (Sync)
+        {
+            var fallback = LostReason ?? Runner?.ClosedReason ?? "the container stopped";
+            return LossExplanation ??= inspect(fallback);
+        }
+    }
+
+    /// <summary>Its loss is already explained (another node reported it): no one inspects again.</summary>
+    internal void SetLossExplanation(string reason)
+    {
+        lock (Sync)
+        {
+            LossExplanation = Task.FromResult(reason);
         }
     }
 

@@ -31,10 +31,7 @@ public sealed partial class SessionCloser(SessionRegistry registry, WarmPool poo
         {
             return;
         }
-        lock (session.Sync)
-        {
-            session.Status = SessionStatus.Closed;
-        }
+        session.MarkClosed();
         foreach (var listener in _closeListeners)
         {
             listener.OnClosing(session, "The session was closed (" + why + ")");
@@ -62,22 +59,7 @@ public sealed partial class SessionCloser(SessionRegistry registry, WarmPool poo
         var closed = 0;
         foreach (var session in _registry.All)
         {
-            string? why = null;
-            lock (session.Sync)
-            {
-                if (session.Busy)
-                {
-                    continue;
-                }
-                if (now - session.LastUsedAt >= session.IdleTimeout)
-                {
-                    why = "idle timeout";
-                }
-                else if (now - session.CreatedAt >= session.MaxLifetime)
-                {
-                    why = "maximum lifetime";
-                }
-            }
+            var why = session.ExpiredBecause(now);
             if (why is null)
             {
                 continue;

@@ -61,11 +61,7 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
         try
         {
             var l = source.Limits;
-            Egress.SessionNetwork? network;
-            lock (source.Sync)
-            {
-                network = source.Network;
-            }
+            var network = source.Network;
             var spec = new SessionSpec
             {
                 Image = ImageName(source.Image), Isolation = source.Isolation, IdleTimeout = source.IdleTimeout,

@@ -152,21 +152,13 @@ public sealed partial class SessionRegistry : IAsyncDisposable
                 ? $"The server already runs its maximum of {_maxExecutions} executions. Retry shortly."
                 : $"The server already runs its maximum of {_maxAgentRuns} agent runs. Retry later.");
         }
-        lock (session.Sync)
-        {
-            session.Busy = true;
-        }
+        session.BeginWork();
     }
 
     /// <summary>Ends what <see cref="Claim"/> began: the session is idle again (one call more) and the slot is free.</summary>
     internal void Release(Session session, SessionWork work)
     {
-        lock (session.Sync)
-        {
-            session.Busy = false;
-            session.ExecutionCount++;
-        }
-        session.Touch(_time.GetUtcNow());
+        session.EndWork(_time.GetUtcNow());
         Slots(work).Release();
         session.Gate.Release();
     }
@@ -188,13 +180,7 @@ public sealed partial class SessionRegistry : IAsyncDisposable
             return;
         }
         await _backend.UnpauseAsync(session.ContainerId, ct).ConfigureAwait(false);
-        lock (session.Sync)
-        {
-            if (session.Status == SessionStatus.Paused)
-            {
-                session.Status = SessionStatus.Ready;
-            }
-        }
+        session.MarkResumed();
         _journal.Record(session, "resumed");
     }
 
@@ -243,11 +229,7 @@ public sealed partial class SessionRegistry : IAsyncDisposable
     /// connection said. Asked once per session: the recorder and a waiting execution share the answer.</summary>
     private Task<string> ExplainLossAsync(Session session)
     {
-        lock (session.Sync)
-        {
-            var fallback = session.LostReason ?? session.Runner?.ClosedReason ?? "the container stopped";
-            return session.LossExplanation ??= Task.Run(() => InspectLossAsync(session, fallback));
-        }
+        return session.ExplainLossOnce(fallback => Task.Run(() => InspectLossAsync(session, fallback)));
     }
 
     private async Task<string> InspectLossAsync(Session session, string fallback)

@@ -87,10 +87,7 @@ public sealed partial class SessionService
             if (session.Status == SessionStatus.Ready)
             {
                 await _backend.PauseAsync(session.ContainerId, ct).ConfigureAwait(false);
-                lock (session.Sync)
-                {
-                    session.Status = SessionStatus.Paused;
-                }
+                session.MarkPaused();
                 _journal.Record(session, "paused");
                 await _journal.PersistAsync(session, ct).ConfigureAwait(false);
             }
