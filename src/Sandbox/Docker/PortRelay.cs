@@ -1,5 +1,6 @@
 using Docker.DotNet;
 using Docker.DotNet.Models;
+using Sandbox.Files;
 
 namespace Sandbox.Docker;
 
@@ -49,22 +50,14 @@ internal static class PortRelay
     }
 
     /// <summary>The exec's stdin as the write side, its stdout as the read side; stderr (the relay's own errors) is dropped.</summary>
-    private sealed class RelayStream(MultiplexedStream inner) : Stream
+    private sealed class RelayStream(MultiplexedStream inner) : ForwardOnlyStream
     {
         private readonly byte[] _pending = new byte[81920];
         private int _pendingStart;
         private int _pendingCount;
         private bool _closedWrite;
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
         public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -99,16 +92,12 @@ internal static class PortRelay
             }
         }
 
-        public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-
         public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
         {
             var array = buffer.ToArray();
             await inner.WriteAsync(array, 0, array.Length, cancellationToken).ConfigureAwait(false);
         }
 
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

@@ -138,7 +138,7 @@ internal static class TarStreams
     }
 
     /// <summary>Exactly <c>length</c> bytes of the inner stream: an early end is an error, extra bytes are not read.</summary>
-    private sealed class ExactStream : Stream
+    private sealed class ExactStream : ForwardOnlyStream
     {
         private readonly Stream inner;
         private readonly long length;
@@ -151,13 +151,8 @@ internal static class TarStreams
             _left = length;
         }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
         public override long Length => length;
         public override long Position { get => length - _left; set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
             if (_left == 0)
@@ -172,23 +167,13 @@ internal static class TarStreams
             _left -= n;
             return n;
         }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>Streams one after the other.</summary>
-    private sealed class ConcatStream(IReadOnlyList<Stream> parts) : Stream
+    private sealed class ConcatStream(IReadOnlyList<Stream> parts) : ForwardOnlyStream
     {
         private int _index;
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
             while (_index < parts.Count)
@@ -202,8 +187,5 @@ internal static class TarStreams
             }
             return 0;
         }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
