@@ -1,4 +1,5 @@
 using Sandbox.Server.Api;
+using Sandbox.Server.Hosting;
 
 namespace Microsoft.AspNetCore.Builder;
 
@@ -10,6 +11,7 @@ public static class SandboxApi
     {
         ArgumentNullException.ThrowIfNull(app);
         var api = app.MapGroup("/api").WithTags("sessions");
+        ClusterAffinity.Mark(api);
         SessionEndpoints.Map(app, api);
         ExecutionEndpoints.Map(api);
         ProcessEndpoints.Map(api);
@@ -19,7 +21,8 @@ public static class SandboxApi
         GitEndpoints.Map(api);
         TerminalEndpoints.Map(api);
         PortEndpoints.Map(api);
-        app.MapMethods("/links/{token}/{**path}", ["GET", "HEAD", "PUT"], LinkEndpoints.ServeAsync).WithName("UseFileLink").ExcludeFromDescription();
+        app.MapMethods("/links/{token}/{**path}", ["GET", "HEAD", "PUT"], LinkEndpoints.ServeAsync).WithName("UseFileLink").ExcludeFromDescription()
+            .WithMetadata(new ClusterAffinity(ClusterAffinityKind.Link, "token"));
         AgentEndpoints.Map(api);
         PackageEndpoints.Map(api);
         ClusterEndpoints.Map(app, api);

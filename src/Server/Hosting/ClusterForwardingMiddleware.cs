@@ -1,11 +1,8 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using ModelContextProtocol.Protocol;
 using Sandbox.Cluster;
 using Sandbox.Links;
-using Sandbox.Server.Api;
 using Sandbox.Server.Mcp;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -16,56 +13,20 @@ namespace Sandbox.Server.Hosting;
 /// events and WebSockets pass through unchanged, the caller's credentials included): a request about another node's
 /// session (REST under <c>/api/sessions/{id}</c>, an MCP <c>tools/call</c> with that <c>session_id</c>, a signed link),
 /// and a new session that placement gives to another node. A forwarded request carries
-/// <see cref="ForwardedHeader"/> and is always served where it arrives, so nothing is forwarded twice. Which node
-/// serves what is decided by the engine's <see cref="ClusterService"/>; this is only the HTTP half.
+/// <see cref="ForwardedHeader"/> and is always served where it arrives, so nothing is forwarded twice. The routes say
+/// what they belong to (<see cref="ClusterAffinity"/> metadata, read once routing has chosen the endpoint), which node
+/// that is the engine's <see cref="ClusterService"/> decides, and the client is YARP's (<see cref="NodeClientFactory"/>);
+/// this is only the HTTP half.
 /// </summary>
 public sealed partial class ClusterForwardingMiddleware(
-    RequestDelegate next, ClusterService cluster, LinkService links, IHttpForwarder forwarder, IOptions<SandboxOptions> options,
-    IOptions<ClusterOptions> clusterOptions, ILogger<ClusterForwardingMiddleware> logger)
+    RequestDelegate next, ClusterService cluster, LinkService links, IHttpForwarder forwarder, NodeClientFactory clients,
+    IOptions<SandboxOptions> options, IOptions<ClusterOptions> clusterOptions, ILogger<ClusterForwardingMiddleware> logger)
 {
     /// <summary>Marks a request one node forwarded to another (its value: the forwarding node's id).</summary>
     public const string ForwardedHeader = "X-Sandbox-Forwarded-By";
 
     /// <summary>Names the node that served a request (on every answer in a cluster, forwarded ones included).</summary>
     public const string NodeHeader = "X-Sandbox-Node";
-
-    private static readonly HttpMessageInvoker Client = new(new SocketsHttpHandler
-    {
-        UseProxy = false, AllowAutoRedirect = false, AutomaticDecompression = DecompressionMethods.None, UseCookies = false,
-        ConnectTimeout = TimeSpan.FromSeconds(5), PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2), EnableMultipleHttp2Connections = true,
-        ActivityHeadersPropagator = null, ConnectCallback = ConnectToNodeAsync,
-    });
-
-    /// <summary>
-    /// Connections to other nodes notice a node that died: a killed machine answers nothing, so a request sent on a
-    /// kept-alive connection to it would otherwise wait for its answer as long as a forward may (an hour) while TCP
-    /// retransmits. Unacknowledged data or keep-alive probes unanswered for 10 s end the connection (the caller gets
-    /// node_unavailable, then session_lost once the node is declared gone); a live node that takes long to answer keeps
-    /// its connection, since its kernel acknowledges both.
-    /// </summary>
-    private static async ValueTask<Stream> ConnectToNodeAsync(SocketsHttpConnectionContext context, CancellationToken ct)
-    {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        try
-        {
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
-            socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveTime, 5);
-            socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveInterval, 2);
-            socket.SetSocketOption(SocketOptionLevel.Tcp, SocketOptionName.TcpKeepAliveRetryCount, 3);
-            if (OperatingSystem.IsLinux())
-            {
-                // TCP_USER_TIMEOUT (IPPROTO_TCP 6, option 18), in milliseconds.
-                socket.SetRawSocketOption(6, 18, BitConverter.GetBytes(10_000));
-            }
-            await socket.ConnectAsync(context.DnsEndPoint, ct).ConfigureAwait(false);
-            return new NetworkStream(socket, ownsSocket: true);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-    }
 
     /// <summary>Handles one request.</summary>
     public async Task InvokeAsync(HttpContext context)
@@ -93,7 +54,7 @@ public sealed partial class ClusterForwardingMiddleware(
             await next(context).ConfigureAwait(false);
             return;
         }
-        var error = await forwarder.SendAsync(context, target.Url, Client,
+        var error = await forwarder.SendAsync(context, target.Url, clients.Client,
             new ForwarderRequestConfig { ActivityTimeout = clusterOptions.Value.ForwardTimeout }, new MarkForwarded(cluster.NodeId)).ConfigureAwait(false);
         if (error != ForwarderError.None && !context.Response.HasStarted)
         {
@@ -113,51 +74,56 @@ public sealed partial class ClusterForwardingMiddleware(
     /// was answered already (an MCP tool call whose session is lost gets its tool error here; REST errors are thrown).</summary>
     private async Task<(NodeRecord? Node, JsonElement? RpcId, bool Answered)> TargetAsync(HttpContext context, bool isMcp)
     {
-        var request = context.Request;
+        // Which requests belong to which node is said by the routes themselves (ClusterAffinity metadata).
+        var affinity = context.GetEndpoint()?.Metadata.GetMetadata<ClusterAffinity>();
         var owner = CallerContext.Get(context);
         var ct = context.RequestAborted;
-        if (isMcp)
+        switch (affinity?.Kind)
         {
-            using var call = await ReadJsonAsync(context).ConfigureAwait(false);
-            if (call?.RootElement is not { ValueKind: JsonValueKind.Object } root
-                || !root.TryGetProperty("method", out var method) || method.GetString() != "tools/call"
-                || !root.TryGetProperty("id", out var id) || !root.TryGetProperty("params", out var p) || p.ValueKind != JsonValueKind.Object)
+            case ClusterAffinityKind.McpCall when isMcp:
+                return await McpTargetAsync(context, owner, ct).ConfigureAwait(false);
+            case ClusterAffinityKind.NewSession:
             {
+                using var body = await ReadJsonAsync(context).ConfigureAwait(false);
+                var root = body?.RootElement is { ValueKind: JsonValueKind.Object } r ? r : default;
+                return (PlaceNew(Text(root, "image"), Text(root, "from_snapshot")), null, false);
+            }
+            case ClusterAffinityKind.Session when context.GetRouteValue(affinity.RouteValue!) is string session:
+                return ((await cluster.RouteAsync(session, owner, ct).ConfigureAwait(false)).Node, null, false);
+            case ClusterAffinityKind.Link when context.GetRouteValue(affinity.RouteValue!) is string token && links.Peek(token) is { } grant:
+                return ((await cluster.RouteAsync(grant.SessionId, grant.Owner, ct).ConfigureAwait(false)).Node, null, false);
+            default:
                 return (null, null, false);
-            }
-            var rpcId = id.Clone();
-            var name = p.TryGetProperty("name", out var n) ? n.GetString() : null;
-            var args = p.TryGetProperty("arguments", out var a) && a.ValueKind == JsonValueKind.Object ? a : default;
-            try
+        }
+    }
+
+    /// <summary>An MCP tool call: one that creates a session goes where placement says, one with a <c>session_id</c>
+    /// where that session lives; anything else (initialize, lists, notifications) is served here.</summary>
+    private async Task<(NodeRecord? Node, JsonElement? RpcId, bool Answered)> McpTargetAsync(HttpContext context, string owner, CancellationToken ct)
+    {
+        using var call = await ReadJsonAsync(context).ConfigureAwait(false);
+        if (call?.RootElement is not { ValueKind: JsonValueKind.Object } root
+            || !root.TryGetProperty("method", out var method) || method.GetString() != RequestMethods.ToolsCall
+            || !root.TryGetProperty("id", out var id) || !root.TryGetProperty("params", out var p) || p.ValueKind != JsonValueKind.Object)
+        {
+            return (null, null, false);
+        }
+        var rpcId = id.Clone();
+        var name = p.TryGetProperty("name", out var n) ? n.GetString() : null;
+        var args = p.TryGetProperty("arguments", out var a) && a.ValueKind == JsonValueKind.Object ? a : default;
+        try
+        {
+            if (name == SessionTools.CreateSessionTool)
             {
-                if (name == "create_session")
-                {
-                    return (PlaceNew(Text(args, "image"), Text(args, "from_snapshot")), rpcId, false);
-                }
-                return (Text(args, "session_id") is { } session ? (await cluster.RouteAsync(session, owner, ct).ConfigureAwait(false)).Node : null, rpcId, false);
+                return (PlaceNew(Text(args, "image"), Text(args, "from_snapshot")), rpcId, false);
             }
-            catch (SandboxException e)
-            {
-                await WriteToolErrorAsync(context, rpcId, e).ConfigureAwait(false);
-                return (null, rpcId, true);
-            }
+            return (Text(args, "session_id") is { } session ? (await cluster.RouteAsync(session, owner, ct).ConfigureAwait(false)).Node : null, rpcId, false);
         }
-        var segments = request.Path.Value?.Split('/', StringSplitOptions.RemoveEmptyEntries) ?? [];
-        if (segments is ["api", "sessions"] && HttpMethods.IsPost(request.Method))
+        catch (SandboxException e)
         {
-            using var body = await ReadJsonAsync(context).ConfigureAwait(false);
-            var root = body?.RootElement is { ValueKind: JsonValueKind.Object } r ? r : default;
-            return (PlaceNew(Text(root, "image"), Text(root, "from_snapshot")), null, false);
+            await WriteToolErrorAsync(context, rpcId, e).ConfigureAwait(false);
+            return (null, rpcId, true);
         }
-        if (segments.Length >= 3 && segments[0] == "api" && segments[1] == "sessions")
-        {
-            return ((await cluster.RouteAsync(Uri.UnescapeDataString(segments[2]), owner, ct).ConfigureAwait(false)).Node, null, false);
-        }
-        if (segments.Length >= 2 && segments[0] == "links" && links.Peek(Uri.UnescapeDataString(segments[1])) is { } grant)
-        {
-            return ((await cluster.RouteAsync(grant.SessionId, grant.Owner, ct).ConfigureAwait(false)).Node, null, false);
-        }
-        return (null, null, false);
     }
 
     /// <summary>Where a new session goes; one made from a snapshot stays where the snapshot is (this node).</summary>

@@ -153,6 +153,7 @@ public static class ServerProgram
         var maxBody = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>()?.MaxRequestBodyBytes ?? new ServerOptions().MaxRequestBodyBytes;
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = maxBody);
         builder.Services.AddHttpForwarder();
+        builder.Services.AddSingleton<NodeClientFactory>();
         builder.Services.AddMcpServer(o => o.ServerInfo = new() { Name = "sandbox", Version = ContractVersion.ServerVersion })
             // Stateless on purpose: sandbox sessions live in our store, not in MCP transport sessions, so any request
             // can reach any server process and a transport reconnect loses nothing. We make no server-to-client requests.
@@ -187,7 +188,7 @@ public static class ServerProgram
         });
         app.MapSandboxApi();
         app.MapDashboard();
-        app.MapMcp("/mcp");
+        app.MapMcp("/mcp").WithMetadata(new ClusterAffinity(ClusterAffinityKind.McpCall));
         return app;
     }
 

@@ -7,8 +7,11 @@ namespace Sandbox.Server.Mcp;
 [McpServerToolType]
 public sealed class SessionTools(SessionService service, Sandbox.Cluster.ClusterService cluster, IHttpContextAccessor http, ILogger<SessionTools> logger) : SandboxToolsBase(http, logger)
 {
+    /// <summary>The tool that creates a session (a cluster places its call on a node before it is served).</summary>
+    public const string CreateSessionTool = "create_session";
+
     /// <summary>create_session.</summary>
-    [McpServerTool(Name = "create_session", Title = "Create a sandbox session", Destructive = false, OpenWorld = false)]
+    [McpServerTool(Name = CreateSessionTool, Title = "Create a sandbox session", Destructive = false, OpenWorld = false)]
     [Description("Creates an isolated sandbox (a container with no network unless network_allow names hosts) and returns its session_id. Python " +
         "state (variables, imports, files in /workspace) persists across execute_code calls in the session. Close it with close_session when done; " +
         "idle sessions are closed automatically.")]
