@@ -13,7 +13,9 @@ namespace Sandbox.Agents;
 /// Coding agents in a session's workspace: start, follow, wait for, list and cancel runs. One run or execution at a
 /// time per session. The run itself (network, proxy, process, diff) is <see cref="AgentRunExecutor"/>'s.
 /// </summary>
-public sealed partial class AgentRunService : ISessionCloseListener
+public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTracker runs, AgentRunExecutor executor, AgentRequestValidator validator,
+    IAgentNetwork network, SessionJournal journal, IOptions<AgentOptions> options, TimeProvider time,
+    ILogger<AgentRunService> logger) : ISessionCloseListener
 {
     private const string AgentHome = "/tmp/.agent-home";
     /// <summary>What the agent holds instead of a key: the model proxy adds the real one to each request.</summary>
@@ -25,31 +27,10 @@ public sealed partial class AgentRunService : ISessionCloseListener
         [CodexAgent.AgentName] = new CodexAgent(),
         [CommandAgent.AgentName] = new CommandAgent(),
     };
-    private readonly SessionRegistry _registry;
-    private readonly AgentRunTracker _runs;
-    private readonly AgentRunExecutor _executor;
-    private readonly AgentRequestValidator _validator;
-    private readonly IAgentNetwork _network;
-    private readonly SessionJournal _journal;
-    private readonly AgentOptions _options;
-    private readonly TimeProvider _time;
-    private readonly ILogger<AgentRunService> _logger;
-
-    /// <summary>Creates the service.</summary>
-    public AgentRunService(SessionRegistry registry, AgentRunTracker runs, AgentRunExecutor executor, AgentRequestValidator validator,
-        IAgentNetwork network, SessionJournal journal, IOptions<AgentOptions> options, TimeProvider time, ILogger<AgentRunService> logger)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        _registry = registry;
-        _runs = runs;
-        _executor = executor;
-        _validator = validator;
-        _network = network;
-        _journal = journal;
-        _options = options.Value;
-        _time = time;
-        _logger = logger;
-    }
+    private readonly AgentRunTracker _runs = runs;
+    private readonly IAgentNetwork _network = network;
+    private readonly AgentOptions _options = options.Value;
+    private readonly ILogger<AgentRunService> _logger = logger;
 
     /// <summary>Adds (or replaces) an agent callers can name in <see cref="AgentRunRequest.Agent"/>.</summary>
     public void RegisterAgent(IAgentRunner agent)
@@ -132,7 +113,7 @@ public sealed partial class AgentRunService : ISessionCloseListener
         {
             return state.Snapshot();
         }
-        return await _journal.Store.GetAgentRunAsync(sessionId, owner, runId ?? "", ct).ConfigureAwait(false)
+        return await journal.Store.GetAgentRunAsync(sessionId, owner, runId ?? "", ct).ConfigureAwait(false)
                ?? throw new SandboxException(SandboxErrorCodes.RunNotFound,
                    $"No agent run '{SafeText.Shorten(runId)}' in session '{SafeText.Shorten(sessionId)}'. List the session's runs with list_agent_runs.");
     }
@@ -140,10 +121,10 @@ public sealed partial class AgentRunService : ISessionCloseListener
     /// <summary>A session's runs, newest first, without trajectories and diffs.</summary>
     public async Task<IReadOnlyList<AgentRun>> ListAsync(string sessionId, string owner, CancellationToken ct)
     {
-        var stored = await _journal.Store.ListAgentRunsAsync(sessionId, owner, 100, ct).ConfigureAwait(false);
-        if (stored.Count == 0 && !_registry.Contains(sessionId))
+        var stored = await journal.Store.ListAgentRunsAsync(sessionId, owner, 100, ct).ConfigureAwait(false);
+        if (stored.Count == 0 && !registry.Contains(sessionId))
         {
-            _registry.Get(sessionId, owner); // unknown session: say so rather than return an empty list
+            registry.Get(sessionId, owner); // unknown session: say so rather than return an empty list
         }
         var live = _runs.OfSession(sessionId, owner).Select(s => AgentRunStore.Summary(s.Snapshot())).ToDictionary(r => r.Id, StringComparer.Ordinal);
         return stored.Select(r => live.GetValueOrDefault(r.Id, r)).Concat(live.Values.Where(r => stored.All(s => s.Id != r.Id)))
@@ -168,7 +149,7 @@ public sealed partial class AgentRunService : ISessionCloseListener
     /// removed, and their sessions put back on no network, by the orphan sweep that follows.)</summary>
     public async Task ReconcileAsync(CancellationToken ct)
     {
-        var failed = await _journal.Store.FailInterruptedAgentRunsAsync("The server stopped during the run; its end was not recorded.", _time.GetUtcNow(), ct).ConfigureAwait(false);
+        var failed = await journal.Store.FailInterruptedAgentRunsAsync("The server stopped during the run; its end was not recorded.", time.GetUtcNow(), ct).ConfigureAwait(false);
         if (failed > 0)
         {
             LogInterruptedRuns(_logger, failed);
@@ -183,11 +164,11 @@ public sealed partial class AgentRunService : ISessionCloseListener
     private (AgentRunState State, ChannelReader<AgentRunEvent> Watcher) Start(string sessionId, string owner, AgentRunRequest request, bool watch)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var session = _registry.Get(sessionId, owner);
+        var session = registry.Get(sessionId, owner);
         session.EnsureUsable();
-        var (agent, timeout, endpoint) = _validator.Validate(request, _agents);
+        var (agent, timeout, endpoint) = validator.Validate(request, _agents);
         var launch = agent.Build(request, new AgentContext($"http://{_network.ProxyHost}:{_network.ProxyPort}", PlaceholderKey, AgentHome));
-        _registry.Claim(session, SessionWork.AgentRun,
+        registry.Claim(session, SessionWork.AgentRun,
             $"Session {session.Id} is running another execution or agent run. Wait for it to finish, or use another session.");
         var api = _options.Api(agent.ModelApi);
         var apiKey = string.IsNullOrEmpty(request.ApiKey) ? api.ApiKey : request.ApiKey;
@@ -196,14 +177,14 @@ public sealed partial class AgentRunService : ISessionCloseListener
         {
             Id = "run_" + SandboxLauncher.NewId(), SessionId = session.Id, Owner = owner, Agent = agent.Name, Model = request.Model,
             Prompt = request.Prompt, ModelEndpoint = endpoint.GetLeftPart(UriPartial.Path), Status = AgentRunStatus.Running,
-            StartedAt = _time.GetUtcNow(),
+            StartedAt = time.GetUtcNow(),
         };
         var state = new AgentRunState(run, session, agent, secrets, _options.MaxTrajectoryChars) { Branch = request.Branch };
         var watcher = watch ? state.Watch() : Channel.CreateUnbounded<AgentRunEvent>().Reader;
         _runs.Add(state);
         LogAgentStarted(_logger, run.Id, session.Id, agent.Name, owner);
         var config = new ModelProxyConfig(endpoint, api.AuthHeader, string.IsNullOrEmpty(apiKey) ? null : apiKey, api.Paths);
-        _ = Task.Run(() => _executor.ExecuteAsync(state, launch, config, timeout), CancellationToken.None);
+        _ = Task.Run(() => executor.ExecuteAsync(state, launch, config, timeout), CancellationToken.None);
         return (state, watcher);
     }
 

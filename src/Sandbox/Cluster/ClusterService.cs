@@ -21,16 +21,14 @@ public sealed record SessionRoute(NodeRecord? Node)
 /// least-loaded live node that has the image and room), and draining. Faces ask it before serving a request and
 /// forward to <see cref="SessionRoute.Node"/> when another node holds the session. Disabled, every route is here.
 /// </summary>
-public sealed partial class ClusterService
+public sealed partial class ClusterService(SessionRegistry registry, ISessionStore store, ISandboxBackend backend, IOptions<SandboxOptions> options,
+    IOptions<ClusterOptions> cluster, TimeProvider time, ILogger<ClusterService> logger)
 {
-    private readonly SessionRegistry _registry;
-    private readonly ISessionStore _store;
-    private readonly ISandboxBackend _backend;
-    private readonly SandboxOptions _options;
-    private readonly ClusterOptions _cluster;
-    private readonly TimeProvider _time;
-    private readonly ILogger<ClusterService> _logger;
-    private readonly DateTimeOffset _startedAt;
+    private readonly ISessionStore _store = store;
+    private readonly SandboxOptions _options = options.Value;
+    private readonly ClusterOptions _cluster = cluster.Value;
+    private readonly ILogger<ClusterService> _logger = logger;
+    private readonly DateTimeOffset _startedAt = time.GetUtcNow();
     private readonly ConcurrentDictionary<string, (string Node, string Owner)> _places = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DateTimeOffset> _reportedLost = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _placedSinceBeat = new(StringComparer.Ordinal);
@@ -40,22 +38,6 @@ public sealed partial class ClusterService
     private volatile NodeState _state = NodeState.Active;
     private DateTimeOffset _lastBeat;
     private Uri? _url;
-
-    /// <summary>Creates the service.</summary>
-    public ClusterService(SessionRegistry registry, ISessionStore store, ISandboxBackend backend, IOptions<SandboxOptions> options, IOptions<ClusterOptions> cluster,
-        TimeProvider time, ILogger<ClusterService> logger)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(cluster);
-        _cluster = cluster.Value;
-        _registry = registry;
-        _store = store;
-        _backend = backend;
-        _options = options.Value;
-        _time = time;
-        _logger = logger;
-        _startedAt = time.GetUtcNow();
-    }
 
     /// <summary>Whether this server is part of a cluster.</summary>
     public bool Enabled => _cluster.Enabled;
@@ -73,7 +55,7 @@ public sealed partial class ClusterService
     public bool IsAlive(NodeRecord node)
     {
         ArgumentNullException.ThrowIfNull(node);
-        return node.Id == NodeId || _time.GetUtcNow() - node.LastSeen <= _cluster.NodeTimeout;
+        return node.Id == NodeId || time.GetUtcNow() - node.LastSeen <= _cluster.NodeTimeout;
     }
 
     /// <summary>Resolves this node's URL and writes its first heartbeat (before it takes requests).</summary>
@@ -96,10 +78,10 @@ public sealed partial class ClusterService
         {
             return;
         }
-        var now = _time.GetUtcNow();
+        var now = time.GetUtcNow();
         if (now - _imagesAt > TimeSpan.FromSeconds(30))
         {
-            _images = (await _backend.GetImageStatusAsync(ct).ConfigureAwait(false)).Where(i => i.Present).Select(i => i.Name).Order(StringComparer.Ordinal).ToList();
+            _images = (await backend.GetImageStatusAsync(ct).ConfigureAwait(false)).Where(i => i.Present).Select(i => i.Name).Order(StringComparer.Ordinal).ToList();
             _imagesAt = now;
         }
         await _store.SaveNodeAsync(Self(now), ct).ConfigureAwait(false);
@@ -132,14 +114,14 @@ public sealed partial class ClusterService
     {
         foreach (var record in await _store.LoadOpenSessionsAsync(ct).ConfigureAwait(false))
         {
-            if (record.Status != SessionStatus.Lost || !_registry.TryFind(record.Id, out var session) || session.Status == SessionStatus.Lost)
+            if (record.Status != SessionStatus.Lost || !registry.TryFind(record.Id, out var session) || session.Status == SessionStatus.Lost)
             {
                 continue;
             }
             var reason = record.LostReason ?? "the cluster reported it lost while this node was silent";
             session.SetLossExplanation(reason);
             session.MarkLost(reason);
-            await _backend.RemoveSandboxAsync(session.Id, ct).ConfigureAwait(false);
+            await backend.RemoveSandboxAsync(session.Id, ct).ConfigureAwait(false);
             LogReconciled(_logger, session.Id, reason);
         }
     }
@@ -148,7 +130,7 @@ public sealed partial class ClusterService
     /// <c>session_lost</c> (with the reason) when its node left the cluster.</summary>
     public async Task<SessionRoute> RouteAsync(string sessionId, string owner, CancellationToken ct)
     {
-        if (!Enabled || _registry.Contains(sessionId))
+        if (!Enabled || registry.Contains(sessionId))
         {
             return SessionRoute.Here;
         }
@@ -196,7 +178,7 @@ public sealed partial class ClusterService
     /// as their last records say (counters and last use are saved every reaper pass), newest first.</summary>
     public async Task<IReadOnlyList<SessionInfo>> ListAsync(string owner, CancellationToken ct)
     {
-        var here = _registry.All.Where(s => s.Owner == owner).Select(s => s.ToInfo()).ToList();
+        var here = registry.All.Where(s => s.Owner == owner).Select(s => s.ToInfo()).ToList();
         if (Enabled)
         {
             var live = _nodes.Where(n => n.Id != NodeId && IsAlive(n)).Select(n => n.Id).ToHashSet(StringComparer.Ordinal);
@@ -221,7 +203,7 @@ public sealed partial class ClusterService
         }
         NodeRecord? best = null;
         var bestLoad = double.MaxValue;
-        foreach (var node in _nodes.Select(n => n.Id == NodeId ? Self(_time.GetUtcNow()) : n))
+        foreach (var node in _nodes.Select(n => n.Id == NodeId ? Self(time.GetUtcNow()) : n))
         {
             var pending = _placedSinceBeat.GetValueOrDefault(node.Id);
             if (!IsAlive(node) || node.State != NodeState.Active || !node.Images.Contains(image) || node.Sessions + pending >= node.Capacity)
@@ -264,11 +246,11 @@ public sealed partial class ClusterService
             return;
         }
         _state = NodeState.Left;
-        await _store.SaveNodeAsync(Self(_time.GetUtcNow()), ct).ConfigureAwait(false);
+        await _store.SaveNodeAsync(Self(time.GetUtcNow()), ct).ConfigureAwait(false);
     }
 
     private NodeRecord Self(DateTimeOffset now) => new(NodeId, _url?.ToString() ?? "", _state, _startedAt, now,
-        _registry.All.Count(s => s.Status is SessionStatus.Creating or SessionStatus.Ready or SessionStatus.Paused), _options.MaxSessions, _images);
+        registry.All.Count(s => s.Status is SessionStatus.Creating or SessionStatus.Ready or SessionStatus.Paused), _options.MaxSessions, _images);
 
     private static string LeftReason(NodeRecord node) =>
         $"its node {node.Id} left the cluster (no heartbeat since {node.LastSeen.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC)";

@@ -15,7 +15,8 @@ namespace Sandbox.Egress;
 /// asked for by name, and reports every connection to the session's history. The allow list is checked against the
 /// operator's ceiling (<c>Sandbox:Egress:Allow</c>) at create and on every change.
 /// </summary>
-public sealed partial class EgressService : ISessionCloseListener
+public sealed partial class EgressService(SessionRegistry registry, IEgressNetwork network, IAgentNetwork agentNetwork, SessionJournal journal,
+    IOptions<SandboxOptions> options, IOptions<EgressOptions> egress, TimeProvider time, ILogger<EgressService> logger) : ISessionCloseListener
 {
     /// <summary>Most entries in one allow list.</summary>
     public const int MaxEntries = 100;
@@ -23,15 +24,11 @@ public sealed partial class EgressService : ISessionCloseListener
     /// <summary>Where the runner writes the session CA, and the bundle of it and the system CAs (see the runner's set_env, Runner/py/main.py).</summary>
     public const string CaBundlePath = "/tmp/.sandbox/ca-bundle.pem";
 
-    private readonly SessionRegistry _registry;
-    private readonly IEgressNetwork _network;
-    private readonly IAgentNetwork _agentNetwork;
-    private readonly SessionJournal _journal;
-    private readonly SandboxOptions _options;
-    private readonly EgressOptions _egress;
-    private readonly TimeProvider _time;
-    private readonly ILogger<EgressService> _logger;
-    private readonly IReadOnlyList<EgressPattern> _ceiling;
+    private readonly IEgressNetwork _network = network;
+    private readonly SandboxOptions _options = options.Value;
+    private readonly EgressOptions _egress = egress.Value;
+    private readonly ILogger<EgressService> _logger = logger;
+    private readonly IReadOnlyList<EgressPattern> _ceiling = egress.Value.Allow.Select(EgressPattern.Parse).ToList();
     private readonly ConcurrentDictionary<string, Attached> _proxies = new(StringComparer.Ordinal);
 
     private sealed class Attached(IEgressProxy proxy)
@@ -39,23 +36,6 @@ public sealed partial class EgressService : ISessionCloseListener
         public IEgressProxy Proxy { get; } = proxy;
         public int Recorded;
         public SemaphoreSlim Updates { get; } = new(1, 1);
-    }
-
-    /// <summary>Creates the service.</summary>
-    public EgressService(SessionRegistry registry, IEgressNetwork network, IAgentNetwork agentNetwork, SessionJournal journal,
-        IOptions<SandboxOptions> options, IOptions<EgressOptions> egress, TimeProvider time, ILogger<EgressService> logger)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(egress);
-        _registry = registry;
-        _network = network;
-        _agentNetwork = agentNetwork;
-        _journal = journal;
-        _options = options.Value;
-        _egress = egress.Value;
-        _time = time;
-        _logger = logger;
-        _ceiling = _egress.Allow.Select(EgressPattern.Parse).ToList();
     }
 
     /// <summary>Whether this server lets sessions have a network at all.</summary>
@@ -140,7 +120,7 @@ public sealed partial class EgressService : ISessionCloseListener
             var env = new Dictionary<string, string>(StringComparer.Ordinal)
             {
                 ["HTTP_PROXY"] = proxyUrl, ["HTTPS_PROXY"] = proxyUrl, ["http_proxy"] = proxyUrl, ["https_proxy"] = proxyUrl,
-                ["NO_PROXY"] = $"{_agentNetwork.ProxyHost},localhost,127.0.0.1", ["no_proxy"] = $"{_agentNetwork.ProxyHost},localhost,127.0.0.1",
+                ["NO_PROXY"] = $"{agentNetwork.ProxyHost},localhost,127.0.0.1", ["no_proxy"] = $"{agentNetwork.ProxyHost},localhost,127.0.0.1",
             };
             if (secrets.Count > 0)
             {
@@ -172,7 +152,7 @@ public sealed partial class EgressService : ISessionCloseListener
     public async Task<SessionInfo> UpdateAsync(string sessionId, string owner, NetworkRequest request, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var session = _registry.Get(sessionId, owner);
+        var session = registry.Get(sessionId, owner);
         session.EnsureUsable();
         var current = session.Network ?? throw new SandboxException(SandboxErrorCodes.InvalidArgument,
             $"Session {session.Id} was created without a network, so it has no proxy to change. Create a session with network.allow (an empty list starts with nothing allowed).");
@@ -195,8 +175,8 @@ public sealed partial class EgressService : ISessionCloseListener
         {
             attached.Updates.Release();
         }
-        _journal.Record(session, "network", "allow: " + (grant.Requested.Count == 0 ? "(nothing)" : string.Join(", ", grant.Requested)));
-        await _journal.PersistAsync(session, ct).ConfigureAwait(false);
+        journal.Record(session, "network", "allow: " + (grant.Requested.Count == 0 ? "(nothing)" : string.Join(", ", grant.Requested)));
+        await journal.PersistAsync(session, ct).ConfigureAwait(false);
         return session.ToInfo();
     }
 
@@ -208,7 +188,7 @@ public sealed partial class EgressService : ISessionCloseListener
         {
             return;
         }
-        await _registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
+        await registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
         // The ceiling may have shrunk since: the list is checked again, and a list that no longer passes is refused.
         await AttachAsync(session, Validate(new NetworkRequest { Allow = network.Allow, Secrets = network.Secrets })!, ct).ConfigureAwait(false);
     }
@@ -239,7 +219,7 @@ public sealed partial class EgressService : ISessionCloseListener
             ? $"more connections than {_egress.MaxHistoryEntries}: the rest are not recorded (the allow list is still enforced)"
             : (e.Allowed ? "allowed " : "refused ") + $"{e.Method} {e.Host}:{e.Port}" + (e.Secret is null ? "" : $" (secret {e.Secret} added)")
               + (e.Reason is null ? "" : ": " + e.Reason);
-        _journal.Record(new HistoryEntry(session.Id, session.Owner, "egress", _time.GetUtcNow(), ErrorType: e.Allowed ? null : "egress_refused", Output: text));
+        journal.Record(new HistoryEntry(session.Id, session.Owner, "egress", time.GetUtcNow(), ErrorType: e.Allowed ? null : "egress_refused", Output: text));
     }
 
     void ISessionCloseListener.OnClosing(Session session, string reason)

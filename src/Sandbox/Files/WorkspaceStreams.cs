@@ -20,26 +20,16 @@ public sealed record WorkspaceStreamInfo(string Path, bool IsDirectory, long Siz
 /// API (a byte range skips ahead), uploads stream in as a tar made on the fly around the body, under a temporary name
 /// renamed into place only when complete, so a failed or refused upload leaves no partial file.
 /// </summary>
-public sealed class WorkspaceStreams
+public sealed class WorkspaceStreams(SessionRegistry registry, ISandboxBackend backend, TimeProvider time)
 {
-    private readonly SessionRegistry _registry;
-    private readonly ISandboxBackend _backend;
-    private readonly TimeProvider _time;
-
-    /// <summary>Creates the service.</summary>
-    public WorkspaceStreams(SessionRegistry registry, ISandboxBackend backend, TimeProvider time)
-    {
-        _registry = registry;
-        _backend = backend;
-        _time = time;
-    }
+    private readonly TimeProvider _time = time;
 
     /// <summary>What is at <paramref name="path"/>: size, SHA-256 and time of a file (for ETag and digest headers).</summary>
     public async Task<WorkspaceStreamInfo> StatAsync(string sessionId, string owner, string path, CancellationToken ct)
     {
         var session = await UsableAsync(sessionId, owner, ct).ConfigureAwait(false);
         var relative = WorkspacePath.Normalize(path, allowRoot: true);
-        var resolved = await WorkspaceResolver.ResolveAsync(_backend, session.ContainerId, relative, ct).ConfigureAwait(false);
+        var resolved = await WorkspaceResolver.ResolveAsync(backend, session.ContainerId, relative, ct).ConfigureAwait(false);
         if (resolved.Stat is not { } stat)
         {
             throw new SandboxException(SandboxErrorCodes.FileNotFound, $"No file '{SafeText.Shorten(relative)}' in the workspace.");
@@ -65,7 +55,7 @@ public sealed class WorkspaceStreams
         ArgumentNullException.ThrowIfNull(info);
         ArgumentNullException.ThrowIfNull(target);
         var session = await UsableAsync(sessionId, owner, ct).ConfigureAwait(false);
-        await using var archive = await _backend.GetArchiveAsync(session.ContainerId, WorkspacePath.ToContainerPath(info.Path), ct).ConfigureAwait(false);
+        await using var archive = await backend.GetArchiveAsync(session.ContainerId, WorkspacePath.ToContainerPath(info.Path), ct).ConfigureAwait(false);
         if (info.IsDirectory)
         {
             await archive.CopyToAsync(target, ct).ConfigureAwait(false);
@@ -110,7 +100,7 @@ public sealed class WorkspaceStreams
         }
         var session = await UsableAsync(sessionId, owner, ct).ConfigureAwait(false);
         var relative = WorkspacePath.Normalize(path);
-        var existing = await WorkspaceResolver.ResolveAsync(_backend, session.ContainerId, relative, ct).ConfigureAwait(false);
+        var existing = await WorkspaceResolver.ResolveAsync(backend, session.ContainerId, relative, ct).ConfigureAwait(false);
         if (existing.Stat is { IsDirectory: true })
         {
             throw new SandboxException(SandboxErrorCodes.InvalidPath, $"'{relative}' is a directory; give a file path.");
@@ -134,7 +124,7 @@ public sealed class WorkspaceStreams
         try
         {
             await using var tar = TarStreams.Wrap(parents, temp, hashing, length, _time.GetUtcNow());
-            await _backend.PutArchiveAsync(session.ContainerId, WorkspacePath.Root, tar, ct).ConfigureAwait(false);
+            await backend.PutArchiveAsync(session.ContainerId, WorkspacePath.Root, tar, ct).ConfigureAwait(false);
             var moved = await session.Live.AskAsync(new RenameRequest(temp, target), TimeSpan.FromSeconds(30), "rename", ct).ConfigureAwait(false);
             if (moved.Type == "error")
             {
@@ -178,9 +168,9 @@ public sealed class WorkspaceStreams
 
     private async Task<Session> UsableAsync(string sessionId, string owner, CancellationToken ct)
     {
-        var session = _registry.Get(sessionId, owner);
+        var session = registry.Get(sessionId, owner);
         session.EnsureUsable();
-        await _registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
+        await registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
         return session;
     }
 

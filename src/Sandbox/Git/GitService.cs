@@ -16,34 +16,15 @@ namespace Sandbox.Git;
 /// branch per agent run, exports of the session's commits as a patch or a bundle, and pushes with the operator's
 /// credentials. Credentials are names the operator configured; their values go to the helper's proxy only.
 /// </summary>
-public sealed partial class GitService
+public sealed partial class GitService(SessionRegistry registry, IGitHelper helper, SessionJournal journal, IOptions<SandboxOptions> options,
+    IOptions<GitOptions> git, TimeProvider time, ILogger<GitService> logger)
 {
-    private readonly SessionRegistry _registry;
-    private readonly IGitHelper _helper;
-    private readonly SessionJournal _journal;
-    private readonly SandboxOptions _options;
-    private readonly GitOptions _git;
-    private readonly TimeProvider _time;
-    private readonly ILogger<GitService> _logger;
-    private readonly IReadOnlyList<EgressPattern> _hosts;
-    private readonly GitCommands _commands;
-
-    /// <summary>Creates the service.</summary>
-    public GitService(SessionRegistry registry, IGitHelper helper, SessionJournal journal, IOptions<SandboxOptions> options, IOptions<GitOptions> git,
-        TimeProvider time, ILogger<GitService> logger)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(git);
-        _registry = registry;
-        _helper = helper;
-        _journal = journal;
-        _options = options.Value;
-        _git = git.Value;
-        _time = time;
-        _logger = logger;
-        _hosts = _git.Hosts.Select(EgressPattern.Parse).ToList();
-        _commands = new GitCommands(registry, _options, time);
-    }
+    private readonly IGitHelper _helper = helper;
+    private readonly SandboxOptions _options = options.Value;
+    private readonly GitOptions _git = git.Value;
+    private readonly ILogger<GitService> _logger = logger;
+    private readonly IReadOnlyList<EgressPattern> _hosts = git.Value.Hosts.Select(EgressPattern.Parse).ToList();
+    private readonly GitCommands _commands = new(registry, options.Value, time);
 
     /// <summary>Where exports are kept in a workspace (inside <c>.git</c>, so an export is never a change itself).</summary>
     public const string ExportDirectory = ".git/sandbox-exports";
@@ -139,11 +120,11 @@ public sealed partial class GitService
         var (session, git) = Enter(sessionId, owner);
         try
         {
-            await _registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
+            await registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
             await _commands.CommitIfAskedAsync(session, commitMessage, ct).ConfigureAwait(false);
             var (commits, uncommitted, head) = await _commands.StateAsync(session, git.BaseCommit, ct).ConfigureAwait(false);
             var branch = (await _commands.RunCapturedAsync(session, ["git", "symbolic-ref", "--quiet", "--short", "HEAD"], 4096, ct, check: false).ConfigureAwait(false)).Stdout.Trim();
-            var stamp = _time.GetUtcNow().ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
+            var stamp = time.GetUtcNow().ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
             var path = $"{ExportDirectory}/{stamp}-{head[..12]}.{format}";
             await _commands.RunAsync(session, ["mkdir", "-p", ExportDirectory], ct).ConfigureAwait(false);
             if (format == "patch")
@@ -186,12 +167,12 @@ public sealed partial class GitService
                     base64 = read.Stdout.Trim();
                 }
             }
-            _journal.Record(session, "git_export", $"{format} of {commits.Count} commits, {size} bytes at {path}");
+            journal.Record(session, "git_export", $"{format} of {commits.Count} commits, {size} bytes at {path}");
             return new GitExport(format, path, size, sha256, git.BaseCommit, head, branch.Length == 0 ? null : branch, commits, uncommitted, content, base64);
         }
         finally
         {
-            session.Touch(_time.GetUtcNow());
+            session.Touch(time.GetUtcNow());
             session.Gate.Release();
         }
     }
@@ -213,7 +194,7 @@ public sealed partial class GitService
         var (session, git) = Enter(sessionId, owner);
         try
         {
-            await _registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
+            await registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
             await _commands.CommitIfAskedAsync(session, commitMessage, ct).ConfigureAwait(false);
             var (commits, uncommitted, head) = await _commands.StateAsync(session, git.BaseCommit, ct).ConfigureAwait(false);
             var target = Validate(new GitRequest { Url = git.Url, Credentials = git.Credentials });
@@ -221,24 +202,24 @@ public sealed partial class GitService
                 new GitPushRequest(git.Url, head, remoteBranch, force),
                 _git.Timeout), ct).ConfigureAwait(false);
             ThrowIfFailed(outcome, $"Pushing to {remoteBranch} of {git.Url}");
-            _journal.Record(session, "git_push", $"{head[..12]} to {remoteBranch} ({commits.Count} commits)");
+            journal.Record(session, "git_push", $"{head[..12]} to {remoteBranch} ({commits.Count} commits)");
             LogPushed(_logger, session.Id, git.Url, remoteBranch, head);
             return new GitPushResult(remoteBranch, head, git.Url, commits, uncommitted);
         }
         finally
         {
-            session.Touch(_time.GetUtcNow());
+            session.Touch(time.GetUtcNow());
             session.Gate.Release();
         }
     }
 
     private (Session Session, GitWorkspace Git) Enter(string sessionId, string owner)
     {
-        var session = _registry.Get(sessionId, owner);
+        var session = registry.Get(sessionId, owner);
         session.EnsureUsable();
         var git = session.Git ?? throw new SandboxException(SandboxErrorCodes.NotAGitSession,
             $"Session {session.Id} was not created from a repository: create one with git = {{ url, ref }} to export or push changes.");
-        _registry.Lock(session, $"Session {session.Id} is running an execution or agent run; export or push when it is idle.");
+        registry.Lock(session, $"Session {session.Id} is running an execution or agent run; export or push when it is idle.");
         return (session, git);
     }
 

@@ -29,37 +29,21 @@ public sealed record LinkGrant(string SessionId, string Owner, string Path);
 /// bearer token (whoever holds the link may use it, like any presigned URL) and die with their session, their expiry,
 /// or the key.
 /// </summary>
-public sealed class LinkService
+public sealed class LinkService(SessionRegistry registry, Storage.ISessionStore store, IOptions<LinkOptions> options,
+    IOptions<Durability.DurabilityOptions> durability, TimeProvider time)
 {
-    private readonly SessionRegistry _registry;
-    private readonly Storage.ISessionStore _store;
-    private readonly LinkOptions _options;
-    private readonly Durability.DurabilityOptions _durability;
-    private readonly TimeProvider _time;
-    private readonly Lazy<LinkSigner> _signer;
+    private readonly Storage.ISessionStore _store = store;
+    private readonly LinkOptions _options = options.Value;
+    private readonly Lazy<LinkSigner> _signer = new(() => LinkSigner.FromKeyFile(KeyFile(options.Value, durability.Value)));
 
-    /// <summary>Creates the service.</summary>
-    public LinkService(SessionRegistry registry, Storage.ISessionStore store, IOptions<LinkOptions> options, IOptions<Durability.DurabilityOptions> durability,
-        TimeProvider time)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(durability);
-        _registry = registry;
-        _store = store;
-        _options = options.Value;
-        _durability = durability.Value;
-        _time = time;
-        _signer = new(() => LinkSigner.FromKeyFile(KeyFile));
-    }
-
-    private string KeyFile => string.IsNullOrEmpty(_options.KeyFile)
-        ? Path.Combine(_durability.ResolveDataDirectory(), "link-key")
-        : _options.KeyFile;
+    private static string KeyFile(LinkOptions options, Durability.DurabilityOptions durability) => string.IsNullOrEmpty(options.KeyFile)
+        ? Path.Combine(durability.ResolveDataDirectory(), "link-key")
+        : options.KeyFile;
 
     /// <summary>A link to <paramref name="path"/> of the caller's session.</summary>
     public FileLink Create(string sessionId, string owner, string path, string method, TimeSpan? expires, bool singleUse)
     {
-        var session = _registry.Get(sessionId, owner);
+        var session = registry.Get(sessionId, owner);
         session.EnsureUsable();
         var verb = (method ?? "GET").ToUpperInvariant();
         if (verb is not ("GET" or "PUT"))
@@ -72,7 +56,7 @@ public sealed class LinkService
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"expires_seconds must be between 1 and {_options.MaxExpiry.TotalSeconds}.");
         }
-        var expiresAt = _time.GetUtcNow() + life;
+        var expiresAt = time.GetUtcNow() + life;
         var claims = new LinkClaims(session.Id, owner, relative, verb, expiresAt.ToUnixTimeSeconds(),
             Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)), singleUse);
         return new FileLink(_signer.Value.Sign(claims), relative, verb, DateTimeOffset.FromUnixTimeSeconds(claims.ExpiresAt), singleUse);
@@ -83,7 +67,7 @@ public sealed class LinkService
     public LinkGrant? Peek(string token)
     {
         var claims = _signer.Value.Verify(token);
-        return claims is null || _time.GetUtcNow().ToUnixTimeSeconds() >= claims.ExpiresAt ? null : new LinkGrant(claims.SessionId, claims.Owner, claims.Path);
+        return claims is null || time.GetUtcNow().ToUnixTimeSeconds() >= claims.ExpiresAt ? null : new LinkGrant(claims.SessionId, claims.Owner, claims.Path);
     }
 
     /// <summary>What the token lets a request with <paramref name="method"/> on <paramref name="path"/> do; throws
@@ -92,7 +76,7 @@ public sealed class LinkService
     public async Task<LinkGrant> RedeemAsync(string token, string method, string path, CancellationToken ct)
     {
         var claims = _signer.Value.Verify(token) ?? throw Refused("This link is not valid.");
-        var now = _time.GetUtcNow().ToUnixTimeSeconds();
+        var now = time.GetUtcNow().ToUnixTimeSeconds();
         if (now >= claims.ExpiresAt)
         {
             throw Refused("This link has expired; ask for a new one.");
@@ -106,7 +90,7 @@ public sealed class LinkService
         {
             throw Refused("This link is for another path.");
         }
-        if (!_registry.TryFind(claims.SessionId, out var session) || session.Owner != claims.Owner || session.Status is SessionStatus.Closed or SessionStatus.Lost)
+        if (!registry.TryFind(claims.SessionId, out var session) || session.Owner != claims.Owner || session.Status is SessionStatus.Closed or SessionStatus.Lost)
         {
             throw Refused("This link's session is gone.");
         }

@@ -13,7 +13,8 @@ namespace Sandbox.Pool;
 /// <see cref="PoolOptions.Pause"/>), so that creating a session costs a hand-over instead of a container start. Only
 /// the default image with the default limits is pooled; a pooled sandbox is never reused after one session.
 /// </summary>
-public sealed partial class WarmPool : IAsyncDisposable
+public sealed partial class WarmPool(SandboxLauncher launcher, ISandboxBackend backend, IsolationPolicy isolation, IOptions<SandboxOptions> options,
+    IOptions<PoolOptions> pool, ILogger<WarmPool> logger) : IAsyncDisposable
 {
     /// <summary>The owner label of pooled sandboxes; the real owner is recorded by the session when one is taken.</summary>
     internal const string PoolOwner = "(warm-pool)";
@@ -23,26 +24,9 @@ public sealed partial class WarmPool : IAsyncDisposable
     private readonly SemaphoreSlim _filling = new(1, 1);
     private int _fillRequested;
     private readonly CancellationTokenSource _lifetime = new();
-    private readonly SandboxLauncher _launcher;
-    private readonly ISandboxBackend _backend;
-    private readonly IsolationPolicy _isolation;
-    private readonly SandboxOptions _options;
-    private readonly PoolOptions _pool;
-    private readonly ILogger<WarmPool> _logger;
-
-    /// <summary>Creates the pool (empty until <see cref="FillAsync"/>).</summary>
-    public WarmPool(SandboxLauncher launcher, ISandboxBackend backend, IsolationPolicy isolation, IOptions<SandboxOptions> options,
-        IOptions<PoolOptions> pool, ILogger<WarmPool> logger)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(pool);
-        _launcher = launcher;
-        _backend = backend;
-        _isolation = isolation;
-        _options = options.Value;
-        _pool = pool.Value;
-        _logger = logger;
-    }
+    private readonly SandboxOptions _options = options.Value;
+    private readonly PoolOptions _pool = pool.Value;
+    private readonly ILogger<WarmPool> _logger = logger;
 
     /// <summary>Sandboxes waiting in the pools of every tier.</summary>
     public int Count => _pools.Values.Sum(q => q.Count);
@@ -73,7 +57,7 @@ public sealed partial class WarmPool : IAsyncDisposable
                 }
                 if (_pool.Pause)
                 {
-                    await _backend.UnpauseAsync(pooled.ContainerId, ct).ConfigureAwait(false);
+                    await backend.UnpauseAsync(pooled.ContainerId, ct).ConfigureAwait(false);
                 }
                 RefillSoon();
                 return pooled;
@@ -83,7 +67,7 @@ public sealed partial class WarmPool : IAsyncDisposable
                 // A broken pooled sandbox is discarded; the next one (or a fresh start) serves the request.
                 LogDiscarded(_logger, pooled.Id, e.Message);
                 await pooled.Runner.DisposeAsync().ConfigureAwait(false);
-                await _launcher.RemoveQuietlyAsync(pooled.Id).ConfigureAwait(false);
+                await launcher.RemoveQuietlyAsync(pooled.Id).ConfigureAwait(false);
             }
         }
         return null;
@@ -107,7 +91,7 @@ public sealed partial class WarmPool : IAsyncDisposable
             {
                 while (Interlocked.Exchange(ref _fillRequested, 0) == 1)
                 {
-                    foreach (var tier in (await _isolation.GetStatusAsync(ct).ConfigureAwait(false)).Available)
+                    foreach (var tier in (await isolation.GetStatusAsync(ct).ConfigureAwait(false)).Available)
                     {
                         added += await FillTierAsync(tier, ct).ConfigureAwait(false);
                     }
@@ -123,25 +107,25 @@ public sealed partial class WarmPool : IAsyncDisposable
 
     private async Task<int> FillTierAsync(IsolationTier tier, CancellationToken ct)
     {
-        var (_, runtime) = await _isolation.ResolveAsync(tier, _options.DefaultImage, ct).ConfigureAwait(false);
+        var (_, runtime) = await isolation.ResolveAsync(tier, _options.DefaultImage, ct).ConfigureAwait(false);
         var queue = Queue(tier);
         var added = 0;
         while (queue.Count < _pool.Size && !ct.IsCancellationRequested)
         {
-            var sandbox = await _launcher.LaunchAsync(_options.DefaultImage, _options.DefaultLimits, PoolOwner, tier, runtime, ct).ConfigureAwait(false);
+            var sandbox = await launcher.LaunchAsync(_options.DefaultImage, _options.DefaultLimits, PoolOwner, tier, runtime, ct).ConfigureAwait(false);
             try
             {
                 // Its interpreter has finished starting, so a session's first call finds it ready.
                 await WaitForInterpreterAsync(sandbox.Runner, ct).ConfigureAwait(false);
                 if (_pool.Pause)
                 {
-                    await _backend.PauseAsync(sandbox.ContainerId, ct).ConfigureAwait(false);
+                    await backend.PauseAsync(sandbox.ContainerId, ct).ConfigureAwait(false);
                 }
             }
             catch
             {
                 await sandbox.Runner.DisposeAsync().ConfigureAwait(false);
-                await _launcher.RemoveQuietlyAsync(sandbox.Id).ConfigureAwait(false);
+                await launcher.RemoveQuietlyAsync(sandbox.Id).ConfigureAwait(false);
                 throw;
             }
             _ids[sandbox.Id] = 0;
@@ -176,7 +160,7 @@ public sealed partial class WarmPool : IAsyncDisposable
             {
                 _ids.TryRemove(pooled.Id, out _);
                 await pooled.Runner.DisposeAsync().ConfigureAwait(false);
-                await _backend.RemoveSandboxAsync(pooled.Id, ct).ConfigureAwait(false);
+                await backend.RemoveSandboxAsync(pooled.Id, ct).ConfigureAwait(false);
             }
         }
     }

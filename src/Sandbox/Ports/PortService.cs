@@ -9,50 +9,39 @@ namespace Sandbox.Ports;
 /// server, one connection at a time carried by the engine into the sandbox's loopback. The session gets no network for
 /// it: only this server reaches in, and nothing reaches out. A port must be exposed before it answers.
 /// </summary>
-public sealed class PortService
+public sealed class PortService(SessionRegistry registry, ISandboxBackend backend, SessionJournal journal)
 {
-    private readonly SessionRegistry _registry;
-    private readonly ISandboxBackend _backend;
-    private readonly SessionJournal _journal;
-
-    /// <summary>Preview ports over the backend's connections into sandboxes.</summary>
-    public PortService(SessionRegistry registry, ISandboxBackend backend, SessionJournal journal)
-    {
-        _registry = registry;
-        _backend = backend;
-        _journal = journal;
-    }
 
     /// <summary>Makes <paramref name="port"/> of the session reachable; returns the session.</summary>
     public async Task<SessionInfo> ExposeAsync(string sessionId, string owner, int port, CancellationToken ct)
     {
         Check(port);
-        var session = _registry.Get(sessionId, owner);
+        var session = registry.Get(sessionId, owner);
         session.EnsureUsable();
         session.ExposePort(port);
-        _journal.Record(session, "port", $"exposed {port}");
+        journal.Record(session, "port", $"exposed {port}");
         // Saved with the session, so a restarted server serves the port again.
-        await _journal.PersistAsync(session, ct).ConfigureAwait(false);
+        await journal.PersistAsync(session, ct).ConfigureAwait(false);
         return session.ToInfo();
     }
 
     /// <summary>Stops <paramref name="port"/> from answering through this server.</summary>
     public async Task<SessionInfo> UnexposeAsync(string sessionId, string owner, int port, CancellationToken ct)
     {
-        var session = _registry.Get(sessionId, owner);
+        var session = registry.Get(sessionId, owner);
         if (!session.UnexposePort(port))
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"Port {port} of session {session.Id} is not exposed.");
         }
-        _journal.Record(session, "port", $"unexposed {port}");
-        await _journal.PersistAsync(session, ct).ConfigureAwait(false);
+        journal.Record(session, "port", $"unexposed {port}");
+        await journal.PersistAsync(session, ct).ConfigureAwait(false);
         return session.ToInfo();
     }
 
     /// <summary>Throws unless <paramref name="port"/> of the caller's session is exposed.</summary>
     public void EnsureExposed(string sessionId, string owner, int port)
     {
-        var session = _registry.Get(sessionId, owner);
+        var session = registry.Get(sessionId, owner);
         session.EnsureUsable();
         session.EnsureExposed(port);
     }
@@ -60,12 +49,12 @@ public sealed class PortService
     /// <summary>A connection to an exposed port of the session.</summary>
     public async Task<Stream> ConnectAsync(string sessionId, string owner, int port, CancellationToken ct)
     {
-        var session = _registry.Get(sessionId, owner);
+        var session = registry.Get(sessionId, owner);
         session.EnsureUsable();
         session.EnsureExposed(port);
-        await _registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
+        await registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
         session.Touch(DateTimeOffset.UtcNow);
-        return await _backend.ConnectPortAsync(session.ContainerId, port, ct).ConfigureAwait(false);
+        return await backend.ConnectPortAsync(session.ContainerId, port, ct).ConfigureAwait(false);
     }
 
     private static void Check(int port)

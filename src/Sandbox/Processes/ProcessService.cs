@@ -17,30 +17,14 @@ namespace Sandbox.Processes;
 /// memory), end with it, and keep their whole output in <c>/workspace/.outputs</c> with the recent part in memory.
 /// The runner owns them; this service asks it over the session's connection.
 /// </summary>
-public sealed class ProcessService
+public sealed class ProcessService(SessionRegistry registry, ExecutionSafety safety, SessionJournal journal, IOptions<ProcessOptions> options,
+    IOptions<Execution.ExecutionOptions> execution, TimeProvider time)
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(15);
 
-    private readonly SessionRegistry _registry;
-    private readonly ExecutionSafety _safety;
-    private readonly SessionJournal _journal;
-    private readonly ProcessOptions _options;
-    private readonly Execution.ExecutionOptions _execution;
-    private readonly TimeProvider _time;
-
-    /// <summary>Creates the service.</summary>
-    public ProcessService(SessionRegistry registry, ExecutionSafety safety, SessionJournal journal, IOptions<ProcessOptions> options,
-        IOptions<Execution.ExecutionOptions> execution, TimeProvider time)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(execution);
-        _registry = registry;
-        _safety = safety;
-        _journal = journal;
-        _options = options.Value;
-        _execution = execution.Value;
-        _time = time;
-    }
+    private readonly ProcessOptions _options = options.Value;
+    private readonly Execution.ExecutionOptions _execution = execution.Value;
+    private readonly TimeProvider _time = time;
 
     /// <summary>Starts a background process.</summary>
     public async Task<ProcessInfo> StartAsync(string sessionId, string owner, ProcessRequest request, CancellationToken ct)
@@ -51,14 +35,14 @@ public sealed class ProcessService
         if (request.Command is { } command)
         {
             // The same static check as bash code in execute_code.
-            await _safety.CheckAsync(session, new ExecutionRequest { Code = command, Language = "bash", Allow = request.Allow }, ct).ConfigureAwait(false);
+            await safety.CheckAsync(session, new ExecutionRequest { Code = command, Language = "bash", Allow = request.Allow }, ct).ConfigureAwait(false);
         }
         var id = "p" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
         var reply = await AskAsync(session, new ProcStartRequest(id, argv, request.Cwd ?? "", request.Env ?? new Dictionary<string, string>(), _options.MaxPerSession),
             "start_process", ct).ConfigureAwait(false);
         var info = Info(reply.Body);
         var text = request.Command ?? string.Join(' ', argv);
-        _journal.Record(new HistoryEntry(session.Id, session.Owner, "process", _time.GetUtcNow(), request.Command is null ? "argv" : "bash",
+        journal.Record(new HistoryEntry(session.Id, session.Owner, "process", _time.GetUtcNow(), request.Command is null ? "argv" : "bash",
             Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text))), text.Length, Output: "started " + info.ProcessId));
         return info;
     }
@@ -118,7 +102,7 @@ public sealed class ProcessService
         var session = await UsableAsync(sessionId, owner, ct).ConfigureAwait(false);
         var reply = await AskAsync(session, new ProcKillRequest(processId), "kill_process", ct).ConfigureAwait(false);
         var info = Info(reply.Body);
-        _journal.Record(session, "process", $"killed {info.ProcessId} (exit {info.ExitCode})");
+        journal.Record(session, "process", $"killed {info.ProcessId} (exit {info.ExitCode})");
         return info;
     }
 
@@ -147,9 +131,9 @@ public sealed class ProcessService
 
     private async Task<Session> UsableAsync(string sessionId, string owner, CancellationToken ct)
     {
-        var session = _registry.Get(sessionId, owner);
+        var session = registry.Get(sessionId, owner);
         session.EnsureUsable();
-        await _registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
+        await registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
         session.Touch(_time.GetUtcNow());
         return session;
     }

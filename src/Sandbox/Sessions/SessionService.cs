@@ -12,84 +12,66 @@ namespace Sandbox.Sessions;
 /// Sessions themselves: create (from the warm pool when it fits), look up, list, pause, resume, close, and the idle
 /// and lifetime expiry. Sessions are isolated by owner: another caller's session id behaves like an unknown one.
 /// </summary>
-public sealed partial class SessionService
+public sealed partial class SessionService(SessionRegistry registry, SessionCreator creator, SessionCloser closer, IsolationPolicy isolation,
+    ISandboxBackend backend, SessionJournal journal, IOptions<SandboxOptions> options)
 {
-    private readonly SessionRegistry _registry;
-    private readonly IsolationPolicy _isolation;
-    private readonly ISandboxBackend _backend;
-    private readonly SessionJournal _journal;
-    private readonly SandboxOptions _options;
-    private readonly SessionCreator _creator;
-    private readonly SessionCloser _closer;
-
-    /// <summary>Creates the service.</summary>
-    public SessionService(SessionRegistry registry, SessionCreator creator, SessionCloser closer, IsolationPolicy isolation, ISandboxBackend backend,
-        SessionJournal journal, IOptions<SandboxOptions> options)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        _registry = registry;
-        _creator = creator;
-        _closer = closer;
-        _isolation = isolation;
-        _backend = backend;
-        _journal = journal;
-        _options = options.Value;
-    }
+    private readonly IsolationPolicy _isolation = isolation;
+    private readonly SandboxOptions _options = options.Value;
 
     /// <summary>Number of live sessions of all callers.</summary>
-    public int Count => _registry.Count;
+    public int Count => registry.Count;
 
     /// <summary>Creates a session: one hardened sandbox with a bounded workspace and a running interpreter.</summary>
-    public Task<SessionInfo> CreateAsync(SessionSpec spec, string owner, CancellationToken ct) => _creator.CreateAsync(spec, owner, ct);
+    public Task<SessionInfo> CreateAsync(SessionSpec spec, string owner, CancellationToken ct) => creator.CreateAsync(spec, owner, ct);
 
     /// <summary>Makes <paramref name="count"/> new sessions with a copy of a running session's workspace (same image,
     /// limits, tier and network list). Their Python interpreters start fresh: files are copied, memory is not.</summary>
     public Task<IReadOnlyList<SessionInfo>> ForkAsync(string sessionId, string owner, int count, CancellationToken ct) =>
-        _creator.ForkAsync(sessionId, owner, count, ct);
+        creator.ForkAsync(sessionId, owner, count, ct);
 
     /// <summary>The caller's session.</summary>
-    public SessionInfo Get(string sessionId, string owner) => _registry.Get(sessionId, owner).ToInfo();
+    public SessionInfo Get(string sessionId, string owner) => registry.Get(sessionId, owner).ToInfo();
 
     /// <summary>The caller's sessions, newest first.</summary>
     public IReadOnlyList<SessionInfo> List(string owner) =>
-        _registry.All.Where(s => s.Owner == owner).Select(s => s.ToInfo())
+        registry.All.Where(s => s.Owner == owner).Select(s => s.ToInfo())
             .OrderByDescending(s => s.CreatedAt).ToList();
 
     /// <summary>Every live session of every caller (for tests and administration; not exposed to callers).</summary>
-    public IReadOnlyList<SessionInfo> ListAll() => _registry.All.Select(s => s.ToInfo()).ToList();
+    public IReadOnlyList<SessionInfo> ListAll() => registry.All.Select(s => s.ToInfo()).ToList();
 
     /// <summary>Engine reachability, image presence and session count.</summary>
     public async Task<SandboxHealth> GetHealthAsync(CancellationToken ct)
     {
-        var engine = await _backend.GetEngineStatusAsync(ct).ConfigureAwait(false);
+        var engine = await backend.GetEngineStatusAsync(ct).ConfigureAwait(false);
         IReadOnlyList<ImageStatus> images = engine.Reachable
-            ? await _backend.GetImageStatusAsync(ct).ConfigureAwait(false)
+            ? await backend.GetImageStatusAsync(ct).ConfigureAwait(false)
             : _options.Images.Select(kv => new ImageStatus(kv.Key, kv.Value, false, null, null)).ToList();
         var isolation = engine.Reachable ? await _isolation.RefreshAsync(ct).ConfigureAwait(false) : _isolation.Status();
-        return new SandboxHealth(engine, images, _registry.Count, isolation);
+        return new SandboxHealth(engine, images, registry.Count, isolation);
     }
 
     /// <summary>The caller's session history (audit log), oldest first.</summary>
     public async Task<IReadOnlyList<HistoryEntry>> GetHistoryAsync(string sessionId, string owner, int limit, CancellationToken ct)
     {
-        var session = _registry.Get(sessionId, owner);
-        return await _journal.Store.GetHistoryAsync(session.Id, Math.Clamp(limit, 1, 10_000), ct).ConfigureAwait(false);
+        var session = registry.Get(sessionId, owner);
+        return await journal.Store.GetHistoryAsync(session.Id, Math.Clamp(limit, 1, 10_000), ct).ConfigureAwait(false);
     }
 
     /// <summary>Freezes a session's processes so an idle session costs no CPU. Its state and files are kept.</summary>
     public async Task<SessionInfo> PauseAsync(string sessionId, string owner, CancellationToken ct)
     {
-        var session = _registry.Get(sessionId, owner);
+        var session = registry.Get(sessionId, owner);
         session.EnsureUsable();
-        _registry.Lock(session, $"Session {session.Id} is running an execution; pause it when it is idle.");
+        registry.Lock(session, $"Session {session.Id} is running an execution; pause it when it is idle.");
         try
         {
             if (session.Status == SessionStatus.Ready)
             {
-                await _backend.PauseAsync(session.ContainerId, ct).ConfigureAwait(false);
+                await backend.PauseAsync(session.ContainerId, ct).ConfigureAwait(false);
                 session.MarkPaused();
-                _journal.Record(session, "paused");
-                await _journal.PersistAsync(session, ct).ConfigureAwait(false);
+                journal.Record(session, "paused");
+                await journal.PersistAsync(session, ct).ConfigureAwait(false);
             }
             return session.ToInfo();
         }
@@ -102,18 +84,18 @@ public sealed partial class SessionService
     /// <summary>Thaws a paused session (executions and file operations also do this on their own).</summary>
     public async Task<SessionInfo> ResumeAsync(string sessionId, string owner, CancellationToken ct)
     {
-        var session = await _registry.GetRunningAsync(sessionId, owner, ct).ConfigureAwait(false);
+        var session = await registry.GetRunningAsync(sessionId, owner, ct).ConfigureAwait(false);
         return session.ToInfo();
     }
 
     /// <summary>Closes a session: its sandbox and workspace are removed, even if the sandbox is already gone.</summary>
-    public Task CloseAsync(string sessionId, string owner, CancellationToken ct) => _closer.CloseAsync(_registry.Get(sessionId, owner), "closed by caller", ct);
+    public Task CloseAsync(string sessionId, string owner, CancellationToken ct) => closer.CloseAsync(registry.Get(sessionId, owner), "closed by caller", ct);
 
     /// <summary>Closes sessions idle past their timeout or older than the maximum lifetime. Returns how many.</summary>
-    public Task<int> ReapAsync(CancellationToken ct) => _closer.ReapAsync(ct);
+    public Task<int> ReapAsync(CancellationToken ct) => closer.ReapAsync(ct);
 
     /// <summary>Closes every session and empties the warm pool.</summary>
-    public Task CloseAllAsync(string why, CancellationToken ct) => _closer.CloseAllAsync(why, ct);
+    public Task CloseAllAsync(string why, CancellationToken ct) => closer.CloseAllAsync(why, ct);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: cleanup failed: {Error}")]
     internal static partial void LogCleanupFailed(ILogger logger, string sessionId, string error);
