@@ -44,9 +44,9 @@ internal sealed partial class ProxiedNetwork(IDockerClient client, string instan
         {
             // Leftovers of a crash would make the names clash.
             await CloseAsync(sessionId, containerId, ct).ConfigureAwait(false);
-            await ProxyPlumbing.CreateNetworkAsync(client, network, ProxyPlumbing.Labels(instanceId, sessionId, shape.NetworkRole), ct).ConfigureAwait(false);
+            await ProxyPlumbing.CreateNetworkAsync(client, network, SandboxLabels.Of(instanceId, sessionId, shape.NetworkRole, DateTimeOffset.UtcNow), ct).ConfigureAwait(false);
             stream = await ProxyPlumbing.StartProxyAsync(client, ProxyName(sessionId), proxyImage, shape.Script, network, shape.Alias, egressNetwork,
-                extraHosts, ProxyPlumbing.Labels(instanceId, sessionId, shape.ProxyRole), ct).ConfigureAwait(false);
+                extraHosts, SandboxLabels.Of(instanceId, sessionId, shape.ProxyRole, DateTimeOffset.UtcNow), ct).ConfigureAwait(false);
             var handle = connect(stream);
             stream = null;
             try

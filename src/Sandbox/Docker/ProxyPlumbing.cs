@@ -12,10 +12,6 @@ namespace Sandbox.Docker;
 /// </summary>
 internal static class ProxyPlumbing
 {
-    /// <summary>Labels of a session's proxy pieces.</summary>
-    public static Dictionary<string, string> Labels(string instanceId, string sessionId, string role) =>
-        SandboxLabels.Of(instanceId, sessionId, role, DateTimeOffset.UtcNow);
-
     /// <summary>Creates an internal network whose members reach each other and nothing else.</summary>
     public static Task CreateNetworkAsync(IDockerClient client, string name, Dictionary<string, string> labels, CancellationToken ct) =>
         DockerCall.Run(() => client.Networks.CreateNetworkAsync(new NetworksCreateParameters
