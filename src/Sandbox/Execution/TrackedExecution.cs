@@ -7,7 +7,7 @@ namespace Sandbox.Execution;
 /// ordered log of events that readers page through with a cursor, and ends with a result or a failure. Whoever waits
 /// can stop waiting without stopping the code; only <see cref="Cancel"/>, the deadline or the session's end stop it.
 /// </summary>
-internal sealed class TrackedExecution
+internal sealed class TrackedExecution(string id, string sessionId, string owner, ExecutionRequest request, DateTimeOffset startedAt)
 {
     private readonly object _sync = new();
     private readonly List<ExecutionEvent> _events = [];
@@ -18,20 +18,11 @@ internal sealed class TrackedExecution
     private ExecutionResult? _result;
     private SandboxException? _failure;
 
-    public TrackedExecution(string id, string sessionId, string owner, ExecutionRequest request, DateTimeOffset startedAt)
-    {
-        Id = id;
-        SessionId = sessionId;
-        Owner = owner;
-        Request = request;
-        StartedAt = startedAt;
-    }
-
-    public string Id { get; }
-    public string SessionId { get; }
-    public string Owner { get; }
-    public ExecutionRequest Request { get; }
-    public DateTimeOffset StartedAt { get; }
+    public string Id { get; } = id;
+    public string SessionId { get; } = sessionId;
+    public string Owner { get; } = owner;
+    public ExecutionRequest Request { get; } = request;
+    public DateTimeOffset StartedAt { get; } = startedAt;
 
     /// <summary>Stops the code when cancelled (cancel_execution, a caller that gives up while it waits, session close).</summary>
     public CancellationToken Token => _cts.Token;

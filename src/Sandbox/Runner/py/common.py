@@ -46,14 +46,20 @@ def out(msg, hold=False):
         HELD.append(data)
         data = b"".join(HELD)
         HELD.clear()
-    write(data)
+    write_all(1, data)
 
 
-def write(data):
+def write_all(fd, data):
     view = memoryview(data)
     while view:
-        n = os.write(1, view)
-        view = view[n:]
+        view = view[os.write(fd, view):]
+
+
+def close_quietly(fd):
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def demote(nproc=None):

@@ -134,10 +134,7 @@ class Kernel:
         for f in (k["proc"].stdout, k["proc"].stderr):
             f.close()
         for fd in (k["ctl_w"], k["ctl_r"]):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+            close_quietly(fd)
 
     def on_kernel_ctl(self):
         k = self.kernel

@@ -48,19 +48,14 @@ class Stream:
         try:
             if self.raw > SPILL_MAX:
                 raise OSError(27, "the output log reached %d bytes" % SPILL_MAX)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self.spill, view):]
+            write_all(self.spill, data)
         except OSError as e:
             self.spill_error = e.strerror or str(e)
             self.close_spill()
 
     def close_spill(self):
         if self.spill is not None:
-            try:
-                os.close(self.spill)
-            except OSError:
-                pass
+            close_quietly(self.spill)
             self.spill = None
             self.kept = True
 
@@ -108,18 +103,13 @@ class Ring:
         self.buf = (self.buf + data)[-RING:]
         if self.spill is not None:
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(self.spill, view):]
+                write_all(self.spill, data)
             except OSError:
                 self.close()
 
     def close(self):
         if self.spill is not None:
-            try:
-                os.close(self.spill)
-            except OSError:
-                pass
+            close_quietly(self.spill)
             self.spill = None
 
     def since(self, start, limit):
