@@ -1,5 +1,6 @@
 // Browser tests of the dashboard in headless Chromium: token prompt, create a session, run code and watch its output
-// arrive live, type into the session's terminal, upload and download a file, open an agent run's timeline and live
+// arrive live, open a preview on its own origin (where nothing of the dashboard's is reachable), type into the
+// session's terminal, upload and download a file, open an agent run's timeline and live
 // output, close the session; screenshots of each page at
 // 1280x800 and one narrow window. Usage: node ui.mjs BASE_URL TOKEN SCREENSHOT_DIR
 import { readFileSync } from "node:fs";
@@ -71,7 +72,7 @@ await step("start a background process, follow its output live, and kill it", as
   await page.waitForFunction(() => document.querySelector("#watch-output").textContent.includes("tick 2"), null, { timeout: 15000 });
 });
 
-await step("expose a web server of the session and open it in the browser (the session keeps no network)", async () => {
+await step("expose a web server, open it on its own origin, and find nothing of the dashboard's there", async () => {
   const put = await fetch(`${base}/api/sessions/${encodeURIComponent(sessionId)}/files/site/index.html`,
     { method: "PUT", headers: { Authorization: `Bearer ${token}` }, body: "<h1 id='preview'>served from the sandbox</h1>" });
   expect(put.ok, `upload answered ${put.status}`);
@@ -79,15 +80,33 @@ await step("expose a web server of the session and open it in the browser (the s
   await page.fill("#expose-port", "8000");
   await page.click("#expose");
   await page.locator('a[data-port="8000"]').waitFor({ timeout: 10000 });
-  const href = await page.getAttribute('a[data-port="8000"]', "href");
-  const preview = await context.newPage(); // the dashboard's context: it holds the token cookie for preview ports
+  // The dashboard holds its terminal cookie (set with the token) while the preview page tries to use it.
+  const [preview] = await Promise.all([context.waitForEvent("page"), page.click('a[data-port="8000"]')]);
+  await preview.waitForURL(/^http:\/\/8000-[0-9a-f]{32}\.localhost:\d+\/$/, { timeout: 15000 });
   let ok = false;
   for (let i = 0; i < 50 && !ok; i++) {
-    const r = await preview.goto(base + href);
-    ok = r.status() === 200 && (await preview.textContent("body")).includes("served from the sandbox");
-    if (!ok) await new Promise((f) => setTimeout(f, 200));
+    ok = (await preview.textContent("body").catch(() => "")).includes("served from the sandbox");
+    if (!ok) { await new Promise((f) => setTimeout(f, 200)); await preview.reload(); }
   }
   expect(ok, "the preview page did not show the session's page");
+  const seen = await preview.evaluate(async ([api, id]) => {
+    const attempt = async (f) => { try { return await f(); } catch (e) { return "refused"; } };
+    const socket = () => new Promise((done) => {
+      const ws = new WebSocket(api.replace(/^http/, "ws") + `/api/sessions/${encodeURIComponent(id)}/terminal`);
+      ws.onopen = () => { ws.close(); done("opened"); };
+      ws.onerror = () => done("refused");
+    });
+    return {
+      cookies: document.cookie,
+      stored: sessionStorage.getItem("sandbox-token"),
+      sessions: await attempt(async () => (await fetch(api + "/api/sessions", { credentials: "include" })).status),
+      terminal: await socket(),
+      own: (await fetch("/")).status,
+    };
+  }, [base, sessionId]);
+  expect(seen.cookies === "" && seen.stored === null, `the preview page sees ${JSON.stringify(seen)}`);
+  expect(seen.sessions === "refused" && seen.terminal === "refused", `the preview page reached the API: ${JSON.stringify(seen)}`);
+  expect(seen.own === 200, `the preview page cannot fetch its own origin: ${JSON.stringify(seen)}`);
   await preview.close();
 });
 

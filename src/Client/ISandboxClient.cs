@@ -30,8 +30,11 @@ public interface ISandboxClient : IAsyncDisposable
     /// <summary>The lines of an execution's kept output that match a regular expression.</summary>
     Task<OutputMatchesDto> GrepOutputAsync(string sessionId, string executionId, string pattern, string stream = "stdout", int maxMatches = 100, CancellationToken cancellationToken = default);
 
-    /// <summary>Makes a port a server in the session listens on reachable at <c>/api/sessions/{id}/ports/{port}/</c>.</summary>
+    /// <summary>Makes a port a server in the session listens on reachable on a preview origin of its own.</summary>
     Task<SessionDto> ExposePortAsync(string sessionId, int port, CancellationToken cancellationToken = default);
+
+    /// <summary>A short-lived grant (and a browser link) that opens the preview of an exposed port, and nothing else.</summary>
+    Task<PreviewDto> OpenPreviewAsync(string sessionId, int port, CancellationToken cancellationToken = default);
 
     /// <summary>Closes a preview port.</summary>
     Task<SessionDto> UnexposePortAsync(string sessionId, int port, CancellationToken cancellationToken = default);

@@ -212,6 +212,10 @@ public sealed class SandboxMcpClient : ISandboxClient
         Get<SessionDto>(await CallAsync("expose_port", new() { ["session_id"] = sessionId, ["port"] = port }, cancellationToken).ConfigureAwait(false), "session");
 
     /// <inheritdoc />
+    public async Task<PreviewDto> OpenPreviewAsync(string sessionId, int port, CancellationToken cancellationToken = default) =>
+        Get<PreviewDto>(await CallAsync("open_preview", new() { ["session_id"] = sessionId, ["port"] = port }, cancellationToken).ConfigureAwait(false), "preview");
+
+    /// <inheritdoc />
     public async Task<SessionDto> UnexposePortAsync(string sessionId, int port, CancellationToken cancellationToken = default) =>
         Get<SessionDto>(await CallAsync("unexpose_port", new() { ["session_id"] = sessionId, ["port"] = port }, cancellationToken).ConfigureAwait(false), "session");
 

@@ -173,6 +173,13 @@ public sealed class SandboxRestClient : ISandboxClient
     }
 
     /// <inheritdoc />
+    public async Task<PreviewDto> OpenPreviewAsync(string sessionId, int port, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.PostAsync($"api/sessions/{Escape(sessionId)}/ports/{port}/grant", null, cancellationToken).ConfigureAwait(false);
+        return await Read<PreviewDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async Task<SessionDto> UnexposePortAsync(string sessionId, int port, CancellationToken cancellationToken = default)
     {
         using var r = await _http.DeleteAsync($"api/sessions/{Escape(sessionId)}/expose/{port}", cancellationToken).ConfigureAwait(false);

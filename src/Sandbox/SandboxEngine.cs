@@ -27,6 +27,7 @@ public sealed class SandboxEngine(
     Egress.EgressService egress,
     Git.GitService git,
     Terminals.TerminalService terminals,
+    Ports.PortService ports,
     WarmPool pool,
     SessionRecovery recovery,
     OrphanSweeper orphans,
@@ -72,6 +73,9 @@ public sealed class SandboxEngine(
 
     /// <summary>Interactive terminals in sessions.</summary>
     public Terminals.TerminalService Terminals => terminals;
+
+    /// <summary>Preview ports: expose, grant, connect.</summary>
+    public Ports.PortService Ports => ports;
 
     /// <summary>The warm pool.</summary>
     public WarmPool Pool => pool;

@@ -111,6 +111,15 @@ public sealed class SandboxClientContractTests(ServerFixture server)
         var lm = await sm.ListFilesAsync();
         Assert.Equal(lr.Select(f => (f.Name, f.Kind, f.Size)), lm.Select(f => (f.Name, f.Kind, f.Size)));
 
+        // A preview: the same from both faces, each on an origin of its session's own.
+        foreach (var (client, id) in new[] { (rest, sr.Id), (mcp, sm.Id) })
+        {
+            Assert.Equal([8000], (await client.ExposePortAsync(id, 8000)).Ports);
+            var preview = await client.OpenPreviewAsync(id, 8000);
+            Assert.Equal((id, 8000, $"http://{Sandbox.Ports.PreviewHost.Label(id, 8000)}.localhost:{server.BaseAddress.Port}", preview.Origin + "/", (string?)null),
+                (preview.SessionId, preview.Port, preview.Origin, preview.Url, preview.Grant));
+        }
+
         var infoR = await rest.GetSessionAsync(sr.Id);
         var infoM = await mcp.GetSessionAsync(sm.Id);
         Assert.Equal(infoR.Ports, infoM.Ports); // a list: compared by content here, by reference in the record

@@ -118,7 +118,7 @@ public sealed record SessionDto
     public string Isolation { get; init; } = "container";
     /// <summary>Its network; null: none at all.</summary>
     public NetworkDto? Network { get; init; }
-    /// <summary>Its exposed preview ports, reachable at <c>/api/sessions/{id}/ports/{port}/</c>.</summary>
+    /// <summary>Its exposed preview ports, each served on an origin of its own (open one with a preview grant).</summary>
     public IReadOnlyList<int> Ports { get; init; } = [];
     /// <summary>The repository it was cloned from; null for other sessions.</summary>
     public GitWorkspaceDto? Git { get; init; }
@@ -177,3 +177,15 @@ public sealed record PackagesDto(string Image, string Reference, IReadOnlyList<s
 public sealed record HistoryEntryDto(
     string Kind, DateTimeOffset At, string? Language, string? CodeSha256, int? CodeSize, int? ExitCode, string? ErrorType,
     bool TimedOut, double? DurationMs, string? Output);
+
+/// <summary>A preview of an exposed port: its own origin, and a link that opens it in a browser.</summary>
+/// <param name="SessionId">The session.</param>
+/// <param name="Port">The port.</param>
+/// <param name="Origin">The preview's origin (<c>{scheme}://{port}-{session}.{preview domain}</c>): pages there share
+/// nothing with the API's origin.</param>
+/// <param name="Url">Opens the preview in a browser: the origin, with the grant when the server has tokens (the browser
+/// trades it for a cookie of that origin at once).</param>
+/// <param name="Grant">The grant itself, for a program (send it as <c>X-Sandbox-Preview-Grant</c>); null when the
+/// server has no tokens (its previews are open, like its API).</param>
+/// <param name="ExpiresAt">When the grant stops opening the preview.</param>
+public sealed record PreviewDto(string SessionId, int Port, string Origin, string Url, string? Grant, DateTimeOffset ExpiresAt);

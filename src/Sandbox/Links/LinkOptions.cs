@@ -18,6 +18,10 @@ public sealed class LinkOptions : IValidatableObject, ISandboxOptionsSection
     /// <summary>The longest a link may live.</summary>
     public TimeSpan MaxExpiry { get; set; } = TimeSpan.FromHours(24);
 
+    /// <summary>How long a preview grant opens its preview (the dashboard asks for a new one at each click; a browser
+    /// that holds one past this time is asked to open the preview again).</summary>
+    public TimeSpan PreviewGrantExpiry { get; set; } = TimeSpan.FromHours(1);
+
     /// <summary>The largest file one upload link takes (the workspace's free space bounds it too).</summary>
     [Range(1, long.MaxValue)] public long MaxUploadBytes { get; set; } = 4L << 30;
 
@@ -31,6 +35,10 @@ public sealed class LinkOptions : IValidatableObject, ISandboxOptionsSection
         if (MaxExpiry <= TimeSpan.Zero || DefaultExpiry <= TimeSpan.Zero || DefaultExpiry > MaxExpiry)
         {
             yield return new ValidationResult("DefaultExpiry and MaxExpiry must be positive, DefaultExpiry at most MaxExpiry.", [nameof(DefaultExpiry)]);
+        }
+        if (PreviewGrantExpiry <= TimeSpan.Zero || PreviewGrantExpiry > TimeSpan.FromDays(7))
+        {
+            yield return new ValidationResult("PreviewGrantExpiry must be positive and at most 7 days.", [nameof(PreviewGrantExpiry)]);
         }
         if (MaxUploadBytes >= 8L << 30)
         {

@@ -82,6 +82,11 @@ public sealed class LinkService(SessionRegistry registry, Storage.ISessionStore 
             throw Refused("This link has expired; ask for a new one.");
         }
         var verb = method == "HEAD" ? "GET" : method;
+        // Only file links open files (a preview grant is signed with the same key but opens a preview only).
+        if (claims.Method is not ("GET" or "PUT"))
+        {
+            throw Refused("This link is not valid.");
+        }
         if (!string.Equals(verb, claims.Method, StringComparison.Ordinal))
         {
             throw Refused($"This link is for {claims.Method} only.");
@@ -101,6 +106,15 @@ public sealed class LinkService(SessionRegistry registry, Storage.ISessionStore 
         }
         return new LinkGrant(claims.SessionId, claims.Owner, claims.Path);
     }
+
+    /// <summary>Signs claims with the server's link key (preview grants use it too).</summary>
+    internal string Sign(LinkClaims claims) => _signer.Value.Sign(claims);
+
+    /// <summary>The claims of a token signed with the server's link key, or null.</summary>
+    internal LinkClaims? Verify(string token) => _signer.Value.Verify(token);
+
+    /// <summary>How long a preview grant lives.</summary>
+    internal TimeSpan PreviewGrantExpiry => _options.PreviewGrantExpiry;
 
     private static SandboxException Refused(string message) => new(SandboxErrorCodes.Forbidden, message);
 }

@@ -1,5 +1,8 @@
+using System.Globalization;
+using System.Security.Cryptography;
 using Sandbox.Backend;
 using Sandbox.Durability;
+using Sandbox.Links;
 using Sandbox.Sessions;
 
 namespace Sandbox.Ports;
@@ -7,10 +10,14 @@ namespace Sandbox.Ports;
 /// <summary>
 /// Preview ports: a server listening inside a session (a dev server, a notebook, an app) made reachable through this
 /// server, one connection at a time carried by the engine into the sandbox's loopback. The session gets no network for
-/// it: only this server reaches in, and nothing reaches out. A port must be exposed before it answers.
+/// it: only this server reaches in, and nothing reaches out. A port must be exposed before it answers. Each preview is
+/// served on an origin of its own (<see cref="PreviewHost"/>), opened by a <see cref="PreviewGrant"/>: the API token
+/// never goes there.
 /// </summary>
-public sealed class PortService(SessionRegistry registry, ISandboxBackend backend, SessionJournal journal)
+public sealed class PortService(SessionRegistry registry, ISandboxBackend backend, SessionJournal journal, LinkService links, TimeProvider time)
 {
+    // A preview grant is a signed link whose method is this (no file link has it) and whose path is the port.
+    private const string PreviewMethod = "PREVIEW";
 
     /// <summary>Makes <paramref name="port"/> of the session reachable; returns the session.</summary>
     public async Task<SessionInfo> ExposeAsync(string sessionId, string owner, int port, CancellationToken ct)
@@ -55,6 +62,40 @@ public sealed class PortService(SessionRegistry registry, ISandboxBackend backen
         await registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
         session.Touch(DateTimeOffset.UtcNow);
         return await backend.ConnectPortAsync(session.ContainerId, port, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>A grant that opens the preview of <paramref name="port"/> of the caller's session, and nothing else,
+    /// until it expires.</summary>
+    public PreviewGrant Grant(string sessionId, string owner, int port)
+    {
+        var session = registry.Get(sessionId, owner);
+        session.EnsureUsable();
+        session.EnsureExposed(port);
+        var label = PreviewHost.Label(session.Id, port);
+        var expiresAt = DateTimeOffset.FromUnixTimeSeconds((time.GetUtcNow() + links.PreviewGrantExpiry).ToUnixTimeSeconds());
+        var claims = new LinkClaims(session.Id, owner, port.ToString(CultureInfo.InvariantCulture), PreviewMethod, expiresAt.ToUnixTimeSeconds(),
+            Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)), false);
+        return new PreviewGrant(links.Sign(claims), session.Id, port, label, expiresAt);
+    }
+
+    /// <summary>The caller a grant acts for, when it is valid for the preview of <paramref name="port"/> of session
+    /// <paramref name="sessionId"/>; throws <c>forbidden</c> (saying why) otherwise.</summary>
+    public string Authorize(string grant, string sessionId, int port)
+    {
+        var claims = links.Verify(grant);
+        if (claims is null || claims.Method != PreviewMethod)
+        {
+            throw new SandboxException(SandboxErrorCodes.Forbidden, "This preview grant is not valid. Open the preview again from the dashboard (or ask the API for a grant).");
+        }
+        if (claims.SessionId != sessionId || claims.Path != port.ToString(CultureInfo.InvariantCulture))
+        {
+            throw new SandboxException(SandboxErrorCodes.Forbidden, "This preview grant is for another preview.");
+        }
+        if (time.GetUtcNow().ToUnixTimeSeconds() >= claims.ExpiresAt)
+        {
+            throw new SandboxException(SandboxErrorCodes.Forbidden, "This preview grant has expired. Open the preview again from the dashboard (or ask the API for a new grant).");
+        }
+        return claims.Owner;
     }
 
     private static void Check(int port)

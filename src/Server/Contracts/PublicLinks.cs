@@ -1,10 +1,11 @@
 using Sandbox.Client.Contracts;
 using Sandbox.Links;
+using Sandbox.Ports;
 using Sandbox.Server.Hosting;
 
 namespace Sandbox.Server.Contracts;
 
-/// <summary>Addresses the server hands out (file links, export links, preview ports), the same from both faces.</summary>
+/// <summary>Addresses the server hands out (file links, export links, previews), the same from both faces.</summary>
 internal static class PublicLinks
 {
     /// <summary>The server's address for links: <c>Server:PublicUrl</c>, else the request's own.</summary>
@@ -20,7 +21,26 @@ internal static class PublicLinks
     public static string ExportLink(LinkService links, string sessionId, string owner, string path, HttpContext? http, ServerOptions server) =>
         links.Create(sessionId, owner, path, "GET", null, false).ToDto(BaseUrl(http, server)).Url;
 
-    /// <summary>Where an exposed port of a session answers.</summary>
-    public static string PortUrl(string sessionId, int port, HttpContext? http, ServerOptions server) =>
-        $"{BaseUrl(http, server)}/api/sessions/{Uri.EscapeDataString(sessionId)}/ports/{port}/";
+    /// <summary>The origin of a preview: under <c>Server:PreviewUrl</c>'s host, else under <c>localhost</c> with the
+    /// request's scheme and port.</summary>
+    public static string PreviewOrigin(string hostLabel, HttpContext? http, ServerOptions server)
+    {
+        if (!string.IsNullOrEmpty(server.PreviewUrl))
+        {
+            var configured = new Uri(server.PreviewUrl);
+            return $"{configured.Scheme}://{hostLabel}.{configured.IdnHost}{(configured.IsDefaultPort ? "" : ":" + configured.Port)}";
+        }
+        var scheme = http?.Request.Scheme ?? "http";
+        var port = http is null ? 8080 : http.Request.Host.Port;
+        return $"{scheme}://{hostLabel}.localhost{(port is null ? "" : ":" + port)}";
+    }
+
+    /// <summary>A preview grant on the wire.</summary>
+    public static PreviewDto ToDto(this PreviewGrant grant, HttpContext? http, ServerOptions server)
+    {
+        var origin = PreviewOrigin(grant.HostLabel, http, server);
+        return server.AuthEnabled
+            ? new PreviewDto(grant.SessionId, grant.Port, origin, $"{origin}/?{RequestGuardMiddleware.GrantParameter}={Uri.EscapeDataString(grant.Token)}", grant.Token, grant.ExpiresAt)
+            : new PreviewDto(grant.SessionId, grant.Port, origin, origin + "/", null, grant.ExpiresAt);
+    }
 }

@@ -27,8 +27,9 @@ function ago(iso) {
 }
 function size(n) { return n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`; }
 function showError(message) { const e = $("#error"); e.textContent = message || ""; e.hidden = !message; }
-// Preview ports open in a browser tab, which cannot send the token as a header: it rides in a cookie for /api/sessions/.
-function setPortCookie() {
+// The terminal's WebSocket cannot send the token as a header: it rides in a cookie for /api/sessions/ of the dashboard's
+// own host. Previews are served on hosts of their own ({port}-{session}.localhost…) and never see it.
+function setTerminalCookie() {
   document.cookie = `sandbox_token=${encodeURIComponent(state.token)}; path=/api/sessions/; SameSite=Strict` + (state.token ? "" : "; max-age=0");
 }
 function showToken(show) { $("#token-panel").hidden = !show; if (show) $("#token-input").focus(); }
@@ -143,7 +144,7 @@ async function sessionsPage() {
 // An interactive terminal in the session: xterm.js (served by this server) over a WebSocket to the session's shell.
 // The browser sends the token cookie with it (a WebSocket cannot carry the Authorization header).
 function openTerminal(base, box, status) {
-  setPortCookie();
+  setTerminalCookie();
   box.replaceChildren();
   const term = new Terminal({ cursorBlink: true, fontSize: 13, scrollback: 5000, theme: { background: "#10131c" } });
   const fit = new FitAddon.FitAddon();
@@ -323,7 +324,24 @@ async function sessionPage(id) {
       el("span", { title: s.isolation === "gvisor" ? "the code runs on gVisor, a kernel of its own" : "the code runs in the hardened container, on the host kernel" }, `isolation ${s.isolation}`),
       el("span", { class: "mono" }, `${s.limits.memory_mb} MiB · ${s.limits.cpus} cpu · ${s.limits.pids} pids · workspace ${s.limits.workspace_mb} MiB`),
       el("span", { class: "muted" }, `created ${ago(s.created_at)} · ${s.execution_count} calls`),
-      ...(s.ports || []).map((p) => el("a", { class: "pill ok", "data-port": String(p), target: "_blank", rel: "noopener", href: `${base}/ports/${p}/` }, `port ${p} ↗`)));
+      ...(s.ports || []).map((p) => el("a", { class: "pill ok", "data-port": String(p), href: "#", title: "Opens the preview in a new tab, on an origin of its own",
+        onclick: (ev) => { ev.preventDefault(); openPreview(p); } }, `port ${p} ↗`)));
+  }
+
+  // Each click asks for a fresh grant and opens the preview's own origin with it; the tab is opened at once (popup
+  // blockers allow it only during the click) and cut off from this page before it goes there.
+  function openPreview(port) {
+    const tab = window.open("about:blank", "_blank");
+    if (tab) tab.opener = null;
+    guarded(async () => {
+      try {
+        const preview = await api("POST", `${base}/ports/${port}/grant`);
+        if (tab) tab.location.replace(preview.url); else window.open(preview.url, "_blank", "noopener");
+      } catch (e) {
+        tab?.close();
+        throw e;
+      }
+    });
   }
 
   main.replaceChildren(
@@ -382,7 +400,7 @@ async function sessionPage(id) {
             if (!port) throw new Error("Type the port a server in the session listens on.");
             await api("POST", `${base}/expose`, { port });
             await loadInfo();
-          }) }, "Expose port"), el("span", { class: "muted" }, "Opens it at /api/sessions/…/ports/PORT/ for you; the session itself gets no network.")),
+          }) }, "Expose port"), el("span", { class: "muted" }, "Serves it on an origin of its own, so its pages cannot reach this dashboard or the API; the session itself gets no network.")),
         el("div", { class: "row" }, watchTitle), watchOutput),
       el("div", { class: "card" }, el("h2", {}, "History"),
         el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, ["Event", "At", "Language", "Exit", "Duration", "Output"].map((h, i) => el("th", { class: i === 1 ? "wide" : null }, h)))), history)))));
@@ -500,12 +518,12 @@ document.addEventListener("DOMContentLoaded", async () => {
     ev.preventDefault();
     state.token = $("#token-input").value.trim();
     sessionStorage.setItem("sandbox-token", state.token);
-    setPortCookie();
+    setTerminalCookie();
     showToken(false);
     route();
   });
   window.addEventListener("hashchange", route);
-  if (state.token) setPortCookie();
+  if (state.token) setTerminalCookie();
   await refreshHealth();
   setInterval(refreshHealth, 10000);
   route();

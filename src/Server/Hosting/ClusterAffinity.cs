@@ -14,6 +14,8 @@ public enum ClusterAffinityKind
     /// <summary>An MCP request: a tool call goes where its <c>session_id</c> lives, a session-creating tool where
     /// placement says; everything else is served here.</summary>
     McpCall,
+    /// <summary>A preview: the node that holds the session its host names (<see cref="PreviewTarget"/>).</summary>
+    Preview,
 }
 
 /// <summary>Endpoint metadata: the request belongs to the node that <see cref="ClusterForwardingMiddleware"/> finds for

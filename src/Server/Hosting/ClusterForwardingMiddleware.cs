@@ -90,6 +90,8 @@ public sealed partial class ClusterForwardingMiddleware(
             }
             case ClusterAffinityKind.Session when context.GetRouteValue(affinity.RouteValue!) is string session:
                 return ((await cluster.RouteAsync(session, owner, ct).ConfigureAwait(false)).Node, null, false);
+            case ClusterAffinityKind.Preview when context.Features.Get<PreviewTarget>() is { } preview:
+                return ((await cluster.RouteAsync(preview.SessionId, owner, ct).ConfigureAwait(false)).Node, null, false);
             case ClusterAffinityKind.Link when context.GetRouteValue(affinity.RouteValue!) is string token && links.Peek(token) is { } grant:
                 return ((await cluster.RouteAsync(grant.SessionId, grant.Owner, ct).ConfigureAwait(false)).Node, null, false);
             default:

@@ -13,7 +13,7 @@ public sealed class ApiKey
 }
 
 /// <summary>HTTP host settings, bound from the <c>Server</c> section.</summary>
-public sealed class ServerOptions
+public sealed class ServerOptions : IValidatableObject
 {
     /// <summary>The configuration section name.</summary>
     public const string SectionName = "Server";
@@ -34,10 +34,36 @@ public sealed class ServerOptions
     /// hands out. Empty: the address of the request that asked for the link (over stdio: <c>http://127.0.0.1:8080</c>).</summary>
     public string? PublicUrl { get; set; }
 
+    /// <summary>Where previews are served: each one on a host of its own under this URL's host,
+    /// <c>{port}-{session}.{host}</c> (e.g. <c>https://preview.example.com</c>, with a wildcard DNS name and certificate
+    /// for <c>*.preview.example.com</c> at the reverse proxy). Best a registrable domain apart from the API's (as
+    /// <c>example-previews.com</c> beside <c>sandbox.example.com</c>), so previews are not even same-site with it. Empty:
+    /// <c>localhost</c> with the scheme and port of the request (browsers resolve <c>*.localhost</c> to loopback).</summary>
+    public string? PreviewUrl { get; set; }
+
     /// <summary>A directory of secret files, one setting per file (<c>Sandbox__Durability__ConnectionString</c>…), e.g.
     /// <c>/run/secrets</c> under Docker Swarm. Empty: none.</summary>
     public string? SecretsDirectory { get; set; }
 
     /// <summary>Whether any token is configured.</summary>
     public bool AuthEnabled => !string.IsNullOrEmpty(AuthToken) || ApiKeys.Count > 0;
+
+    /// <summary>The domain previews are served under (<see cref="PreviewUrl"/>'s host, else <c>localhost</c>).</summary>
+    public string PreviewDomain => string.IsNullOrEmpty(PreviewUrl) ? "localhost" : new Uri(PreviewUrl).IdnHost;
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (string.IsNullOrEmpty(PreviewUrl))
+        {
+            yield break;
+        }
+        if (!Uri.TryCreate(PreviewUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")
+            || uri.HostNameType != UriHostNameType.Dns || uri.AbsolutePath != "/" || uri.Query.Length > 0 || uri.UserInfo.Length > 0)
+        {
+            yield return new ValidationResult(
+                "PreviewUrl must be an http or https URL with a host name and nothing after it (e.g. https://preview.example.com): previews are served on its subdomains.",
+                [nameof(PreviewUrl)]);
+        }
+    }
 }

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.HostFiltering;
 using Sandbox.Durability;
 using Sandbox;
 using Microsoft.AspNetCore.Http.Features;
@@ -144,6 +145,15 @@ public static class ServerProgram
         ConfigureLogging(builder.Services, builder.Configuration, toStderr: false);
         builder.Services.AddSandbox();
         builder.Services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        // Previews answer on hosts of their own: AllowedHosts (unless it is "*") takes them in.
+        builder.Services.AddOptions<HostFilteringOptions>().PostConfigure<IOptions<ServerOptions>>((hosts, server) =>
+        {
+            var previews = "*." + server.Value.PreviewDomain;
+            if (hosts.AllowedHosts.Count > 0 && !hosts.AllowedHosts.Contains("*") && !hosts.AllowedHosts.Contains(previews, StringComparer.OrdinalIgnoreCase))
+            {
+                hosts.AllowedHosts = [.. hosts.AllowedHosts, previews];
+            }
+        });
         builder.Services.AddHttpContextAccessor();
         builder.Services.ConfigureHttpJsonOptions(o => SandboxJson.Apply(o.SerializerOptions));
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
@@ -177,15 +187,18 @@ public static class ServerProgram
         });
         app.UseExceptionHandler();
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(20) });
+        // A preview's host picks its endpoint before routing can pick an API route, the dashboard or /mcp.
+        app.UseMiddleware<PreviewHostMiddleware>();
+        app.UseRouting();
         app.UseMiddleware<RequestGuardMiddleware>();
         app.UseMiddleware<ClusterForwardingMiddleware>();
         app.MapOpenApi();
-        app.UseSwaggerUI(o =>
+        app.UseWhen(http => http.Features.Get<PreviewTarget>() is null, docs => docs.UseSwaggerUI(o =>
         {
             o.SwaggerEndpoint("/openapi/v1.json", "Sandbox API");
             o.RoutePrefix = "docs";
             o.DocumentTitle = "Sandbox API";
-        });
+        }));
         app.MapSandboxApi();
         app.MapDashboard();
         app.MapMcp("/mcp").WithMetadata(new ClusterAffinity(ClusterAffinityKind.McpCall));

@@ -8,6 +8,7 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Sandbox.Client.Contracts;
 using Sandbox.Docker;
+using Sandbox.Ports;
 using Sandbox.Server.Hosting;
 using Sandbox.Sessions;
 
@@ -102,19 +103,12 @@ public sealed class DurabilityTests : IAsyncLifetime
         {
             var after = await http2.GetFromJsonAsync<SessionDto>($"/api/sessions/{s.Id}", SandboxJson.Options);
             Assert.Equal([8000], after!.Ports);
-            HttpResponseMessage page;
-            for (var i = 0; ; i++)
-            {
-                page = await http2.GetAsync($"/api/sessions/{s.Id}/ports/8000/index.html");
-                if (page.StatusCode != HttpStatusCode.BadGateway || i > 50)
-                {
-                    break;
-                }
-                await Task.Delay(200);
-            }
+            using var previews = Sandbox.Testing.Previews.Client(http2.BaseAddress!);
+            var preview = $"http://{{0}}.localhost:{http2.BaseAddress!.Port}/";
+            var page = await Sandbox.Testing.Previews.UntilUpAsync(() => previews.GetAsync(string.Format(preview, PreviewHost.Label(s.Id, 8000)) + "index.html"));
             Assert.Equal(HttpStatusCode.OK, page.StatusCode);
             Assert.Equal("still here", await page.Content.ReadAsStringAsync());
-            Assert.Equal(HttpStatusCode.Forbidden, (await http2.GetAsync($"/api/sessions/{s.Id}/ports/9000/")).StatusCode);
+            Assert.Equal(HttpStatusCode.Forbidden, (await previews.GetAsync(string.Format(preview, PreviewHost.Label(s.Id, 9000)))).StatusCode);
         }
         finally
         {

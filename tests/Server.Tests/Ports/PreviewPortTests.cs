@@ -3,12 +3,14 @@ using System.Net.Http.Json;
 using System.Net.WebSockets;
 using System.Text;
 using Sandbox.Client.Contracts;
+using Sandbox.Ports;
 using Sandbox.Testing;
 
 namespace Sandbox.Server.Tests.Ports;
 
-/// <summary>Preview ports against the real engine: HTTP and WebSocket servers in a session reached through the server,
-/// while the session itself still has no network.</summary>
+/// <summary>Preview ports against the real engine: HTTP and WebSocket servers in a session reached through the server on
+/// an origin of their own, while the session itself still has no network; with tokens, a preview opens for its grant
+/// only, and nothing of ours reaches the session's server.</summary>
 [Collection(ServerCollection.Name)]
 public sealed class PreviewPortTests(ServerFixture open, AuthServerFixture auth)
 {
@@ -66,41 +68,40 @@ public sealed class PreviewPortTests(ServerFixture open, AuthServerFixture auth)
         return session;
     }
 
-    private static async Task<HttpResponseMessage> UntilUpAsync(Func<Task<HttpResponseMessage>> get)
-    {
-        for (var i = 0; ; i++)
-        {
-            var r = await get();
-            if (r.StatusCode != HttpStatusCode.BadGateway || i > 50)
-            {
-                return r;
-            }
-            await Task.Delay(200);
-        }
-    }
+    private static Uri PreviewUri(ServerFixture server, string sessionId, int port, string pathAndQuery = "/") =>
+        new($"http://{PreviewHost.Label(sessionId, port)}.localhost:{server.BaseAddress.Port}{pathAndQuery}");
 
     [Fact]
-    public async Task Http_and_websocket_servers_in_a_session_answer_through_the_server_and_the_session_still_has_no_network()
+    public async Task Http_and_websocket_servers_in_a_session_answer_on_their_own_origin_and_the_session_still_has_no_network()
     {
         using var http = open.CreateHttpClient();
+        using var previews = Previews.Client(open.BaseAddress);
         var session = await SessionWithServersAsync(http);
-        var closed = await http.GetAsync($"/api/sessions/{session.Id}/ports/8000/index.html");
-        Assert.Equal(HttpStatusCode.Forbidden, closed.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await previews.GetAsync(PreviewUri(open, session.Id, 8000, "/index.html"))).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await http.PostAsync($"/api/sessions/{session.Id}/ports/8000/grant", null)).StatusCode);
 
         var exposed = (await (await http.PostAsJsonAsync($"/api/sessions/{session.Id}/expose", new { port = 8000 })).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options))!;
         Assert.Equal([8000], exposed.Ports);
-        var page = await UntilUpAsync(() => http.GetAsync($"/api/sessions/{session.Id}/ports/8000/index.html"));
+        // Without tokens previews are open, like the API: the link is the origin itself.
+        var grant = await Previews.GrantAsync(http, session.Id, 8000);
+        Assert.Null(grant.Grant);
+        Assert.Equal(PreviewUri(open, session.Id, 8000).ToString(), grant.Url);
+        Assert.Equal(grant.Url, grant.Origin + "/");
+        var page = await Previews.UntilUpAsync(() => previews.GetAsync(grant.Url + "index.html"));
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
         Assert.Equal("<h1>hello from the session</h1>", await page.Content.ReadAsStringAsync());
+        // The API's origin serves no preview, and a preview's host no API: every path there is the session's.
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync($"/api/sessions/{session.Id}/ports/8000/index.html")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await previews.GetAsync(PreviewUri(open, session.Id, 8000, "/api/sessions"))).StatusCode);
 
         (await http.PostAsJsonAsync($"/api/sessions/{session.Id}/expose", new { port = 8765 })).EnsureSuccessStatusCode();
-        var echoed = await UntilUpAsync(() => http.GetAsync($"/api/sessions/{session.Id}/ports/8765/some/path?q=1"));
+        var echoed = await Previews.UntilUpAsync(() => previews.GetAsync(PreviewUri(open, session.Id, 8765, "/some/path?q=1")));
         var headers = await echoed.Content.ReadAsStringAsync();
         Assert.StartsWith("GET /some/path?q=1 HTTP/1.1", headers, StringComparison.Ordinal);
 
+        using var invoker = new HttpMessageInvoker(Previews.Handler(open.BaseAddress));
         using var ws = new ClientWebSocket();
-        var wsUri = new UriBuilder(open.BaseAddress) { Scheme = "ws", Path = $"/api/sessions/{session.Id}/ports/8765/" }.Uri;
-        await ws.ConnectAsync(wsUri, CancellationToken.None);
+        await ws.ConnectAsync(new UriBuilder(PreviewUri(open, session.Id, 8765)) { Scheme = "ws" }.Uri, invoker, CancellationToken.None);
         await ws.SendAsync("ping"u8.ToArray(), WebSocketMessageType.Text, true, CancellationToken.None);
         var buffer = new byte[100];
         var got = await ws.ReceiveAsync(buffer, CancellationToken.None);
@@ -114,36 +115,87 @@ public sealed class PreviewPortTests(ServerFixture open, AuthServerFixture auth)
         Assert.Equal("['lo']\n", (await net.Content.ReadFromJsonAsync<ExecutionResultDto>(SandboxJson.Options))!.Stdout);
 
         (await http.DeleteAsync($"/api/sessions/{session.Id}/expose/8000")).EnsureSuccessStatusCode();
-        Assert.Equal(HttpStatusCode.Forbidden, (await http.GetAsync($"/api/sessions/{session.Id}/ports/8000/index.html")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await previews.GetAsync(PreviewUri(open, session.Id, 8000, "/index.html"))).StatusCode);
         await http.DeleteAsync($"/api/sessions/{session.Id}");
     }
 
     [Fact]
-    public async Task A_preview_port_needs_the_token_as_a_header_or_cookie_and_the_session_never_sees_it()
+    public async Task A_preview_opens_for_its_own_grant_only_and_nothing_of_ours_reaches_the_session()
     {
         using var http = auth.CreateHttpClient();
+        using var bob = auth.CreateHttpClient(AuthServerFixture.OtherToken);
+        using var previews = Previews.Client(auth.BaseAddress);
         var session = await SessionWithServersAsync(http);
         (await http.PostAsJsonAsync($"/api/sessions/{session.Id}/expose", new { port = 8765 })).EnsureSuccessStatusCode();
-        var url = $"/api/sessions/{session.Id}/ports/8765/";
-        var withHeader = await UntilUpAsync(() => http.GetAsync(url));
-        var seen = await withHeader.Content.ReadAsStringAsync();
-        Assert.Equal(HttpStatusCode.OK, withHeader.StatusCode);
-        Assert.DoesNotContain(AuthServerFixture.Token, seen, StringComparison.Ordinal);
-        Assert.DoesNotContain("authorization", seen, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(HttpStatusCode.NotFound, (await bob.PostAsync($"/api/sessions/{session.Id}/ports/8765/grant", null)).StatusCode);
+        var preview = await Previews.GrantAsync(http, session.Id, 8765);
+        Assert.NotNull(preview.Grant);
+        Assert.Equal($"{preview.Origin}/?sandbox_grant={preview.Grant}", preview.Url);
+        var root = PreviewUri(auth, session.Id, 8765);
 
-        using var anonymous = new HttpClient { BaseAddress = auth.BaseAddress };
-        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync(url)).StatusCode);
-        using var request = new HttpRequestMessage(HttpMethod.Get, url);
-        request.Headers.Add("Cookie", $"other=1; sandbox_token={AuthServerFixture.Token}");
-        var withCookie = await anonymous.SendAsync(request);
-        Assert.Equal(HttpStatusCode.OK, withCookie.StatusCode);
-        var seenByCookie = await withCookie.Content.ReadAsStringAsync();
-        Assert.Contains("other=1", seenByCookie, StringComparison.Ordinal);
-        Assert.DoesNotContain(AuthServerFixture.Token, seenByCookie, StringComparison.Ordinal);
-        // The cookie opens preview ports only, not the API.
-        using var api = new HttpRequestMessage(HttpMethod.Get, $"/api/sessions/{session.Id}");
-        api.Headers.Add("Cookie", $"sandbox_token={AuthServerFixture.Token}");
-        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.SendAsync(api)).StatusCode);
+        // The link trades its grant for a cookie of the preview's host that scripts cannot read, and drops it from the address.
+        var opened = await previews.GetAsync(PreviewUri(auth, session.Id, 8765, $"/a/b?x=1&sandbox_grant={preview.Grant}"));
+        Assert.Equal(HttpStatusCode.SeeOther, opened.StatusCode);
+        Assert.Equal("/a/b?x=1", opened.Headers.Location!.OriginalString);
+        var cookie = Assert.Single(opened.Headers.GetValues("Set-Cookie"));
+        Assert.StartsWith($"sandbox_preview={preview.Grant}; path=/; samesite=lax; httponly", cookie, StringComparison.Ordinal);
+        Assert.DoesNotContain("domain", cookie, StringComparison.OrdinalIgnoreCase);
+
+        using var withCookie = new HttpRequestMessage(HttpMethod.Get, root);
+        withCookie.Headers.Add("Cookie", $"other=1; sandbox_preview={preview.Grant}; sandbox_token={AuthServerFixture.Token}");
+        var byCookie = await Previews.UntilUpAsync(() => previews.SendAsync(Clone(withCookie)));
+        Assert.Equal(HttpStatusCode.OK, byCookie.StatusCode);
+        var seen = await byCookie.Content.ReadAsStringAsync();
+        Assert.Contains("other=1", seen, StringComparison.Ordinal);
+        Assert.DoesNotContain(preview.Grant!, seen, StringComparison.Ordinal);
+        Assert.DoesNotContain(AuthServerFixture.Token, seen, StringComparison.Ordinal);
+
+        using var withHeader = new HttpRequestMessage(HttpMethod.Get, root);
+        withHeader.Headers.Add("X-Sandbox-Preview-Grant", preview.Grant);
+        var byHeader = await previews.SendAsync(withHeader);
+        Assert.Equal(HttpStatusCode.OK, byHeader.StatusCode);
+        var seenByHeader = await byHeader.Content.ReadAsStringAsync();
+        Assert.DoesNotContain(preview.Grant!, seenByHeader, StringComparison.Ordinal);
+        Assert.DoesNotContain("x-sandbox-preview-grant", seenByHeader, StringComparison.OrdinalIgnoreCase);
+
+        // No grant, the API token, another port's grant, another session's grant: refused.
+        Assert.Equal(HttpStatusCode.Unauthorized, (await previews.GetAsync(root)).StatusCode);
+        using var withToken = new HttpRequestMessage(HttpMethod.Get, root);
+        withToken.Headers.Authorization = new("Bearer", AuthServerFixture.Token);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await previews.SendAsync(withToken)).StatusCode);
+        (await http.PostAsJsonAsync($"/api/sessions/{session.Id}/expose", new { port = 8000 })).EnsureSuccessStatusCode();
+        var otherPort = await Previews.GrantAsync(http, session.Id, 8000);
+        var bobs = (await (await bob.PostAsJsonAsync("/api/sessions", new { })).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options))!;
+        (await bob.PostAsJsonAsync($"/api/sessions/{bobs.Id}/expose", new { port = 8765 })).EnsureSuccessStatusCode();
+        var otherSession = await Previews.GrantAsync(bob, bobs.Id, 8765);
+        foreach (var wrong in new[] { otherPort.Grant!, otherSession.Grant! })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, root);
+            request.Headers.Add("X-Sandbox-Preview-Grant", wrong);
+            var refused = await previews.SendAsync(request);
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+            Assert.Contains("another preview", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        // A page of a preview cannot call the API, with any credential, nor another session's preview.
+        using var fromPreview = new HttpRequestMessage(HttpMethod.Get, "/api/sessions");
+        fromPreview.Headers.Add("Origin", preview.Origin);
+        Assert.Equal(HttpStatusCode.Forbidden, (await http.SendAsync(fromPreview)).StatusCode);
+        using var crossPreview = new HttpRequestMessage(HttpMethod.Get, root);
+        crossPreview.Headers.Add("Origin", otherSession.Origin);
+        crossPreview.Headers.Add("X-Sandbox-Preview-Grant", preview.Grant);
+        Assert.Equal(HttpStatusCode.Forbidden, (await previews.SendAsync(crossPreview)).StatusCode);
+        await bob.DeleteAsync($"/api/sessions/{bobs.Id}");
         await http.DeleteAsync($"/api/sessions/{session.Id}");
+    }
+
+    private static HttpRequestMessage Clone(HttpRequestMessage request)
+    {
+        var copy = new HttpRequestMessage(request.Method, request.RequestUri);
+        foreach (var (name, values) in request.Headers)
+        {
+            copy.Headers.TryAddWithoutValidation(name, values);
+        }
+        return copy;
     }
 }

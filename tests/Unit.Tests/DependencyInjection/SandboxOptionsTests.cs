@@ -75,6 +75,7 @@ public sealed class SandboxOptionsTests
     [InlineData("Sandbox:Execution:MaxOutputChars", "10", "Sandbox:Execution:MaxOutputChars")]
     [InlineData("Sandbox:Snapshots:MaxForks", "0", "Sandbox:Snapshots:MaxForks")]
     [InlineData("Sandbox:Links:InlineMaxBytes", "0", "Sandbox:Links:InlineMaxBytes")]
+    [InlineData("Sandbox:Links:PreviewGrantExpiry", "8.00:00:00", "Sandbox:Links:PreviewGrantExpiry")]
     [InlineData("Sandbox:Git:BranchPrefix", "-x", "Sandbox:Git:BranchPrefix")]
     [InlineData("Sandbox:Setup:MaxCommands", "1000", "Sandbox:Setup:MaxCommands")]
     [InlineData("Sandbox:Context:Directories:data", "relative/path", "Sandbox:Context:Directories")]
