@@ -28,7 +28,7 @@ internal static class ContainerSpecs
     public static CreateContainerParameters Session(string name, SandboxSpec spec, IDictionary<string, string> labels)
     {
         var limits = spec.Limits;
-        var memory = limits.MemoryMb * 1024L * 1024L;
+        var memory = spec.Isolation == IsolationTier.Gvisor ? GvisorHostMemory(limits) : Mib(limits.MemoryMb);
         return new CreateContainerParameters
         {
             Name = name,
@@ -72,7 +72,7 @@ internal static class ContainerSpecs
                 {
                     ["/tmp"] = string.Create(CultureInfo.InvariantCulture, $"rw,nosuid,nodev,size={limits.TmpMb}m,nr_inodes={InodeBudget(limits.TmpMb)},mode=1777"),
                 },
-                ShmSize = 64L * 1024 * 1024,
+                ShmSize = Mib(ShmMb),
                 Mounts = [new Mount { Type = "volume", Source = name, Target = "/workspace" },
                     .. (spec.Context ?? []).Select(c => new Mount { Type = "bind", Source = c.HostPath, Target = "/context/" + c.Name, ReadOnly = true })],
                 Runtime = spec.Runtime,
@@ -88,14 +88,45 @@ internal static class ContainerSpecs
     /// kernel and the cgroup's pids limit does the job instead.</summary>
     private static List<string> Environment(SandboxSpec spec)
     {
-        var env = new List<string> { "SANDBOX_UID=1000", "SANDBOX_GID=1000", "PYTHONDONTWRITEBYTECODE=1", "MPLCONFIGDIR=/tmp/matplotlib", "HOME=/workspace" };
+        var env = new List<string>
+        {
+            "SANDBOX_UID=1000", "SANDBOX_GID=1000", "PYTHONDONTWRITEBYTECODE=1", "MPLCONFIGDIR=/tmp/matplotlib", "HOME=/workspace",
+            string.Create(CultureInfo.InvariantCulture, $"SANDBOX_ADDRESS_LIMIT={AddressLimit(spec.Limits)}"),
+            string.Create(CultureInfo.InvariantCulture, $"SANDBOX_MEMORY_LIMIT={Mib(spec.Limits.MemoryMb)}"),
+        };
         if (spec.Isolation == IsolationTier.Gvisor)
         {
             env.Add(string.Create(CultureInfo.InvariantCulture, $"SANDBOX_NPROC={GvisorProcesses(spec.Limits)}"));
             env.Add(string.Create(CultureInfo.InvariantCulture, $"SANDBOX_AGENT_NPROC={AgentProcesses(spec.Limits)}"));
+            env.Add("SANDBOX_MEMORY_WATCH=1");
         }
         return env;
     }
+
+    private static long Mib(long n) => n * 1024L * 1024L;
+
+    /// <summary>
+    /// The host's memory limit of a gVisor session: its own limit, a quarter more, 128 MiB for gVisor's kernel, and
+    /// room for its memory-backed files where they could outgrow the limit. Under gVisor the whole sandbox is one
+    /// process to the host and a host OOM kill ends all of it (session and files; gVisor has no OOM handling inside),
+    /// so the session's own limit is kept inside instead, by the runner's memory watch (<c>SANDBOX_MEMORY_LIMIT</c>:
+    /// it stops the user process holding the most), and the host's bound is only a backstop it never reaches. The
+    /// margin covers what user code can add between two looks of the watch (measured: ~180 MB/s of fresh memory under
+    /// the ptrace platform; the watch looks every 5–100 ms, more often the fuller the session).
+    /// </summary>
+    internal static long GvisorHostMemory(SandboxLimits limits)
+    {
+        var files = limits.WorkspaceMb + limits.TmpMb + ShmMb;
+        return Mib(limits.MemoryMb + limits.MemoryMb / 4 + 128 + Math.Max(0, files - limits.MemoryMb));
+    }
+
+    /// <summary>The address-space limit of each user process (<c>RLIMIT_AS</c>, set by the runner): the session's
+    /// memory, a quarter more and 128 MiB. One allocation larger than the session can hold (<c>bytearray(8 GiB)</c>)
+    /// then fails at once with <c>MemoryError</c>, the interpreter and its variables intact, instead of filling the
+    /// session first; it leaves room for the address space runtimes reserve beyond what they use (numpy, node).</summary>
+    internal static long AddressLimit(SandboxLimits limits) => Mib(limits.MemoryMb + limits.MemoryMb / 4 + 128);
+
+    private const int ShmMb = 64;
 
     /// <summary>
     /// User processes a gVisor session may have: its pids limit, but at most one per 16 MiB of its memory. Under gVisor

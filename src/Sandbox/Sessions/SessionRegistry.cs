@@ -252,7 +252,7 @@ public sealed partial class SessionRegistry : IAsyncDisposable
             {
                 return $"it ran out of memory (its limit is {session.Limits.MemoryMb} MiB)"
                        + (session.Isolation == Isolation.IsolationTier.Gvisor
-                           ? "; under gVisor running out of memory stops the whole sandbox, not only the code that asked for it"
+                           ? "; under gVisor the host stopped the whole sandbox: its memory grew faster than the session's own watch could stop it"
                            : "");
             }
             return fallback;

@@ -40,7 +40,11 @@ public sealed class SessionLifecycleTests(EngineFixture fixture)
         // An agent run (one CLI with many threads, which the limit counts too) may have 64; the host bound follows it.
         Assert.Contains("SANDBOX_AGENT_NPROC=64", gInspect.Config!.Env);
         Assert.Equal(64 * 32 + 512, gInspect.HostConfig!.PidsLimit);
-        Assert.Equal(512L << 20, gInspect.HostConfig.Memory);
+        // The host's bound has headroom over the session's 512 MiB (a quarter, and 128 MiB for gVisor's kernel): the
+        // session's own limit is kept inside, where running out costs one process, not the sandbox.
+        Assert.Equal(768L << 20, gInspect.HostConfig.Memory);
+        Assert.Contains("SANDBOX_MEMORY_LIMIT=" + (512L << 20), gInspect.Config.Env);
+        Assert.Contains("SANDBOX_MEMORY_WATCH=1", gInspect.Config.Env);
         await engine.Sessions.CloseAsync(g.Id, Owners.Alice, CancellationToken.None);
         Assert.Contains("no-new-privileges", inspect.HostConfig.SecurityOpt ?? []);
 

@@ -45,21 +45,9 @@ public abstract class HostileCodeTests(RedTeamFixture server)
     [Fact]
     public async Task Memory_bomb()
     {
-        const string Bomb = "a = []\nwhile True: a.append(bytearray(64 << 20))";
-        if (server.Isolation == "container")
-        {
-            var r = (await Attack(Bomb, timeout: 20, limits: new { memory_mb = 128 })).Result;
-            Assert.Contains(r.Error!.Type, new[] { "MemoryError", "KernelDied" });
-            return;
-        }
-        // gVisor: running out of memory stops the whole sandbox; the session is lost and says why, nothing else is touched.
-        using var http = server.CreateHttpClient();
-        var session = await (await http.PostAsJsonAsync("/api/sessions", new { limits = new { memory_mb = 128 } })).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options);
-        var response = await http.PostAsJsonAsync($"/api/sessions/{session!.Id}/execute", new { code = Bomb, timeout_seconds = 20, allow = AllowAll });
-        Assert.Equal(System.Net.HttpStatusCode.Gone, response.StatusCode);
-        Assert.Contains("ran out of memory", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        await server.AssertUnaffectedAsync();
-        (await http.DeleteAsync($"/api/sessions/{session.Id}")).EnsureSuccessStatusCode();
+        // Both tiers: the code ends with a result that names memory, and the session answers on (Attack checks).
+        var r = (await Attack("a = []\nwhile True: a.append(b'x' * (64 << 20))", timeout: 20, limits: new { memory_mb = 128 })).Result;
+        Assert.True(r.Error?.Type is "MemoryError" or "OutOfMemory", $"{r.Error?.Type}: {r.Error?.Message}");
     }
 
     [Fact] public async Task Cpu_spin() { var sw = Stopwatch.StartNew(); var r = (await Attack("while True: pass", timeout: 2)).Result; Assert.True(r.TimedOut); Assert.True(sw.Elapsed < TimeSpan.FromSeconds(20)); }

@@ -62,7 +62,9 @@ def close_quietly(fd):
         pass
 
 
-def demote(nproc=None):
+def demote(nproc=None, address=True):
+    """Becomes the sandbox user, in a session of its own, with the session's limits for user code (an agent's own CLI
+    keeps the address space its runtime reserves: address=False)."""
     nproc = NPROC if nproc is None else nproc
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
@@ -74,6 +76,8 @@ def demote(nproc=None):
     if nproc > 0:
         # gVisor: the sandbox's own kernel counts the user's processes (the cgroup sees only gVisor's host threads).
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+    if address:
+        limit_address_space()
     os.setgroups([])
     os.setgid(GID)
     os.setuid(UID)

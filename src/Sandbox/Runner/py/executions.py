@@ -84,7 +84,7 @@ class Executions:
                        ["/bin/bash", "-c", req.get("code", "")]
             try:
                 p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     preexec_fn=(lambda: demote(AGENT_NPROC)) if a.get("argv") else demote, env=env, cwd=WORKDIR)
+                                     preexec_fn=(lambda: demote(AGENT_NPROC, address=False)) if a.get("argv") else demote, env=env, cwd=WORKDIR)
             except OSError as e:
                 out({"type": "error", "id": rid, "code": "command_not_found" if isinstance(e, FileNotFoundError) else "bad_request",
                      "message": "%s: %s" % (argv[0][:200], e.strerror or str(e))})
@@ -165,4 +165,5 @@ class Executions:
             rc = EXITED.pop(p.pid)
         p.stdout.close()
         p.stderr.close()
-        self.done(rc if rc >= 0 else 128 - rc, timed_out=a["cancelled"])
+        error = memory_error("the command was stopped") if out_of_memory(p.pid, rc) else None
+        self.done(rc if rc >= 0 else 128 - rc, error, timed_out=a["cancelled"])

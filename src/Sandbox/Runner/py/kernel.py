@@ -180,10 +180,12 @@ class Kernel:
                 rc = k["proc"].wait(timeout=1)
             except subprocess.TimeoutExpired:
                 rc = -9
+        pid = k["proc"].pid
         self.stop_kernel()
         if self.active is not None and self.active["kind"] == "kernel":
             self.active["state_lost"] = True
-            self.done(rc if rc >= 0 else 128 - rc,
-                      {"type": "KernelDied", "message": "the Python process ended (exit status %s); "
-                       "variables and imports were lost" % rc, "traceback": None},
-                      timed_out=self.active["cancelled"])
+            error = memory_error("the Python process was stopped, and its variables and imports were lost") \
+                if out_of_memory(pid, rc) else \
+                {"type": "KernelDied", "message": "the Python process ended (exit status %s); variables and imports were lost" % rc,
+                 "traceback": None}
+            self.done(rc if rc >= 0 else 128 - rc, error, timed_out=self.active["cancelled"])

@@ -21,6 +21,10 @@ class Runner(Kernel, Executions, Processes, Terminals, Workspace):
         # (~60 ms in a container, ~300 ms under gVisor, measured).
         self.start_kernel()
 
+    def running(self):
+        """Whether user code runs now (the memory watch looks only then)."""
+        return self.active is not None or bool(self.ttys) or any(p["exit"] is None for p in list(self.procs.values()))
+
     def handle(self, req):
         op, rid = req.get("op"), req.get("id")
         handler = getattr(self, "op_" + op, None) if isinstance(op, str) and op.isidentifier() else None
@@ -28,6 +32,7 @@ class Runner(Kernel, Executions, Processes, Terminals, Workspace):
             out({"type": "error", "id": rid, "code": "bad_request", "message": "unknown op"})
         else:
             handler(rid, req)
+            WATCH_WAKE.set()  # it may have started user code
 
     def op_ping(self, rid, req):
         out({"type": "pong", "id": rid, "kernel": self.kernel is not None, "busy": self.active is not None,
@@ -167,4 +172,7 @@ if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     out({"type": "hello", "pid": os.getpid(), "python": sys.version.split()[0]})
-    Runner().loop()
+    runner = Runner()
+    RUNNING[0] = runner.running
+    start_memory_watch()
+    runner.loop()
