@@ -1,6 +1,6 @@
 // Browser tests of the dashboard in headless Chromium: token prompt, create a session, run code and watch its output
 // arrive live, open a preview on its own origin (where nothing of the dashboard's is reachable), type into the
-// session's terminal, upload and download a file, open an agent run's timeline and live
+// session's terminal (and find it again after closing it), upload and download a file, open an agent run's timeline and live
 // output, close the session; screenshots of each page at
 // 1280x800 and one narrow window. Usage: node ui.mjs BASE_URL TOKEN SCREENSHOT_DIR
 import { readFileSync } from "node:fs";
@@ -159,6 +159,13 @@ await step("type echo $((6*7)) into the session's terminal and see 42; Ctrl-C st
   await page.screenshot({ path: `${shots}/terminal.png`, fullPage: true });
   await page.click("#open-terminal");
   expect(await page.locator("#terminal").isHidden(), "the terminal did not close");
+  // Closing the panel detached: the shell went on, and opening it again shows its screen as it was.
+  await page.click("#open-terminal");
+  await page.waitForFunction(() => document.querySelector("#terminal-status").textContent === "connected", null, { timeout: 15000 });
+  await rowIs("after-ctrl-c");
+  const terminals = await api("GET", `/api/sessions/${encodeURIComponent(sessionId)}/terminals`);
+  expect(terminals.length === 1 && terminals[0].viewers === 1, `terminals: ${JSON.stringify(terminals)}`);
+  await page.click("#open-terminal");
 });
 
 await step("open an agent run's timeline: Claude Code's messages, tool calls, results and the diff", async () => {

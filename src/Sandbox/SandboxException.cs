@@ -48,6 +48,8 @@ public static class SandboxErrorCodes
     public const string SnapshotNotFound = "snapshot_not_found";
     /// <summary>No such background process in the session.</summary>
     public const string ProcessNotFound = "process_not_found";
+    /// <summary>No such terminal in the session (or it ended).</summary>
+    public const string TerminalNotFound = "terminal_not_found";
     /// <summary>No such execution in the session (or it is too old to be remembered).</summary>
     public const string ExecutionNotFound = "execution_not_found";
     /// <summary>The isolation tier asked for (or required by the server) cannot be run by this engine.</summary>

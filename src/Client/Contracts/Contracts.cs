@@ -189,3 +189,12 @@ public sealed record HistoryEntryDto(
 /// server has no tokens (its previews are open, like its API).</param>
 /// <param name="ExpiresAt">When the grant stops opening the preview.</param>
 public sealed record PreviewDto(string SessionId, int Port, string Origin, string Url, string? Grant, DateTimeOffset ExpiresAt);
+
+/// <summary>A terminal a session holds: it runs whether or not a client is attached.</summary>
+/// <param name="TerminalId">Its id (attach with the terminal WebSocket and <c>terminal=ID</c>).</param>
+/// <param name="StartedAt">When it opened.</param>
+/// <param name="Viewers">Clients attached now.</param>
+/// <param name="HasWriter">Whether one of them holds the keyboard (others watch, read-only).</param>
+/// <param name="Running">False once its shell ended.</param>
+/// <param name="ExitCode">The shell's exit status once it ended.</param>
+public sealed record TerminalDto(string TerminalId, DateTimeOffset StartedAt, int Viewers, bool HasWriter, bool Running, int? ExitCode);

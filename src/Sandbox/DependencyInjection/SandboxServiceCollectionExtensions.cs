@@ -136,6 +136,7 @@ public static class SandboxServiceCollectionExtensions
         AddSection<AgentOptions>(services);
         AddSection<PackageOptions>(services);
         AddSection<SafetyOptions>(services);
+        AddSection<Sandbox.Terminals.TerminalOptions>(services);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SandboxOptions>, MovedOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ClusterOptions>, ClusterStoreValidator>());
         // An image set to "" is not offered (configuration can add keys to the defaults but not remove them).

@@ -7,36 +7,72 @@ using Sandbox.Terminals;
 namespace Sandbox.Server.Api;
 
 /// <summary>
-/// A session's interactive terminal over a WebSocket at <c>/api/sessions/{id}/terminal?cols=&amp;rows=</c>: the server
-/// sends the terminal's output as binary frames (raw bytes for xterm.js) and, at the end, a text frame
+/// A session's interactive terminals. The WebSocket at <c>/api/sessions/{id}/terminal?cols=&amp;rows=</c> opens a new
+/// one and attaches to it; with <c>terminal=ID</c> (and <c>mode=read</c> to watch) it attaches to one that runs. The
+/// server first sends a text frame <c>{"type":"attached","terminal_id":"…","writer":true}</c>, then the terminal's
+/// output as binary frames (raw bytes for xterm.js: the screen as it is, then live), and at the end a text frame
 /// <c>{"type":"exit","exit_code":N}</c>; the client sends text frames <c>{"type":"input","data":"…"}</c> (keys, pastes,
-/// Ctrl-C as <c>\u0003</c>) and <c>{"type":"resize","cols":C,"rows":R}</c>. Authentication and the Origin check are
-/// the API's (a browser, which cannot set a header on a WebSocket, sends the dashboard's token cookie).
+/// Ctrl-C as <c>\u0003</c>) and <c>{"type":"resize","cols":C,"rows":R}</c>. Closing the socket, or typing Ctrl-P
+/// Ctrl-Q (answered with <c>{"type":"detached"}</c>), detaches: the terminal goes on. Authentication and the Origin
+/// check are the API's (a browser, which cannot set a header on a WebSocket, sends the dashboard's token cookie).
 /// </summary>
 internal static partial class TerminalEndpoints
 {
     private static readonly TimeSpan SendTimeout = TimeSpan.FromSeconds(20);
 
-    public static void Map(RouteGroupBuilder api) =>
-        api.Map("/sessions/{id}/terminal", async (string id, int? cols, int? rows, HttpContext http, TerminalService terminals, ILoggerFactory logs, CancellationToken ct) =>
+    public static void Map(RouteGroupBuilder api)
+    {
+        api.Map("/sessions/{id}/terminal", async (string id, string? terminal, string? mode, int? cols, int? rows, HttpContext http, TerminalService terminals,
+            ILoggerFactory logs, CancellationToken ct) =>
         {
             if (!http.WebSockets.IsWebSocketRequest)
             {
                 throw new SandboxException(SandboxErrorCodes.InvalidArgument, "This endpoint is a WebSocket: connect with a WebSocket client (the dashboard's terminal does).");
             }
-            // Opened before the upgrade, so a refusal (no such session, too many terminals) is an ordinary HTTP error.
-            await using var terminal = await terminals.OpenAsync(id, CallerContext.Get(http), cols ?? 80, rows ?? 24, ct);
+            var how = mode switch
+            {
+                null or "write" => TerminalMode.Write,
+                "read" => TerminalMode.Read,
+                _ => throw new SandboxException(SandboxErrorCodes.InvalidArgument, "mode is write or read."),
+            };
+            // Opened and attached before the upgrade, so a refusal (no such session or terminal, too many terminals)
+            // is an ordinary HTTP error.
+            var owner = CallerContext.Get(http);
+            var terminalId = terminal ?? (await terminals.OpenAsync(id, owner, cols ?? 80, rows ?? 24, ct)).Id;
+            await using var attachment = terminals.Attach(id, owner, terminalId, how);
+            if (terminal is not null && attachment.IsWriter && cols is { } c && rows is { } r)
+            {
+                await attachment.ResizeAsync(c, r, ct);
+            }
             using var socket = await http.WebSockets.AcceptWebSocketAsync();
-            await RunAsync(socket, terminal, logs.CreateLogger("Sandbox.Server.Terminal"), ct);
+            await RunAsync(socket, attachment, logs.CreateLogger("Sandbox.Server.Terminal"), ct);
         }).WithName("SessionTerminal").ExcludeFromDescription();
+        api.MapGet("/sessions/{id}/terminals", (string id, TerminalService terminals, HttpContext http) =>
+            TypedResults.Ok(terminals.List(id, CallerContext.Get(http)).Select(ToDto).ToList()))
+            .WithName("ListTerminals").WithDescription("The session's terminals: they run until closed, whether or not a client is attached.");
+        api.MapPost("/sessions/{id}/terminals", async (string id, OpenTerminalRequest? body, TerminalService terminals, HttpContext http, CancellationToken ct) =>
+            TypedResults.Ok(ToDto(await terminals.OpenAsync(id, CallerContext.Get(http), body?.Cols ?? 80, body?.Rows ?? 24, ct))))
+            .WithName("OpenTerminal").WithDescription("Opens a terminal (a shell as the sandbox user); attach to it with the terminal WebSocket and terminal=ID.");
+        api.MapDelete("/sessions/{id}/terminals/{terminalId}", async (string id, string terminalId, TerminalService terminals, HttpContext http, CancellationToken ct) =>
+        {
+            await terminals.CloseAsync(id, CallerContext.Get(http), terminalId, ct);
+            return TypedResults.NoContent();
+        }).WithName("CloseTerminal").WithDescription("Closes a terminal: its shell and what it started are killed.");
+    }
 
-    private static async Task RunAsync(WebSocket socket, Terminal terminal, ILogger logger, CancellationToken ct)
+    /// <summary>Body of an open-terminal request.</summary>
+    public sealed record OpenTerminalRequest(int? Cols, int? Rows);
+
+    private static TerminalDto ToDto(TerminalInfo t) => new(t.Id, t.StartedAt, t.Viewers, t.HasWriter, t.Running, t.ExitCode);
+
+    private static async Task RunAsync(WebSocket socket, TerminalAttachment terminal, ILogger logger, CancellationToken ct)
     {
-        // Input and output run side by side. Whichever ends first ends the other: the client's close stops the output
-        // (and the terminal); the shell's end sends the exit frame and a close the client answers. A pending receive
-        // is never cancelled while the socket should close cleanly (cancelling it aborts the connection).
+        // Input and output run side by side. Whichever ends first ends the other: the client's close (or its detach
+        // keys) stops the output; the shell's end sends the exit frame and a close the client answers. A pending
+        // receive is never cancelled while the socket should close cleanly (cancelling it aborts the connection).
         using var outputStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         using var inputStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        await SendTextAsync(socket, new { type = "attached", terminal_id = terminal.Id, writer = terminal.IsWriter }, ct);
         var input = Task.Run(() => ReceiveAsync(socket, terminal, inputStop.Token), CancellationToken.None);
         var output = Task.Run(() => SendAsync(socket, terminal, outputStop.Token), CancellationToken.None);
         string? why = null;
@@ -46,9 +82,15 @@ internal static partial class TerminalEndpoints
             {
                 await outputStop.CancelAsync();
                 await Quietly(output);
-                if (socket.State == WebSocketState.CloseReceived)
+                using var closing = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                if (await input && socket.State == WebSocketState.Open)
                 {
-                    using var closing = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                    await SendTextAsync(socket, new { type = "detached" }, closing.Token);
+                    await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "detached", closing.Token);
+                    await Quietly(DrainAsync(socket, closing.Token));
+                }
+                else if (socket.State == WebSocketState.CloseReceived)
+                {
                     await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "closed", closing.Token);
                 }
                 return;
@@ -66,7 +108,7 @@ internal static partial class TerminalEndpoints
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException or IOException)
         {
-            // The client went away: the terminal closes with the connection.
+            // The client went away: it is detached, the terminal goes on.
         }
         finally
         {
@@ -74,12 +116,25 @@ internal static partial class TerminalEndpoints
             await outputStop.CancelAsync();
             await Quietly(input);
             await Quietly(output);
-            LogClosed(logger, terminal.Id, terminal.ExitCode);
+            LogDetached(logger, terminal.Id, terminal.ExitCode);
+        }
+    }
+
+    private static Task SendTextAsync(WebSocket socket, object message, CancellationToken ct) =>
+        socket.SendAsync(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(message)), WebSocketMessageType.Text, true, ct);
+
+    /// <summary>Reads what the client still sends until it answers our close.</summary>
+    private static async Task DrainAsync(WebSocket socket, CancellationToken ct)
+    {
+        var buffer = new byte[4096];
+        while (socket.State == WebSocketState.CloseSent)
+        {
+            await socket.ReceiveAsync(buffer, ct);
         }
     }
 
     /// <summary>Sends the terminal's output until its shell ends, then the exit frame; returns why it ended early, if it did.</summary>
-    private static async Task<string?> SendAsync(WebSocket socket, Terminal terminal, CancellationToken ct)
+    private static async Task<string?> SendAsync(WebSocket socket, TerminalAttachment terminal, CancellationToken ct)
     {
         try
         {
@@ -111,7 +166,9 @@ internal static partial class TerminalEndpoints
         }
     }
 
-    private static async Task ReceiveAsync(WebSocket socket, Terminal terminal, CancellationToken ct)
+    /// <summary>Takes the client's input until it closes (false) or types the detach keys (true). A watching client's
+    /// keys and resizes are ignored.</summary>
+    private static async Task<bool> ReceiveAsync(WebSocket socket, TerminalAttachment terminal, CancellationToken ct)
     {
         var buffer = new byte[64 * 1024];
         using var message = new MemoryStream();
@@ -120,13 +177,13 @@ internal static partial class TerminalEndpoints
             var result = await socket.ReceiveAsync(buffer, ct);
             if (result.MessageType == WebSocketMessageType.Close)
             {
-                return;
+                return false;
             }
             message.Write(buffer, 0, result.Count);
             if (message.Length > 1 << 20)
             {
                 await socket.CloseAsync(WebSocketCloseStatus.MessageTooBig, "at most 1 MiB per message", ct);
-                return;
+                return false;
             }
             if (!result.EndOfMessage)
             {
@@ -143,15 +200,29 @@ internal static partial class TerminalEndpoints
             switch (root.TryGetProperty("type", out var type) ? type.GetString() : null)
             {
                 case "input" when root.TryGetProperty("data", out var data) && data.ValueKind == JsonValueKind.String:
-                    await terminal.WriteAsync(data.GetString()!, ct);
+                    var text = data.GetString()!;
+                    if (!terminal.IsWriter)
+                    {
+                        if (text.Contains(TerminalAttachment.DetachKeys, StringComparison.Ordinal))
+                        {
+                            return true;
+                        }
+                        break;
+                    }
+                    if (!await terminal.WriteAsync(text, ct))
+                    {
+                        return true;
+                    }
                     break;
-                case "resize" when root.TryGetProperty("cols", out var c) && c.TryGetInt32(out var cols) && root.TryGetProperty("rows", out var r) && r.TryGetInt32(out var rows):
+                case "resize" when terminal.IsWriter && root.TryGetProperty("cols", out var c) && c.TryGetInt32(out var cols)
+                                   && root.TryGetProperty("rows", out var r) && r.TryGetInt32(out var rows):
                     await terminal.ResizeAsync(cols, rows, ct);
                     break;
             }
         }
+        return false;
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Terminal {TerminalId} closed (exit status {ExitCode})")]
-    private static partial void LogClosed(ILogger logger, string terminalId, int? exitCode);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Terminal {TerminalId}: a client detached (exit status {ExitCode})")]
+    private static partial void LogDetached(ILogger logger, string terminalId, int? exitCode);
 }

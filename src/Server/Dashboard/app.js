@@ -143,6 +143,9 @@ async function sessionsPage() {
 
 // An interactive terminal in the session: xterm.js (served by this server) over a WebSocket to the session's shell.
 // The browser sends the token cookie with it (a WebSocket cannot carry the Authorization header).
+// The session holds its terminals: closing this panel (or the tab) detaches, and opening it again attaches to the
+// terminal that still runs, with its screen as it was. Ctrl-P Ctrl-Q detaches too. Another tab that attaches while one
+// types watches, read-only.
 function openTerminal(base, box, status) {
   setTerminalCookie();
   box.replaceChildren();
@@ -151,24 +154,35 @@ function openTerminal(base, box, status) {
   term.loadAddon(fit);
   term.open(box);
   fit.fit();
-  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${base}/terminal?cols=${term.cols}&rows=${term.rows}`);
-  ws.binaryType = "arraybuffer";
+  let ws = null;
+  let closed = false;
+  const send = (o) => { if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(o)); };
   status.textContent = "connecting…";
-  ws.onopen = () => { status.textContent = "connected"; status.className = "pill ok"; term.focus(); };
-  ws.onmessage = (m) => {
-    if (typeof m.data === "string") {
+  (async () => {
+    let running = null;
+    try { running = (await api("GET", `${base}/terminals`)).find((t) => t.running); } catch (e) { /* a new one, then */ }
+    if (closed) return;
+    const which = running ? `&terminal=${encodeURIComponent(running.terminal_id)}` : "";
+    ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${base}/terminal?cols=${term.cols}&rows=${term.rows}${which}`);
+    ws.binaryType = "arraybuffer";
+    ws.onmessage = (m) => {
+      if (typeof m.data !== "string") { term.write(new Uint8Array(m.data)); return; }
       const e = JSON.parse(m.data);
-      if (e.type === "exit") term.write(`\r\n[the shell exited with status ${e.exit_code ?? "?"}]\r\n`);
-    } else term.write(new Uint8Array(m.data));
-  };
-  ws.onclose = (e) => { status.textContent = "closed" + (e.reason ? `: ${e.reason}` : ""); status.className = "pill secondary"; };
-  ws.onerror = () => { status.textContent = "could not connect"; status.className = "pill bad"; };
-  const send = (o) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(o)); };
+      if (e.type === "attached") {
+        status.textContent = e.writer ? "connected" : "watching (read-only: another client types)";
+        status.className = e.writer ? "pill ok" : "pill secondary";
+        term.focus();
+      } else if (e.type === "detached") term.write("\r\n[detached: the terminal goes on; open it again to attach]\r\n");
+      else if (e.type === "exit") term.write(`\r\n[the shell exited with status ${e.exit_code ?? "?"}]\r\n`);
+    };
+    ws.onclose = (e) => { status.textContent = "closed" + (e.reason ? `: ${e.reason}` : ""); status.className = "pill secondary"; };
+    ws.onerror = () => { status.textContent = "could not connect"; status.className = "pill bad"; };
+  })();
   term.onData((data) => send({ type: "input", data }));
   term.onResize(({ cols, rows }) => send({ type: "resize", cols, rows }));
   const onWindow = () => fit.fit();
   window.addEventListener("resize", onWindow);
-  return () => { window.removeEventListener("resize", onWindow); ws.close(); term.dispose(); };
+  return () => { closed = true; window.removeEventListener("resize", onWindow); ws?.close(); term.dispose(); };
 }
 
 async function sessionPage(id) {

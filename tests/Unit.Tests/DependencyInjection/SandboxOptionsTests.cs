@@ -76,6 +76,8 @@ public sealed class SandboxOptionsTests
     [InlineData("Sandbox:Snapshots:MaxForks", "0", "Sandbox:Snapshots:MaxForks")]
     [InlineData("Sandbox:Links:InlineMaxBytes", "0", "Sandbox:Links:InlineMaxBytes")]
     [InlineData("Sandbox:Links:PreviewGrantExpiry", "8.00:00:00", "Sandbox:Links:PreviewGrantExpiry")]
+    [InlineData("Sandbox:Terminals:DetachedTimeout", "00:00:10", "Sandbox:Terminals:DetachedTimeout")]
+    [InlineData("Sandbox:Terminals:ReplayBytes", "10", "Sandbox:Terminals:ReplayBytes")]
     [InlineData("Sandbox:Git:BranchPrefix", "-x", "Sandbox:Git:BranchPrefix")]
     [InlineData("Sandbox:Setup:MaxCommands", "1000", "Sandbox:Setup:MaxCommands")]
     [InlineData("Sandbox:Context:Directories:data", "relative/path", "Sandbox:Context:Directories")]
@@ -109,7 +111,7 @@ public sealed class SandboxOptionsTests
         services.AddSandbox();
         var sections = typeof(SandboxOptions).Assembly.GetTypes()
             .Where(t => t is { IsClass: true, IsAbstract: false } && typeof(ISandboxOptionsSection).IsAssignableFrom(t)).ToList();
-        Assert.Equal(17, sections.Count);
+        Assert.Equal(18, sections.Count);
         foreach (var section in sections)
         {
             var validator = typeof(IValidateOptions<>).MakeGenericType(section);
