@@ -117,11 +117,11 @@ internal static class ContainerSpecs
     internal static long GvisorHostMemory(SandboxLimits limits)
     {
         var files = limits.WorkspaceMb + limits.TmpMb + ShmMb;
-        return Mib(limits.MemoryMb + limits.MemoryMb / 4 + 128 + Math.Max(0, files - limits.MemoryMb));
+        return AddressLimit(limits) + Mib(Math.Max(0, files - limits.MemoryMb));
     }
 
-    /// <summary>The address-space limit of each user process (<c>RLIMIT_AS</c>, set by the runner): the session's
-    /// memory, a quarter more and 128 MiB. One allocation larger than the session can hold (<c>bytearray(8 GiB)</c>)
+    /// <summary>The address-space limit of each user process (<c>RLIMIT_AS</c>, set by the runner), and the base of
+    /// the gVisor host limit: the session's memory, a quarter more and 128 MiB. One allocation larger than the session can hold (<c>bytearray(8 GiB)</c>)
     /// then fails at once with <c>MemoryError</c>, the interpreter and its variables intact, instead of filling the
     /// session first; it leaves room for the address space runtimes reserve beyond what they use (numpy, node).</summary>
     internal static long AddressLimit(SandboxLimits limits) => Mib(limits.MemoryMb + limits.MemoryMb / 4 + 128);

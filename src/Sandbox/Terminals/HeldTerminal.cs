@@ -216,18 +216,13 @@ internal sealed class HeldTerminal(TerminalService owner, Session session, Runne
         {
             // The ring keeps the latest output; when one chunk is larger than the ring, only its end is kept.
             var data = chunk.AsSpan(Math.Max(0, chunk.Length - _ring.Length));
-            foreach (var b in data)
-            {
-                _ring[(_ringStart + _ringLength) % _ring.Length] = b;
-                if (_ringLength < _ring.Length)
-                {
-                    _ringLength++;
-                }
-                else
-                {
-                    _ringStart = (_ringStart + 1) % _ring.Length;
-                }
-            }
+            var end = (_ringStart + _ringLength) % _ring.Length;
+            var first = Math.Min(data.Length, _ring.Length - end);
+            data[..first].CopyTo(_ring.AsSpan(end));
+            data[first..].CopyTo(_ring);
+            var overflow = Math.Max(0, _ringLength + data.Length - _ring.Length);
+            _ringLength = Math.Min(_ring.Length, _ringLength + data.Length);
+            _ringStart = (_ringStart + overflow) % _ring.Length;
             foreach (var v in _viewers.ToList())
             {
                 if (!v.Offer(chunk))
