@@ -16,8 +16,8 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 MEMORY_KILLED = {}  # pid -> when the watch killed it, until its end is reported
 # The watch looks only while user code runs (an execution, a background process, a terminal): memory does not grow
 # otherwise, and each look costs system calls, which gVisor's ptrace platform makes dear (measured: looking every
-# 100 ms cost ~2 % of a core; an idle sandbox costs ~0.05 %). The runner sets WATCH_WAKE with every request it handles,
-# and RUNNING says whether anything runs.
+# 100 ms cost ~2 % of a core; an idle sandbox costs ~0.05 %). The runner sets WATCH_WAKE after a request that leaves
+# user code running, and RUNNING says whether anything runs.
 WATCH_WAKE = threading.Event()
 RUNNING = [lambda: True]
 OOM_SEEN = [None]  # the cgroup's OOM kill count when last looked at (container tier)
