@@ -117,6 +117,10 @@ public interface ISandboxClient : IAsyncDisposable
     /// see <see cref="GetAgentRunAsync"/>). Cancelling kills the agent.</summary>
     Task<AgentRunDto> RunAgentAsync(string sessionId, RunAgentRequest request, CancellationToken cancellationToken = default);
 
+    /// <summary>Continues the conversation of a finished run (<paramref name="runId"/>, or <c>latest</c>) with the next
+    /// message: the same agent resumes it in a new run, returned finished. Cancelling kills the agent.</summary>
+    Task<AgentRunDto> ContinueAgentAsync(string sessionId, string runId, string prompt, CancellationToken cancellationToken = default);
+
     /// <summary>One agent run; <paramref name="includeTrajectory"/> adds every event the agent printed.</summary>
     Task<AgentRunDto> GetAgentRunAsync(string sessionId, string runId, bool includeTrajectory = false, CancellationToken cancellationToken = default);
 

@@ -96,6 +96,10 @@ public sealed class SandboxSession : IAsyncDisposable
     public Task<AgentRunDto> RunAgentAsync(string prompt, CancellationToken cancellationToken = default) =>
         _client.RunAgentAsync(Id, new RunAgentRequest { Prompt = prompt }, cancellationToken);
 
+    /// <summary>Continues an agent run's conversation (<c>latest</c>: the newest run) with the next message.</summary>
+    public Task<AgentRunDto> ContinueAgentAsync(string prompt, string runId = "latest", CancellationToken cancellationToken = default) =>
+        _client.ContinueAgentAsync(Id, runId, prompt, cancellationToken);
+
     /// <summary>Closes the session now.</summary>
     public async ValueTask DisposeAsync()
     {

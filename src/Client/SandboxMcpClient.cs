@@ -177,6 +177,10 @@ public sealed class SandboxMcpClient : ISandboxClient
             throw new SandboxClientException("invalid_argument",
                 "Over MCP, run_agent takes no api_key or model_endpoint (a key in a tool call would pass through the model's context). Configure them on the server, or use SandboxRestClient.");
         }
+        if (request.Continue is not null)
+        {
+            throw new SandboxClientException("invalid_argument", "Over MCP, continue a run with ContinueAgentAsync (the continue_agent tool).");
+        }
         var s = await CallAsync("run_agent", new()
         {
             ["session_id"] = sessionId, ["prompt"] = request.Prompt, ["agent"] = request.Agent, ["model"] = request.Model,
@@ -185,6 +189,13 @@ public sealed class SandboxMcpClient : ISandboxClient
         }, cancellationToken).ConfigureAwait(false);
         return Get<AgentRunDto>(s, "run");
     }
+
+    /// <inheritdoc />
+    public async Task<AgentRunDto> ContinueAgentAsync(string sessionId, string runId, string prompt, CancellationToken cancellationToken = default) =>
+        Get<AgentRunDto>(await CallAsync("continue_agent", new()
+        {
+            ["session_id"] = sessionId, ["run_id"] = runId, ["prompt"] = prompt,
+        }, cancellationToken).ConfigureAwait(false), "run");
 
     /// <inheritdoc />
     public async Task<AgentRunDto> GetAgentRunAsync(string sessionId, string runId, bool includeTrajectory = false, CancellationToken cancellationToken = default) =>

@@ -319,6 +319,14 @@ public sealed class SandboxRestClient : ISandboxClient
     }
 
     /// <inheritdoc />
+    public async Task<AgentRunDto> ContinueAgentAsync(string sessionId, string runId, string prompt, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/agent-runs/{Escape(runId)}/continue?wait=true&trajectory=false",
+            new RunAgentRequest { Prompt = prompt }, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
+        return await Read<AgentRunDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async Task<AgentRunDto> GetAgentRunAsync(string sessionId, string runId, bool includeTrajectory = false, CancellationToken cancellationToken = default)
     {
         using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/agent-runs/{Escape(runId)}?trajectory={(includeTrajectory ? "true" : "false")}", cancellationToken).ConfigureAwait(false);

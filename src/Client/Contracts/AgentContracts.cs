@@ -27,6 +27,9 @@ public sealed record RunAgentRequest
     public string? ApiKey { get; init; }
     /// <summary>In a git session: the new branch to work on (default <c>sandbox/&lt;run-id&gt;</c>).</summary>
     public string? Branch { get; init; }
+    /// <summary>Continues the conversation of this earlier run (its id, or <c>latest</c>): the same agent resumes it with
+    /// <see cref="Prompt"/> as the next message (model and endpoint as before unless given; a git session's branch as before).</summary>
+    public string? Continue { get; init; }
 }
 
 /// <summary>A file an agent run changed.</summary>
@@ -86,6 +89,11 @@ public sealed record AgentRunDto
     public string? Stderr { get; init; }
     /// <summary>In a git session: the run's branch, its commits and what it left uncommitted.</summary>
     public GitRunChangesDto? Git { get; init; }
+    /// <summary>The agent's own id of the conversation (Claude Code's session id, Codex's thread id): continue it with
+    /// <see cref="RunAgentRequest.Continue"/>.</summary>
+    public string? Conversation { get; init; }
+    /// <summary>The run whose conversation this one continues.</summary>
+    public string? ContinuesRunId { get; init; }
 }
 
 /// <summary>One line of a streamed agent run (<c>application/x-ndjson</c>) or one SSE event's data.</summary>

@@ -41,6 +41,15 @@ public sealed record AgentRunRequest
     /// <summary>In a session cloned from a repository: the branch the run works on (new, from the current commit);
     /// null for <c>sandbox/&lt;run-id&gt;</c>. Ignored elsewhere.</summary>
     public string? Branch { get; init; }
+
+    /// <summary>Continues the conversation of this earlier run of the session (its id, or <see cref="LatestRun"/> for the
+    /// newest run that left one): the agent resumes it (<c>claude --resume</c>, <c>codex exec resume</c>) with
+    /// <see cref="Prompt"/> as the next message, on the same agent, model and endpoint unless given, and in a git
+    /// session on the same branch. Null starts a new conversation.</summary>
+    public string? Continue { get; init; }
+
+    /// <summary>The value of <see cref="Continue"/> that names the session's newest run with a conversation.</summary>
+    public const string LatestRun = "latest";
 }
 
 /// <summary>Where an agent run is.</summary>
@@ -126,6 +135,11 @@ public sealed record AgentRun
     /// <summary>In a session cloned from a repository: the run's branch, its commits and what it left uncommitted
     /// (<see cref="Diff"/> is then the workspace against the branch's base, untracked files included).</summary>
     public Git.GitRunChanges? Git { get; init; }
+    /// <summary>The agent's own id of the conversation (Claude Code's session id, Codex's thread id), once it said it:
+    /// what a later run continues (<see cref="AgentRunRequest.Continue"/>).</summary>
+    public string? Conversation { get; init; }
+    /// <summary>The run whose conversation this one continues, if any.</summary>
+    public string? ContinuesRunId { get; init; }
 }
 
 /// <summary>An event of a streamed agent run.</summary>

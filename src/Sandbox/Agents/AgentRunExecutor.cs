@@ -43,7 +43,9 @@ public sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunT
             }
             if (session.Git is not null)
             {
-                gitRun = await git.BeginRunAsync(session, state.Id, state.Branch, token).ConfigureAwait(false);
+                gitRun = state.ContinuesGit is { } earlier
+                    ? await git.ResumeRunAsync(session, earlier.Branch, earlier.BaseCommit, token).ConfigureAwait(false)
+                    : await git.BeginRunAsync(session, state.Id, state.Branch, token).ConfigureAwait(false);
             }
             (exitCode, timedOut) = await RunInNetworkAsync(state, launch, config, timeout, token).ConfigureAwait(false);
             if (session.Runner is { ClosedReason: null })

@@ -41,8 +41,8 @@ public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTr
 
     /// <summary>Starts an agent and returns at once with the running run; follow it with <see cref="WatchAsync"/> or
     /// <see cref="GetAsync"/>.</summary>
-    public Task<AgentRun> StartAsync(string sessionId, string owner, AgentRunRequest request, CancellationToken ct) =>
-        Task.FromResult(Start(sessionId, owner, request, watch: false).State.Snapshot());
+    public async Task<AgentRun> StartAsync(string sessionId, string owner, AgentRunRequest request, CancellationToken ct) =>
+        (await BeginAsync(sessionId, owner, request, watch: false, ct).ConfigureAwait(false)).State.Snapshot();
 
     /// <summary>Runs an agent and returns the finished run. Cancelling <paramref name="ct"/> kills the agent.</summary>
     public async Task<AgentRun> RunAsync(string sessionId, string owner, AgentRunRequest request, CancellationToken ct)
@@ -63,7 +63,7 @@ public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTr
     public async IAsyncEnumerable<AgentRunEvent> RunStreamingAsync(string sessionId, string owner, AgentRunRequest request,
         [EnumeratorCancellation] CancellationToken ct)
     {
-        var (state, watcher) = Start(sessionId, owner, request, watch: true);
+        var (state, watcher) = await BeginAsync(sessionId, owner, request, watch: true, ct).ConfigureAwait(false);
         var completed = false;
         try
         {
@@ -161,13 +161,24 @@ public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTr
     /// <summary>A proxy and network left by a run of a closed session (a run in progress removes its own as it ends).</summary>
     Task ISessionCloseListener.OnClosedAsync(Session session, CancellationToken ct) => _network.CloseAsync(session.Id, null, ct);
 
-    private (AgentRunState State, ChannelReader<AgentRunEvent> Watcher) Start(string sessionId, string owner, AgentRunRequest request, bool watch)
+    private async Task<(AgentRunState State, ChannelReader<AgentRunEvent> Watcher)> BeginAsync(string sessionId, string owner, AgentRunRequest request,
+        bool watch, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(request);
         var session = registry.Get(sessionId, owner);
         session.EnsureUsable();
+        AgentRun? previous = null;
+        if (request.Continue is { } continued)
+        {
+            previous = await ContinuedAsync(session, owner, continued, ct).ConfigureAwait(false);
+            request = request with
+            {
+                Agent = previous.Agent, Model = request.Model ?? previous.Model,
+                ModelEndpoint = request.ModelEndpoint ?? previous.ModelEndpoint, Branch = previous.Git?.Branch,
+            };
+        }
         var (agent, timeout, endpoint) = validator.Validate(request, _agents);
-        var launch = agent.Build(request, new AgentContext($"http://{_network.ProxyHost}:{_network.ProxyPort}", PlaceholderKey, AgentHome));
+        var launch = agent.Build(request, new AgentContext($"http://{_network.ProxyHost}:{_network.ProxyPort}", PlaceholderKey, AgentHome, previous?.Conversation));
         registry.Claim(session, SessionWork.AgentRun,
             $"Session {session.Id} is running another execution or agent run. Wait for it to finish, or use another session.");
         var api = _options.Api(agent.ModelApi);
@@ -177,15 +188,49 @@ public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTr
         {
             Id = "run_" + SandboxLauncher.NewId(), SessionId = session.Id, Owner = owner, Agent = agent.Name, Model = request.Model,
             Prompt = request.Prompt, ModelEndpoint = endpoint.GetLeftPart(UriPartial.Path), Status = AgentRunStatus.Running,
-            StartedAt = time.GetUtcNow(),
+            StartedAt = time.GetUtcNow(), ContinuesRunId = previous?.Id, Conversation = previous?.Conversation,
         };
-        var state = new AgentRunState(run, session, agent, secrets, _options.MaxTrajectoryChars) { Branch = request.Branch };
+        var state = new AgentRunState(run, session, agent, secrets, _options.MaxTrajectoryChars)
+        {
+            Branch = request.Branch, ContinuesGit = previous?.Git,
+        };
         var watcher = watch ? state.Watch() : Channel.CreateUnbounded<AgentRunEvent>().Reader;
         _runs.Add(state);
         LogAgentStarted(_logger, run.Id, session.Id, agent.Name, owner);
         var config = new ModelProxyConfig(endpoint, api.AuthHeader, string.IsNullOrEmpty(apiKey) ? null : apiKey, api.Paths);
         _ = Task.Run(() => executor.ExecuteAsync(state, launch, config, timeout), CancellationToken.None);
         return (state, watcher);
+    }
+
+    /// <summary>The earlier run a continuation names: finished, of this session and caller, with a conversation its
+    /// agent can resume.</summary>
+    private async Task<AgentRun> ContinuedAsync(Session session, string owner, string runId, CancellationToken ct)
+    {
+        AgentRun? previous;
+        if (runId == AgentRunRequest.LatestRun)
+        {
+            previous = (await ListAsync(session.Id, owner, ct).ConfigureAwait(false)).FirstOrDefault(r => r.Conversation is not null || r.Status == AgentRunStatus.Running)
+                       ?? throw new SandboxException(SandboxErrorCodes.RunNotFound,
+                           $"Session {session.Id} has no agent run with a conversation to continue. Start one with run_agent.");
+        }
+        else
+        {
+            previous = await GetAsync(session.Id, owner, runId, ct).ConfigureAwait(false);
+        }
+        if (previous.Status == AgentRunStatus.Running)
+        {
+            throw new SandboxException(SandboxErrorCodes.SessionBusy,
+                $"Agent run {previous.Id} is still running; continue it once it has ended (wait for it with get_agent_run, or cancel it).");
+        }
+        if (!_agents.TryGetValue(previous.Agent, out var agent) || !agent.CanResume)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument,
+                $"Agent '{SafeText.Shorten(previous.Agent)}' of run {previous.Id} cannot resume a conversation; start a new run instead.");
+        }
+        return previous.Conversation is null
+            ? throw new SandboxException(SandboxErrorCodes.InvalidArgument,
+                $"Run {previous.Id} ended before its agent started a conversation (it said no session or thread id), so there is none to continue; start a new run.")
+            : previous;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Agent run {RunId} started in session {SessionId}: agent {Agent}, owner {Owner}")]

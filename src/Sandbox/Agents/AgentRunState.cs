@@ -35,6 +35,8 @@ internal sealed class AgentRunState : IDisposable
     internal IAgentRunner Agent { get; }
     /// <summary>The branch asked for, in a git workspace (null: <c>sandbox/&lt;run-id&gt;</c>).</summary>
     internal string? Branch { get; init; }
+    /// <summary>For a continuation in a git session: the earlier run's branch and base, which this run keeps.</summary>
+    internal Git.GitRunChanges? ContinuesGit { get; init; }
     internal AgentOutcome Outcome { get; } = new();
     internal int MaxTrajectoryChars { get; }
     internal CancellationTokenSource Cancellation { get; } = new();
@@ -200,6 +202,7 @@ internal sealed class AgentRunState : IDisposable
         Usage = Outcome.Usage,
         CostUsd = Outcome.CostUsd,
         Stderr = _stderr.ToString(),
+        Conversation = Outcome.Conversation ?? run.Conversation,
     };
 
     private void Broadcast(AgentRunEvent e)

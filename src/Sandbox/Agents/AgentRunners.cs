@@ -12,7 +12,8 @@ public sealed record AgentLaunch(IReadOnlyList<string> Argv, IReadOnlyDictionary
 /// <param name="ModelBaseUrl">The model proxy's URL as the agent sees it (the proxy adds the real key).</param>
 /// <param name="PlaceholderKey">What to give the agent as its API key: a placeholder, since the proxy holds the real one.</param>
 /// <param name="HomeDirectory">A writable home for the agent's own configuration, outside the workspace.</param>
-public sealed record AgentContext(string ModelBaseUrl, string PlaceholderKey, string HomeDirectory);
+/// <param name="Conversation">The agent's conversation to resume (from an earlier run's <see cref="AgentRun.Conversation"/>), or null.</param>
+public sealed record AgentContext(string ModelBaseUrl, string PlaceholderKey, string HomeDirectory, string? Conversation = null);
 
 /// <summary>What a run's events say, collected while it runs.</summary>
 public sealed class AgentOutcome
@@ -29,6 +30,8 @@ public sealed class AgentOutcome
     public double? CostUsd { get; set; }
     /// <summary>Set when the agent itself reported failure, with its reason.</summary>
     public string? ReportedError { get; set; }
+    /// <summary>The agent's id of its conversation, once it said it (a later run may resume it).</summary>
+    public string? Conversation { get; set; }
 }
 
 /// <summary>A coding agent the engine can run in a session. Add more with <see cref="AgentRunService.RegisterAgent"/>.</summary>
@@ -45,6 +48,9 @@ public interface IAgentRunner
 
     /// <summary>Reads one event the agent printed (a JSON object; plain lines arrive as <c>{"type":"output","text":…}</c>).</summary>
     void Interpret(JsonElement e, int index, AgentOutcome outcome);
+
+    /// <summary>Whether the agent can resume a conversation (<see cref="AgentContext.Conversation"/>).</summary>
+    bool CanResume => false;
 }
 
 /// <summary>Claude Code (<c>claude -p … --output-format stream-json</c>), with every permission: the container is the boundary.</summary>
@@ -82,6 +88,10 @@ public sealed partial class ClaudeCodeAgent : IAgentRunner
         {
             argv.AddRange(["--append-system-prompt", request.SystemPrompt]);
         }
+        if (context.Conversation is { } conversation)
+        {
+            argv.AddRange(["--resume", ConversationId(conversation)]);
+        }
         // The prompt after "--", so a prompt that starts with "-" is never read as an option.
         argv.AddRange(["--", request.Prompt]);
         var env = new Dictionary<string, string>(request.Env, StringComparer.Ordinal)
@@ -98,9 +108,16 @@ public sealed partial class ClaudeCodeAgent : IAgentRunner
     }
 
     /// <inheritdoc />
+    public bool CanResume => true;
+
+    /// <inheritdoc />
     public void Interpret(JsonElement e, int index, AgentOutcome outcome)
     {
         ArgumentNullException.ThrowIfNull(outcome);
+        if (Str(e, "session_id") is { } conversation && IsConversationId(conversation))
+        {
+            outcome.Conversation = conversation;
+        }
         switch (Str(e, "type"))
         {
             case "system" when Str(e, "subtype") == "init":
@@ -203,6 +220,17 @@ public sealed partial class ClaudeCodeAgent : IAgentRunner
 
     /// <summary>A model name: letters, digits and <c>. _ : / @ [ ] -</c>.</summary>
     internal static bool IsModelName(string name) => ModelName().IsMatch(name);
+
+    /// <summary>A conversation id as agents print them (a UUID, or a name of letters, digits, <c>. _ -</c>): it comes
+    /// from the sandbox, so anything else is never passed back to an agent.</summary>
+    internal static bool IsConversationId(string id) => ConversationIdPattern().IsMatch(id);
+
+    /// <summary>The id, checked again where it becomes an argument.</summary>
+    internal static string ConversationId(string id) => IsConversationId(id) ? id
+        : throw new SandboxException(SandboxErrorCodes.InvalidArgument, "The conversation to continue has an id this server does not pass to an agent.");
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+    private static partial Regex ConversationIdPattern();
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._:/@\\[\\]-]{0,99}$")]
     private static partial Regex ModelName();

@@ -55,6 +55,11 @@ public sealed class CodexAgent : IAgentRunner
         }
         // Codex has no flag to add to its system prompt: extra instructions lead the task instead.
         var prompt = string.IsNullOrEmpty(request.SystemPrompt) ? request.Prompt : request.SystemPrompt + "\n\n" + request.Prompt;
+        if (context.Conversation is { } conversation)
+        {
+            // exec's own options above, then the subcommand that resumes the recorded thread with the next message.
+            argv.AddRange(["resume", ClaudeCodeAgent.ConversationId(conversation)]);
+        }
         argv.AddRange(["--", prompt]);
         var env = new Dictionary<string, string>(request.Env, StringComparer.Ordinal)
         {
@@ -66,11 +71,18 @@ public sealed class CodexAgent : IAgentRunner
     }
 
     /// <inheritdoc />
+    public bool CanResume => true;
+
+    /// <inheritdoc />
     public void Interpret(JsonElement e, int index, AgentOutcome outcome)
     {
         ArgumentNullException.ThrowIfNull(outcome);
         switch (ClaudeCodeAgent.Str(e, "type"))
         {
+            case "thread.started" when ClaudeCodeAgent.Str(e, "thread_id") is { } thread && ClaudeCodeAgent.IsConversationId(thread):
+                outcome.Conversation = thread;
+                outcome.Steps.Add(new AgentStep(index, "system", "started (thread " + thread + ")"));
+                break;
             case "thread.started":
                 outcome.Steps.Add(new AgentStep(index, "system", "started (thread " + (ClaudeCodeAgent.Str(e, "thread_id") ?? "?") + ")"));
                 break;

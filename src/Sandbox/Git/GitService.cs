@@ -98,6 +98,14 @@ public sealed partial class GitService(SessionRegistry registry, IGitHelper help
         return (branch, head);
     }
 
+    /// <summary>A continued run goes on where the run it continues left off: on that run's branch, against its base (so
+    /// its changes are the conversation's, from the start).</summary>
+    internal async Task<(string Branch, string Base)> ResumeRunAsync(Session session, string branch, string baseCommit, CancellationToken ct)
+    {
+        await _commands.RunAsync(session, ["git", "checkout", "--quiet", branch, "--"], ct).ConfigureAwait(false);
+        return (branch, baseCommit);
+    }
+
     /// <summary>A run's commits, what it left uncommitted, and the diff of the workspace against its base.</summary>
     internal async Task<(GitRunChanges Changes, string Diff, bool Truncated)> CollectRunAsync(Session session, string branch, string baseCommit, int maxDiffChars, CancellationToken ct)
     {

@@ -25,6 +25,10 @@ internal static class AgentEndpoints
         group.MapGet("/{runId}", GetAgentRunAsync).WithName("GetAgentRun")
             .WithDescription("A run with its status, steps, trajectory and diff. With Accept: text/event-stream or application/x-ndjson: its steps so far, then live ones, then the result.");
 
+        group.MapPost("/{runId}/continue", ContinueAgentRunAsync).WithName("ContinueAgentRun")
+            .WithDescription("Continues the run's conversation with a new message (body: the prompt and, optionally, the run's other settings): "
+                + "the same agent resumes it in a new run, answered as a started run is (202, ?wait=true or a stream).");
+
         group.MapPost("/{runId}/cancel", async (string id, string runId, AgentRunService agents, HttpContext http, CancellationToken ct) =>
             TypedResults.Ok((await agents.CancelAsync(id, CallerContext.Get(http), runId, ct)).ToDto()))
             .WithName("CancelAgentRun").WithDescription("Kills the agent and returns the ended run.");
@@ -47,6 +51,10 @@ internal static class AgentEndpoints
         return new Streaming.LocatedResult(Results.Json(run.ToDto(), SandboxJson.Options, statusCode: StatusCodes.Status202Accepted),
             $"/api/sessions/{Uri.EscapeDataString(id)}/agent-runs/{run.Id}");
     }
+
+    private static Task<IResult> ContinueAgentRunAsync(string id, string runId, RunAgentRequest body, [FromQuery] bool? wait, [FromQuery] bool? trajectory,
+        AgentRunService agents, HttpContext http, CancellationToken ct) =>
+        StartAgentRunAsync(id, body with { Continue = runId }, wait, trajectory, agents, http, ct);
 
     private static async Task<IResult> GetAgentRunAsync(string id, string runId, [FromQuery] bool? trajectory, AgentRunService agents, HttpContext http, CancellationToken ct)
     {

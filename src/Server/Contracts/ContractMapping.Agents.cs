@@ -26,6 +26,7 @@ internal static partial class ContractMapping
             ModelEndpoint = string.IsNullOrEmpty(r.ModelEndpoint) ? null : r.ModelEndpoint,
             ApiKey = string.IsNullOrEmpty(r.ApiKey) ? null : r.ApiKey,
             Branch = string.IsNullOrEmpty(r.Branch) ? null : r.Branch,
+            Continue = string.IsNullOrEmpty(r.Continue) ? null : r.Continue,
         };
     }
 
@@ -40,7 +41,7 @@ internal static partial class ContractMapping
         Diff = r.Diff, DiffTruncated = r.DiffTruncated, Steps = r.Steps.Select(ToDto).ToList(),
         Trajectory = trajectory ? r.Trajectory : null, TrajectoryTruncated = r.TrajectoryTruncated,
         Stderr = string.IsNullOrEmpty(r.Stderr) ? null : r.Stderr,
-        Git = r.Git.ToDto(),
+        Git = r.Git.ToDto(), Conversation = r.Conversation, ContinuesRunId = r.ContinuesRunId,
     };
 
     public static AgentStepDto ToDto(this AgentStep s) => new(s.Index, s.Kind, s.Text, s.Tool);

@@ -34,6 +34,35 @@ public sealed class AgentTools(AgentRunService agents, IHttpContextAccessor http
             Prompt = prompt, Agent = agent, Model = model, MaxTurns = max_turns, TimeoutSeconds = timeout_seconds,
             SystemPrompt = system_prompt, Env = env, Command = command, Branch = branch,
         }.ToEngine();
+        return await RunWithProgressAsync(session_id, request, context, cancellationToken);
+    });
+
+    /// <summary>continue_agent.</summary>
+    [McpServerTool(Name = "continue_agent", Title = "Continue an agent's conversation", Destructive = true, OpenWorld = true)]
+    [Description("Sends a follow-up message to a finished agent run: the same agent resumes the same conversation (it remembers what it was told " +
+        "and did) in the same workspace, as a new run linked to the earlier one. Use it to answer the agent's question, ask for a change to its work " +
+        "or give the next task. Steps stream as progress notifications; returns what run_agent returns.")]
+    public Task<CallToolResult> ContinueAgent(
+        [Description("The session_id the earlier run ran in.")] string session_id,
+        [Description("The next message to the agent.")] string prompt,
+        [Description("The run to continue (from run_agent or list_agent_runs); default: the session's newest run.")] string? run_id = null,
+        [Description("Wall-clock limit in seconds for this turn (default 600).")] double? timeout_seconds = null,
+        [Description("Most agent turns (optional).")] int? max_turns = null,
+        [Description("Extra environment variables for the agent process only (optional).")] Dictionary<string, string>? env = null,
+        RequestContext<CallToolRequestParams>? context = null,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var request = new RunAgentRequest
+        {
+            Prompt = prompt, MaxTurns = max_turns, TimeoutSeconds = timeout_seconds, Env = env,
+            Continue = string.IsNullOrEmpty(run_id) ? AgentRunRequest.LatestRun : run_id,
+        }.ToEngine();
+        return await RunWithProgressAsync(session_id, request, context, cancellationToken);
+    });
+
+    private async Task<CallToolResult> RunWithProgressAsync(string session_id, AgentRunRequest request, RequestContext<CallToolRequestParams>? context,
+        CancellationToken cancellationToken)
+    {
         AgentRun? run = null;
         var steps = 0;
         await foreach (var e in agents.RunStreamingAsync(session_id, Owner, request, cancellationToken))
@@ -57,7 +86,7 @@ public sealed class AgentTools(AgentRunService agents, IHttpContextAccessor http
         }
         var dto = run.ToDto(trajectory: false);
         return McpToolResults.Ok(DescribeRun(dto), new { run = dto });
-    });
+    }
 
     /// <summary>get_agent_run.</summary>
     [McpServerTool(Name = "get_agent_run", Title = "Get an agent run", ReadOnly = true, OpenWorld = false)]
@@ -90,6 +119,10 @@ public sealed class AgentTools(AgentRunService agents, IHttpContextAccessor http
     {
         var sb = new StringBuilder();
         sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"Agent run {r.Id} ({r.Agent}) {r.Status} in {r.DurationMs / 1000:F1} s");
+        if (r.ContinuesRunId is { } earlier)
+        {
+            sb.Append(System.Globalization.CultureInfo.InvariantCulture, $", continuing {earlier}");
+        }
         if (r.Turns is { } turns)
         {
             sb.Append(System.Globalization.CultureInfo.InvariantCulture, $", {turns} turns");
