@@ -24,6 +24,7 @@ public sealed class SandboxEngine(
     WorkspaceFileService files,
     PackageCatalog packages,
     AgentRunService agents,
+    InteractiveAgentService interactiveAgents,
     Egress.EgressService egress,
     Git.GitService git,
     Terminals.TerminalService terminals,
@@ -64,6 +65,9 @@ public sealed class SandboxEngine(
 
     /// <summary>Coding agent runs.</summary>
     public AgentRunService Agents => agents;
+
+    /// <summary>Interactive agents: an agent's own interface in a terminal people attach to.</summary>
+    public InteractiveAgentService InteractiveAgents => interactiveAgents;
 
     /// <summary>Session networks: allow lists and their proxies.</summary>
     public Egress.EgressService Egress => egress;

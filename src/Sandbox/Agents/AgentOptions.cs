@@ -38,6 +38,10 @@ public sealed class AgentOptions : IValidatableObject, ISandboxOptionsSection
     /// <summary>The longest time limit a run may ask for.</summary>
     public TimeSpan MaxTimeout { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>How long an interactive agent (its own interface in a terminal) may live, attached or not, and the
+    /// longest a caller may ask for: it is closed then.</summary>
+    public TimeSpan InteractiveTimeout { get; set; } = TimeSpan.FromHours(24);
+
     /// <summary>Agent runs at once, all sessions together.</summary>
     [Range(1, 1000)] public int MaxConcurrentRuns { get; set; } = 4;
 
@@ -80,6 +84,10 @@ public sealed class AgentOptions : IValidatableObject, ISandboxOptionsSection
         if (DefaultTimeout <= TimeSpan.Zero || DefaultTimeout > MaxTimeout)
         {
             yield return new ValidationResult("Agents.DefaultTimeout must be positive and at most Agents.MaxTimeout.", [nameof(DefaultTimeout)]);
+        }
+        if (InteractiveTimeout < TimeSpan.FromMinutes(1) || InteractiveTimeout > TimeSpan.FromDays(7))
+        {
+            yield return new ValidationResult("Agents.InteractiveTimeout must be between one minute and seven days.", [nameof(InteractiveTimeout)]);
         }
     }
 }

@@ -14,14 +14,16 @@ public sealed partial class AgentRequestValidator(IOptions<AgentOptions> options
 {
     private readonly AgentOptions _options = options.Value;
 
-    internal ValidatedAgentRequest Validate(AgentRunRequest request, IReadOnlyDictionary<string, IAgentRunner> agents)
+    /// <summary>Checks a request; an <paramref name="interactive"/> one (the agent's own interface in a terminal) may
+    /// have no prompt, and its time limit is <see cref="AgentOptions.InteractiveTimeout"/>.</summary>
+    internal ValidatedAgentRequest Validate(AgentRunRequest request, IReadOnlyDictionary<string, IAgentRunner> agents, bool interactive = false)
     {
         if (!agents.TryGetValue(request.Agent ?? "", out var agent))
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument,
                 $"Unknown agent '{SafeText.Shorten(request.Agent)}'. Use one of: {string.Join(", ", agents.Keys.Order(StringComparer.Ordinal))}.");
         }
-        if (string.IsNullOrWhiteSpace(request.Prompt))
+        if (string.IsNullOrWhiteSpace(request.Prompt) && !interactive)
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, "prompt is required: say what the agent should do.");
         }
@@ -38,15 +40,16 @@ public sealed partial class AgentRequestValidator(IOptions<AgentOptions> options
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, "max_turns must be between 1 and 1000.");
         }
-        var timeout = request.Timeout ?? _options.DefaultTimeout;
+        var most = interactive ? _options.InteractiveTimeout : _options.MaxTimeout;
+        var timeout = request.Timeout ?? (interactive ? _options.InteractiveTimeout : _options.DefaultTimeout);
         if (timeout <= TimeSpan.Zero)
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, "timeout must be positive.");
         }
-        if (timeout > _options.MaxTimeout)
+        if (timeout > most)
         {
             throw new SandboxException(SandboxErrorCodes.LimitExceeded,
-                $"timeout {timeout.TotalSeconds} s is above the server maximum of {_options.MaxTimeout.TotalSeconds} s for agent runs.");
+                $"timeout {timeout.TotalSeconds} s is above the server maximum of {most.TotalSeconds} s for {(interactive ? "interactive agents" : "agent runs")}.");
         }
         ValidateEnv(request.Env);
         var api = _options.Api(agent.ModelApi);

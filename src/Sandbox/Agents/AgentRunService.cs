@@ -14,10 +14,12 @@ namespace Sandbox.Agents;
 /// time per session. The run itself (network, proxy, process, diff) is <see cref="AgentRunExecutor"/>'s.
 /// </summary>
 public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTracker runs, AgentRunExecutor executor, AgentRequestValidator validator,
-    IAgentNetwork network, SessionJournal journal, IOptions<AgentOptions> options, TimeProvider time,
+    IAgentNetwork network, SessionJournal journal, Terminals.TerminalService terminals, IOptions<AgentOptions> options, TimeProvider time,
     ILogger<AgentRunService> logger) : ISessionCloseListener
 {
-    private const string AgentHome = "/tmp/.agent-home";
+    /// <summary>The agents' home in the sandbox (their settings and conversations): it lives as long as the session's
+    /// container, so a server restart and a pause keep it.</summary>
+    internal const string AgentHome = "/tmp/.agent-home";
     /// <summary>What the agent holds instead of a key: the model proxy adds the real one to each request.</summary>
     internal const string PlaceholderKey = "sk-sandbox-proxy-holds-the-real-key";
 
@@ -31,6 +33,9 @@ public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTr
     private readonly IAgentNetwork _network = network;
     private readonly AgentOptions _options = options.Value;
     private readonly ILogger<AgentRunService> _logger = logger;
+
+    /// <summary>The agents callers can name, by name.</summary>
+    internal IReadOnlyDictionary<string, IAgentRunner> Agents => _agents;
 
     /// <summary>Adds (or replaces) an agent callers can name in <see cref="AgentRunRequest.Agent"/>.</summary>
     public void RegisterAgent(IAgentRunner agent)
@@ -178,6 +183,11 @@ public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTr
             };
         }
         var (agent, timeout, endpoint) = validator.Validate(request, _agents);
+        if (terminals.Runs(session, _agents.ContainsKey))
+        {
+            throw new SandboxException(SandboxErrorCodes.SessionBusy,
+                $"Session {session.Id} has an interactive agent in a terminal (it holds the session's model proxy); close that terminal first, or use another session.");
+        }
         var launch = agent.Build(request, new AgentContext($"http://{_network.ProxyHost}:{_network.ProxyPort}", PlaceholderKey, AgentHome, previous?.Conversation));
         registry.Claim(session, SessionWork.AgentRun,
             $"Session {session.Id} is running another execution or agent run. Wait for it to finish, or use another session.");

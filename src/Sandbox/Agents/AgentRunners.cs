@@ -6,7 +6,8 @@ namespace Sandbox.Agents;
 /// <summary>How to start an agent: an argument vector (never a shell string) and the environment of that process only.</summary>
 /// <param name="Argv">Program and arguments.</param>
 /// <param name="Env">Environment added for the agent process.</param>
-public sealed record AgentLaunch(IReadOnlyList<string> Argv, IReadOnlyDictionary<string, string> Env);
+/// <param name="HomeFiles">Set-up files the agent needs in its home (relative names), written where none is yet.</param>
+public sealed record AgentLaunch(IReadOnlyList<string> Argv, IReadOnlyDictionary<string, string> Env, IReadOnlyDictionary<string, string>? HomeFiles = null);
 
 /// <summary>What the engine provides to every agent run.</summary>
 /// <param name="ModelBaseUrl">The model proxy's URL as the agent sees it (the proxy adds the real key).</param>
@@ -51,6 +52,12 @@ public interface IAgentRunner
 
     /// <summary>Whether the agent can resume a conversation (<see cref="AgentContext.Conversation"/>).</summary>
     bool CanResume => false;
+
+    /// <summary>Builds the command of the agent's own interactive interface (for a terminal a person attaches to);
+    /// <see cref="AgentRunRequest.Prompt"/>, when given, is its first message. Throws <see cref="SandboxException"/>
+    /// for an agent that has none.</summary>
+    AgentLaunch BuildInteractive(AgentRunRequest request, AgentContext context) =>
+        throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"Agent '{Name}' has no interactive interface; run it with run_agent.");
 }
 
 /// <summary>Claude Code (<c>claude -p … --output-format stream-json</c>), with every permission: the container is the boundary.</summary>
@@ -72,6 +79,42 @@ public sealed partial class ClaudeCodeAgent : IAgentRunner
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, "command applies to agent 'command' only.");
         }
         var argv = new List<string> { "claude", "-p", "--dangerously-skip-permissions", "--output-format", "stream-json", "--verbose" };
+        AddOptions(argv, request, context);
+        // The prompt after "--", so a prompt that starts with "-" is never read as an option.
+        argv.AddRange(["--", request.Prompt]);
+        return new AgentLaunch(argv, Environment(request, context));
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Its first start in a session would ask a person to pick a theme, trust the folder, accept the
+    /// placeholder key and confirm skipped permissions: these settings are merged into the home's <c>.claude.json</c>
+    /// (the CLI's own entries there are kept). The conversation is Claude Code's own, kept in the agent's home.</remarks>
+    public AgentLaunch BuildInteractive(AgentRunRequest request, AgentContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        if (request.MaxTurns is not null)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "max_turns applies to headless runs (run_agent); an interactive agent runs until it is closed or its time is up.");
+        }
+        var argv = new List<string> { "claude", "--dangerously-skip-permissions" };
+        AddOptions(argv, request, context);
+        if (!string.IsNullOrEmpty(request.Prompt))
+        {
+            argv.AddRange(["--", request.Prompt]);
+        }
+        var settings = System.Text.Json.Nodes.JsonNode.Parse("""
+            {"hasCompletedOnboarding": true, "bypassPermissionsModeAccepted": true, "theme": "dark",
+             "customApiKeyResponses": {"approved": [], "rejected": []},
+             "projects": {"/workspace": {"hasTrustDialogAccepted": true, "hasCompletedProjectOnboarding": true, "allowedTools": []}}}
+            """)!;
+        // The CLI remembers an approved key by its last 20 characters.
+        settings["customApiKeyResponses"]!["approved"]!.AsArray().Add(context.PlaceholderKey[^Math.Min(20, context.PlaceholderKey.Length)..]);
+        return new AgentLaunch(argv, Environment(request, context), new Dictionary<string, string> { [".claude.json"] = settings.ToJsonString() });
+    }
+
+    private static void AddOptions(List<string> argv, AgentRunRequest request, AgentContext context)
+    {
         if (request.Model is { } model)
         {
             if (!IsModelName(model))
@@ -92,9 +135,10 @@ public sealed partial class ClaudeCodeAgent : IAgentRunner
         {
             argv.AddRange(["--resume", ConversationId(conversation)]);
         }
-        // The prompt after "--", so a prompt that starts with "-" is never read as an option.
-        argv.AddRange(["--", request.Prompt]);
-        var env = new Dictionary<string, string>(request.Env, StringComparer.Ordinal)
+    }
+
+    private static Dictionary<string, string> Environment(AgentRunRequest request, AgentContext context) =>
+        new(request.Env, StringComparer.Ordinal)
         {
             ["ANTHROPIC_BASE_URL"] = context.ModelBaseUrl,
             ["ANTHROPIC_API_KEY"] = context.PlaceholderKey,
@@ -104,8 +148,6 @@ public sealed partial class ClaudeCodeAgent : IAgentRunner
             ["DISABLE_TELEMETRY"] = "1",
             ["DISABLE_ERROR_REPORTING"] = "1",
         };
-        return new AgentLaunch(argv, env);
-    }
 
     /// <inheritdoc />
     public bool CanResume => true;

@@ -79,6 +79,7 @@ public static class SandboxServiceCollectionExtensions
         services.TryAddSingleton<AgentRequestValidator>();
         services.TryAddSingleton<AgentRunExecutor>();
         services.TryAddSingleton<AgentRunService>();
+        services.TryAddSingleton<InteractiveAgentService>();
         services.AddCloseListener<AgentRunService>();
 
         // Durability and the background lifecycle.

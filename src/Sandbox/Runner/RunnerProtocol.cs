@@ -124,7 +124,17 @@ internal sealed record ProcKillRequest(string ProcId) : RunnerRequest;
 
 /// <summary>Opens a terminal (a shell on a pseudo-terminal). Answer: <c>pty</c> or <c>error</c>; then <c>pty_out</c>
 /// and, when the shell ends, <c>pty_exit</c>, all with this id.</summary>
-internal sealed record PtyOpenRequest(string TermId, int Cols, int Rows, int Max) : RunnerRequest;
+internal sealed record PtyOpenRequest(string TermId, int Cols, int Rows, int Max) : RunnerRequest
+{
+    /// <summary>A program to run instead of the shell (an agent's own interface), without a shell.</summary>
+    public IReadOnlyList<string>? Argv { get; init; }
+
+    /// <summary>Environment added for that program.</summary>
+    public IReadOnlyDictionary<string, string>? Env { get; init; }
+
+    /// <summary>Set-up files written into the program's home (its <c>HOME</c>) where none is yet, by relative name.</summary>
+    public IReadOnlyDictionary<string, string>? Files { get; init; }
+}
 
 /// <summary>Keystrokes for a terminal. No answer.</summary>
 internal sealed record PtyInputRequest(string TermId, string Data) : RunnerRequest;

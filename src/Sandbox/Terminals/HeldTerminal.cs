@@ -8,7 +8,7 @@ namespace Sandbox.Terminals;
 /// <summary>One terminal a session holds: it reads the shell's output all the time (keeping the latest for replays)
 /// and hands it to whoever is attached.</summary>
 internal sealed class HeldTerminal(TerminalService owner, Session session, RunnerConnection runner, string id,
-    RunnerConnection.Subscription output, TimeProvider time, TerminalOptions options)
+    RunnerConnection.Subscription output, TimeProvider time, TerminalOptions options, TerminalProgram? program = null)
 {
     private readonly Lock _sync = new();
     private readonly byte[] _ring = new byte[options.ReplayBytes];
@@ -34,13 +34,17 @@ internal sealed class HeldTerminal(TerminalService owner, Session session, Runne
 
     public TimeProvider Time { get; } = time;
 
+    /// <summary>What runs in it: a shell, or an agent's own program.</summary>
+    public TerminalProgram? Program { get; } = program;
+
     public TerminalInfo Info
     {
         get
         {
             lock (_sync)
             {
-                return new TerminalInfo(Id, StartedAt, _viewers.Count, _writer is not null, !_ended, ExitCode);
+                return new TerminalInfo(Id, StartedAt, _viewers.Count, _writer is not null, !_ended, ExitCode, Program?.Kind ?? TerminalInfo.Shell,
+                    Program?.MaxLifetime is { } most ? StartedAt + most : null);
             }
         }
     }
@@ -129,9 +133,9 @@ internal sealed class HeldTerminal(TerminalService owner, Session session, Runne
                 if (await Task.WhenAny(more, tick).ConfigureAwait(false) == tick)
                 {
                     await tick.ConfigureAwait(false);
-                    if (Idle())
+                    if (Expired() is { } expired)
                     {
-                        why = $"nobody was attached for {options.DetachedTimeout}";
+                        why = expired;
                         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
                         await Runner.SendAsync(new PtyCloseRequest(Id) { Id = Id }, cts.Token).ConfigureAwait(false);
                         return;
@@ -202,11 +206,17 @@ internal sealed class HeldTerminal(TerminalService owner, Session session, Runne
         }
     }
 
-    private bool Idle()
+    /// <summary>Why the terminal must end now (nobody attached for too long, or its program's time is up), or null.</summary>
+    private string? Expired()
     {
         lock (_sync)
         {
-            return _viewers.Count == 0 && Time.GetUtcNow() - _detachedSince >= options.DetachedTimeout;
+            var now = Time.GetUtcNow();
+            if (Program?.MaxLifetime is { } most && now - StartedAt >= most)
+            {
+                return $"it reached its time limit of {most}";
+            }
+            return _viewers.Count == 0 && now - _detachedSince >= options.DetachedTimeout ? $"nobody was attached for {options.DetachedTimeout}" : null;
         }
     }
 

@@ -25,10 +25,17 @@ public sealed partial class TerminalService(SessionRegistry registry, SessionJou
 
     /// <summary>Opens a terminal of <paramref name="cols"/> × <paramref name="rows"/> characters in the caller's session;
     /// it runs until closed (attach to see and type).</summary>
-    public async Task<TerminalInfo> OpenAsync(string sessionId, string owner, int cols, int rows, CancellationToken ct)
+    public Task<TerminalInfo> OpenAsync(string sessionId, string owner, int cols, int rows, CancellationToken ct)
     {
         var session = registry.Get(sessionId, owner);
         session.EnsureUsable();
+        return OpenAsync(session, null, cols, rows, ct);
+    }
+
+    /// <summary>Opens a terminal running <paramref name="program"/> (or a shell) in a session the caller has already
+    /// looked up and checked.</summary>
+    internal async Task<TerminalInfo> OpenAsync(Session session, TerminalProgram? program, int cols, int rows, CancellationToken ct)
+    {
         await registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
         var runner = session.Live;
         var id = "term-" + SandboxLauncher.NewId();
@@ -36,11 +43,20 @@ public sealed partial class TerminalService(SessionRegistry registry, SessionJou
         var output = runner.Subscribe(id);
         try
         {
-            var reply = await runner.AskAsync(new PtyOpenRequest(id, Math.Clamp(cols, 1, 1000), Math.Clamp(rows, 1, 1000), MaxPerSession), TimeSpan.FromSeconds(15), "terminal", ct).ConfigureAwait(false);
+            var request = new PtyOpenRequest(id, Math.Clamp(cols, 1, 1000), Math.Clamp(rows, 1, 1000), MaxPerSession)
+            {
+                Argv = program?.Argv, Env = program?.Env, Files = program?.HomeFiles,
+            };
+            var reply = await runner.AskAsync(request, TimeSpan.FromSeconds(15), "terminal", ct).ConfigureAwait(false);
             if (reply.Type == "error")
             {
-                throw new SandboxException(Str(reply.Body, "code") == "limit_exceeded" ? SandboxErrorCodes.LimitExceeded : SandboxErrorCodes.Internal,
-                    "The sandbox could not open a terminal: " + SafeText.Shorten(Str(reply.Body, "message"), 300));
+                throw Str(reply.Body, "code") switch
+                {
+                    "limit_exceeded" => new SandboxException(SandboxErrorCodes.LimitExceeded, "The sandbox could not open a terminal: " + SafeText.Shorten(Str(reply.Body, "message"), 300)),
+                    "command_not_found" => new SandboxException(SandboxErrorCodes.AgentUnavailable,
+                        $"This session's image has no '{SafeText.Shorten(program?.Argv[0])}' command. Create the session with image 'agent' and start the agent there."),
+                    _ => new SandboxException(SandboxErrorCodes.Internal, "The sandbox could not open a terminal: " + SafeText.Shorten(Str(reply.Body, "message"), 300)),
+                };
             }
         }
         catch
@@ -48,10 +64,10 @@ public sealed partial class TerminalService(SessionRegistry registry, SessionJou
             output.Dispose();
             throw;
         }
-        var terminal = new HeldTerminal(this, session, runner, id, output, time, options.Value);
+        var terminal = new HeldTerminal(this, session, runner, id, output, time, options.Value, program);
         _terminals[id] = terminal;
         terminal.Start();
-        journal.Record(session, "terminal", "opened " + id);
+        journal.Record(session, "terminal", $"opened {id} ({program?.Kind ?? TerminalInfo.Shell})");
         LogOpened(logger, session.Id, id);
         session.Touch(time.GetUtcNow());
         return terminal.Info;
@@ -107,7 +123,29 @@ public sealed partial class TerminalService(SessionRegistry registry, SessionJou
     {
         _terminals.TryRemove(new KeyValuePair<string, HeldTerminal>(terminal.Id, terminal));
         LogEnded(logger, terminal.Session.Id, terminal.Id, terminal.ExitCode, why);
+        if (terminal.Program is { } program)
+        {
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await program.Ended().ConfigureAwait(false);
+                }
+                catch (Exception e)
+                {
+                    // Runs detached from any request: logged, never thrown (the orphan sweep removes what is left).
+                    LogEndFailed(logger, terminal.Session.Id, terminal.Id, e.Message);
+                }
+            }, CancellationToken.None);
+        }
     }
+
+    /// <summary>Whether a session has a terminal running this kind of program now.</summary>
+    internal bool Runs(Session session, Func<string, bool> kind) =>
+        _terminals.Values.Any(t => t.Session == session && t.Program is { } p && kind(p.Kind));
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: undoing what terminal {TerminalId} needed failed: {Error}")]
+    private static partial void LogEndFailed(ILogger logger, string sessionId, string terminalId, string error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId}: terminal {TerminalId} opened")]
     private static partial void LogOpened(ILogger logger, string sessionId, string terminalId);

@@ -11,76 +11,11 @@ namespace Sandbox.Tests.Terminals;
 [Collection(EngineCollection.Name)]
 public sealed class TerminalTests(EngineFixture fixture)
 {
-    /// <summary>Reads the terminal's output (in the background) into a buffer that can be waited on.</summary>
-    private sealed class Screen : IAsyncDisposable
-    {
-        private readonly StringBuilder _text = new();
-        private readonly CancellationTokenSource _cts = new();
-        private readonly Task _pump;
-
-        public Screen(TerminalAttachment terminal) => _pump = Task.Run(async () =>
-        {
-            await foreach (var chunk in terminal.ReadAsync(_cts.Token))
-            {
-                lock (_text)
-                {
-                    _text.Append(Encoding.UTF8.GetString(chunk));
-                }
-            }
-        });
-
-        public string Text
-        {
-            get
-            {
-                lock (_text)
-                {
-                    return _text.ToString();
-                }
-            }
-        }
-
-        public Task Ended => _pump;
-
-        public async Task WaitForAsync(string expected, int occurrences = 1)
-        {
-            var deadline = DateTime.UtcNow.AddSeconds(30);
-            while (CountOf(Text, expected) < occurrences)
-            {
-                Assert.True(DateTime.UtcNow < deadline, $"'{expected}' did not appear {occurrences} times; the terminal shows:\n{Text}");
-                await Task.Delay(50);
-            }
-        }
-
-        private static int CountOf(string text, string part)
-        {
-            var count = 0;
-            for (var i = text.IndexOf(part, StringComparison.Ordinal); i >= 0; i = text.IndexOf(part, i + part.Length, StringComparison.Ordinal))
-            {
-                count++;
-            }
-            return count;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _cts.CancelAsync();
-            try
-            {
-                await _pump;
-            }
-            catch (OperationCanceledException)
-            {
-            }
-            _cts.Dispose();
-        }
-    }
-
     [Fact]
     public async Task A_terminal_runs_a_shell_as_the_sandbox_user_with_typing_ctrl_c_resize_and_exit()
     {
         var (engine, session, opened, terminal) = await OpenAttachedAsync();
-        await using (var screen = new Screen(terminal))
+        await using (var screen = new TerminalScreen(terminal))
         {
             await terminal.WriteAsync("echo $((6*7)); id -u; pwd\r", CancellationToken.None);
             await screen.WaitForAsync("42\r\n1000\r\n/workspace");
@@ -126,7 +61,7 @@ public sealed class TerminalTests(EngineFixture fixture)
     public async Task A_terminal_outlives_its_clients_replays_its_screen_on_attach_and_lets_one_client_type_while_others_watch()
     {
         var (engine, session, opened, first) = await OpenAttachedAsync();
-        await using (var screen = new Screen(first))
+        await using (var screen = new TerminalScreen(first))
         {
             Assert.True(first.IsWriter);
             // Work that goes on after the client leaves: it prints one line now and one after the detach.
@@ -143,8 +78,8 @@ public sealed class TerminalTests(EngineFixture fixture)
         await Task.Delay(2500);
         var second = engine.Terminals.Attach(session.Id, Owners.Alice, opened.Id, TerminalMode.Write);
         var third = engine.Terminals.Attach(session.Id, Owners.Alice, opened.Id, TerminalMode.Write);
-        await using (var secondScreen = new Screen(second))
-        await using (var thirdScreen = new Screen(third))
+        await using (var secondScreen = new TerminalScreen(second))
+        await using (var thirdScreen = new TerminalScreen(third))
         {
             await secondScreen.WaitForAsync("finished-9");
             await thirdScreen.WaitForAsync("finished-9");

@@ -21,25 +21,40 @@ class Terminals:
 
     # -- terminals ---------------------------------------------------------------------------
     def pty_open(self, rid, req):
-        """Starts an interactive shell on a new pseudo-terminal as the sandbox user. Its output goes out as pty_out
-        messages (base64) with the terminal's id; its end as pty_exit. Spared by executions' kills, like processes."""
+        """Starts an interactive shell (or, with argv, that program: an agent's own interface) on a new pseudo-terminal
+        as the sandbox user. Its output goes out as pty_out messages (base64) with the terminal's id; its end as
+        pty_exit. Spared by executions' kills, like processes."""
         tid, limit = req.get("term_id"), int(req.get("max", 4))
         if not (isinstance(tid, str) and 0 < len(tid) <= 64 and all(c.isalnum() or c in "-_" for c in tid)) or tid in self.ttys:
             return {"type": "error", "id": rid, "code": "bad_request", "message": "bad or reused terminal id"}
         if len(self.ttys) >= limit:
             return {"type": "error", "id": rid, "code": "limit_exceeded", "message": "this session already has %d terminals open (the most it may)" % len(self.ttys)}
-        master, slave = os.openpty()
-        set_winsize(slave, req.get("cols"), req.get("rows"))
+        argv, extra, files = req.get("argv"), req.get("env") or {}, req.get("files") or {}
+        program = argv is not None
+        if program and not (isinstance(argv, list) and argv and all(isinstance(x, str) and x for x in argv)):
+            return {"type": "error", "id": rid, "code": "bad_request", "message": "argv must be non-empty strings"}
+        if not (isinstance(extra, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in extra.items())
+                and isinstance(files, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())):
+            return {"type": "error", "id": rid, "code": "bad_request", "message": "env and files must be string maps"}
         env = user_env()
         env.update({"TERM": "xterm-256color", "COLORTERM": "truecolor", "SHELL": "/bin/bash"})
+        env.update(extra)
+        if files:
+            failed = as_user(lambda _r, home: home_files(home, files), rid, env.get("HOME", WORKDIR))
+            if isinstance(failed, dict):
+                return failed
+        master, slave = os.openpty()
+        set_winsize(slave, req.get("cols"), req.get("rows"))
         def start():
-            demote()
+            # An agent's own program keeps the address space its runtime reserves, as in an agent run.
+            demote(AGENT_NPROC, address=False) if program else demote()
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         try:
-            p = subprocess.Popen(["/bin/bash", "-i"], stdin=slave, stdout=slave, stderr=slave, preexec_fn=start, env=env, cwd=WORKDIR)
+            p = subprocess.Popen(argv if program else ["/bin/bash", "-i"], stdin=slave, stdout=slave, stderr=slave, preexec_fn=start, env=env, cwd=WORKDIR)
         except OSError as e:
             os.close(master)
-            return {"type": "error", "id": rid, "code": "command_not_found", "message": "bash: %s" % (e.strerror or str(e))}
+            return {"type": "error", "id": rid, "code": "command_not_found",
+                    "message": "%s: %s" % ((argv[0] if program else "bash")[:200], e.strerror or str(e))}
         finally:
             os.close(slave)
         EXITED.pop(p.pid, None)
@@ -131,3 +146,42 @@ class Terminals:
         BACKGROUND.discard(p.pid)
         kill_process_session(p.pid)  # what it left running ends with it
         out({"type": "pty_exit", "id": tid, "exit_code": rc if rc >= 0 else 128 - rc})
+
+
+def home_files(home, files):
+    """Writes a program's set-up files into its home as the sandbox user: names are relative and stay inside the home,
+    nothing is followed through a link. A file that is there already is kept, except that a JSON object given for a
+    JSON object file is merged into it (the program's own entries stay; the given ones are set)."""
+    os.makedirs(home, mode=0o700, exist_ok=True)
+    for name, text in files.items():
+        parts = name.split("/")
+        if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise PermissionError(1, "bad home file name %r" % name[:100])
+        path = os.path.join(home, name)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            fd = None
+        if fd is not None:
+            with os.fdopen(fd, "rb") as f:
+                current = f.read(8 << 20)
+            try:
+                mine, given = json.loads(current), json.loads(text)
+            except ValueError:
+                continue
+            if not (isinstance(mine, dict) and isinstance(given, dict)):
+                continue
+            text = json.dumps(merge_json(mine, given))
+        tmp = os.path.join(os.path.dirname(path), ".%s.%d.tmp" % (parts[-1], os.getpid()))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    return None
+
+
+def merge_json(mine, given):
+    for k, v in given.items():
+        mine[k] = merge_json(mine[k], v) if isinstance(v, dict) and isinstance(mine.get(k), dict) else v
+    return mine
