@@ -121,6 +121,17 @@ public interface ISandboxClient : IAsyncDisposable
     /// message: the same agent resumes it in a new run, returned finished. Cancelling kills the agent.</summary>
     Task<AgentRunDto> ContinueAgentAsync(string sessionId, string runId, string prompt, CancellationToken cancellationToken = default);
 
+    /// <summary>Opens a terminal the session holds: a shell, or with <see cref="OpenTerminalRequest.Agent"/> that agent's own
+    /// interactive interface, which works on while nobody is attached. Attach with the terminal WebSocket
+    /// (<c>/api/sessions/{id}/terminal?terminal=ID</c>).</summary>
+    Task<TerminalDto> OpenTerminalAsync(string sessionId, OpenTerminalRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>The session's terminals.</summary>
+    Task<IReadOnlyList<TerminalDto>> ListTerminalsAsync(string sessionId, CancellationToken cancellationToken = default);
+
+    /// <summary>Closes a terminal: its shell or agent and what it started are killed.</summary>
+    Task CloseTerminalAsync(string sessionId, string terminalId, CancellationToken cancellationToken = default);
+
     /// <summary>One agent run; <paramref name="includeTrajectory"/> adds every event the agent printed.</summary>
     Task<AgentRunDto> GetAgentRunAsync(string sessionId, string runId, bool includeTrajectory = false, CancellationToken cancellationToken = default);
 

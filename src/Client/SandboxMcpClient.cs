@@ -198,6 +198,31 @@ public sealed class SandboxMcpClient : ISandboxClient
         }, cancellationToken).ConfigureAwait(false), "run");
 
     /// <inheritdoc />
+    /// <remarks>Over MCP a terminal takes no <c>api_key</c>, <c>model_endpoint</c> or <c>env</c> (they would pass through
+    /// the calling model's context); use the REST client for those.</remarks>
+    public async Task<TerminalDto> OpenTerminalAsync(string sessionId, OpenTerminalRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.ApiKey is not null || request.ModelEndpoint is not null || request.Env is not null)
+        {
+            throw new SandboxClientException("invalid_argument", "Over MCP, open_terminal takes no api_key, model_endpoint or env. Configure them on the server, or use SandboxRestClient.");
+        }
+        return Get<TerminalDto>(await CallAsync("open_terminal", new()
+        {
+            ["session_id"] = sessionId, ["agent"] = request.Agent, ["model"] = request.Model, ["prompt"] = request.Prompt,
+            ["timeout_seconds"] = request.TimeoutSeconds, ["cols"] = request.Cols, ["rows"] = request.Rows,
+        }, cancellationToken).ConfigureAwait(false), "terminal");
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<TerminalDto>> ListTerminalsAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        Get<List<TerminalDto>>(await CallAsync("list_terminals", new() { ["session_id"] = sessionId }, cancellationToken).ConfigureAwait(false), "terminals");
+
+    /// <inheritdoc />
+    public Task CloseTerminalAsync(string sessionId, string terminalId, CancellationToken cancellationToken = default) =>
+        CallAsync("close_terminal", new() { ["session_id"] = sessionId, ["terminal_id"] = terminalId }, cancellationToken);
+
+    /// <inheritdoc />
     public async Task<AgentRunDto> GetAgentRunAsync(string sessionId, string runId, bool includeTrajectory = false, CancellationToken cancellationToken = default) =>
         Get<AgentRunDto>(await CallAsync("get_agent_run", new()
         {

@@ -327,6 +327,27 @@ public sealed class SandboxRestClient : ISandboxClient
     }
 
     /// <inheritdoc />
+    public async Task<TerminalDto> OpenTerminalAsync(string sessionId, OpenTerminalRequest request, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/terminals", request, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
+        return await Read<TerminalDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<TerminalDto>> ListTerminalsAsync(string sessionId, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/terminals", cancellationToken).ConfigureAwait(false);
+        return await Read<List<TerminalDto>>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task CloseTerminalAsync(string sessionId, string terminalId, CancellationToken cancellationToken = default)
+    {
+        using var r = await _http.DeleteAsync($"api/sessions/{Escape(sessionId)}/terminals/{Escape(terminalId)}", cancellationToken).ConfigureAwait(false);
+        await EnsureSuccess(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async Task<AgentRunDto> GetAgentRunAsync(string sessionId, string runId, bool includeTrajectory = false, CancellationToken cancellationToken = default)
     {
         using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/agent-runs/{Escape(runId)}?trajectory={(includeTrajectory ? "true" : "false")}", cancellationToken).ConfigureAwait(false);

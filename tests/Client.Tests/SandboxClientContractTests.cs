@@ -173,6 +173,34 @@ public sealed class SandboxClientContractTests(ServerFixture server)
         var missing = await Assert.ThrowsAsync<SandboxClientException>(() => rest.GetAgentRunAsync(sr.Id, "run_nope"));
         var missingMcp = await Assert.ThrowsAsync<SandboxClientException>(() => mcp.GetAgentRunAsync(sm.Id, "run_nope"));
         Assert.Equal(("run_not_found", "run_not_found"), (missing.Code, missingMcp.Code));
+        // A command agent keeps no conversation: continuing it is refused alike.
+        var cont = await Assert.ThrowsAsync<SandboxClientException>(() => rest.ContinueAgentAsync(sr.Id, a.Id, "and now?"));
+        var contMcp = await Assert.ThrowsAsync<SandboxClientException>(() => mcp.ContinueAgentAsync(sm.Id, b.Id, "and now?"));
+        Assert.Equal(("invalid_argument", "invalid_argument"), (cont.Code, contMcp.Code));
+    }
+
+    [Fact]
+    public async Task Terminals_open_list_and_close_the_same_over_rest_and_mcp()
+    {
+        var (rest, mcp) = await Clients();
+        await using var _r = rest;
+        await using var _m = mcp;
+        await using var sr = await rest.StartSessionAsync();
+        await using var sm = await mcp.StartSessionAsync();
+        var a = await rest.OpenTerminalAsync(sr.Id, new OpenTerminalRequest { Cols = 100, Rows = 30 });
+        var b = await mcp.OpenTerminalAsync(sm.Id, new OpenTerminalRequest { Cols = 100, Rows = 30 });
+        Assert.Equal(a with { TerminalId = "", StartedAt = default }, b with { TerminalId = "", StartedAt = default });
+        Assert.Equal(("shell", true, null), (a.Kind, a.Running, a.EndsAt));
+        Assert.Equal([a.TerminalId], (await rest.ListTerminalsAsync(sr.Id)).Select(t => t.TerminalId));
+        Assert.Equal([b.TerminalId], (await mcp.ListTerminalsAsync(sm.Id)).Select(t => t.TerminalId));
+        await rest.CloseTerminalAsync(sr.Id, a.TerminalId);
+        await mcp.CloseTerminalAsync(sm.Id, b.TerminalId);
+        Assert.Empty(await rest.ListTerminalsAsync(sr.Id));
+        Assert.Empty(await mcp.ListTerminalsAsync(sm.Id));
+        // An agent without an interactive interface is refused alike.
+        var noCli = await Assert.ThrowsAsync<SandboxClientException>(() => rest.OpenTerminalAsync(sr.Id, new OpenTerminalRequest { Agent = "command" }));
+        var noCliMcp = await Assert.ThrowsAsync<SandboxClientException>(() => mcp.OpenTerminalAsync(sm.Id, new OpenTerminalRequest { Agent = "command" }));
+        Assert.Equal(("invalid_argument", "invalid_argument"), (noCli.Code, noCliMcp.Code));
     }
 
     [Fact]

@@ -197,4 +197,31 @@ public sealed record PreviewDto(string SessionId, int Port, string Origin, strin
 /// <param name="HasWriter">Whether one of them holds the keyboard (others watch, read-only).</param>
 /// <param name="Running">False once its shell ended.</param>
 /// <param name="ExitCode">The shell's exit status once it ended.</param>
-public sealed record TerminalDto(string TerminalId, DateTimeOffset StartedAt, int Viewers, bool HasWriter, bool Running, int? ExitCode);
+/// <param name="Kind"><c>shell</c>, or the agent whose own interface runs in it (<c>claude-code</c>).</param>
+/// <param name="EndsAt">When its time limit closes it (agents).</param>
+public sealed record TerminalDto(string TerminalId, DateTimeOffset StartedAt, int Viewers, bool HasWriter, bool Running, int? ExitCode,
+    string Kind = "shell", DateTimeOffset? EndsAt = null);
+
+/// <summary>Body of an open-terminal request: a shell, or with <see cref="Agent"/> that agent's own interactive
+/// interface (attach to talk to it; it works on while nobody is attached).</summary>
+public sealed record OpenTerminalRequest
+{
+    /// <summary>Columns (default 80).</summary>
+    public int? Cols { get; init; }
+    /// <summary>Rows (default 24).</summary>
+    public int? Rows { get; init; }
+    /// <summary>The agent to start (<c>claude-code</c>); null for a shell.</summary>
+    public string? Agent { get; init; }
+    /// <summary>Model name for the agent.</summary>
+    public string? Model { get; init; }
+    /// <summary>The agent's first message (optional).</summary>
+    public string? Prompt { get; init; }
+    /// <summary>Extra environment for the agent process only (it may show on the terminal).</summary>
+    public IReadOnlyDictionary<string, string>? Env { get; init; }
+    /// <summary>A model endpoint the server allows, instead of its default.</summary>
+    public string? ModelEndpoint { get; init; }
+    /// <summary>An API key instead of the server's; held by the model proxy only, never stored or returned.</summary>
+    public string? ApiKey { get; init; }
+    /// <summary>The agent's life in seconds (default and most: the server's, 24 h unless configured).</summary>
+    public double? TimeoutSeconds { get; init; }
+}

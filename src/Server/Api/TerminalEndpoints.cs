@@ -1,6 +1,9 @@
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
+using Sandbox.Agents;
+using Sandbox.Client.Contracts;
+using Sandbox.Server.Contracts;
 using Sandbox.Server.Hosting;
 using Sandbox.Terminals;
 
@@ -48,11 +51,18 @@ internal static partial class TerminalEndpoints
             await RunAsync(socket, attachment, logs.CreateLogger("Sandbox.Server.Terminal"), ct);
         }).WithName("SessionTerminal").ExcludeFromDescription();
         api.MapGet("/sessions/{id}/terminals", (string id, TerminalService terminals, HttpContext http) =>
-            TypedResults.Ok(terminals.List(id, CallerContext.Get(http)).Select(ToDto).ToList()))
+            TypedResults.Ok(terminals.List(id, CallerContext.Get(http)).Select(t => t.ToDto()).ToList()))
             .WithName("ListTerminals").WithDescription("The session's terminals: they run until closed, whether or not a client is attached.");
-        api.MapPost("/sessions/{id}/terminals", async (string id, OpenTerminalRequest? body, TerminalService terminals, HttpContext http, CancellationToken ct) =>
-            TypedResults.Ok(ToDto(await terminals.OpenAsync(id, CallerContext.Get(http), body?.Cols ?? 80, body?.Rows ?? 24, ct))))
-            .WithName("OpenTerminal").WithDescription("Opens a terminal (a shell as the sandbox user); attach to it with the terminal WebSocket and terminal=ID.");
+        api.MapPost("/sessions/{id}/terminals", async (string id, OpenTerminalRequest? body, TerminalService terminals, InteractiveAgentService agents,
+            HttpContext http, CancellationToken ct) =>
+        {
+            var (owner, cols, rows) = (CallerContext.Get(http), body?.Cols ?? 80, body?.Rows ?? 24);
+            var info = body?.Agent is { Length: > 0 }
+                ? await agents.StartAsync(id, owner, body.ToInteractiveAgent(), cols, rows, ct)
+                : await terminals.OpenAsync(id, owner, cols, rows, ct);
+            return TypedResults.Ok(info.ToDto());
+        }).WithName("OpenTerminal").WithDescription("Opens a terminal: a shell as the sandbox user, or with agent (claude-code) that agent's own interface, "
+            + "which works on while nobody is attached; attach to it with the terminal WebSocket and terminal=ID.");
         api.MapDelete("/sessions/{id}/terminals/{terminalId}", async (string id, string terminalId, TerminalService terminals, HttpContext http, CancellationToken ct) =>
         {
             await terminals.CloseAsync(id, CallerContext.Get(http), terminalId, ct);
@@ -60,10 +70,6 @@ internal static partial class TerminalEndpoints
         }).WithName("CloseTerminal").WithDescription("Closes a terminal: its shell and what it started are killed.");
     }
 
-    /// <summary>Body of an open-terminal request.</summary>
-    public sealed record OpenTerminalRequest(int? Cols, int? Rows);
-
-    private static TerminalDto ToDto(TerminalInfo t) => new(t.Id, t.StartedAt, t.Viewers, t.HasWriter, t.Running, t.ExitCode);
 
     private static async Task RunAsync(WebSocket socket, TerminalAttachment terminal, ILogger logger, CancellationToken ct)
     {

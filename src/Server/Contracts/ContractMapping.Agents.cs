@@ -30,6 +30,25 @@ internal static partial class ContractMapping
         };
     }
 
+    /// <summary>An open-terminal request naming an agent, as the engine's request for its interactive interface.</summary>
+    public static AgentRunRequest ToInteractiveAgent(this OpenTerminalRequest r)
+    {
+        if (r.TimeoutSeconds is { } t && (double.IsNaN(t) || t <= 0 || t > 7 * 86_400))
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "timeout_seconds must be a positive number of seconds.");
+        }
+        return new AgentRunRequest
+        {
+            Prompt = r.Prompt ?? "", Agent = r.Agent ?? ClaudeCodeAgent.AgentName, Model = string.IsNullOrEmpty(r.Model) ? null : r.Model,
+            Env = r.Env ?? new Dictionary<string, string>(), ModelEndpoint = string.IsNullOrEmpty(r.ModelEndpoint) ? null : r.ModelEndpoint,
+            ApiKey = string.IsNullOrEmpty(r.ApiKey) ? null : r.ApiKey, Timeout = r.TimeoutSeconds is { } ts ? TimeSpan.FromSeconds(ts) : null,
+        };
+    }
+
+    /// <summary>A terminal on the wire.</summary>
+    public static TerminalDto ToDto(this Sandbox.Terminals.TerminalInfo t) =>
+        new(t.Id, t.StartedAt, t.Viewers, t.HasWriter, t.Running, t.ExitCode, t.Kind, t.EndsAt);
+
     /// <summary>A run on the wire; <paramref name="trajectory"/> false leaves the (possibly large) event list out.</summary>
     public static AgentRunDto ToDto(this AgentRun r, bool trajectory = true) => new()
     {

@@ -67,6 +67,7 @@ namespace Microsoft.Extensions.DependencyInjection
             .WithTools<SessionTools>()
             .WithTools<PortTools>()
             .WithTools<NetworkTools>()
+            .WithTools<TerminalTools>()
             .WithTools<ExecutionTools>()
             .WithTools<ProcessTools>()
             .WithTools<SnapshotTools>()
