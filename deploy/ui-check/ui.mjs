@@ -194,6 +194,60 @@ await step("open an agent run's timeline: Claude Code's messages, tool calls, re
   await api("DELETE", `/api/sessions/${encodeURIComponent(agentSession.id)}`);
 });
 
+await step("talk to Claude Code in the terminal, leave while it works, find its finished screen on return; a second tab watches", async () => {
+  // Claude Code's own interface in a terminal the session holds (the same scripted model as above).
+  const agentSession = await api("POST", "/api/sessions", { image: "agent" });
+  const sid = encodeURIComponent(agentSession.id);
+  const screenOf = (p) => p.evaluate(() => (document.querySelector("#terminal .xterm-rows")?.textContent || "").replace(/\u00a0/g, " "));
+  const drawn = (p, text, timeout) => p.waitForFunction((t) => (document.querySelector("#terminal .xterm-rows")?.textContent || "")
+    .replace(/\u00a0/g, " ").includes(t), text, { timeout }).catch(async (e) => { throw new Error(`${e.message}; the terminal shows: ${await screenOf(p)}`); });
+  await page.goto(`${base}/#/s/${sid}`);
+  await page.locator("#files").waitFor();
+  await page.selectOption("#terminal-kind", "claude-code");
+  await page.click("#open-terminal");
+  await page.waitForFunction(() => document.querySelector("#terminal-status").textContent === "connected", null, { timeout: 30000 });
+  await drawn(page, "bypass permissions", 90000);
+  await page.locator("#terminal .xterm").click();
+  await page.keyboard.type("Write hello.py that prints a greeting, then run it.");
+  await page.waitForTimeout(300);
+  await page.keyboard.press("Enter");
+  await page.waitForTimeout(1000);
+  // Leave at once: closing the panel detaches, and the agent works on unattended.
+  await page.click("#open-terminal");
+  const deadline = Date.now() + 120000;
+  for (;;) {
+    const files = await api("GET", `/api/sessions/${sid}/files`);
+    if (files.some((f) => f.name === "hello.py")) break;
+    expect(Date.now() < deadline, "the agent wrote no hello.py while nobody was attached");
+    await page.waitForTimeout(1000);
+  }
+  const terminals = await api("GET", `/api/sessions/${sid}/terminals`);
+  expect(terminals.length === 1 && terminals[0].kind === "claude-code" && terminals[0].viewers === 0, `terminals: ${JSON.stringify(terminals)}`);
+  // Back again: the screen as it is now, with the agent's answer.
+  await page.click("#open-terminal");
+  await page.waitForFunction(() => document.querySelector("#terminal-status").textContent === "connected", null, { timeout: 30000 });
+  await drawn(page, "hello.py prints a greeting", 90000);
+  // A second tab attaches while this one types: it watches, read-only.
+  const second = await context.newPage();
+  await second.goto(`${base}/#/s/${sid}`);
+  // A new tab has no token yet (the dashboard keeps it per tab): it asks.
+  await second.locator("#token-panel").waitFor({ state: "visible", timeout: 10000 });
+  await second.fill("#token-input", token);
+  await second.click("#token-form button");
+  await second.locator("#files").waitFor();
+  await second.selectOption("#terminal-kind", "claude-code");
+  await second.click("#open-terminal");
+  await second.waitForFunction(() => document.querySelector("#terminal-status").textContent.startsWith("watching"), null, { timeout: 30000 });
+  await drawn(second, "hello.py prints a greeting", 30000);
+  await page.screenshot({ path: `${shots}/agent-terminal.png`, fullPage: true });
+  await second.close();
+  await page.click("#open-terminal");
+  // Off the session's page first: a page still polling a closed session would log its 404s.
+  await page.goto(base + "/#/");
+  await page.locator("#sessions").waitFor({ timeout: 10000 });
+  await api("DELETE", `/api/sessions/${sid}`);
+});
+
 await step("the sessions page lists the session; screenshots", async () => {
   await page.goto(base + "/#/");
   await page.locator(`#sessions a:has-text("${sessionId}")`).waitFor({ timeout: 10000 });

@@ -185,7 +185,7 @@ public sealed class SandboxMcpClient : ISandboxClient
         {
             ["session_id"] = sessionId, ["prompt"] = request.Prompt, ["agent"] = request.Agent, ["model"] = request.Model,
             ["max_turns"] = request.MaxTurns, ["timeout_seconds"] = request.TimeoutSeconds, ["system_prompt"] = request.SystemPrompt,
-            ["env"] = request.Env, ["command"] = request.Command, ["branch"] = request.Branch,
+            ["env"] = request.Env, ["command"] = request.Command, ["branch"] = request.Branch, ["git_policy"] = request.GitPolicy,
         }, cancellationToken).ConfigureAwait(false);
         return Get<AgentRunDto>(s, "run");
     }
@@ -210,7 +210,7 @@ public sealed class SandboxMcpClient : ISandboxClient
         return Get<TerminalDto>(await CallAsync("open_terminal", new()
         {
             ["session_id"] = sessionId, ["agent"] = request.Agent, ["model"] = request.Model, ["prompt"] = request.Prompt,
-            ["timeout_seconds"] = request.TimeoutSeconds, ["cols"] = request.Cols, ["rows"] = request.Rows,
+            ["timeout_seconds"] = request.TimeoutSeconds, ["cols"] = request.Cols, ["rows"] = request.Rows, ["git_policy"] = request.GitPolicy,
         }, cancellationToken).ConfigureAwait(false), "terminal");
     }
 

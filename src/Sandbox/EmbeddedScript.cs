@@ -13,6 +13,7 @@ internal static class EmbeddedScript
     public static readonly Lazy<string> Runner = new(() =>
         string.Join("\n\n\n", RunnerParts.Select(part => Load($"Sandbox.Runner.py.{part}.py").Value.TrimEnd('\n'))) + "\n");
     public static readonly Lazy<string> ModelProxy = Load("Sandbox.Agents.model_proxy.py");
+    public static readonly Lazy<string> GitGuard = Load("Sandbox.Agents.git_guard.py");
     public static readonly Lazy<string> PackageFetcher = Load("Sandbox.Packages.fetcher.py");
     public static readonly Lazy<string> EgressProxy = Load("Sandbox.Egress.egress_proxy.py");
     public static readonly Lazy<string> GitHelper = Load("Sandbox.Git.git_helper.py");

@@ -30,10 +30,19 @@ public sealed record RunAgentRequest
     /// <summary>Continues the conversation of this earlier run (its id, or <c>latest</c>): the same agent resumes it with
     /// <see cref="Prompt"/> as the next message (model and endpoint as before unless given; a git session's branch as before).</summary>
     public string? Continue { get; init; }
+    /// <summary>What the agent may do with git: <c>full</c> or <c>read_only</c> (status, log, diff, show, blame; no
+    /// commit, branch, push …); null for the server's default.</summary>
+    public string? GitPolicy { get; init; }
 }
 
 /// <summary>A file an agent run changed.</summary>
 public sealed record AgentFileChangeDto(string Path, string Change, bool Binary, long Size);
+
+/// <summary>A commit an agent made while it worked.</summary>
+/// <param name="Id">Its hash.</param>
+/// <param name="Subject">Its message's first line.</param>
+/// <param name="Files">The files it changed.</param>
+public sealed record AgentCommitDto(string Id, string Subject, IReadOnlyList<string> Files);
 
 /// <summary>A readable step of an agent run.</summary>
 public sealed record AgentStepDto(int Index, string Kind, string Text, string? Tool);
@@ -94,15 +103,19 @@ public sealed record AgentRunDto
     public string? Conversation { get; init; }
     /// <summary>The run whose conversation this one continues.</summary>
     public string? ContinuesRunId { get; init; }
+    /// <summary>What the agent was allowed to do with git: <c>full</c> or <c>read_only</c>.</summary>
+    public string GitPolicy { get; init; } = "full";
 }
 
 /// <summary>One line of a streamed agent run (<c>application/x-ndjson</c>) or one SSE event's data.</summary>
 public sealed record AgentRunStreamEvent
 {
-    /// <summary><c>started</c>, <c>step</c>, <c>result</c> or <c>error</c>.</summary>
+    /// <summary><c>started</c>, <c>step</c>, <c>commit</c>, <c>result</c> or <c>error</c>.</summary>
     public required string Type { get; init; }
     /// <summary>For step: the step.</summary>
     public AgentStepDto? Step { get; init; }
+    /// <summary>For commit: a commit the agent just made (it is also a step of kind <c>commit</c>).</summary>
+    public AgentCommitDto? Commit { get; init; }
     /// <summary>For started and result: the run.</summary>
     public AgentRunDto? Run { get; init; }
     /// <summary>For error: what went wrong.</summary>

@@ -224,4 +224,6 @@ public sealed record OpenTerminalRequest
     public string? ApiKey { get; init; }
     /// <summary>The agent's life in seconds (default and most: the server's, 24 h unless configured).</summary>
     public double? TimeoutSeconds { get; init; }
+    /// <summary>What the agent may do with git: <c>full</c> or <c>read_only</c>; null for the server's default.</summary>
+    public string? GitPolicy { get; init; }
 }

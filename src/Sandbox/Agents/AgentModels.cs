@@ -50,6 +50,20 @@ public sealed record AgentRunRequest
 
     /// <summary>The value of <see cref="Continue"/> that names the session's newest run with a conversation.</summary>
     public const string LatestRun = "latest";
+
+    /// <summary>What the agent may do with git; null for the server's <see cref="AgentOptions.GitPolicy"/>.</summary>
+    public AgentGitPolicy? GitPolicy { get; init; }
+}
+
+/// <summary>What an agent may do with git in the session's repository.</summary>
+public enum AgentGitPolicy
+{
+    /// <summary>Everything (commit, branch, push where a remote is reachable).</summary>
+    Full,
+    /// <summary>Read only: status, log, diff, show, blame and listings; every command that changes the repository is
+    /// refused by the agent's own tool policy (the user commits and pushes). Code the agent writes and runs itself is
+    /// not covered.</summary>
+    ReadOnly,
 }
 
 /// <summary>Where an agent run is.</summary>
@@ -140,6 +154,8 @@ public sealed record AgentRun
     public string? Conversation { get; init; }
     /// <summary>The run whose conversation this one continues, if any.</summary>
     public string? ContinuesRunId { get; init; }
+    /// <summary>What the agent was allowed to do with git.</summary>
+    public AgentGitPolicy GitPolicy { get; init; }
 }
 
 /// <summary>An event of a streamed agent run.</summary>
@@ -152,6 +168,16 @@ public sealed record AgentStartedEvent(AgentRun Run) : AgentRunEvent;
 /// <summary>The agent did something.</summary>
 /// <param name="Step">The step.</param>
 public sealed record AgentStepEvent(AgentStep Step) : AgentRunEvent;
+
+/// <summary>A commit the agent made, seen while it works.</summary>
+/// <param name="Id">Its hash.</param>
+/// <param name="Subject">Its message's first line.</param>
+/// <param name="Files">The files it changed (at most 200).</param>
+public sealed record AgentCommit(string Id, string Subject, IReadOnlyList<string> Files);
+
+/// <summary>The agent made a commit (in the workspace's repository) while the run goes on.</summary>
+/// <param name="Commit">The commit.</param>
+public sealed record AgentCommitEvent(AgentCommit Commit) : AgentRunEvent;
 
 /// <summary>The last event: the finished run.</summary>
 /// <param name="Run">The finished run.</param>

@@ -42,6 +42,12 @@ public sealed class AgentOptions : IValidatableObject, ISandboxOptionsSection
     /// longest a caller may ask for: it is closed then.</summary>
     public TimeSpan InteractiveTimeout { get; set; } = TimeSpan.FromHours(24);
 
+    /// <summary>What agents may do with git unless a run says otherwise: <c>Full</c> or <c>ReadOnly</c>.</summary>
+    public AgentGitPolicy GitPolicy { get; set; } = AgentGitPolicy.Full;
+
+    /// <summary>How often a running agent's commits are looked for (each new one is an event of the run).</summary>
+    public TimeSpan CommitWatchInterval { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Agent runs at once, all sessions together.</summary>
     [Range(1, 1000)] public int MaxConcurrentRuns { get; set; } = 4;
 
@@ -84,6 +90,10 @@ public sealed class AgentOptions : IValidatableObject, ISandboxOptionsSection
         if (DefaultTimeout <= TimeSpan.Zero || DefaultTimeout > MaxTimeout)
         {
             yield return new ValidationResult("Agents.DefaultTimeout must be positive and at most Agents.MaxTimeout.", [nameof(DefaultTimeout)]);
+        }
+        if (CommitWatchInterval < TimeSpan.FromMilliseconds(200) || CommitWatchInterval > TimeSpan.FromMinutes(1))
+        {
+            yield return new ValidationResult("Agents.CommitWatchInterval must be between 200 ms and one minute.", [nameof(CommitWatchInterval)]);
         }
         if (InteractiveTimeout < TimeSpan.FromMinutes(1) || InteractiveTimeout > TimeSpan.FromDays(7))
         {

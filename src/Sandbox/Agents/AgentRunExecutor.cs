@@ -47,7 +47,7 @@ public sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunT
                     ? await git.ResumeRunAsync(session, earlier.Branch, earlier.BaseCommit, token).ConfigureAwait(false)
                     : await git.BeginRunAsync(session, state.Id, state.Branch, token).ConfigureAwait(false);
             }
-            (exitCode, timedOut) = await RunInNetworkAsync(state, launch, config, timeout, token).ConfigureAwait(false);
+            (exitCode, timedOut) = await RunInNetworkAsync(state, launch, config, timeout, gitRun?.Base, token).ConfigureAwait(false);
             if (session.Runner is { ClosedReason: null })
             {
                 diff = await DiffAsync(session).ConfigureAwait(false);
@@ -104,7 +104,7 @@ public sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunT
     /// <summary>Opens the run's network and proxy (bounded by <see cref="SandboxOptions.CreateTimeout"/>), runs the
     /// agent, and always closes the network again.</summary>
     private async Task<(int? ExitCode, bool TimedOut)> RunInNetworkAsync(AgentRunState state, AgentLaunch launch, ModelProxyConfig config,
-        TimeSpan timeout, CancellationToken token)
+        TimeSpan timeout, string? baseCommit, CancellationToken token)
     {
         var session = state.Session;
         var proxyImage = string.IsNullOrWhiteSpace(_agents.ProxyImage) ? _options.Images[session.Image] : _agents.ProxyImage;
@@ -116,7 +116,17 @@ public sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunT
                 opening.CancelAfter(_options.CreateTimeout);
                 proxy = await network.OpenAsync(session.Id, session.ContainerId, proxyImage, config, _agents.EgressNetwork, opening.Token).ConfigureAwait(false);
             }
-            return await RunProcessAsync(state, launch, timeout).ConfigureAwait(false);
+            using var watching = CancellationTokenSource.CreateLinkedTokenSource(token);
+            var commits = WatchCommitsAsync(state, baseCommit, watching.Token);
+            try
+            {
+                return await RunProcessAsync(state, launch, timeout).ConfigureAwait(false);
+            }
+            finally
+            {
+                await watching.CancelAsync().ConfigureAwait(false);
+                await commits.ConfigureAwait(false);
+            }
         }
         finally
         {
@@ -195,6 +205,64 @@ public sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunT
             return (null, end.DeadlineHit);
         }
         return (exitCode, end.DeadlineHit);
+    }
+
+    /// <summary>While the agent works, looks for its new commits in the workspace's repository (from the run's base, or
+    /// the HEAD it started at) every <see cref="AgentOptions.CommitWatchInterval"/>, and once more as it ends: each is an
+    /// event of the run. Never fails the run: a workspace without a repository has none, a failed look is tried again.</summary>
+    private async Task WatchCommitsAsync(AgentRunState state, string? since, CancellationToken stop)
+    {
+        var runner = state.Session.Live;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var started = since is not null;
+        using var timer = new PeriodicTimer(_agents.CommitWatchInterval, time);
+        while (true)
+        {
+            var last = stop.IsCancellationRequested;
+            try
+            {
+                using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                var reply = await runner.AskAsync(new CommitsRequest(since, 100), TimeSpan.FromSeconds(30), "commits", bounded.Token).ConfigureAwait(false);
+                if (reply.Type != "commits")
+                {
+                    return; // no git in this image, or the runner cannot look: no commit events for this run
+                }
+                if (reply.Body.TryGetProperty("commits", out var list) && list.ValueKind == JsonValueKind.Array)
+                {
+                    foreach (var c in list.EnumerateArray())
+                    {
+                        if (Str(c, "id") is { } id && seen.Add(id) && started)
+                        {
+                            var files = c.TryGetProperty("files", out var f) && f.ValueKind == JsonValueKind.Array
+                                ? f.EnumerateArray().Select(x => x.GetString() ?? "").Where(x => x.Length > 0).ToList() : [];
+                            state.AddCommit(new AgentCommit(id, Str(c, "subject") ?? "", files));
+                        }
+                    }
+                }
+                // A repository the agent makes itself counts from its first commit on.
+                since = Str(reply.Body, "head") ?? since;
+                started = true;
+            }
+            catch (Exception e) when (e is SandboxException or OperationCanceledException or TimeoutException or IOException)
+            {
+                if (state.Session.Runner is not { ClosedReason: null })
+                {
+                    return;
+                }
+            }
+            if (last)
+            {
+                return;
+            }
+            try
+            {
+                await timer.WaitForNextTickAsync(stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // The agent ended: one last look, so a commit made just before the end is an event too.
+            }
+        }
     }
 
     /// <summary>The workspace's changes since the run's snapshot; a failure becomes a note in place of the diff.</summary>

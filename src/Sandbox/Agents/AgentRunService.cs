@@ -180,6 +180,7 @@ public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTr
             {
                 Agent = previous.Agent, Model = request.Model ?? previous.Model,
                 ModelEndpoint = request.ModelEndpoint ?? previous.ModelEndpoint, Branch = previous.Git?.Branch,
+                GitPolicy = request.GitPolicy ?? previous.GitPolicy,
             };
         }
         var (agent, timeout, endpoint) = validator.Validate(request, _agents);
@@ -188,7 +189,8 @@ public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTr
             throw new SandboxException(SandboxErrorCodes.SessionBusy,
                 $"Session {session.Id} has an interactive agent in a terminal (it holds the session's model proxy); close that terminal first, or use another session.");
         }
-        var launch = agent.Build(request, new AgentContext($"http://{_network.ProxyHost}:{_network.ProxyPort}", PlaceholderKey, AgentHome, previous?.Conversation));
+        var gitPolicy = request.GitPolicy ?? _options.GitPolicy;
+        var launch = agent.Build(request, new AgentContext($"http://{_network.ProxyHost}:{_network.ProxyPort}", PlaceholderKey, AgentHome, previous?.Conversation, gitPolicy));
         registry.Claim(session, SessionWork.AgentRun,
             $"Session {session.Id} is running another execution or agent run. Wait for it to finish, or use another session.");
         var api = _options.Api(agent.ModelApi);
@@ -198,7 +200,7 @@ public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTr
         {
             Id = "run_" + SandboxLauncher.NewId(), SessionId = session.Id, Owner = owner, Agent = agent.Name, Model = request.Model,
             Prompt = request.Prompt, ModelEndpoint = endpoint.GetLeftPart(UriPartial.Path), Status = AgentRunStatus.Running,
-            StartedAt = time.GetUtcNow(), ContinuesRunId = previous?.Id, Conversation = previous?.Conversation,
+            StartedAt = time.GetUtcNow(), ContinuesRunId = previous?.Id, Conversation = previous?.Conversation, GitPolicy = gitPolicy,
         };
         var state = new AgentRunState(run, session, agent, secrets, _options.MaxTrajectoryChars)
         {

@@ -113,6 +113,19 @@ internal sealed class AgentRunState : IDisposable
         }
     }
 
+    /// <summary>A commit the agent made: a step of the run (so timelines show it) and an event of its own.</summary>
+    internal void AddCommit(AgentCommit commit)
+    {
+        lock (_sync)
+        {
+            var files = commit.Files.Count == 1 ? "1 file" : $"{commit.Files.Count} files";
+            var step = new AgentStep(Math.Max(0, _trajectory.Count - 1), "commit", ClaudeCodeAgent.Clip($"{commit.Id[..Math.Min(12, commit.Id.Length)]} {commit.Subject} ({files})"));
+            Outcome.Steps.Add(step);
+            Broadcast(new AgentStepEvent(step));
+            Broadcast(new AgentCommitEvent(commit));
+        }
+    }
+
     internal void AddStderr(string text)
     {
         lock (_sync)

@@ -14,7 +14,9 @@ public sealed record AgentLaunch(IReadOnlyList<string> Argv, IReadOnlyDictionary
 /// <param name="PlaceholderKey">What to give the agent as its API key: a placeholder, since the proxy holds the real one.</param>
 /// <param name="HomeDirectory">A writable home for the agent's own configuration, outside the workspace.</param>
 /// <param name="Conversation">The agent's conversation to resume (from an earlier run's <see cref="AgentRun.Conversation"/>), or null.</param>
-public sealed record AgentContext(string ModelBaseUrl, string PlaceholderKey, string HomeDirectory, string? Conversation = null);
+/// <param name="GitPolicy">What the agent may do with git; an agent that cannot enforce <see cref="AgentGitPolicy.ReadOnly"/> refuses it.</param>
+public sealed record AgentContext(string ModelBaseUrl, string PlaceholderKey, string HomeDirectory, string? Conversation = null,
+    AgentGitPolicy GitPolicy = AgentGitPolicy.Full);
 
 /// <summary>What a run's events say, collected while it runs.</summary>
 public sealed class AgentOutcome
@@ -135,10 +137,40 @@ public sealed partial class ClaudeCodeAgent : IAgentRunner
         {
             argv.AddRange(["--resume", ConversationId(conversation)]);
         }
+        if (context.GitPolicy == AgentGitPolicy.ReadOnly)
+        {
+            // A hook on the Bash tool, given on the command line (the agent cannot change it), that Claude Code runs
+            // before every command even with permissions skipped; hooks are switched on whatever its settings say. Its
+            // program is in the agent process's own environment (see Environment), which the agent's commands inherit
+            // but cannot change for it; the command stays short, because Claude Code shows it with every refusal.
+            argv.AddRange(["--settings", ReadOnlyGitSettings]);
+        }
     }
 
-    private static Dictionary<string, string> Environment(AgentRunRequest request, AgentContext context) =>
-        new(request.Env, StringComparer.Ordinal)
+    /// <summary>The variable of the agent's environment that holds the git policy's hook program.</summary>
+    internal const string GitGuardVariable = "SANDBOX_GIT_GUARD";
+
+    private static readonly string ReadOnlyGitSettings = new System.Text.Json.Nodes.JsonObject
+        {
+            ["disableAllHooks"] = false,
+            ["hooks"] = new System.Text.Json.Nodes.JsonObject
+            {
+                ["PreToolUse"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject
+                {
+                    ["matcher"] = "Bash",
+                    ["hooks"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject
+                    {
+                        ["type"] = "command",
+                        // Without its program (an environment that lost it) every command is refused, never let through.
+                        ["command"] = $"python3 -c \"${{{GitGuardVariable}:-raise SystemExit(2)}}\"",
+                    }),
+                }),
+            },
+        }.ToJsonString();
+
+    private static Dictionary<string, string> Environment(AgentRunRequest request, AgentContext context)
+    {
+        var env = new Dictionary<string, string>(request.Env, StringComparer.Ordinal)
         {
             ["ANTHROPIC_BASE_URL"] = context.ModelBaseUrl,
             ["ANTHROPIC_API_KEY"] = context.PlaceholderKey,
@@ -148,6 +180,12 @@ public sealed partial class ClaudeCodeAgent : IAgentRunner
             ["DISABLE_TELEMETRY"] = "1",
             ["DISABLE_ERROR_REPORTING"] = "1",
         };
+        if (context.GitPolicy == AgentGitPolicy.ReadOnly)
+        {
+            env[GitGuardVariable] = EmbeddedScript.GitGuard.Value;
+        }
+        return env;
+    }
 
     /// <inheritdoc />
     public bool CanResume => true;
@@ -298,6 +336,11 @@ public sealed class CommandAgent : IAgentRunner
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument,
                 "agent 'command' needs command: the program and its arguments as a list of non-empty strings, for example [\"python3\", \"agent.py\"].");
+        }
+        if (context.GitPolicy == AgentGitPolicy.ReadOnly)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument,
+                "agent 'command' cannot be held to a read-only git policy (it has no tool policy to enforce it with); run it with git_policy 'full'.");
         }
         var env = new Dictionary<string, string>(request.Env, StringComparer.Ordinal)
         {

@@ -30,6 +30,11 @@ public sealed class CodexAgent : IAgentRunner
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, "command applies to agent 'command' only.");
         }
+        if (context.GitPolicy == AgentGitPolicy.ReadOnly)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument,
+                "agent 'codex' is not held to a read-only git policy here yet; use claude-code for that, or git_policy 'full'.");
+        }
         if (request.MaxTurns is not null)
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, "max_turns is not supported by agent 'codex' (its CLI has no such limit); bound the run with timeout_seconds.");

@@ -29,7 +29,8 @@ public sealed partial class InteractiveAgentService(SessionRegistry registry, Te
         var session = registry.Get(sessionId, owner);
         session.EnsureUsable();
         var (agent, timeout, endpoint) = validator.Validate(request, agents.Agents, interactive: true);
-        var launch = agent.BuildInteractive(request, new AgentContext($"http://{network.ProxyHost}:{network.ProxyPort}", AgentRunService.PlaceholderKey, AgentRunService.AgentHome));
+        var launch = agent.BuildInteractive(request, new AgentContext($"http://{network.ProxyHost}:{network.ProxyPort}", AgentRunService.PlaceholderKey,
+            AgentRunService.AgentHome, GitPolicy: request.GitPolicy ?? options.Value.GitPolicy));
         if (!_starting.TryAdd(session.Id, 0))
         {
             throw Busy(session, "is starting an interactive agent already");

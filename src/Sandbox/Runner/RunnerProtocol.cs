@@ -30,6 +30,7 @@ namespace Sandbox.Runner;
 [JsonDerivedType(typeof(ProcOutputRequest), "proc_output")]
 [JsonDerivedType(typeof(ProcInputRequest), "proc_input")]
 [JsonDerivedType(typeof(ProcKillRequest), "proc_kill")]
+[JsonDerivedType(typeof(CommitsRequest), "commits")]
 [JsonDerivedType(typeof(PtyOpenRequest), "pty_open")]
 [JsonDerivedType(typeof(PtyInputRequest), "pty_input")]
 [JsonDerivedType(typeof(PtyResizeRequest), "pty_resize")]
@@ -135,6 +136,10 @@ internal sealed record PtyOpenRequest(string TermId, int Cols, int Rows, int Max
     /// <summary>Set-up files written into the program's home (its <c>HOME</c>) where none is yet, by relative name.</summary>
     public IReadOnlyDictionary<string, string>? Files { get; init; }
 }
+
+/// <summary>The workspace repository's HEAD and its commits since <paramref name="Since"/> (at most
+/// <paramref name="Max"/>, oldest first, with their files). Answer: <c>commits</c>.</summary>
+internal sealed record CommitsRequest(string? Since, int Max) : RunnerRequest;
 
 /// <summary>Keystrokes for a terminal. No answer.</summary>
 internal sealed record PtyInputRequest(string TermId, string Data) : RunnerRequest;

@@ -27,6 +27,7 @@ internal static partial class ContractMapping
             ApiKey = string.IsNullOrEmpty(r.ApiKey) ? null : r.ApiKey,
             Branch = string.IsNullOrEmpty(r.Branch) ? null : r.Branch,
             Continue = string.IsNullOrEmpty(r.Continue) ? null : r.Continue,
+            GitPolicy = ToGitPolicy(r.GitPolicy),
         };
     }
 
@@ -42,8 +43,17 @@ internal static partial class ContractMapping
             Prompt = r.Prompt ?? "", Agent = r.Agent ?? ClaudeCodeAgent.AgentName, Model = string.IsNullOrEmpty(r.Model) ? null : r.Model,
             Env = r.Env ?? new Dictionary<string, string>(), ModelEndpoint = string.IsNullOrEmpty(r.ModelEndpoint) ? null : r.ModelEndpoint,
             ApiKey = string.IsNullOrEmpty(r.ApiKey) ? null : r.ApiKey, Timeout = r.TimeoutSeconds is { } ts ? TimeSpan.FromSeconds(ts) : null,
+            GitPolicy = ToGitPolicy(r.GitPolicy),
         };
     }
+
+    private static AgentGitPolicy? ToGitPolicy(string? policy) => policy switch
+    {
+        null or "" => null,
+        "full" => AgentGitPolicy.Full,
+        "read_only" => AgentGitPolicy.ReadOnly,
+        _ => throw new SandboxException(SandboxErrorCodes.InvalidArgument, "git_policy is 'full' or 'read_only'."),
+    };
 
     /// <summary>A terminal on the wire.</summary>
     public static TerminalDto ToDto(this Sandbox.Terminals.TerminalInfo t) =>
@@ -61,6 +71,7 @@ internal static partial class ContractMapping
         Trajectory = trajectory ? r.Trajectory : null, TrajectoryTruncated = r.TrajectoryTruncated,
         Stderr = string.IsNullOrEmpty(r.Stderr) ? null : r.Stderr,
         Git = r.Git.ToDto(), Conversation = r.Conversation, ContinuesRunId = r.ContinuesRunId,
+        GitPolicy = r.GitPolicy == AgentGitPolicy.ReadOnly ? "read_only" : "full",
     };
 
     public static AgentStepDto ToDto(this AgentStep s) => new(s.Index, s.Kind, s.Text, s.Tool);
@@ -69,6 +80,7 @@ internal static partial class ContractMapping
     {
         AgentStartedEvent s => new AgentRunStreamEvent { Type = "started", Run = s.Run.ToDto(trajectory: false) },
         AgentStepEvent s => new AgentRunStreamEvent { Type = "step", Step = s.Step.ToDto() },
+        AgentCommitEvent c => new AgentRunStreamEvent { Type = "commit", Commit = new AgentCommitDto(c.Commit.Id, c.Commit.Subject, c.Commit.Files) },
         AgentCompletedEvent c => new AgentRunStreamEvent { Type = "result", Run = c.Run.ToDto() },
         _ => throw new ArgumentOutOfRangeException(nameof(e)),
     };

@@ -145,8 +145,9 @@ async function sessionsPage() {
 // The browser sends the token cookie with it (a WebSocket cannot carry the Authorization header).
 // The session holds its terminals: closing this panel (or the tab) detaches, and opening it again attaches to the
 // terminal that still runs, with its screen as it was. Ctrl-P Ctrl-Q detaches too. Another tab that attaches while one
-// types watches, read-only.
-function openTerminal(base, box, status) {
+// types watches, read-only. With an agent as its kind (claude-code) the terminal runs that agent's own interface: it is
+// started once (POST …/terminals) and goes on working while nobody is attached.
+function openTerminal(base, box, status, kind) {
   setTerminalCookie();
   box.replaceChildren();
   const term = new Terminal({ cursorBlink: true, fontSize: 13, scrollback: 5000, theme: { background: "#10131c" } });
@@ -160,8 +161,14 @@ function openTerminal(base, box, status) {
   status.textContent = "connecting…";
   (async () => {
     let running = null;
-    try { running = (await api("GET", `${base}/terminals`)).find((t) => t.running); } catch (e) { /* a new one, then */ }
+    try { running = (await api("GET", `${base}/terminals`)).find((t) => t.running && (t.kind || "shell") === kind); } catch (e) { /* a new one, then */ }
     if (closed) return;
+    if (!running && kind !== "shell") {
+      try { running = await api("POST", `${base}/terminals`, { agent: kind, cols: term.cols, rows: term.rows }); } catch (e) {
+        status.textContent = e.message; status.className = "pill bad"; return;
+      }
+      if (closed) return;
+    }
     const which = running ? `&terminal=${encodeURIComponent(running.terminal_id)}` : "";
     ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${base}/terminal?cols=${term.cols}&rows=${term.rows}${which}`);
     ws.binaryType = "arraybuffer";
@@ -173,7 +180,7 @@ function openTerminal(base, box, status) {
         status.className = e.writer ? "pill ok" : "pill secondary";
         term.focus();
       } else if (e.type === "detached") term.write("\r\n[detached: the terminal goes on; open it again to attach]\r\n");
-      else if (e.type === "exit") term.write(`\r\n[the shell exited with status ${e.exit_code ?? "?"}]\r\n`);
+      else if (e.type === "exit") term.write(`\r\n[${kind === "shell" ? "the shell" : kind} exited with status ${e.exit_code ?? "?"}]\r\n`);
     };
     ws.onclose = (e) => { status.textContent = "closed" + (e.reason ? `: ${e.reason}` : ""); status.className = "pill secondary"; };
     ws.onerror = () => { status.textContent = "could not connect"; status.className = "pill bad"; };
@@ -207,13 +214,21 @@ async function sessionPage(id) {
   const terminalBox = el("div", { id: "terminal", class: "terminal-box", hidden: true });
   const terminalStatus = el("span", { id: "terminal-status", class: "pill secondary" }, "closed");
   const terminalState = { close: null };
+  // What the terminal runs: a shell, or an agent's own interface to talk to (started once, then attached to).
+  const terminalKind = el("select", { id: "terminal-kind", title: "What the terminal runs" },
+    [["shell", "Shell"], ["claude-code", "Claude Code (interactive)"]].map(([v, t]) => el("option", { value: v }, t)));
   const terminalButton = el("button", { id: "open-terminal", class: "secondary", onclick: () => {
-    if (terminalState.close) { terminalState.close(); terminalState.close = null; terminalBox.hidden = true; terminalButton.textContent = "Open terminal"; return; }
+    if (terminalState.close) {
+      terminalState.close(); terminalState.close = null; terminalBox.hidden = true; terminalKind.disabled = false; terminalButton.textContent = "Open terminal";
+      return;
+    }
     terminalBox.hidden = false;
-    terminalState.close = openTerminal(base, terminalBox, terminalStatus);
+    terminalKind.disabled = true;
+    terminalState.close = openTerminal(base, terminalBox, terminalStatus, terminalKind.value);
     terminalButton.textContent = "Close terminal";
   } }, "Open terminal");
-  const terminalCard = el("div", { class: "card" }, el("div", { class: "row" }, el("h2", {}, "Terminal"), terminalStatus, el("span", { class: "spacer" }), terminalButton), terminalBox);
+  const terminalCard = el("div", { class: "card" }, el("div", { class: "row" }, el("h2", {}, "Terminal"), terminalStatus, el("span", { class: "spacer" }),
+    terminalKind, terminalButton), terminalBox);
   window.addEventListener("hashchange", () => { if (terminalState.close) terminalState.close(); }, { once: true });
   const command = el("input", { id: "agent-command", class: "grow", placeholder: '["python3", "agent.py"]', hidden: true });
   agent.addEventListener("change", () => { command.hidden = agent.value !== "command"; });
@@ -458,7 +473,7 @@ function liveAgentView(id, runId, box) {
   term.loadAddon(fit);
   term.open(box);
   fit.fit();
-  const colors = { tool_call: "36", tool_result: "32", message: "37", result: "35", system: "90", output: "33" };
+  const colors = { tool_call: "36", tool_result: "32", message: "37", result: "35", system: "90", output: "33", commit: "34" };
   const stop = { done: false };
   (async () => {
     try {

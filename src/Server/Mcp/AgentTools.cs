@@ -26,13 +26,15 @@ public sealed class AgentTools(AgentRunService agents, IHttpContextAccessor http
         [Description("For agent 'command': the program and its arguments, e.g. ['python3', 'my_agent.py'] (no shell). The prompt is in " +
             "$AGENT_PROMPT.")] string[]? command = null,
         [Description("In a session created with git_url: the new branch the agent works on (default sandbox/<run-id>).")] string? branch = null,
+        [Description("'read_only' lets the agent inspect git (status, log, diff, show, blame) but refuses commit, branch, push and every other " +
+            "change (you commit and push); 'full' allows all; default: the server's.")] string? git_policy = null,
         RequestContext<CallToolRequestParams>? context = null,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
         var request = new RunAgentRequest
         {
             Prompt = prompt, Agent = agent, Model = model, MaxTurns = max_turns, TimeoutSeconds = timeout_seconds,
-            SystemPrompt = system_prompt, Env = env, Command = command, Branch = branch,
+            SystemPrompt = system_prompt, Env = env, Command = command, Branch = branch, GitPolicy = git_policy,
         }.ToEngine();
         return await RunWithProgressAsync(session_id, request, context, cancellationToken);
     });

@@ -13,22 +13,14 @@ public sealed class AgentConversationTests(EngineFixture fixture)
     [Fact]
     public async Task Continue_sends_the_earlier_conversation_with_the_next_message_also_after_a_pause()
     {
-        var probe = fixture.CreateEngine();
-        await using var network = await TestNetwork.CreateAsync(probe.DockerClient(), "model");
         // The n-th request of a conversation gets the n-th turn (counted by tool results): the first run writes a file
         // and ends; a continuation (one tool result already in it) gets the final answer.
-        await using var model = new ScriptedModelEndpoint(network.Gateway,
+        await using var rig = await ScriptedAgentEngine.CreateAsync(fixture, "sk-ant-test-conversation",
         [
             ScriptedTurn.ToolUse("Write", new { file_path = "/workspace/notes.txt", content = "first\n" }),
             ScriptedTurn.Final("Turn done."),
         ]);
-        var engine = fixture.CreateEngine(o =>
-        {
-            o.Pool.Size = 0;
-            o.Agents.ModelEndpoint = model.Url;
-            o.Agents.EgressNetwork = network.Name;
-            o.Agents.ApiKey = "sk-ant-test-conversation";
-        });
+        var (engine, model) = (rig.Engine, rig.Model);
         var session = await engine.Sessions.CreateAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
         var timeout = TimeSpan.FromMinutes(3);
 

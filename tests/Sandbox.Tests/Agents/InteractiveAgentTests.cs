@@ -17,20 +17,12 @@ public sealed class InteractiveAgentTests(EngineFixture fixture)
     [Fact]
     public async Task A_typed_message_is_worked_on_unattended_and_the_next_client_sees_the_finished_screen()
     {
-        var probe = fixture.CreateEngine();
-        await using var network = await TestNetwork.CreateAsync(probe.DockerClient(), "model");
-        await using var model = new ScriptedModelEndpoint(network.Gateway,
+        await using var rig = await ScriptedAgentEngine.CreateAsync(fixture, ApiKey,
         [
             ScriptedTurn.ToolUse("Write", new { file_path = "/workspace/talk.txt", content = "written while nobody watched\n" }),
             ScriptedTurn.Final("FINISHED-4471"),
         ]);
-        var engine = fixture.CreateEngine(o =>
-        {
-            o.Pool.Size = 0;
-            o.Agents.ModelEndpoint = model.Url;
-            o.Agents.EgressNetwork = network.Name;
-            o.Agents.ApiKey = ApiKey;
-        });
+        var (engine, model) = (rig.Engine, rig.Model);
         var session = await engine.Sessions.CreateAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
         var info = await engine.InteractiveAgents.StartAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "" }, 100, 30, CancellationToken.None);
         Assert.Equal(ClaudeCodeAgent.AgentName, info.Kind);
@@ -82,7 +74,7 @@ public sealed class InteractiveAgentTests(EngineFixture fixture)
 
         // Closing the terminal ends the agent and takes its model proxy and network with it.
         await engine.Terminals.CloseAsync(session.Id, Owners.Alice, info.Id, CancellationToken.None);
-        var client = probe.DockerClient();
+        var client = engine.DockerClient();
         await WaitUntilAsync(() => !client.Networks.ListNetworksAsync(new()).GetAwaiter().GetResult()
             .Any(n => n.Name == global::Sandbox.Docker.DockerAgentNetwork.AgentNetworkName(session.Id)), 60);
         await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);

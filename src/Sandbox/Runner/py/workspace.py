@@ -183,8 +183,31 @@ def diff_snapshot(rid, before, max_chars):
     return {"type": "diff", "id": rid, "changes": changes[:SNAP_FILES_MAX], "diff": "".join(parts), "truncated": bool(truncated)}
 
 
+def commits_since(rid, since, most):
+    """The workspace repository's HEAD and the commits on it since `since` (oldest first, with the files each changed);
+    no repository: head null. Runs as the sandbox user, in a child."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": WORKDIR, "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0",
+           "GIT_TERMINAL_PROMPT": "0", "GIT_CEILING_DIRECTORIES": "/"}
+    def git(*args):
+        return subprocess.run(["git", "-c", "core.fsmonitor=false", "-c", "safe.directory=*"] + list(args), cwd=WORKDIR, env=env,
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
+    head = git("rev-parse", "--verify", "-q", "HEAD")
+    if head.returncode != 0:
+        return {"type": "commits", "id": rid, "head": None, "commits": []}
+    head = head.stdout.decode().strip()
+    found = []
+    if isinstance(since, str) and since and since != head and all(c in "0123456789abcdef" for c in since) and len(since) <= 64:
+        log = git("log", "--no-renames", "--name-only", "--format=%x1e%H%x1f%s", "-n", str(max(1, min(most, 500))), since + "..HEAD")
+        for entry in log.stdout.decode("utf-8", "replace").split("\x1e")[1:]:
+            first, _, files = entry.partition("\n")
+            cid, _, subject = first.partition("\x1f")
+            found.append({"id": cid, "subject": subject[:500], "files": [f for f in files.split("\n") if f][:200]})
+        found.reverse()
+    return {"type": "commits", "id": rid, "head": head, "commits": found}
+
+
 class Workspace:
-    """The list, delete, hash, rename, space, snapshot and diff requests."""
+    """The list, delete, hash, commits, rename, space, snapshot and diff requests."""
 
     def op_list(self, rid, req):
         out(as_user(list_dir, rid, req.get("path", "")))
@@ -200,23 +223,36 @@ class Workspace:
             return
         # A large file is hashed by a child of its own, so the runner goes on answering (executions, terminals, other
         # files) meanwhile; its answer is sent when the child's pipe closes.
+        self.answer_from_child(rid, lambda: as_user(hash_file, rid, path), "hashing")
+
+    def op_commits(self, rid, req):
+        # git runs in a child (as the sandbox user), so an agent's output and terminals go on meanwhile.
+        since, most = req.get("since"), int(req.get("max", 50))
+        self.answer_from_child(rid, lambda: commits_since(rid, since, most), "reading the commits", as_user_fully=True)
+
+    def answer_from_child(self, rid, work, what, as_user_fully=False):
+        """Runs work() in a child of its own and sends what it returns when the child's pipe closes (at most 1 MiB)."""
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:
             try:
                 os.close(r)
                 os.setsid()  # a session of its own, spared like a background process when an execution is stopped
-                msg = as_user(hash_file, rid, path)
+                if as_user_fully:
+                    os.setgroups([])
+                    os.setgid(GID)
+                    os.setuid(UID)
+                msg = work()
             except BaseException:
-                msg = {"type": "error", "id": rid, "code": "internal_error", "message": "hashing failed"}
+                msg = {"type": "error", "id": rid, "code": "internal_error", "message": what + " failed"}
             try:
-                os.write(w, json.dumps(msg).encode())
+                write_all(w, json.dumps(msg).encode())
             finally:
                 os._exit(0)
         os.close(w)
         os.set_blocking(r, False)
         BACKGROUND.add(pid)
-        self.hashing[r] = {"rid": rid, "pid": pid, "buf": b""}
+        self.hashing[r] = {"rid": rid, "pid": pid, "buf": b"", "what": what}
         self.sel.register(r, selectors.EVENT_READ, ("hash", r))
 
     def hash_read(self, fd):
@@ -225,7 +261,7 @@ class Workspace:
             data = os.read(fd, READ_SIZE)
         except BlockingIOError:
             return
-        if data and len(h["buf"]) < 64 * 1024:
+        if data and len(h["buf"]) < 1 << 20:
             h["buf"] += data
             return
         self.sel.unregister(fd)
@@ -238,7 +274,7 @@ class Workspace:
         except ValueError:
             msg = None
         if not isinstance(msg, dict) or msg.get("id") != h["rid"]:
-            msg = {"type": "error", "id": h["rid"], "code": "internal_error", "message": "hashing was interrupted"}
+            msg = {"type": "error", "id": h["rid"], "code": "internal_error", "message": h["what"] + " was interrupted"}
         out(msg)
 
     def op_rename(self, rid, req):

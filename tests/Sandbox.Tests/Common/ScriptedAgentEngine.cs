@@ -1,0 +1,39 @@
+using Sandbox.Testing;
+
+namespace Sandbox.Tests.Common;
+
+/// <summary>An engine whose Claude Code agents talk to a scripted model endpoint on a network of the test's own (no
+/// warm pool: agent sessions use image <c>agent</c>). Disposing removes the endpoint and the network.</summary>
+public sealed class ScriptedAgentEngine : IAsyncDisposable
+{
+    private ScriptedAgentEngine(SandboxEngine engine, TestNetwork network, ScriptedModelEndpoint model) =>
+        (Engine, Network, Model) = (engine, network, model);
+
+    public SandboxEngine Engine { get; }
+
+    public TestNetwork Network { get; }
+
+    public ScriptedModelEndpoint Model { get; }
+
+    public static async Task<ScriptedAgentEngine> CreateAsync(EngineFixture fixture, string apiKey, IReadOnlyList<ScriptedTurn> script,
+        Action<TestEngineOptions>? configure = null)
+    {
+        var network = await TestNetwork.CreateAsync(fixture.CreateEngine().DockerClient(), "model");
+        var model = new ScriptedModelEndpoint(network.Gateway, script);
+        var engine = fixture.CreateEngine(o =>
+        {
+            o.Pool.Size = 0;
+            o.Agents.ModelEndpoint = model.Url;
+            o.Agents.EgressNetwork = network.Name;
+            o.Agents.ApiKey = apiKey;
+            configure?.Invoke(o);
+        });
+        return new ScriptedAgentEngine(engine, network, model);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Model.DisposeAsync();
+        await Network.DisposeAsync();
+    }
+}
