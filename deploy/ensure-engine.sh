@@ -10,10 +10,13 @@ set -euo pipefail
 engine_answers() { timeout 10 docker info >/dev/null 2>&1; }
 has_gvisor() { timeout 10 docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q "\"${GVISOR_RUNTIME}\""; }
 
-# gVisor (the default isolation tier): Debian's runsc, registered with the engine as runtime "runsc". The ptrace
-# platform works everywhere (KVM is rarely there in VMs); the sandbox uses the container's own network namespace
-# (--network=host: gVisor's own network stack refuses to start in some nested environments, and sessions must be
-# able to join an agent run's internal network while running). Override with SANDBOX_RUNSC_ARGS (space-separated).
+# gVisor (the default isolation tier): Debian's runsc from bookworm-backports (release 2024-07-29; bookworm's own,
+# 2022-12-19, never tells epoll that a terminal's other side hung up, which hangs programs that run commands on a
+# pseudo-terminal, such as Codex), registered with the engine as runtime "runsc". The ptrace platform works everywhere
+# (KVM is rarely there in VMs) and costs an idle sandbox next to nothing (systrap, the release's default, keeps ~4 % of
+# a core busy per idle sandbox: measured); the sandbox uses the container's own network namespace (--network=host:
+# gVisor's own network stack refuses to start in some nested environments, and sessions must be able to join an agent
+# run's internal network while running). Override with SANDBOX_RUNSC_ARGS (space-separated).
 GVISOR_RUNTIME="${SANDBOX_GVISOR_RUNTIME:-runsc}"
 RUNSC_ARGS="${SANDBOX_RUNSC_ARGS:---platform=ptrace --network=host}"
 DAEMON_JSON="${SANDBOX_DAEMON_JSON:-/etc/docker/daemon.json}"
@@ -42,6 +45,28 @@ os.replace(tmp, path)
 PY
 }
 
+GVISOR_MIN_RELEASE=20240729
+
+# The installed runsc's release date as a number (runsc version 0.0~20240729.0 -> 20240729), 0 when unknown.
+runsc_release() {
+  local v
+  v="$(runsc --version 2>/dev/null | sed -n 's/^runsc version [^~]*~\{0,1\}\([0-9]\{8\}\).*/\1/p' | head -n 1)"
+  echo "${v:-0}"
+}
+
+# bookworm-backports is a normal Debian source on the mirror apt already uses; it is added (once) beside that source.
+install_backported_runsc() {
+  local list=/etc/apt/sources.list.d/sandbox-bookworm-backports.sources mirror
+  if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    mirror="$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)"
+    [ -n "$mirror" ] || mirror="$(awk '$1=="deb" && $0 ~ /debian/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)"
+    printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      "${mirror:-http://deb.debian.org/debian}" > "$list"
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq -t bookworm-backports runsc
+}
+
 # Makes the gVisor runtime available when we may (root, Debian, the local engine). Never fatal: without it sessions
 # fall back to the container tier, which /healthz reports (operators who must not fall back set
 # Sandbox:Isolation:Required=true). SANDBOX_GVISOR=0 skips it.
@@ -50,9 +75,14 @@ ensure_gvisor() {
   if [ -n "${DOCKER_HOST:-}" ] || [ "$(id -u)" != "0" ] || [ ! -r /etc/debian_version ]; then
     return 0
   fi
-  if ! command -v runsc >/dev/null 2>&1; then
-    log "installing gVisor (runsc) from Debian"
-    (apt_install runsc) >/dev/null 2>&1 || { log "WARNING: could not install runsc; sessions will use the container tier"; return 0; }
+  if ! command -v runsc >/dev/null 2>&1 || [ "$(runsc_release)" -lt "$GVISOR_MIN_RELEASE" ]; then
+    log "installing gVisor (runsc, release $GVISOR_MIN_RELEASE or newer) from Debian's bookworm-backports"
+    (install_backported_runsc) >/dev/null 2>&1 || log "WARNING: could not install runsc from bookworm-backports"
+    if ! command -v runsc >/dev/null 2>&1; then
+      log "WARNING: no runsc; sessions will use the container tier"
+      return 0
+    fi
+    [ "$(runsc_release)" -ge "$GVISOR_MIN_RELEASE" ] || log "WARNING: runsc $(runsc_release) is older than $GVISOR_MIN_RELEASE: agents that run commands on a terminal (Codex) may hang"
   fi
   local rc=0
   register_gvisor || rc=$?
@@ -69,7 +99,7 @@ ensure_gvisor() {
 
 if command -v docker >/dev/null 2>&1 && engine_answers; then
   log "engine reachable: $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' 2>/dev/null)"
-  if ! has_gvisor; then
+  if ! has_gvisor || { command -v runsc >/dev/null 2>&1 && [ "$(runsc_release)" -lt "$GVISOR_MIN_RELEASE" ]; }; then
     ensure_gvisor
     for _ in $(seq 1 20); do has_gvisor && break; sleep 0.5; done
   fi

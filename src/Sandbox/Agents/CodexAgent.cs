@@ -21,6 +21,15 @@ public sealed class CodexAgent : IAgentRunner
     /// <inheritdoc />
     public AgentModelApi ModelApi => AgentModelApi.OpenAI;
 
+    /// <summary>Codex's features that reach for the internet on their own (its plugin marketplace runs
+    /// <c>git ls-remote https://github.com/openai/plugins.git</c> at every start; apps and plugin sharing talk to OpenAI's
+    /// servers). A session reaches its model proxy and nothing else, so they could only wait: the marketplace's git held
+    /// every run open ~5.5 s after its last message (measured in both tiers), and a connection that never fails would hold
+    /// it to the time limit. Off.</summary>
+    internal static readonly string[] OfflineFeatures =
+        ["-c", "features.plugins=false", "-c", "features.remote_plugin=false", "-c", "features.plugin_sharing=false", "-c", "features.apps=false",
+         "-c", "analytics.enabled=false", "-c", "otel.metrics_exporter=\"none\"", "-c", "otel.exporter=\"none\"", "-c", "otel.trace_exporter=\"none\""];
+
     /// <inheritdoc />
     public AgentLaunch Build(AgentRunRequest request, AgentContext context)
     {
@@ -50,6 +59,7 @@ public sealed class CodexAgent : IAgentRunner
             "-c", "model_providers.sandbox.request_max_retries=2",
             "-c", "model_providers.sandbox.stream_max_retries=2",
         };
+        argv.AddRange(OfflineFeatures);
         if (request.Model is { } model)
         {
             if (!ClaudeCodeAgent.IsModelName(model))

@@ -26,6 +26,18 @@ public sealed class IsolationTests(EngineFixture fixture)
         Assert.Contains("Starting gVisor", inGvisor.Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain("gVisor", inContainer.Stdout, StringComparison.Ordinal);
 
+        // File metadata and terminals behave as on the host kernel (gVisor's 2022 release answered statx with "Invalid
+        // argument", and never told epoll that a terminal's other side had hung up, which hung Codex's commands); git
+        // status under gVisor is in the git and agent tests, whose image has git.
+        const string probes =
+            "cd /workspace && echo a > f && touch -d 2020-01-01 old && ls -l f old | awk '{print $1, $5, $NF}'; ls missing 2>&1 | sed 's/^ls: //'; " +
+            "stat -c '%s %F' f; find . -newer old -name f; " +
+            "python3 -c \"import os, select, subprocess\nm, s = os.openpty()\np = subprocess.Popen(['true'], stdout=s)\nos.close(s)\np.wait()\n" +
+            "e = select.epoll(); e.register(m, select.EPOLLIN)\nprint('pty hang-up seen' if e.poll(5) else 'pty hang-up NOT seen')\"";
+        var probed = await Task.WhenAll(new[] { gvisor, container }.Select(s => engine.Executions.ExecuteAsync(s.Id, Owners.Alice, Bash(probes), CancellationToken.None)));
+        Assert.Equal("-rw-r--r-- 2 f\n-rw-r--r-- 0 old\ncannot access 'missing': No such file or directory\n2 regular file\n./f\npty hang-up seen\n", probed[1].Stdout);
+        Assert.Equal(probed[1].Stdout, probed[0].Stdout);
+
         var docker = engine.DockerClient();
         Assert.Equal("runsc", (await docker.Containers.InspectContainerAsync(DockerBackend.ContainerName(gvisor.Id))).HostConfig!.Runtime);
         Assert.Equal("runc", (await docker.Containers.InspectContainerAsync(DockerBackend.ContainerName(container.Id))).HostConfig!.Runtime);
