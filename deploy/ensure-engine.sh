@@ -18,7 +18,10 @@ has_gvisor() { timeout 10 docker info --format '{{json .Runtimes}}' 2>/dev/null 
 # gVisor's own network stack refuses to start in some nested environments, and sessions must be able to join an agent
 # run's internal network while running). Override with SANDBOX_RUNSC_ARGS (space-separated).
 GVISOR_RUNTIME="${SANDBOX_GVISOR_RUNTIME:-runsc}"
-RUNSC_ARGS="${SANDBOX_RUNSC_ARGS:---platform=ptrace --network=host}"
+# --directfs=false: with the 2024 release's direct file access, opening a file with O_TRUNC on a read-only bind mount
+# (an operator's context directory) fails with EROFS but truncates the file on the host (measured); through the gofer,
+# as in the 2022 release, the mount holds.
+RUNSC_ARGS="${SANDBOX_RUNSC_ARGS:---platform=ptrace --network=host --directfs=false}"
 DAEMON_JSON="${SANDBOX_DAEMON_JSON:-/etc/docker/daemon.json}"
 
 # Registers runsc in daemon.json, keeping every other setting (and other runtimes) as they are. Exit status: 0 the
@@ -99,10 +102,9 @@ ensure_gvisor() {
 
 if command -v docker >/dev/null 2>&1 && engine_answers; then
   log "engine reachable: $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' 2>/dev/null)"
-  if ! has_gvisor || { command -v runsc >/dev/null 2>&1 && [ "$(runsc_release)" -lt "$GVISOR_MIN_RELEASE" ]; }; then
-    ensure_gvisor
-    for _ in $(seq 1 20); do has_gvisor && break; sleep 0.5; done
-  fi
+  # Idempotent: installs or upgrades runsc only when missing or older, and rewrites its registration only when it differs.
+  ensure_gvisor
+  for _ in $(seq 1 20); do has_gvisor && break; sleep 0.5; done
   has_gvisor && log "gVisor runtime '$GVISOR_RUNTIME' available" || log "gVisor runtime '$GVISOR_RUNTIME' not available: sessions use the container tier"
   exit 0
 fi

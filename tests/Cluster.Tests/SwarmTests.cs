@@ -12,7 +12,8 @@ namespace Sandbox.Cluster.Tests;
 
 /// <summary>
 /// The product on a real three-node Docker Swarm (Docker-in-Docker nodes, deploy/cluster/stack.yaml, PostgreSQL): 30
-/// sessions spread over all nodes, each used through a node other than its owner over REST and MCP; one node killed:
+/// sessions spread over all nodes, each used through a node other than its owner over REST and MCP; a single-use link
+/// used through one node and refused through the others; one node killed:
 /// its sessions answer session_lost from the others within seconds while the rest keep state and files; the node
 /// comes back, reconciles, and leaves no orphan.
 /// </summary>
@@ -69,6 +70,18 @@ public sealed class SwarmTests(SwarmCluster cluster)
                 (await http[others[0]].PutAsync($"/api/sessions/{id}/files/note.txt", new StringContent($"note {i}"))).EnsureSuccessStatusCode();
                 var r = await McpCallAsync(mcp[others[1]], "execute_code", new() { ["session_id"] = id, ["code"] = "print(x + 1, open('note.txt').read())" });
                 Assert.Equal($"{101 + i} note {i}\n", r.GetProperty("stdout").GetString());
+            }
+
+            // A single-use link is used once in the whole cluster: fetched through one node, refused through the others.
+            var made = await http["node2"].PostAsJsonAsync($"/api/sessions/{sessions[0].Id}/links", new { path = "note.txt", method = "GET", single_use = true });
+            Assert.True(made.IsSuccessStatusCode, await made.Content.ReadAsStringAsync());
+            var link = new Uri((await made.Content.ReadFromJsonAsync<FileLinkDto>(SandboxJson.Options))!.Url).PathAndQuery;
+            Assert.Equal("note 0", await http["node1"].GetStringAsync(link));
+            foreach (var n in new[] { "node2", "node3" })
+            {
+                var used = await http[n].GetAsync(link);
+                Assert.Equal(HttpStatusCode.Forbidden, used.StatusCode);
+                Assert.Contains("used already", await used.Content.ReadAsStringAsync(), StringComparison.Ordinal);
             }
 
             // node3 is killed. node1 and node2 report its sessions lost within seconds; theirs keep state and files.

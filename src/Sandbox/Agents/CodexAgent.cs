@@ -33,6 +33,41 @@ public sealed class CodexAgent : IAgentRunner
     /// <inheritdoc />
     public AgentLaunch Build(AgentRunRequest request, AgentContext context)
     {
+        var argv = new List<string> { "codex", "exec", "--json", "--skip-git-repo-check", "--color", "never" };
+        Check(request, context, argv);
+        // Codex has no flag to add to its system prompt: extra instructions lead the task instead.
+        var prompt = string.IsNullOrEmpty(request.SystemPrompt) ? request.Prompt : request.SystemPrompt + "\n\n" + request.Prompt;
+        if (context.Conversation is { } conversation)
+        {
+            // exec's own options above, then the subcommand that resumes the recorded thread with the next message.
+            argv.AddRange(["resume", ClaudeCodeAgent.ConversationId(conversation)]);
+        }
+        argv.AddRange(["--", prompt]);
+        var env = Environment(request, context);
+        env["NO_COLOR"] = "1";
+        return new AgentLaunch(argv, env);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Codex's own terminal interface, started at its prompt (no question comes first with the settings given
+    /// here); <see cref="AgentRunRequest.Prompt"/>, when given, is its first message.</remarks>
+    public AgentLaunch BuildInteractive(AgentRunRequest request, AgentContext context)
+    {
+        var argv = new List<string> { "codex" };
+        Check(request, context, argv);
+        var prompt = string.IsNullOrEmpty(request.SystemPrompt) ? request.Prompt : request.SystemPrompt + "\n\n" + request.Prompt;
+        if (!string.IsNullOrEmpty(prompt))
+        {
+            argv.AddRange(["--", prompt]);
+        }
+        return new AgentLaunch(argv, Environment(request, context));
+    }
+
+    /// <summary>Refuses what Codex cannot do, then adds the options every start shares: no approvals and no sandbox of
+    /// its own (the container is the boundary), the workspace, the model proxy as its provider, nothing that reaches
+    /// for the internet on its own, the model.</summary>
+    private static void Check(AgentRunRequest request, AgentContext context, List<string> argv)
+    {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
         if (request.Command is { Count: > 0 })
@@ -48,9 +83,9 @@ public sealed class CodexAgent : IAgentRunner
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, "max_turns is not supported by agent 'codex' (its CLI has no such limit); bound the run with timeout_seconds.");
         }
-        var argv = new List<string>
-        {
-            "codex", "exec", "--json", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox", "--color", "never", "-C", "/workspace",
+        argv.AddRange(
+        [
+            "--dangerously-bypass-approvals-and-sandbox", "-C", "/workspace",
             "-c", "model_provider=\"sandbox\"",
             "-c", "model_providers.sandbox.name=\"Sandbox model proxy\"",
             "-c", $"model_providers.sandbox.base_url=\"{context.ModelBaseUrl}/v1\"",
@@ -58,7 +93,7 @@ public sealed class CodexAgent : IAgentRunner
             "-c", "model_providers.sandbox.wire_api=\"responses\"",
             "-c", "model_providers.sandbox.request_max_retries=2",
             "-c", "model_providers.sandbox.stream_max_retries=2",
-        };
+        ]);
         argv.AddRange(OfflineFeatures);
         if (request.Model is { } model)
         {
@@ -68,22 +103,14 @@ public sealed class CodexAgent : IAgentRunner
             }
             argv.AddRange(["-m", model]);
         }
-        // Codex has no flag to add to its system prompt: extra instructions lead the task instead.
-        var prompt = string.IsNullOrEmpty(request.SystemPrompt) ? request.Prompt : request.SystemPrompt + "\n\n" + request.Prompt;
-        if (context.Conversation is { } conversation)
-        {
-            // exec's own options above, then the subcommand that resumes the recorded thread with the next message.
-            argv.AddRange(["resume", ClaudeCodeAgent.ConversationId(conversation)]);
-        }
-        argv.AddRange(["--", prompt]);
-        var env = new Dictionary<string, string>(request.Env, StringComparer.Ordinal)
+    }
+
+    private static Dictionary<string, string> Environment(AgentRunRequest request, AgentContext context) =>
+        new(request.Env, StringComparer.Ordinal)
         {
             ["OPENAI_API_KEY"] = context.PlaceholderKey,
             ["HOME"] = context.HomeDirectory,
-            ["NO_COLOR"] = "1",
         };
-        return new AgentLaunch(argv, env);
-    }
 
     /// <inheritdoc />
     public bool CanResume => true;

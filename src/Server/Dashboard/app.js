@@ -216,7 +216,7 @@ async function sessionPage(id) {
   const terminalState = { close: null };
   // What the terminal runs: a shell, or an agent's own interface to talk to (started once, then attached to).
   const terminalKind = el("select", { id: "terminal-kind", title: "What the terminal runs" },
-    [["shell", "Shell"], ["claude-code", "Claude Code (interactive)"]].map(([v, t]) => el("option", { value: v }, t)));
+    [["shell", "Shell"], ["claude-code", "Claude Code (interactive)"], ["codex", "Codex (interactive)"]].map(([v, t]) => el("option", { value: v }, t)));
   const terminalButton = el("button", { id: "open-terminal", class: "secondary", onclick: () => {
     if (terminalState.close) {
       terminalState.close(); terminalState.close = null; terminalBox.hidden = true; terminalKind.disabled = false; terminalButton.textContent = "Open terminal";

@@ -12,12 +12,12 @@ public sealed class TerminalTools(TerminalService terminals, InteractiveAgentSer
     /// <summary>open_terminal.</summary>
     [McpServerTool(Name = "open_terminal", Title = "Start an interactive agent or a shell for a person", Destructive = true, OpenWorld = true)]
     [Description("Opens a terminal the session holds, for a person to attach to (the dashboard's terminal, or the terminal WebSocket with " +
-        "terminal=ID): with agent 'claude-code', Claude Code's own interactive interface, which works on while nobody is attached (an optional " +
+        "terminal=ID): with agent 'claude-code' or 'codex', that agent's own interactive interface, which works on while nobody is attached (an optional " +
         "prompt is its first message); without agent, a shell. It runs until it exits, is closed (close_terminal), its session ends, or its time " +
         "limit (24 h by default). The agent reaches only its model endpoint; the API key stays outside the sandbox. One agent per session.")]
     public Task<CallToolResult> OpenTerminal(
         [Description("The session_id (image 'agent' for an agent).")] string session_id,
-        [Description("'claude-code' to start Claude Code's interface; leave out for a shell.")] string? agent = null,
+        [Description("'claude-code' or 'codex' to start that agent's interface; leave out for a shell.")] string? agent = null,
         [Description("Model name for the agent (optional).")] string? model = null,
         [Description("The agent's first message (optional).")] string? prompt = null,
         [Description("The agent's life in seconds (optional; at most the server's limit).")] double? timeout_seconds = null,

@@ -80,6 +80,37 @@ public sealed class InteractiveAgentTests(EngineFixture fixture)
         await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
     }
 
+    [Fact]
+    public async Task Codex_interface_takes_a_typed_task_and_finishes_it_unattended()
+    {
+        await using var rig = await ScriptedAgentEngine.CreateAsync(fixture, ApiKey,
+        [
+            ScriptedTurn.ToolUse("exec_command", new { cmd = "printf 'codex was here\\n' > codex.txt" }),
+            ScriptedTurn.Final("CODEX-DONE-5512"),
+        ]);
+        var engine = rig.Engine;
+        var session = await engine.Sessions.CreateAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
+        var info = await engine.InteractiveAgents.StartAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "", Agent = CodexAgent.AgentName }, 100, 30, CancellationToken.None);
+        Assert.Equal(CodexAgent.AgentName, info.Kind);
+        await using (var first = engine.Terminals.Attach(session.Id, Owners.Alice, info.Id, TerminalMode.Write))
+        await using (var screen = new TerminalScreen(first))
+        {
+            await screen.WaitForDrawnAsync("AskCodex", 120);
+            Assert.True(await first.WriteAsync("Write codex.txt (TYPED-CODEX-7)", CancellationToken.None));
+            await Task.Delay(500);
+            Assert.True(await first.WriteAsync("\r", CancellationToken.None));
+            await WaitUntilAsync(() => rig.Model.Requests.Any(r => r.Body.Contains("TYPED-CODEX-7", StringComparison.Ordinal)), 60);
+        }
+        await WaitUntilAsync(() => Exists(engine, session.Id, "codex.txt"), 120);
+        await using (var second = engine.Terminals.Attach(session.Id, Owners.Alice, info.Id, TerminalMode.Read))
+        await using (var screen = new TerminalScreen(second))
+        {
+            await screen.WaitForDrawnAsync("CODEX-DONE-5512", 60);
+        }
+        Assert.All(rig.Model.Requests.Where(r => r.Path.StartsWith("/v1/responses", StringComparison.Ordinal)), r => Assert.Equal("Bearer " + ApiKey, r.Headers["authorization"]));
+        await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
+    }
+
     private static bool Exists(SandboxEngine engine, string sessionId, string path) =>
         engine.Files.ListAsync(sessionId, Owners.Alice, "", CancellationToken.None).GetAwaiter().GetResult().Any(e => e.Name == path);
 

@@ -2,7 +2,7 @@ using Sandbox.Testing;
 
 namespace Sandbox.Tests.Common;
 
-/// <summary>An engine whose Claude Code agents talk to a scripted model endpoint on a network of the test's own (no
+/// <summary>An engine whose agents (Claude Code and Codex) talk to a scripted model endpoint on a network of the test's own (no
 /// warm pool: agent sessions use image <c>agent</c>). Disposing removes the endpoint and the network.</summary>
 public sealed class ScriptedAgentEngine : IAsyncDisposable
 {
@@ -26,6 +26,8 @@ public sealed class ScriptedAgentEngine : IAsyncDisposable
             o.Agents.ModelEndpoint = model.Url;
             o.Agents.EgressNetwork = network.Name;
             o.Agents.ApiKey = apiKey;
+            o.Agents.OpenAI.ModelEndpoint = model.Url; // the scripted endpoint speaks OpenAI's Responses API too (Codex)
+            o.Agents.OpenAI.ApiKey = apiKey;
             configure?.Invoke(o);
         });
         return new ScriptedAgentEngine(engine, network, model);

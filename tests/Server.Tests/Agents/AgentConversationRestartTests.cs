@@ -1,12 +1,7 @@
 using System.Net.Http.Json;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Data.Sqlite;
-using Microsoft.Extensions.DependencyInjection;
 using Sandbox.Client.Contracts;
-using Sandbox.Server.Hosting;
 using Sandbox.Testing;
 
 namespace Sandbox.Server.Tests.Agents;
@@ -33,15 +28,8 @@ public sealed class AgentConversationRestartTests : IAsyncLifetime
         ]);
     }
 
-    private async Task<(WebApplication App, HttpClient Http)> StartServer()
-    {
-        var app = ServerProgram.BuildHttp(["--urls", "http://127.0.0.1:0", $"--Sandbox:InstanceId={_instance}", $"--Sandbox:Durability:DataDirectory={_data}",
-            "--Sandbox:Pool:Size=0", "--Serilog:MinimumLevel:Default=Warning", $"--Sandbox:Agents:ModelEndpoint={_model!.Url}",
-            $"--Sandbox:Agents:EgressNetwork={_network!.Name}", "--Sandbox:Agents:ApiKey=sk-ant-test-restart"]);
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
-        return (app, new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromMinutes(5) });
-    }
+    private Task<(WebApplication App, HttpClient Http)> StartServer() => Common.DurableServer.StartAsync(_instance, _data,
+        $"--Sandbox:Agents:ModelEndpoint={_model!.Url}", $"--Sandbox:Agents:EgressNetwork={_network!.Name}", "--Sandbox:Agents:ApiKey=sk-ant-test-restart");
 
     [Fact]
     public async Task A_run_is_continued_after_a_server_restart_with_its_conversation()

@@ -20,14 +20,8 @@ public sealed class DurabilityTests : IAsyncLifetime
     private readonly string _data = Directory.CreateTempSubdirectory("sandbox-durable-").FullName;
     private readonly string _instance = "srvtest-durable-" + Guid.NewGuid().ToString("N")[..8];
 
-    private async Task<(WebApplication App, HttpClient Http)> StartServer(string? dataDirectory = null)
-    {
-        var app = ServerProgram.BuildHttp(["--urls", "http://127.0.0.1:0", $"--Sandbox:InstanceId={_instance}", $"--Sandbox:Durability:DataDirectory={dataDirectory ?? _data}",
-            "--Sandbox:Pool:Size=0", "--Serilog:MinimumLevel:Default=Warning"]);
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
-        return (app, new HttpClient { BaseAddress = new Uri(address) });
-    }
+    private Task<(WebApplication App, HttpClient Http)> StartServer(string? dataDirectory = null) =>
+        Common.DurableServer.StartAsync(_instance, dataDirectory ?? _data);
 
     private static async Task<ExecutionResultDto> Execute(HttpClient http, string id, string code)
     {
