@@ -17,7 +17,7 @@ namespace Sandbox.Agents;
 /// agent process through the runner under the deadline, close the network, diff the workspace, record the run. Any
 /// failure ends the run as failed with the reason; nothing escapes unobserved.
 /// </summary>
-public sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunTracker runs, IAgentNetwork network, SessionJournal journal,
+public sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunTracker runs, AgentModelAccess access, SessionJournal journal,
     Git.GitService git, IOptions<SandboxOptions> options, IOptions<AgentOptions> agents, TimeProvider time, ILogger<AgentRunExecutor> logger)
 {
     private readonly SandboxOptions _options = options.Value;
@@ -106,16 +106,10 @@ public sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunT
     private async Task<(int? ExitCode, bool TimedOut)> RunInNetworkAsync(AgentRunState state, AgentLaunch launch, ModelProxyConfig config,
         TimeSpan timeout, string? baseCommit, CancellationToken token)
     {
-        var session = state.Session;
-        var proxyImage = string.IsNullOrWhiteSpace(_agents.ProxyImage) ? _options.Images[session.Image] : _agents.ProxyImage;
         IModelProxy? proxy = null;
         try
         {
-            using (var opening = CancellationTokenSource.CreateLinkedTokenSource(token))
-            {
-                opening.CancelAfter(_options.CreateTimeout);
-                proxy = await network.OpenAsync(session.Id, session.ContainerId, proxyImage, config, _agents.EgressNetwork, opening.Token).ConfigureAwait(false);
-            }
+            proxy = await access.OpenAsync(state.Session, config, token).ConfigureAwait(false);
             using var watching = CancellationTokenSource.CreateLinkedTokenSource(token);
             var commits = WatchCommitsAsync(state, baseCommit, watching.Token);
             try
@@ -133,18 +127,8 @@ public sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunT
             if (proxy is not null)
             {
                 LogProxyRequests(logger, state.Id, proxy.Requests);
-                await proxy.DisposeAsync().ConfigureAwait(false);
             }
-            using var cleanup = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            try
-            {
-                await network.CloseAsync(session.Id, session.ContainerId, cleanup.Token).ConfigureAwait(false);
-            }
-            catch (Exception e)
-            {
-                // Cleanup must not hide the run's own outcome; the orphan sweep removes what is left.
-                SessionService.LogCleanupFailed(logger, session.Id, "agent network: " + e.Message);
-            }
+            await access.CloseAsync(state.Session, proxy).ConfigureAwait(false);
         }
     }
 

@@ -14,14 +14,9 @@ namespace Sandbox.Agents;
 /// time per session. The run itself (network, proxy, process, diff) is <see cref="AgentRunExecutor"/>'s.
 /// </summary>
 public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTracker runs, AgentRunExecutor executor, AgentRequestValidator validator,
-    IAgentNetwork network, SessionJournal journal, Terminals.TerminalService terminals, IOptions<AgentOptions> options, TimeProvider time,
-    ILogger<AgentRunService> logger) : ISessionCloseListener
+    AgentModelAccess access, IAgentNetwork network, SessionJournal journal, Terminals.TerminalService terminals, IOptions<AgentOptions> options,
+    TimeProvider time, ILogger<AgentRunService> logger) : ISessionCloseListener
 {
-    /// <summary>The agents' home in the sandbox (their settings and conversations): it lives as long as the session's
-    /// container, so a server restart and a pause keep it.</summary>
-    internal const string AgentHome = "/tmp/.agent-home";
-    /// <summary>What the agent holds instead of a key: the model proxy adds the real one to each request.</summary>
-    internal const string PlaceholderKey = "sk-sandbox-proxy-holds-the-real-key";
 
     private readonly ConcurrentDictionary<string, IAgentRunner> _agents = new(StringComparer.Ordinal)
     {
@@ -190,11 +185,10 @@ public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTr
                 $"Session {session.Id} has an interactive agent in a terminal (it holds the session's model proxy); close that terminal first, or use another session.");
         }
         var gitPolicy = request.GitPolicy ?? _options.GitPolicy;
-        var launch = agent.Build(request, new AgentContext($"http://{_network.ProxyHost}:{_network.ProxyPort}", PlaceholderKey, AgentHome, previous?.Conversation, gitPolicy));
+        var launch = agent.Build(request, access.Context(previous?.Conversation, gitPolicy));
         registry.Claim(session, SessionWork.AgentRun,
             $"Session {session.Id} is running another execution or agent run. Wait for it to finish, or use another session.");
-        var api = _options.Api(agent.ModelApi);
-        var apiKey = string.IsNullOrEmpty(request.ApiKey) ? api.ApiKey : request.ApiKey;
+        var apiKey = access.ApiKey(agent, request);
         var secrets = request.Env.Values.Append(apiKey ?? "").ToList();
         var run = new AgentRun
         {
@@ -209,7 +203,7 @@ public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTr
         var watcher = watch ? state.Watch() : Channel.CreateUnbounded<AgentRunEvent>().Reader;
         _runs.Add(state);
         LogAgentStarted(_logger, run.Id, session.Id, agent.Name, owner);
-        var config = new ModelProxyConfig(endpoint, api.AuthHeader, string.IsNullOrEmpty(apiKey) ? null : apiKey, api.Paths);
+        var config = access.Config(agent, endpoint, apiKey);
         _ = Task.Run(() => executor.ExecuteAsync(state, launch, config, timeout), CancellationToken.None);
         return (state, watcher);
     }

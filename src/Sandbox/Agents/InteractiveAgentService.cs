@@ -15,8 +15,7 @@ namespace Sandbox.Agents;
 /// (they would share the one model proxy); executions, shells and file calls go on beside it.
 /// </summary>
 public sealed partial class InteractiveAgentService(SessionRegistry registry, TerminalService terminals, AgentRunService agents, AgentRunTracker runs,
-    AgentRequestValidator validator, IAgentNetwork network, IOptions<AgentOptions> options, IOptions<SandboxOptions> sandbox,
-    ILogger<InteractiveAgentService> logger)
+    AgentRequestValidator validator, AgentModelAccess access, IOptions<AgentOptions> options, ILogger<InteractiveAgentService> logger)
 {
     private readonly ConcurrentDictionary<string, byte> _starting = new(StringComparer.Ordinal);
 
@@ -29,8 +28,7 @@ public sealed partial class InteractiveAgentService(SessionRegistry registry, Te
         var session = registry.Get(sessionId, owner);
         session.EnsureUsable();
         var (agent, timeout, endpoint) = validator.Validate(request, agents.Agents, interactive: true);
-        var launch = agent.BuildInteractive(request, new AgentContext($"http://{network.ProxyHost}:{network.ProxyPort}", AgentRunService.PlaceholderKey,
-            AgentRunService.AgentHome, GitPolicy: request.GitPolicy ?? options.Value.GitPolicy));
+        var launch = agent.BuildInteractive(request, access.Context(null, request.GitPolicy ?? options.Value.GitPolicy));
         if (!_starting.TryAdd(session.Id, 0))
         {
             throw Busy(session, "is starting an interactive agent already");
@@ -47,19 +45,11 @@ public sealed partial class InteractiveAgentService(SessionRegistry registry, Te
             {
                 throw Busy(session, "has an interactive agent already; attach to its terminal, or close it first");
             }
-            var api = options.Value.Api(agent.ModelApi);
-            var apiKey = string.IsNullOrEmpty(request.ApiKey) ? api.ApiKey : request.ApiKey;
-            var config = new ModelProxyConfig(endpoint, api.AuthHeader, string.IsNullOrEmpty(apiKey) ? null : apiKey, api.Paths);
-            var proxyImage = string.IsNullOrWhiteSpace(options.Value.ProxyImage) ? sandbox.Value.Images[session.Image] : options.Value.ProxyImage;
             await registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
-            using (var opening = CancellationTokenSource.CreateLinkedTokenSource(ct))
-            {
-                opening.CancelAfter(sandbox.Value.CreateTimeout);
-                proxy = await network.OpenAsync(session.Id, session.ContainerId, proxyImage, config, options.Value.EgressNetwork, opening.Token).ConfigureAwait(false);
-            }
+            proxy = await access.OpenAsync(session, access.Config(agent, endpoint, access.ApiKey(agent, request)), ct).ConfigureAwait(false);
             var held = proxy;
             var program = new TerminalProgram(agent.Name, launch.Argv, launch.Env, launch.HomeFiles ?? new Dictionary<string, string>(), timeout,
-                () => CloseNetworkAsync(session, held));
+                () => access.CloseAsync(session, held));
             var info = await terminals.OpenAsync(session, program, cols, rows, ct).ConfigureAwait(false);
             opened = true;
             LogStarted(logger, session.Id, info.Id, agent.Name, owner);
@@ -69,7 +59,7 @@ public sealed partial class InteractiveAgentService(SessionRegistry registry, Te
         {
             if (!opened && proxy is not null)
             {
-                await CloseNetworkAsync(session, proxy).ConfigureAwait(false);
+                await access.CloseAsync(session, proxy).ConfigureAwait(false);
             }
             _starting.TryRemove(session.Id, out _);
         }
@@ -77,13 +67,6 @@ public sealed partial class InteractiveAgentService(SessionRegistry registry, Te
 
     /// <summary>Whether the session has an interactive agent's terminal now (a headless run must wait for it).</summary>
     internal bool HoldsAgent(Session session) => terminals.Runs(session, agents.Agents.ContainsKey);
-
-    private async Task CloseNetworkAsync(Session session, IModelProxy proxy)
-    {
-        await proxy.DisposeAsync().ConfigureAwait(false);
-        using var cleanup = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await network.CloseAsync(session.Id, session.Runner is { ClosedReason: null } ? session.ContainerId : null, cleanup.Token).ConfigureAwait(false);
-    }
 
     private static SandboxException Busy(Session session, string what) =>
         new(SandboxErrorCodes.SessionBusy, $"Session {session.Id} {what}.");

@@ -77,6 +77,7 @@ public static class SandboxServiceCollectionExtensions
         services.TryAddSingleton<PackageInstaller>();
         services.TryAddSingleton<AgentRunTracker>();
         services.TryAddSingleton<AgentRequestValidator>();
+        services.TryAddSingleton<AgentModelAccess>();
         services.TryAddSingleton<AgentRunExecutor>();
         services.TryAddSingleton<AgentRunService>();
         services.TryAddSingleton<InteractiveAgentService>();
