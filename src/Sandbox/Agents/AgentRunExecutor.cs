@@ -198,13 +198,13 @@ public sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunT
     {
         var runner = state.Session.Live;
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        var started = since is not null;
         using var timer = new PeriodicTimer(_agents.CommitWatchInterval, time);
         while (true)
         {
             var last = stop.IsCancellationRequested;
             try
             {
+                // The token bounds the send too (AskAsync's own timeout bounds only the wait for the answer).
                 using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(30));
                 var reply = await runner.AskAsync(new CommitsRequest(since, 100), TimeSpan.FromSeconds(30), "commits", bounded.Token).ConfigureAwait(false);
                 if (reply.Type != "commits")
@@ -215,7 +215,7 @@ public sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunT
                 {
                     foreach (var c in list.EnumerateArray())
                     {
-                        if (Str(c, "id") is { } id && seen.Add(id) && started)
+                        if (Str(c, "id") is { } id && seen.Add(id))
                         {
                             var files = c.TryGetProperty("files", out var f) && f.ValueKind == JsonValueKind.Array
                                 ? f.EnumerateArray().Select(x => x.GetString() ?? "").Where(x => x.Length > 0).ToList() : [];
@@ -223,9 +223,9 @@ public sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunT
                         }
                     }
                 }
-                // A repository the agent makes itself counts from its first commit on.
+                // Without a commit to count from, the runner answers only the HEAD: a repository the agent makes itself
+                // counts from its first commit on.
                 since = Str(reply.Body, "head") ?? since;
-                started = true;
             }
             catch (Exception e) when (e is SandboxException or OperationCanceledException or TimeoutException or IOException)
             {

@@ -35,8 +35,7 @@ public sealed class CodexAgent : IAgentRunner
     {
         var argv = new List<string> { "codex", "exec", "--json", "--skip-git-repo-check", "--color", "never" };
         Check(request, context, argv);
-        // Codex has no flag to add to its system prompt: extra instructions lead the task instead.
-        var prompt = string.IsNullOrEmpty(request.SystemPrompt) ? request.Prompt : request.SystemPrompt + "\n\n" + request.Prompt;
+        var prompt = Prompt(request);
         if (context.Conversation is { } conversation)
         {
             // exec's own options above, then the subcommand that resumes the recorded thread with the next message.
@@ -55,7 +54,7 @@ public sealed class CodexAgent : IAgentRunner
     {
         var argv = new List<string> { "codex" };
         Check(request, context, argv);
-        var prompt = string.IsNullOrEmpty(request.SystemPrompt) ? request.Prompt : request.SystemPrompt + "\n\n" + request.Prompt;
+        var prompt = Prompt(request);
         if (!string.IsNullOrEmpty(prompt))
         {
             argv.AddRange(["--", prompt]);
@@ -104,6 +103,10 @@ public sealed class CodexAgent : IAgentRunner
             argv.AddRange(["-m", model]);
         }
     }
+
+    /// <summary>Codex has no flag to add to its system prompt: extra instructions lead the task instead.</summary>
+    private static string Prompt(AgentRunRequest request) =>
+        string.IsNullOrEmpty(request.SystemPrompt) ? request.Prompt : request.SystemPrompt + "\n\n" + request.Prompt;
 
     private static Dictionary<string, string> Environment(AgentRunRequest request, AgentContext context) =>
         new(request.Env, StringComparer.Ordinal)
