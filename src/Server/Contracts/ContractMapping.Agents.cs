@@ -9,17 +9,14 @@ internal static partial class ContractMapping
 {
     public static AgentRunRequest ToEngine(this RunAgentRequest r)
     {
-        if (r.TimeoutSeconds is { } t && (double.IsNaN(t) || t <= 0 || t > 86_400))
-        {
-            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "timeout_seconds must be a positive number of seconds.");
-        }
+        var timeout = ContractValidation.Timeout(r.TimeoutSeconds, 86_400);
         return new AgentRunRequest
         {
             Prompt = r.Prompt ?? "",
             Agent = string.IsNullOrEmpty(r.Agent) ? ClaudeCodeAgent.AgentName : r.Agent,
             Model = string.IsNullOrEmpty(r.Model) ? null : r.Model,
             MaxTurns = r.MaxTurns,
-            Timeout = r.TimeoutSeconds is { } ts ? TimeSpan.FromSeconds(ts) : null,
+            Timeout = timeout,
             SystemPrompt = string.IsNullOrEmpty(r.SystemPrompt) ? null : r.SystemPrompt,
             Env = r.Env ?? new Dictionary<string, string>(),
             Command = r.Command,
@@ -34,15 +31,12 @@ internal static partial class ContractMapping
     /// <summary>An open-terminal request naming an agent, as the engine's request for its interactive interface.</summary>
     public static AgentRunRequest ToInteractiveAgent(this OpenTerminalRequest r)
     {
-        if (r.TimeoutSeconds is { } t && (double.IsNaN(t) || t <= 0 || t > 7 * 86_400))
-        {
-            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "timeout_seconds must be a positive number of seconds.");
-        }
+        var timeout = ContractValidation.Timeout(r.TimeoutSeconds, 7 * 86_400);
         return new AgentRunRequest
         {
             Prompt = r.Prompt ?? "", Agent = r.Agent ?? ClaudeCodeAgent.AgentName, Model = string.IsNullOrEmpty(r.Model) ? null : r.Model,
             Env = r.Env ?? new Dictionary<string, string>(), ModelEndpoint = string.IsNullOrEmpty(r.ModelEndpoint) ? null : r.ModelEndpoint,
-            ApiKey = string.IsNullOrEmpty(r.ApiKey) ? null : r.ApiKey, Timeout = r.TimeoutSeconds is { } ts ? TimeSpan.FromSeconds(ts) : null,
+            ApiKey = string.IsNullOrEmpty(r.ApiKey) ? null : r.ApiKey, Timeout = timeout,
             GitPolicy = ToGitPolicy(r.GitPolicy),
         };
     }

@@ -12,15 +12,12 @@ internal static partial class ContractMapping
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, "code is required.");
         }
-        if (r.TimeoutSeconds is { } t && (double.IsNaN(t) || t <= 0 || t > 86_400))
-        {
-            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "timeout_seconds must be a positive number of seconds.");
-        }
+        var timeout = ContractValidation.Timeout(r.TimeoutSeconds, 86_400);
         return new ExecutionRequest
         {
             Code = r.Code,
             Language = string.IsNullOrEmpty(r.Language) ? "python" : r.Language,
-            Timeout = r.TimeoutSeconds is { } ts ? TimeSpan.FromSeconds(ts) : null,
+            Timeout = timeout,
             Fresh = r.Fresh ?? false,
             Allow = r.Allow ?? [],
             WaitFor = ContractValidation.Wait(r.WaitSeconds),

@@ -10,4 +10,13 @@ internal static class ContractValidation
         { } w when double.IsNaN(w) || w < 0 || w > 3600 => throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"{name} must be between 0 and 3600 seconds."),
         { } w => TimeSpan.FromSeconds(w),
     };
+
+    /// <summary>A time limit in seconds (positive, at most <paramref name="most"/>), checked; null stays null (the
+    /// engine's default).</summary>
+    public static TimeSpan? Timeout(double? seconds, double most) => seconds switch
+    {
+        null => null,
+        { } t when double.IsNaN(t) || t <= 0 || t > most => throw new SandboxException(SandboxErrorCodes.InvalidArgument, "timeout_seconds must be a positive number of seconds."),
+        { } t => TimeSpan.FromSeconds(t),
+    };
 }
