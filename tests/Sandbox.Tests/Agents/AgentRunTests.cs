@@ -20,27 +20,11 @@ public sealed class AgentRunTests(EngineFixture fixture)
         ScriptedTurn.Final("Done: hello.py prints a greeting."),
     ];
 
-    private async Task<(SandboxEngine Engine, TestNetwork Network, ScriptedModelEndpoint Model)> SetUpAsync(IReadOnlyList<ScriptedTurn> script, bool hang = false)
-    {
-        var probe = fixture.CreateEngine();
-        var network = await TestNetwork.CreateAsync(probe.DockerClient(), "model");
-        var model = new ScriptedModelEndpoint(network.Gateway, script, hang);
-        var engine = fixture.CreateEngine(o =>
-        {
-            o.Pool.Size = 0;
-            o.Agents.ModelEndpoint = model.Url;
-            o.Agents.EgressNetwork = network.Name;
-            o.Agents.ApiKey = ApiKey;
-        });
-        return (engine, network, model);
-    }
-
     [Fact]
     public async Task Claude_code_writes_and_runs_a_file_and_the_run_shows_it()
     {
-        var (engine, network, model) = await SetUpAsync(HelloScript);
-        await using var _ = network;
-        await using var __ = model;
+        await using var rig = await ScriptedAgentEngine.CreateAsync(fixture, ApiKey, HelloScript);
+        var (engine, model) = (rig.Engine, rig.Model);
         var session = await engine.Sessions.CreateAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
         var steps = new List<AgentStep>();
         AgentRun? run = null;
@@ -96,21 +80,13 @@ public sealed class AgentRunTests(EngineFixture fixture)
     public async Task Codex_writes_and_runs_a_file_through_its_own_model_api_and_the_run_shows_it_and_twenty_runs_in_a_row_all_end()
     {
         const string openAiKey = "sk-openai-test-71c2e94d05";
-        var probe = fixture.CreateEngine();
-        await using var network = await TestNetwork.CreateAsync(probe.DockerClient(), "model");
-        await using var model = new ScriptedModelEndpoint(network.Gateway,
+        // Codex's own endpoint and key (the OpenAI settings); Claude Code's endpoint goes nowhere.
+        await using var rig = await ScriptedAgentEngine.CreateAsync(fixture, openAiKey,
         [
             ScriptedTurn.ToolUse("exec_command", new { cmd = "printf 'print(6*7)\\n' > hello.py && python3 hello.py" }),
             ScriptedTurn.Final("Done: hello.py prints 42."),
-        ]);
-        var engine = fixture.CreateEngine(o =>
-        {
-            o.Pool.Size = 0;
-            o.Agents.OpenAI.ModelEndpoint = model.Url;
-            o.Agents.OpenAI.ApiKey = openAiKey;
-            o.Agents.ModelEndpoint = "http://anthropic.invalid";
-            o.Agents.EgressNetwork = network.Name;
-        });
+        ], o => o.Agents.ModelEndpoint = "http://anthropic.invalid");
+        var (engine, model) = (rig.Engine, rig.Model);
         var request = new AgentRunRequest { Agent = "codex", Prompt = "Write hello.py that prints 6*7, then run it.", Timeout = TimeSpan.FromSeconds(90) };
         var session = await engine.Sessions.CreateAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
         await CheckCodexRunAsync(engine, session, await engine.Agents.RunAsync(session.Id, Owners.Alice, request, CancellationToken.None), model, openAiKey);
@@ -232,9 +208,8 @@ public sealed class AgentRunTests(EngineFixture fixture)
     [Fact]
     public async Task A_model_that_never_answers_is_stopped_at_the_time_limit()
     {
-        var (engine, network, model) = await SetUpAsync(HelloScript, hang: true);
-        await using var _ = network;
-        await using var __ = model;
+        await using var rig = await ScriptedAgentEngine.CreateAsync(fixture, ApiKey, HelloScript, hang: true);
+        var (engine, model) = (rig.Engine, rig.Model);
         var session = await engine.Sessions.CreateAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var run = await engine.Agents.RunAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "Hello?", Timeout = TimeSpan.FromSeconds(8) }, CancellationToken.None);
@@ -252,9 +227,8 @@ public sealed class AgentRunTests(EngineFixture fixture)
     [Fact]
     public async Task A_command_agent_runs_any_cli_without_a_shell_and_its_json_lines_become_the_trajectory()
     {
-        var (engine, network, model) = await SetUpAsync(HelloScript);
-        await using var _ = network;
-        await using var __ = model;
+        await using var rig = await ScriptedAgentEngine.CreateAsync(fixture, ApiKey, HelloScript);
+        var (engine, model) = (rig.Engine, rig.Model);
         var session = await engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
         var agent = "import json, os\nprint(json.dumps({'type': 'plan', 'text': 'writing notes'}))\nopen('notes.txt', 'w').write(os.environ['AGENT_PROMPT'] + '\\n')\nprint('plain line; token ' + os.environ['MY_TOKEN'])\nprint(json.dumps({'type': 'result', 'result': 'notes written'}))";
         var run = await engine.Agents.RunAsync(session.Id, Owners.Alice, new AgentRunRequest
@@ -286,9 +260,8 @@ public sealed class AgentRunTests(EngineFixture fixture)
     [Fact]
     public async Task Claude_code_in_a_session_without_the_cli_is_a_clear_error_and_bad_requests_are_refused_up_front()
     {
-        var (engine, network, model) = await SetUpAsync(HelloScript);
-        await using var _ = network;
-        await using var __ = model;
+        await using var rig = await ScriptedAgentEngine.CreateAsync(fixture, ApiKey, HelloScript);
+        var (engine, model) = (rig.Engine, rig.Model);
         var session = await engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
         var run = await engine.Agents.RunAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "hi" }, CancellationToken.None);
         Assert.Equal(AgentRunStatus.Failed, run.Status);
@@ -307,9 +280,8 @@ public sealed class AgentRunTests(EngineFixture fixture)
     [Fact]
     public async Task Cancelling_or_closing_during_a_run_kills_the_agent_and_leaves_no_proxy_or_network()
     {
-        var (engine, network, model) = await SetUpAsync(HelloScript, hang: true);
-        await using var _ = network;
-        await using var __ = model;
+        await using var rig = await ScriptedAgentEngine.CreateAsync(fixture, ApiKey, HelloScript, hang: true);
+        var (engine, model) = (rig.Engine, rig.Model);
         var session = await engine.Sessions.CreateAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
         var started = await engine.Agents.StartAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "Hello?" }, CancellationToken.None);
         Assert.Equal(AgentRunStatus.Running, started.Status);

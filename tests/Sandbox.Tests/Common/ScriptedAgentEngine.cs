@@ -15,11 +15,12 @@ public sealed class ScriptedAgentEngine : IAsyncDisposable
 
     public ScriptedModelEndpoint Model { get; }
 
+    /// <summary>With <paramref name="hang"/>, the model never answers (for time limits and cancellation).</summary>
     public static async Task<ScriptedAgentEngine> CreateAsync(EngineFixture fixture, string apiKey, IReadOnlyList<ScriptedTurn> script,
-        Action<TestEngineOptions>? configure = null)
+        Action<TestEngineOptions>? configure = null, bool hang = false)
     {
         var network = await TestNetwork.CreateAsync(fixture.CreateEngine().DockerClient(), "model");
-        var model = new ScriptedModelEndpoint(network.Gateway, script);
+        var model = new ScriptedModelEndpoint(network.Gateway, script, hang);
         var engine = fixture.CreateEngine(o =>
         {
             o.Pool.Size = 0;
