@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Sandbox.Client.Contracts;
+using static Sandbox.Client.RestTransport;
 
 namespace Sandbox.Client;
 
@@ -14,6 +15,7 @@ namespace Sandbox.Client;
 public sealed class SandboxRestClient : ISandboxClient
 {
     private readonly HttpClient _http;
+    private readonly RestTransport _api;
     private readonly bool _ownsHttp;
 
     /// <summary>Uses an existing client (its BaseAddress must be the server; set the bearer token on it if needed).</summary>
@@ -25,6 +27,7 @@ public sealed class SandboxRestClient : ISandboxClient
             throw new ArgumentException("HttpClient.BaseAddress must be the sandbox server's address.", nameof(http));
         }
         _http = http;
+        _api = new RestTransport(http);
     }
 
     /// <summary>Creates a client for <paramref name="baseAddress"/> with an optional bearer token.</summary>
@@ -42,18 +45,12 @@ public sealed class SandboxRestClient : ISandboxClient
     }
 
     /// <inheritdoc />
-    public async Task<SessionDto> CreateSessionAsync(CreateSessionRequest? request = null, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.PostAsJsonAsync("api/sessions", request ?? new CreateSessionRequest(), SandboxJson.Options, cancellationToken).ConfigureAwait(false);
-        return await Read<SessionDto>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<SessionDto> CreateSessionAsync(CreateSessionRequest? request = null, CancellationToken cancellationToken = default) =>
+        _api.PostAsync<SessionDto>("api/sessions", request ?? new CreateSessionRequest(), cancellationToken);
 
     /// <inheritdoc />
-    public async Task<ExecutionResultDto> ExecuteAsync(string sessionId, ExecuteRequest request, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/execute", request, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
-        return await Read<ExecutionResultDto>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<ExecutionResultDto> ExecuteAsync(string sessionId, ExecuteRequest request, CancellationToken cancellationToken = default) =>
+        _api.PostAsync<ExecutionResultDto>($"api/sessions/{Escape(sessionId)}/execute", request, cancellationToken);
 
     /// <inheritdoc />
     public async IAsyncEnumerable<ExecutionStreamEvent> ExecuteStreamingAsync(string sessionId, ExecuteRequest request,
@@ -65,7 +62,7 @@ public sealed class SandboxRestClient : ISandboxClient
         };
         message.Headers.Accept.ParseAdd("application/x-ndjson");
         using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-        await EnsureSuccess(response, cancellationToken).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false));
         while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
         {
@@ -89,7 +86,7 @@ public sealed class SandboxRestClient : ISandboxClient
         using var body = new StreamContent(content);
         body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         using var r = await _http.PutAsync($"api/sessions/{Escape(sessionId)}/files/{EscapePath(path)}", body, cancellationToken).ConfigureAwait(false);
-        return await Read<FileEntryDto>(r, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync<FileEntryDto>(r, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -97,157 +94,106 @@ public sealed class SandboxRestClient : ISandboxClient
     {
         ArgumentNullException.ThrowIfNull(destination);
         using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/files/{EscapePath(path)}", HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-        await EnsureSuccess(r, cancellationToken).ConfigureAwait(false);
+        await EnsureSuccessAsync(r, cancellationToken).ConfigureAwait(false);
         await r.Content.CopyToAsync(destination, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<FileEntryDto>> ListFilesAsync(string sessionId, string? directory = null, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/files?dir={Uri.EscapeDataString(directory ?? "")}", cancellationToken).ConfigureAwait(false);
-        return await Read<List<FileEntryDto>>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public async Task<IReadOnlyList<FileEntryDto>> ListFilesAsync(string sessionId, string? directory = null, CancellationToken cancellationToken = default) =>
+        await _api.GetAsync<List<FileEntryDto>>($"api/sessions/{Escape(sessionId)}/files?dir={Uri.EscapeDataString(directory ?? "")}", cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc />
-    public async Task DeleteFileAsync(string sessionId, string path, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.DeleteAsync($"api/sessions/{Escape(sessionId)}/files/{EscapePath(path)}", cancellationToken).ConfigureAwait(false);
-        await EnsureSuccess(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task DeleteFileAsync(string sessionId, string path, CancellationToken cancellationToken = default) =>
+        _api.DeleteAsync($"api/sessions/{Escape(sessionId)}/files/{EscapePath(path)}", cancellationToken);
 
     /// <inheritdoc />
-    public async Task CloseSessionAsync(string sessionId, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.DeleteAsync($"api/sessions/{Escape(sessionId)}", cancellationToken).ConfigureAwait(false);
-        await EnsureSuccess(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task CloseSessionAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        _api.DeleteAsync($"api/sessions/{Escape(sessionId)}", cancellationToken);
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<SessionDto>> ListSessionsAsync(CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.GetAsync("api/sessions", cancellationToken).ConfigureAwait(false);
-        return await Read<List<SessionDto>>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public async Task<IReadOnlyList<SessionDto>> ListSessionsAsync(CancellationToken cancellationToken = default) =>
+        await _api.GetAsync<List<SessionDto>>("api/sessions", cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc />
     public async Task<ExecutionResultDto> GetExecutionAsync(string sessionId, string executionId, int cursor = 0, double? waitSeconds = null, CancellationToken cancellationToken = default)
     {
         var wait = waitSeconds is { } w ? "&wait_seconds=" + w.ToString(System.Globalization.CultureInfo.InvariantCulture) : "";
         using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/executions/{Escape(executionId)}?cursor={cursor}{wait}", cancellationToken).ConfigureAwait(false);
-        return await Read<ExecutionResultDto>(r, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync<ExecutionResultDto>(r, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
     public async Task<ExecutionResultDto> CancelExecutionAsync(string sessionId, string executionId, CancellationToken cancellationToken = default)
     {
         using var r = await _http.PostAsync($"api/sessions/{Escape(sessionId)}/executions/{Escape(executionId)}/cancel", null, cancellationToken).ConfigureAwait(false);
-        return await Read<ExecutionResultDto>(r, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync<ExecutionResultDto>(r, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<ExecutionSummaryDto>> ListExecutionsAsync(string sessionId, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/executions", cancellationToken).ConfigureAwait(false);
-        return await Read<List<ExecutionSummaryDto>>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public async Task<IReadOnlyList<ExecutionSummaryDto>> ListExecutionsAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        await _api.GetAsync<List<ExecutionSummaryDto>>($"api/sessions/{Escape(sessionId)}/executions", cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc />
-    public async Task<OutputSliceDto> ReadOutputAsync(string sessionId, string executionId, string stream = "stdout", long offset = 0, int length = 65536, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/executions/{Escape(executionId)}/output?stream={Uri.EscapeDataString(stream)}&offset={offset}&length={length}", cancellationToken).ConfigureAwait(false);
-        return await Read<OutputSliceDto>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<OutputSliceDto> ReadOutputAsync(string sessionId, string executionId, string stream = "stdout", long offset = 0, int length = 65536, CancellationToken cancellationToken = default) =>
+        _api.GetAsync<OutputSliceDto>($"api/sessions/{Escape(sessionId)}/executions/{Escape(executionId)}/output?stream={Uri.EscapeDataString(stream)}&offset={offset}&length={length}", cancellationToken);
 
     /// <inheritdoc />
-    public async Task<OutputMatchesDto> GrepOutputAsync(string sessionId, string executionId, string pattern, string stream = "stdout", int maxMatches = 100, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/executions/{Escape(executionId)}/grep?pattern={Uri.EscapeDataString(pattern)}&stream={Uri.EscapeDataString(stream)}&max={maxMatches}", cancellationToken).ConfigureAwait(false);
-        return await Read<OutputMatchesDto>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<OutputMatchesDto> GrepOutputAsync(string sessionId, string executionId, string pattern, string stream = "stdout", int maxMatches = 100, CancellationToken cancellationToken = default) =>
+        _api.GetAsync<OutputMatchesDto>($"api/sessions/{Escape(sessionId)}/executions/{Escape(executionId)}/grep?pattern={Uri.EscapeDataString(pattern)}&stream={Uri.EscapeDataString(stream)}&max={maxMatches}", cancellationToken);
 
     /// <inheritdoc />
-    public async Task<SessionDto> ExposePortAsync(string sessionId, int port, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/expose", new { port }, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
-        return await Read<SessionDto>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<SessionDto> ExposePortAsync(string sessionId, int port, CancellationToken cancellationToken = default) =>
+        _api.PostAsync<SessionDto>($"api/sessions/{Escape(sessionId)}/expose", new { port }, cancellationToken);
 
     /// <inheritdoc />
     public async Task<PreviewDto> OpenPreviewAsync(string sessionId, int port, CancellationToken cancellationToken = default)
     {
         using var r = await _http.PostAsync($"api/sessions/{Escape(sessionId)}/ports/{port}/grant", null, cancellationToken).ConfigureAwait(false);
-        return await Read<PreviewDto>(r, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync<PreviewDto>(r, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
-    public async Task<SessionDto> UnexposePortAsync(string sessionId, int port, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.DeleteAsync($"api/sessions/{Escape(sessionId)}/expose/{port}", cancellationToken).ConfigureAwait(false);
-        return await Read<SessionDto>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<SessionDto> UnexposePortAsync(string sessionId, int port, CancellationToken cancellationToken = default) =>
+        _api.DeleteAsync<SessionDto>($"api/sessions/{Escape(sessionId)}/expose/{port}", cancellationToken);
 
     /// <inheritdoc />
-    public async Task<SnapshotDto> SnapshotSessionAsync(string sessionId, string? name = null, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/snapshots", new { name }, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
-        return await Read<SnapshotDto>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<SnapshotDto> SnapshotSessionAsync(string sessionId, string? name = null, CancellationToken cancellationToken = default) =>
+        _api.PostAsync<SnapshotDto>($"api/sessions/{Escape(sessionId)}/snapshots", new { name }, cancellationToken);
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<SnapshotDto>> ListSnapshotsAsync(CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.GetAsync("api/snapshots", cancellationToken).ConfigureAwait(false);
-        return await Read<List<SnapshotDto>>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public async Task<IReadOnlyList<SnapshotDto>> ListSnapshotsAsync(CancellationToken cancellationToken = default) =>
+        await _api.GetAsync<List<SnapshotDto>>("api/snapshots", cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc />
-    public async Task DeleteSnapshotAsync(string snapshotId, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.DeleteAsync($"api/snapshots/{Escape(snapshotId)}", cancellationToken).ConfigureAwait(false);
-        await EnsureSuccess(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task DeleteSnapshotAsync(string snapshotId, CancellationToken cancellationToken = default) =>
+        _api.DeleteAsync($"api/snapshots/{Escape(snapshotId)}", cancellationToken);
 
     /// <inheritdoc />
     public async Task<IReadOnlyList<SessionDto>> ForkSessionAsync(string sessionId, int count = 1, CancellationToken cancellationToken = default)
     {
         using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/fork", new { count }, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
-        return await Read<List<SessionDto>>(r, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync<List<SessionDto>>(r, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
-    public async Task<GitExportDto> ExportChangesAsync(string sessionId, ExportChangesRequest? request = null, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/git/export", request ?? new ExportChangesRequest(), SandboxJson.Options, cancellationToken).ConfigureAwait(false);
-        return await Read<GitExportDto>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<GitExportDto> ExportChangesAsync(string sessionId, ExportChangesRequest? request = null, CancellationToken cancellationToken = default) =>
+        _api.PostAsync<GitExportDto>($"api/sessions/{Escape(sessionId)}/git/export", request ?? new ExportChangesRequest(), cancellationToken);
 
     /// <inheritdoc />
-    public async Task<GitPushDto> PushChangesAsync(string sessionId, PushChangesRequest request, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/git/push", request, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
-        return await Read<GitPushDto>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<GitPushDto> PushChangesAsync(string sessionId, PushChangesRequest request, CancellationToken cancellationToken = default) =>
+        _api.PostAsync<GitPushDto>($"api/sessions/{Escape(sessionId)}/git/push", request, cancellationToken);
 
     /// <inheritdoc />
-    public async Task<FileLinkDto> CreateFileLinkAsync(string sessionId, CreateLinkRequest request, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/links", request, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
-        return await Read<FileLinkDto>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<FileLinkDto> CreateFileLinkAsync(string sessionId, CreateLinkRequest request, CancellationToken cancellationToken = default) =>
+        _api.PostAsync<FileLinkDto>($"api/sessions/{Escape(sessionId)}/links", request, cancellationToken);
 
     /// <inheritdoc />
-    public async Task<ProcessDto> StartProcessAsync(string sessionId, StartProcessRequest request, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/processes", request, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
-        return await Read<ProcessDto>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<ProcessDto> StartProcessAsync(string sessionId, StartProcessRequest request, CancellationToken cancellationToken = default) =>
+        _api.PostAsync<ProcessDto>($"api/sessions/{Escape(sessionId)}/processes", request, cancellationToken);
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<ProcessDto>> ListProcessesAsync(string sessionId, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/processes", cancellationToken).ConfigureAwait(false);
-        return await Read<List<ProcessDto>>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public async Task<IReadOnlyList<ProcessDto>> ListProcessesAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        await _api.GetAsync<List<ProcessDto>>($"api/sessions/{Escape(sessionId)}/processes", cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc />
     public async Task<ProcessOutputDto> GetProcessOutputAsync(string sessionId, string processId, long stdoutCursor = 0, long stderrCursor = 0, double waitSeconds = 0,
@@ -255,7 +201,7 @@ public sealed class SandboxRestClient : ISandboxClient
     {
         var query = FormattableString.Invariant($"stdout_cursor={stdoutCursor}&stderr_cursor={stderrCursor}&wait_seconds={waitSeconds}");
         using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/processes/{Escape(processId)}/output?{query}", cancellationToken).ConfigureAwait(false);
-        return await Read<ProcessOutputDto>(r, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync<ProcessOutputDto>(r, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -263,30 +209,24 @@ public sealed class SandboxRestClient : ISandboxClient
     {
         using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/processes/{Escape(processId)}/input", new ProcessInputRequest { Text = text, Close = close },
             SandboxJson.Options, cancellationToken).ConfigureAwait(false);
-        return (await Read<JsonElement>(r, cancellationToken).ConfigureAwait(false)).GetProperty("written").GetInt32();
+        return (await ReadAsync<JsonElement>(r, cancellationToken).ConfigureAwait(false)).GetProperty("written").GetInt32();
     }
 
     /// <inheritdoc />
-    public async Task<ProcessDto> KillProcessAsync(string sessionId, string processId, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.DeleteAsync($"api/sessions/{Escape(sessionId)}/processes/{Escape(processId)}", cancellationToken).ConfigureAwait(false);
-        return await Read<ProcessDto>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<ProcessDto> KillProcessAsync(string sessionId, string processId, CancellationToken cancellationToken = default) =>
+        _api.DeleteAsync<ProcessDto>($"api/sessions/{Escape(sessionId)}/processes/{Escape(processId)}", cancellationToken);
 
     /// <inheritdoc />
     public async Task<SessionDto> UpdateNetworkAsync(string sessionId, IReadOnlyList<string> allow, CancellationToken cancellationToken = default)
     {
         using var r = await _http.PutAsJsonAsync($"api/sessions/{Escape(sessionId)}/network", new NetworkDto { Allow = allow }, SandboxJson.Options, cancellationToken)
             .ConfigureAwait(false);
-        return await Read<SessionDto>(r, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync<SessionDto>(r, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
-    public async Task<SessionDto> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}", cancellationToken).ConfigureAwait(false);
-        return await Read<SessionDto>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<SessionDto> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        _api.GetAsync<SessionDto>($"api/sessions/{Escape(sessionId)}", cancellationToken);
 
     /// <inheritdoc />
     public async Task<HealthDto> GetHealthAsync(CancellationToken cancellationToken = default)
@@ -298,116 +238,43 @@ public sealed class SandboxRestClient : ISandboxClient
     }
 
     /// <inheritdoc />
-    public async Task<PackagesDto> GetPackagesAsync(string? image = null, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.GetAsync($"api/packages?image={Uri.EscapeDataString(image ?? "")}", cancellationToken).ConfigureAwait(false);
-        return await Read<PackagesDto>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<PackagesDto> GetPackagesAsync(string? image = null, CancellationToken cancellationToken = default) =>
+        _api.GetAsync<PackagesDto>($"api/packages?image={Uri.EscapeDataString(image ?? "")}", cancellationToken);
 
     /// <inheritdoc />
     public async Task<PackageInstallResultDto> InstallPackagesAsync(string sessionId, InstallPackagesRequest request, CancellationToken cancellationToken = default)
     {
         using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/packages", request, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
-        return await Read<PackageInstallResultDto>(r, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync<PackageInstallResultDto>(r, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
-    public async Task<AgentRunDto> RunAgentAsync(string sessionId, RunAgentRequest request, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/agent-runs?wait=true&trajectory=false", request, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
-        return await Read<AgentRunDto>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<AgentRunDto> RunAgentAsync(string sessionId, RunAgentRequest request, CancellationToken cancellationToken = default) =>
+        _api.PostAsync<AgentRunDto>($"api/sessions/{Escape(sessionId)}/agent-runs?wait=true&trajectory=false", request, cancellationToken);
 
     /// <inheritdoc />
-    public async Task<AgentRunDto> ContinueAgentAsync(string sessionId, string runId, string prompt, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/agent-runs/{Escape(runId)}/continue?wait=true&trajectory=false",
-            new RunAgentRequest { Prompt = prompt }, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
-        return await Read<AgentRunDto>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<AgentRunDto> ContinueAgentAsync(string sessionId, string runId, string prompt, CancellationToken cancellationToken = default) =>
+        _api.PostAsync<AgentRunDto>($"api/sessions/{Escape(sessionId)}/agent-runs/{Escape(runId)}/continue?wait=true&trajectory=false", new RunAgentRequest { Prompt = prompt }, cancellationToken);
 
     /// <inheritdoc />
-    public async Task<TerminalDto> OpenTerminalAsync(string sessionId, OpenTerminalRequest request, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.PostAsJsonAsync($"api/sessions/{Escape(sessionId)}/terminals", request, SandboxJson.Options, cancellationToken).ConfigureAwait(false);
-        return await Read<TerminalDto>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<TerminalDto> OpenTerminalAsync(string sessionId, OpenTerminalRequest request, CancellationToken cancellationToken = default) =>
+        _api.PostAsync<TerminalDto>($"api/sessions/{Escape(sessionId)}/terminals", request, cancellationToken);
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<TerminalDto>> ListTerminalsAsync(string sessionId, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/terminals", cancellationToken).ConfigureAwait(false);
-        return await Read<List<TerminalDto>>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public async Task<IReadOnlyList<TerminalDto>> ListTerminalsAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        await _api.GetAsync<List<TerminalDto>>($"api/sessions/{Escape(sessionId)}/terminals", cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc />
-    public async Task CloseTerminalAsync(string sessionId, string terminalId, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.DeleteAsync($"api/sessions/{Escape(sessionId)}/terminals/{Escape(terminalId)}", cancellationToken).ConfigureAwait(false);
-        await EnsureSuccess(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task CloseTerminalAsync(string sessionId, string terminalId, CancellationToken cancellationToken = default) =>
+        _api.DeleteAsync($"api/sessions/{Escape(sessionId)}/terminals/{Escape(terminalId)}", cancellationToken);
 
     /// <inheritdoc />
-    public async Task<AgentRunDto> GetAgentRunAsync(string sessionId, string runId, bool includeTrajectory = false, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/agent-runs/{Escape(runId)}?trajectory={(includeTrajectory ? "true" : "false")}", cancellationToken).ConfigureAwait(false);
-        return await Read<AgentRunDto>(r, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<AgentRunDto> GetAgentRunAsync(string sessionId, string runId, bool includeTrajectory = false, CancellationToken cancellationToken = default) =>
+        _api.GetAsync<AgentRunDto>($"api/sessions/{Escape(sessionId)}/agent-runs/{Escape(runId)}?trajectory={(includeTrajectory ? "true" : "false")}", cancellationToken);
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<AgentRunDto>> ListAgentRunsAsync(string sessionId, CancellationToken cancellationToken = default)
-    {
-        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/agent-runs", cancellationToken).ConfigureAwait(false);
-        return await Read<List<AgentRunDto>>(r, cancellationToken).ConfigureAwait(false);
-    }
-
-    private static async Task<T> Read<T>(HttpResponseMessage r, CancellationToken ct)
-    {
-        await EnsureSuccess(r, ct).ConfigureAwait(false);
-        return await r.Content.ReadFromJsonAsync<T>(SandboxJson.Options, ct).ConfigureAwait(false)
-               ?? throw new SandboxClientException("protocol_error", "The server sent an empty body.");
-    }
-
-    private static async Task EnsureSuccess(HttpResponseMessage r, CancellationToken ct)
-    {
-        if (r.IsSuccessStatusCode)
-        {
-            return;
-        }
-        var body = await r.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
-        string code = "http_" + (int)r.StatusCode, message = $"HTTP {(int)r.StatusCode} {r.ReasonPhrase}";
-        try
-        {
-            using var doc = JsonDocument.Parse(body);
-            if (doc.RootElement.TryGetProperty("code", out var c) && c.GetString() is { } cs)
-            {
-                code = cs;
-            }
-            if (doc.RootElement.TryGetProperty("detail", out var d) && d.GetString() is { } ds)
-            {
-                message = ds;
-            }
-        }
-        catch (JsonException)
-        {
-            // Not problem details (a proxy, say): keep the status as the code.
-        }
-        throw new SandboxClientException(code, message, (int)r.StatusCode);
-    }
-
-    private static string Escape(string id) => Uri.EscapeDataString(id ?? throw new ArgumentNullException(nameof(id)));
-
-    private static string EscapePath(string path)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        var segments = path.Split('/');
-        // A URL cannot carry '..' segments (HTTP stacks collapse them), so refuse them here with the server's code.
-        if (segments.Any(s => s == ".."))
-        {
-            throw new SandboxClientException("invalid_path", "Invalid workspace path: '..' segments are not allowed.", 400);
-        }
-        return string.Join('/', segments.Select(Uri.EscapeDataString));
-    }
+    public async Task<IReadOnlyList<AgentRunDto>> ListAgentRunsAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        await _api.GetAsync<List<AgentRunDto>>($"api/sessions/{Escape(sessionId)}/agent-runs", cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc />
     public ValueTask DisposeAsync()
