@@ -11,13 +11,13 @@ namespace Sandbox.Client;
 /// <summary><see cref="ISandboxClient"/> over MCP (Streamable HTTP or stdio) with the official MCP C# client.</summary>
 public sealed class SandboxMcpClient : ISandboxClient
 {
-    private readonly McpClient _mcp;
+    private readonly McpToolCaller _tools;
 
     /// <summary>Wraps a connected MCP client; it is disposed with this object.</summary>
     public SandboxMcpClient(McpClient mcp)
     {
         ArgumentNullException.ThrowIfNull(mcp);
-        _mcp = mcp;
+        _tools = new McpToolCaller(mcp);
     }
 
     /// <summary>Connects to <c>http://host:port/mcp</c> over Streamable HTTP.</summary>
@@ -55,14 +55,14 @@ public sealed class SandboxMcpClient : ISandboxClient
         {
             throw new SandboxClientException("invalid_argument", "Over MCP, create_session accepts memory_mb, cpus, pids and workspace_mb limits only.");
         }
-        var s = await CallAsync("create_session", args, cancellationToken).ConfigureAwait(false);
-        return Get<SessionDto>(s, "session");
+        var s = await _tools.CallAsync("create_session", args, cancellationToken).ConfigureAwait(false);
+        return McpToolCaller.Get<SessionDto>(s, "session");
     }
 
     /// <inheritdoc />
     public async Task<ExecutionResultDto> ExecuteAsync(string sessionId, ExecuteRequest request, CancellationToken cancellationToken = default)
     {
-        var result = await CallRawAsync("execute_code", ExecuteArgs(sessionId, request), null, cancellationToken).ConfigureAwait(false);
+        var result = await _tools.CallRawAsync("execute_code", ExecuteArgs(sessionId, request), null, cancellationToken).ConfigureAwait(false);
         return ToExecutionResult(result);
     }
 
@@ -73,7 +73,7 @@ public sealed class SandboxMcpClient : ISandboxClient
         // Progress notifications carry the output; their numbers restore the order the transport may not keep.
         var channel = Channel.CreateUnbounded<ProgressNotificationValue>();
         var progress = new ChannelProgress(channel.Writer);
-        var call = CallRawAsync("execute_code", ExecuteArgs(sessionId, request), progress, cancellationToken);
+        var call = _tools.CallRawAsync("execute_code", ExecuteArgs(sessionId, request), progress, cancellationToken);
         _ = call.ContinueWith(_ => channel.Writer.TryComplete(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         var pending = new SortedDictionary<float, ProgressNotificationValue>();
         float next = 1;
@@ -100,18 +100,18 @@ public sealed class SandboxMcpClient : ISandboxClient
         ArgumentNullException.ThrowIfNull(content);
         using var buffer = new MemoryStream();
         await content.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
-        var s = await CallAsync("upload_file", new()
+        var s = await _tools.CallAsync("upload_file", new()
         {
             ["session_id"] = sessionId, ["path"] = path, ["content_base64"] = Convert.ToBase64String(buffer.GetBuffer(), 0, (int)buffer.Length),
         }, cancellationToken).ConfigureAwait(false);
-        return Get<FileEntryDto>(s, "file");
+        return McpToolCaller.Get<FileEntryDto>(s, "file");
     }
 
     /// <inheritdoc />
     public async Task DownloadFileAsync(string sessionId, string path, Stream destination, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(destination);
-        var result = await CallRawAsync("download_file", new() { ["session_id"] = sessionId, ["path"] = path }, null, cancellationToken).ConfigureAwait(false);
+        var result = await _tools.CallRawAsync("download_file", new() { ["session_id"] = sessionId, ["path"] = path }, null, cancellationToken).ConfigureAwait(false);
         var bytes = result.Content.FirstOrDefault() switch
         {
             TextContentBlock t => System.Text.Encoding.UTF8.GetBytes(t.Text),
@@ -123,47 +123,47 @@ public sealed class SandboxMcpClient : ISandboxClient
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<FileEntryDto>> ListFilesAsync(string sessionId, string? directory = null, CancellationToken cancellationToken = default) =>
-        Get<List<FileEntryDto>>(await CallAsync("list_files", new() { ["session_id"] = sessionId, ["path"] = directory }, cancellationToken).ConfigureAwait(false), "files");
+    public Task<IReadOnlyList<FileEntryDto>> ListFilesAsync(string sessionId, string? directory = null, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<IReadOnlyList<FileEntryDto>>("list_files", new() { ["session_id"] = sessionId, ["path"] = directory }, "files", cancellationToken);
 
     /// <inheritdoc />
     public Task DeleteFileAsync(string sessionId, string path, CancellationToken cancellationToken = default) =>
-        CallAsync("delete_file", new() { ["session_id"] = sessionId, ["path"] = path }, cancellationToken);
+        _tools.CallAsync("delete_file", new() { ["session_id"] = sessionId, ["path"] = path }, cancellationToken);
 
     /// <inheritdoc />
     public Task CloseSessionAsync(string sessionId, CancellationToken cancellationToken = default) =>
-        CallAsync("close_session", new() { ["session_id"] = sessionId }, cancellationToken);
+        _tools.CallAsync("close_session", new() { ["session_id"] = sessionId }, cancellationToken);
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<SessionDto>> ListSessionsAsync(CancellationToken cancellationToken = default) =>
-        Get<List<SessionDto>>(await CallAsync("list_sessions", new(), cancellationToken).ConfigureAwait(false), "sessions");
+    public Task<IReadOnlyList<SessionDto>> ListSessionsAsync(CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<IReadOnlyList<SessionDto>>("list_sessions", new(), "sessions", cancellationToken);
 
     /// <inheritdoc />
-    public async Task<SessionDto> UpdateNetworkAsync(string sessionId, IReadOnlyList<string> allow, CancellationToken cancellationToken = default) =>
-        Get<SessionDto>(await CallAsync("update_network", new() { ["session_id"] = sessionId, ["allow"] = allow }, cancellationToken).ConfigureAwait(false), "session");
+    public Task<SessionDto> UpdateNetworkAsync(string sessionId, IReadOnlyList<string> allow, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<SessionDto>("update_network", new() { ["session_id"] = sessionId, ["allow"] = allow }, "session", cancellationToken);
 
     /// <inheritdoc />
-    public async Task<SessionDto> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default) =>
-        Get<SessionDto>(await CallAsync("get_session_info", new() { ["session_id"] = sessionId }, cancellationToken).ConfigureAwait(false), "session");
+    public Task<SessionDto> GetSessionAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<SessionDto>("get_session_info", new() { ["session_id"] = sessionId }, "session", cancellationToken);
 
     /// <inheritdoc />
     public async Task<HealthDto> GetHealthAsync(CancellationToken cancellationToken = default) =>
-        (await CallAsync("get_health", new(), cancellationToken).ConfigureAwait(false)).Deserialize<HealthDto>(SandboxJson.Options)
+        (await _tools.CallAsync("get_health", new(), cancellationToken).ConfigureAwait(false)).Deserialize<HealthDto>(SandboxJson.Options)
         ?? throw new SandboxClientException("protocol_error", "Empty health report.");
 
     /// <inheritdoc />
     public async Task<PackagesDto> GetPackagesAsync(string? image = null, CancellationToken cancellationToken = default) =>
-        (await CallAsync("get_packages", new() { ["image"] = image }, cancellationToken).ConfigureAwait(false)).Deserialize<PackagesDto>(SandboxJson.Options)
+        (await _tools.CallAsync("get_packages", new() { ["image"] = image }, cancellationToken).ConfigureAwait(false)).Deserialize<PackagesDto>(SandboxJson.Options)
         ?? throw new SandboxClientException("protocol_error", "Empty package list.");
 
     /// <inheritdoc />
     public async Task<PackageInstallResultDto> InstallPackagesAsync(string sessionId, InstallPackagesRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return Get<PackageInstallResultDto>(await CallAsync("install_packages", new()
+        return await _tools.CallAsync<PackageInstallResultDto>("install_packages", new()
         {
             ["session_id"] = sessionId, ["packages"] = request.Packages, ["manager"] = request.Manager ?? "pip",
-        }, cancellationToken).ConfigureAwait(false), "result");
+        }, "result", cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -181,21 +181,21 @@ public sealed class SandboxMcpClient : ISandboxClient
         {
             throw new SandboxClientException("invalid_argument", "Over MCP, continue a run with ContinueAgentAsync (the continue_agent tool).");
         }
-        var s = await CallAsync("run_agent", new()
+        var s = await _tools.CallAsync("run_agent", new()
         {
             ["session_id"] = sessionId, ["prompt"] = request.Prompt, ["agent"] = request.Agent, ["model"] = request.Model,
             ["max_turns"] = request.MaxTurns, ["timeout_seconds"] = request.TimeoutSeconds, ["system_prompt"] = request.SystemPrompt,
             ["env"] = request.Env, ["command"] = request.Command, ["branch"] = request.Branch, ["git_policy"] = request.GitPolicy,
         }, cancellationToken).ConfigureAwait(false);
-        return Get<AgentRunDto>(s, "run");
+        return McpToolCaller.Get<AgentRunDto>(s, "run");
     }
 
     /// <inheritdoc />
-    public async Task<AgentRunDto> ContinueAgentAsync(string sessionId, string runId, string prompt, CancellationToken cancellationToken = default) =>
-        Get<AgentRunDto>(await CallAsync("continue_agent", new()
+    public Task<AgentRunDto> ContinueAgentAsync(string sessionId, string runId, string prompt, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<AgentRunDto>("continue_agent", new()
         {
             ["session_id"] = sessionId, ["run_id"] = runId, ["prompt"] = prompt,
-        }, cancellationToken).ConfigureAwait(false), "run");
+        }, "run", cancellationToken);
 
     /// <inheritdoc />
     /// <remarks>Over MCP a terminal takes no <c>api_key</c>, <c>model_endpoint</c> or <c>env</c> (they would pass through
@@ -207,31 +207,31 @@ public sealed class SandboxMcpClient : ISandboxClient
         {
             throw new SandboxClientException("invalid_argument", "Over MCP, open_terminal takes no api_key, model_endpoint or env. Configure them on the server, or use SandboxRestClient.");
         }
-        return Get<TerminalDto>(await CallAsync("open_terminal", new()
+        return await _tools.CallAsync<TerminalDto>("open_terminal", new()
         {
             ["session_id"] = sessionId, ["agent"] = request.Agent, ["model"] = request.Model, ["prompt"] = request.Prompt,
             ["timeout_seconds"] = request.TimeoutSeconds, ["cols"] = request.Cols, ["rows"] = request.Rows, ["git_policy"] = request.GitPolicy,
-        }, cancellationToken).ConfigureAwait(false), "terminal");
+        }, "terminal", cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<TerminalDto>> ListTerminalsAsync(string sessionId, CancellationToken cancellationToken = default) =>
-        Get<List<TerminalDto>>(await CallAsync("list_terminals", new() { ["session_id"] = sessionId }, cancellationToken).ConfigureAwait(false), "terminals");
+    public Task<IReadOnlyList<TerminalDto>> ListTerminalsAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<IReadOnlyList<TerminalDto>>("list_terminals", new() { ["session_id"] = sessionId }, "terminals", cancellationToken);
 
     /// <inheritdoc />
     public Task CloseTerminalAsync(string sessionId, string terminalId, CancellationToken cancellationToken = default) =>
-        CallAsync("close_terminal", new() { ["session_id"] = sessionId, ["terminal_id"] = terminalId }, cancellationToken);
+        _tools.CallAsync("close_terminal", new() { ["session_id"] = sessionId, ["terminal_id"] = terminalId }, cancellationToken);
 
     /// <inheritdoc />
-    public async Task<AgentRunDto> GetAgentRunAsync(string sessionId, string runId, bool includeTrajectory = false, CancellationToken cancellationToken = default) =>
-        Get<AgentRunDto>(await CallAsync("get_agent_run", new()
+    public Task<AgentRunDto> GetAgentRunAsync(string sessionId, string runId, bool includeTrajectory = false, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<AgentRunDto>("get_agent_run", new()
         {
             ["session_id"] = sessionId, ["run_id"] = runId, ["include_trajectory"] = includeTrajectory,
-        }, cancellationToken).ConfigureAwait(false), "run");
+        }, "run", cancellationToken);
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<AgentRunDto>> ListAgentRunsAsync(string sessionId, CancellationToken cancellationToken = default) =>
-        Get<List<AgentRunDto>>(await CallAsync("list_agent_runs", new() { ["session_id"] = sessionId }, cancellationToken).ConfigureAwait(false), "runs");
+    public Task<IReadOnlyList<AgentRunDto>> ListAgentRunsAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<IReadOnlyList<AgentRunDto>>("list_agent_runs", new() { ["session_id"] = sessionId }, "runs", cancellationToken);
 
     // The typed client means the same over both transports: no wait limit and no output budget unless asked for
     // (the MCP tools' defaults are made for models, not programs).
@@ -244,55 +244,55 @@ public sealed class SandboxMcpClient : ISandboxClient
     private const double UntilDone = 3600;
 
     /// <inheritdoc />
-    public async Task<SessionDto> ExposePortAsync(string sessionId, int port, CancellationToken cancellationToken = default) =>
-        Get<SessionDto>(await CallAsync("expose_port", new() { ["session_id"] = sessionId, ["port"] = port }, cancellationToken).ConfigureAwait(false), "session");
+    public Task<SessionDto> ExposePortAsync(string sessionId, int port, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<SessionDto>("expose_port", new() { ["session_id"] = sessionId, ["port"] = port }, "session", cancellationToken);
 
     /// <inheritdoc />
-    public async Task<PreviewDto> OpenPreviewAsync(string sessionId, int port, CancellationToken cancellationToken = default) =>
-        Get<PreviewDto>(await CallAsync("open_preview", new() { ["session_id"] = sessionId, ["port"] = port }, cancellationToken).ConfigureAwait(false), "preview");
+    public Task<PreviewDto> OpenPreviewAsync(string sessionId, int port, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<PreviewDto>("open_preview", new() { ["session_id"] = sessionId, ["port"] = port }, "preview", cancellationToken);
 
     /// <inheritdoc />
-    public async Task<SessionDto> UnexposePortAsync(string sessionId, int port, CancellationToken cancellationToken = default) =>
-        Get<SessionDto>(await CallAsync("unexpose_port", new() { ["session_id"] = sessionId, ["port"] = port }, cancellationToken).ConfigureAwait(false), "session");
+    public Task<SessionDto> UnexposePortAsync(string sessionId, int port, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<SessionDto>("unexpose_port", new() { ["session_id"] = sessionId, ["port"] = port }, "session", cancellationToken);
 
     /// <inheritdoc />
-    public async Task<SnapshotDto> SnapshotSessionAsync(string sessionId, string? name = null, CancellationToken cancellationToken = default) =>
-        Get<SnapshotDto>(await CallAsync("snapshot_session", new() { ["session_id"] = sessionId, ["name"] = name }, cancellationToken).ConfigureAwait(false), "snapshot");
+    public Task<SnapshotDto> SnapshotSessionAsync(string sessionId, string? name = null, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<SnapshotDto>("snapshot_session", new() { ["session_id"] = sessionId, ["name"] = name }, "snapshot", cancellationToken);
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<SnapshotDto>> ListSnapshotsAsync(CancellationToken cancellationToken = default) =>
-        Get<List<SnapshotDto>>(await CallAsync("list_snapshots", new(), cancellationToken).ConfigureAwait(false), "snapshots");
+    public Task<IReadOnlyList<SnapshotDto>> ListSnapshotsAsync(CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<IReadOnlyList<SnapshotDto>>("list_snapshots", new(), "snapshots", cancellationToken);
 
     /// <inheritdoc />
     public Task DeleteSnapshotAsync(string snapshotId, CancellationToken cancellationToken = default) =>
-        CallAsync("delete_snapshot", new() { ["snapshot_id"] = snapshotId }, cancellationToken);
+        _tools.CallAsync("delete_snapshot", new() { ["snapshot_id"] = snapshotId }, cancellationToken);
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<SessionDto>> ForkSessionAsync(string sessionId, int count = 1, CancellationToken cancellationToken = default) =>
-        Get<List<SessionDto>>(await CallAsync("fork_session", new() { ["session_id"] = sessionId, ["count"] = count }, cancellationToken).ConfigureAwait(false), "sessions");
+    public Task<IReadOnlyList<SessionDto>> ForkSessionAsync(string sessionId, int count = 1, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<IReadOnlyList<SessionDto>>("fork_session", new() { ["session_id"] = sessionId, ["count"] = count }, "sessions", cancellationToken);
 
     /// <inheritdoc />
-    public async Task<GitExportDto> ExportChangesAsync(string sessionId, ExportChangesRequest? request = null, CancellationToken cancellationToken = default) =>
-        Get<GitExportDto>(await CallAsync("export_changes", new()
+    public Task<GitExportDto> ExportChangesAsync(string sessionId, ExportChangesRequest? request = null, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<GitExportDto>("export_changes", new()
         {
             ["session_id"] = sessionId, ["format"] = request?.Format ?? "patch", ["commit_message"] = request?.CommitMessage,
-        }, cancellationToken).ConfigureAwait(false), "export");
+        }, "export", cancellationToken);
 
     /// <inheritdoc />
     public async Task<GitPushDto> PushChangesAsync(string sessionId, PushChangesRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return Get<GitPushDto>(await CallAsync("push_changes", new()
+        return await _tools.CallAsync<GitPushDto>("push_changes", new()
         {
             ["session_id"] = sessionId, ["remote_branch"] = request.RemoteBranch, ["force"] = request.Force, ["commit_message"] = request.CommitMessage,
-        }, cancellationToken).ConfigureAwait(false), "push");
+        }, "push", cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
     public async Task<FileLinkDto> CreateFileLinkAsync(string sessionId, CreateLinkRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return (await CallAsync("get_file_url", new()
+        return (await _tools.CallAsync("get_file_url", new()
         {
             ["session_id"] = sessionId, ["path"] = request.Path, ["method"] = request.Method ?? "GET", ["expires_seconds"] = request.ExpiresSeconds,
             ["single_use"] = request.SingleUse ?? false,
@@ -304,20 +304,20 @@ public sealed class SandboxMcpClient : ISandboxClient
     public async Task<ProcessDto> StartProcessAsync(string sessionId, StartProcessRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return Get<ProcessDto>(await CallAsync("start_process", new()
+        return await _tools.CallAsync<ProcessDto>("start_process", new()
         {
             ["session_id"] = sessionId, ["command"] = request.Command, ["argv"] = request.Argv, ["cwd"] = request.Cwd, ["env"] = request.Env, ["allow"] = request.Allow,
-        }, cancellationToken).ConfigureAwait(false), "process");
+        }, "process", cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<ProcessDto>> ListProcessesAsync(string sessionId, CancellationToken cancellationToken = default) =>
-        Get<List<ProcessDto>>(await CallAsync("list_processes", new() { ["session_id"] = sessionId }, cancellationToken).ConfigureAwait(false), "processes");
+    public Task<IReadOnlyList<ProcessDto>> ListProcessesAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<IReadOnlyList<ProcessDto>>("list_processes", new() { ["session_id"] = sessionId }, "processes", cancellationToken);
 
     /// <inheritdoc />
     public async Task<ProcessOutputDto> GetProcessOutputAsync(string sessionId, string processId, long stdoutCursor = 0, long stderrCursor = 0, double waitSeconds = 0,
         CancellationToken cancellationToken = default) =>
-        (await CallAsync("get_process_output", new()
+        (await _tools.CallAsync("get_process_output", new()
         {
             ["session_id"] = sessionId, ["process_id"] = processId, ["stdout_cursor"] = stdoutCursor, ["stderr_cursor"] = stderrCursor,
             ["wait_seconds"] = waitSeconds, ["max_bytes"] = 1 << 20,
@@ -326,48 +326,48 @@ public sealed class SandboxMcpClient : ISandboxClient
 
     /// <inheritdoc />
     public async Task<int> SendInputAsync(string sessionId, string processId, string text, bool close = false, CancellationToken cancellationToken = default) =>
-        (await CallAsync("send_input", new() { ["session_id"] = sessionId, ["process_id"] = processId, ["text"] = text, ["close"] = close }, cancellationToken)
+        (await _tools.CallAsync("send_input", new() { ["session_id"] = sessionId, ["process_id"] = processId, ["text"] = text, ["close"] = close }, cancellationToken)
             .ConfigureAwait(false)).GetProperty("written").GetInt32();
 
     /// <inheritdoc />
-    public async Task<ProcessDto> KillProcessAsync(string sessionId, string processId, CancellationToken cancellationToken = default) =>
-        Get<ProcessDto>(await CallAsync("kill_process", new() { ["session_id"] = sessionId, ["process_id"] = processId }, cancellationToken).ConfigureAwait(false), "process");
+    public Task<ProcessDto> KillProcessAsync(string sessionId, string processId, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<ProcessDto>("kill_process", new() { ["session_id"] = sessionId, ["process_id"] = processId }, "process", cancellationToken);
 
     /// <inheritdoc />
     public async Task<ExecutionResultDto> GetExecutionAsync(string sessionId, string executionId, int cursor = 0, double? waitSeconds = null, CancellationToken cancellationToken = default) =>
-        ToExecutionResult(await CallRawAsync("get_execution", new()
+        ToExecutionResult(await _tools.CallRawAsync("get_execution", new()
         {
             ["session_id"] = sessionId, ["execution_id"] = executionId, ["cursor"] = cursor, ["wait_seconds"] = waitSeconds ?? 0, ["max_output_chars"] = int.MaxValue,
         }, null, cancellationToken).ConfigureAwait(false));
 
     /// <inheritdoc />
     public async Task<ExecutionResultDto> CancelExecutionAsync(string sessionId, string executionId, CancellationToken cancellationToken = default) =>
-        ToExecutionResult(await CallRawAsync("cancel_execution", new()
+        ToExecutionResult(await _tools.CallRawAsync("cancel_execution", new()
         {
             ["session_id"] = sessionId, ["execution_id"] = executionId, ["max_output_chars"] = int.MaxValue,
         }, null, cancellationToken).ConfigureAwait(false));
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<ExecutionSummaryDto>> ListExecutionsAsync(string sessionId, CancellationToken cancellationToken = default) =>
-        Get<List<ExecutionSummaryDto>>(await CallAsync("list_executions", new() { ["session_id"] = sessionId }, cancellationToken).ConfigureAwait(false), "executions");
+    public Task<IReadOnlyList<ExecutionSummaryDto>> ListExecutionsAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<IReadOnlyList<ExecutionSummaryDto>>("list_executions", new() { ["session_id"] = sessionId }, "executions", cancellationToken);
 
     /// <inheritdoc />
     public async Task<OutputSliceDto> ReadOutputAsync(string sessionId, string executionId, string stream = "stdout", long offset = 0, int length = 65536, CancellationToken cancellationToken = default) =>
-        (await CallAsync("read_output", new()
+        (await _tools.CallAsync("read_output", new()
         {
             ["session_id"] = sessionId, ["execution_id"] = executionId, ["stream"] = stream, ["offset"] = offset, ["length"] = length,
         }, cancellationToken).ConfigureAwait(false)).Deserialize<OutputSliceDto>(SandboxJson.Options) ?? throw new SandboxClientException("protocol_error", "read_output returned nothing.");
 
     /// <inheritdoc />
     public async Task<OutputMatchesDto> GrepOutputAsync(string sessionId, string executionId, string pattern, string stream = "stdout", int maxMatches = 100, CancellationToken cancellationToken = default) =>
-        (await CallAsync("grep_output", new()
+        (await _tools.CallAsync("grep_output", new()
         {
             ["session_id"] = sessionId, ["execution_id"] = executionId, ["pattern"] = pattern, ["stream"] = stream, ["max_matches"] = maxMatches,
         }, cancellationToken).ConfigureAwait(false)).Deserialize<OutputMatchesDto>(SandboxJson.Options) ?? throw new SandboxClientException("protocol_error", "grep_output returned nothing.");
 
     private static ExecutionResultDto ToExecutionResult(CallToolResult result)
     {
-        var dto = Structured(result).Deserialize<ExecutionResultDto>(SandboxJson.Options)
+        var dto = McpToolCaller.Structured(result).Deserialize<ExecutionResultDto>(SandboxJson.Options)
                   ?? throw new SandboxClientException("protocol_error", "execute_code returned no result.");
         // Images travel as image content blocks (not duplicated in the structured content).
         var images = result.Content.OfType<ImageContentBlock>().Select(i => new ImageDto("png", Convert.ToBase64String(i.DecodedData.Span))).ToList();
@@ -382,41 +382,8 @@ public sealed class SandboxMcpClient : ISandboxClient
         return new ExecutionStreamEvent { Type = "output", Stream = stream, Text = message.StartsWith(prefix, StringComparison.Ordinal) ? message[prefix.Length..] : message };
     }
 
-    private async Task<JsonElement> CallAsync(string tool, Dictionary<string, object?> args, CancellationToken ct) =>
-        Structured(await CallRawAsync(tool, args, null, ct).ConfigureAwait(false));
-
-    private async Task<CallToolResult> CallRawAsync(string tool, Dictionary<string, object?> args, IProgress<ProgressNotificationValue>? progress, CancellationToken ct)
-    {
-        CallToolResult result;
-        try
-        {
-            result = await _mcp.CallToolAsync(tool, args.Where(kv => kv.Value is not null).ToDictionary(), progress, cancellationToken: ct).ConfigureAwait(false);
-        }
-        catch (McpException e)
-        {
-            throw new SandboxClientException("protocol_error", e.Message, inner: e);
-        }
-        if (result.IsError == true)
-        {
-            var structured = result.StructuredContent is null ? (JsonElement?)null : JsonSerializer.SerializeToElement(result.StructuredContent);
-            if (structured is { } s && s.TryGetProperty("error", out var error) && error.TryGetProperty("code", out var code))
-            {
-                throw new SandboxClientException(code.GetString() ?? "error", error.TryGetProperty("message", out var m) ? m.GetString() ?? "" : "");
-            }
-            throw new SandboxClientException("tool_error", string.Join("\n", result.Content.OfType<TextContentBlock>().Select(t => t.Text)));
-        }
-        return result;
-    }
-
-    private static JsonElement Structured(CallToolResult result) => result.StructuredContent is null
-        ? throw new SandboxClientException("protocol_error", "The tool returned no structured content.")
-        : JsonSerializer.SerializeToElement(result.StructuredContent);
-
-    private static T Get<T>(JsonElement e, string property) =>
-        e.GetProperty(property).Deserialize<T>(SandboxJson.Options) ?? throw new SandboxClientException("protocol_error", $"Missing {property}.");
-
     /// <inheritdoc />
-    public ValueTask DisposeAsync() => _mcp.DisposeAsync();
+    public ValueTask DisposeAsync() => _tools.Mcp.DisposeAsync();
 
     private sealed class ChannelProgress(ChannelWriter<ProgressNotificationValue> writer) : IProgress<ProgressNotificationValue>
     {
