@@ -58,6 +58,18 @@ public interface ISandboxClient : IAsyncDisposable
     /// <summary>Pushes a git session's current commit to a branch of its repository with the operator's credentials.</summary>
     Task<GitPushDto> PushChangesAsync(string sessionId, PushChangesRequest request, CancellationToken cancellationToken = default);
 
+    /// <summary>Makes a git bundle already in the workspace (uploaded first) the session's repository, so a repository
+    /// the server cannot reach can be worked on; pushes then go from the caller's machine.</summary>
+    Task<SessionDto> ImportGitBundleAsync(string sessionId, ImportGitBundleRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>The work in a git session since its base: commits, uncommitted changes, diff stat and diff (cut at
+    /// <paramref name="maxDiffChars"/>).</summary>
+    Task<GitReviewDto> ReviewChangesAsync(string sessionId, int maxDiffChars = 200_000, CancellationToken cancellationToken = default);
+
+    /// <summary>Commits every change in a git session's workspace with <paramref name="message"/> (nothing to commit is
+    /// not an error).</summary>
+    Task<GitRunChangesDto> CommitChangesAsync(string sessionId, string message, CancellationToken cancellationToken = default);
+
     /// <summary>A short-lived link to one file of a session (GET downloads, PUT uploads), usable without the token.</summary>
     Task<FileLinkDto> CreateFileLinkAsync(string sessionId, CreateLinkRequest request, CancellationToken cancellationToken = default);
 

@@ -49,7 +49,7 @@ public sealed class SandboxMcpClient : ISandboxClient
             ["workspace_mb"] = l?.WorkspaceMb, ["ttl_seconds"] = request?.IdleTimeoutSeconds, ["isolation"] = request?.Isolation,
             ["network_allow"] = request?.Network?.Allow, ["network_secrets"] = request?.Network?.Secrets, ["from_snapshot"] = request?.FromSnapshot,
             ["git_url"] = request?.Git?.Url, ["git_ref"] = request?.Git?.Ref, ["git_credentials"] = request?.Git?.Credentials, ["git_shallow"] = request?.Git?.Shallow ?? false, ["git_submodules"] = request?.Git?.Submodules ?? false,
-            ["setup"] = request?.Setup, ["context"] = request?.Context,
+            ["setup"] = request?.Setup, ["context"] = request?.Context, ["name"] = request?.Name,
         };
         if (l is { NoFile: not null } or { FileSizeMb: not null } or { TmpMb: not null })
         {
@@ -62,8 +62,8 @@ public sealed class SandboxMcpClient : ISandboxClient
     /// <inheritdoc />
     public async Task<ExecutionResultDto> ExecuteAsync(string sessionId, ExecuteRequest request, CancellationToken cancellationToken = default)
     {
-        var result = await _tools.CallRawAsync("execute_code", ExecuteArgs(sessionId, request), null, cancellationToken).ConfigureAwait(false);
-        return ToExecutionResult(result);
+        var result = await _tools.CallRawAsync("execute_code", McpExecutions.Args(sessionId, request), null, cancellationToken).ConfigureAwait(false);
+        return McpExecutions.ToResult(result);
     }
 
     /// <inheritdoc />
@@ -72,8 +72,8 @@ public sealed class SandboxMcpClient : ISandboxClient
     {
         // Progress notifications carry the output; their numbers restore the order the transport may not keep.
         var channel = Channel.CreateUnbounded<ProgressNotificationValue>();
-        var progress = new ChannelProgress(channel.Writer);
-        var call = _tools.CallRawAsync("execute_code", ExecuteArgs(sessionId, request), progress, cancellationToken);
+        var progress = new McpExecutions.ChannelProgress(channel.Writer);
+        var call = _tools.CallRawAsync("execute_code", McpExecutions.Args(sessionId, request), progress, cancellationToken);
         _ = call.ContinueWith(_ => channel.Writer.TryComplete(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         var pending = new SortedDictionary<float, ProgressNotificationValue>();
         float next = 1;
@@ -83,15 +83,15 @@ public sealed class SandboxMcpClient : ISandboxClient
             while (pending.Remove(next, out var ready))
             {
                 next++;
-                yield return ToOutputEvent(ready);
+                yield return McpExecutions.ToOutputEvent(ready);
             }
         }
         var result = await call.ConfigureAwait(false);
         foreach (var late in pending.Values)
         {
-            yield return ToOutputEvent(late);
+            yield return McpExecutions.ToOutputEvent(late);
         }
-        yield return new ExecutionStreamEvent { Type = "result", Result = ToExecutionResult(result) };
+        yield return new ExecutionStreamEvent { Type = "result", Result = McpExecutions.ToResult(result) };
     }
 
     /// <inheritdoc />
@@ -233,16 +233,6 @@ public sealed class SandboxMcpClient : ISandboxClient
     public Task<IReadOnlyList<AgentRunDto>> ListAgentRunsAsync(string sessionId, CancellationToken cancellationToken = default) =>
         _tools.CallAsync<IReadOnlyList<AgentRunDto>>("list_agent_runs", new() { ["session_id"] = sessionId }, "runs", cancellationToken);
 
-    // The typed client means the same over both transports: no wait limit and no output budget unless asked for
-    // (the MCP tools' defaults are made for models, not programs).
-    private static Dictionary<string, object?> ExecuteArgs(string sessionId, ExecuteRequest r) => new()
-    {
-        ["session_id"] = sessionId, ["code"] = r.Code, ["language"] = r.Language ?? "python", ["timeout_seconds"] = r.TimeoutSeconds,
-        ["fresh"] = r.Fresh ?? false, ["allow"] = r.Allow, ["wait_seconds"] = r.WaitSeconds ?? UntilDone, ["max_output_chars"] = r.MaxOutputChars ?? int.MaxValue,
-    };
-
-    private const double UntilDone = 3600;
-
     /// <inheritdoc />
     public Task<SessionDto> ExposePortAsync(string sessionId, int port, CancellationToken cancellationToken = default) =>
         _tools.CallAsync<SessionDto>("expose_port", new() { ["session_id"] = sessionId, ["port"] = port }, "session", cancellationToken);
@@ -287,6 +277,21 @@ public sealed class SandboxMcpClient : ISandboxClient
             ["session_id"] = sessionId, ["remote_branch"] = request.RemoteBranch, ["force"] = request.Force, ["commit_message"] = request.CommitMessage,
         }, "push", cancellationToken).ConfigureAwait(false);
     }
+
+    /// <inheritdoc />
+    public Task<SessionDto> ImportGitBundleAsync(string sessionId, ImportGitBundleRequest request, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<SessionDto>("import_git_bundle", new()
+        {
+            ["session_id"] = sessionId, ["path"] = request?.Path, ["ref"] = request?.Ref, ["branch"] = request?.Branch, ["origin"] = request?.Origin,
+        }, "session", cancellationToken);
+
+    /// <inheritdoc />
+    public Task<GitReviewDto> ReviewChangesAsync(string sessionId, int maxDiffChars = 200_000, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<GitReviewDto>("review_changes", new() { ["session_id"] = sessionId, ["max_diff_chars"] = maxDiffChars }, "review", cancellationToken);
+
+    /// <inheritdoc />
+    public Task<GitRunChangesDto> CommitChangesAsync(string sessionId, string message, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<GitRunChangesDto>("commit_changes", new() { ["session_id"] = sessionId, ["message"] = message }, "changes", cancellationToken);
 
     /// <inheritdoc />
     public async Task<FileLinkDto> CreateFileLinkAsync(string sessionId, CreateLinkRequest request, CancellationToken cancellationToken = default)
@@ -335,14 +340,14 @@ public sealed class SandboxMcpClient : ISandboxClient
 
     /// <inheritdoc />
     public async Task<ExecutionResultDto> GetExecutionAsync(string sessionId, string executionId, int cursor = 0, double? waitSeconds = null, CancellationToken cancellationToken = default) =>
-        ToExecutionResult(await _tools.CallRawAsync("get_execution", new()
+        McpExecutions.ToResult(await _tools.CallRawAsync("get_execution", new()
         {
             ["session_id"] = sessionId, ["execution_id"] = executionId, ["cursor"] = cursor, ["wait_seconds"] = waitSeconds ?? 0, ["max_output_chars"] = int.MaxValue,
         }, null, cancellationToken).ConfigureAwait(false));
 
     /// <inheritdoc />
     public async Task<ExecutionResultDto> CancelExecutionAsync(string sessionId, string executionId, CancellationToken cancellationToken = default) =>
-        ToExecutionResult(await _tools.CallRawAsync("cancel_execution", new()
+        McpExecutions.ToResult(await _tools.CallRawAsync("cancel_execution", new()
         {
             ["session_id"] = sessionId, ["execution_id"] = executionId, ["max_output_chars"] = int.MaxValue,
         }, null, cancellationToken).ConfigureAwait(false));
@@ -365,28 +370,7 @@ public sealed class SandboxMcpClient : ISandboxClient
             ["session_id"] = sessionId, ["execution_id"] = executionId, ["pattern"] = pattern, ["stream"] = stream, ["max_matches"] = maxMatches,
         }, cancellationToken).ConfigureAwait(false)).Deserialize<OutputMatchesDto>(SandboxJson.Options) ?? throw new SandboxClientException("protocol_error", "grep_output returned nothing.");
 
-    private static ExecutionResultDto ToExecutionResult(CallToolResult result)
-    {
-        var dto = McpToolCaller.Structured(result).Deserialize<ExecutionResultDto>(SandboxJson.Options)
-                  ?? throw new SandboxClientException("protocol_error", "execute_code returned no result.");
-        // Images travel as image content blocks (not duplicated in the structured content).
-        var images = result.Content.OfType<ImageContentBlock>().Select(i => new ImageDto("png", Convert.ToBase64String(i.DecodedData.Span))).ToList();
-        return dto with { Images = images };
-    }
-
-    private static ExecutionStreamEvent ToOutputEvent(ProgressNotificationValue v)
-    {
-        var message = v.Message ?? "";
-        var stream = message.StartsWith("[stderr] ", StringComparison.Ordinal) ? "stderr" : "stdout";
-        var prefix = $"[{stream}] ";
-        return new ExecutionStreamEvent { Type = "output", Stream = stream, Text = message.StartsWith(prefix, StringComparison.Ordinal) ? message[prefix.Length..] : message };
-    }
-
     /// <inheritdoc />
     public ValueTask DisposeAsync() => _tools.Mcp.DisposeAsync();
 
-    private sealed class ChannelProgress(ChannelWriter<ProgressNotificationValue> writer) : IProgress<ProgressNotificationValue>
-    {
-        public void Report(ProgressNotificationValue value) => writer.TryWrite(value);
-    }
 }

@@ -184,6 +184,18 @@ public sealed class SandboxRestClient : ISandboxClient
         _api.PostAsync<GitPushDto>($"api/sessions/{Escape(sessionId)}/git/push", request, cancellationToken);
 
     /// <inheritdoc />
+    public Task<SessionDto> ImportGitBundleAsync(string sessionId, ImportGitBundleRequest request, CancellationToken cancellationToken = default) =>
+        _api.PostAsync<SessionDto>($"api/sessions/{Escape(sessionId)}/git/import", request, cancellationToken);
+
+    /// <inheritdoc />
+    public Task<GitReviewDto> ReviewChangesAsync(string sessionId, int maxDiffChars = 200_000, CancellationToken cancellationToken = default) =>
+        _api.GetAsync<GitReviewDto>(FormattableString.Invariant($"api/sessions/{Escape(sessionId)}/git/review?max_diff_chars={maxDiffChars}"), cancellationToken);
+
+    /// <inheritdoc />
+    public Task<GitRunChangesDto> CommitChangesAsync(string sessionId, string message, CancellationToken cancellationToken = default) =>
+        _api.PostAsync<GitRunChangesDto>($"api/sessions/{Escape(sessionId)}/git/commit", new CommitChangesRequest { Message = message }, cancellationToken);
+
+    /// <inheritdoc />
     public Task<FileLinkDto> CreateFileLinkAsync(string sessionId, CreateLinkRequest request, CancellationToken cancellationToken = default) =>
         _api.PostAsync<FileLinkDto>($"api/sessions/{Escape(sessionId)}/links", request, cancellationToken);
 
@@ -275,6 +287,12 @@ public sealed class SandboxRestClient : ISandboxClient
     /// <inheritdoc />
     public async Task<IReadOnlyList<AgentRunDto>> ListAgentRunsAsync(string sessionId, CancellationToken cancellationToken = default) =>
         await _api.GetAsync<List<AgentRunDto>>($"api/sessions/{Escape(sessionId)}/agent-runs", cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Attaches to a session's terminal over its WebSocket (REST only: MCP has no terminal stream): the screen as
+    /// it is, then live output; with <paramref name="terminalId"/> null a new shell terminal is opened.</summary>
+    public Task<SandboxTerminalConnection> AttachTerminalAsync(string sessionId, string? terminalId, bool readOnly = false, int cols = 80, int rows = 24,
+        CancellationToken cancellationToken = default) =>
+        SandboxTerminalConnection.ConnectAsync(_http.BaseAddress!, _http.DefaultRequestHeaders.Authorization?.Parameter, sessionId, terminalId, readOnly, cols, rows, cancellationToken);
 
     /// <inheritdoc />
     public ValueTask DisposeAsync()

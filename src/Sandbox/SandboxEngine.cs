@@ -27,6 +27,7 @@ public sealed class SandboxEngine(
     InteractiveAgentService interactiveAgents,
     Egress.EgressService egress,
     Git.GitService git,
+    Git.GitWorkService gitWork,
     Terminals.TerminalService terminals,
     Ports.PortService ports,
     WarmPool pool,
@@ -74,6 +75,9 @@ public sealed class SandboxEngine(
 
     /// <summary>Git sessions: exports and pushes.</summary>
     public Git.GitService Git => git;
+
+    /// <summary>Git sessions worked with from outside: a caller's bundle in, review, commit.</summary>
+    public Git.GitWorkService GitWork => gitWork;
 
     /// <summary>Interactive terminals in sessions.</summary>
     public Terminals.TerminalService Terminals => terminals;

@@ -83,6 +83,9 @@ public static class SandboxErrorCodes
     /// <summary>The session's workspace is not a git clone made by <c>create_session(git=…)</c>.</summary>
     public const string NotAGitSession = "not_a_git_session";
 
+    /// <summary>Another open session of the same owner already has the name asked for.</summary>
+    public const string NameTaken = "name_taken";
+
     /// <summary>A setup command of a new session failed; the session was not created.</summary>
     public const string SetupFailed = "setup_failed";
 

@@ -52,6 +52,9 @@ public sealed record CreateSessionRequest
 {
     /// <summary>Image short name; <c>python</c> when omitted.</summary>
     public string? Image { get; init; }
+    /// <summary>A name (a task name: lower-case letters, digits, <c>.</c> <c>_</c> <c>-</c>, at most 63), unique among the
+    /// caller's open sessions; omitted: none.</summary>
+    public string? Name { get; init; }
     /// <summary>Limits to lower.</summary>
     public LimitsDto? Limits { get; init; }
     /// <summary>Idle seconds after which the session is closed.</summary>
@@ -96,6 +99,8 @@ public sealed record SessionDto
     public required string Id { get; init; }
     /// <summary>Image short name.</summary>
     public required string Image { get; init; }
+    /// <summary>Its name (a task name), when it has one.</summary>
+    public string? Name { get; init; }
     /// <summary><c>ready</c>, <c>lost</c> or <c>closed</c>.</summary>
     public required string Status { get; init; }
     /// <summary>Effective limits.</summary>

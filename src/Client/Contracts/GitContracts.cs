@@ -22,7 +22,43 @@ public sealed record GitRequestDto
 /// <param name="BaseCommit">The commit cloned: exports and pushes are relative to it.</param>
 /// <param name="Branch">The branch checked out by the clone.</param>
 /// <param name="Shallow">Whether the history is partial.</param>
-public sealed record GitWorkspaceDto(string Url, string? Ref, string? Credentials, string BaseCommit, string? Branch, bool Shallow);
+public sealed record GitWorkspaceDto(string Url, string? Ref, string? Credentials, string BaseCommit, string? Branch, bool Shallow)
+{
+    /// <summary>Whether the repository came as a bundle from the caller's machine (then pushes go from there).</summary>
+    public bool Imported { get; init; }
+}
+
+/// <summary>Body of an import-bundle request: a git bundle already in the workspace becomes its repository.</summary>
+public sealed record ImportGitBundleRequest
+{
+    /// <summary>The bundle's path relative to <c>/workspace</c> (upload it first); it is removed once imported.</summary>
+    public required string Path { get; init; }
+    /// <summary>The bundle's branch to check out; omitted: its only branch, or the one its HEAD names.</summary>
+    public string? Ref { get; init; }
+    /// <summary>A new branch to start there (the task's branch); omitted: work on <see cref="Ref"/>.</summary>
+    public string? Branch { get; init; }
+    /// <summary>Where the repository came from (its remote URL or path on the caller's machine), for the record only.</summary>
+    public string? Origin { get; init; }
+}
+
+/// <summary>A review of the work in a session's repository since its base commit.</summary>
+/// <param name="Branch">The branch checked out (empty when detached).</param>
+/// <param name="BaseCommit">The base commit.</param>
+/// <param name="HeadCommit">The last commit.</param>
+/// <param name="Commits">Commits since the base, oldest first.</param>
+/// <param name="Uncommitted">Changes not committed (<c>git status --porcelain</c> lines).</param>
+/// <param name="DiffStat">The diff stat of the workspace against the base.</param>
+/// <param name="Diff">The diff of the workspace (committed or not, new files included) against the base.</param>
+/// <param name="Truncated">Whether the diff was cut at the limit asked for.</param>
+public sealed record GitReviewDto(string Branch, string BaseCommit, string HeadCommit, IReadOnlyList<GitCommitDto> Commits, IReadOnlyList<string> Uncommitted,
+    string DiffStat, string Diff, bool Truncated);
+
+/// <summary>Body of a commit request.</summary>
+public sealed record CommitChangesRequest
+{
+    /// <summary>The commit message.</summary>
+    public required string Message { get; init; }
+}
 
 /// <summary>One commit.</summary>
 /// <param name="Id">Commit id.</param>

@@ -60,6 +60,7 @@ public static class SandboxServiceCollectionExtensions
         services.TryAddSingleton<EgressService>();
         services.AddCloseListener<EgressService>();
         services.TryAddSingleton<GitService>();
+        services.TryAddSingleton<GitWorkService>();
         services.TryAddSingleton<SetupService>();
         services.TryAddSingleton<TerminalService>();
         services.TryAddSingleton<ExecutionSafety>();

@@ -8,6 +8,22 @@ namespace Sandbox.Git;
 /// bounded in time): commit on request, the commits since a base and what is uncommitted, and any command's output.</summary>
 internal sealed class GitCommands(SessionRegistry registry, SandboxOptions options, TimeProvider time)
 {
+    /// <summary>Takes a usable session of <paramref name="owner"/> for a git step (throws <c>session_busy</c> while
+    /// anything else runs in it; the caller releases <see cref="Session.Gate"/>). With <paramref name="requireGit"/>, a
+    /// session without a repository is <c>not_a_git_session</c>.</summary>
+    internal Session Enter(string sessionId, string owner, bool requireGit)
+    {
+        var session = registry.Get(sessionId, owner);
+        session.EnsureUsable();
+        if (requireGit && session.Git is null)
+        {
+            throw new SandboxException(SandboxErrorCodes.NotAGitSession,
+                $"Session {session.Id} has no repository: create one with git = {{ url, ref }} (or import a bundle) to review, commit, export or push changes.");
+        }
+        registry.Lock(session, $"Session {session.Id} is running an execution or agent run; try again when it is idle.");
+        return session;
+    }
+
     internal async Task CommitIfAskedAsync(Session session, string? message, CancellationToken ct)
     {
         if (string.IsNullOrWhiteSpace(message))

@@ -26,7 +26,12 @@ public sealed record GitRequest
 /// <param name="BaseCommit">The commit the workspace was cloned at: exports and pushes are relative to it.</param>
 /// <param name="Branch">The branch checked out by the clone (null for a tag or commit).</param>
 /// <param name="Shallow">Whether the clone has only part of the history.</param>
-public sealed record GitWorkspace(string Url, string? Ref, string? Credentials, string BaseCommit, string? Branch, bool Shallow);
+public sealed record GitWorkspace(string Url, string? Ref, string? Credentials, string BaseCommit, string? Branch, bool Shallow)
+{
+    /// <summary>Whether the repository came as a bundle from the caller's machine (then <see cref="Url"/> is only what
+    /// the caller said it came from, and pushes go from the caller's machine, not from the server).</summary>
+    public bool Imported { get; init; }
+}
 
 /// <summary>One commit.</summary>
 /// <param name="Id">Full commit id.</param>
@@ -42,6 +47,18 @@ public sealed record GitCommit(string Id, string Subject, string Author, DateTim
 /// <param name="Commits">Commits made by the run, oldest first.</param>
 /// <param name="Uncommitted">Paths changed but not committed (<c>git status</c> lines such as <c> M file</c>, <c>?? new</c>).</param>
 public sealed record GitRunChanges(string Branch, string BaseCommit, string HeadCommit, IReadOnlyList<GitCommit> Commits, IReadOnlyList<string> Uncommitted);
+
+/// <summary>A review of the work in a session's repository since its base commit.</summary>
+/// <param name="Branch">The branch checked out (empty when detached).</param>
+/// <param name="BaseCommit">The base commit.</param>
+/// <param name="HeadCommit">The last commit.</param>
+/// <param name="Commits">Commits since the base, oldest first.</param>
+/// <param name="Uncommitted">Changes not committed (<c>git status --porcelain</c> lines).</param>
+/// <param name="DiffStat">The diff stat of the workspace against the base (<c>git diff --stat</c>).</param>
+/// <param name="Diff">The diff of the workspace (committed or not, new files included) against the base.</param>
+/// <param name="Truncated">Whether the diff was cut at the limit asked for.</param>
+public sealed record GitReview(string Branch, string BaseCommit, string HeadCommit, IReadOnlyList<GitCommit> Commits, IReadOnlyList<string> Uncommitted,
+    string DiffStat, string Diff, bool Truncated);
 
 /// <summary>An export of a session's commits since its base commit.</summary>
 /// <param name="Format"><c>patch</c> (an mbox for <c>git am</c>) or <c>bundle</c> (for <c>git fetch</c>/<c>git pull</c>).</param>

@@ -202,6 +202,11 @@ public sealed partial class GitService(SessionRegistry registry, IGitHelper help
         var (session, git) = Enter(sessionId, owner);
         try
         {
+            if (git.Imported)
+            {
+                throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"Session {session.Id}'s repository came as a bundle from the caller's machine, "
+                    + "so the server has no remote for it: push from that machine (export_changes with format bundle gives the commits; 'sandbox push' does both).");
+            }
             await registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
             await _commands.CommitIfAskedAsync(session, commitMessage, ct).ConfigureAwait(false);
             var (commits, uncommitted, head) = await _commands.StateAsync(session, git.BaseCommit, ct).ConfigureAwait(false);
@@ -223,12 +228,8 @@ public sealed partial class GitService(SessionRegistry registry, IGitHelper help
 
     private (Session Session, GitWorkspace Git) Enter(string sessionId, string owner)
     {
-        var session = registry.Get(sessionId, owner);
-        session.EnsureUsable();
-        var git = session.Git ?? throw new SandboxException(SandboxErrorCodes.NotAGitSession,
-            $"Session {session.Id} was not created from a repository: create one with git = {{ url, ref }} to export or push changes.");
-        registry.Lock(session, $"Session {session.Id} is running an execution or agent run; export or push when it is idle.");
-        return (session, git);
+        var session = _commands.Enter(sessionId, owner, requireGit: true);
+        return (session, session.Git!);
     }
 
     private string HelperImage() => string.IsNullOrWhiteSpace(_git.HelperImage)

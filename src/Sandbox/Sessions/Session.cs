@@ -17,6 +17,8 @@ public sealed class Session
     public required string Id { get; init; }
     /// <summary>The image it runs.</summary>
     public required string Image { get; init; }
+    /// <summary>Its name (a task name), unique among its owner's open sessions; null when it has none.</summary>
+    internal string? Name { get; init; }
 
     /// <summary>In a cluster, the node that holds it (this server); null on a single server.</summary>
     internal string? Node { get; init; }
@@ -71,7 +73,7 @@ public sealed class Session
             Id = record.Id, Image = record.Image, Owner = record.Owner, Limits = record.Limits, CreatedAt = record.CreatedAt,
             MaxLifetime = maxLifetime, IdleTimeout = record.IdleTimeout, ContainerId = record.ContainerId, LastUsedAt = record.LastUsedAt,
             ExecutionCount = record.ExecutionCount, Status = record.Status, LostReason = record.LostReason, Isolation = record.Isolation,
-            Network = record.Network, Git = record.Git, Context = record.Context ?? [], Node = node,
+            Network = record.Network, Git = record.Git, Context = record.Context ?? [], Node = node, Name = record.Name,
         };
         // Exposed ports are part of the session's durable state: they answer again after a restart.
         session.Ports.UnionWith((record.Ports ?? []).Where(p => p is >= 1 and <= 65535).Take(MaxExposedPorts));
@@ -85,7 +87,7 @@ public sealed class Session
             var idleEnd = LastUsedAt + IdleTimeout;
             var lifeEnd = CreatedAt + MaxLifetime;
             return new SessionInfo(Id, Image, Owner, Status, Limits, CreatedAt, LastUsedAt, IdleTimeout,
-                idleEnd < lifeEnd ? idleEnd : lifeEnd, Busy, ExecutionCount, LostReason, Isolation, Network, Ports.ToList(), Git, Context.Count == 0 ? null : Context, Node);
+                idleEnd < lifeEnd ? idleEnd : lifeEnd, Busy, ExecutionCount, LostReason, Isolation, Network, Ports.ToList(), Git, Context.Count == 0 ? null : Context, Node, Name);
         }
     }
 
@@ -132,7 +134,7 @@ public sealed class Session
         lock (Sync)
         {
             return new Storage.SessionRecord(Id, Owner, Image, Limits, IdleTimeout, ContainerId, Status, LostReason, CreatedAt, LastUsedAt,
-                ExecutionCount, Isolation, _network, Git, Context, Ports: Ports.ToList());
+                ExecutionCount, Isolation, _network, Git, Context, Ports: Ports.ToList(), Name: Name);
         }
     }
 

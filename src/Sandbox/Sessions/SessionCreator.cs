@@ -107,6 +107,13 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
                 $"Idle timeout must be between 1 second and {_options.MaxIdleTimeout.TotalSeconds} seconds.");
         }
         var network = _egress.Validate(spec.Network);
+        if (spec.Name is { } name)
+        {
+            if (!SessionRegistry.IsName(name))
+            {
+                throw new SandboxException(SandboxErrorCodes.InvalidArgument, "name must be lower-case letters, digits, '.', '_' or '-', starting with a letter or digit, at most 63 characters.");
+            }
+        }
         if (spec.Git is not null && restore is not null)
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, "A session starts either from a repository (git) or from a snapshot, not both.");
@@ -115,6 +122,7 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
         var context = _setup.ResolveContext(spec.Context);
         var setup = _setup.Commands(image, spec.Setup);
         var (tier, runtime) = await _isolation.ResolveAsync(spec.Isolation, image, ct).ConfigureAwait(false);
+        using var named = spec.Name is null ? null : _registry.ReserveName(owner, spec.Name);
         _registry.Reserve();
         var released = false;
         var now = _time.GetUtcNow();
@@ -128,6 +136,7 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
                 Id = sandbox.Id, Image = image, Owner = owner, Limits = limits, CreatedAt = now, MaxLifetime = _options.MaxLifetime, IdleTimeout = idle,
                 ContainerId = sandbox.ContainerId, Runner = sandbox.Runner, LastUsedAt = now, Isolation = sandbox.Isolation,
                 Context = context.Select(c => c.Name).ToList(), Git = inheritedGit, Node = _clustered ? _options.InstanceId : null,
+                Name = spec.Name,
             };
             if (network is not null || restore is not null || clone is not null || setup.Count > 0)
             {

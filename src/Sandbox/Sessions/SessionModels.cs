@@ -8,6 +8,10 @@ public sealed record SessionSpec
     /// <summary>Image short name (<c>python</c> by default).</summary>
     public string? Image { get; init; }
 
+    /// <summary>A name for the session (a task name: lower-case letters, digits, <c>.</c> <c>_</c> <c>-</c>, at most 63),
+    /// unique among the owner's open sessions; null for none.</summary>
+    public string? Name { get; init; }
+
     /// <summary>Limits to lower (never raise past the server maxima).</summary>
     public LimitsRequest? Limits { get; init; }
 
@@ -71,6 +75,7 @@ public enum SessionStatus
 /// <param name="Git">The repository its workspace was cloned from; null for other sessions.</param>
 /// <param name="Context">The context directories mounted at <c>/context/&lt;name&gt;</c>.</param>
 /// <param name="Node">In a cluster, the node that holds it; null on a single server.</param>
+/// <param name="Name">Its name (a task name), if it has one.</param>
 public sealed record SessionInfo(
     string Id,
     string Image,
@@ -89,4 +94,5 @@ public sealed record SessionInfo(
     IReadOnlyList<int>? Ports = null,
     Git.GitWorkspace? Git = null,
     IReadOnlyList<string>? Context = null,
-    string? Node = null);
+    string? Node = null,
+    string? Name = null);

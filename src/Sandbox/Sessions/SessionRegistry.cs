@@ -96,6 +96,46 @@ public sealed partial class SessionRegistry : IAsyncDisposable
 
     internal void Unreserve() => Interlocked.Decrement(ref _reserved);
 
+    private readonly HashSet<(string Owner, string Name)> _namesBeingCreated = [];
+
+    /// <summary>Holds <paramref name="name"/> for a session of <paramref name="owner"/> being created, until the result
+    /// is disposed (by then the session is in the registry, or the create failed). Throws <c>name_taken</c> when an open
+    /// session of the owner, or another create, has the name.</summary>
+    internal IDisposable ReserveName(string owner, string name)
+    {
+        lock (_namesBeingCreated)
+        {
+            var holder = _sessions.Values.FirstOrDefault(s => s.Owner == owner && s.Name == name && s.Status != SessionStatus.Closed);
+            if (holder is not null || !_namesBeingCreated.Add((owner, name)))
+            {
+                throw new SandboxException(SandboxErrorCodes.NameTaken, holder is null
+                    ? $"Another session named '{name}' is being created."
+                    : $"Session {holder.Id} is already named '{name}': close it or pick another name.");
+            }
+        }
+        return new NameReservation(this, (owner, name));
+    }
+
+    private sealed class NameReservation(SessionRegistry registry, (string, string) key) : IDisposable
+    {
+        private int _done;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _done, 1) == 0)
+            {
+                lock (registry._namesBeingCreated)
+                {
+                    registry._namesBeingCreated.Remove(key);
+                }
+            }
+        }
+    }
+
+    /// <summary>A session name: lower-case letters, digits, <c>.</c> <c>_</c> <c>-</c>, starting with a letter or digit, at most 63.</summary>
+    internal static bool IsName(string name) => name.Length is > 0 and <= 63 && (char.IsAsciiLetterLower(name[0]) || char.IsAsciiDigit(name[0]))
+        && name.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '.' or '_' or '-');
+
     /// <summary>Adds a session (its room reserved) and watches its runner: when the runner ends, the session is lost.</summary>
     internal void Add(Session session)
     {

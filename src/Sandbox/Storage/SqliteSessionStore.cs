@@ -64,6 +64,10 @@ public sealed class SqliteSessionStore : SqlSessionStore
         CREATE TABLE used_links (nonce TEXT PRIMARY KEY, expires_at TEXT NOT NULL);
         CREATE INDEX used_links_expiry ON used_links(expires_at);
         """,
+        // 9: a session's name (a task name, unique among its owner's open sessions).
+        """
+        ALTER TABLE sessions ADD COLUMN name TEXT;
+        """,
     ];
 
     private readonly string _path;

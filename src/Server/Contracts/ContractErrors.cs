@@ -30,6 +30,7 @@ internal static class ContractErrors
             or SandboxErrorCodes.SetupFailed => StatusCodes.Status422UnprocessableEntity,
         SandboxErrorCodes.GitAuthFailed or SandboxErrorCodes.GitUnreachable or SandboxErrorCodes.GitFailed => StatusCodes.Status502BadGateway,
         SandboxErrorCodes.GitPushRejected => StatusCodes.Status409Conflict,
+        SandboxErrorCodes.NameTaken => StatusCodes.Status409Conflict,
         _ => StatusCodes.Status500InternalServerError,
     };
 }

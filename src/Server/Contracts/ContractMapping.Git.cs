@@ -6,7 +6,10 @@ namespace Sandbox.Server.Contracts;
 internal static partial class ContractMapping
 {
     public static GitWorkspaceDto? ToDto(this Sandbox.Git.GitWorkspace? g) =>
-        g is null ? null : new(g.Url, g.Ref, g.Credentials, g.BaseCommit, g.Branch, g.Shallow);
+        g is null ? null : new(g.Url, g.Ref, g.Credentials, g.BaseCommit, g.Branch, g.Shallow) { Imported = g.Imported };
+
+    public static GitReviewDto ToDto(this Sandbox.Git.GitReview r) =>
+        new(r.Branch, r.BaseCommit, r.HeadCommit, r.Commits.Select(ToDto).ToList(), r.Uncommitted, r.DiffStat, r.Diff, r.Truncated);
 
     public static GitCommitDto ToDto(this Sandbox.Git.GitCommit c) => new(c.Id, c.Subject, c.Author, c.Date);
 

@@ -11,6 +11,7 @@ internal static partial class ContractMapping
     public static SessionSpec ToSpec(this CreateSessionRequest? r) => new()
     {
         Image = r?.Image,
+        Name = r?.Name,
         Limits = r?.Limits is { } l ? new LimitsRequest
         {
             MemoryMb = l.MemoryMb, Cpus = l.Cpus, Pids = l.Pids, NoFile = l.NoFile, FileSizeMb = l.FileSizeMb,
@@ -46,7 +47,7 @@ internal static partial class ContractMapping
 
     public static SessionDto ToDto(this SessionInfo s) => new()
     {
-        Id = s.Id, Image = s.Image, Status = s.Status.ToString().ToLowerInvariant(), Limits = s.Limits.ToDto(),
+        Id = s.Id, Image = s.Image, Name = s.Name, Status = s.Status.ToString().ToLowerInvariant(), Limits = s.Limits.ToDto(),
         CreatedAt = s.CreatedAt, LastUsedAt = s.LastUsedAt, IdleTimeoutSeconds = s.IdleTimeout.TotalSeconds,
         ExpiresAt = s.ExpiresAt, Busy = s.Busy, ExecutionCount = s.ExecutionCount, LostReason = s.LostReason,
         Isolation = IsolationPolicy.Name(s.Isolation), Network = s.Network.ToDto(), Ports = s.Ports ?? [],

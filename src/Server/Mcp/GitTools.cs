@@ -5,7 +5,7 @@ namespace Sandbox.Server.Mcp;
 
 /// <summary>The MCP tools of git sessions: take an agent's work out of a session cloned from a repository.</summary>
 [McpServerToolType]
-public sealed class GitTools(GitService git, Sandbox.Links.LinkService links, Microsoft.Extensions.Options.IOptions<Sandbox.Server.Hosting.ServerOptions> server,
+public sealed class GitTools(GitService git, GitWorkService work, Sandbox.Links.LinkService links, Microsoft.Extensions.Options.IOptions<Sandbox.Server.Hosting.ServerOptions> server,
     IHttpContextAccessor http, ILogger<GitTools> logger) : SandboxToolsBase(http, logger)
 {
     /// <summary>export_changes.</summary>
@@ -36,6 +36,56 @@ public sealed class GitTools(GitService git, Sandbox.Links.LinkService links, Mi
             text.Append("\n\n").Append(patch);
         }
         return McpToolResults.Ok(text.ToString(), new { export = dto with { Content = null } });
+    });
+
+    /// <summary>import_git_bundle.</summary>
+    [McpServerTool(Name = "import_git_bundle", Title = "Make an uploaded git bundle the session's repository", Destructive = false, OpenWorld = false)]
+    [Description("For a repository the server cannot reach: upload a bundle ('git bundle create repo.bundle BRANCH') with upload_file into a new session " +
+        "(image 'agent'), then this makes it the session's repository: the branch is checked out, optionally a new branch started for the work, and the " +
+        "bundle file removed. review_changes, commit_changes and export_changes (format 'bundle', to fetch the work back) then work as for git_url sessions; " +
+        "pushes go from the caller's machine.")]
+    public Task<CallToolResult> ImportGitBundle(
+        [Description("The session_id.")] string session_id,
+        [Description("The bundle's path relative to /workspace.")] string path,
+        [Description("The bundle's branch to check out (optional: its only branch, or the one its HEAD names).")] string? @ref = null,
+        [Description("A new branch to start for the work (optional).")] string? branch = null,
+        [Description("Where the repository came from (its remote URL), for the record (optional).")] string? origin = null,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var s = (await work.ImportBundleAsync(session_id, Owner, path, @ref, branch, origin, cancellationToken)).ToDto();
+        return McpToolResults.Ok($"Session {s.Id} now has the bundle's repository at {s.Git!.BaseCommit[..12]} on branch {s.Git.Branch}.", new { session = s });
+    });
+
+    /// <summary>review_changes.</summary>
+    [McpServerTool(Name = "review_changes", Title = "Review a git session's work", ReadOnly = true, Destructive = false, OpenWorld = false)]
+    [Description("For a git session: the work since its base commit: branch, commits, uncommitted changes, a diff stat and the diff of the whole workspace " +
+        "(uncommitted changes and new files included), cut at max_diff_chars.")]
+    public Task<CallToolResult> ReviewChanges(
+        [Description("The session_id.")] string session_id,
+        [Description("The longest diff to return, in characters (default 200000).")] int max_diff_chars = 200_000,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var r = (await work.ReviewAsync(session_id, Owner, max_diff_chars, cancellationToken)).ToDto();
+        var text = new StringBuilder($"Branch {r.Branch}: {r.Commits.Count} commits since {r.BaseCommit[..12]}, {r.Uncommitted.Count} uncommitted changes.\n");
+        text.Append(r.DiffStat).Append('\n').Append(r.Diff);
+        if (r.Truncated)
+        {
+            text.Append("\n[diff cut at ").Append(max_diff_chars).Append(" characters]");
+        }
+        return McpToolResults.Ok(text.ToString(), new { review = r with { Diff = "" } });
+    });
+
+    /// <summary>commit_changes.</summary>
+    [McpServerTool(Name = "commit_changes", Title = "Commit a git session's changes", Destructive = false, OpenWorld = false)]
+    [Description("For a git session: commits every change in the workspace (new files too) with the message. Nothing to commit is not an error.")]
+    public Task<CallToolResult> CommitChanges(
+        [Description("The session_id.")] string session_id,
+        [Description("The commit message.")] string message,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var c = (await work.CommitAsync(session_id, Owner, message, cancellationToken)).ToDto()!;
+        return McpToolResults.Ok($"{c.Branch} is at {c.HeadCommit[..12]}: {c.Commits.Count} commits since {c.BaseCommit[..12]}"
+            + (c.Uncommitted.Count > 0 ? $"; still uncommitted: {string.Join(", ", c.Uncommitted.Take(20))}" : "; nothing uncommitted") + ".", new { changes = c });
     });
 
     /// <summary>push_changes.</summary>

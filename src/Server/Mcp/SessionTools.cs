@@ -41,6 +41,7 @@ public sealed class SessionTools(SessionService service, Sandbox.Cluster.Cluster
         [Description("Shell commands run once, in order, before the session is ready (e.g. [\"pip install -e .\"]); the first failure fails the " +
             "create with its output. Optional.")] string[]? setup = null,
         [Description("Names of operator context directories to mount read-only at /context/<name> (optional).")] string[]? context = null,
+        [Description("A name for the session (a task name: lower-case letters, digits, '.', '_', '-'), unique among your open sessions (optional).")] string? name = null,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
         var request = new CreateSessionRequest
@@ -54,6 +55,7 @@ public sealed class SessionTools(SessionService service, Sandbox.Cluster.Cluster
             Git = git_url is null ? null : new GitRequestDto { Url = git_url, Ref = git_ref, Credentials = git_credentials, Shallow = git_shallow, Submodules = git_submodules },
             Setup = setup,
             Context = context,
+            Name = name,
         };
         var s = (await service.CreateAsync(request.ToSpec(), Owner, cancellationToken)).ToDto();
         return McpToolResults.Ok($"Session {s.Id} is ready (image {s.Image}; isolation {s.Isolation}; memory {s.Limits.MemoryMb} MiB, cpus {s.Limits.Cpus}, pids {s.Limits.Pids}, workspace {s.Limits.WorkspaceMb} MiB; {NetworkTools.Describe(s.Network)}{(s.Git is { } g ? $"; cloned {g.Url} at {g.BaseCommit[..12]}{(g.Branch is null ? "" : " on " + g.Branch)}" : "")}{(s.Context is { Count: > 0 } c ? "; context: " + string.Join(", ", c.Select(n => "/context/" + n)) : "")}). Use session_id \"{s.Id}\" with execute_code.",
