@@ -138,6 +138,28 @@ public sealed class Session
         }
     }
 
+    private int _heldPrograms;
+
+    /// <summary>A program that works while nobody is attached (an interactive agent in a held terminal) started: the
+    /// session is in use, not idle, until it ends (its own time limit and the maximum lifetime still hold).</summary>
+    internal void HoldProgram()
+    {
+        lock (Sync)
+        {
+            _heldPrograms++;
+        }
+    }
+
+    /// <summary>The program <see cref="HoldProgram"/> counted ended; the idle time counts from now.</summary>
+    internal void ReleaseProgram(DateTimeOffset now)
+    {
+        lock (Sync)
+        {
+            _heldPrograms = Math.Max(0, _heldPrograms - 1);
+            LastUsedAt = now > LastUsedAt ? now : LastUsedAt;
+        }
+    }
+
     /// <summary>A call claimed the session (<see cref="SessionRegistry.Claim"/>).</summary>
     internal void BeginWork()
     {
@@ -194,7 +216,7 @@ public sealed class Session
         lock (Sync)
         {
             return Busy ? null
-                : now - LastUsedAt >= IdleTimeout ? "idle timeout"
+                : _heldPrograms == 0 && now - LastUsedAt >= IdleTimeout ? "idle timeout"
                 : now - CreatedAt >= MaxLifetime ? "maximum lifetime"
                 : null;
         }

@@ -65,6 +65,10 @@ public sealed partial class TerminalService(SessionRegistry registry, SessionJou
             throw;
         }
         var terminal = new HeldTerminal(this, session, runner, id, output, time, options.Value, program);
+        if (program is not null)
+        {
+            session.HoldProgram();
+        }
         _terminals[id] = terminal;
         terminal.Start();
         journal.Record(session, "terminal", $"opened {id} ({program?.Kind ?? TerminalInfo.Shell})");
@@ -121,10 +125,11 @@ public sealed partial class TerminalService(SessionRegistry registry, SessionJou
 
     internal void Ended(HeldTerminal terminal, string why)
     {
-        _terminals.TryRemove(new KeyValuePair<string, HeldTerminal>(terminal.Id, terminal));
+        var removed = _terminals.TryRemove(new KeyValuePair<string, HeldTerminal>(terminal.Id, terminal));
         LogEnded(logger, terminal.Session.Id, terminal.Id, terminal.ExitCode, why);
-        if (terminal.Program is { } program)
+        if (terminal.Program is { } program && removed)
         {
+            terminal.Session.ReleaseProgram(time.GetUtcNow());
             _ = Task.Run(async () =>
             {
                 try
