@@ -1,0 +1,3 @@
+using Sandbox.Cli;
+
+return await CliApp.RunAsync(args).ConfigureAwait(false);
