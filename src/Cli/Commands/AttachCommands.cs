@@ -133,7 +133,7 @@ internal static partial class AttachCommands
             ? $"attached to terminal {connection.TerminalId} (Ctrl-P Ctrl-Q detaches; what runs there goes on)"
             : $"watching terminal {connection.TerminalId} read-only{(readOnly ? "" : ": another client types")} (Ctrl-C stops watching)");
         TerminalEvent? end = null;
-        using (Terminal.RawMode())
+        using (writer ? Terminal.RawMode() : null)
         using (writer && !OperatingSystem.IsWindows() ? PosixSignalRegistration.Create(PosixSignal.SIGWINCH, _ => Resize(connection)) : null)
         {
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -177,7 +177,10 @@ internal static partial class AttachCommands
     /// together (and detaches) however the keys were read.</summary>
     private static async Task PumpInputAsync(SandboxTerminalConnection connection, CancellationToken ct)
     {
-        await using var stdin = Console.OpenStandardInput();
+        // Straight from descriptor 0: Console's own stdin stream edits lines on a terminal (and sets the terminal up for
+        // that), which would undo raw mode and hold keys until Enter.
+        await using var stdin = OperatingSystem.IsWindows() ? Console.OpenStandardInput()
+            : new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0);
         var decoder = new UTF8Encoding(false).GetDecoder();
         var bytes = new byte[4096];
         var chars = new char[4096 + 4];

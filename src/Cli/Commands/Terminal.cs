@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace Sandbox.Cli.Commands;
 
@@ -23,53 +23,60 @@ internal static class Terminal
         }
     }
 
-    /// <summary>Puts the terminal in raw mode (no echo, no line editing, no signals from keys) until disposed; nothing
-    /// when stdin is not a terminal or on Windows.</summary>
+    /// <summary>Puts the terminal in raw mode (no echo, no line editing, no signals or flow control from keys: Ctrl-C,
+    /// Ctrl-Q and the rest go to the remote terminal) until disposed; nothing when stdin is not a terminal or on Windows.
+    /// Done with the C library's own calls, not an <c>stty</c> child: .NET puts the terminal back when a child exits.</summary>
     public static IDisposable RawMode()
     {
         if (Console.IsInputRedirected || OperatingSystem.IsWindows())
         {
             return new Restore(null);
         }
-        var saved = Stty("-g")?.Trim();
-        Stty("raw", "-echo");
-        return new Restore(saved);
+        var saved = new byte[TermiosSize];
+        if (Native.tcgetattr(0, saved) != 0)
+        {
+            return new Restore(null);
+        }
+        var raw = (byte[])saved.Clone();
+        Native.cfmakeraw(raw);
+        return Native.tcsetattr(0, TcsaNow, raw) == 0 ? new Restore(saved) : new Restore(null);
     }
 
-    private static string? Stty(params string[] args)
-    {
-        // stty works on its stdin, which it inherits: the user's terminal.
-        var start = new ProcessStartInfo("stty") { RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var a in args)
-        {
-            start.ArgumentList.Add(a);
-        }
-        try
-        {
-            using var p = Process.Start(start);
-            if (p is null)
-            {
-                return null;
-            }
-            var output = p.StandardOutput.ReadToEnd();
-            return p.WaitForExit(5000) && p.ExitCode == 0 ? output : null;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return null;
-        }
-    }
+    /// <summary>Larger than any platform's <c>struct termios</c> (60 bytes on Linux, 72 on macOS): the C library fills
+    /// it and reads it back, so its layout never matters here.</summary>
+    private const int TermiosSize = 256;
 
-    private sealed class Restore(string? saved) : IDisposable
+    private const int TcsaNow = 0;
+
+    private sealed class Restore(byte[]? saved) : IDisposable
     {
         private int _done;
 
         public void Dispose()
         {
-            if (saved is { Length: > 0 } && Interlocked.Exchange(ref _done, 1) == 0)
+            if (saved is not null && Interlocked.Exchange(ref _done, 1) == 0)
             {
-                Stty(saved);
+                _ = Native.tcsetattr(0, TcsaNow, saved);
             }
         }
+    }
+
+    private static class Native
+    {
+        static Native() => NativeLibrary.SetDllImportResolver(typeof(Native).Assembly, (name, assembly, path) =>
+            name != "libc" ? IntPtr.Zero
+            : NativeLibrary.TryLoad(OperatingSystem.IsMacOS() ? "/usr/lib/libSystem.dylib" : "libc.so.6", out var handle) ? handle : IntPtr.Zero);
+
+        [DllImport("libc", SetLastError = true)]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        internal static extern int tcgetattr(int fd, byte[] termios);
+
+        [DllImport("libc", SetLastError = true)]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        internal static extern int tcsetattr(int fd, int optionalActions, byte[] termios);
+
+        [DllImport("libc")]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        internal static extern void cfmakeraw(byte[] termios);
     }
 }
