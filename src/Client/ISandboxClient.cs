@@ -62,6 +62,10 @@ public interface ISandboxClient : IAsyncDisposable
     /// the server cannot reach can be worked on; pushes then go from the caller's machine.</summary>
     Task<SessionDto> ImportGitBundleAsync(string sessionId, ImportGitBundleRequest request, CancellationToken cancellationToken = default);
 
+    /// <summary>Rebases an imported git session's work onto a newer base that arrives as a bundle (uploaded first);
+    /// conflicts change nothing and fail with <c>git_conflict</c>.</summary>
+    Task<SessionDto> UpdateGitBaseAsync(string sessionId, UpdateGitBaseRequest request, CancellationToken cancellationToken = default);
+
     /// <summary>The work in a git session since its base: commits, uncommitted changes, diff stat and diff (cut at
     /// <paramref name="maxDiffChars"/>).</summary>
     Task<GitReviewDto> ReviewChangesAsync(string sessionId, int maxDiffChars = 200_000, CancellationToken cancellationToken = default);

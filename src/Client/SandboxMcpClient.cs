@@ -286,6 +286,10 @@ public sealed class SandboxMcpClient : ISandboxClient
         }, "session", cancellationToken);
 
     /// <inheritdoc />
+    public Task<SessionDto> UpdateGitBaseAsync(string sessionId, UpdateGitBaseRequest request, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<SessionDto>("update_git_base", new() { ["session_id"] = sessionId, ["path"] = request?.Path, ["ref"] = request?.Ref }, "session", cancellationToken);
+
+    /// <inheritdoc />
     public Task<GitReviewDto> ReviewChangesAsync(string sessionId, int maxDiffChars = 200_000, CancellationToken cancellationToken = default) =>
         _tools.CallAsync<GitReviewDto>("review_changes", new() { ["session_id"] = sessionId, ["max_diff_chars"] = maxDiffChars }, "review", cancellationToken);
 

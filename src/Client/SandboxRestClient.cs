@@ -188,6 +188,10 @@ public sealed class SandboxRestClient : ISandboxClient
         _api.PostAsync<SessionDto>($"api/sessions/{Escape(sessionId)}/git/import", request, cancellationToken);
 
     /// <inheritdoc />
+    public Task<SessionDto> UpdateGitBaseAsync(string sessionId, UpdateGitBaseRequest request, CancellationToken cancellationToken = default) =>
+        _api.PostAsync<SessionDto>($"api/sessions/{Escape(sessionId)}/git/update", request, cancellationToken);
+
+    /// <inheritdoc />
     public Task<GitReviewDto> ReviewChangesAsync(string sessionId, int maxDiffChars = 200_000, CancellationToken cancellationToken = default) =>
         _api.GetAsync<GitReviewDto>(FormattableString.Invariant($"api/sessions/{Escape(sessionId)}/git/review?max_diff_chars={maxDiffChars}"), cancellationToken);
 

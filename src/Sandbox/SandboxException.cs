@@ -83,6 +83,9 @@ public static class SandboxErrorCodes
     /// <summary>The session's workspace is not a git clone made by <c>create_session(git=…)</c>.</summary>
     public const string NotAGitSession = "not_a_git_session";
 
+    /// <summary>A rebase met conflicts; nothing was changed.</summary>
+    public const string GitConflict = "git_conflict";
+
     /// <summary>Another open session of the same owner already has the name asked for.</summary>
     public const string NameTaken = "name_taken";
 

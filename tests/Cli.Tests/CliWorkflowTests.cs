@@ -74,6 +74,20 @@ public sealed class CliWorkflowTests(CliFixture fixture) : IClassFixture<CliFixt
         Assert.True(check.ExitCode == 0, check.ToString());
         Assert.True(JsonDocument.Parse(check.Stdout).RootElement.GetProperty("clean").GetBoolean());
 
+        // The base moves on: check says so, update rebases the task onto it, a forced push lands the rebased branch.
+        File.WriteAllText(Path.Combine(Repo, "README.md"), "app\n");
+        Git(Repo, "add", "README.md");
+        Git(Repo, "commit", "--quiet", "-m", "Add README");
+        Git(Repo, "push", "--quiet", "origin", "main");
+        var behind = await Sandbox("t1", "check", "--json");
+        Assert.Equal(4, behind.ExitCode);
+        Assert.True(JsonDocument.Parse(behind.Stdout).RootElement.GetProperty("behind_base").GetBoolean(), behind.ToString());
+        var update = await Sandbox("t1", "update");
+        Assert.True(update.ExitCode == 0, update.ToString());
+        Assert.Equal(0, (await Sandbox("t1", "push", "--force")).ExitCode);
+        Assert.Equal(0, (await Sandbox("t1", "check")).ExitCode);
+        Assert.Equal("Add README", Git(_root, "--git-dir", Bare, "log", "-1", "--format=%s", "t1~1").Trim());
+
         // Attach through a pseudo-terminal: the finished screen comes from the replay; Ctrl-P Ctrl-Q (typed as two keys)
         // detaches and the agent goes on; a second attach sees the same screen.
         for (var i = 0; i < 2; i++)

@@ -135,6 +135,58 @@ internal static class GitCommands
         return command;
     }
 
+    public static Command Update()
+    {
+        var noFetch = new Option<bool>("--no-fetch") { Description = "Use the base as it is here (do not fetch it from the remote first)" };
+        var command = new Command("update", "Rebase the task's branch onto the latest base: fetched here with your git, sent as a bundle; a conflict changes nothing") { TaskArg, Remote, noFetch };
+        CliApp.Handle(command, async (parse, context, ct) =>
+        {
+            var task = parse.GetValue(TaskArg)!;
+            var (session, git) = await context.FindGitTaskAsync(task, ct).ConfigureAwait(false);
+            if (!git.Imported || git.Ref is not { } baseBranch)
+            {
+                throw new CliException(ExitCodes.Failed, "not_local", $"Task '{task}' was cloned by the server from {git.Url}; update works for tasks spawned from a local checkout.");
+            }
+            var local = await LocalGit.FindAsync(null, ct).ConfigureAwait(false);
+            var remote = parse.GetValue(Remote)!;
+            string? source = null;
+            if (!parse.GetValue(noFetch) && (await local.TryAsync(ct, "remote", "get-url", "--", remote).ConfigureAwait(false)).ExitCode == 0)
+            {
+                await local.RunAsync(ct, "fetch", "--quiet", "--", remote, $"+refs/heads/{baseBranch}:refs/remotes/{remote}/{baseBranch}").ConfigureAwait(false);
+                source = $"refs/remotes/{remote}/{baseBranch}";
+            }
+            source ??= "refs/heads/" + baseBranch;
+            var tip = (await local.RunAsync(ct, "rev-parse", "--verify", source).ConfigureAwait(false)).Trim();
+            if (tip == git.BaseCommit)
+            {
+                context.Output.Result(new { task, updated = false, base_commit = tip }, () => context.Output.Console.WriteLine($"Task {task} is on the latest {baseBranch} already ({tip[..12]})."));
+                return ExitCodes.Ok;
+            }
+            var bundle = Path.Combine(Path.GetTempPath(), $"sandbox-{Guid.NewGuid():N}.bundle");
+            try
+            {
+                // Only what the task lacks: the task has its base commit.
+                var haveBase = (await local.TryAsync(ct, "cat-file", "-e", git.BaseCommit + "^{commit}").ConfigureAwait(false)).ExitCode == 0;
+                string[] args = haveBase ? ["bundle", "create", "--quiet", bundle, source, "^" + git.BaseCommit] : ["bundle", "create", "--quiet", bundle, source];
+                await local.RunAsync(ct, args).ConfigureAwait(false);
+                const string path = ".sandbox-update.bundle";
+                await using (var content = File.OpenRead(bundle))
+                {
+                    await context.Client.UploadFileAsync(session.Id, path, content, ct).ConfigureAwait(false);
+                }
+                var updated = await context.Client.UpdateGitBaseAsync(session.Id, new UpdateGitBaseRequest { Path = path, Ref = baseBranch }, ct).ConfigureAwait(false);
+                context.Output.Result(new { task, updated = true, base_commit = updated.Git?.BaseCommit }, () =>
+                    context.Output.Console.MarkupLine($"Task {Markup.Escape(task)} is rebased onto {Markup.Escape(baseBranch)} at [yellow]{tip[..12]}[/]."));
+                return ExitCodes.Ok;
+            }
+            finally
+            {
+                File.Delete(bundle);
+            }
+        });
+        return command;
+    }
+
     private static async Task<string?> RemoteTipAsync(LocalGit git, string remote, string branch, CancellationToken ct)
     {
         if (branch.Length == 0)

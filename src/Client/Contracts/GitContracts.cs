@@ -41,6 +41,16 @@ public sealed record ImportGitBundleRequest
     public string? Origin { get; init; }
 }
 
+/// <summary>Body of an update-base request: a bundle of the base branch's latest state (made where the repository
+/// lives, uploaded first) that the session's work is rebased onto.</summary>
+public sealed record UpdateGitBaseRequest
+{
+    /// <summary>The bundle's path relative to <c>/workspace</c>; it is removed once used.</summary>
+    public required string Path { get; init; }
+    /// <summary>The base branch in the bundle.</summary>
+    public required string Ref { get; init; }
+}
+
 /// <summary>A review of the work in a session's repository since its base commit.</summary>
 /// <param name="Branch">The branch checked out (empty when detached).</param>
 /// <param name="BaseCommit">The base commit.</param>

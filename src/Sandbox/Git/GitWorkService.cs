@@ -29,11 +29,7 @@ public sealed partial class GitWorkService(SessionRegistry registry, SessionJour
     /// caller's machine: the session's <see cref="GitWorkspace.Url"/> is <paramref name="origin"/>, for the record only.</summary>
     public async Task<SessionInfo> ImportBundleAsync(string sessionId, string owner, string bundlePath, string? gitRef, string? branch, string? origin, CancellationToken ct)
     {
-        if (string.IsNullOrEmpty(bundlePath) || bundlePath.Length > 500 || bundlePath.StartsWith('/') || bundlePath.StartsWith('-')
-            || bundlePath.Split('/').Any(p => p is "" or "." or ".." || p == ".git") || bundlePath.Contains('\0', StringComparison.Ordinal))
-        {
-            throw new SandboxException(SandboxErrorCodes.InvalidPath, "path must be the bundle's path relative to /workspace (no '..', not under .git).");
-        }
+        CheckBundlePath(bundlePath);
         foreach (var (name, value) in new[] { ("ref", gitRef), ("branch", branch) })
         {
             if (value is not null && !GitService.IsRef(value))
@@ -107,6 +103,77 @@ public sealed partial class GitWorkService(SessionRegistry registry, SessionJour
         }
     }
 
+    /// <summary>Moves an imported session's work onto a newer base: the bundle (a file in the workspace, made on the
+    /// caller's machine from the latest <paramref name="gitRef"/>) is fetched, the work branch is rebased onto it
+    /// (uncommitted changes are set aside and put back), and the session's base commit becomes the bundle's. A conflict
+    /// leaves everything as it was and is reported as <c>git_conflict</c> with the files in conflict.</summary>
+    public async Task<SessionInfo> UpdateBaseAsync(string sessionId, string owner, string bundlePath, string gitRef, CancellationToken ct)
+    {
+        CheckBundlePath(bundlePath);
+        if (!GitService.IsRef(gitRef))
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "ref must be a branch name (letters, digits, . _ / - +; no '..', no leading '-').");
+        }
+        var session = _commands.Enter(sessionId, owner, requireGit: true);
+        try
+        {
+            var git = session.Git!;
+            if (!git.Imported)
+            {
+                throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"Session {session.Id} was cloned by the server; a newer base comes as a bundle only into a session whose repository came as one.");
+            }
+            await registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
+            try
+            {
+                return await RebaseOntoBundleAsync(session, git, bundlePath, gitRef, ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Used or refused, the bundle never stays behind as a change in the workspace.
+                await _commands.RunCapturedAsync(session, ["rm", "-f", "--", bundlePath], 1024, CancellationToken.None, check: false).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            session.Touch(time.GetUtcNow());
+            session.Gate.Release();
+        }
+    }
+
+    private async Task<SessionInfo> RebaseOntoBundleAsync(Session session, GitWorkspace git, string bundlePath, string gitRef, CancellationToken ct)
+    {
+        // The branch as the bundle names it: refs/heads/REF, or a remote-tracking refs/remotes/NAME/REF.
+        var heads = await _commands.RunCapturedAsync(session, ["git", "bundle", "list-heads", "--", bundlePath], 1 << 16, ct, check: false).ConfigureAwait(false);
+        var source = heads.ExitCode != 0 ? null : heads.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ', 2)).Where(p => p.Length == 2)
+            .Select(p => p[1].Trim()).FirstOrDefault(r => r == "refs/heads/" + gitRef || r.StartsWith("refs/remotes/", StringComparison.Ordinal) && r.EndsWith("/" + gitRef, StringComparison.Ordinal));
+        if (source is null)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"{bundlePath} is not a bundle with branch '{gitRef}' (make it with 'git bundle create FILE {gitRef} ^{git.BaseCommit[..12]}').");
+        }
+        var fetched = await _commands.RunCapturedAsync(session, ["git", "-c", "transfer.fsckObjects=true", "fetch", "--quiet", "--no-tags", "--", bundlePath,
+            $"+{source}:refs/remotes/origin/{gitRef}"], 1 << 16, ct, check: false).ConfigureAwait(false);
+        if (fetched.ExitCode != 0)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"{bundlePath} is not a bundle of branch '{gitRef}' that fits this repository: {SafeText.Shorten(fetched.Stdout, 500)}");
+        }
+        var newBase = (await _commands.RunAsync(session, ["git", "rev-parse", "refs/remotes/origin/" + gitRef], ct).ConfigureAwait(false)).Trim();
+        var rebase = await _commands.RunCapturedAsync(session, ["git", "-c", "core.hooksPath=/dev/null", "rebase", "--quiet", "--autostash", "--onto", newBase, git.BaseCommit],
+            1 << 16, ct, check: false).ConfigureAwait(false);
+        if (rebase.ExitCode != 0)
+        {
+            var conflicts = (await _commands.RunCapturedAsync(session, ["git", "diff", "--name-only", "--diff-filter=U"], 1 << 16, ct, check: false).ConfigureAwait(false)).Stdout
+                .Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            await _commands.RunCapturedAsync(session, ["git", "rebase", "--abort"], 1 << 16, CancellationToken.None, check: false).ConfigureAwait(false);
+            throw new SandboxException(SandboxErrorCodes.GitConflict, conflicts.Length > 0
+                ? $"The work does not rebase cleanly onto {gitRef} ({newBase[..12]}): conflicts in {string.Join(", ", conflicts.Take(20))}. Nothing was changed."
+                : $"The rebase onto {gitRef} ({newBase[..12]}) failed, and nothing was changed: {SafeText.Shorten(rebase.Stdout, 500)}");
+        }
+        session.Git = git with { BaseCommit = newBase, Ref = gitRef };
+        await journal.PersistAsync(session, ct).ConfigureAwait(false);
+        journal.Record(session, "git_update", $"rebased onto {gitRef} at {newBase[..12]}");
+        return session.ToInfo();
+    }
+
     /// <summary>The work in the session's repository since its base commit: the branch, its commits, what is
     /// uncommitted, a diff stat and the full diff of the workspace (uncommitted changes and new files included) against
     /// the base, cut at <paramref name="maxDiffChars"/>.</summary>
@@ -154,6 +221,15 @@ public sealed partial class GitWorkService(SessionRegistry registry, SessionJour
         {
             session.Touch(time.GetUtcNow());
             session.Gate.Release();
+        }
+    }
+
+    private static void CheckBundlePath(string bundlePath)
+    {
+        if (string.IsNullOrEmpty(bundlePath) || bundlePath.Length > 500 || bundlePath.StartsWith('/') || bundlePath.StartsWith('-')
+            || bundlePath.Split('/').Any(p => p is "" or "." or ".." || p == ".git") || bundlePath.Contains('\0', StringComparison.Ordinal))
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidPath, "path must be the bundle's path relative to /workspace (no '..', not under .git).");
         }
     }
 

@@ -15,6 +15,9 @@ internal static class GitEndpoints
                 TypedResults.Ok((await work.ImportBundleAsync(id, CallerContext.Get(http), body.Path ?? "", body.Ref, body.Branch, body.Origin, ct)).ToDto()))
             .WithName("ImportGitBundle").WithDescription("Makes a git bundle already in the workspace (upload it first) the session's repository: a repository the server cannot reach, "
                 + "worked on here and pushed from the caller's machine.");
+        api.MapPost("/sessions/{id}/git/update", async (string id, UpdateGitBaseRequest body, GitWorkService work, HttpContext http, CancellationToken ct) =>
+                TypedResults.Ok((await work.UpdateBaseAsync(id, CallerContext.Get(http), body.Path ?? "", body.Ref ?? "", ct)).ToDto()))
+            .WithName("UpdateGitBase").WithDescription("Rebases an imported git session's work onto a newer base that arrives as a bundle in the workspace; a conflict changes nothing (409 git_conflict).");
         api.MapGet("/sessions/{id}/git/review", async (string id, int? max_diff_chars, GitWorkService work, HttpContext http, CancellationToken ct) =>
                 TypedResults.Ok((await work.ReviewAsync(id, CallerContext.Get(http), max_diff_chars ?? 200_000, ct)).ToDto()))
             .WithName("ReviewChanges").WithDescription("The work in a git session since its base: branch, commits, uncommitted changes, diff stat and the diff (uncommitted and new files included).");

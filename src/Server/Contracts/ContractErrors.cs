@@ -31,6 +31,7 @@ internal static class ContractErrors
         SandboxErrorCodes.GitAuthFailed or SandboxErrorCodes.GitUnreachable or SandboxErrorCodes.GitFailed => StatusCodes.Status502BadGateway,
         SandboxErrorCodes.GitPushRejected => StatusCodes.Status409Conflict,
         SandboxErrorCodes.NameTaken => StatusCodes.Status409Conflict,
+        SandboxErrorCodes.GitConflict => StatusCodes.Status409Conflict,
         _ => StatusCodes.Status500InternalServerError,
     };
 }

@@ -56,6 +56,21 @@ public sealed class GitTools(GitService git, GitWorkService work, Sandbox.Links.
         return McpToolResults.Ok($"Session {s.Id} now has the bundle's repository at {s.Git!.BaseCommit[..12]} on branch {s.Git.Branch}.", new { session = s });
     });
 
+    /// <summary>update_git_base.</summary>
+    [McpServerTool(Name = "update_git_base", Title = "Rebase a git session's work onto a newer base", Destructive = false, OpenWorld = false)]
+    [Description("For a session whose repository came as a bundle (import_git_bundle): upload a bundle of the base branch's latest state " +
+        "('git bundle create base.bundle main'), then this rebases the session's work onto it (uncommitted changes are kept). A conflict changes " +
+        "nothing and fails with git_conflict, naming the files.")]
+    public Task<CallToolResult> UpdateGitBase(
+        [Description("The session_id.")] string session_id,
+        [Description("The bundle's path relative to /workspace.")] string path,
+        [Description("The base branch in the bundle, e.g. 'main'.")] string @ref,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var s = (await work.UpdateBaseAsync(session_id, Owner, path, @ref, cancellationToken)).ToDto();
+        return McpToolResults.Ok($"Session {s.Id}'s work is now on {@ref} at {s.Git!.BaseCommit[..12]}.", new { session = s });
+    });
+
     /// <summary>review_changes.</summary>
     [McpServerTool(Name = "review_changes", Title = "Review a git session's work", ReadOnly = true, Destructive = false, OpenWorld = false)]
     [Description("For a git session: the work since its base commit: branch, commits, uncommitted changes, a diff stat and the diff of the whole workspace " +

@@ -58,14 +58,36 @@ public sealed class GitBundleTests(EngineFixture fixture)
             var again = await engine.GitWork.CommitAsync(session.Id, Owners.Alice, "Nothing", CancellationToken.None);
             Assert.Equal(committed.HeadCommit, again.HeadCommit);
 
+            // A newer base comes as a bundle too: one that conflicts changes nothing, one that does not moves the work onto it.
+            var oldBase = local.Head;
+            File.WriteAllText(Path.Combine(local.Directory, "app.py"), "def add(a, b):\n    return b + a\n\ndef sub(a, b):\n    return b - a\n");
+            local.Git("-c", "user.name=Dev", "-c", "user.email=dev@example.invalid", "commit", "--quiet", "-am", "Conflicting change");
+            await UploadBundleAsync(engine, session.Id, local, "main", oldBase);
+            var conflict = await Assert.ThrowsAsync<SandboxException>(() => engine.GitWork.UpdateBaseAsync(session.Id, Owners.Alice, "base.bundle", "main", CancellationToken.None));
+            Assert.Equal(SandboxErrorCodes.GitConflict, conflict.Code);
+            Assert.Contains("app.py", conflict.Message, StringComparison.Ordinal);
+            Assert.Equal(committed.HeadCommit + "\n", (await BashAsync(engine, session.Id, "git rev-parse HEAD; git status --porcelain; ls base.bundle 2>/dev/null || true")).Stdout);
+            local.Git("reset", "--quiet", "--hard", oldBase);
+            File.WriteAllText(Path.Combine(local.Directory, "README.md"), "app\n");
+            local.Git("add", "README.md");
+            local.Git("-c", "user.name=Dev", "-c", "user.email=dev@example.invalid", "commit", "--quiet", "-m", "Add README");
+            await UploadBundleAsync(engine, session.Id, local, "main", oldBase);
+            var updated = await engine.GitWork.UpdateBaseAsync(session.Id, Owners.Alice, "base.bundle", "main", CancellationToken.None);
+            Assert.Equal(local.Head, updated.Git!.BaseCommit);
+            var rebased = await engine.GitWork.ReviewAsync(session.Id, Owners.Alice, 0, CancellationToken.None);
+            Assert.Equal("Add sub", Assert.Single(rebased.Commits).Subject);
+            Assert.Equal("fix-login\nREADME.md\napp.py\nnotes.txt\n", (await BashAsync(engine, session.Id, "git symbolic-ref --short HEAD && ls")).Stdout);
+            committed = await engine.GitWork.CommitAsync(session.Id, Owners.Alice, "Nothing", CancellationToken.None);
+
             // The server has no remote for it: the work leaves as a bundle that this machine fetches.
             var push = await Assert.ThrowsAsync<SandboxException>(() => engine.Git.PushAsync(session.Id, Owners.Alice, "fix-login", false, null, CancellationToken.None));
             Assert.Equal(SandboxErrorCodes.InvalidArgument, push.Code);
             var export = await engine.Git.ExportAsync(session.Id, Owners.Alice, "bundle", null, CancellationToken.None);
             var file = await engine.Files.DownloadAsync(session.Id, Owners.Alice, export.Path, CancellationToken.None);
-            var back = Path.Combine(local.Directory, "back.bundle");
+            var back = Path.Combine(Path.GetTempPath(), $"back-{Guid.NewGuid():N}.bundle");
             await File.WriteAllBytesAsync(back, file.Content);
             local.Git("fetch", "--quiet", back, "fix-login:refs/heads/fix-login");
+            File.Delete(back);
             Assert.Equal(committed.HeadCommit, local.Git("rev-parse", "fix-login").Trim());
             Assert.Equal("Add sub", local.Git("log", "-1", "--format=%s", "fix-login").Trim());
         }
@@ -76,6 +98,14 @@ public sealed class GitBundleTests(EngineFixture fixture)
         // Closed, its name is free again.
         var next = await engine.Sessions.CreateAsync(new SessionSpec { Name = "fix-login" }, Owners.Alice, CancellationToken.None);
         await engine.Sessions.CloseAsync(next.Id, Owners.Alice, CancellationToken.None);
+    }
+
+    private static async Task UploadBundleAsync(SandboxEngine engine, string sessionId, LocalRepository local, string branch, string exclude)
+    {
+        var path = Path.Combine(local.Directory, "base.bundle");
+        local.Git("bundle", "create", "--quiet", path, branch, "^" + exclude);
+        await using var bundle = File.OpenRead(path);
+        await engine.Files.UploadAsync(sessionId, Owners.Alice, "base.bundle", bundle, CancellationToken.None);
     }
 
     private static async Task<ExecutionResult> BashAsync(SandboxEngine engine, string sessionId, string code)
