@@ -19,7 +19,7 @@ public static class CliApp
     public static readonly Option<bool> Json = new("--json") { Description = "Print the result as JSON (for scripts)", Recursive = true };
 
     /// <summary>Commands that take a task first; <c>sandbox t1 attach</c> is read as <c>sandbox attach t1</c>.</summary>
-    public static readonly string[] TaskVerbs = ["attach", "shell", "logs", "review", "commit", "push", "commit-push", "check", "update", "preview", "stop", "purge", "info"];
+    public static readonly string[] TaskVerbs = ["attach", "shell", "logs", "review", "commit", "push", "commit-push", "check", "update", "preview", "restart", "stop", "purge", "info"];
 
     /// <summary>Builds the command tree.</summary>
     public static RootCommand Build()
@@ -33,7 +33,7 @@ public static class CliApp
         {
             SpawnCommand.Build(), RunCommand.Build(), ListCommand.Build(), AttachCommands.Attach(), AttachCommands.Shell(), AttachCommands.Logs(),
             GitCommands.Review(), GitCommands.Commit(), GitCommands.Push(), GitCommands.CommitPush(), GitCommands.Check(), GitCommands.Update(),
-            TaskCommands.Info(), TaskCommands.Preview(), TaskCommands.Stop(), TaskCommands.Purge(), ConfigCommand.Build(),
+            TaskCommands.Info(), TaskCommands.Preview(), TaskCommands.Restart(), TaskCommands.Stop(), TaskCommands.Purge(), ConfigCommand.Build(),
         })
         {
             root.Subcommands.Add(command);

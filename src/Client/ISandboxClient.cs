@@ -48,6 +48,10 @@ public interface ISandboxClient : IAsyncDisposable
     /// <summary>Deletes a snapshot.</summary>
     Task DeleteSnapshotAsync(string snapshotId, CancellationToken cancellationToken = default);
 
+    /// <summary>Recreates a session on its image as it is now, keeping its workspace (agents' conversations included),
+    /// name, repository, limits and network; returns the new session (the old one is closed).</summary>
+    Task<SessionDto> RestartSessionAsync(string sessionId, CancellationToken cancellationToken = default);
+
     /// <summary>New sessions with a copy of a session's workspace (fresh interpreters).</summary>
     Task<IReadOnlyList<SessionDto>> ForkSessionAsync(string sessionId, int count = 1, CancellationToken cancellationToken = default);
 
@@ -57,6 +61,14 @@ public interface ISandboxClient : IAsyncDisposable
 
     /// <summary>Pushes a git session's current commit to a branch of its repository with the operator's credentials.</summary>
     Task<GitPushDto> PushChangesAsync(string sessionId, PushChangesRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Unpacks an archive (zip, tar, tar.gz) into a workspace directory (<c>""</c>: the workspace), safely: a
+    /// hostile or too large archive is refused and nothing is written.</summary>
+    Task<ArchiveExtractionDto> UploadArchiveAsync(string sessionId, string directory, Stream archive, CancellationToken cancellationToken = default);
+
+    /// <summary>Writes a workspace directory (<c>""</c>: all of it, without the session's <c>.sandbox</c> folder) as a
+    /// <c>zip</c> or <c>tar.gz</c> to <paramref name="destination"/>.</summary>
+    Task DownloadArchiveAsync(string sessionId, string directory, string format, Stream destination, CancellationToken cancellationToken = default);
 
     /// <summary>Makes a git bundle already in the workspace (uploaded first) the session's repository, so a repository
     /// the server cannot reach can be worked on; pushes then go from the caller's machine.</summary>

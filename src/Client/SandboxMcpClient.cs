@@ -210,7 +210,7 @@ public sealed class SandboxMcpClient : ISandboxClient
         return await _tools.CallAsync<TerminalDto>("open_terminal", new()
         {
             ["session_id"] = sessionId, ["agent"] = request.Agent, ["model"] = request.Model, ["prompt"] = request.Prompt,
-            ["timeout_seconds"] = request.TimeoutSeconds, ["cols"] = request.Cols, ["rows"] = request.Rows, ["git_policy"] = request.GitPolicy,
+            ["timeout_seconds"] = request.TimeoutSeconds, ["cols"] = request.Cols, ["rows"] = request.Rows, ["git_policy"] = request.GitPolicy, ["continue"] = request.Continue,
         }, "terminal", cancellationToken).ConfigureAwait(false);
     }
 
@@ -277,6 +277,18 @@ public sealed class SandboxMcpClient : ISandboxClient
             ["session_id"] = sessionId, ["remote_branch"] = request.RemoteBranch, ["force"] = request.Force, ["commit_message"] = request.CommitMessage,
         }, "push", cancellationToken).ConfigureAwait(false);
     }
+
+    /// <inheritdoc />
+    public Task<ArchiveExtractionDto> UploadArchiveAsync(string sessionId, string directory, Stream archive, CancellationToken cancellationToken = default) =>
+        McpArchives.UploadAsync(_tools, sessionId, directory, archive, cancellationToken);
+
+    /// <inheritdoc />
+    public Task DownloadArchiveAsync(string sessionId, string directory, string format, Stream destination, CancellationToken cancellationToken = default) =>
+        McpArchives.DownloadAsync(_tools, sessionId, directory, format, destination, cancellationToken);
+
+    /// <inheritdoc />
+    public Task<SessionDto> RestartSessionAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<SessionDto>("restart_session", new() { ["session_id"] = sessionId }, "session", cancellationToken);
 
     /// <inheritdoc />
     public Task<SessionDto> ImportGitBundleAsync(string sessionId, ImportGitBundleRequest request, CancellationToken cancellationToken = default) =>

@@ -184,6 +184,39 @@ public sealed class SandboxRestClient : ISandboxClient
         _api.PostAsync<GitPushDto>($"api/sessions/{Escape(sessionId)}/git/push", request, cancellationToken);
 
     /// <inheritdoc />
+    public async Task<ArchiveExtractionDto> UploadArchiveAsync(string sessionId, string directory, Stream archive, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(archive);
+        // The server needs the length first: a stream that cannot tell it is buffered in a temporary file.
+        await using var buffered = archive.CanSeek ? null : new FileStream(Path.GetTempFileName(), FileMode.Open, FileAccess.ReadWrite, FileShare.None, 81920, FileOptions.DeleteOnClose);
+        if (buffered is not null)
+        {
+            await archive.CopyToAsync(buffered, cancellationToken).ConfigureAwait(false);
+            buffered.Position = 0;
+        }
+        using var body = new StreamContent(buffered ?? archive);
+        body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        var url = $"api/sessions/{Escape(sessionId)}/archive" + (string.IsNullOrEmpty(directory) ? "" : "/" + EscapePath(directory));
+        using var r = await _http.PutAsync(url, body, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync<ArchiveExtractionDto>(r, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task DownloadArchiveAsync(string sessionId, string directory, string format, Stream destination, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        var kind = format is "tar.gz" or "tgz" ? "tar.gz" : format == "zip" ? "zip" : throw new ArgumentException("format is 'zip' or 'tar.gz'.", nameof(format));
+        using var r = await _http.GetAsync($"api/sessions/{Escape(sessionId)}/editable.{kind}?path={Uri.EscapeDataString(directory ?? "")}", HttpCompletionOption.ResponseHeadersRead, cancellationToken)
+            .ConfigureAwait(false);
+        await EnsureSuccessAsync(r, cancellationToken).ConfigureAwait(false);
+        await r.Content.CopyToAsync(destination, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public Task<SessionDto> RestartSessionAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        _api.PostAsync<SessionDto>($"api/sessions/{Escape(sessionId)}/restart", null, cancellationToken);
+
+    /// <inheritdoc />
     public Task<SessionDto> ImportGitBundleAsync(string sessionId, ImportGitBundleRequest request, CancellationToken cancellationToken = default) =>
         _api.PostAsync<SessionDto>($"api/sessions/{Escape(sessionId)}/git/import", request, cancellationToken);
 

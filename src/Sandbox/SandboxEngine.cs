@@ -22,6 +22,7 @@ public sealed class SandboxEngine(
     Snapshots.SnapshotService snapshots,
     Links.LinkService links,
     WorkspaceFileService files,
+    WorkspaceArchives archives,
     PackageCatalog packages,
     AgentRunService agents,
     InteractiveAgentService interactiveAgents,
@@ -60,6 +61,9 @@ public sealed class SandboxEngine(
 
     /// <summary>A session's workspace files.</summary>
     public WorkspaceFileService Files => files;
+
+    /// <summary>Whole directories in (an archive, unpacked safely) and out (zip, tar.gz).</summary>
+    public WorkspaceArchives Archives => archives;
 
     /// <summary>What an image has installed.</summary>
     public PackageCatalog Packages => packages;

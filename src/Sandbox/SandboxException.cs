@@ -83,6 +83,13 @@ public static class SandboxErrorCodes
     /// <summary>The session's workspace is not a git clone made by <c>create_session(git=…)</c>.</summary>
     public const string NotAGitSession = "not_a_git_session";
 
+    /// <summary>An uploaded archive is not a zip, tar or compressed tar, or is corrupt; nothing was written.</summary>
+    public const string InvalidArchive = "invalid_archive";
+
+    /// <summary>An uploaded archive has an entry that would land outside its target (an absolute name, '..', a link
+    /// pointing out) or is a special file; nothing was written.</summary>
+    public const string UnsafeArchive = "unsafe_archive";
+
     /// <summary>A rebase met conflicts; nothing was changed.</summary>
     public const string GitConflict = "git_conflict";
 

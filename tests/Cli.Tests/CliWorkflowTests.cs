@@ -53,7 +53,9 @@ public sealed class CliWorkflowTests(CliFixture fixture) : IClassFixture<CliFixt
         while (true)
         {
             review = (await Sandbox("t1", "review")).Stdout;
-            if (review.Contains("feature.txt", StringComparison.Ordinal) || DateTime.UtcNow > deadline)
+            // The agent writes while we look: wait for a review that has seen the file everywhere (status and diff).
+            if (review.Contains("1 uncommitted change", StringComparison.Ordinal) && review.Contains("+written by the agent", StringComparison.Ordinal)
+                || DateTime.UtcNow > deadline)
             {
                 break;
             }
@@ -96,6 +98,24 @@ public sealed class CliWorkflowTests(CliFixture fixture) : IClassFixture<CliFixt
             Assert.True(attach.Stdout.TrimEnd().EndsWith("EXIT 0", StringComparison.Ordinal), attach.ToString());
             Assert.Contains("detached from terminal", attach.Stdout, StringComparison.Ordinal);
         }
+        // A restart makes a new session with the same name, files, branch and the agent's conversation, which the agent
+        // resumes: the earlier exchange is on its screen again. The agent's home never shows as a change.
+        var restart = await Sandbox("t1", "restart", "--json");
+        Assert.True(restart.ExitCode == 0, restart.ToString());
+        var restarted = JsonDocument.Parse(restart.Stdout).RootElement;
+        Assert.NotEqual(sessionId, restarted.GetProperty("session_id").GetString());
+        Assert.Equal("claude-code", restarted.GetProperty("agent").GetString());
+        using (var http = fixture.CreateHttpClient())
+        {
+            Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync($"api/sessions/{sessionId}")).StatusCode);
+        }
+        sessionId = restarted.GetProperty("session_id").GetString()!;
+        var reviewed = JsonDocument.Parse((await Sandbox("t1", "review", "--json")).Stdout).RootElement.GetProperty("review");
+        Assert.Equal("t1", reviewed.GetProperty("branch").GetString());
+        Assert.Empty(reviewed.GetProperty("uncommitted").EnumerateArray());
+        var resumed = await Run("python3", [Path.Combine(AppContext.BaseDirectory, "pty_drive.py"), "CLIDONE8812", "--", fixture.Tool, "t1", "attach"]);
+        Assert.True(resumed.Stdout.TrimEnd().EndsWith("EXIT 0", StringComparison.Ordinal), resumed.ToString());
+
         var list = await Sandbox("list", "--status", "--json");
         var row = Assert.Single(JsonDocument.Parse(list.Stdout).RootElement.EnumerateArray(), r => r.GetProperty("task").GetString() == "t1");
         Assert.Equal("claude-code", row.GetProperty("running").GetString());
@@ -103,8 +123,8 @@ public sealed class CliWorkflowTests(CliFixture fixture) : IClassFixture<CliFixt
         Assert.Equal(0, (await Sandbox("purge", "t1")).ExitCode);
         Assert.DoesNotContain(JsonDocument.Parse((await Sandbox("list", "--all", "--json")).Stdout).RootElement.EnumerateArray(),
             r => r.GetProperty("session_id").GetString() == sessionId);
-        using var http = fixture.CreateHttpClient();
-        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync($"api/sessions/{sessionId}")).StatusCode);
+        using var client = fixture.CreateHttpClient();
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"api/sessions/{sessionId}")).StatusCode);
         Assert.NotEqual(0, Process(Repo, "git", "rev-parse", "--verify", "--quiet", "refs/sandbox/t1").ExitCode);
     }
 

@@ -64,6 +64,28 @@ internal static class TaskCommands
         return command;
     }
 
+    public static Command Restart()
+    {
+        var noAgent = new Option<bool>("--no-agent") { Description = "Do not start the agent again" };
+        var command = new Command("restart", "Recreate the task's session on its image as it is now, keeping its files, branch and the agent's conversation; the agent that ran resumes it") { TaskArg, noAgent };
+        CliApp.Handle(command, async (parse, context, ct) =>
+        {
+            var old = await context.FindTaskAsync(parse.GetValue(TaskArg)!, ct).ConfigureAwait(false);
+            var agents = (await context.Client.ListTerminalsAsync(old.Id, ct).ConfigureAwait(false)).Where(t => t.Running && t.Kind != "shell").Select(t => t.Kind).Distinct().ToList();
+            var session = await context.Client.RestartSessionAsync(old.Id, ct).ConfigureAwait(false);
+            TerminalDto? terminal = null;
+            if (!parse.GetValue(noAgent) && agents.Count > 0)
+            {
+                terminal = await context.Client.OpenTerminalAsync(session.Id, new OpenTerminalRequest { Agent = agents[0], Continue = true, Cols = Terminal.Columns(), Rows = Terminal.Rows() }, ct).ConfigureAwait(false);
+            }
+            context.Output.Result(new { task = session.Name, session_id = session.Id, previous_session_id = old.Id, image = session.Image, terminal_id = terminal?.TerminalId, agent = terminal?.Kind }, () =>
+                context.Output.Console.MarkupLine($"Task {Markup.Escape(session.Name ?? "")} restarted: session {session.Id} on {Markup.Escape(session.Image)}"
+                    + (terminal is null ? "." : $"; {Markup.Escape(terminal.Kind)} resumes its conversation in terminal {terminal.TerminalId} ('sandbox {Markup.Escape(session.Name ?? "")} attach').")));
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
     public static Command Stop()
     {
         var task = new Argument<string?>("task") { Description = "The task's name", Arity = ArgumentArity.ZeroOrOne };

@@ -133,6 +133,9 @@ public sealed record SessionDto
     public string? Node { get; init; }
 }
 
+/// <summary>What an uploaded archive became: the directory it was unpacked into (empty: the workspace) and what it held.</summary>
+public sealed record ArchiveExtractionDto(string Path, int Files, int Directories, int Links, long Bytes);
+
 /// <summary>A workspace entry.</summary>
 public sealed record FileEntryDto(string Name, string Path, string Kind, long Size, DateTimeOffset ModifiedAt);
 
@@ -231,4 +234,7 @@ public sealed record OpenTerminalRequest
     public double? TimeoutSeconds { get; init; }
     /// <summary>What the agent may do with git: <c>full</c> or <c>read_only</c>; null for the server's default.</summary>
     public string? GitPolicy { get; init; }
+    /// <summary>With <see cref="Agent"/>: resume the agent's newest conversation kept in the session (Claude Code's
+    /// <c>--continue</c>, Codex's <c>resume --last</c>), for example after a restart, instead of starting a new one.</summary>
+    public bool Continue { get; init; }
 }

@@ -11,9 +11,10 @@ namespace Sandbox.Agents;
 /// </summary>
 public sealed class AgentModelAccess(IAgentNetwork network, IOptions<AgentOptions> agents, IOptions<SandboxOptions> sandbox, ILogger<AgentModelAccess> logger)
 {
-    /// <summary>The agents' home in the sandbox (their settings and conversations): it lives as long as the session's
-    /// container, so a server restart and a pause keep it.</summary>
-    internal const string AgentHome = "/tmp/.agent-home";
+    /// <summary>The agents' home (their settings and conversations), in the session's workspace volume under
+    /// <c>.sandbox/</c>, which git, review diffs and archives leave out: a server restart, a pause, a snapshot, a fork and
+    /// a restart of the session keep it.</summary>
+    internal const string AgentHome = "/workspace/.sandbox/home";
 
     /// <summary>What the agent holds instead of a key: the model proxy adds the real one to each request.</summary>
     internal const string PlaceholderKey = "sk-sandbox-proxy-holds-the-real-key";

@@ -14,6 +14,9 @@ public sealed partial class AgentRequestValidator(IOptions<AgentOptions> options
 {
     private readonly AgentOptions _options = options.Value;
 
+    /// <summary>Whether an interactive start resumes the newest conversation in the agent's home.</summary>
+    internal static bool ContinuesLatest(AgentRunRequest request) => request.Continue == AgentRunRequest.LatestRun;
+
     /// <summary>Checks a request; an <paramref name="interactive"/> one (the agent's own interface in a terminal) may
     /// have no prompt, and its time limit is <see cref="AgentOptions.InteractiveTimeout"/>.</summary>
     internal ValidatedAgentRequest Validate(AgentRunRequest request, IReadOnlyDictionary<string, IAgentRunner> agents, bool interactive = false)
@@ -22,6 +25,10 @@ public sealed partial class AgentRequestValidator(IOptions<AgentOptions> options
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument,
                 $"Unknown agent '{SafeText.Shorten(request.Agent)}'. Use one of: {string.Join(", ", agents.Keys.Order(StringComparer.Ordinal))}.");
+        }
+        if (interactive && request.Continue is not (null or AgentRunRequest.LatestRun))
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "An interactive agent continues its newest conversation (continue: latest) or starts a new one.");
         }
         if (string.IsNullOrWhiteSpace(request.Prompt) && !interactive)
         {

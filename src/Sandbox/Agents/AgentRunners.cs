@@ -100,6 +100,11 @@ public sealed partial class ClaudeCodeAgent : IAgentRunner
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, "max_turns applies to headless runs (run_agent); an interactive agent runs until it is closed or its time is up.");
         }
         var argv = new List<string> { "claude", "--dangerously-skip-permissions" };
+        if (AgentRequestValidator.ContinuesLatest(request))
+        {
+            // The newest conversation kept in the agent's home (which lives in the workspace: a restart keeps it).
+            argv.Add("--continue");
+        }
         AddOptions(argv, request, context);
         if (!string.IsNullOrEmpty(request.Prompt))
         {

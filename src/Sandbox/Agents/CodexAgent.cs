@@ -52,7 +52,8 @@ public sealed class CodexAgent : IAgentRunner
     /// here); <see cref="AgentRunRequest.Prompt"/>, when given, is its first message.</remarks>
     public AgentLaunch BuildInteractive(AgentRunRequest request, AgentContext context)
     {
-        var argv = new List<string> { "codex" };
+        // "resume --last": the newest conversation kept in the agent's home (which lives in the workspace: a restart keeps it).
+        List<string> argv = AgentRequestValidator.ContinuesLatest(request) ? ["codex", "resume", "--last", "--include-non-interactive"] : ["codex"];
         Check(request, context, argv);
         var prompt = Prompt(request);
         if (!string.IsNullOrEmpty(prompt))

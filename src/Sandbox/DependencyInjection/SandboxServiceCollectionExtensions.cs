@@ -70,6 +70,7 @@ public static class SandboxServiceCollectionExtensions
         services.TryAddSingleton<ProcessService>();
         services.TryAddSingleton<WorkspaceFileService>();
         services.TryAddSingleton<WorkspaceStreams>();
+        services.TryAddSingleton<WorkspaceArchives>();
         services.TryAddSingleton<LinkService>();
         services.TryAddSingleton<SnapshotService>();
         services.TryAddSingleton<PortService>();

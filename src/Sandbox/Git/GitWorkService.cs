@@ -80,7 +80,7 @@ public sealed partial class GitWorkService(SessionRegistry registry, SessionJour
                 }
                 await _commands.RunAsync(session, ["git", "config", "user.name", _git.AuthorName], ct).ConfigureAwait(false);
                 await _commands.RunAsync(session, ["git", "config", "user.email", _git.AuthorEmail], ct).ConfigureAwait(false);
-                await _commands.RunAsync(session, ["sh", "-c", "printf '\\n# kept outputs of the sandbox executions\\n/.outputs/\\n' >> .git/info/exclude"], ct).ConfigureAwait(false);
+                await _commands.RunAsync(session, ["sh", "-c", "printf '\\n# kept outputs of the sandbox executions, and the session folder (agent homes)\\n/.outputs/\\n/.sandbox/\\n' >> .git/info/exclude"], ct).ConfigureAwait(false);
                 var head = (await _commands.RunAsync(session, ["git", "rev-parse", "HEAD"], ct).ConfigureAwait(false)).Trim();
                 session.Git = new GitWorkspace(origin ?? "bundle", checkout, null, head, branch ?? checkout, Shallow: false) { Imported = true };
             }

@@ -86,7 +86,7 @@ if req["op"] == "clone":
     git("config", "user.name", req.get("name") or "Sandbox Agent", cwd=dest)
     git("config", "user.email", req.get("email") or "agent@sandbox.invalid", cwd=dest)
     with open(os.path.join(dest, ".git", "info", "exclude"), "a") as f:
-        f.write("\n# kept outputs of the sandbox's executions\n/.outputs/\n")
+        f.write("\n# kept outputs of the sandbox's executions, and the session's own folder (agent homes)\n/.outputs/\n/.sandbox/\n")
     head = git("rev-parse", "HEAD", cwd=dest).stdout.strip()
     branch = git("symbolic-ref", "--quiet", "--short", "HEAD", cwd=dest, check=False).stdout.strip() or None
     count = git("rev-list", "--count", "HEAD", cwd=dest).stdout.strip()

@@ -21,6 +21,7 @@ namespace Sandbox.Runner;
 [JsonDerivedType(typeof(ListRequest), "list")]
 [JsonDerivedType(typeof(DeleteRequest), "delete")]
 [JsonDerivedType(typeof(HashRequest), "hash")]
+[JsonDerivedType(typeof(ExtractRequest), "extract")]
 [JsonDerivedType(typeof(RenameRequest), "rename")]
 [JsonDerivedType(typeof(SpaceRequest), "space")]
 [JsonDerivedType(typeof(SnapshotRequest), "snapshot")]
@@ -94,6 +95,10 @@ internal sealed record DeleteRequest(string Path) : RunnerRequest;
 
 /// <summary>A file's SHA-256 and size. Answer: <c>hash</c> or <c>error</c>.</summary>
 internal sealed record HashRequest(string Path) : RunnerRequest;
+
+/// <summary>Unpacks an archive file of the workspace into a workspace directory, as the sandbox user, checked and
+/// staged so a refused archive writes nothing; the archive file is removed. Answer: <c>extracted</c> or <c>error</c>.</summary>
+internal sealed record ExtractRequest(string Archive, string Dest, int MaxEntries, long MaxBytes) : RunnerRequest;
 
 /// <summary>Moves a file into place (an upload's last step). Answer: <c>renamed</c> or <c>error</c>.</summary>
 internal sealed record RenameRequest(string Path, string To) : RunnerRequest;

@@ -60,15 +60,7 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
         var made = new List<SessionInfo>();
         try
         {
-            var l = source.Limits;
-            var network = source.Network;
-            var spec = new SessionSpec
-            {
-                Image = ImageName(source.Image), Isolation = source.Isolation, IdleTimeout = source.IdleTimeout,
-                Limits = new LimitsRequest { MemoryMb = l.MemoryMb, Cpus = l.Cpus, Pids = l.Pids, NoFile = l.NoFile, FileSizeMb = l.FileSizeMb, WorkspaceMb = l.WorkspaceMb, TmpMb = l.TmpMb },
-                Network = network is null ? null : new Egress.NetworkRequest { Allow = network.Allow, Secrets = network.Secrets },
-                Context = source.Context.Count == 0 ? null : source.Context,
-            };
+            var spec = SpecOf(source);
             for (var i = 0; i < count; i++)
             {
                 // A fork of a git session is one too: its repository came along with the files.
@@ -91,12 +83,56 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
         }
     }
 
+    /// <summary>Recreates a session: a new container on the image its name stands for now (a rebuilt image is taken),
+    /// with the same limits, tier, network list, context, name and repository, and a copy of its workspace (files, the
+    /// agents' home with their conversations, the repository); then the old one is closed. What ran in it (the
+    /// interpreter's state, processes, terminals) does not come along. Refused while the session is busy.</summary>
+    public async Task<SessionInfo> RestartAsync(string sessionId, string owner, CancellationToken ct)
+    {
+        var source = _registry.Get(sessionId, owner);
+        source.EnsureUsable();
+        _registry.Lock(source, $"Session {source.Id} is running an execution or agent run; restart it when it is idle.");
+        try
+        {
+            var archive = await _snapshots.SaveTemporaryAsync(source, ct).ConfigureAwait(false);
+            try
+            {
+                var made = await CreateCoreAsync(SpecOf(source) with { Name = source.Name }, owner, (container, token) => _snapshots.RestoreFileAsync(archive, container, token),
+                    "restart of " + source.Id, ct, source.Git, replacing: source).ConfigureAwait(false);
+                await closer.CloseAsync(source, "restarted as " + made.Id, CancellationToken.None).ConfigureAwait(false);
+                return made;
+            }
+            finally
+            {
+                File.Delete(archive);
+            }
+        }
+        finally
+        {
+            source.Gate.Release();
+        }
+    }
+
+    /// <summary>What a fork or a restart of <paramref name="source"/> is created with (not its name).</summary>
+    private SessionSpec SpecOf(Session source)
+    {
+        var l = source.Limits;
+        var network = source.Network;
+        return new SessionSpec
+        {
+            Image = ImageName(source.Image), Isolation = source.Isolation, IdleTimeout = source.IdleTimeout,
+            Limits = new LimitsRequest { MemoryMb = l.MemoryMb, Cpus = l.Cpus, Pids = l.Pids, NoFile = l.NoFile, FileSizeMb = l.FileSizeMb, WorkspaceMb = l.WorkspaceMb, TmpMb = l.TmpMb },
+            Network = network is null ? null : new Egress.NetworkRequest { Allow = network.Allow, Secrets = network.Secrets },
+            Context = source.Context.Count == 0 ? null : source.Context,
+        };
+    }
+
     /// <summary>The short image name of an image reference (sessions record the reference).</summary>
     private string? ImageName(string image) =>
         _options.Images.FirstOrDefault(kv => kv.Value == image || kv.Key == image).Key ?? image;
 
     private async Task<SessionInfo> CreateCoreAsync(SessionSpec spec, string owner, Func<string, CancellationToken, Task>? restore, string? origin, CancellationToken ct,
-        Git.GitWorkspace? inheritedGit = null)
+        Git.GitWorkspace? inheritedGit = null, Session? replacing = null)
     {
         var (image, _) = _launcher.ResolveImage(spec.Image);
         var limits = (spec.Limits ?? new LimitsRequest()).Resolve(_options.DefaultLimits, _options.MaxLimits);
@@ -122,7 +158,7 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
         var context = _setup.ResolveContext(spec.Context);
         var setup = _setup.Commands(image, spec.Setup);
         var (tier, runtime) = await _isolation.ResolveAsync(spec.Isolation, image, ct).ConfigureAwait(false);
-        using var named = spec.Name is null ? null : _registry.ReserveName(owner, spec.Name);
+        using var named = spec.Name is null ? null : _registry.ReserveName(owner, spec.Name, replacing);
         _registry.Reserve();
         var released = false;
         var now = _time.GetUtcNow();

@@ -100,12 +100,12 @@ public sealed partial class SessionRegistry : IAsyncDisposable
 
     /// <summary>Holds <paramref name="name"/> for a session of <paramref name="owner"/> being created, until the result
     /// is disposed (by then the session is in the registry, or the create failed). Throws <c>name_taken</c> when an open
-    /// session of the owner, or another create, has the name.</summary>
-    internal IDisposable ReserveName(string owner, string name)
+    /// session of the owner (other than <paramref name="replacing"/>, which a restart closes next), or another create, has the name.</summary>
+    internal IDisposable ReserveName(string owner, string name, Session? replacing = null)
     {
         lock (_namesBeingCreated)
         {
-            var holder = _sessions.Values.FirstOrDefault(s => s.Owner == owner && s.Name == name && s.Status != SessionStatus.Closed);
+            var holder = _sessions.Values.FirstOrDefault(s => s.Owner == owner && s.Name == name && s.Status != SessionStatus.Closed && s != replacing);
             if (holder is not null || !_namesBeingCreated.Add((owner, name)))
             {
                 throw new SandboxException(SandboxErrorCodes.NameTaken, holder is null

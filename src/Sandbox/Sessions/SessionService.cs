@@ -29,6 +29,9 @@ public sealed partial class SessionService(SessionRegistry registry, SessionCrea
     public Task<IReadOnlyList<SessionInfo>> ForkAsync(string sessionId, string owner, int count, CancellationToken ct) =>
         creator.ForkAsync(sessionId, owner, count, ct);
 
+    /// <inheritdoc cref="SessionCreator.RestartAsync"/>
+    public Task<SessionInfo> RestartAsync(string sessionId, string owner, CancellationToken ct) => creator.RestartAsync(sessionId, owner, ct);
+
     /// <summary>The caller's session.</summary>
     public SessionInfo Get(string sessionId, string owner) => registry.Get(sessionId, owner).ToInfo();
 

@@ -16,6 +16,7 @@ public static class SandboxApi
         ExecutionEndpoints.Map(api);
         ProcessEndpoints.Map(api);
         FileEndpoints.Map(api);
+        ArchiveEndpoints.Map(api);
         LinkEndpoints.Map(api);
         SnapshotEndpoints.Map(api);
         GitEndpoints.Map(api);

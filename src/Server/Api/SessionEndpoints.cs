@@ -43,6 +43,10 @@ internal static class SessionEndpoints
         api.MapPost("/sessions/{id}/pause", async (string id, SessionService sessions, HttpContext http, CancellationToken ct) =>
             TypedResults.Ok((await sessions.PauseAsync(id, CallerContext.Get(http), ct)).ToDto())).WithName("PauseSession");
 
+        api.MapPost("/sessions/{id}/restart", async (string id, SessionService sessions, HttpContext http, CancellationToken ct) =>
+            TypedResults.Ok((await sessions.RestartAsync(id, CallerContext.Get(http), ct)).ToDto())).WithName("RestartSession")
+            .WithDescription("Recreates the session on its image as it is now, keeping its workspace (the agents' home and conversations with it), name, repository, limits and network; the old session is closed and its running processes and terminals end.");
+
         api.MapPost("/sessions/{id}/resume", async (string id, SessionService sessions, HttpContext http, CancellationToken ct) =>
             TypedResults.Ok((await sessions.ResumeAsync(id, CallerContext.Get(http), ct)).ToDto())).WithName("ResumeSession");
 

@@ -19,7 +19,8 @@ internal static class ContractErrors
             or SandboxErrorCodes.ImageNotFound or SandboxErrorCodes.AgentUnavailable => StatusCodes.Status400BadRequest,
         SandboxErrorCodes.CapacityExceeded => StatusCodes.Status429TooManyRequests,
         SandboxErrorCodes.Timeout => StatusCodes.Status504GatewayTimeout,
-        SandboxErrorCodes.UnsafeCode or SandboxErrorCodes.PackageUnavailable or SandboxErrorCodes.IsolationUnavailable => StatusCodes.Status422UnprocessableEntity,
+        SandboxErrorCodes.UnsafeCode or SandboxErrorCodes.PackageUnavailable or SandboxErrorCodes.IsolationUnavailable
+            or SandboxErrorCodes.InvalidArchive or SandboxErrorCodes.UnsafeArchive => StatusCodes.Status422UnprocessableEntity,
         SandboxErrorCodes.WorkspaceFull => StatusCodes.Status507InsufficientStorage,
         SandboxErrorCodes.FileTooLarge => StatusCodes.Status413PayloadTooLarge,
         SandboxErrorCodes.EngineUnavailable => StatusCodes.Status503ServiceUnavailable,

@@ -37,7 +37,7 @@ internal static partial class ContractMapping
             Prompt = r.Prompt ?? "", Agent = r.Agent ?? ClaudeCodeAgent.AgentName, Model = string.IsNullOrEmpty(r.Model) ? null : r.Model,
             Env = r.Env ?? new Dictionary<string, string>(), ModelEndpoint = string.IsNullOrEmpty(r.ModelEndpoint) ? null : r.ModelEndpoint,
             ApiKey = string.IsNullOrEmpty(r.ApiKey) ? null : r.ApiKey, Timeout = timeout,
-            GitPolicy = ToGitPolicy(r.GitPolicy),
+            GitPolicy = ToGitPolicy(r.GitPolicy), Continue = r.Continue ? AgentRunRequest.LatestRun : null,
         };
     }
 

@@ -59,6 +59,8 @@ internal static partial class ContractMapping
 
     public static FileEntryDto ToDto(this FileEntry f) => new(f.Name, f.Path, f.Kind, f.Size, f.ModifiedAt);
 
+    public static ArchiveExtractionDto ToDto(this ArchiveExtraction a) => new(a.Path, a.Files, a.Directories, a.Links, a.Bytes);
+
     public static HealthDto ToDto(this SandboxHealth h) => new()
     {
         Status = h.Healthy ? "ok" : "degraded",

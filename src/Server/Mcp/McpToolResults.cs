@@ -74,6 +74,7 @@ namespace Microsoft.Extensions.DependencyInjection
             .WithTools<GitTools>()
             .WithResources<WorkspaceResources>()
             .WithTools<FileTools>()
+            .WithTools<ArchiveTools>()
             .WithTools<PackageTools>()
             .WithTools<AgentTools>();
     }

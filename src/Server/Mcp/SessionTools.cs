@@ -102,6 +102,17 @@ public sealed class SessionTools(SessionService service, Sandbox.Cluster.Cluster
         return McpToolResults.Ok(history.Count == 0 ? "No history." : text, new { history });
     });
 
+    /// <summary>restart_session.</summary>
+    [McpServerTool(Name = "restart_session", Title = "Restart a session", Destructive = true, OpenWorld = false)]
+    [Description("Recreates a session on its image as it is now (an operator's rebuilt image is taken), keeping its files, the agents' home and " +
+        "conversations, its name, repository, limits and network. It gets a new session_id; the old one is closed, and what ran in it (Python " +
+        "variables, processes, terminals) does not come along.")]
+    public Task<CallToolResult> RestartSession([Description("The session_id.")] string session_id, CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var s = (await service.RestartAsync(session_id, Owner, cancellationToken)).ToDto();
+        return McpToolResults.Ok($"Session {session_id} restarted as {s.Id}: use session_id \"{s.Id}\" from now on.", new { session_id = s.Id, session = s });
+    });
+
     /// <summary>pause_session.</summary>
     [McpServerTool(Name = "pause_session", Title = "Pause a session", Destructive = false, OpenWorld = false)]
     [Description("Freezes a session so it costs no CPU while idle; variables and files are kept. The next execute_code or file operation resumes " +

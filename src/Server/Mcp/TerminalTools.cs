@@ -24,12 +24,13 @@ public sealed class TerminalTools(TerminalService terminals, InteractiveAgentSer
         [Description("Columns (default 120).")] int? cols = null,
         [Description("Rows (default 36).")] int? rows = null,
         [Description("For an agent: 'read_only' refuses its git changes (commit, branch, push …), 'full' allows them; default: the server's.")] string? git_policy = null,
+        [Description("For an agent: true resumes its newest conversation kept in the session (after restart_session, say) instead of starting a new one.")] bool @continue = false,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
         var (c, r) = (cols ?? 120, rows ?? 36);
         var info = string.IsNullOrEmpty(agent)
             ? await terminals.OpenAsync(session_id, Owner, c, r, cancellationToken)
-            : await agents.StartAsync(session_id, Owner, new OpenTerminalRequest { Agent = agent, Model = model, Prompt = prompt, TimeoutSeconds = timeout_seconds, GitPolicy = git_policy }
+            : await agents.StartAsync(session_id, Owner, new OpenTerminalRequest { Agent = agent, Model = model, Prompt = prompt, TimeoutSeconds = timeout_seconds, GitPolicy = git_policy, Continue = @continue }
                 .ToInteractiveAgent(), c, r, cancellationToken);
         var dto = info.ToDto();
         return McpToolResults.Ok($"Terminal {dto.TerminalId} ({dto.Kind}) runs in session {session_id}" + (dto.EndsAt is { } end ? $" until {end:u}" : "") +

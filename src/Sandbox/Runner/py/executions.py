@@ -75,7 +75,7 @@ class Executions:
                 env.update(extra)
                 home = env.get("HOME", WORKDIR)
                 if home != WORKDIR:
-                    as_user(lambda _r, _p: os.makedirs(home, mode=0o700, exist_ok=True), rid, home)
+                    as_user(lambda _r, _p: prepare_home(home), rid, home)
                 a["argv"] = True
             elif lang == "node":
                 argv = ["node", "-e", req.get("code", "")]

@@ -3,7 +3,7 @@
 # executions, processes and terminals.
 
 
-class Runner(Kernel, Executions, Processes, Terminals, Workspace):
+class Runner(Kernel, Executions, Processes, Terminals, Workspace, Archives):
     def __init__(self):
         self.sel = selectors.DefaultSelector()
         self.kernel = None

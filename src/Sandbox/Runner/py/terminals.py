@@ -152,7 +152,7 @@ def home_files(home, files):
     """Writes a program's set-up files into its home as the sandbox user: names are relative and stay inside the home,
     nothing is followed through a link. A file that is there already is kept, except that a JSON object given for a
     JSON object file is merged into it (the program's own entries stay; the given ones are set)."""
-    os.makedirs(home, mode=0o700, exist_ok=True)
+    prepare_home(home)
     for name, text in files.items():
         parts = name.split("/")
         if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):

@@ -94,7 +94,21 @@ def rename_path(rid, path, to):
 SNAP_TEXT_MAX = 1 << 20      # files up to this size keep their text for the diff
 SNAP_TOTAL_MAX = 32 << 20    # text kept for one snapshot at most
 SNAP_FILES_MAX = 20000
-SNAP_SKIP = {".git", ".outputs"}  # version-control internals and kept execution output: noise in a review diff
+SNAP_SKIP = {".git", ".outputs", ".sandbox"}  # version-control internals, kept execution output, the agents' home: noise in a review diff
+SANDBOX_DIR = WORKDIR + "/.sandbox"  # the session's own files in its workspace (an agent's home): never a change of the user's
+
+
+def prepare_home(home):
+    """Makes a program's home (as the sandbox user). A home kept in the workspace (so snapshots, forks and restarts
+    keep an agent's conversations) tells git to ignore the folder that holds it, in any repository the agent makes."""
+    os.makedirs(home, mode=0o700, exist_ok=True)
+    if home.startswith(SANDBOX_DIR + "/"):
+        ignore = os.path.join(home, ".config", "git", "ignore")
+        if not os.path.lexists(ignore):
+            os.makedirs(os.path.dirname(ignore), mode=0o700, exist_ok=True)
+            fd = os.open(ignore, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write("# the sandbox session's own folder (agent homes): never part of your work\n/.sandbox/\n.sandbox/\n")
 
 
 def read_regular(path, limit):
