@@ -194,7 +194,8 @@ public sealed class SandboxRestClient : ISandboxClient
             await archive.CopyToAsync(buffered, cancellationToken).ConfigureAwait(false);
             buffered.Position = 0;
         }
-        using var body = new StreamContent(buffered ?? archive);
+        // Not disposed: that would close the caller's stream, which stays theirs.
+        var body = new StreamContent(buffered ?? archive);
         body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         var url = $"api/sessions/{Escape(sessionId)}/archive" + (string.IsNullOrEmpty(directory) ? "" : "/" + EscapePath(directory));
         using var r = await _http.PutAsync(url, body, cancellationToken).ConfigureAwait(false);

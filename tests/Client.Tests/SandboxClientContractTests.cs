@@ -204,6 +204,54 @@ public sealed class SandboxClientContractTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task Archives_and_restarts_work_the_same_over_rest_and_mcp()
+    {
+        var (rest, mcp) = await Clients();
+        await using var _r = rest;
+        await using var _m = mcp;
+        using var zip = new MemoryStream();
+        using (var archive = new System.IO.Compression.ZipArchive(zip, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
+        {
+            foreach (var (name, text) in new[] { ("src/a.py", "A = 1\n"), ("b.txt", "b\n") })
+            {
+                using var s = archive.CreateEntry(name).Open();
+                s.Write(System.Text.Encoding.UTF8.GetBytes(text));
+            }
+        }
+        var sessions = new List<SessionDto>();
+        var downloads = new List<string[]>();
+        foreach (var (client, name) in new[] { (rest, "contract-rest"), (mcp, "contract-mcp") })
+        {
+            var session = await client.CreateSessionAsync(new CreateSessionRequest { Name = name });
+            zip.Position = 0;
+            var unpacked = await client.UploadArchiveAsync(session.Id, "proj", zip);
+            Assert.Equal(new ArchiveExtractionDto("proj", 2, 1, 0, 8), unpacked);
+            var slip = await Assert.ThrowsAsync<SandboxClientException>(() => client.UploadArchiveAsync(session.Id, "x", new MemoryStream("not an archive"u8.ToArray())));
+            Assert.Equal("invalid_archive", slip.Code);
+            using var back = new MemoryStream();
+            await client.DownloadArchiveAsync(session.Id, "proj", "zip", back);
+            back.Position = 0;
+            using (var read = new System.IO.Compression.ZipArchive(back))
+            {
+                downloads.Add(read.Entries.Select(e => e.FullName).Order(StringComparer.Ordinal).ToArray());
+            }
+            // A restart keeps the name and the files under a new id; the old id is gone.
+            var restarted = await client.RestartSessionAsync(session.Id);
+            Assert.Equal(name, restarted.Name);
+            Assert.NotEqual(session.Id, restarted.Id);
+            Assert.Equal("A = 1\n", (await client.ExecuteAsync(restarted.Id, new ExecuteRequest { Code = "print(open('proj/src/a.py').read(), end='')" })).Stdout);
+            Assert.Equal("session_not_found", (await Assert.ThrowsAsync<SandboxClientException>(() => client.GetSessionAsync(session.Id))).Code);
+            sessions.Add(restarted);
+        }
+        Assert.Equal(downloads[0], downloads[1]);
+        Assert.Contains("src/a.py", downloads[0]);
+        foreach (var (client, session) in new[] { (rest, sessions[0]), (mcp, sessions[1]) })
+        {
+            await client.CloseSessionAsync(session.Id);
+        }
+    }
+
+    [Fact]
     public async Task Errors_map_to_the_same_exception_and_code()
     {
         var (rest, mcp) = await Clients();

@@ -39,6 +39,11 @@ internal static class ArchiveEndpoints
             http.Response.Headers.ContentDisposition = new System.Net.Mime.ContentDisposition { FileName = name, DispositionType = "attachment" }.ToString();
             return Task.CompletedTask;
         });
+        // The zip writer finishes its entries and central directory with synchronous writes.
+        if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpBodyControlFeature>() is { } body)
+        {
+            body.AllowSynchronousIO = true;
+        }
         await archives.WriteAsync(id, CallerContext.Get(http), path ?? "", format, http.Response.Body, ct);
         return Results.Empty;
     }

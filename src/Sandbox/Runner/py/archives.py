@@ -105,7 +105,9 @@ def unpack_into(staging, opened, members, max_entries, max_bytes):
     files = {}
     written = 0
     counts = {"files": 0, "dirs": 0, "links": 0}
+    dirs = set()
     for parts, typ, size, link, source in members:
+        dirs.update(tuple(parts[:i]) for i in range(1, len(parts)))
         target = os.path.join(staging, *parts)
         parent = os.path.dirname(target)
         os.makedirs(parent, exist_ok=True)
@@ -115,7 +117,7 @@ def unpack_into(staging, opened, members, max_entries, max_bytes):
             if os.path.lexists(target) and not os.path.isdir(target):
                 raise ArchiveRefused("unsafe_archive", "entry %r is both a file and a directory" % "/".join(parts)[:200])
             os.makedirs(target, exist_ok=True)
-            counts["dirs"] += 1
+            dirs.add(tuple(parts))
             continue
         if os.path.lexists(target):
             if os.path.isdir(target) and not os.path.islink(target):
@@ -159,6 +161,7 @@ def unpack_into(staging, opened, members, max_entries, max_bytes):
         files["/".join(parts)] = target
         counts["files"] += 1
     counts["bytes"] = written
+    counts["dirs"] = len(dirs)
     return counts
 
 
