@@ -102,6 +102,12 @@ public static class CliApp
                 output.Error("cancelled", "Cancelled.");
                 return 130;
             }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // A fault of this tool, not of the server: said plainly, without a stack trace on the user's screen.
+                output.Error("internal_error", $"{e.GetType().Name}: {e.Message} (a fault of the sandbox tool itself; please report it)");
+                return ExitCodes.Failed;
+            }
         });
     }
 }

@@ -120,12 +120,37 @@ public sealed class CliWorkflowTests(CliFixture fixture) : IClassFixture<CliFixt
         var row = Assert.Single(JsonDocument.Parse(list.Stdout).RootElement.EnumerateArray(), r => r.GetProperty("task").GetString() == "t1");
         Assert.Equal("claude-code", row.GetProperty("running").GetString());
 
+        // logs prints the agent's screen (escape sequences stripped when piped); preview starts a server and links it;
+        // stop ends what runs and keeps the task.
+        var logs = await Sandbox("t1", "logs", "--tail", "200");
+        Assert.True(logs.ExitCode == 0 && logs.Stdout.Contains("CLIDONE8812", StringComparison.Ordinal) && !logs.Stdout.Contains('\u001b', StringComparison.Ordinal), logs.ToString());
+        var preview = await Sandbox("t1", "preview", "--port", "8000", "--cmd", "python3 -m http.server 8000", "--json");
+        Assert.True(preview.ExitCode == 0, preview.ToString());
+        Assert.StartsWith("http", JsonDocument.Parse(preview.Stdout).RootElement.GetProperty("preview").GetProperty("url").GetString(), StringComparison.Ordinal);
+        Assert.Equal(0, (await Sandbox("stop", "t1")).ExitCode);
+        var info = JsonDocument.Parse((await Sandbox("t1", "info", "--json")).Stdout).RootElement;
+        Assert.DoesNotContain(info.GetProperty("terminals").EnumerateArray(), t => t.GetProperty("running").GetBoolean());
+
         Assert.Equal(0, (await Sandbox("purge", "t1")).ExitCode);
         Assert.DoesNotContain(JsonDocument.Parse((await Sandbox("list", "--all", "--json")).Stdout).RootElement.EnumerateArray(),
             r => r.GetProperty("session_id").GetString() == sessionId);
         using var client = fixture.CreateHttpClient();
         Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"api/sessions/{sessionId}")).StatusCode);
         Assert.NotEqual(0, Process(Repo, "git", "rev-parse", "--verify", "--quiet", "refs/sandbox/t1").ExitCode);
+    }
+
+    [Fact]
+    public async Task A_one_shot_run_outside_a_repository_prints_the_answer_and_the_diff_and_leaves_no_session()
+    {
+        Directory.CreateDirectory(Repo);
+        var before = (await Sandbox("list", "--all", "--json")).Stdout;
+        var run = await Sandbox("run", "--agent", "claude", "Write feature.txt (CLI-RUN-2)");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("succeeded", run.Stdout, StringComparison.Ordinal);
+        Assert.Contains("CLIDONE8812", run.Stdout, StringComparison.Ordinal);
+        Assert.Contains("+written by the agent", run.Stdout, StringComparison.Ordinal);
+        Assert.Contains("Not in a git repository", run.Stderr, StringComparison.Ordinal);
+        Assert.Equal(JsonDocument.Parse(before).RootElement.GetArrayLength(), JsonDocument.Parse((await Sandbox("list", "--all", "--json")).Stdout).RootElement.GetArrayLength());
     }
 
     private sealed record Outcome(int ExitCode, string Stdout, string Stderr)

@@ -51,18 +51,20 @@ internal static partial class AttachCommands
             using var quiet = CancellationTokenSource.CreateLinkedTokenSource(ct);
             await using var stdout = Console.OpenStandardOutput();
             var enumerator = connection.ReadAsync(quiet.Token).GetAsyncEnumerator(quiet.Token);
+            Task<bool>? pending = null;
             try
             {
                 // The replay arrives first; without --follow, a short quiet spell ends it.
                 var follows = parse.GetValue(follow);
                 while (true)
                 {
-                    var next = enumerator.MoveNextAsync().AsTask();
+                    var next = pending = enumerator.MoveNextAsync().AsTask();
                     if (!follows && await Task.WhenAny(next, Task.Delay(TimeSpan.FromMilliseconds(800), ct)).ConfigureAwait(false) != next)
                     {
                         await quiet.CancelAsync().ConfigureAwait(false);
                         break;
                     }
+                    pending = null;
                     if (!await next.ConfigureAwait(false) || enumerator.Current.Output is not { } bytes)
                     {
                         break;
@@ -82,6 +84,17 @@ internal static partial class AttachCommands
             }
             finally
             {
+                // A read still pending ends with the cancellation first: an iterator cannot be disposed mid-step.
+                if (pending is not null)
+                {
+                    try
+                    {
+                        await pending.ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is OperationCanceledException or System.Net.WebSockets.WebSocketException)
+                    {
+                    }
+                }
                 await enumerator.DisposeAsync().ConfigureAwait(false);
             }
             var text = Encoding.UTF8.GetString(screen.ToArray());
