@@ -62,6 +62,9 @@ public interface ISandboxClient : IAsyncDisposable
     /// <summary>Pushes a git session's current commit to a branch of its repository with the operator's credentials.</summary>
     Task<GitPushDto> PushChangesAsync(string sessionId, PushChangesRequest request, CancellationToken cancellationToken = default);
 
+    /// <summary>Every entry below a workspace directory (at most 10,000; <c>.git</c> listed but not entered).</summary>
+    Task<FileTreeDto> ListTreeAsync(string sessionId, string? directory = null, CancellationToken cancellationToken = default);
+
     /// <summary>Unpacks an archive (zip, tar, tar.gz) into a workspace directory (<c>""</c>: the workspace), safely: a
     /// hostile or too large archive is refused and nothing is written.</summary>
     Task<ArchiveExtractionDto> UploadArchiveAsync(string sessionId, string directory, Stream archive, CancellationToken cancellationToken = default);

@@ -279,6 +279,10 @@ public sealed class SandboxMcpClient : ISandboxClient
     }
 
     /// <inheritdoc />
+    public Task<FileTreeDto> ListTreeAsync(string sessionId, string? directory = null, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<FileTreeDto>("list_files", new() { ["session_id"] = sessionId, ["path"] = directory, ["recursive"] = true }, "tree", cancellationToken);
+
+    /// <inheritdoc />
     public Task<ArchiveExtractionDto> UploadArchiveAsync(string sessionId, string directory, Stream archive, CancellationToken cancellationToken = default) =>
         McpArchives.UploadAsync(_tools, sessionId, directory, archive, cancellationToken);
 

@@ -184,6 +184,10 @@ public sealed class SandboxRestClient : ISandboxClient
         _api.PostAsync<GitPushDto>($"api/sessions/{Escape(sessionId)}/git/push", request, cancellationToken);
 
     /// <inheritdoc />
+    public Task<FileTreeDto> ListTreeAsync(string sessionId, string? directory = null, CancellationToken cancellationToken = default) =>
+        _api.GetAsync<FileTreeDto>($"api/sessions/{Escape(sessionId)}/files?dir={Uri.EscapeDataString(directory ?? "")}&recursive=true", cancellationToken);
+
+    /// <inheritdoc />
     public async Task<ArchiveExtractionDto> UploadArchiveAsync(string sessionId, string directory, Stream archive, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(archive);

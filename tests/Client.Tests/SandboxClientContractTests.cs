@@ -226,6 +226,11 @@ public sealed class SandboxClientContractTests(ServerFixture server)
             zip.Position = 0;
             var unpacked = await client.UploadArchiveAsync(session.Id, "proj", zip);
             Assert.Equal(new ArchiveExtractionDto("proj", 2, 1, 0, 8), unpacked);
+            // The whole tree at once: relative paths, the session's own .sandbox folder (the upload went through it) left out.
+            var tree = await client.ListTreeAsync(session.Id);
+            Assert.False(tree.Truncated);
+            Assert.Equal(["proj", "proj/b.txt", "proj/src", "proj/src/a.py"], tree.Entries.Select(e => e.Path).Where(p => !p.StartsWith(".outputs", StringComparison.Ordinal)));
+            Assert.Equal(["b.txt", "src", "src/a.py"], (await client.ListTreeAsync(session.Id, "proj")).Entries.Select(e => e.Path[5..]));
             var slip = await Assert.ThrowsAsync<SandboxClientException>(() => client.UploadArchiveAsync(session.Id, "x", new MemoryStream("not an archive"u8.ToArray())));
             Assert.Equal("invalid_archive", slip.Code);
             using var back = new MemoryStream();

@@ -136,6 +136,11 @@ public sealed record SessionDto
 /// <summary>What an uploaded archive became: the directory it was unpacked into (empty: the workspace) and what it held.</summary>
 public sealed record ArchiveExtractionDto(string Path, int Files, int Directories, int Links, long Bytes);
 
+/// <summary>Every entry below a directory (at most 10,000: <paramref name="Truncated"/> says when there were more).</summary>
+/// <param name="Entries">The entries, paths relative to the workspace, sorted.</param>
+/// <param name="Truncated">Whether entries were left out.</param>
+public sealed record FileTreeDto(IReadOnlyList<FileEntryDto> Entries, bool Truncated);
+
 /// <summary>A workspace entry.</summary>
 public sealed record FileEntryDto(string Name, string Path, string Kind, long Size, DateTimeOffset ModifiedAt);
 

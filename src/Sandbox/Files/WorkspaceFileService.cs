@@ -162,6 +162,32 @@ public sealed class WorkspaceFileService
         return list;
     }
 
+    /// <summary>Every entry below a workspace directory (paths relative to the workspace), at most 10,000 (then
+    /// <c>Truncated</c>); <c>.git</c> is listed but not entered, the session's own <c>.sandbox</c> folder is left out.</summary>
+    public async Task<(IReadOnlyList<FileEntry> Entries, bool Truncated)> TreeAsync(string sessionId, string owner, string? directory, CancellationToken ct)
+    {
+        var session = _registry.Get(sessionId, owner);
+        session.EnsureUsable();
+        var relative = WorkspacePath.Normalize(directory, allowRoot: true);
+        var reply = await RunnerFileOpAsync(session, new ListRequest(relative, Recursive: true), "list", relative, ct).ConfigureAwait(false);
+        var list = new List<FileEntry>();
+        if (reply.TryGetProperty("entries", out var entries) && entries.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var e in entries.EnumerateArray())
+            {
+                if (Str(e, "name") is not { } name || name.Length == 0 || name.StartsWith('/') || name.Split('/').Any(p => p is "" or "." or ".."))
+                {
+                    continue;
+                }
+                var mtime = e.TryGetProperty("mtime", out var m) && m.TryGetDouble(out var mt) ? mt : 0;
+                list.Add(new FileEntry(name.Split('/')[^1], relative.Length == 0 ? name : relative + "/" + name, Str(e, "kind") ?? "file", Long(e, "size"),
+                    DateTimeOffset.FromUnixTimeMilliseconds((long)(mtime * 1000))));
+            }
+        }
+        session.Touch(_time.GetUtcNow());
+        return (list, reply.TryGetProperty("truncated", out var t) && t.ValueKind == JsonValueKind.True);
+    }
+
     /// <summary>Deletes a file or a directory tree in the workspace.</summary>
     public async Task DeleteAsync(string sessionId, string owner, string path, CancellationToken ct)
     {

@@ -88,7 +88,7 @@ internal sealed record ReplayRequest : RunnerRequest;
 internal sealed record EnvRequest(IReadOnlyDictionary<string, string> Set, string? Ca) : RunnerRequest;
 
 /// <summary>A directory's entries (relative to <c>/workspace</c>). Answer: <c>listing</c> or <c>error</c>.</summary>
-internal sealed record ListRequest(string Path) : RunnerRequest;
+internal sealed record ListRequest(string Path, bool? Recursive = null) : RunnerRequest;
 
 /// <summary>Deletes a file or a directory tree. Answer: <c>deleted</c> or <c>error</c>.</summary>
 internal sealed record DeleteRequest(string Path) : RunnerRequest;

@@ -14,9 +14,17 @@ internal static class FileEndpoints
 
     public static void Map(RouteGroupBuilder api)
     {
-        api.MapGet("/sessions/{id}/files", async (string id, [FromQuery] string? dir, WorkspaceFileService files, HttpContext http, CancellationToken ct) =>
-            TypedResults.Ok((await files.ListAsync(id, CallerContext.Get(http), dir, ct)).Select(f => f.ToDto()).ToList()))
-            .WithName("ListFiles").WithTags("files");
+        api.MapGet("/sessions/{id}/files", async (string id, [FromQuery] string? dir, [FromQuery] bool? recursive, WorkspaceFileService files, HttpContext http, CancellationToken ct) =>
+        {
+            if (recursive == true)
+            {
+                var (entries, truncated) = await files.TreeAsync(id, CallerContext.Get(http), dir, ct);
+                return Results.Ok(new FileTreeDto(entries.Select(f => f.ToDto()).ToList(), truncated));
+            }
+            return Results.Ok((await files.ListAsync(id, CallerContext.Get(http), dir, ct)).Select(f => f.ToDto()).ToList());
+        })
+            .WithName("ListFiles").WithTags("files")
+            .WithDescription("A directory's entries; with recursive=true every entry below it as {entries, truncated} (at most 10,000; .git listed but not entered).");
 
         api.MapPut("/sessions/{id}/files/{**path}", async (string id, string path, WorkspaceFileService files, HttpContext http, CancellationToken ct) =>
             TypedResults.Ok((await files.UploadAsync(id, CallerContext.Get(http), path, http.Request.Body, ct)).ToDto()))

@@ -86,12 +86,21 @@ public sealed class FileTools(WorkspaceFileService workspace, Sandbox.Links.Link
 
     /// <summary>list_files.</summary>
     [McpServerTool(Name = "list_files", Title = "List files in a session", ReadOnly = true, OpenWorld = false)]
-    [Description("Lists a directory of the session's /workspace (not recursive): name, kind (file, directory, symlink), size.")]
+    [Description("Lists a directory of the session's /workspace: name, kind (file, directory, symlink), size; with recursive, every entry below it " +
+        "(at most 10,000; .git listed but not entered).")]
     public Task<CallToolResult> ListFiles(
         [Description("The session_id.")] string session_id,
         [Description("Directory relative to /workspace; empty for the workspace itself.")] string? path = null,
+        [Description("Every entry below the directory, not only its own (optional).")] bool recursive = false,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
+        if (recursive)
+        {
+            var (entries, truncated) = await workspace.TreeAsync(session_id, Owner, path, cancellationToken);
+            var tree = new FileTreeDto(entries.Select(f => f.ToDto()).ToList(), truncated);
+            var lines = string.Join('\n', tree.Entries.Select(f => $"{(f.Kind == "directory" ? "d" : f.Kind == "symlink" ? "l" : "-")} {f.Size,10} {f.Path}"));
+            return McpToolResults.Ok((lines.Length == 0 ? "(empty)" : lines) + (truncated ? "\n(more entries were left out)" : ""), new { tree });
+        }
         var files = (await workspace.ListAsync(session_id, Owner, path, cancellationToken)).Select(f => f.ToDto()).ToList();
         var text = files.Count == 0 ? "(empty)" : string.Join('\n', files.Select(f => $"{(f.Kind == "directory" ? "d" : f.Kind == "symlink" ? "l" : "-")} {f.Size,10} {f.Path}"));
         return McpToolResults.Ok(text, new { files });

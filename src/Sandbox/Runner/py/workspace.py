@@ -39,6 +39,39 @@ def list_dir(rid, path):
     return {"type": "listing", "id": rid, "entries": entries, "truncated": len(entries) >= 10000}
 
 
+TREE_MAX = 10000
+TREE_OPAQUE = {".git"}  # listed, not descended into: a repository's internals are thousands of files nobody browses
+
+
+def list_tree(rid, path):
+    """Every entry under a workspace directory (relative names, no links followed), bounded; the session's own
+    .sandbox folder is left out, .git is listed but not descended into."""
+    full = resolve(path)
+    entries, truncated = [], False
+    for root, dirs, names in os.walk(full, followlinks=False):
+        rel_root = os.path.relpath(root, full)
+        if rel_root == ".":
+            rel_root = ""
+            if full == WORKDIR:
+                dirs[:] = [d for d in dirs if d != ".sandbox"]
+        for name in sorted(dirs) + sorted(names):
+            p = os.path.join(root, name)
+            try:
+                st = os.lstat(p)
+            except OSError:
+                continue
+            kind = "symlink" if stat.S_ISLNK(st.st_mode) else "directory" if stat.S_ISDIR(st.st_mode) else "file"
+            entries.append({"name": (rel_root + "/" if rel_root else "") + name, "kind": kind, "size": st.st_size, "mtime": st.st_mtime})
+            if len(entries) >= TREE_MAX:
+                truncated = True
+                break
+        dirs[:] = sorted(d for d in dirs if d not in TREE_OPAQUE)
+        if truncated:
+            break
+    entries.sort(key=lambda x: x["name"])
+    return {"type": "listing", "id": rid, "entries": entries, "truncated": truncated}
+
+
 def delete_path(rid, path):
     parent = resolve(os.path.dirname(path))
     full = os.path.join(parent, os.path.basename(path))
@@ -224,7 +257,7 @@ class Workspace:
     """The list, delete, hash, commits, rename, space, snapshot and diff requests."""
 
     def op_list(self, rid, req):
-        out(as_user(list_dir, rid, req.get("path", "")))
+        out(as_user(list_tree if req.get("recursive") else list_dir, rid, req.get("path", "")))
 
     def op_delete(self, rid, req):
         out(as_user(delete_path, rid, req.get("path", "")))
