@@ -20,15 +20,7 @@ public sealed class ArchiveTools(WorkspaceArchives archives, WorkspaceFileServic
         [Description("The archive's bytes, base64-encoded.")] string content_base64,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
-        byte[] bytes;
-        try
-        {
-            bytes = Convert.FromBase64String(content_base64 ?? "");
-        }
-        catch (FormatException)
-        {
-            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "content_base64 is not valid base64.");
-        }
+        var bytes = FromBase64(content_base64);
         using var stream = new MemoryStream(bytes, writable: false);
         var a = (await archives.UploadAsync(session_id, Owner, path ?? "", stream, bytes.Length, cancellationToken)).ToDto();
         return McpToolResults.Ok($"Unpacked {a.Files} files, {a.Directories} directories and {a.Links} links ({a.Bytes} bytes) into /workspace/{a.Path}.", new { archive = a });

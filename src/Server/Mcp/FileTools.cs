@@ -36,15 +36,7 @@ public sealed class FileTools(WorkspaceFileService workspace, Sandbox.Links.Link
         [Description("The file's bytes, base64-encoded.")] string content_base64,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
-        byte[] bytes;
-        try
-        {
-            bytes = Convert.FromBase64String(content_base64 ?? "");
-        }
-        catch (FormatException)
-        {
-            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "content_base64 is not valid base64.");
-        }
+        var bytes = FromBase64(content_base64);
         using var stream = new MemoryStream(bytes, writable: false);
         var f = (await workspace.UploadAsync(session_id, Owner, path, stream, cancellationToken)).ToDto();
         return McpToolResults.Ok($"Wrote {f.Size} bytes to /workspace/{f.Path}.", new { file = f });
