@@ -53,7 +53,70 @@ public sealed record AgentRunRequest
 
     /// <summary>What the agent may do with git; null for the server's <see cref="AgentOptions.GitPolicy"/>.</summary>
     public AgentGitPolicy? GitPolicy { get; init; }
+
+    /// <summary>Tools the agent may use without asking (Claude Code's <c>--allowedTools</c>, e.g. <c>Bash(git log:*)</c>,
+    /// <c>mcp__docs__search</c>).</summary>
+    public IReadOnlyList<string>? AllowedTools { get; init; }
+
+    /// <summary>Tools the agent may not use (Claude Code's <c>--disallowedTools</c>).</summary>
+    public IReadOnlyList<string>? DisallowedTools { get; init; }
+
+    /// <summary>Most thinking tokens per turn (Claude Code's <c>MAX_THINKING_TOKENS</c>).</summary>
+    public int? MaxThinkingTokens { get; init; }
+
+    /// <summary>Further directories the agent may work in besides the workspace (absolute paths under
+    /// <c>/workspace</c> or <c>/context</c>; Claude Code's <c>--add-dir</c>).</summary>
+    public IReadOnlyList<string>? AddDirs { get; init; }
+
+    /// <summary>Further command-line flags from the server's allow list (<see cref="ClaudeCodeOptions.ExtraFlags"/>); anything
+    /// else is refused by name.</summary>
+    public IReadOnlyList<string>? ExtraArgs { get; init; }
+
+    /// <summary>Claude Code settings for this run (a JSON object, its <c>--settings</c>); keys that would take the key,
+    /// the environment or the hooks from the server's control are refused.</summary>
+    public System.Text.Json.JsonElement? Settings { get; init; }
+
+    /// <summary>Standing instructions written into the agent's home as its user-level <c>CLAUDE.md</c> (Claude Code) or
+    /// <c>AGENTS.md</c> (Codex) before the run, replacing what an earlier run put there; the workspace is left alone.</summary>
+    public string? Instructions { get; init; }
+
+    /// <summary>Bundled skills (by name, from <see cref="AgentOptions.SkillsDirectory"/>) to install into the agent's
+    /// skills folder before the run.</summary>
+    public IReadOnlyList<string> Skills { get; init; } = [];
+
+    /// <summary>An archive (zip, tar, tar.gz) of skills installed after the bundled ones (a skill of the same name
+    /// replaces the bundled one): folders with a <c>SKILL.md</c>, or one skill with its <c>SKILL.md</c> at the root.</summary>
+    public ReadOnlyMemory<byte>? SkillsArchive { get; init; }
+
+    /// <summary>MCP servers the agent may use this run, by name (Claude Code's <c>.mcp.json</c> shape).</summary>
+    public IReadOnlyDictionary<string, AgentMcpServer>? McpServers { get; init; }
 }
+
+/// <summary>An MCP server an agent may use: a program started inside the sandbox (stdio) or an HTTP server reached
+/// through the session's network allow list.</summary>
+public sealed record AgentMcpServer
+{
+    /// <summary><c>stdio</c> (default when <see cref="Command"/> is given) or <c>http</c>.</summary>
+    public string? Type { get; init; }
+    /// <summary>stdio: the program (from the image, or installed by the session's setup).</summary>
+    public string? Command { get; init; }
+    /// <summary>stdio: its arguments.</summary>
+    public IReadOnlyList<string>? Args { get; init; }
+    /// <summary>stdio: its environment. Visible inside the sandbox: no secrets here (use <see cref="Secret"/> with an
+    /// HTTP server).</summary>
+    public IReadOnlyDictionary<string, string>? Env { get; init; }
+    /// <summary>http: its URL; its host must be on the session's network allow list.</summary>
+    public string? Url { get; init; }
+    /// <summary>http: the name of an operator secret (<c>Sandbox:Egress:Secrets</c>) on the session's network whose
+    /// header the egress proxy adds to requests to this server's host; its value never enters the sandbox.</summary>
+    public string? Secret { get; init; }
+}
+
+/// <summary>A skill an agent was given.</summary>
+/// <param name="Name">Its folder's name.</param>
+/// <param name="Description">The description from its <c>SKILL.md</c>'s front matter.</param>
+/// <param name="Source"><c>bundled</c> or <c>uploaded</c>.</param>
+public sealed record AgentSkill(string Name, string Description, string Source);
 
 /// <summary>What an agent may do with git in the session's repository.</summary>
 public enum AgentGitPolicy
@@ -156,6 +219,12 @@ public sealed record AgentRun
     public string? ContinuesRunId { get; init; }
     /// <summary>What the agent was allowed to do with git.</summary>
     public AgentGitPolicy GitPolicy { get; init; }
+    /// <summary>The skills installed for this run.</summary>
+    public IReadOnlyList<AgentSkill> Skills { get; init; } = [];
+    /// <summary>The MCP servers the agent was given, by name.</summary>
+    public IReadOnlyList<string> McpServers { get; init; } = [];
+    /// <summary>What changed, in one line (files added, modified, deleted; lines; commits), once the run has ended.</summary>
+    public string? Summary { get; init; }
 }
 
 /// <summary>An event of a streamed agent run.</summary>

@@ -48,6 +48,13 @@ public sealed class AgentOptions : IValidatableObject, ISandboxOptionsSection
     /// <summary>How often a running agent's commits are looked for (each new one is an event of the run).</summary>
     public TimeSpan CommitWatchInterval { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>Most turns of a Claude Code (or command) run that names none (<c>max_turns</c>); null for no limit.</summary>
+    [Range(1, 1000)] public int? DefaultMaxTurns { get; set; } = 300;
+
+    /// <summary>A server folder of bundled skills (one folder per skill, each with a <c>SKILL.md</c>) callers may name
+    /// per run (<c>skills</c>); listed by <c>GET /api/skills</c>. Empty: none.</summary>
+    public string? SkillsDirectory { get; set; }
+
     /// <summary>Agent runs at once, all sessions together.</summary>
     [Range(1, 1000)] public int MaxConcurrentRuns { get; set; } = 4;
 

@@ -36,7 +36,7 @@ public sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunT
         try
         {
             await registry.EnsureRunningAsync(session, token).ConfigureAwait(false);
-            var snapshot = await session.Live.AskAsync(new SnapshotRequest(), TimeSpan.FromMinutes(2), "workspace snapshot", token).ConfigureAwait(false);
+            var snapshot = await session.Live.AskAsync(new SnapshotRequest(Baseline: true), TimeSpan.FromMinutes(2), "workspace snapshot", token).ConfigureAwait(false);
             if (snapshot.Type != "snapshot")
             {
                 throw new SandboxException(SandboxErrorCodes.Internal, "The workspace snapshot failed: " + SafeText.Shorten(Str(snapshot.Body, "message")));
@@ -95,6 +95,7 @@ public sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunT
                 {
                     Status = status, Error = why, ExitCode = exitCode, EndedAt = time.GetUtcNow(),
                     Changes = diff.Changes, Diff = diff.Text, DiffTruncated = diff.Truncated, Git = gitChanges,
+                    Summary = ChangeSummary.Of(diff.Changes, diff.Text, gitChanges?.Commits.Count ?? 0).Text,
                 };
             });
             await FinishAsync(state, final).ConfigureAwait(false);

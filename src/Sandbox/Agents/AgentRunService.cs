@@ -14,7 +14,7 @@ namespace Sandbox.Agents;
 /// time per session. The run itself (network, proxy, process, diff) is <see cref="AgentRunExecutor"/>'s.
 /// </summary>
 public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTracker runs, AgentRunExecutor executor, AgentRequestValidator validator,
-    AgentModelAccess access, IAgentNetwork network, SessionJournal journal, Terminals.TerminalService terminals, IOptions<AgentOptions> options,
+    AgentSetup setup, AgentModelAccess access, IAgentNetwork network, SessionJournal journal, Terminals.TerminalService terminals, IOptions<AgentOptions> options,
     TimeProvider time, ILogger<AgentRunService> logger) : ISessionCloseListener
 {
 
@@ -118,6 +118,12 @@ public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTr
                    $"No agent run '{SafeText.Shorten(runId)}' in session '{SafeText.Shorten(sessionId)}'. List the session's runs with list_agent_runs.");
     }
 
+    /// <summary>The session a run of the caller's ran in, by the run's id alone (an agent job's id is its run's).</summary>
+    public async Task<string> SessionOfRunAsync(string owner, string runId, CancellationToken ct) =>
+        _runs.SessionOf(owner, runId ?? "")
+        ?? await journal.Store.FindAgentRunSessionAsync(owner, runId ?? "", ct).ConfigureAwait(false)
+        ?? throw new SandboxException(SandboxErrorCodes.RunNotFound, $"No agent job or run '{SafeText.Shorten(runId)}' of yours.");
+
     /// <summary>A session's runs, newest first, without trajectories and diffs.</summary>
     public async Task<IReadOnlyList<AgentRun>> ListAsync(string sessionId, string owner, CancellationToken ct)
     {
@@ -179,6 +185,11 @@ public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTr
             };
         }
         var (agent, timeout, endpoint) = validator.Validate(request, _agents);
+        if (request.MaxTurns is null && agent.TakesMaxTurns)
+        {
+            request = request with { MaxTurns = _options.DefaultMaxTurns };
+        }
+        setup.Check(session, agent, request);
         if (terminals.Runs(session, _agents.ContainsKey))
         {
             throw new SandboxException(SandboxErrorCodes.SessionBusy,
@@ -188,6 +199,16 @@ public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTr
         var launch = agent.Build(request, access.Context(previous?.Conversation, gitPolicy));
         registry.Claim(session, SessionWork.AgentRun,
             $"Session {session.Id} is running another execution or agent run. Wait for it to finish, or use another session.");
+        IReadOnlyList<AgentSkill> skills;
+        try
+        {
+            skills = await setup.PrepareAsync(session, agent, request, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            registry.Release(session, SessionWork.AgentRun);
+            throw;
+        }
         var apiKey = access.ApiKey(agent, request);
         var secrets = request.Env.Values.Append(apiKey ?? "").ToList();
         var run = new AgentRun
@@ -195,6 +216,7 @@ public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTr
             Id = "run_" + SandboxLauncher.NewId(), SessionId = session.Id, Owner = owner, Agent = agent.Name, Model = request.Model,
             Prompt = request.Prompt, ModelEndpoint = endpoint.GetLeftPart(UriPartial.Path), Status = AgentRunStatus.Running,
             StartedAt = time.GetUtcNow(), ContinuesRunId = previous?.Id, Conversation = previous?.Conversation, GitPolicy = gitPolicy,
+            Skills = skills, McpServers = (request.McpServers?.Keys ?? []).Order(StringComparer.Ordinal).ToList(),
         };
         var state = new AgentRunState(run, session, agent, secrets, _options.MaxTrajectoryChars)
         {

@@ -20,6 +20,10 @@ public sealed partial class AgentRunTracker(IOptions<AgentOptions> options, IOpt
     internal AgentRunState? Find(string sessionId, string owner, string? runId) =>
         _runs.TryGetValue(runId ?? "", out var state) && state.Session.Id == sessionId && state.Session.Owner == owner ? state : null;
 
+    /// <summary>The session of the caller's run in memory, by the run's id alone, if it is there.</summary>
+    internal string? SessionOf(string owner, string runId) =>
+        _runs.TryGetValue(runId, out var state) && state.Session.Owner == owner ? state.Session.Id : null;
+
     /// <summary>The runs of one session in memory.</summary>
     internal IEnumerable<AgentRunState> OfSession(string sessionId, string owner) =>
         _runs.Values.Where(s => s.Session.Id == sessionId && s.Session.Owner == owner);

@@ -55,6 +55,15 @@ public interface IAgentRunner
     /// <summary>Whether the agent can resume a conversation (<see cref="AgentContext.Conversation"/>).</summary>
     bool CanResume => false;
 
+    /// <summary>Where in its home the agent reads skills (folders with a <c>SKILL.md</c>), or null when it has none.</summary>
+    string? SkillsFolder => null;
+
+    /// <summary>The file in its home the agent reads standing instructions from, or null when it has none.</summary>
+    string? InstructionsFile => null;
+
+    /// <summary>Whether the agent takes <see cref="AgentRunRequest.MaxTurns"/> (the server's default applies to it).</summary>
+    bool TakesMaxTurns => false;
+
     /// <summary>Builds the command of the agent's own interactive interface (for a terminal a person attaches to);
     /// <see cref="AgentRunRequest.Prompt"/>, when given, is its first message. Throws <see cref="SandboxException"/>
     /// for an agent that has none.</summary>
@@ -81,10 +90,11 @@ public sealed partial class ClaudeCodeAgent : IAgentRunner
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, "command applies to agent 'command' only.");
         }
         var argv = new List<string> { "claude", "-p", "--dangerously-skip-permissions", "--output-format", "stream-json", "--verbose" };
-        AddOptions(argv, request, context);
+        var env = Environment(request, context);
+        AddOptions(argv, env, request, context);
         // The prompt after "--", so a prompt that starts with "-" is never read as an option.
         argv.AddRange(["--", request.Prompt]);
-        return new AgentLaunch(argv, Environment(request, context));
+        return new AgentLaunch(argv, env);
     }
 
     /// <inheritdoc />
@@ -105,7 +115,8 @@ public sealed partial class ClaudeCodeAgent : IAgentRunner
             // The newest conversation kept in the agent's home (which lives in the workspace: a restart keeps it).
             argv.Add("--continue");
         }
-        AddOptions(argv, request, context);
+        var env = Environment(request, context);
+        AddOptions(argv, env, request, context);
         if (!string.IsNullOrEmpty(request.Prompt))
         {
             argv.AddRange(["--", request.Prompt]);
@@ -117,11 +128,12 @@ public sealed partial class ClaudeCodeAgent : IAgentRunner
             """)!;
         // The CLI remembers an approved key by its last 20 characters.
         settings["customApiKeyResponses"]!["approved"]!.AsArray().Add(context.PlaceholderKey[^Math.Min(20, context.PlaceholderKey.Length)..]);
-        return new AgentLaunch(argv, Environment(request, context), new Dictionary<string, string> { [".claude.json"] = settings.ToJsonString() });
+        return new AgentLaunch(argv, env, new Dictionary<string, string> { [".claude.json"] = settings.ToJsonString() });
     }
 
-    private static void AddOptions(List<string> argv, AgentRunRequest request, AgentContext context)
+    private static void AddOptions(List<string> argv, Dictionary<string, string> env, AgentRunRequest request, AgentContext context)
     {
+        ClaudeCodeOptions.Check(request, AgentName, claude: true);
         if (request.Model is { } model)
         {
             if (!IsModelName(model))
@@ -142,14 +154,13 @@ public sealed partial class ClaudeCodeAgent : IAgentRunner
         {
             argv.AddRange(["--resume", ConversationId(conversation)]);
         }
-        if (context.GitPolicy == AgentGitPolicy.ReadOnly)
-        {
-            // A hook on the Bash tool, given on the command line (the agent cannot change it), that Claude Code runs
-            // before every command even with permissions skipped; hooks are switched on whatever its settings say. Its
-            // program is in the agent process's own environment (see Environment), which the agent's commands inherit
-            // but cannot change for it; the command stays short, because Claude Code shows it with every refusal.
-            argv.AddRange(["--settings", ReadOnlyGitSettings]);
-        }
+        // With a read-only git policy: a hook on the Bash tool, given on the command line (the agent cannot change it),
+        // that Claude Code runs before every command even with permissions skipped; hooks are switched on whatever its
+        // settings say. Its program is in the agent process's own environment (see Environment), which the agent's
+        // commands inherit but cannot change for it; the command stays short, because Claude Code shows it with every
+        // refusal. A caller's settings are merged under it.
+        ClaudeCodeOptions.AddClaudeArguments(argv, env, request,
+            context.GitPolicy == AgentGitPolicy.ReadOnly ? System.Text.Json.Nodes.JsonNode.Parse(ReadOnlyGitSettings)!.AsObject() : null);
     }
 
     /// <summary>The variable of the agent's environment that holds the git policy's hook program.</summary>
@@ -194,6 +205,15 @@ public sealed partial class ClaudeCodeAgent : IAgentRunner
 
     /// <inheritdoc />
     public bool CanResume => true;
+
+    /// <inheritdoc />
+    public string SkillsFolder => ".claude/skills";
+
+    /// <inheritdoc />
+    public string InstructionsFile => ".claude/CLAUDE.md";
+
+    /// <inheritdoc />
+    public bool TakesMaxTurns => true;
 
     /// <inheritdoc />
     public void Interpret(JsonElement e, int index, AgentOutcome outcome)
@@ -342,6 +362,13 @@ public sealed class CommandAgent : IAgentRunner
             throw new SandboxException(SandboxErrorCodes.InvalidArgument,
                 "agent 'command' needs command: the program and its arguments as a list of non-empty strings, for example [\"python3\", \"agent.py\"].");
         }
+        ClaudeCodeOptions.Check(request, AgentName, claude: false);
+        if (request.AddDirs is { Count: > 0 } || request.McpServers is { Count: > 0 } || request.Skills.Count > 0 || request.SkillsArchive is not null
+            || request.Instructions is not null)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument,
+                "agent 'command' takes no add_dirs, mcp_servers, skills, skills_archive or instructions (it is a program of your own: give it what it needs through its command and env).");
+        }
         if (context.GitPolicy == AgentGitPolicy.ReadOnly)
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument,
@@ -369,6 +396,9 @@ public sealed class CommandAgent : IAgentRunner
         }
         return new AgentLaunch(command, env);
     }
+
+    /// <inheritdoc />
+    public bool TakesMaxTurns => true;
 
     /// <inheritdoc />
     public void Interpret(JsonElement e, int index, AgentOutcome outcome)

@@ -95,6 +95,26 @@ public sealed class CodexAgent : IAgentRunner
             "-c", "model_providers.sandbox.stream_max_retries=2",
         ]);
         argv.AddRange(OfflineFeatures);
+        ClaudeCodeOptions.Check(request, AgentName, claude: false);
+        foreach (var dir in request.AddDirs ?? [])
+        {
+            argv.AddRange(["--add-dir", dir]);
+        }
+        foreach (var (name, server) in (request.McpServers ?? new Dictionary<string, AgentMcpServer>()).OrderBy(s => s.Key, StringComparer.Ordinal))
+        {
+            // Codex's config.toml entries, given as overrides: TOML strings in JSON's spelling (which TOML reads).
+            var key = "mcp_servers." + name;
+            if (ClaudeCodeOptions.IsHttp(server))
+            {
+                argv.AddRange(["-c", $"{key}.url={Toml(server.Url!)}"]);
+                continue;
+            }
+            argv.AddRange(["-c", $"{key}.command={Toml(server.Command!)}", "-c", $"{key}.args=[{string.Join(",", (server.Args ?? []).Select(Toml))}]"]);
+            if (server.Env is { Count: > 0 } env)
+            {
+                argv.AddRange(["-c", $"{key}.env={{{string.Join(",", env.Select(e => e.Key + "=" + Toml(e.Value)))}}}"]);
+            }
+        }
         if (request.Model is { } model)
         {
             if (!ClaudeCodeAgent.IsModelName(model))
@@ -118,6 +138,14 @@ public sealed class CodexAgent : IAgentRunner
 
     /// <inheritdoc />
     public bool CanResume => true;
+
+    /// <inheritdoc />
+    public string SkillsFolder => ".codex/skills";
+
+    /// <inheritdoc />
+    public string InstructionsFile => ".codex/AGENTS.md";
+
+    private static string Toml(string text) => JsonSerializer.Serialize(text);
 
     /// <inheritdoc />
     public void Interpret(JsonElement e, int index, AgentOutcome outcome)

@@ -79,6 +79,9 @@ public static class SandboxServiceCollectionExtensions
         services.TryAddSingleton<PackageInstaller>();
         services.TryAddSingleton<AgentRunTracker>();
         services.TryAddSingleton<AgentRequestValidator>();
+        services.TryAddSingleton<AgentSetup>();
+        services.TryAddSingleton<SessionChanges>();
+        services.TryAddSingleton<AgentJobService>();
         services.TryAddSingleton<AgentModelAccess>();
         services.TryAddSingleton<AgentRunExecutor>();
         services.TryAddSingleton<AgentRunService>();

@@ -22,10 +22,12 @@ namespace Sandbox.Runner;
 [JsonDerivedType(typeof(DeleteRequest), "delete")]
 [JsonDerivedType(typeof(HashRequest), "hash")]
 [JsonDerivedType(typeof(ExtractRequest), "extract")]
+[JsonDerivedType(typeof(InstallSkillsRequest), "install_skills")]
 [JsonDerivedType(typeof(RenameRequest), "rename")]
 [JsonDerivedType(typeof(SpaceRequest), "space")]
 [JsonDerivedType(typeof(SnapshotRequest), "snapshot")]
 [JsonDerivedType(typeof(DiffRequest), "diff")]
+[JsonDerivedType(typeof(SessionDiffRequest), "session_diff")]
 [JsonDerivedType(typeof(ProcStartRequest), "proc_start")]
 [JsonDerivedType(typeof(ProcListRequest), "proc_list")]
 [JsonDerivedType(typeof(ProcOutputRequest), "proc_output")]
@@ -100,6 +102,10 @@ internal sealed record HashRequest(string Path) : RunnerRequest;
 /// staged so a refused archive writes nothing; the archive file is removed. Answer: <c>extracted</c> or <c>error</c>.</summary>
 internal sealed record ExtractRequest(string Archive, string Dest, int MaxEntries, long MaxBytes) : RunnerRequest;
 
+/// <summary>Unpacks an archive of skills into a skills folder of the agent's home, each skill replacing one of its name,
+/// checked and staged as <see cref="ExtractRequest"/>. Answer: <c>skills</c> (names and descriptions) or <c>error</c>.</summary>
+internal sealed record InstallSkillsRequest(string Archive, string Dest, int MaxEntries, long MaxBytes) : RunnerRequest;
+
 /// <summary>Moves a file into place (an upload's last step). Answer: <c>renamed</c> or <c>error</c>.</summary>
 internal sealed record RenameRequest(string Path, string To) : RunnerRequest;
 
@@ -107,10 +113,14 @@ internal sealed record RenameRequest(string Path, string To) : RunnerRequest;
 internal sealed record SpaceRequest : RunnerRequest;
 
 /// <summary>Remembers the workspace's files (before an agent run). Answer: <c>snapshot</c> or <c>error</c>.</summary>
-internal sealed record SnapshotRequest : RunnerRequest;
+internal sealed record SnapshotRequest(bool Baseline = false) : RunnerRequest;
 
 /// <summary>The workspace's changes since the snapshot, as a unified diff. Answer: <c>diff</c> or <c>error</c>.</summary>
 internal sealed record DiffRequest(int MaxChars) : RunnerRequest;
+
+/// <summary>The workspace (or the files at or under <paramref name="Path"/>) against the session's baseline, the state
+/// before its first agent run. Answer: <c>diff</c>, or <c>error</c> <c>no_baseline</c>.</summary>
+internal sealed record SessionDiffRequest(string Path, int MaxChars) : RunnerRequest;
 
 /// <summary>Starts a background process. Answer: <c>proc</c> or <c>error</c>.</summary>
 internal sealed record ProcStartRequest(string ProcId, IReadOnlyList<string> Argv, string Cwd, IReadOnlyDictionary<string, string> Env, int Max)

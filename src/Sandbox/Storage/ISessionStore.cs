@@ -71,6 +71,9 @@ public interface ISessionStore : IAsyncDisposable
     /// <summary>One agent run of a session, if the owner matches.</summary>
     Task<AgentRun?> GetAgentRunAsync(string sessionId, string owner, string runId, CancellationToken ct);
 
+    /// <summary>The session of an agent run of the owner's, by the run's id alone (an agent job's id is its run's), or null.</summary>
+    Task<string?> FindAgentRunSessionAsync(string owner, string runId, CancellationToken ct);
+
     /// <summary>A session's agent runs, newest first, without trajectories and diffs.</summary>
     Task<IReadOnlyList<AgentRun>> ListAgentRunsAsync(string sessionId, string owner, int limit, CancellationToken ct);
 

@@ -51,6 +51,10 @@ public sealed class InMemorySessionStore : ISessionStore
         Task.FromResult(_runs.TryGetValue(runId, out var run) && run.SessionId == sessionId && run.Owner == owner ? run : null);
 
     /// <inheritdoc />
+    public Task<string?> FindAgentRunSessionAsync(string owner, string runId, CancellationToken ct) =>
+        Task.FromResult(_runs.TryGetValue(runId, out var run) && run.Owner == owner ? run.SessionId : null);
+
+    /// <inheritdoc />
     public Task<IReadOnlyList<AgentRun>> ListAgentRunsAsync(string sessionId, string owner, int limit, CancellationToken ct) =>
         Task.FromResult<IReadOnlyList<AgentRun>>(_runs.Values.Where(r => r.SessionId == sessionId && r.Owner == owner)
             .OrderByDescending(r => r.StartedAt).Take(limit).Select(AgentRunStore.Summary).ToList());

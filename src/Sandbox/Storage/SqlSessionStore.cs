@@ -166,6 +166,11 @@ public abstract partial class SqlSessionStore : ISessionStore
             .ConfigureAwait(false)).FirstOrDefault();
 
     /// <inheritdoc />
+    public async Task<string?> FindAgentRunSessionAsync(string owner, string runId, CancellationToken ct) =>
+        (await Query(ct, "SELECT session_id FROM agent_runs WHERE id = @id AND owner = @owner;", r => r.GetString(0), ("id", runId), ("owner", owner))
+            .ConfigureAwait(false)).FirstOrDefault();
+
+    /// <inheritdoc />
     public async Task<IReadOnlyList<AgentRun>> ListAgentRunsAsync(string sessionId, string owner, int limit, CancellationToken ct) =>
         (await Query(ct, "SELECT summary FROM agent_runs WHERE session_id = @session AND owner = @owner ORDER BY started_at DESC LIMIT @limit;",
             r => JsonSerializer.Deserialize<AgentRun>(r.GetString(0), AgentRunStore.Json), ("session", sessionId), ("owner", owner), ("limit", limit))

@@ -134,6 +134,7 @@ public sealed class ClusterRoutingTests : IAsyncDisposable
         public Task SaveAgentRunAsync(Sandbox.Agents.AgentRun run, CancellationToken ct) => _inner.SaveAgentRunAsync(run, ct);
         public Task<Sandbox.Agents.AgentRun?> GetAgentRunAsync(string sessionId, string owner, string runId, CancellationToken ct) =>
             _inner.GetAgentRunAsync(sessionId, owner, runId, ct);
+        public Task<string?> FindAgentRunSessionAsync(string owner, string runId, CancellationToken ct) => _inner.FindAgentRunSessionAsync(owner, runId, ct);
         public Task<IReadOnlyList<Sandbox.Agents.AgentRun>> ListAgentRunsAsync(string sessionId, string owner, int limit, CancellationToken ct) =>
             _inner.ListAgentRunsAsync(sessionId, owner, limit, ct);
         public Task<int> FailInterruptedAgentRunsAsync(string reason, DateTimeOffset at, CancellationToken ct) => _inner.FailInterruptedAgentRunsAsync(reason, at, ct);

@@ -223,11 +223,106 @@ def extract_archive(rid, archive_path, dest, max_entries, max_bytes):
             pass
 
 
+SKILL_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def skill_front_matter(path):
+    """(name, description) from a SKILL.md's front matter (the `---` block at its top); missing ones are None."""
+    found = {}
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            text = f.read(64 << 10).decode("utf-8", "replace")
+    except OSError:
+        return None, None
+    lines = text.splitlines()
+    if lines and lines[0].strip() == "---":
+        for line in lines[1:200]:
+            if line.strip() == "---":
+                break
+            key, sep, value = line.partition(":")
+            if sep and key.strip() in ("name", "description"):
+                found[key.strip()] = value.strip().strip("\"'")[:1024]
+    return found.get("name"), found.get("description")
+
+
+def is_skill_name(name):
+    return isinstance(name, str) and 0 < len(name) <= 64 and name[0] not in ".-" and set(name) <= SKILL_NAME_CHARS
+
+
+def install_skills(rid, archive_path, dest, max_entries, max_bytes):
+    """Unpacks an archive of skills (folders with a SKILL.md at the top, or one skill whose SKILL.md is at the root,
+    named by its front matter) into the skills folder `dest` (workspace-relative, in the agent's home), as the sandbox
+    user: each skill replaces a skill of the same name. A refused archive, or one without a skill, writes nothing."""
+    import shutil, tempfile
+    staging = None
+    try:
+        archive_full = os.path.join(resolve(os.path.dirname(archive_path)), os.path.basename(archive_path))
+        parts = member_path(dest)
+        if not parts or parts[:2] != [".sandbox", "home"]:
+            raise ArchiveRefused("invalid_path", "skills go into the agent's home only")
+        os.makedirs(ARCHIVE_STAGING, mode=0o700, exist_ok=True)
+        staging = tempfile.mkdtemp(dir=ARCHIVE_STAGING)
+        opened, members = read_members(archive_full, max_entries, max_bytes)
+        try:
+            unpack_into(staging, opened, members, max_entries, max_bytes)
+        finally:
+            opened[1].close()
+        skills = []
+        if os.path.isfile(os.path.join(staging, "SKILL.md")):
+            name, description = skill_front_matter(os.path.join(staging, "SKILL.md"))
+            if not is_skill_name(name):
+                raise ArchiveRefused("invalid_archive", "the SKILL.md at the archive's root needs a front matter 'name' (letters, digits, . _ -)")
+            single = tempfile.mkdtemp(dir=ARCHIVE_STAGING)
+            os.rename(staging, os.path.join(single, name))
+            staging = single
+        for name in sorted(os.listdir(staging)):
+            folder = os.path.join(staging, name)
+            if os.path.isdir(folder) and not os.path.islink(folder) and os.path.isfile(os.path.join(folder, "SKILL.md")):
+                if not is_skill_name(name):
+                    raise ArchiveRefused("invalid_archive", "skill folder %r: use letters, digits, . _ - (at most 64)" % name[:100])
+                _own, description = skill_front_matter(os.path.join(folder, "SKILL.md"))
+                skills.append({"name": name, "description": description or ""})
+        if not skills:
+            raise ArchiveRefused("invalid_archive", "the archive has no skill: a skill is a folder with a SKILL.md")
+        target = os.path.join(WORKDIR, *parts)
+        os.makedirs(target, mode=0o700, exist_ok=True)
+        if resolve(os.path.relpath(target, WORKDIR)) != os.path.realpath(target) or os.path.islink(target):
+            raise ArchiveRefused("invalid_path", "the skills folder leaves the workspace through a link")
+        for skill in skills:
+            dst = os.path.join(target, skill["name"])
+            if os.path.lexists(dst):
+                if os.path.isdir(dst) and not os.path.islink(dst):
+                    shutil.rmtree(dst)
+                else:
+                    os.remove(dst)
+            os.rename(os.path.join(staging, skill["name"]), dst)
+        return {"type": "skills", "id": rid, "skills": skills}
+    except ArchiveRefused as e:
+        return {"type": "error", "id": rid, "code": e.code, "message": e.message}
+    except OSError as e:
+        return {"type": "error", "id": rid, "code": "invalid_archive", "message": "%s: %s" % (type(e).__name__, e.strerror or str(e))}
+    except Exception as e:
+        return {"type": "error", "id": rid, "code": "invalid_archive", "message": "%s: %s" % (type(e).__name__, str(e)[:300])}
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        try:
+            os.remove(os.path.join(WORKDIR, archive_path))
+        except OSError:
+            pass
+
+
 class Archives:
-    """The extract request."""
+    """The extract and install_skills requests."""
 
     def op_extract(self, rid, req):
         archive, dest = req.get("archive", ""), req.get("dest", "")
         max_entries, max_bytes = int(req.get("max_entries", 10000)), int(req.get("max_bytes", 1 << 30))
         # Unpacking may take long: a child does it, as the sandbox user, so the runner goes on answering meanwhile.
         self.answer_from_child(rid, lambda: extract_archive(rid, archive, dest, max_entries, max_bytes), "unpacking the archive", as_user_fully=True)
+
+    def op_install_skills(self, rid, req):
+        archive, dest = req.get("archive", ""), req.get("dest", "")
+        max_entries, max_bytes = int(req.get("max_entries", 10000)), int(req.get("max_bytes", 1 << 30))
+        self.answer_from_child(rid, lambda: install_skills(rid, archive, dest, max_entries, max_bytes), "installing skills", as_user_fully=True)

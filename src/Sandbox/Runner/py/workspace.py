@@ -202,13 +202,16 @@ def diff_lines(entry):
     return [line if line.endswith("\n") else line + "\n" for line in text.splitlines(keepends=True)]
 
 
-def diff_snapshot(rid, before, max_chars):
-    """The files the run changed and a unified diff of their text, against the snapshot taken before it."""
+def diff_snapshot(rid, before, max_chars, prefix=""):
+    """The files the run changed and a unified diff of their text, against the snapshot taken before it (only those at
+    or under `prefix`, when given)."""
     import difflib
     after = take_snapshot(rid, "")
     b, a = before["files"], after["files"]
     changes, parts, used, truncated = [], [], 0, before.get("truncated") or after.get("truncated")
     for path in sorted(set(b) | set(a)):
+        if prefix and path != prefix and not path.startswith(prefix + "/"):
+            continue
         old, new = b.get(path), a.get(path)
         if old is not None and new is not None and old[0] == new[0]:
             continue
@@ -251,6 +254,33 @@ def commits_since(rid, since, most):
             found.append({"id": cid, "subject": subject[:500], "files": [f for f in files.split("\n") if f][:200]})
         found.reverse()
     return {"type": "commits", "id": rid, "head": head, "commits": found}
+
+
+BASELINE = SANDBOX_DIR + "/baseline.json"  # the workspace as it was before the session's first agent run
+
+
+def keep_baseline(rid, snapshot):
+    """Writes the snapshot as the session's baseline unless there is one already (as the sandbox user)."""
+    if os.path.lexists(BASELINE):
+        return None
+    os.makedirs(SANDBOX_DIR, mode=0o700, exist_ok=True)
+    tmp = BASELINE + ".%d.tmp" % os.getpid()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"files": snapshot["files"], "truncated": snapshot["truncated"]}, f)
+    os.replace(tmp, BASELINE)
+    return None
+
+
+def diff_baseline(rid, prefix, max_chars):
+    """The workspace against its baseline (before the first agent run), as `diff_snapshot` answers."""
+    try:
+        fd = os.open(BASELINE, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return {"type": "error", "id": rid, "code": "no_baseline", "message": "no agent has run in this session yet"}
+    with os.fdopen(fd) as f:
+        before = json.load(f)
+    return diff_snapshot(rid, before, max_chars, prefix)
 
 
 class Workspace:
@@ -337,7 +367,17 @@ class Workspace:
             out(self.snapshot)
             self.snapshot = None
         else:
+            if req.get("baseline"):
+                snapshot = self.snapshot
+                failed = as_user(lambda r, _p: keep_baseline(r, snapshot), rid, "")
+                if failed is not None:
+                    out(failed)
+                    return
             out({"type": "snapshot", "id": rid, "files": len(self.snapshot["files"])})
+
+    def op_session_diff(self, rid, req):
+        prefix, most = req.get("path", "") or "", int(req.get("max_chars", 1 << 20))
+        out(as_user(lambda r, _p: diff_baseline(r, prefix, most), rid, ""))
 
     def op_diff(self, rid, req):
         if self.snapshot is None:

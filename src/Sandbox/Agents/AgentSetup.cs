@@ -1,0 +1,223 @@
+using System.Formats.Tar;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Options;
+using Sandbox.Egress;
+using Sandbox.Files;
+using Sandbox.Runner;
+using Sandbox.Sessions;
+using static Sandbox.Runner.RunnerJson;
+
+namespace Sandbox.Agents;
+
+/// <summary>
+/// What an agent is given before a run, in its home (never the user's workspace): skills (bundled ones the operator
+/// ships in <see cref="AgentOptions.SkillsDirectory"/>, then a caller's archive, a later skill replacing one of the same
+/// name), standing instructions, and the check that its MCP servers are reachable the way the session's network allows.
+/// Archives are unpacked inside the sandbox by the runner, as the sandbox user, checked as workspace archives are.
+/// </summary>
+public sealed class AgentSetup(WorkspaceStreams streams, IOptions<AgentOptions> agents, IOptions<WorkspaceFileOptions> files, IOptions<EgressOptions> egress)
+{
+    private const string Home = ".sandbox/home/";
+    private const long MaxBundledBytes = 64L * 1024 * 1024;
+    private readonly AgentOptions _agents = agents.Value;
+    private readonly WorkspaceFileOptions _files = files.Value;
+
+    /// <summary>The bundled skills (folders with a <c>SKILL.md</c> in <see cref="AgentOptions.SkillsDirectory"/>), by name.</summary>
+    public IReadOnlyList<AgentSkill> ListBundled()
+    {
+        if (string.IsNullOrEmpty(_agents.SkillsDirectory) || !Directory.Exists(_agents.SkillsDirectory))
+        {
+            return [];
+        }
+        return new DirectoryInfo(_agents.SkillsDirectory).EnumerateDirectories()
+            .Where(d => d.LinkTarget is null && IsSkillName(d.Name) && File.Exists(Path.Combine(d.FullName, "SKILL.md")))
+            .Select(d => new AgentSkill(d.Name, Describe(Path.Combine(d.FullName, "SKILL.md")), "bundled"))
+            .OrderBy(s => s.Name, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>Refuses, before anything runs, what cannot be set up: skills or instructions for an agent without them,
+    /// unknown bundled skills, and MCP servers the session's network does not let the agent reach.</summary>
+    internal void Check(Session session, IAgentRunner agent, AgentRunRequest request)
+    {
+        if ((request.Skills.Count > 0 || request.SkillsArchive is not null) && agent.SkillsFolder is null)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"Agent '{agent.Name}' has no skills folder; leave skills and skills_archive out.");
+        }
+        if (request.Instructions is not null && agent.InstructionsFile is null)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"Agent '{agent.Name}' reads no instructions file; leave instructions out.");
+        }
+        if (request.Skills.Count > 0)
+        {
+            var bundled = ListBundled().Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+            if (request.Skills.FirstOrDefault(n => !bundled.Contains(n ?? "")) is { } unknown)
+            {
+                throw new SandboxException(SandboxErrorCodes.InvalidArgument,
+                    $"No bundled skill '{SafeText.Shorten(unknown)}' on this server. List them with list_skills (GET /api/skills); send your own as skills_archive.");
+            }
+        }
+        if (request.SkillsArchive is { Length: var size } && size > _files.MaxUploadBytes)
+        {
+            throw new SandboxException(SandboxErrorCodes.FileTooLarge, $"skills_archive is {size} bytes, above the upload cap of {_files.MaxUploadBytes} bytes.");
+        }
+        ClaudeCodeOptions.CheckMcpServers(request.McpServers);
+        foreach (var (name, server) in request.McpServers ?? new Dictionary<string, AgentMcpServer>())
+        {
+            if (ClaudeCodeOptions.IsHttp(server))
+            {
+                CheckReachable(session, name, server);
+            }
+        }
+    }
+
+    /// <summary>Installs the skills and writes the instructions; returns the skills installed. A refused archive is
+    /// <c>invalid_archive</c> or <c>unsafe_archive</c> and installs nothing of itself.</summary>
+    internal async Task<IReadOnlyList<AgentSkill>> PrepareAsync(Session session, IAgentRunner agent, AgentRunRequest request, CancellationToken ct)
+    {
+        var installed = new Dictionary<string, AgentSkill>(StringComparer.Ordinal);
+        if (request.Skills.Count > 0)
+        {
+            using var tar = BundledArchive(request.Skills.Distinct(StringComparer.Ordinal));
+            foreach (var skill in await InstallAsync(session, agent, tar, "bundled", ct).ConfigureAwait(false))
+            {
+                installed[skill.Name] = skill;
+            }
+        }
+        if (request.SkillsArchive is { } archive)
+        {
+            using var stream = new MemoryStream(archive.ToArray(), writable: false);
+            foreach (var skill in await InstallAsync(session, agent, stream, "uploaded", ct).ConfigureAwait(false))
+            {
+                installed[skill.Name] = skill;
+            }
+        }
+        if (request.Instructions is { } instructions && agent.InstructionsFile is { } file)
+        {
+            var bytes = Encoding.UTF8.GetBytes(instructions);
+            using var body = new MemoryStream(bytes, writable: false);
+            await streams.WriteAsync(session.Id, session.Owner, Home + file, body, bytes.Length, bytes.Length, ct).ConfigureAwait(false);
+        }
+        return installed.Values.OrderBy(s => s.Name, StringComparer.Ordinal).ToList();
+    }
+
+    private async Task<IReadOnlyList<AgentSkill>> InstallAsync(Session session, IAgentRunner agent, Stream archive, string source, CancellationToken ct)
+    {
+        var temp = $".sandbox/uploads/{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}.skills";
+        await streams.WriteAsync(session.Id, session.Owner, temp, archive, archive.Length, _files.MaxUploadBytes, ct).ConfigureAwait(false);
+        var reply = await session.Live.AskAsync(new InstallSkillsRequest(temp, Home + agent.SkillsFolder, _files.MaxArchiveEntries, _files.MaxArchiveBytes),
+            TimeSpan.FromMinutes(5), "skills", ct).ConfigureAwait(false);
+        if (reply.Type == "error")
+        {
+            var code = Str(reply.Body, "code") is SandboxErrorCodes.UnsafeArchive or SandboxErrorCodes.LimitExceeded or SandboxErrorCodes.WorkspaceFull
+                ? Str(reply.Body, "code")! : SandboxErrorCodes.InvalidArchive;
+            throw new SandboxException(code, $"The {source} skills were not installed: {SafeText.Shorten(Str(reply.Body, "message"), 500)}");
+        }
+        var list = new List<AgentSkill>();
+        if (reply.Body.TryGetProperty("skills", out var skills) && skills.ValueKind == System.Text.Json.JsonValueKind.Array)
+        {
+            foreach (var s in skills.EnumerateArray())
+            {
+                list.Add(new AgentSkill(Str(s, "name") ?? "", SafeText.Shorten(Str(s, "description") ?? "", 1024), source));
+            }
+        }
+        return list;
+    }
+
+    /// <summary>A tar of the named bundled skill folders (regular files and folders; links are left out), bounded.</summary>
+    private MemoryStream BundledArchive(IEnumerable<string> names)
+    {
+        var output = new MemoryStream();
+        long total = 0;
+        var entries = 0;
+        using (var writer = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true))
+        {
+            foreach (var name in names)
+            {
+                var root = new DirectoryInfo(Path.Combine(_agents.SkillsDirectory!, name));
+                var pending = new Stack<(DirectoryInfo Dir, string Prefix)>([(root, name)]);
+                while (pending.TryPop(out var at))
+                {
+                    foreach (var entry in at.Dir.EnumerateFileSystemInfos().OrderBy(e => e.Name, StringComparer.Ordinal))
+                    {
+                        if (entry.LinkTarget is not null)
+                        {
+                            continue;
+                        }
+                        if (++entries > _files.MaxArchiveEntries)
+                        {
+                            throw new SandboxException(SandboxErrorCodes.LimitExceeded, $"Bundled skill '{name}' has more than {_files.MaxArchiveEntries} files.");
+                        }
+                        var path = at.Prefix + "/" + entry.Name;
+                        if (entry is DirectoryInfo dir)
+                        {
+                            writer.WriteEntry(new PaxTarEntry(TarEntryType.Directory, path + "/") { Mode = (UnixFileMode)0b111_101_101 });
+                            pending.Push((dir, path));
+                        }
+                        else if (entry is FileInfo file)
+                        {
+                            total += file.Length;
+                            if (total > MaxBundledBytes)
+                            {
+                                throw new SandboxException(SandboxErrorCodes.LimitExceeded, $"The bundled skills asked for hold more than {MaxBundledBytes} bytes.");
+                            }
+                            writer.WriteEntry(file.FullName, path);
+                        }
+                    }
+                }
+            }
+        }
+        output.Position = 0;
+        return output;
+    }
+
+    /// <summary>An HTTP MCP server must be on the session's network (allow list), and a secret for it must be one of
+    /// the session's, for that server's host: otherwise the agent could not reach it, and says so only in its log.</summary>
+    private void CheckReachable(Session session, string name, AgentMcpServer server)
+    {
+        var uri = new Uri(server.Url!);
+        var network = session.Network;
+        var allowed = network is not null && (network.Allow.Any(p => EgressPattern.TryParse(p, out var pattern, out _) && pattern.Matches(uri.IdnHost, uri.Port))
+            || network.Secrets.Any(s => egress.Value.Secrets.TryGetValue(s, out var o) && string.Equals(o.Host, uri.IdnHost, StringComparison.OrdinalIgnoreCase)));
+        if (!allowed)
+        {
+            throw new SandboxException(SandboxErrorCodes.Forbidden,
+                $"MCP server '{name}' is at {uri.IdnHost}:{uri.Port}, which this session's network does not allow; create the session with that host in network.allow (or a secret for it in network.secrets).");
+        }
+        if (server.Secret is { } secret)
+        {
+            if (network is null || !network.Secrets.Contains(secret, StringComparer.Ordinal) || !egress.Value.Secrets.TryGetValue(secret, out var options))
+            {
+                throw new SandboxException(SandboxErrorCodes.Forbidden,
+                    $"MCP server '{name}' names secret '{SafeText.Shorten(secret)}', which is not on this session's network; create the session with it in network.secrets.");
+            }
+            if (!string.Equals(options.Host, uri.IdnHost, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new SandboxException(SandboxErrorCodes.InvalidArgument,
+                    $"MCP server '{name}' is at {uri.IdnHost}, but secret '{secret}' is added for {options.Host} only.");
+            }
+        }
+    }
+
+    private static bool IsSkillName(string name) =>
+        name.Length is > 0 and <= 64 && name[0] is not ('.' or '-') && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-');
+
+    /// <summary>The <c>description</c> of a SKILL.md's front matter, or empty.</summary>
+    private static string Describe(string skillFile)
+    {
+        using var reader = new StreamReader(skillFile);
+        if (reader.ReadLine()?.Trim() != "---")
+        {
+            return "";
+        }
+        for (var i = 0; i < 200 && reader.ReadLine() is { } line && line.Trim() != "---"; i++)
+        {
+            var colon = line.IndexOf(':', StringComparison.Ordinal);
+            if (colon > 0 && line[..colon].Trim() == "description")
+            {
+                return SafeText.Shorten(line[(colon + 1)..].Trim().Trim('"', '\''), 1024);
+            }
+        }
+        return "";
+    }
+}
