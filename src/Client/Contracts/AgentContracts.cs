@@ -33,6 +33,87 @@ public sealed record RunAgentRequest
     /// <summary>What the agent may do with git: <c>full</c> or <c>read_only</c> (status, log, diff, show, blame; no
     /// commit, branch, push …); null for the server's default.</summary>
     public string? GitPolicy { get; init; }
+    /// <summary>Tools the agent may use without asking (Claude Code's <c>--allowedTools</c>).</summary>
+    public IReadOnlyList<string>? AllowedTools { get; init; }
+    /// <summary>Tools the agent may not use (Claude Code's <c>--disallowedTools</c>).</summary>
+    public IReadOnlyList<string>? DisallowedTools { get; init; }
+    /// <summary>Most thinking tokens per turn (Claude Code).</summary>
+    public int? MaxThinkingTokens { get; init; }
+    /// <summary>Further directories the agent may work in (absolute, under <c>/workspace</c> or <c>/context</c>).</summary>
+    public IReadOnlyList<string>? AddDirs { get; init; }
+    /// <summary>Further flags from the server's allow list (e.g. <c>--fallback-model</c>, <c>--strict-mcp-config</c>).</summary>
+    public IReadOnlyList<string>? ExtraArgs { get; init; }
+    /// <summary>Claude Code settings for the run (a JSON object); keys that take the key, environment or hooks from the
+    /// server are refused.</summary>
+    public JsonElement? Settings { get; init; }
+    /// <summary>Standing instructions: the agent's user-level <c>CLAUDE.md</c> (Claude Code) or <c>AGENTS.md</c> (Codex).</summary>
+    public string? Instructions { get; init; }
+    /// <summary>Bundled skills to install, by name (<c>GET /api/skills</c> lists them).</summary>
+    public IReadOnlyList<string>? Skills { get; init; }
+    /// <summary>An archive (zip, tar, tar.gz) of your own skills, base64: folders with a <c>SKILL.md</c>, or one skill
+    /// with its <c>SKILL.md</c> at the root. A skill of a bundled one's name replaces it.</summary>
+    public string? SkillsArchiveBase64 { get; init; }
+    /// <summary>MCP servers the agent may use, by name (Claude Code's <c>.mcp.json</c> shape).</summary>
+    public IReadOnlyDictionary<string, McpServerSpec>? McpServers { get; init; }
+}
+
+/// <summary>An MCP server for an agent: <c>stdio</c> (a program in the sandbox) or <c>http</c> (reached through the
+/// session's network allow list).</summary>
+public sealed record McpServerSpec
+{
+    /// <summary><c>stdio</c> (default) or <c>http</c>.</summary>
+    public string? Type { get; init; }
+    /// <summary>stdio: the program.</summary>
+    public string? Command { get; init; }
+    /// <summary>stdio: its arguments.</summary>
+    public IReadOnlyList<string>? Args { get; init; }
+    /// <summary>stdio: its environment (visible in the sandbox: no secrets).</summary>
+    public IReadOnlyDictionary<string, string>? Env { get; init; }
+    /// <summary>http: its URL (the host must be on the session's allow list).</summary>
+    public string? Url { get; init; }
+    /// <summary>http: a named operator secret on the session's network; the egress proxy adds its header.</summary>
+    public string? Secret { get; init; }
+}
+
+/// <summary>A skill an agent was given (or a bundled one the server offers).</summary>
+public sealed record AgentSkillDto(string Name, string Description, string Source);
+
+/// <summary>What changed, counted.</summary>
+public sealed record ChangeSummaryDto(int FilesAdded, int FilesModified, int FilesDeleted, int LinesAdded, int LinesRemoved, int Commits, string Text);
+
+/// <summary>A session's changes since before its first agent run.</summary>
+public sealed record SessionChangesDto(string SessionId, ChangeSummaryDto Summary, IReadOnlyList<AgentFileChangeDto> Changes, string Diff, bool Truncated,
+    int Runs, string? FinalMessage);
+
+/// <summary>Body of an agent-job request: a new session, what goes into it, and the run.</summary>
+public sealed record RunAgentJobRequest
+{
+    /// <summary>The session to create (image <c>agent</c> by default for a job).</summary>
+    public CreateSessionRequest? Session { get; init; }
+    /// <summary>The run: prompt, agent, options, skills, MCP servers.</summary>
+    public required RunAgentRequest Run { get; init; }
+    /// <summary>An archive (zip, tar, tar.gz), base64, unpacked into the workspace before the run.</summary>
+    public string? EditableArchiveBase64 { get; init; }
+    /// <summary>The workspace folder it is unpacked into (default: the workspace itself).</summary>
+    public string? EditablePath { get; init; }
+}
+
+/// <summary>Where a job's results are.</summary>
+public sealed record AgentJobLinks(string Job, string Run, string Session, string EditableZip, string EditableTarGz, string Diff, string Summary);
+
+/// <summary>An agent job: its run's status and result, and where to fetch the workspace, diffs and summary.</summary>
+public sealed record AgentJobDto
+{
+    /// <summary>Job id (its run's id).</summary>
+    public required string Id { get; init; }
+    /// <summary>The session the job made.</summary>
+    public required string SessionId { get; init; }
+    /// <summary><c>running</c>, <c>succeeded</c>, <c>failed</c>, <c>timed_out</c> or <c>cancelled</c>.</summary>
+    public required string Status { get; init; }
+    /// <summary>The run (steps, changes, diff; the trajectory only when asked for).</summary>
+    public required AgentRunDto Run { get; init; }
+    /// <summary>Links to the results.</summary>
+    public required AgentJobLinks Links { get; init; }
 }
 
 /// <summary>A file an agent run changed.</summary>
@@ -105,6 +186,12 @@ public sealed record AgentRunDto
     public string? ContinuesRunId { get; init; }
     /// <summary>What the agent was allowed to do with git: <c>full</c> or <c>read_only</c>.</summary>
     public string GitPolicy { get; init; } = "full";
+    /// <summary>The skills installed for the run.</summary>
+    public IReadOnlyList<AgentSkillDto> Skills { get; init; } = [];
+    /// <summary>The MCP servers the agent was given.</summary>
+    public IReadOnlyList<string> McpServers { get; init; } = [];
+    /// <summary>What changed, in one line, once the run has ended.</summary>
+    public string? Summary { get; init; }
 }
 
 /// <summary>One line of a streamed agent run (<c>application/x-ndjson</c>) or one SSE event's data.</summary>

@@ -25,6 +25,7 @@ public static class SandboxApi
         app.MapMethods("/links/{token}/{**path}", ["GET", "HEAD", "PUT"], LinkEndpoints.ServeAsync).WithName("UseFileLink").ExcludeFromDescription()
             .WithMetadata(new ClusterAffinity(ClusterAffinityKind.Link, "token"));
         AgentEndpoints.Map(api);
+        JobEndpoints.Map(api);
         PackageEndpoints.Map(api);
         ClusterEndpoints.Map(app, api);
         return app;

@@ -25,8 +25,46 @@ internal static partial class ContractMapping
             Branch = string.IsNullOrEmpty(r.Branch) ? null : r.Branch,
             Continue = string.IsNullOrEmpty(r.Continue) ? null : r.Continue,
             GitPolicy = ToGitPolicy(r.GitPolicy),
+            AllowedTools = r.AllowedTools, DisallowedTools = r.DisallowedTools, MaxThinkingTokens = r.MaxThinkingTokens, AddDirs = r.AddDirs,
+            ExtraArgs = r.ExtraArgs, Settings = r.Settings is { ValueKind: not JsonValueKind.Null and not JsonValueKind.Undefined } settings ? settings : null,
+            Instructions = r.Instructions, Skills = r.Skills ?? [],
+            SkillsArchive = string.IsNullOrEmpty(r.SkillsArchiveBase64) ? null : ContractValidation.Base64(r.SkillsArchiveBase64, "skills_archive_base64"),
+            McpServers = r.McpServers?.ToDictionary(m => m.Key, m => new AgentMcpServer
+            {
+                Type = m.Value?.Type, Command = m.Value?.Command, Args = m.Value?.Args, Env = m.Value?.Env, Url = m.Value?.Url, Secret = m.Value?.Secret,
+            }, StringComparer.Ordinal),
         };
     }
+
+    /// <summary>A job request as the engine's: a job's session is an agent session unless it names another image.</summary>
+    public static AgentJobRequest ToEngine(this RunAgentJobRequest r)
+    {
+        var session = (r.Session ?? new CreateSessionRequest()).ToSpec();
+        return new AgentJobRequest
+        {
+            Session = r.Session?.Image is null ? session with { Image = "agent" } : session,
+            Run = (r.Run ?? throw new SandboxException(SandboxErrorCodes.InvalidArgument, "run is required: the prompt and the agent's options.")).ToEngine(),
+            Editable = string.IsNullOrEmpty(r.EditableArchiveBase64) ? null : ContractValidation.Base64(r.EditableArchiveBase64, "editable_archive_base64"),
+            EditablePath = r.EditablePath ?? "",
+        };
+    }
+
+    /// <summary>A job on the wire: its run and the links to its results.</summary>
+    public static AgentJobDto ToJobDto(this AgentRun r, bool trajectory = false)
+    {
+        var session = "/api/sessions/" + Uri.EscapeDataString(r.SessionId);
+        return new AgentJobDto
+        {
+            Id = r.Id, SessionId = r.SessionId, Status = JsonNamingPolicy.SnakeCaseLower.ConvertName(r.Status.ToString()), Run = r.ToDto(trajectory),
+            Links = new AgentJobLinks("/api/jobs/" + r.Id, $"{session}/agent-runs/{r.Id}", session, $"{session}/editable.zip", $"{session}/editable.tar.gz",
+                $"{session}/diff", $"{session}/summary"),
+        };
+    }
+
+    /// <summary>A session's changes on the wire.</summary>
+    public static SessionChangesDto ToDto(this SessionChangesReport c) => new(c.SessionId,
+        new ChangeSummaryDto(c.Summary.FilesAdded, c.Summary.FilesModified, c.Summary.FilesDeleted, c.Summary.LinesAdded, c.Summary.LinesRemoved, c.Summary.Commits, c.Summary.Text),
+        c.Changes.Select(x => new AgentFileChangeDto(x.Path, x.Change, x.Binary, x.Size)).ToList(), c.Diff, c.Truncated, c.Runs, c.FinalMessage);
 
     /// <summary>An open-terminal request naming an agent, as the engine's request for its interactive interface.</summary>
     public static AgentRunRequest ToInteractiveAgent(this OpenTerminalRequest r)
@@ -66,6 +104,7 @@ internal static partial class ContractMapping
         Stderr = string.IsNullOrEmpty(r.Stderr) ? null : r.Stderr,
         Git = r.Git.ToDto(), Conversation = r.Conversation, ContinuesRunId = r.ContinuesRunId,
         GitPolicy = r.GitPolicy == AgentGitPolicy.ReadOnly ? "read_only" : "full",
+        Skills = r.Skills.Select(s => new AgentSkillDto(s.Name, s.Description, s.Source)).ToList(), McpServers = r.McpServers, Summary = r.Summary,
     };
 
     public static AgentStepDto ToDto(this AgentStep s) => new(s.Index, s.Kind, s.Text, s.Tool);

@@ -3,6 +3,19 @@ namespace Sandbox.Server.Contracts;
 /// <summary>Checks of wire values that the engine takes in another unit (seconds to a time span).</summary>
 internal static class ContractValidation
 {
+    /// <summary>The bytes of a base64 argument; anything but valid base64 is <c>invalid_argument</c> naming it.</summary>
+    public static byte[] Base64(string? content, string name)
+    {
+        try
+        {
+            return Convert.FromBase64String(content ?? "");
+        }
+        catch (FormatException)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"{name} is not valid base64.");
+        }
+    }
+
     /// <summary>The engine's wait in seconds, checked.</summary>
     public static TimeSpan? Wait(double? seconds, string name = "wait_seconds") => seconds switch
     {

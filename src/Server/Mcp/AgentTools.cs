@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using Sandbox.Agents;
 
 namespace Sandbox.Server.Mcp;
@@ -28,6 +29,16 @@ public sealed class AgentTools(AgentRunService agents, IHttpContextAccessor http
         [Description("In a session created with git_url: the new branch the agent works on (default sandbox/<run-id>).")] string? branch = null,
         [Description("'read_only' lets the agent inspect git (status, log, diff, show, blame) but refuses commit, branch, push and every other " +
             "change (you commit and push); 'full' allows all; default: the server's.")] string? git_policy = null,
+        [Description(AgentOptionDocs.AllowedTools)] string[]? allowed_tools = null,
+        [Description(AgentOptionDocs.DisallowedTools)] string[]? disallowed_tools = null,
+        [Description(AgentOptionDocs.MaxThinkingTokens)] int? max_thinking_tokens = null,
+        [Description(AgentOptionDocs.AddDirs)] string[]? add_dirs = null,
+        [Description(AgentOptionDocs.ExtraArgs)] string[]? extra_args = null,
+        [Description(AgentOptionDocs.Settings)] JsonElement? settings = null,
+        [Description(AgentOptionDocs.Instructions)] string? instructions = null,
+        [Description(AgentOptionDocs.Skills)] string[]? skills = null,
+        [Description(AgentOptionDocs.SkillsArchive)] string? skills_archive_base64 = null,
+        [Description(AgentOptionDocs.McpServers)] Dictionary<string, McpServerSpec>? mcp_servers = null,
         RequestContext<CallToolRequestParams>? context = null,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
@@ -35,6 +46,9 @@ public sealed class AgentTools(AgentRunService agents, IHttpContextAccessor http
         {
             Prompt = prompt, Agent = agent, Model = model, MaxTurns = max_turns, TimeoutSeconds = timeout_seconds,
             SystemPrompt = system_prompt, Env = env, Command = command, Branch = branch, GitPolicy = git_policy,
+            AllowedTools = allowed_tools, DisallowedTools = disallowed_tools, MaxThinkingTokens = max_thinking_tokens, AddDirs = add_dirs,
+            ExtraArgs = extra_args, Settings = settings, Instructions = instructions, Skills = skills, SkillsArchiveBase64 = skills_archive_base64,
+            McpServers = mcp_servers,
         }.ToEngine();
         return await RunWithProgressAsync(session_id, request, context, cancellationToken);
     });
@@ -62,12 +76,12 @@ public sealed class AgentTools(AgentRunService agents, IHttpContextAccessor http
         return await RunWithProgressAsync(session_id, request, context, cancellationToken);
     });
 
-    private async Task<CallToolResult> RunWithProgressAsync(string session_id, AgentRunRequest request, RequestContext<CallToolRequestParams>? context,
-        CancellationToken cancellationToken)
+    internal static async Task<CallToolResult> ReportAsync(IAsyncEnumerable<AgentRunEvent> events, RequestContext<CallToolRequestParams>? context,
+        Func<AgentRun, CallToolResult> result, CancellationToken cancellationToken)
     {
         AgentRun? run = null;
         var steps = 0;
-        await foreach (var e in agents.RunStreamingAsync(session_id, Owner, request, cancellationToken))
+        await foreach (var e in events)
         {
             switch (e)
             {
@@ -82,13 +96,16 @@ public sealed class AgentTools(AgentRunService agents, IHttpContextAccessor http
                     break;
             }
         }
-        if (run is null)
-        {
-            throw new SandboxException(SandboxErrorCodes.Internal, "The agent run ended without a result.");
-        }
-        var dto = run.ToDto(trajectory: false);
-        return McpToolResults.Ok(DescribeRun(dto), new { run = dto });
+        return result(run ?? throw new SandboxException(SandboxErrorCodes.Internal, "The agent run ended without a result."));
     }
+
+    private Task<CallToolResult> RunWithProgressAsync(string session_id, AgentRunRequest request, RequestContext<CallToolRequestParams>? context,
+        CancellationToken cancellationToken) =>
+        ReportAsync(agents.RunStreamingAsync(session_id, Owner, request, cancellationToken), context, run =>
+        {
+            var dto = run.ToDto(trajectory: false);
+            return McpToolResults.Ok(DescribeRun(dto), new { run = dto });
+        }, cancellationToken);
 
     /// <summary>get_agent_run.</summary>
     [McpServerTool(Name = "get_agent_run", Title = "Get an agent run", ReadOnly = true, OpenWorld = false)]
@@ -117,7 +134,7 @@ public sealed class AgentTools(AgentRunService agents, IHttpContextAccessor http
         return McpToolResults.Ok(text, new { runs });
     });
 
-    private static string DescribeRun(AgentRunDto r)
+    internal static string DescribeRun(AgentRunDto r)
     {
         var sb = new StringBuilder();
         sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"Agent run {r.Id} ({r.Agent}) {r.Status} in {r.DurationMs / 1000:F1} s");
@@ -150,9 +167,13 @@ public sealed class AgentTools(AgentRunService agents, IHttpContextAccessor http
                 sb.AppendLine(u);
             }
         }
+        if (r.Skills.Count > 0 || r.McpServers.Count > 0)
+        {
+            sb.AppendLine($"Skills: {(r.Skills.Count == 0 ? "none" : string.Join(", ", r.Skills.Select(s => s.Name)))}; MCP servers: {(r.McpServers.Count == 0 ? "none" : string.Join(", ", r.McpServers))}.");
+        }
         if (r.Changes.Count > 0)
         {
-            sb.AppendLine("--- files changed ---");
+            sb.AppendLine("--- files changed: " + (r.Summary ?? r.Changes.Count + " files") + " ---");
             foreach (var c in r.Changes)
             {
                 sb.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"{c.Change} {c.Path}");

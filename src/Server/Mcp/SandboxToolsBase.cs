@@ -12,17 +12,7 @@ public abstract class SandboxToolsBase(IHttpContextAccessor http, ILogger logger
     protected HttpContext? Request => http.HttpContext;
 
     /// <summary>The bytes of a <c>content_base64</c> argument; anything but valid base64 is <c>invalid_argument</c>.</summary>
-    protected static byte[] FromBase64(string? content)
-    {
-        try
-        {
-            return Convert.FromBase64String(content ?? "");
-        }
-        catch (FormatException)
-        {
-            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "content_base64 is not valid base64.");
-        }
-    }
+    protected static byte[] FromBase64(string? content) => Contracts.ContractValidation.Base64(content, "content_base64");
 
     /// <summary>Runs a tool body through <see cref="McpToolResults.RunAsync"/>.</summary>
     protected Task<CallToolResult> Run(Func<Task<CallToolResult>> body) => McpToolResults.RunAsync(logger, body);
