@@ -25,6 +25,9 @@ public sealed class SandboxEngine(
     WorkspaceArchives archives,
     PackageCatalog packages,
     AgentRunService agents,
+    AgentJobService jobs,
+    SessionChanges changes,
+    AgentSetup agentSetup,
     InteractiveAgentService interactiveAgents,
     Egress.EgressService egress,
     Git.GitService git,
@@ -70,6 +73,15 @@ public sealed class SandboxEngine(
 
     /// <summary>Coding agent runs.</summary>
     public AgentRunService Agents => agents;
+
+    /// <summary>Agent jobs: a session, its input and one agent run in one request.</summary>
+    public AgentJobService Jobs => jobs;
+
+    /// <summary>A session's changes since before its first agent run: diff and summary.</summary>
+    public SessionChanges Changes => changes;
+
+    /// <summary>What agents are given before a run: bundled skills (listed here), skills archives, instructions.</summary>
+    public AgentSetup AgentSetup => agentSetup;
 
     /// <summary>Interactive agents: an agent's own interface in a terminal people attach to.</summary>
     public InteractiveAgentService InteractiveAgents => interactiveAgents;
