@@ -81,6 +81,23 @@ public interface ISandboxClient : IAsyncDisposable
     /// conflicts change nothing and fail with <c>git_conflict</c>.</summary>
     Task<SessionDto> UpdateGitBaseAsync(string sessionId, UpdateGitBaseRequest request, CancellationToken cancellationToken = default);
 
+    /// <summary>An agent job in one request: a new session (image <c>agent</c> unless named), the editable archive
+    /// unpacked into it, and one agent run with its options, skills and MCP servers. With <paramref name="wait"/> (the
+    /// default) the answer is the finished job; otherwise the running one (follow it with <see cref="GetAgentJobAsync"/>).</summary>
+    Task<AgentJobDto> RunAgentJobAsync(RunAgentJobRequest request, bool wait = true, CancellationToken cancellationToken = default);
+
+    /// <summary>A job by its id: status, result, and links to its workspace, diff and summary.</summary>
+    Task<AgentJobDto> GetAgentJobAsync(string jobId, CancellationToken cancellationToken = default);
+
+    /// <summary>The skills the server bundles (give their names as <see cref="RunAgentRequest.Skills"/>).</summary>
+    Task<IReadOnlyList<AgentSkillDto>> ListSkillsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>The workspace (or one path of it) against its state before the session's first agent run.</summary>
+    Task<SessionChangesDto> GetSessionDiffAsync(string sessionId, string? path = null, CancellationToken cancellationToken = default);
+
+    /// <summary>What the session's agents changed since before the first run, counted, without the diff.</summary>
+    Task<SessionChangesDto> GetSessionSummaryAsync(string sessionId, CancellationToken cancellationToken = default);
+
     /// <summary>The work in a git session since its base: commits, uncommitted changes, diff stat and diff (cut at
     /// <paramref name="maxDiffChars"/>).</summary>
     Task<GitReviewDto> ReviewChangesAsync(string sessionId, int maxDiffChars = 200_000, CancellationToken cancellationToken = default);

@@ -9,7 +9,7 @@ using Sandbox.Client.Contracts;
 namespace Sandbox.Client;
 
 /// <summary><see cref="ISandboxClient"/> over MCP (Streamable HTTP or stdio) with the official MCP C# client.</summary>
-public sealed class SandboxMcpClient : ISandboxClient
+public sealed partial class SandboxMcpClient : ISandboxClient
 {
     private readonly McpToolCaller _tools;
 
@@ -165,73 +165,6 @@ public sealed class SandboxMcpClient : ISandboxClient
             ["session_id"] = sessionId, ["packages"] = request.Packages, ["manager"] = request.Manager ?? "pip",
         }, "result", cancellationToken).ConfigureAwait(false);
     }
-
-    /// <inheritdoc />
-    /// <remarks>Over MCP a run takes no <c>api_key</c> or <c>model_endpoint</c>: a key in a tool call would pass through
-    /// the calling model's context. Configure them on the server, or use the REST client.</remarks>
-    public async Task<AgentRunDto> RunAgentAsync(string sessionId, RunAgentRequest request, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        if (request.ApiKey is not null || request.ModelEndpoint is not null)
-        {
-            throw new SandboxClientException("invalid_argument",
-                "Over MCP, run_agent takes no api_key or model_endpoint (a key in a tool call would pass through the model's context). Configure them on the server, or use SandboxRestClient.");
-        }
-        if (request.Continue is not null)
-        {
-            throw new SandboxClientException("invalid_argument", "Over MCP, continue a run with ContinueAgentAsync (the continue_agent tool).");
-        }
-        var s = await _tools.CallAsync("run_agent", new()
-        {
-            ["session_id"] = sessionId, ["prompt"] = request.Prompt, ["agent"] = request.Agent, ["model"] = request.Model,
-            ["max_turns"] = request.MaxTurns, ["timeout_seconds"] = request.TimeoutSeconds, ["system_prompt"] = request.SystemPrompt,
-            ["env"] = request.Env, ["command"] = request.Command, ["branch"] = request.Branch, ["git_policy"] = request.GitPolicy,
-        }, cancellationToken).ConfigureAwait(false);
-        return McpToolCaller.Get<AgentRunDto>(s, "run");
-    }
-
-    /// <inheritdoc />
-    public Task<AgentRunDto> ContinueAgentAsync(string sessionId, string runId, string prompt, CancellationToken cancellationToken = default) =>
-        _tools.CallAsync<AgentRunDto>("continue_agent", new()
-        {
-            ["session_id"] = sessionId, ["run_id"] = runId, ["prompt"] = prompt,
-        }, "run", cancellationToken);
-
-    /// <inheritdoc />
-    /// <remarks>Over MCP a terminal takes no <c>api_key</c>, <c>model_endpoint</c> or <c>env</c> (they would pass through
-    /// the calling model's context); use the REST client for those.</remarks>
-    public async Task<TerminalDto> OpenTerminalAsync(string sessionId, OpenTerminalRequest request, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        if (request.ApiKey is not null || request.ModelEndpoint is not null || request.Env is not null)
-        {
-            throw new SandboxClientException("invalid_argument", "Over MCP, open_terminal takes no api_key, model_endpoint or env. Configure them on the server, or use SandboxRestClient.");
-        }
-        return await _tools.CallAsync<TerminalDto>("open_terminal", new()
-        {
-            ["session_id"] = sessionId, ["agent"] = request.Agent, ["model"] = request.Model, ["prompt"] = request.Prompt,
-            ["timeout_seconds"] = request.TimeoutSeconds, ["cols"] = request.Cols, ["rows"] = request.Rows, ["git_policy"] = request.GitPolicy, ["continue"] = request.Continue,
-        }, "terminal", cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <inheritdoc />
-    public Task<IReadOnlyList<TerminalDto>> ListTerminalsAsync(string sessionId, CancellationToken cancellationToken = default) =>
-        _tools.CallAsync<IReadOnlyList<TerminalDto>>("list_terminals", new() { ["session_id"] = sessionId }, "terminals", cancellationToken);
-
-    /// <inheritdoc />
-    public Task CloseTerminalAsync(string sessionId, string terminalId, CancellationToken cancellationToken = default) =>
-        _tools.CallAsync("close_terminal", new() { ["session_id"] = sessionId, ["terminal_id"] = terminalId }, cancellationToken);
-
-    /// <inheritdoc />
-    public Task<AgentRunDto> GetAgentRunAsync(string sessionId, string runId, bool includeTrajectory = false, CancellationToken cancellationToken = default) =>
-        _tools.CallAsync<AgentRunDto>("get_agent_run", new()
-        {
-            ["session_id"] = sessionId, ["run_id"] = runId, ["include_trajectory"] = includeTrajectory,
-        }, "run", cancellationToken);
-
-    /// <inheritdoc />
-    public Task<IReadOnlyList<AgentRunDto>> ListAgentRunsAsync(string sessionId, CancellationToken cancellationToken = default) =>
-        _tools.CallAsync<IReadOnlyList<AgentRunDto>>("list_agent_runs", new() { ["session_id"] = sessionId }, "runs", cancellationToken);
 
     /// <inheritdoc />
     public Task<SessionDto> ExposePortAsync(string sessionId, int port, CancellationToken cancellationToken = default) =>

@@ -307,6 +307,27 @@ public sealed class SandboxRestClient : ISandboxClient
         _api.PostAsync<AgentRunDto>($"api/sessions/{Escape(sessionId)}/agent-runs?wait=true&trajectory=false", request, cancellationToken);
 
     /// <inheritdoc />
+    public Task<AgentJobDto> RunAgentJobAsync(RunAgentJobRequest request, bool wait = true, CancellationToken cancellationToken = default) =>
+        _api.PostAsync<AgentJobDto>(wait ? "api/jobs?wait=true" : "api/jobs", request, cancellationToken);
+
+    /// <inheritdoc />
+    public Task<AgentJobDto> GetAgentJobAsync(string jobId, CancellationToken cancellationToken = default) =>
+        _api.GetAsync<AgentJobDto>($"api/jobs/{Escape(jobId)}", cancellationToken);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<AgentSkillDto>> ListSkillsAsync(CancellationToken cancellationToken = default) =>
+        _api.GetAsync<IReadOnlyList<AgentSkillDto>>("api/skills", cancellationToken);
+
+    /// <inheritdoc />
+    public Task<SessionChangesDto> GetSessionDiffAsync(string sessionId, string? path = null, CancellationToken cancellationToken = default) =>
+        _api.GetAsync<SessionChangesDto>(string.IsNullOrEmpty(path) ? $"api/sessions/{Escape(sessionId)}/diff"
+            : $"api/sessions/{Escape(sessionId)}/diff/{string.Join('/', path.Split('/').Select(Uri.EscapeDataString))}", cancellationToken);
+
+    /// <inheritdoc />
+    public Task<SessionChangesDto> GetSessionSummaryAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        _api.GetAsync<SessionChangesDto>($"api/sessions/{Escape(sessionId)}/summary", cancellationToken);
+
+    /// <inheritdoc />
     public Task<AgentRunDto> ContinueAgentAsync(string sessionId, string runId, string prompt, CancellationToken cancellationToken = default) =>
         _api.PostAsync<AgentRunDto>($"api/sessions/{Escape(sessionId)}/agent-runs/{Escape(runId)}/continue?wait=true&trajectory=false", new RunAgentRequest { Prompt = prompt }, cancellationToken);
 

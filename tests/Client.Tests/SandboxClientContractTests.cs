@@ -160,7 +160,7 @@ public sealed class SandboxClientContractTests(ServerFixture server)
         Assert.Null(a.Trajectory);
         static AgentRunDto Stable(AgentRunDto r) => r with
         {
-            Id = "", SessionId = "", StartedAt = default, EndedAt = null, DurationMs = 0, Changes = [], Steps = [],
+            Id = "", SessionId = "", StartedAt = default, EndedAt = null, DurationMs = 0, Changes = [], Steps = [], Skills = [], McpServers = [],
         };
         Assert.Equal(Stable(a), Stable(b));
         Assert.Equal(a.Changes, b.Changes);
@@ -177,6 +177,64 @@ public sealed class SandboxClientContractTests(ServerFixture server)
         var cont = await Assert.ThrowsAsync<SandboxClientException>(() => rest.ContinueAgentAsync(sr.Id, a.Id, "and now?"));
         var contMcp = await Assert.ThrowsAsync<SandboxClientException>(() => mcp.ContinueAgentAsync(sm.Id, b.Id, "and now?"));
         Assert.Equal(("invalid_argument", "invalid_argument"), (cont.Code, contMcp.Code));
+    }
+
+    [Fact]
+    public async Task Agent_jobs_and_a_sessions_changes_are_the_same_over_rest_and_mcp()
+    {
+        var (rest, mcp) = await Clients();
+        await using var _r = rest;
+        await using var _m = mcp;
+        var project = new MemoryStream();
+        using (var zip = new System.IO.Compression.ZipArchive(project, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
+        {
+            foreach (var (name, text) in new[] { ("notes.txt", "one\n"), ("agent.py", "import json\nopen('notes.txt', 'a').write('two\\n')\nprint(json.dumps({'type': 'result', 'result': 'appended'}))\n") })
+            {
+                using var entry = zip.CreateEntry(name).Open();
+                entry.Write(System.Text.Encoding.UTF8.GetBytes(text));
+            }
+        }
+        var request = new RunAgentJobRequest
+        {
+            Session = new CreateSessionRequest { Image = "python" }, EditableArchiveBase64 = Convert.ToBase64String(project.ToArray()),
+            Run = new RunAgentRequest { Agent = "command", Command = ["python3", "agent.py"], Prompt = "append a line" },
+        };
+        var a = await rest.RunAgentJobAsync(request);
+        var b = await mcp.RunAgentJobAsync(request);
+        try
+        {
+            Assert.Equal(("succeeded", "appended", "1 file changed (1 modified), +1 -0 lines"), (a.Status, a.Run.FinalMessage, a.Run.Summary));
+            Assert.Equal((a.Status, a.Run.FinalMessage, a.Run.Summary, a.Run.Diff), (b.Status, b.Run.FinalMessage, b.Run.Summary, b.Run.Diff));
+            Assert.Equal($"/api/sessions/{a.SessionId}/editable.zip", a.Links.EditableZip);
+            Assert.Equal($"/api/jobs/{b.Id}", b.Links.Job);
+            Assert.Equal(a.Id, (await rest.GetAgentJobAsync(a.Id)).Id);
+            Assert.Equal("succeeded", (await mcp.GetAgentJobAsync(b.Id)).Status);
+            var da = await rest.GetSessionDiffAsync(a.SessionId, "notes.txt");
+            var db = await mcp.GetSessionDiffAsync(b.SessionId, "notes.txt");
+            Assert.Equal(" one\n+two\n", string.Concat(da.Diff.Split('\n').Where(l => l is [' ' or '+', _, ..] && !l.StartsWith("+++", StringComparison.Ordinal)).Select(l => l + "\n")));
+            Assert.Equal((da.Diff, da.Summary, da.Runs), (db.Diff, db.Summary, db.Runs));
+            Assert.Equal(da.Changes, db.Changes);
+            var sa = await rest.GetSessionSummaryAsync(a.SessionId);
+            var sb = await mcp.GetSessionSummaryAsync(b.SessionId);
+            Assert.Equal(("", 1, "appended"), (sa.Diff, sa.Runs, sa.FinalMessage));
+            Assert.Equal((sa.Summary, sa.Runs, sa.FinalMessage), (sb.Summary, sb.Runs, sb.FinalMessage));
+            Assert.Equal(await rest.ListSkillsAsync(), await mcp.ListSkillsAsync());
+            var missing = await Assert.ThrowsAsync<SandboxClientException>(() => rest.GetAgentJobAsync("run_nope"));
+            var missingMcp = await Assert.ThrowsAsync<SandboxClientException>(() => mcp.GetAgentJobAsync("run_nope"));
+            Assert.Equal(("run_not_found", "run_not_found"), (missing.Code, missingMcp.Code));
+            // Options the agent does not take are refused by name, alike, and leave no session behind.
+            var before = (await rest.ListSessionsAsync()).Count;
+            var refused = await Assert.ThrowsAsync<SandboxClientException>(() => rest.RunAgentJobAsync(request with { Run = request.Run with { AllowedTools = ["Read"] } }));
+            var refusedMcp = await Assert.ThrowsAsync<SandboxClientException>(() => mcp.RunAgentJobAsync(request with { Run = request.Run with { AllowedTools = ["Read"] } }));
+            Assert.Equal((refused.Code, refused.Message), (refusedMcp.Code, refusedMcp.Message));
+            Assert.Contains("allowed_tools", refused.Message, StringComparison.Ordinal);
+            Assert.Equal(before, (await rest.ListSessionsAsync()).Count);
+        }
+        finally
+        {
+            await rest.CloseSessionAsync(a.SessionId);
+            await mcp.CloseSessionAsync(b.SessionId);
+        }
     }
 
     [Fact]

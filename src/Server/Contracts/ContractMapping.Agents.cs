@@ -28,7 +28,7 @@ internal static partial class ContractMapping
             AllowedTools = r.AllowedTools, DisallowedTools = r.DisallowedTools, MaxThinkingTokens = r.MaxThinkingTokens, AddDirs = r.AddDirs,
             ExtraArgs = r.ExtraArgs, Settings = r.Settings is { ValueKind: not JsonValueKind.Null and not JsonValueKind.Undefined } settings ? settings : null,
             Instructions = r.Instructions, Skills = r.Skills ?? [],
-            SkillsArchive = string.IsNullOrEmpty(r.SkillsArchiveBase64) ? null : ContractValidation.Base64(r.SkillsArchiveBase64, "skills_archive_base64"),
+            SkillsArchive = string.IsNullOrEmpty(r.SkillsArchiveBase64) ? (ReadOnlyMemory<byte>?)null : new ReadOnlyMemory<byte>(ContractValidation.Base64(r.SkillsArchiveBase64, "skills_archive_base64")),
             McpServers = r.McpServers?.ToDictionary(m => m.Key, m => new AgentMcpServer
             {
                 Type = m.Value?.Type, Command = m.Value?.Command, Args = m.Value?.Args, Env = m.Value?.Env, Url = m.Value?.Url, Secret = m.Value?.Secret,
@@ -44,7 +44,7 @@ internal static partial class ContractMapping
         {
             Session = r.Session?.Image is null ? session with { Image = "agent" } : session,
             Run = (r.Run ?? throw new SandboxException(SandboxErrorCodes.InvalidArgument, "run is required: the prompt and the agent's options.")).ToEngine(),
-            Editable = string.IsNullOrEmpty(r.EditableArchiveBase64) ? null : ContractValidation.Base64(r.EditableArchiveBase64, "editable_archive_base64"),
+            Editable = string.IsNullOrEmpty(r.EditableArchiveBase64) ? (ReadOnlyMemory<byte>?)null : new ReadOnlyMemory<byte>(ContractValidation.Base64(r.EditableArchiveBase64, "editable_archive_base64")),
             EditablePath = r.EditablePath ?? "",
         };
     }

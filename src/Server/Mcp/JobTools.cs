@@ -50,6 +50,8 @@ public sealed class JobTools(AgentJobService jobs, AgentSetup setup, SessionChan
         [Description("Most agent turns (server default 300).")] int? max_turns = null,
         [Description("Wall-clock limit of the run in seconds (default 600).")] double? timeout_seconds = null,
         [Description("Extra instructions appended to the agent's system prompt (optional).")] string? system_prompt = null,
+        [Description("Extra environment variables for the agent process only (optional); values are redacted from the trajectory.")] Dictionary<string, string>? env = null,
+        [Description("For agent 'command': the program and its arguments (no shell), e.g. ['python3', 'agent.py'].")] string[]? command = null,
         [Description(AgentOptionDocs.AllowedTools)] string[]? allowed_tools = null,
         [Description(AgentOptionDocs.DisallowedTools)] string[]? disallowed_tools = null,
         [Description(AgentOptionDocs.MaxThinkingTokens)] int? max_thinking_tokens = null,
@@ -60,6 +62,7 @@ public sealed class JobTools(AgentJobService jobs, AgentSetup setup, SessionChan
         [Description(AgentOptionDocs.Skills)] string[]? skills = null,
         [Description(AgentOptionDocs.SkillsArchive)] string? skills_archive_base64 = null,
         [Description(AgentOptionDocs.McpServers)] Dictionary<string, McpServerSpec>? mcp_servers = null,
+        [Description("Wait for the job to end (default true, with its steps as progress); false answers at once with the running job (follow it with get_agent_job).")] bool wait = true,
         RequestContext<CallToolRequestParams>? context = null,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
@@ -76,12 +79,17 @@ public sealed class JobTools(AgentJobService jobs, AgentSetup setup, SessionChan
             Run = new RunAgentRequest
             {
                 Prompt = prompt, Agent = agent, Model = model, MaxTurns = max_turns, TimeoutSeconds = timeout_seconds, SystemPrompt = system_prompt,
-                AllowedTools = allowed_tools, DisallowedTools = disallowed_tools, MaxThinkingTokens = max_thinking_tokens, AddDirs = add_dirs,
+                Env = env, Command = command, AllowedTools = allowed_tools, DisallowedTools = disallowed_tools, MaxThinkingTokens = max_thinking_tokens, AddDirs = add_dirs,
                 ExtraArgs = extra_args, Settings = settings, Instructions = instructions, Skills = skills, SkillsArchiveBase64 = skills_archive_base64,
                 McpServers = mcp_servers,
             },
         }.ToEngine();
         var started = await jobs.StartAsync(request, Owner, cancellationToken);
+        if (!wait)
+        {
+            var running = started.ToJobDto();
+            return McpToolResults.Ok($"Job {running.Id} started in session {running.SessionId}; follow it with get_agent_job.", new { job = running });
+        }
         // The job goes on if this call is cancelled (it is a job, not a call): only the wait for it ends.
         return await AgentTools.ReportAsync(jobs.WatchAsync(started.Id, Owner, cancellationToken), context, run =>
         {

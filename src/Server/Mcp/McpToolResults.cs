@@ -75,6 +75,7 @@ namespace Microsoft.Extensions.DependencyInjection
             .WithResources<WorkspaceResources>()
             .WithTools<FileTools>()
             .WithTools<ArchiveTools>()
+            .WithTools<JobTools>()
             .WithTools<PackageTools>()
             .WithTools<AgentTools>();
     }
