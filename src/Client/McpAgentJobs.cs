@@ -48,6 +48,7 @@ internal static class McpAgentJobs
         args["network_allow"] = s.Network?.Allow;
         args["network_secrets"] = s.Network?.Secrets;
         args["idle_timeout_seconds"] = s.IdleTimeoutSeconds;
+        args["context_archives"] = s.ContextArchives;
         args["wait"] = wait;
         return await tools.CallAsync<AgentJobDto>("run_agent_job", args, "job", ct).ConfigureAwait(false);
     }

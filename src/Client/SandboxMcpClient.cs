@@ -49,7 +49,7 @@ public sealed partial class SandboxMcpClient : ISandboxClient
             ["workspace_mb"] = l?.WorkspaceMb, ["ttl_seconds"] = request?.IdleTimeoutSeconds, ["isolation"] = request?.Isolation,
             ["network_allow"] = request?.Network?.Allow, ["network_secrets"] = request?.Network?.Secrets, ["from_snapshot"] = request?.FromSnapshot,
             ["git_url"] = request?.Git?.Url, ["git_ref"] = request?.Git?.Ref, ["git_credentials"] = request?.Git?.Credentials, ["git_shallow"] = request?.Git?.Shallow ?? false, ["git_submodules"] = request?.Git?.Submodules ?? false,
-            ["setup"] = request?.Setup, ["context"] = request?.Context, ["name"] = request?.Name,
+            ["setup"] = request?.Setup, ["context"] = request?.Context, ["context_archives"] = request?.ContextArchives, ["name"] = request?.Name,
         };
         if (l is { NoFile: not null } or { FileSizeMb: not null } or { TmpMb: not null })
         {

@@ -75,6 +75,9 @@ public sealed record CreateSessionRequest
     public IReadOnlyList<string>? Setup { get; init; }
     /// <summary>Names of operator context directories to mount read-only at <c>/context/&lt;name&gt;</c>.</summary>
     public IReadOnlyList<string>? Context { get; init; }
+    /// <summary>Your own context directories: name → archive (zip, tar, tar.gz) as base64, unpacked at
+    /// <c>/context/&lt;name&gt;</c>, readable and not writable by the sandbox's code. A restart or fork does not carry them.</summary>
+    public IReadOnlyDictionary<string, string>? ContextArchives { get; init; }
 }
 
 /// <summary>A saved workspace.</summary>

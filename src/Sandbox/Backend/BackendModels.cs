@@ -28,8 +28,11 @@ public sealed record ImageStatus(string Name, string Reference, bool Present, st
 /// inside the sandbox's own kernel).</param>
 /// <param name="Runtime">The container runtime of that tier; null for the engine's default.</param>
 /// <param name="Context">Host directories mounted read-only at <c>/context/&lt;name&gt;</c>.</param>
+/// <param name="CallerContext">Whether the sandbox gets a <c>/context</c> volume of its own (root's, bounded like its
+/// workspace) for the caller's context archives, removed with it.</param>
 public sealed record SandboxSpec(string SessionId, string ImageReference, SandboxLimits Limits,
-    IReadOnlyDictionary<string, string> Labels, Isolation.IsolationTier Isolation, string? Runtime, IReadOnlyList<ContextMount>? Context = null);
+    IReadOnlyDictionary<string, string> Labels, Isolation.IsolationTier Isolation, string? Runtime, IReadOnlyList<ContextMount>? Context = null,
+    bool CallerContext = false);
 
 /// <summary>A host directory an operator offers to sessions by name, mounted read-only.</summary>
 /// <param name="Name">The name callers use; the mount is <c>/context/&lt;name&gt;</c>.</param>

@@ -24,6 +24,24 @@ internal static class ContainerSpecs
         Labels = labels,
     };
 
+    /// <summary>The volume behind <c>/context</c> of a session given context archives: tmpfs like the workspace, as large
+    /// as it, owned by root (the runner unpacks into it; the sandbox user reads).</summary>
+    public static VolumesCreateParameters SessionContext(string name, SandboxLimits limits, IDictionary<string, string> labels) => new()
+    {
+        Name = ContextVolume(name),
+        Driver = "local",
+        DriverOpts = new Dictionary<string, string>
+        {
+            ["type"] = "tmpfs",
+            ["device"] = "tmpfs",
+            ["o"] = string.Create(CultureInfo.InvariantCulture, $"size={limits.WorkspaceMb}m,nr_inodes={InodeBudget(limits.WorkspaceMb)},uid=0,gid=0,mode=0755,nosuid,nodev"),
+        },
+        Labels = labels,
+    };
+
+    /// <summary>The name of a session's context volume.</summary>
+    public static string ContextVolume(string name) => name + "-context";
+
     /// <summary>The container: runner as its process, no network, read-only root, limits, no capabilities for user code.</summary>
     public static CreateContainerParameters Session(string name, SandboxSpec spec, IDictionary<string, string> labels)
     {
@@ -74,6 +92,7 @@ internal static class ContainerSpecs
                 },
                 ShmSize = Mib(ShmMb),
                 Mounts = [new Mount { Type = "volume", Source = name, Target = "/workspace" },
+                    .. spec.CallerContext ? [new Mount { Type = "volume", Source = ContextVolume(name), Target = "/context" }] : Array.Empty<Mount>(),
                     .. (spec.Context ?? []).Select(c => new Mount { Type = "bind", Source = c.HostPath, Target = "/context/" + c.Name, ReadOnly = true })],
                 Runtime = spec.Runtime,
                 LogConfig = new LogConfig { Type = "none" },

@@ -125,6 +125,10 @@ public sealed class DockerBackend : ISandboxBackend, IDisposable
         var allLabels = SandboxLabels.Of(_options.InstanceId, spec.SessionId, null, DateTimeOffset.UtcNow, spec.Labels);
         // A tmpfs-backed named volume: bounded in size (overlay2 here cannot bound disk), visible to the archive API.
         await Call(() => _client.Volumes.CreateAsync(ContainerSpecs.SessionWorkspace(name, limits, allLabels), ct)).ConfigureAwait(false);
+        if (spec.CallerContext)
+        {
+            await Call(() => _client.Volumes.CreateAsync(ContainerSpecs.SessionContext(name, limits, allLabels), ct)).ConfigureAwait(false);
+        }
         var parameters = ContainerSpecs.Session(name, spec, allLabels);
         var created = await Call(() => _client.Containers.CreateContainerAsync(parameters, ct)).ConfigureAwait(false);
         var stream = await Call(() => _client.Containers.AttachContainerAsync(created.ID, new ContainerAttachParameters
@@ -163,6 +167,14 @@ public sealed class DockerBackend : ISandboxBackend, IDisposable
         {
             // Removal already in progress.
         }
+        await RemoveVolumeAsync(name, ct).ConfigureAwait(false);
+        await RemoveVolumeAsync(ContainerSpecs.ContextVolume(name), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Removes a volume of a removed sandbox (none: nothing to do), waiting briefly while the engine still
+    /// holds it.</summary>
+    private async Task RemoveVolumeAsync(string name, CancellationToken ct)
+    {
         for (var attempt = 0; ; attempt++)
         {
             try

@@ -70,6 +70,31 @@ public sealed class WorkspaceArchives(SessionRegistry registry, WorkspaceStreams
             Long(reply.Body, "bytes"));
     }
 
+    /// <summary>Unpacks a caller's context archive of a session being created at <c>/context/&lt;name&gt;</c>: written
+    /// into the workspace's hidden folder through the engine, then unpacked by the runner as root (so the sandbox user
+    /// can read and not change it), checked and staged as every archive is.</summary>
+    internal async Task UnpackContextAsync(Session session, string name, ReadOnlyMemory<byte> archive, CancellationToken ct)
+    {
+        if (archive.Length > _options.MaxUploadBytes)
+        {
+            throw new SandboxException(SandboxErrorCodes.FileTooLarge, $"Context archive '{name}' is {archive.Length} bytes, above the upload cap of {_options.MaxUploadBytes} bytes.");
+        }
+        var temp = $".sandbox/uploads/{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}.context";
+        using (var body = new MemoryStream(archive.ToArray(), writable: false))
+        await using (var tar = TarStreams.Wrap([".sandbox", ".sandbox/uploads"], temp, body, body.Length, time.GetUtcNow()))
+        {
+            await backend.PutArchiveAsync(session.ContainerId, WorkspacePath.Root, tar, ct).ConfigureAwait(false);
+        }
+        var reply = await session.Live.AskAsync(new ExtractContextRequest(temp, name, _options.MaxArchiveEntries, _options.MaxArchiveBytes),
+            TimeSpan.FromMinutes(10), "context archive", ct).ConfigureAwait(false);
+        if (reply.Type == "error")
+        {
+            var code = Str(reply.Body, "code") is SandboxErrorCodes.UnsafeArchive or SandboxErrorCodes.LimitExceeded or SandboxErrorCodes.WorkspaceFull or SandboxErrorCodes.InvalidPath
+                ? Str(reply.Body, "code")! : SandboxErrorCodes.InvalidArchive;
+            throw new SandboxException(code, $"Context archive '{name}' was not unpacked (the session was not created): {SafeText.Shorten(Str(reply.Body, "message"), 500)}");
+        }
+    }
+
     /// <summary>Writes the workspace directory <paramref name="directory"/> (empty: all of it) to
     /// <paramref name="output"/> as a zip or tar.gz whose names are relative to it. The session's <c>.sandbox/</c>
     /// folder is left out. Refused (before a byte is written) for a path that is not a directory or leaves the

@@ -23,6 +23,7 @@ namespace Sandbox.Runner;
 [JsonDerivedType(typeof(HashRequest), "hash")]
 [JsonDerivedType(typeof(ExtractRequest), "extract")]
 [JsonDerivedType(typeof(InstallSkillsRequest), "install_skills")]
+[JsonDerivedType(typeof(ExtractContextRequest), "extract_context")]
 [JsonDerivedType(typeof(RenameRequest), "rename")]
 [JsonDerivedType(typeof(SpaceRequest), "space")]
 [JsonDerivedType(typeof(SnapshotRequest), "snapshot")]
@@ -105,6 +106,10 @@ internal sealed record ExtractRequest(string Archive, string Dest, int MaxEntrie
 /// <summary>Unpacks an archive of skills into a skills folder of the agent's home, each skill replacing one of its name,
 /// checked and staged as <see cref="ExtractRequest"/>. Answer: <c>skills</c> (names and descriptions) or <c>error</c>.</summary>
 internal sealed record InstallSkillsRequest(string Archive, string Dest, int MaxEntries, long MaxBytes) : RunnerRequest;
+
+/// <summary>Unpacks a caller's context archive into <c>/context/&lt;name&gt;</c> as root (read-only to the sandbox user),
+/// checked and staged as <see cref="ExtractRequest"/>. Answer: <c>extracted</c> or <c>error</c>.</summary>
+internal sealed record ExtractContextRequest(string Archive, string Name, int MaxEntries, long MaxBytes) : RunnerRequest;
 
 /// <summary>Moves a file into place (an upload's last step). Answer: <c>renamed</c> or <c>error</c>.</summary>
 internal sealed record RenameRequest(string Path, string To) : RunnerRequest;

@@ -34,7 +34,7 @@ public sealed class SandboxLauncher(ISandboxBackend backend, IOptions<SandboxOpt
     /// <summary>Creates, starts and connects to a sandbox within <see cref="SandboxOptions.CreateTimeout"/>; on any
     /// failure nothing is left behind.</summary>
     internal async Task<LaunchedSandbox> LaunchAsync(string image, SandboxLimits limits, string owner, IsolationTier tier, string? runtime, CancellationToken ct,
-        IReadOnlyList<ContextMount>? context = null)
+        IReadOnlyList<ContextMount>? context = null, bool callerContext = false)
     {
         var id = NewId();
         var labels = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -45,7 +45,7 @@ public sealed class SandboxLauncher(ISandboxBackend backend, IOptions<SandboxOpt
             [SandboxLabels.Image] = image,
             [SandboxLabels.Isolation] = IsolationPolicy.Name(tier),
         };
-        var spec = new SandboxSpec(id, _options.Images[image], limits, labels, tier, runtime, context);
+        var spec = new SandboxSpec(id, _options.Images[image], limits, labels, tier, runtime, context, callerContext);
         RunnerConnection? runner = null;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(_options.CreateTimeout);

@@ -14,7 +14,7 @@ namespace Sandbox.Sessions;
 /// </summary>
 public sealed partial class SessionCreator(SessionRegistry registry, SandboxLauncher launcher, WarmPool pool, IsolationPolicy isolation,
     SessionJournal journal, Egress.EgressService egress, Snapshots.SnapshotService snapshots, Git.GitService git, Setup.SetupService setup,
-    SessionCloser closer, IOptions<SandboxOptions> options, IOptions<Snapshots.SnapshotOptions> snapshotOptions, IOptions<Cluster.ClusterOptions> cluster,
+    Files.WorkspaceArchives archives, SessionCloser closer, IOptions<SandboxOptions> options, IOptions<Snapshots.SnapshotOptions> snapshotOptions, IOptions<Cluster.ClusterOptions> cluster,
     TimeProvider time, ILogger<SessionCreator> logger)
 {
     private readonly SessionRegistry _registry = registry;
@@ -156,6 +156,8 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
         }
         var clone = spec.Git is null ? null : _git.Validate(spec.Git);
         var context = _setup.ResolveContext(spec.Context);
+        Setup.SetupService.CheckContextArchives(spec.ContextArchives, context);
+        var contextArchives = spec.ContextArchives ?? new Dictionary<string, ReadOnlyMemory<byte>>();
         var setup = _setup.Commands(image, spec.Setup);
         var (tier, runtime) = await _isolation.ResolveAsync(spec.Isolation, image, ct).ConfigureAwait(false);
         using var named = spec.Name is null ? null : _registry.ReserveName(owner, spec.Name, replacing);
@@ -165,8 +167,8 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
         try
         {
             // Context mounts are made when a container is created: a warm one cannot take them.
-            var pooled = context.Count == 0 && _pool.Fits(image, limits) ? await _pool.TakeAsync(tier, ct).ConfigureAwait(false) : null;
-            var sandbox = pooled ?? await _launcher.LaunchAsync(image, limits, owner, tier, runtime, ct, context).ConfigureAwait(false);
+            var pooled = context.Count == 0 && contextArchives.Count == 0 && _pool.Fits(image, limits) ? await _pool.TakeAsync(tier, ct).ConfigureAwait(false) : null;
+            var sandbox = pooled ?? await _launcher.LaunchAsync(image, limits, owner, tier, runtime, ct, context, callerContext: contextArchives.Count > 0).ConfigureAwait(false);
             var session = new Session
             {
                 Id = sandbox.Id, Image = image, Owner = owner, Limits = limits, CreatedAt = now, MaxLifetime = _options.MaxLifetime, IdleTimeout = idle,
@@ -174,10 +176,14 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
                 Context = context.Select(c => c.Name).ToList(), Git = inheritedGit, Node = _clustered ? _options.InstanceId : null,
                 Name = spec.Name,
             };
-            if (network is not null || restore is not null || clone is not null || setup.Count > 0)
+            if (network is not null || restore is not null || clone is not null || setup.Count > 0 || contextArchives.Count > 0)
             {
                 try
                 {
+                    foreach (var (contextName, archive) in contextArchives.OrderBy(a => a.Key, StringComparer.Ordinal))
+                    {
+                        await archives.UnpackContextAsync(session, contextName, archive, ct).ConfigureAwait(false);
+                    }
                     if (restore is not null)
                     {
                         await restore(session.ContainerId, ct).ConfigureAwait(false);

@@ -39,6 +39,11 @@ public sealed record SessionSpec
     /// <summary>Names of operator context directories (<c>Sandbox:Context:Directories</c>) mounted read-only at
     /// <c>/context/&lt;name&gt;</c>.</summary>
     public IReadOnlyList<string>? Context { get; init; }
+
+    /// <summary>The caller's own context directories, by name: archives (zip, tar, tar.gz) unpacked at
+    /// <c>/context/&lt;name&gt;</c>, which the sandbox user can read and not change (a volume of the session's own,
+    /// removed with it; bounded like its workspace). A restart or fork does not carry them.</summary>
+    public IReadOnlyDictionary<string, ReadOnlyMemory<byte>>? ContextArchives { get; init; }
 }
 
 /// <summary>Lifecycle state of a session.</summary>

@@ -47,6 +47,31 @@ public sealed partial class SetupService(SessionRegistry registry, IOptions<Sand
         return mounts;
     }
 
+    /// <summary>Checks the names of a caller's context archives: context names, at most 8, none an operator directory's.</summary>
+    internal static void CheckContextArchives(IReadOnlyDictionary<string, ReadOnlyMemory<byte>>? archives, IReadOnlyList<ContextMount> mounts)
+    {
+        if (archives is not { Count: > 0 })
+        {
+            return;
+        }
+        if (archives.Count > 8)
+        {
+            throw new SandboxException(SandboxErrorCodes.LimitExceeded, "A session takes at most 8 context archives.");
+        }
+        foreach (var name in archives.Keys)
+        {
+            if (name is null || !ContextOptions.ContextName().IsMatch(name) || name.StartsWith('.'))
+            {
+                throw new SandboxException(SandboxErrorCodes.InvalidArgument,
+                    $"Context archive name '{SafeText.Shorten(name, 64)}': use letters, digits, . _ and - (at most 64, not starting with '.'; it becomes /context/<name>).");
+            }
+            if (mounts.Any(m => m.Name == name))
+            {
+                throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"'{name}' is already an operator context directory of this session; give the archive another name.");
+            }
+        }
+    }
+
     /// <summary>The commands a new session of <paramref name="image"/> runs: the image's, then the caller's. Checks
     /// the caller's.</summary>
     internal IReadOnlyList<string> Commands(string image, IReadOnlyList<string>? requested)

@@ -28,6 +28,8 @@ internal static partial class ContractMapping
         } : null,
         Setup = r?.Setup,
         Context = r?.Context,
+        ContextArchives = r?.ContextArchives?.ToDictionary(a => a.Key,
+            a => new ReadOnlyMemory<byte>(ContractValidation.Base64(a.Value, $"context_archives.{a.Key}")), StringComparer.Ordinal),
     };
 
     public static SnapshotDto ToDto(this Sandbox.Snapshots.SnapshotInfo s) =>

@@ -39,6 +39,7 @@ public sealed class JobTools(AgentJobService jobs, AgentSetup setup, SessionChan
         [Description("'claude-code' (default), 'codex' or 'command'.")] string agent = "claude-code",
         [Description("Your project as a zip, tar or tar.gz, base64, unpacked into the workspace (or editable_path) before the run. Optional.")] string? editable_archive_base64 = null,
         [Description("The workspace folder the archive goes into (default: the workspace itself).")] string? editable_path = null,
+        [Description(SessionTools.ContextArchivesDoc)] Dictionary<string, string>? context_archives = null,
         [Description("Clone this repository into the workspace instead (the agent works on a branch). Optional.")] string? git_url = null,
         [Description("Session image (default 'agent').")] string? image = null,
         [Description("CPUs for the session (optional).")] double? cpus = null,
@@ -70,7 +71,7 @@ public sealed class JobTools(AgentJobService jobs, AgentSetup setup, SessionChan
         {
             Session = new CreateSessionRequest
             {
-                Image = image, IdleTimeoutSeconds = idle_timeout_seconds,
+                Image = image, IdleTimeoutSeconds = idle_timeout_seconds, ContextArchives = context_archives,
                 Limits = cpus is null && memory_mb is null ? null : new LimitsDto { Cpus = cpus, MemoryMb = memory_mb },
                 Git = string.IsNullOrEmpty(git_url) ? null : new GitRequestDto { Url = git_url },
                 Network = network_allow is null && network_secrets is null ? null : new NetworkDto { Allow = network_allow ?? [], Secrets = network_secrets },

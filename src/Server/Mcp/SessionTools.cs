@@ -10,6 +10,10 @@ public sealed class SessionTools(SessionService service, Sandbox.Cluster.Cluster
     /// <summary>The tool that creates a session (a cluster places its call on a node before it is served).</summary>
     public const string CreateSessionTool = "create_session";
 
+    /// <summary>The description of a context_archives argument.</summary>
+    internal const string ContextArchivesDoc = "Your own read-only context: {\"name\": \"<zip/tar/tar.gz as base64>\"}; each is unpacked at /context/<name>, " +
+        "readable by the sandbox's code (and an agent), not writable. Optional.";
+
     /// <summary>create_session.</summary>
     [McpServerTool(Name = CreateSessionTool, Title = "Create a sandbox session", Destructive = false, OpenWorld = false)]
     [Description("Creates an isolated sandbox (a container with no network unless network_allow names hosts) and returns its session_id. Python " +
@@ -41,6 +45,7 @@ public sealed class SessionTools(SessionService service, Sandbox.Cluster.Cluster
         [Description("Shell commands run once, in order, before the session is ready (e.g. [\"pip install -e .\"]); the first failure fails the " +
             "create with its output. Optional.")] string[]? setup = null,
         [Description("Names of operator context directories to mount read-only at /context/<name> (optional).")] string[]? context = null,
+        [Description(ContextArchivesDoc)] Dictionary<string, string>? context_archives = null,
         [Description("A name for the session (a task name: lower-case letters, digits, '.', '_', '-'), unique among your open sessions (optional).")] string? name = null,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
@@ -55,6 +60,7 @@ public sealed class SessionTools(SessionService service, Sandbox.Cluster.Cluster
             Git = git_url is null ? null : new GitRequestDto { Url = git_url, Ref = git_ref, Credentials = git_credentials, Shallow = git_shallow, Submodules = git_submodules },
             Setup = setup,
             Context = context,
+            ContextArchives = context_archives,
             Name = name,
         };
         var s = (await service.CreateAsync(request.ToSpec(), Owner, cancellationToken)).ToDto();

@@ -9,7 +9,7 @@ using Sandbox.Tests.Common;
 namespace Sandbox.Tests.Agents;
 
 /// <summary>An agent job in one request: the real Claude Code, against the scripted model, in a new session with a
-/// project archive, a bundled and an uploaded skill and a stdio MCP server; the results come out as a zip, a diff and
+/// project archive, a context archive, a bundled and an uploaded skill and a stdio MCP server; the results come out as a zip, a diff and
 /// a summary.</summary>
 [Collection(EngineCollection.Name)]
 public sealed class AgentJobTests(EngineFixture fixture)
@@ -54,6 +54,7 @@ public sealed class AgentJobTests(EngineFixture fixture)
         await File.WriteAllTextAsync(Path.Combine(skills.FullName, "unused", "SKILL.md"), "---\nname: unused\ndescription: Not asked for.\n---\n");
         ScriptedTurn[] script =
         [
+            ScriptedTurn.ToolUse("Read", new { file_path = "/context/spec/requirements.md" }),
             ScriptedTurn.ToolUse("Read", new { file_path = "/workspace/.sandbox/home/.claude/skills/greeter/SKILL.md" }),
             ScriptedTurn.ToolUse("mcp__fixture__echo", new { text = "ping-from-the-model" }),
             ScriptedTurn.ToolUse("Write", new { file_path = "/workspace/app.py", content = "print('Good day')\n" }),
@@ -67,7 +68,10 @@ public sealed class AgentJobTests(EngineFixture fixture)
         var uploadedSkill = Zip(("SKILL.md", "---\nname: reviewer\ndescription: Reviews code.\n---\nBe thorough.\n"));
         var started = await engine.Jobs.StartAsync(new AgentJobRequest
         {
-            Session = new SessionSpec { Image = "agent" },
+            Session = new SessionSpec
+            {
+                Image = "agent", ContextArchives = new Dictionary<string, ReadOnlyMemory<byte>> { ["spec"] = Zip(("requirements.md", "The greeting must be formal.\n")) },
+            },
             Editable = project,
             Run = new AgentRunRequest
             {
@@ -95,6 +99,7 @@ public sealed class AgentJobTests(EngineFixture fixture)
             Assert.Contains(run.Steps, s => s.Kind == "tool_call" && s.Tool == "mcp__fixture__echo");
             Assert.Contains("echo says ping-from-the-model", requests, StringComparison.Ordinal);
             Assert.Contains("Always greet with", requests, StringComparison.Ordinal);
+            Assert.Contains("The greeting must be formal.", requests, StringComparison.Ordinal); // the caller's context, read at /context/spec
             // The instructions reached the agent's memory, not the workspace.
             Assert.Contains("Keep answers short.", requests, StringComparison.Ordinal);
             Assert.Equal("1 file changed (1 modified), +1 -1 lines", run.Summary);

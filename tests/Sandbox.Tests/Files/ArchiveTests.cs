@@ -110,6 +110,45 @@ public sealed class ArchiveTests(EngineFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task A_callers_context_archive_is_readable_at_its_name_and_not_writable_and_goes_with_the_session()
+    {
+        var engine = fixture.CreateEngine(o => o.Pool.Size = 0);
+        var docs = Zip(("guide.md", "# Style\nShort sentences.\n"), ("api/ref.txt", "GET /things\n"));
+        var session = await engine.Sessions.CreateAsync(new SessionSpec
+        {
+            ContextArchives = new Dictionary<string, ReadOnlyMemory<byte>> { ["docs"] = docs },
+        }, Owners.Alice, CancellationToken.None);
+        var volume = Sandbox.Docker.DockerBackend.ContainerName(session.Id) + "-context";
+        try
+        {
+            var seen = await ShAsync(engine, session.Id, "cat /context/docs/guide.md /context/docs/api/ref.txt; stat -c '%u %a' /context/docs /context/docs/guide.md; " +
+                "touch /context/docs/new 2>&1 | grep -c 'Permission denied'; rm -f /context/docs/guide.md 2>&1 | grep -c 'Permission denied'; " +
+                "chmod 777 /context/docs 2>&1 | grep -c 'not permitted'; mv /context/docs /context/mine 2>&1 | grep -c 'Permission denied'; ls -A .sandbox/uploads | wc -l");
+            Assert.Equal("# Style\nShort sentences.\nGET /things\n0 755\n0 644\n1\n1\n1\n1\n0\n", seen.Stdout);
+            await engine.DockerClient().Volumes.InspectAsync(volume);
+        }
+        finally
+        {
+            await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
+        }
+        await Assert.ThrowsAnyAsync<global::Docker.DotNet.DockerApiException>(() => engine.DockerClient().Volumes.InspectAsync(volume));
+
+        // A hostile context archive fails the create, and nothing of it is left.
+        var before = engine.Sessions.List(Owners.Alice).Count;
+        var refused = await Assert.ThrowsAsync<SandboxException>(() => engine.Sessions.CreateAsync(new SessionSpec
+        {
+            ContextArchives = new Dictionary<string, ReadOnlyMemory<byte>> { ["docs"] = Zip(("../../etc/evil", "x")) },
+        }, Owners.Alice, CancellationToken.None));
+        Assert.Equal(SandboxErrorCodes.UnsafeArchive, refused.Code);
+        Assert.Equal(before, engine.Sessions.List(Owners.Alice).Count);
+        var named = await Assert.ThrowsAsync<SandboxException>(() => engine.Sessions.CreateAsync(new SessionSpec
+        {
+            ContextArchives = new Dictionary<string, ReadOnlyMemory<byte>> { ["../up"] = docs },
+        }, Owners.Alice, CancellationToken.None));
+        Assert.Equal(SandboxErrorCodes.InvalidArgument, named.Code);
+    }
+
     private static async Task<ExecutionResult> ShAsync(SandboxEngine engine, string sessionId, string code) =>
         await engine.Executions.ExecuteAsync(sessionId, Owners.Alice, new ExecutionRequest { Language = "bash", Code = code, Timeout = TimeSpan.FromSeconds(60) }, CancellationToken.None);
 

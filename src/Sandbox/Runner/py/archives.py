@@ -313,8 +313,56 @@ def install_skills(rid, archive_path, dest, max_entries, max_bytes):
             pass
 
 
+CONTEXT_ROOT = "/context"
+
+
+def extract_context(rid, archive_path, name, max_entries, max_bytes):
+    """Unpacks a caller's context archive into /context/<name> as root (the runner's user, in a child): the folder and
+    everything in it belong to root, so the sandbox user reads it and cannot change it. The archive (written into the
+    workspace as the sandbox user) is opened without following a link; checks and staging are those of `extract`,
+    with the staging folder inside /context so that the move stays on its file system."""
+    import shutil, tempfile
+    staging, fd = None, None
+    try:
+        if not is_skill_name(name):
+            raise ArchiveRefused("invalid_path", "a context name is letters, digits, . _ - (at most 64)")
+        target = os.path.join(CONTEXT_ROOT, name)
+        if os.path.lexists(target):
+            raise ArchiveRefused("invalid_path", "/context/%s exists already" % name)
+        parent = resolve(os.path.dirname(archive_path))
+        fd = os.open(os.path.join(parent, os.path.basename(archive_path)), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        if not (os.fstat(fd).st_mode & 0o170000 == 0o100000):
+            raise ArchiveRefused("invalid_archive", "the uploaded archive is not a regular file")
+        staging = tempfile.mkdtemp(dir=CONTEXT_ROOT, prefix=".staging-")
+        opened, members = read_members("/proc/self/fd/%d" % fd, max_entries, max_bytes)
+        try:
+            counts = unpack_into(staging, opened, members, max_entries, max_bytes)
+        finally:
+            opened[1].close()
+        os.chmod(staging, 0o755)
+        os.rename(staging, target)
+        staging = None
+        counts.update(type="extracted", id=rid, path=target)
+        return counts
+    except ArchiveRefused as e:
+        return {"type": "error", "id": rid, "code": e.code, "message": e.message}
+    except OSError as e:
+        import errno
+        code = "workspace_full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else "invalid_archive"
+        return {"type": "error", "id": rid, "code": code, "message": "%s: %s" % (type(e).__name__, e.strerror or str(e))}
+    except Exception as e:
+        return {"type": "error", "id": rid, "code": "invalid_archive", "message": "%s: %s" % (type(e).__name__, str(e)[:300])}
+    finally:
+        if fd is not None:
+            os.close(fd)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        # The archive is in the sandbox user's folder, which root (without a DAC override) cannot change: as the user.
+        as_user(lambda _r, _p: os.remove(os.path.join(WORKDIR, archive_path)), rid, "")
+
+
 class Archives:
-    """The extract and install_skills requests."""
+    """The extract, extract_context and install_skills requests."""
 
     def op_extract(self, rid, req):
         archive, dest = req.get("archive", ""), req.get("dest", "")
@@ -326,3 +374,9 @@ class Archives:
         archive, dest = req.get("archive", ""), req.get("dest", "")
         max_entries, max_bytes = int(req.get("max_entries", 10000)), int(req.get("max_bytes", 1 << 30))
         self.answer_from_child(rid, lambda: install_skills(rid, archive, dest, max_entries, max_bytes), "installing skills", as_user_fully=True)
+
+    def op_extract_context(self, rid, req):
+        archive, name = req.get("archive", ""), req.get("name", "")
+        max_entries, max_bytes = int(req.get("max_entries", 10000)), int(req.get("max_bytes", 1 << 30))
+        # As root (the folder must not be the sandbox user's), in a child so the runner goes on answering.
+        self.answer_from_child(rid, lambda: extract_context(rid, archive, name, max_entries, max_bytes), "unpacking the context archive")
