@@ -12,7 +12,7 @@ internal static class McpAgentJobs
         ["prompt"] = r.Prompt, ["agent"] = r.Agent, ["model"] = r.Model, ["max_turns"] = r.MaxTurns, ["timeout_seconds"] = r.TimeoutSeconds,
         ["system_prompt"] = r.SystemPrompt, ["allowed_tools"] = r.AllowedTools, ["disallowed_tools"] = r.DisallowedTools,
         ["max_thinking_tokens"] = r.MaxThinkingTokens, ["add_dirs"] = r.AddDirs, ["extra_args"] = r.ExtraArgs, ["settings"] = r.Settings,
-        ["instructions"] = r.Instructions, ["skills"] = r.Skills, ["skills_archive_base64"] = r.SkillsArchiveBase64, ["mcp_servers"] = r.McpServers,
+        ["instructions"] = r.Instructions, ["skills"] = r.Skills, ["skills_archive_base64"] = r.SkillsArchiveBase64, ["remote_skills"] = r.RemoteSkills, ["mcp_servers"] = r.McpServers,
     };
 
     /// <summary>Refuses what a tool call must not carry (a key would pass through the calling model's context).</summary>

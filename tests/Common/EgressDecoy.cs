@@ -20,11 +20,34 @@ public sealed class EgressDecoy : IAsyncDisposable
         open('/tmp/c.pem', 'w').write(os.environ['DECOY_CERT']); open('/tmp/k.pem', 'w').write(os.environ['DECOY_KEY'])
         class H(BaseHTTPRequestHandler):
             def do_GET(self):
+                if self.path == '/mcp':  # no server-sent stream of its own
+                    self.send_response(405); self.send_header('content-length', '0'); self.end_headers(); return
                 auth = self.headers.get('authorization')
                 seen = 'none' if auth is None else 'secret' if auth == os.environ['DECOY_EXPECT'] else 'other'
                 body = json.dumps({'path': self.path, 'host': self.headers.get('host'), 'auth': seen,
                                    'tls': hasattr(self.connection, 'cipher'), 'server': os.environ['DECOY_NAME']}).encode()
                 self.send_response(200); self.send_header('content-length', str(len(body))); self.end_headers(); self.wfile.write(body)
+            def do_POST(self):
+                # A tiny MCP server (Streamable HTTP, JSON answers) at /mcp whose one tool says which Authorization it saw.
+                auth = self.headers.get('authorization')
+                seen = 'none' if auth is None else 'secret' if auth == os.environ['DECOY_EXPECT'] else 'other'
+                msg = json.loads(self.rfile.read(int(self.headers.get('content-length') or 0)) or b'{}')
+                if self.path != '/mcp' or 'id' not in msg:
+                    self.send_response(202 if self.path == '/mcp' else 404); self.send_header('content-length', '0'); self.end_headers(); return
+                method = msg.get('method')
+                if method == 'initialize':
+                    result = {'protocolVersion': msg['params'].get('protocolVersion', '2025-06-18'), 'capabilities': {'tools': {}},
+                              'serverInfo': {'name': 'decoy', 'version': '1'}}
+                elif method == 'tools/list':
+                    result = {'tools': [{'name': 'whoami', 'description': 'Says which credentials the server saw.',
+                                         'inputSchema': {'type': 'object', 'properties': {}}}]}
+                elif method == 'tools/call':
+                    result = {'content': [{'type': 'text', 'text': 'decoy saw auth=' + seen}]}
+                else:
+                    result = {}
+                body = json.dumps({'jsonrpc': '2.0', 'id': msg['id'], 'result': result}).encode()
+                self.send_response(200); self.send_header('content-type', 'application/json'); self.send_header('content-length', str(len(body)))
+                self.end_headers(); self.wfile.write(body)
             def log_message(self, *a): pass
         def serve(port, tls):
             s = ThreadingHTTPServer(('0.0.0.0', port), H)

@@ -53,6 +53,9 @@ public sealed record RunAgentRequest
     /// <summary>An archive (zip, tar, tar.gz) of your own skills, base64: folders with a <c>SKILL.md</c>, or one skill
     /// with its <c>SKILL.md</c> at the root. A skill of a bundled one's name replaces it.</summary>
     public string? SkillsArchiveBase64 { get; init; }
+    /// <summary>Skills from git repositories (<c>owner/repo</c> on GitHub, or an http(s) git URL), fetched at run setup
+    /// through the session's network (its allow list must have the host); installed last, replacing skills of the same name.</summary>
+    public IReadOnlyList<string>? RemoteSkills { get; init; }
     /// <summary>MCP servers the agent may use, by name (Claude Code's <c>.mcp.json</c> shape).</summary>
     public IReadOnlyDictionary<string, McpServerSpec>? McpServers { get; init; }
 }

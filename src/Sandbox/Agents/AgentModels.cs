@@ -88,6 +88,10 @@ public sealed record AgentRunRequest
     /// replaces the bundled one): folders with a <c>SKILL.md</c>, or one skill with its <c>SKILL.md</c> at the root.</summary>
     public ReadOnlyMemory<byte>? SkillsArchive { get; init; }
 
+    /// <summary>Skills fetched from git repositories at run setup (<c>owner/repo</c> on GitHub, or an <c>https://</c> git
+    /// URL), through the session's network (its allow list must have the host); installed after the other sources.</summary>
+    public IReadOnlyList<string> RemoteSkills { get; init; } = [];
+
     /// <summary>MCP servers the agent may use this run, by name (Claude Code's <c>.mcp.json</c> shape).</summary>
     public IReadOnlyDictionary<string, AgentMcpServer>? McpServers { get; init; }
 }
@@ -115,7 +119,7 @@ public sealed record AgentMcpServer
 /// <summary>A skill an agent was given.</summary>
 /// <param name="Name">Its folder's name.</param>
 /// <param name="Description">The description from its <c>SKILL.md</c>'s front matter.</param>
-/// <param name="Source"><c>bundled</c> or <c>uploaded</c>.</param>
+/// <param name="Source"><c>bundled</c>, <c>uploaded</c> or <c>remote:&lt;repository&gt;</c>.</param>
 public sealed record AgentSkill(string Name, string Description, string Source);
 
 /// <summary>What an agent may do with git in the session's repository.</summary>

@@ -16,7 +16,8 @@ namespace Sandbox.Agents;
 /// name), standing instructions, and the check that its MCP servers are reachable the way the session's network allows.
 /// Archives are unpacked inside the sandbox by the runner, as the sandbox user, checked as workspace archives are.
 /// </summary>
-public sealed class AgentSetup(WorkspaceStreams streams, IOptions<AgentOptions> agents, IOptions<WorkspaceFileOptions> files, IOptions<EgressOptions> egress)
+public sealed partial class AgentSetup(WorkspaceStreams streams, SessionRegistry registry, IOptions<AgentOptions> agents, IOptions<WorkspaceFileOptions> files,
+    IOptions<EgressOptions> egress, IOptions<SandboxOptions> sandbox, TimeProvider time)
 {
     private const string Home = ".sandbox/home/";
     private const long MaxBundledBytes = 64L * 1024 * 1024;
@@ -61,6 +62,27 @@ public sealed class AgentSetup(WorkspaceStreams streams, IOptions<AgentOptions> 
         {
             throw new SandboxException(SandboxErrorCodes.FileTooLarge, $"skills_archive is {size} bytes, above the upload cap of {_files.MaxUploadBytes} bytes.");
         }
+        if (request.RemoteSkills.Count > 0)
+        {
+            if (agent.SkillsFolder is null)
+            {
+                throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"Agent '{agent.Name}' has no skills folder; leave remote_skills out.");
+            }
+            if (request.RemoteSkills.Count > 8)
+            {
+                throw new SandboxException(SandboxErrorCodes.LimitExceeded, "remote_skills may name at most 8 repositories.");
+            }
+            foreach (var remote in request.RemoteSkills)
+            {
+                var url = RemoteSkillUrl(remote);
+                if (!Reachable(session, url))
+                {
+                    throw new SandboxException(SandboxErrorCodes.EgressNotPermitted,
+                        $"Remote skills '{SafeText.Shorten(remote)}' are fetched through the session's network, which does not allow {url.IdnHost}"
+                        + (session.Network is null ? " (the session has no network)" : "") + $": create the session with {url.IdnHost} in network.allow, or send the skills as skills_archive.");
+                }
+            }
+        }
         ClaudeCodeOptions.CheckMcpServers(request.McpServers);
         foreach (var (name, server) in request.McpServers ?? new Dictionary<string, AgentMcpServer>())
         {
@@ -92,6 +114,13 @@ public sealed class AgentSetup(WorkspaceStreams streams, IOptions<AgentOptions> 
                 installed[skill.Name] = skill;
             }
         }
+        foreach (var remote in request.RemoteSkills.Distinct(StringComparer.Ordinal))
+        {
+            foreach (var skill in await FetchRemoteAsync(session, agent, remote, ct).ConfigureAwait(false))
+            {
+                installed[skill.Name] = skill;
+            }
+        }
         if (request.Instructions is { } instructions && agent.InstructionsFile is { } file)
         {
             var bytes = Encoding.UTF8.GetBytes(instructions);
@@ -107,6 +136,12 @@ public sealed class AgentSetup(WorkspaceStreams streams, IOptions<AgentOptions> 
         await streams.WriteAsync(session.Id, session.Owner, temp, archive, archive.Length, _files.MaxUploadBytes, ct).ConfigureAwait(false);
         var reply = await session.Live.AskAsync(new InstallSkillsRequest(temp, Home + agent.SkillsFolder, _files.MaxArchiveEntries, _files.MaxArchiveBytes),
             TimeSpan.FromMinutes(5), "skills", ct).ConfigureAwait(false);
+        return Installed(reply, source);
+    }
+
+    /// <summary>The skills an install answered, or its refusal as an error.</summary>
+    private static List<AgentSkill> Installed(RunnerMessage reply, string source)
+    {
         if (reply.Type == "error")
         {
             var code = Str(reply.Body, "code") is SandboxErrorCodes.UnsafeArchive or SandboxErrorCodes.LimitExceeded or SandboxErrorCodes.WorkspaceFull
@@ -123,6 +158,62 @@ public sealed class AgentSetup(WorkspaceStreams streams, IOptions<AgentOptions> 
         }
         return list;
     }
+
+    /// <summary>Clones a skills repository in the session (as the sandbox user, through its network: git honours the
+    /// session's proxy), archives its tree and installs the skills in it.</summary>
+    private async Task<IReadOnlyList<AgentSkill>> FetchRemoteAsync(Session session, IAgentRunner agent, string remote, CancellationToken ct)
+    {
+        var url = RemoteSkillUrl(remote);
+        var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+        var (clone, archive) = ($"/workspace/.sandbox/remote/{id}", $".sandbox/uploads/{id}.skills");
+        try
+        {
+            await GitAsync(session, remote, ["mkdir", "-p", "/workspace/.sandbox/uploads", "/workspace/.sandbox/remote"], ct).ConfigureAwait(false);
+            await GitAsync(session, remote, ["git", "clone", "--depth", "1", "--quiet", "--no-tags", "--", url.AbsoluteUri, clone], ct).ConfigureAwait(false);
+            await GitAsync(session, remote, ["git", "-c", "safe.directory=*", "-C", clone, "archive", "--format=tar", "-o", "/workspace/" + archive, "HEAD"], ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            await GitAsync(session, remote, ["rm", "-rf", "--", clone], CancellationToken.None, check: false).ConfigureAwait(false);
+        }
+        var reply = await session.Live.AskAsync(new InstallSkillsRequest(archive, Home + agent.SkillsFolder, _files.MaxArchiveEntries, _files.MaxArchiveBytes),
+            TimeSpan.FromMinutes(5), "skills", ct).ConfigureAwait(false);
+        return Installed(reply, "remote:" + remote);
+    }
+
+    private async Task GitAsync(Session session, string remote, IReadOnlyList<string> argv, CancellationToken ct, bool check = true)
+    {
+        var result = await RunnerProcess.RunAsync(session, registry, new ExecRequest
+        {
+            Language = "argv", Argv = argv, MaxOutput = 64 * 1024,
+            Env = new Dictionary<string, string> { ["GIT_TERMINAL_PROMPT"] = "0", ["LC_ALL"] = "C" },
+        }, TimeSpan.FromMinutes(2), sandbox.Value.KillGrace, time, ct).ConfigureAwait(false);
+        if (check && result.ExitCode != 0)
+        {
+            var why = result.Refused ?? (result.ExitCode is null ? "it did not finish within 2 minutes" : result.Stderr.Trim());
+            throw new SandboxException(SandboxErrorCodes.GitFailed, $"Remote skills '{SafeText.Shorten(remote)}' could not be fetched ({argv[0]} {argv[1]}): {SafeText.Shorten(why, 600)}");
+        }
+    }
+
+    /// <summary>The clone URL of a remote skills source: <c>owner/repo</c> (GitHub) or an http(s) git URL without
+    /// credentials, query or fragment.</summary>
+    internal static Uri RemoteSkillUrl(string remote)
+    {
+        if (remote is not null && OwnerRepo().IsMatch(remote))
+        {
+            return new Uri($"https://github.com/{remote}.git");
+        }
+        if (Uri.TryCreate(remote, UriKind.Absolute, out var uri) && uri.Scheme is "https" or "http" && uri.UserInfo.Length == 0
+            && uri.Query.Length == 0 && uri.Fragment.Length == 0 && remote.Length <= 2000)
+        {
+            return uri;
+        }
+        throw new SandboxException(SandboxErrorCodes.InvalidArgument,
+            $"remote_skills: '{SafeText.Shorten(remote)}' is neither owner/repo (GitHub) nor an http(s) git URL without credentials.");
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")]
+    private static partial System.Text.RegularExpressions.Regex OwnerRepo();
 
     /// <summary>A tar of the named bundled skill folders (regular files and folders; links are left out), bounded.</summary>
     private MemoryStream BundledArchive(IEnumerable<string> names)
@@ -177,9 +268,7 @@ public sealed class AgentSetup(WorkspaceStreams streams, IOptions<AgentOptions> 
     {
         var uri = new Uri(server.Url!);
         var network = session.Network;
-        var allowed = network is not null && (network.Allow.Any(p => EgressPattern.TryParse(p, out var pattern, out _) && pattern.Matches(uri.IdnHost, uri.Port))
-            || network.Secrets.Any(s => egress.Value.Secrets.TryGetValue(s, out var o) && string.Equals(o.Host, uri.IdnHost, StringComparison.OrdinalIgnoreCase)));
-        if (!allowed)
+        if (!Reachable(session, uri))
         {
             throw new SandboxException(SandboxErrorCodes.Forbidden,
                 $"MCP server '{name}' is at {uri.IdnHost}:{uri.Port}, which this session's network does not allow; create the session with that host in network.allow (or a secret for it in network.secrets).");
@@ -198,6 +287,12 @@ public sealed class AgentSetup(WorkspaceStreams streams, IOptions<AgentOptions> 
             }
         }
     }
+
+    /// <summary>Whether the session's network lets its code reach the URL's host and port (an allow-list pattern, or a
+    /// secret's host).</summary>
+    private bool Reachable(Session session, Uri uri) =>
+        session.Network is { } network && (network.Allow.Any(p => EgressPattern.TryParse(p, out var pattern, out _) && pattern.Matches(uri.IdnHost, uri.Port))
+            || network.Secrets.Any(s => egress.Value.Secrets.TryGetValue(s, out var o) && string.Equals(o.Host, uri.IdnHost, StringComparison.OrdinalIgnoreCase)));
 
     private static bool IsSkillName(string name) =>
         name.Length is > 0 and <= 64 && name[0] is not ('.' or '-') && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-');

@@ -27,7 +27,7 @@ internal static partial class ContractMapping
             GitPolicy = ToGitPolicy(r.GitPolicy),
             AllowedTools = r.AllowedTools, DisallowedTools = r.DisallowedTools, MaxThinkingTokens = r.MaxThinkingTokens, AddDirs = r.AddDirs,
             ExtraArgs = r.ExtraArgs, Settings = r.Settings is { ValueKind: not JsonValueKind.Null and not JsonValueKind.Undefined } settings ? settings : null,
-            Instructions = r.Instructions, Skills = r.Skills ?? [],
+            Instructions = r.Instructions, Skills = r.Skills ?? [], RemoteSkills = r.RemoteSkills ?? [],
             SkillsArchive = string.IsNullOrEmpty(r.SkillsArchiveBase64) ? (ReadOnlyMemory<byte>?)null : new ReadOnlyMemory<byte>(ContractValidation.Base64(r.SkillsArchiveBase64, "skills_archive_base64")),
             McpServers = r.McpServers?.ToDictionary(m => m.Key, m => new AgentMcpServer
             {

@@ -38,6 +38,7 @@ public sealed class AgentTools(AgentRunService agents, IHttpContextAccessor http
         [Description(AgentOptionDocs.Instructions)] string? instructions = null,
         [Description(AgentOptionDocs.Skills)] string[]? skills = null,
         [Description(AgentOptionDocs.SkillsArchive)] string? skills_archive_base64 = null,
+        [Description(AgentOptionDocs.RemoteSkills)] string[]? remote_skills = null,
         [Description(AgentOptionDocs.McpServers)] Dictionary<string, McpServerSpec>? mcp_servers = null,
         RequestContext<CallToolRequestParams>? context = null,
         CancellationToken cancellationToken = default) => Run(async () =>
@@ -47,7 +48,7 @@ public sealed class AgentTools(AgentRunService agents, IHttpContextAccessor http
             Prompt = prompt, Agent = agent, Model = model, MaxTurns = max_turns, TimeoutSeconds = timeout_seconds,
             SystemPrompt = system_prompt, Env = env, Command = command, Branch = branch, GitPolicy = git_policy,
             AllowedTools = allowed_tools, DisallowedTools = disallowed_tools, MaxThinkingTokens = max_thinking_tokens, AddDirs = add_dirs,
-            ExtraArgs = extra_args, Settings = settings, Instructions = instructions, Skills = skills, SkillsArchiveBase64 = skills_archive_base64,
+            ExtraArgs = extra_args, Settings = settings, Instructions = instructions, Skills = skills, SkillsArchiveBase64 = skills_archive_base64, RemoteSkills = remote_skills,
             McpServers = mcp_servers,
         }.ToEngine();
         return await RunWithProgressAsync(session_id, request, context, cancellationToken);

@@ -16,6 +16,8 @@ internal static class AgentOptionDocs
         "keys that would take the key or the server's hooks are refused.";
     public const string Instructions = "Standing instructions, written as the agent's user-level CLAUDE.md (Claude Code) or AGENTS.md (Codex) in its home, not the workspace.";
     public const string Skills = "Bundled skills to install by name (list_skills shows them). Optional.";
+    public const string RemoteSkills = "Skills from git repositories ('owner/repo' on GitHub, or an http(s) git URL), fetched at run setup through the " +
+        "session's network (its allow list must have the host); they replace skills of the same name. Optional.";
     public const string SkillsArchive = "Your own skills as a zip/tar/tar.gz, base64: folders with a SKILL.md (or one skill whose SKILL.md is at the root). " +
         "A skill of a bundled one's name replaces it. Optional.";
     public const string McpServers = "MCP servers the agent may use, in Claude Code's .mcp.json shape: {\"name\": {\"command\": \"python3\", \"args\": [\"server.py\"]}} " +
@@ -62,6 +64,7 @@ public sealed class JobTools(AgentJobService jobs, AgentSetup setup, SessionChan
         [Description(AgentOptionDocs.Instructions)] string? instructions = null,
         [Description(AgentOptionDocs.Skills)] string[]? skills = null,
         [Description(AgentOptionDocs.SkillsArchive)] string? skills_archive_base64 = null,
+        [Description(AgentOptionDocs.RemoteSkills)] string[]? remote_skills = null,
         [Description(AgentOptionDocs.McpServers)] Dictionary<string, McpServerSpec>? mcp_servers = null,
         [Description("Wait for the job to end (default true, with its steps as progress); false answers at once with the running job (follow it with get_agent_job).")] bool wait = true,
         RequestContext<CallToolRequestParams>? context = null,
@@ -81,7 +84,7 @@ public sealed class JobTools(AgentJobService jobs, AgentSetup setup, SessionChan
             {
                 Prompt = prompt, Agent = agent, Model = model, MaxTurns = max_turns, TimeoutSeconds = timeout_seconds, SystemPrompt = system_prompt,
                 Env = env, Command = command, AllowedTools = allowed_tools, DisallowedTools = disallowed_tools, MaxThinkingTokens = max_thinking_tokens, AddDirs = add_dirs,
-                ExtraArgs = extra_args, Settings = settings, Instructions = instructions, Skills = skills, SkillsArchiveBase64 = skills_archive_base64,
+                ExtraArgs = extra_args, Settings = settings, Instructions = instructions, Skills = skills, SkillsArchiveBase64 = skills_archive_base64, RemoteSkills = remote_skills,
                 McpServers = mcp_servers,
             },
         }.ToEngine();

@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using System.Text;
 using Sandbox.Agents;
+using Sandbox.Egress;
 using Sandbox.Files;
 using Sandbox.Sessions;
 using Sandbox.Testing;
@@ -130,6 +131,111 @@ public sealed class AgentJobTests(EngineFixture fixture)
         {
             await engine.Sessions.CloseAsync(sessionId, Owners.Alice, CancellationToken.None);
             skills.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task An_http_mcp_server_on_the_allow_list_gets_the_named_secret_which_the_agent_never_sees()
+    {
+        var images = fixture.CreateEngine().Options.Images;
+        await using var decoy = await EgressDecoy.StartAsync(fixture.CreateEngine().DockerClient(), images["python"]);
+        var logs = new CapturingLogs();
+        ScriptedTurn[] script = [ScriptedTurn.ToolUse("mcp__docs__whoami", new { }), ScriptedTurn.Final("The docs server knows us.")];
+        await using var rig = await ScriptedAgentEngine.CreateAsync(fixture, ApiKey, script, o =>
+        {
+            o.Egress.Allow = ["*.decoy.test"];
+            o.Egress.Network = decoy.Network.Name;
+            o.Egress.PermittedAddresses = [decoy.Address + "/32"];
+            o.Egress.UpstreamCaFile = decoy.CaFile;
+            o.Egress.Secrets = new(StringComparer.Ordinal) { ["decoy"] = new EgressSecretOptions { Host = "secret.decoy.test", Header = "Authorization", Value = EgressDecoy.Secret } };
+        }, logs: logs);
+        var engine = rig.Engine;
+        var session = await engine.Sessions.CreateAsync(new SessionSpec
+        {
+            Image = "agent", Network = new NetworkRequest { Allow = ["allowed.decoy.test"], Secrets = ["decoy"] },
+        }, Owners.Alice, CancellationToken.None);
+        try
+        {
+            // A server the session's network does not allow is refused before the agent starts.
+            var refused = await Assert.ThrowsAsync<SandboxException>(() => engine.Agents.StartAsync(session.Id, Owners.Alice, new AgentRunRequest
+            {
+                Prompt = "p", McpServers = new Dictionary<string, AgentMcpServer> { ["other"] = new() { Type = "http", Url = "https://other.decoy.test/mcp" } },
+            }, CancellationToken.None));
+            Assert.Equal(SandboxErrorCodes.Forbidden, refused.Code);
+            var run = await engine.Agents.RunAsync(session.Id, Owners.Alice, new AgentRunRequest
+            {
+                Prompt = "Ask the docs server who we are.", Timeout = TimeSpan.FromMinutes(3),
+                McpServers = new Dictionary<string, AgentMcpServer> { ["docs"] = new() { Type = "http", Url = "https://secret.decoy.test/mcp", Secret = "decoy" } },
+            }, CancellationToken.None);
+            var requests = string.Join("\n", rig.Model.Requests.Select(r => r.Body));
+            Assert.True(run.Status == AgentRunStatus.Succeeded, $"{run.Status}: {run.Error}\nstderr: {run.Stderr}\nsteps: {string.Join(" | ", run.Steps.Select(s => s.Text))}");
+            Assert.Contains(run.Steps, s => s.Kind == "tool_call" && s.Tool == "mcp__docs__whoami");
+            // The proxy added the operator's secret on the way out: the server saw it, the agent only the answer.
+            Assert.Contains("decoy saw auth=secret", requests, StringComparison.Ordinal);
+            Assert.DoesNotContain(EgressDecoy.Secret, System.Text.Json.JsonSerializer.Serialize(run), StringComparison.Ordinal);
+            Assert.DoesNotContain(EgressDecoy.Secret, requests, StringComparison.Ordinal);
+            Assert.DoesNotContain("sk-egress-secret", logs.All, StringComparison.Ordinal);
+            var scan = await engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new Sandbox.Execution.ExecutionRequest
+            {
+                Language = "bash", Timeout = TimeSpan.FromSeconds(120),
+                Code = "k=sk-egress-secret; k=\"$k-5e1f0c93d7\"; cat /proc/*/environ /proc/*/cmdline 2>/dev/null | tr '\\0' '\\n' | grep -cF -f <(printf '%s\\n' \"$k\"); " +
+                       "grep -rlsF -f <(printf '%s\\n' \"$k\") /workspace /tmp /dev/shm /run /var/tmp; echo scanned",
+            }, CancellationToken.None);
+            Assert.True(scan.Stdout == "0\nscanned\n", scan.Stdout + scan.Stderr);
+        }
+        finally
+        {
+            await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
+        }
+    }
+
+    [Fact]
+    public async Task Remote_skills_come_from_a_repository_through_the_sessions_network_and_are_refused_without_it()
+    {
+        var probe = fixture.CreateEngine();
+        await using var git = await GitServer.StartAsync(probe.DockerClient(), probe.Options.Images["agent"]);
+        var made = await git.ExecAsync("set -e; w=/tmp/skills-src; git init -q -b main $w; mkdir -p $w/skills/linter $w/docs; " +
+            "printf -- '---\\nname: linter\\ndescription: Lints before committing.\\n---\\nRun the linter.\\n' > $w/skills/linter/SKILL.md; echo notes > $w/docs/x.md; " +
+            "git -C $w add -A; git -C $w commit -q -m skills; git clone -q --bare $w /srv/git/skills.git");
+        Assert.True(made.ExitCode == 0, made.Stderr);
+        await using var rig = await ScriptedAgentEngine.CreateAsync(fixture, ApiKey, [ScriptedTurn.Final("Skills checked.")], o =>
+        {
+            o.Egress.Allow = ["*.decoy.test"];
+            o.Egress.Network = git.Network.Name;
+            o.Egress.PermittedAddresses = [git.Address + "/32"];
+        });
+        var engine = rig.Engine;
+        var remote = GitServer.Url("skills");
+        var offline = await engine.Sessions.CreateAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
+        var online = await engine.Sessions.CreateAsync(new SessionSpec { Image = "agent", Network = new NetworkRequest { Allow = [GitServer.Host] } }, Owners.Alice, CancellationToken.None);
+        try
+        {
+            var refused = await Assert.ThrowsAsync<SandboxException>(() => engine.Agents.StartAsync(offline.Id, Owners.Alice,
+                new AgentRunRequest { Prompt = "p", RemoteSkills = [remote] }, CancellationToken.None));
+            Assert.Equal(SandboxErrorCodes.EgressNotPermitted, refused.Code);
+            Assert.Contains("the session has no network", refused.Message, StringComparison.Ordinal);
+            var bad = await Assert.ThrowsAsync<SandboxException>(() => engine.Agents.StartAsync(online.Id, Owners.Alice,
+                new AgentRunRequest { Prompt = "p", RemoteSkills = ["ftp://example.test/x"] }, CancellationToken.None));
+            Assert.Equal(SandboxErrorCodes.InvalidArgument, bad.Code);
+
+            var run = await engine.Agents.RunAsync(online.Id, Owners.Alice, new AgentRunRequest
+            {
+                Prompt = "Look at your skills.", Timeout = TimeSpan.FromMinutes(3), RemoteSkills = [remote],
+            }, CancellationToken.None);
+            Assert.True(run.Status == AgentRunStatus.Succeeded, $"{run.Status}: {run.Error}");
+            Assert.Equal([("linter", "remote:" + remote, "Lints before committing.")], run.Skills.Select(x => (x.Name, x.Source, x.Description)));
+            var home = await engine.Executions.ExecuteAsync(online.Id, Owners.Alice, new Sandbox.Execution.ExecutionRequest
+            {
+                Language = "bash", Code = "cat .sandbox/home/.claude/skills/linter/SKILL.md | tail -1; ls .sandbox/remote | wc -l; ls .sandbox/uploads | wc -l",
+            }, CancellationToken.None);
+            Assert.Equal("Run the linter.\n0\n0\n", home.Stdout);
+            // The model saw the skill offered (Claude Code lists skills from its skills folder).
+            Assert.Contains("Lints before committing.", string.Join("\n", rig.Model.Requests.Select(r => r.Body)), StringComparison.Ordinal);
+        }
+        finally
+        {
+            await engine.Sessions.CloseAsync(offline.Id, Owners.Alice, CancellationToken.None);
+            await engine.Sessions.CloseAsync(online.Id, Owners.Alice, CancellationToken.None);
         }
     }
 

@@ -17,7 +17,7 @@ public sealed class ScriptedAgentEngine : IAsyncDisposable
 
     /// <summary>With <paramref name="hang"/>, the model never answers (for time limits and cancellation).</summary>
     public static async Task<ScriptedAgentEngine> CreateAsync(EngineFixture fixture, string apiKey, IReadOnlyList<ScriptedTurn> script,
-        Action<TestEngineOptions>? configure = null, bool hang = false)
+        Action<TestEngineOptions>? configure = null, bool hang = false, Microsoft.Extensions.Logging.ILoggerProvider? logs = null)
     {
         var network = await TestNetwork.CreateAsync(fixture.CreateEngine().DockerClient(), "model");
         var model = new ScriptedModelEndpoint(network.Gateway, script, hang);
@@ -30,7 +30,7 @@ public sealed class ScriptedAgentEngine : IAsyncDisposable
             o.Agents.OpenAI.ModelEndpoint = model.Url; // the scripted endpoint speaks OpenAI's Responses API too (Codex)
             o.Agents.OpenAI.ApiKey = apiKey;
             configure?.Invoke(o);
-        });
+        }, logs: logs);
         return new ScriptedAgentEngine(engine, network, model);
     }
 

@@ -251,9 +251,10 @@ def is_skill_name(name):
 
 
 def install_skills(rid, archive_path, dest, max_entries, max_bytes):
-    """Unpacks an archive of skills (folders with a SKILL.md at the top, or one skill whose SKILL.md is at the root,
-    named by its front matter) into the skills folder `dest` (workspace-relative, in the agent's home), as the sandbox
-    user: each skill replaces a skill of the same name. A refused archive, or one without a skill, writes nothing."""
+    """Unpacks an archive of skills (folders with a SKILL.md at the top or in a top `skills/` folder, or one skill whose
+    SKILL.md is at the root, named by its front matter) into the skills folder `dest` (workspace-relative, in the
+    agent's home), as the sandbox user: each skill replaces a skill of the same name. A refused archive, or one without
+    a skill, writes nothing."""
     import shutil, tempfile
     staging = None
     try:
@@ -276,8 +277,13 @@ def install_skills(rid, archive_path, dest, max_entries, max_bytes):
             single = tempfile.mkdtemp(dir=ARCHIVE_STAGING)
             os.rename(staging, os.path.join(single, name))
             staging = single
-        for name in sorted(os.listdir(staging)):
-            folder = os.path.join(staging, name)
+        source = staging
+        nested = os.path.join(staging, "skills")
+        if os.path.isdir(nested) and not os.path.islink(nested) and not any(
+                os.path.isfile(os.path.join(staging, n, "SKILL.md")) for n in os.listdir(staging)):
+            source = nested  # a repository that keeps its skills in a skills/ folder
+        for name in sorted(os.listdir(source)):
+            folder = os.path.join(source, name)
             if os.path.isdir(folder) and not os.path.islink(folder) and os.path.isfile(os.path.join(folder, "SKILL.md")):
                 if not is_skill_name(name):
                     raise ArchiveRefused("invalid_archive", "skill folder %r: use letters, digits, . _ - (at most 64)" % name[:100])
@@ -296,7 +302,7 @@ def install_skills(rid, archive_path, dest, max_entries, max_bytes):
                     shutil.rmtree(dst)
                 else:
                     os.remove(dst)
-            os.rename(os.path.join(staging, skill["name"]), dst)
+            os.rename(os.path.join(source, skill["name"]), dst)
         return {"type": "skills", "id": rid, "skills": skills}
     except ArchiveRefused as e:
         return {"type": "error", "id": rid, "code": e.code, "message": e.message}
