@@ -92,8 +92,9 @@ public interface ISandboxClient : IAsyncDisposable
     /// <summary>The skills the server bundles (give their names as <see cref="RunAgentRequest.Skills"/>).</summary>
     Task<IReadOnlyList<AgentSkillDto>> ListSkillsAsync(CancellationToken cancellationToken = default);
 
-    /// <summary>The workspace (or one path of it) against its state before the session's first agent run.</summary>
-    Task<SessionChangesDto> GetSessionDiffAsync(string sessionId, string? path = null, CancellationToken cancellationToken = default);
+    /// <summary>The workspace (or one path of it) against its state before the session's first agent run, or against
+    /// one of the caller's snapshots (<paramref name="against"/>, a snapshot id).</summary>
+    Task<SessionChangesDto> GetSessionDiffAsync(string sessionId, string? path = null, string? against = null, CancellationToken cancellationToken = default);
 
     /// <summary>What the session's agents changed since before the first run, counted, without the diff.</summary>
     Task<SessionChangesDto> GetSessionSummaryAsync(string sessionId, CancellationToken cancellationToken = default);

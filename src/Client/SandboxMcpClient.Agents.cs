@@ -39,8 +39,8 @@ public sealed partial class SandboxMcpClient
         _tools.CallAsync<IReadOnlyList<AgentSkillDto>>("list_skills", [], "skills", cancellationToken);
 
     /// <inheritdoc />
-    public Task<SessionChangesDto> GetSessionDiffAsync(string sessionId, string? path = null, CancellationToken cancellationToken = default) =>
-        _tools.CallAsync<SessionChangesDto>("session_diff", new() { ["session_id"] = sessionId, ["path"] = path }, "changes", cancellationToken);
+    public Task<SessionChangesDto> GetSessionDiffAsync(string sessionId, string? path = null, string? against = null, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<SessionChangesDto>("session_diff", new() { ["session_id"] = sessionId, ["path"] = path, ["against"] = against }, "changes", cancellationToken);
 
     /// <inheritdoc />
     public Task<SessionChangesDto> GetSessionSummaryAsync(string sessionId, CancellationToken cancellationToken = default) =>

@@ -319,9 +319,10 @@ public sealed class SandboxRestClient : ISandboxClient
         _api.GetAsync<IReadOnlyList<AgentSkillDto>>("api/skills", cancellationToken);
 
     /// <inheritdoc />
-    public Task<SessionChangesDto> GetSessionDiffAsync(string sessionId, string? path = null, CancellationToken cancellationToken = default) =>
-        _api.GetAsync<SessionChangesDto>(string.IsNullOrEmpty(path) ? $"api/sessions/{Escape(sessionId)}/diff"
-            : $"api/sessions/{Escape(sessionId)}/diff/{string.Join('/', path.Split('/').Select(Uri.EscapeDataString))}", cancellationToken);
+    public Task<SessionChangesDto> GetSessionDiffAsync(string sessionId, string? path = null, string? against = null, CancellationToken cancellationToken = default) =>
+        _api.GetAsync<SessionChangesDto>((string.IsNullOrEmpty(path) ? $"api/sessions/{Escape(sessionId)}/diff"
+            : $"api/sessions/{Escape(sessionId)}/diff/{string.Join('/', path.Split('/').Select(Uri.EscapeDataString))}")
+            + (string.IsNullOrEmpty(against) ? "" : "?against=" + Uri.EscapeDataString(against)), cancellationToken);
 
     /// <inheritdoc />
     public Task<SessionChangesDto> GetSessionSummaryAsync(string sessionId, CancellationToken cancellationToken = default) =>

@@ -61,18 +61,40 @@ public sealed record SessionChangesReport(string SessionId, ChangeSummary Summar
 /// folder when that run starts): the whole diff, one path's, and a summary. The baseline is a review aid kept in the
 /// workspace the agent can write: an agent that means to hide its work could alter it (a named snapshot is not).
 /// </summary>
-public sealed class SessionChanges(SessionRegistry registry, AgentRunService agents, IOptions<AgentOptions> options, TimeProvider time)
+public sealed class SessionChanges(SessionRegistry registry, AgentRunService agents, Snapshots.SnapshotService snapshots, Files.WorkspaceStreams streams,
+    IOptions<AgentOptions> options, TimeProvider time)
 {
-    /// <summary>The diff of the workspace (or of the files at or under <paramref name="path"/>) against the baseline;
-    /// <paramref name="includeDiff"/> false leaves the text out (a summary).</summary>
-    public async Task<SessionChangesReport> GetAsync(string sessionId, string owner, string? path, bool includeDiff, CancellationToken ct)
+    /// <summary>The diff of the workspace (or of the files at or under <paramref name="path"/>) against the baseline, or
+    /// against the caller's snapshot <paramref name="against"/>; <paramref name="includeDiff"/> false leaves the text out
+    /// (a summary).</summary>
+    public async Task<SessionChangesReport> GetAsync(string sessionId, string owner, string? path, bool includeDiff, CancellationToken ct, string? against = null)
     {
         var session = registry.Get(sessionId, owner);
         session.EnsureUsable();
         var prefix = string.IsNullOrEmpty(path) ? "" : Files.WorkspacePath.Normalize(path);
         var runs = await agents.ListAsync(sessionId, owner, ct).ConfigureAwait(false);
         await registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
-        var reply = await session.Live.AskAsync(new SessionDiffRequest(prefix, options.Value.MaxDiffChars), TimeSpan.FromMinutes(2), "session diff", ct).ConfigureAwait(false);
+        string? baseline = null;
+        if (!string.IsNullOrEmpty(against))
+        {
+            // The snapshot's manifest goes where the runner reads baselines (the session's own folder), for this diff only.
+            var manifest = await snapshots.ManifestAsync(owner, against, ct).ConfigureAwait(false);
+            baseline = $".sandbox/baselines/{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8))}.json";
+            using var body = new MemoryStream(manifest, writable: false);
+            await streams.WriteAsync(session.Id, owner, baseline, body, manifest.Length, manifest.Length, ct).ConfigureAwait(false);
+        }
+        RunnerMessage reply;
+        try
+        {
+            reply = await session.Live.AskAsync(new SessionDiffRequest(prefix, options.Value.MaxDiffChars, baseline), TimeSpan.FromMinutes(2), "session diff", ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (baseline is not null)
+            {
+                await session.Live.AskAsync(new DeleteRequest(baseline), TimeSpan.FromSeconds(30), "delete", CancellationToken.None).ConfigureAwait(false);
+            }
+        }
         session.Touch(time.GetUtcNow());
         if (reply.Type == "error")
         {

@@ -124,8 +124,9 @@ internal sealed record SnapshotRequest(bool Baseline = false) : RunnerRequest;
 internal sealed record DiffRequest(int MaxChars) : RunnerRequest;
 
 /// <summary>The workspace (or the files at or under <paramref name="Path"/>) against the session's baseline, the state
-/// before its first agent run. Answer: <c>diff</c>, or <c>error</c> <c>no_baseline</c>.</summary>
-internal sealed record SessionDiffRequest(string Path, int MaxChars) : RunnerRequest;
+/// before its first agent run, or against <paramref name="Baseline"/> (a baseline file under <c>.sandbox/</c> the engine
+/// wrote, such as a named snapshot's). Answer: <c>diff</c>, or <c>error</c> <c>no_baseline</c>.</summary>
+internal sealed record SessionDiffRequest(string Path, int MaxChars, string? Baseline = null) : RunnerRequest;
 
 /// <summary>Starts a background process. Answer: <c>proc</c> or <c>error</c>.</summary>
 internal sealed record ProcStartRequest(string ProcId, IReadOnlyList<string> Argv, string Cwd, IReadOnlyDictionary<string, string> Env, int Max)

@@ -150,6 +150,66 @@ public sealed class SnapshotService
         await _backend.PutArchiveAsync(containerId, WorkspacePath.Root, archive, ct).ConfigureAwait(false);
     }
 
+    /// <summary>A snapshot's files as the runner's diff baseline (JSON <c>{"files": {path: [sha256, size, text|null]},
+    /// "truncated": bool}</c>), by the rules of the runner's own snapshots: version-control internals, kept outputs and
+    /// the session folder left out, the text of UTF-8 files up to 1 MiB kept (32 MiB in all), at most 20,000 files.</summary>
+    internal async Task<byte[]> ManifestAsync(string owner, string snapshotId, CancellationToken ct)
+    {
+        var info = Get(owner, snapshotId);
+        await using var archive = File.OpenRead(Path.Combine(OwnerDir(owner), info.SnapshotId + ".tar"));
+        using var reader = new TarReader(archive);
+        var files = new SortedDictionary<string, object?[]>(StringComparer.Ordinal);
+        long budget = 32L << 20;
+        var truncated = false;
+        while (await reader.GetNextEntryAsync(copyData: false, ct).ConfigureAwait(false) is { } entry)
+        {
+            var name = entry.Name.TrimEnd('/');
+            var parts = name.Split('/');
+            if (entry.EntryType == TarEntryType.Directory || parts[..^1].Any(p => p is ".git" or ".outputs" or ".sandbox"))
+            {
+                continue;
+            }
+            if (files.Count >= 20_000)
+            {
+                truncated = true;
+                break;
+            }
+            if (entry.EntryType == TarEntryType.SymbolicLink)
+            {
+                files[name] = ["link:" + entry.LinkName, 0L, null];
+                continue;
+            }
+            if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile) || entry.DataStream is null)
+            {
+                continue;
+            }
+            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            var keep = entry.Length <= Math.Min(1 << 20, budget) ? new MemoryStream() : null;
+            var buffer = new byte[81920];
+            int n;
+            while ((n = await entry.DataStream.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+            {
+                hash.AppendData(buffer, 0, n);
+                keep?.Write(buffer, 0, n);
+            }
+            string? text = null;
+            if (keep is not null && keep.Length == entry.Length && Array.IndexOf(keep.GetBuffer(), (byte)0, 0, (int)Math.Min(keep.Length, 8192)) < 0)
+            {
+                try
+                {
+                    text = new UTF8Encoding(false, true).GetString(keep.GetBuffer(), 0, (int)keep.Length);
+                    budget -= keep.Length;
+                }
+                catch (DecoderFallbackException)
+                {
+                    text = null;
+                }
+            }
+            files[name] = [Convert.ToHexStringLower(hash.GetHashAndReset()), entry.Length, text];
+        }
+        return System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object> { ["files"] = files, ["truncated"] = truncated });
+    }
+
     /// <summary>Saves a session's workspace to a temporary archive for forks; the caller deletes it.</summary>
     internal async Task<string> SaveTemporaryAsync(Session session, CancellationToken ct)
     {

@@ -25,17 +25,18 @@ internal static class JobEndpoints
             .WithTags("agents").WithName("ListSkills").WithDescription("The bundled skills this server offers (name, description), for a run's skills.");
 
         var session = api.MapGroup("/sessions/{id}").WithTags("agents");
-        session.MapGet("/diff", (string id, SessionChanges changes, HttpContext http, CancellationToken ct) => DiffAsync(id, null, changes, http, ct))
-            .WithName("GetSessionDiff").WithDescription("The workspace against its state before the session's first agent run: files changed, unified diff, counts.");
-        session.MapGet("/diff/{**path}", (string id, string path, SessionChanges changes, HttpContext http, CancellationToken ct) => DiffAsync(id, path, changes, http, ct))
+        session.MapGet("/diff", (string id, [FromQuery] string? against, SessionChanges changes, HttpContext http, CancellationToken ct) => DiffAsync(id, null, against, changes, http, ct))
+            .WithName("GetSessionDiff").WithDescription("The workspace against its state before the session's first agent run (or, with ?against=SNAPSHOT_ID, "
+                + "against one of your snapshots): files changed, unified diff, counts.");
+        session.MapGet("/diff/{**path}", (string id, string path, [FromQuery] string? against, SessionChanges changes, HttpContext http, CancellationToken ct) => DiffAsync(id, path, against, changes, http, ct))
             .WithName("GetSessionFileDiff").WithDescription("The same for one file (or the files under a folder).");
         session.MapGet("/summary", async (string id, SessionChanges changes, HttpContext http, CancellationToken ct) =>
                 Results.Json((await changes.GetAsync(id, CallerContext.Get(http), null, includeDiff: false, ct)).ToDto(), SandboxJson.Options))
             .WithName("GetSessionSummary").WithDescription("What the session's agents changed since before the first run (files, lines, commits) and the newest final message.");
     }
 
-    private static async Task<IResult> DiffAsync(string id, string? path, SessionChanges changes, HttpContext http, CancellationToken ct) =>
-        Results.Json((await changes.GetAsync(id, CallerContext.Get(http), path, includeDiff: true, ct)).ToDto(), SandboxJson.Options);
+    private static async Task<IResult> DiffAsync(string id, string? path, string? against, SessionChanges changes, HttpContext http, CancellationToken ct) =>
+        Results.Json((await changes.GetAsync(id, CallerContext.Get(http), path, includeDiff: true, ct, against)).ToDto(), SandboxJson.Options);
 
     private static async Task<IResult> StartJobAsync(RunAgentJobRequest body, [FromQuery] bool? wait, [FromQuery] bool? trajectory, AgentJobService jobs,
         HttpContext http, CancellationToken ct)

@@ -125,14 +125,15 @@ public sealed class JobTools(AgentJobService jobs, AgentSetup setup, SessionChan
 
     /// <summary>session_diff.</summary>
     [McpServerTool(Name = "session_diff", Title = "Diff a session against its start", ReadOnly = true, OpenWorld = false)]
-    [Description("What the session's agents changed since before the first agent run: files added, modified, deleted, and a unified diff " +
-        "(of the whole workspace, or of one path).")]
+    [Description("What changed in the session since before its first agent run (or since one of your snapshots): files added, modified, " +
+        "deleted, and a unified diff (of the whole workspace, or of one path).")]
     public Task<CallToolResult> SessionDiff(
         [Description("The session_id.")] string session_id,
         [Description("One file or folder (workspace-relative); default: everything.")] string? path = null,
+        [Description("Compare with one of your snapshots (its snapshot_id) instead of the state before the first agent run.")] string? against = null,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
-        var report = (await changes.GetAsync(session_id, Owner, path, includeDiff: true, cancellationToken)).ToDto();
+        var report = (await changes.GetAsync(session_id, Owner, path, includeDiff: true, cancellationToken, against)).ToDto();
         return McpToolResults.Ok(report.Summary.Text + (report.Diff.Length > 0 ? "\n\n" + report.Diff : ""), new { changes = report });
     });
 

@@ -22,6 +22,47 @@ public sealed class SnapshotTests(EngineFixture fixture)
         (await engine.Executions.ExecuteAsync(id, Owners.Alice, new ExecutionRequest { Code = Fingerprint }, CancellationToken.None)).Stdout;
 
     [Fact]
+    public async Task A_session_diffs_against_a_named_snapshot_and_without_an_agent_run_has_no_baseline()
+    {
+        var engine = fixture.CreateEngine(o => o.Pool.Size = 0);
+        var session = await engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, CancellationToken.None);
+        try
+        {
+            await engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest
+            {
+                Code = "import os\nos.makedirs('src', exist_ok=True)\nopen('src/app.py', 'w').write('x = 1\\ny = 2\\n')\nopen('old.txt', 'w').write('bye\\n')\n" +
+                    "open('blob.bin', 'wb').write(bytes(range(256)))\nos.makedirs('.git', exist_ok=True)\nopen('.git/HEAD', 'w').write('ref')",
+            }, CancellationToken.None);
+            var none = await Assert.ThrowsAsync<SandboxException>(() => engine.Changes.GetAsync(session.Id, Owners.Alice, null, true, CancellationToken.None));
+            Assert.Equal(SandboxErrorCodes.RunNotFound, none.Code);
+            var snapshot = await engine.Snapshots.CreateAsync(session.Id, Owners.Alice, "before", CancellationToken.None);
+            await engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest
+            {
+                Code = "import os\nopen('src/app.py', 'w').write('x = 1\\ny = 3\\n')\nos.remove('old.txt')\nopen('new.md', 'w').write('hi\\n')\n" +
+                    "open('blob.bin', 'wb').write(bytes(range(255, -1, -1)))\nopen('.git/HEAD', 'w').write('changed')",
+            }, CancellationToken.None);
+            var diff = await engine.Changes.GetAsync(session.Id, Owners.Alice, null, true, CancellationToken.None, against: snapshot.SnapshotId);
+            Assert.Equal([("blob.bin", "modified", true), ("new.md", "added", false), ("old.txt", "deleted", false), ("src/app.py", "modified", false)],
+                diff.Changes.Select(c => (c.Path, c.Change, c.Binary)));
+            Assert.Contains("-y = 2\n+y = 3", diff.Diff, StringComparison.Ordinal);
+            Assert.Contains("Binary files a/blob.bin and b/blob.bin differ", diff.Diff, StringComparison.Ordinal);
+            Assert.Equal("4 files changed (1 added, 2 modified, 1 deleted), +2 -2 lines", diff.Summary.Text);
+            var one = await engine.Changes.GetAsync(session.Id, Owners.Alice, "src", true, CancellationToken.None, against: snapshot.SnapshotId);
+            Assert.Equal(["src/app.py"], one.Changes.Select(c => c.Path));
+            // The manifest was for this diff only.
+            var left = await engine.Executions.ExecuteAsync(session.Id, Owners.Alice, new ExecutionRequest { Language = "bash", Code = "ls -A .sandbox/baselines | wc -l" }, CancellationToken.None);
+            Assert.Equal("0\n", left.Stdout);
+            var unknown = await Assert.ThrowsAsync<SandboxException>(() => engine.Changes.GetAsync(session.Id, Owners.Alice, null, true, CancellationToken.None, against: "snap_nope"));
+            Assert.Equal(SandboxErrorCodes.SnapshotNotFound, unknown.Code);
+            engine.Snapshots.Delete(Owners.Alice, snapshot.SnapshotId);
+        }
+        finally
+        {
+            await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
+        }
+    }
+
+    [Fact]
     public async Task A_snapshot_restored_twice_and_a_fork_of_a_fork_keep_every_file()
     {
         var engine = fixture.CreateEngine();

@@ -272,10 +272,17 @@ def keep_baseline(rid, snapshot):
     return None
 
 
-def diff_baseline(rid, prefix, max_chars):
-    """The workspace against its baseline (before the first agent run), as `diff_snapshot` answers."""
+def diff_baseline(rid, prefix, max_chars, baseline=""):
+    """The workspace against its baseline (before the first agent run), or against another baseline file the engine
+    wrote under .sandbox/ (a named snapshot's), as `diff_snapshot` answers."""
+    path = BASELINE
+    if baseline:
+        parts = baseline.split("/")
+        if parts[0] != ".sandbox" or any(p in ("", ".", "..") for p in parts):
+            return {"type": "error", "id": rid, "code": "bad_request", "message": "a baseline is a file under .sandbox/"}
+        path = os.path.join(resolve(os.path.dirname(baseline)), parts[-1])
     try:
-        fd = os.open(BASELINE, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return {"type": "error", "id": rid, "code": "no_baseline", "message": "no agent has run in this session yet"}
     with os.fdopen(fd) as f:
@@ -376,8 +383,8 @@ class Workspace:
             out({"type": "snapshot", "id": rid, "files": len(self.snapshot["files"])})
 
     def op_session_diff(self, rid, req):
-        prefix, most = req.get("path", "") or "", int(req.get("max_chars", 1 << 20))
-        out(as_user(lambda r, _p: diff_baseline(r, prefix, most), rid, ""))
+        prefix, most, baseline = req.get("path", "") or "", int(req.get("max_chars", 1 << 20)), req.get("baseline") or ""
+        out(as_user(lambda r, _p: diff_baseline(r, prefix, most, baseline), rid, ""))
 
     def op_diff(self, rid, req):
         if self.snapshot is None:
