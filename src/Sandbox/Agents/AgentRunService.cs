@@ -202,6 +202,7 @@ public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTr
         IReadOnlyList<AgentSkill> skills;
         try
         {
+            await setup.WritePolicyFilesAsync(session, agent, gitPolicy, ct).ConfigureAwait(false);
             skills = await setup.PrepareAsync(session, agent, request, ct).ConfigureAwait(false);
         }
         catch

@@ -64,6 +64,11 @@ public interface IAgentRunner
     /// <summary>Whether the agent takes <see cref="AgentRunRequest.MaxTurns"/> (the server's default applies to it).</summary>
     bool TakesMaxTurns => false;
 
+    /// <summary>Files in its home that carry a policy (home-relative name → text; null: the file must not be there),
+    /// written before every start, headless or interactive, so what an earlier run or the agent itself left there
+    /// never decides.</summary>
+    IReadOnlyDictionary<string, string?> PolicyFiles(AgentGitPolicy policy) => new Dictionary<string, string?>();
+
     /// <summary>Builds the command of the agent's own interactive interface (for a terminal a person attaches to);
     /// <see cref="AgentRunRequest.Prompt"/>, when given, is its first message. Throws <see cref="SandboxException"/>
     /// for an agent that has none.</summary>

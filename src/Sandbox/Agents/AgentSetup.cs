@@ -93,6 +93,27 @@ public sealed partial class AgentSetup(WorkspaceStreams streams, SessionRegistry
         }
     }
 
+    /// <summary>Writes (or removes) the agent's policy files in its home for <paramref name="policy"/>.</summary>
+    internal async Task WritePolicyFilesAsync(Session session, IAgentRunner agent, AgentGitPolicy policy, CancellationToken ct)
+    {
+        foreach (var (file, text) in agent.PolicyFiles(policy))
+        {
+            if (text is null)
+            {
+                // Gone or never there: either way not there now (a refusal other than "not found" is an error).
+                var reply = await session.Live.AskAsync(new DeleteRequest(Home + file), TimeSpan.FromSeconds(30), "delete", ct).ConfigureAwait(false);
+                if (reply.Type == "error" && Str(reply.Body, "code") != "file_not_found")
+                {
+                    throw new SandboxException(SandboxErrorCodes.Internal, $"The agent's policy file could not be removed: {SafeText.Shorten(Str(reply.Body, "message"))}");
+                }
+                continue;
+            }
+            var bytes = Encoding.UTF8.GetBytes(text);
+            using var body = new MemoryStream(bytes, writable: false);
+            await streams.WriteAsync(session.Id, session.Owner, Home + file, body, bytes.Length, bytes.Length, ct).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Installs the skills and writes the instructions; returns the skills installed. A refused archive is
     /// <c>invalid_archive</c> or <c>unsafe_archive</c> and installs nothing of itself.</summary>
     internal async Task<IReadOnlyList<AgentSkill>> PrepareAsync(Session session, IAgentRunner agent, AgentRunRequest request, CancellationToken ct)

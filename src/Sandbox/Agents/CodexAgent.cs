@@ -74,11 +74,6 @@ public sealed class CodexAgent : IAgentRunner
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, "command applies to agent 'command' only.");
         }
-        if (context.GitPolicy == AgentGitPolicy.ReadOnly)
-        {
-            throw new SandboxException(SandboxErrorCodes.InvalidArgument,
-                "agent 'codex' is not held to a read-only git policy here yet; use claude-code for that, or git_policy 'full'.");
-        }
         if (request.MaxTurns is not null)
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, "max_turns is not supported by agent 'codex' (its CLI has no such limit); bound the run with timeout_seconds.");
@@ -138,6 +133,42 @@ public sealed class CodexAgent : IAgentRunner
 
     /// <inheritdoc />
     public bool CanResume => true;
+
+    /// <summary>Where the read-only git policy lives in Codex's home: one of its execution-policy rules files, which it
+    /// reads at start and enforces even with approvals and its sandbox off (a forbidden command is rejected before it
+    /// runs, and Codex is told why).</summary>
+    internal const string GitPolicyRules = ".codex/rules/sandbox-git-policy.rules";
+
+    /// <summary>The git subcommands that change a repository, or that change it in some of their forms (Codex's rules
+    /// match a command's leading words, so <c>git branch</c> is refused whole, listing included).</summary>
+    internal static readonly string[] ChangingSubcommands =
+    [
+        "add", "am", "apply", "bisect", "branch", "bundle", "checkout", "checkout-index", "cherry-pick", "clean", "clone", "commit",
+        "commit-tree", "config", "fast-import", "fetch", "filter-branch", "filter-repo", "gc", "hash-object", "init", "lfs", "maintenance",
+        "merge", "mktag", "mktree", "mv", "notes", "pack-refs", "prune", "pull", "push", "read-tree", "rebase", "reflog", "remote",
+        "repack", "replace", "rerere", "reset", "restore", "revert", "rm", "sparse-checkout", "stage", "stash", "submodule", "switch",
+        "symbolic-ref", "tag", "update-index", "update-ref", "worktree", "write-tree",
+    ];
+
+    private static readonly string ReadOnlyRules = BuildRules();
+
+    private static string BuildRules()
+    {
+        // Starlark strings: every word here is plain ASCII without quotes or backslashes.
+        static string Quote(string word) => "\"" + word + "\"";
+        static string List(IEnumerable<string> words) => "[" + string.Join(", ", words.Select(Quote)) + "]";
+        var git = List(["git", "/usr/bin/git", "/bin/git"]);
+        return "# The read-only git policy of this session, written by the sandbox server before every start of Codex.\n"
+            + $"prefix_rule(pattern = [{git}, {List(ChangingSubcommands)}], decision = \"forbidden\", justification = "
+            + Quote("Refused by the git policy of this session: git is read-only here (status, log, diff, show, blame work); the user commits and pushes.") + ")\n"
+            + $"prefix_rule(pattern = [{git}, {List(["-c", "-C", "--git-dir", "--work-tree", "--exec-path", "--namespace", "--config-env", "--super-prefix"])}], "
+            + "decision = \"forbidden\", justification = "
+            + Quote("Refused by the git policy of this session: global options of git (-c, -C, --git-dir and the like) are not allowed; run a read-only git command in the workspace.") + ")\n";
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<string, string?> PolicyFiles(AgentGitPolicy policy) =>
+        new Dictionary<string, string?> { [GitPolicyRules] = policy == AgentGitPolicy.ReadOnly ? ReadOnlyRules : null };
 
     /// <inheritdoc />
     public string SkillsFolder => ".codex/skills";

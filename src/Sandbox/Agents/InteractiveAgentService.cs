@@ -15,7 +15,7 @@ namespace Sandbox.Agents;
 /// (they would share the one model proxy); executions, shells and file calls go on beside it.
 /// </summary>
 public sealed partial class InteractiveAgentService(SessionRegistry registry, TerminalService terminals, AgentRunService agents, AgentRunTracker runs,
-    AgentRequestValidator validator, AgentModelAccess access, IOptions<AgentOptions> options, ILogger<InteractiveAgentService> logger)
+    AgentRequestValidator validator, AgentSetup setup, AgentModelAccess access, IOptions<AgentOptions> options, ILogger<InteractiveAgentService> logger)
 {
     private readonly ConcurrentDictionary<string, byte> _starting = new(StringComparer.Ordinal);
 
@@ -28,7 +28,8 @@ public sealed partial class InteractiveAgentService(SessionRegistry registry, Te
         var session = registry.Get(sessionId, owner);
         session.EnsureUsable();
         var (agent, timeout, endpoint) = validator.Validate(request, agents.Agents, interactive: true);
-        var launch = agent.BuildInteractive(request, access.Context(null, request.GitPolicy ?? options.Value.GitPolicy));
+        var gitPolicy = request.GitPolicy ?? options.Value.GitPolicy;
+        var launch = agent.BuildInteractive(request, access.Context(null, gitPolicy));
         if (!_starting.TryAdd(session.Id, 0))
         {
             throw Busy(session, "is starting an interactive agent already");
@@ -46,6 +47,7 @@ public sealed partial class InteractiveAgentService(SessionRegistry registry, Te
                 throw Busy(session, "has an interactive agent already; attach to its terminal, or close it first");
             }
             await registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
+            await setup.WritePolicyFilesAsync(session, agent, gitPolicy, ct).ConfigureAwait(false);
             proxy = await access.OpenAsync(session, access.Config(agent, endpoint, access.ApiKey(agent, request)), ct).ConfigureAwait(false);
             var held = proxy;
             var program = new TerminalProgram(agent.Name, launch.Argv, launch.Env, launch.HomeFiles ?? new Dictionary<string, string>(), timeout,

@@ -96,6 +96,44 @@ public sealed class AgentGitTests(EngineFixture fixture)
         }, CancellationToken.None);
         Assert.Equal("1\none\n", state.Stdout);
 
+        // Codex is held to it by its own execution-policy rules, written into its home before it starts.
+        var codexRequests = rig.Model.Requests.Count;
+        await using var codexRig = await ScriptedAgentEngine.CreateAsync(fixture, "sk-test-git-policy-codex",
+        [
+            ScriptedTurn.ToolUse("exec_command", new { cmd = "git log --oneline" }),
+            ScriptedTurn.ToolUse("exec_command", new { cmd = "git commit --allow-empty -q -m agent-commit" }),
+            ScriptedTurn.ToolUse("exec_command", new { cmd = "cd /workspace && git -C . commit --allow-empty -q -m sneaky" }),
+            ScriptedTurn.Final("Tried."),
+        ]);
+        var codexSession = await codexRig.Engine.Sessions.CreateAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
+        await codexRig.Engine.Executions.ExecuteAsync(codexSession.Id, Owners.Alice, new ExecutionRequest { Language = "bash", Code = InitRepository }, CancellationToken.None);
+        var codex = await codexRig.Engine.Agents.RunAsync(codexSession.Id, Owners.Alice, new AgentRunRequest
+        {
+            Agent = CodexAgent.AgentName, Prompt = "Look at the history, then commit.", GitPolicy = AgentGitPolicy.ReadOnly, Timeout = TimeSpan.FromMinutes(3),
+        }, CancellationToken.None);
+        var outputs = codexRig.Model.Requests.Last(r => r.Path.EndsWith("/responses", StringComparison.Ordinal)).Body;
+        Assert.True(codex.Status == AgentRunStatus.Succeeded, $"{codex.Status}: {codex.Error}\n{codex.Stderr}");
+        Assert.Contains("FIRST-COMMIT-61", outputs, StringComparison.Ordinal);
+        Assert.Equal(2, System.Text.RegularExpressions.Regex.Count(outputs, "rejected: Refused by the git policy of this session"));
+        var codexState = await codexRig.Engine.Executions.ExecuteAsync(codexSession.Id, Owners.Alice, new ExecutionRequest
+        {
+            Language = "bash", Code = "git rev-list --count HEAD",
+        }, CancellationToken.None);
+        Assert.Equal("1\n", codexState.Stdout);
+        // A later run under the full policy finds no rules file left behind: the same two commits go through.
+        var full = await codexRig.Engine.Agents.RunAsync(codexSession.Id, Owners.Alice, new AgentRunRequest
+        {
+            Agent = CodexAgent.AgentName, Prompt = "Now commit.", GitPolicy = AgentGitPolicy.Full, Timeout = TimeSpan.FromMinutes(3),
+        }, CancellationToken.None);
+        Assert.True(full.Status == AgentRunStatus.Succeeded, $"{full.Status}: {full.Error}");
+        codexState = await codexRig.Engine.Executions.ExecuteAsync(codexSession.Id, Owners.Alice, new ExecutionRequest
+        {
+            Language = "bash", Code = "git rev-list --count HEAD; test -e .sandbox/home/.codex/rules/sandbox-git-policy.rules || echo no-rules",
+        }, CancellationToken.None);
+        Assert.Equal("3\nno-rules\n", codexState.Stdout);
+        await codexRig.Engine.Sessions.CloseAsync(codexSession.Id, Owners.Alice, CancellationToken.None);
+        Assert.Equal(codexRequests, rig.Model.Requests.Count);
+
         // Agents that cannot enforce it refuse it up front.
         var command = await Assert.ThrowsAsync<SandboxException>(() => engine.Agents.StartAsync(session.Id, Owners.Alice, new AgentRunRequest
         {
