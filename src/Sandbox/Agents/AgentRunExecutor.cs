@@ -291,6 +291,7 @@ public sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunT
         try
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await state.PendingSave.WaitAsync(cts.Token).ConfigureAwait(false);
             await journal.Store.SaveAgentRunAsync(final, cts.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SandboxException or OperationCanceledException)
@@ -304,6 +305,22 @@ public sealed partial class AgentRunExecutor(SessionRegistry registry, AgentRunT
         LogAgentFinished(logger, final.Id, session.Id, final.Status, final.DurationMs, final.Trajectory.Count, final.Changes.Count);
         state.Publish(final);
         runs.Finished(final.Id);
+    }
+
+    /// <summary>Records a run while it runs (as it starts, and once the agent names its conversation), so that if the
+    /// server ends before the run does, the run is found after a restart (failed, with its conversation to continue).
+    /// Never fails the run: a store that cannot take it now takes the final record later.</summary>
+    internal async Task SaveRunningAsync(AgentRun run)
+    {
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await journal.Store.SaveAgentRunAsync(AgentRunStore.Summary(run) with { Status = AgentRunStatus.Running }, cts.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SandboxException or OperationCanceledException)
+        {
+            SessionService.LogCleanupFailed(logger, run.SessionId, "recording the running agent run: " + e.Message);
+        }
     }
 
     private static List<AgentFileChange> ParseChanges(JsonElement body)

@@ -14,7 +14,7 @@ namespace Sandbox.Agents;
 /// time per session. The run itself (network, proxy, process, diff) is <see cref="AgentRunExecutor"/>'s.
 /// </summary>
 public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTracker runs, AgentRunExecutor executor, AgentRequestValidator validator,
-    AgentSetup setup, AgentModelAccess access, IAgentNetwork network, SessionJournal journal, Terminals.TerminalService terminals, IOptions<AgentOptions> options,
+    AgentSetup setup, Backend.ISandboxBackend backend, AgentModelAccess access, IAgentNetwork network, SessionJournal journal, Terminals.TerminalService terminals, IOptions<AgentOptions> options,
     TimeProvider time, ILogger<AgentRunService> logger) : ISessionCloseListener
 {
 
@@ -155,7 +155,9 @@ public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTr
     /// removed, and their sessions put back on no network, by the orphan sweep that follows.)</summary>
     public async Task ReconcileAsync(CancellationToken ct)
     {
-        var failed = await journal.Store.FailInterruptedAgentRunsAsync("The server stopped during the run; its end was not recorded.", time.GetUtcNow(), ct).ConfigureAwait(false);
+        var failed = await journal.Store.FailInterruptedAgentRunsAsync(
+            "The server stopped during the run; its end was not recorded. Continue its conversation with continue_agent (its files are as the agent left them).",
+            time.GetUtcNow(), ct).ConfigureAwait(false);
         if (failed > 0)
         {
             LogInterruptedRuns(_logger, failed);
@@ -221,8 +223,9 @@ public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTr
         };
         var state = new AgentRunState(run, session, agent, secrets, _options.MaxTrajectoryChars)
         {
-            Branch = request.Branch, ContinuesGit = previous?.Git,
+            Branch = request.Branch, ContinuesGit = previous?.Git, ConversationNamed = executor.SaveRunningAsync,
         };
+        await executor.SaveRunningAsync(run).ConfigureAwait(false);
         var watcher = watch ? state.Watch() : Channel.CreateUnbounded<AgentRunEvent>().Reader;
         _runs.Add(state);
         LogAgentStarted(_logger, run.Id, session.Id, agent.Name, owner);
@@ -240,11 +243,27 @@ public sealed partial class AgentRunService(SessionRegistry registry, AgentRunTr
         {
             previous = (await ListAsync(session.Id, owner, ct).ConfigureAwait(false)).FirstOrDefault(r => r.Conversation is not null || r.Status == AgentRunStatus.Running)
                        ?? throw new SandboxException(SandboxErrorCodes.RunNotFound,
-                           $"Session {session.Id} has no agent run with a conversation to continue. Start one with run_agent.");
+                           $"Session {session.Id} has no agent run with a conversation to continue. Start one with run_agent; in a fork or a restarted session, name the original session's run (run_id).");
         }
         else
         {
-            previous = await GetAsync(session.Id, owner, runId, ct).ConfigureAwait(false);
+            try
+            {
+                previous = await GetAsync(session.Id, owner, runId, ct).ConfigureAwait(false);
+            }
+            catch (SandboxException e) when (e.Code == SandboxErrorCodes.RunNotFound)
+            {
+                // A run of another session of the caller's: this one may be its fork or restart, whose workspace (and the
+                // agent's home in it) came from there. The conversation must be in this session's home to go on.
+                var origin = await SessionOfRunAsync(owner, runId, ct).ConfigureAwait(false);
+                previous = await GetAsync(origin, owner, runId, ct).ConfigureAwait(false);
+                if (previous.Conversation is { } c && _agents.TryGetValue(previous.Agent, out var earlier) && earlier.ConversationFile(c) is { } file
+                    && await backend.StatAsync(session.ContainerId, AgentModelAccess.AgentHome + "/" + file, ct).ConfigureAwait(false) is null)
+                {
+                    throw new SandboxException(SandboxErrorCodes.InvalidArgument,
+                        $"Run {previous.Id} is of session {origin}, and its conversation is not in this session (only a fork, snapshot or restart of that session has it).");
+                }
+            }
         }
         if (previous.Status == AgentRunStatus.Running)
         {

@@ -46,6 +46,13 @@ internal sealed class AgentRunState : IDisposable
     internal string CancelReason { get; private set; } = "The run was cancelled by the caller";
     internal Task<AgentRun> Completion => _completion.Task;
 
+    /// <summary>Called once, outside the lock, with the run as it is when the agent first names its conversation (so the
+    /// record holds it: a run the server's end interrupts can then be continued).</summary>
+    internal Func<AgentRun, Task>? ConversationNamed { get; init; }
+
+    /// <summary>The record's last save in flight (the final save waits for it, so it is never overwritten).</summary>
+    internal Task PendingSave { get; private set; } = Task.CompletedTask;
+
     internal void CancelByCaller(string? reason = null)
     {
         if (!CancelledByCaller && reason is not null)
@@ -94,6 +101,7 @@ internal sealed class AgentRunState : IDisposable
             element = Wrap(line);
         }
         List<AgentStep> added;
+        var named = false;
         lock (_sync)
         {
             if (_trajectoryChars + line.Length > MaxTrajectoryChars)
@@ -104,11 +112,21 @@ internal sealed class AgentRunState : IDisposable
             _trajectoryChars += line.Length;
             _trajectory.Add(element);
             var before = Outcome.Steps.Count;
+            var hadConversation = Outcome.Conversation is not null;
             Agent.Interpret(element, _trajectory.Count - 1, Outcome);
+            named = !hadConversation && Outcome.Conversation is not null;
             added = Outcome.Steps.GetRange(before, Outcome.Steps.Count - before);
             foreach (var step in added)
             {
                 Broadcast(new AgentStepEvent(step));
+            }
+        }
+        if (named && ConversationNamed is { } save)
+        {
+            var run = Snapshot();
+            lock (_sync)
+            {
+                PendingSave = PendingSave.ContinueWith(_ => save(run), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).Unwrap();
             }
         }
     }

@@ -55,6 +55,9 @@ public interface IAgentRunner
     /// <summary>Whether the agent can resume a conversation (<see cref="AgentContext.Conversation"/>).</summary>
     bool CanResume => false;
 
+    /// <summary>Where in its home the agent keeps a conversation (home-relative), when that is known; null otherwise.</summary>
+    string? ConversationFile(string conversation) => null;
+
     /// <summary>Where in its home the agent reads skills (folders with a <c>SKILL.md</c>), or null when it has none.</summary>
     string? SkillsFolder => null;
 
@@ -210,6 +213,11 @@ public sealed partial class ClaudeCodeAgent : IAgentRunner
 
     /// <inheritdoc />
     public bool CanResume => true;
+
+    /// <inheritdoc />
+    /// <remarks>Claude Code keeps each conversation of a project as one file named by its session id, the project being
+    /// the working directory with its slashes as dashes.</remarks>
+    public string? ConversationFile(string conversation) => ".claude/projects/-workspace/" + ConversationId(conversation) + ".jsonl";
 
     /// <inheritdoc />
     public string SkillsFolder => ".claude/skills";

@@ -11,6 +11,51 @@ namespace Sandbox.Tests.Agents;
 public sealed class AgentConversationTests(EngineFixture fixture)
 {
     [Fact]
+    public async Task A_run_the_server_never_finished_is_found_after_a_crash_failed_with_its_conversation_to_continue()
+    {
+        var data = Directory.CreateTempSubdirectory("sandbox-agent-crash-").FullName;
+        // The model never answers: the run stays running after Claude Code has named its conversation.
+        await using var rig = await ScriptedAgentEngine.CreateAsync(fixture, "sk-ant-test-crash", [ScriptedTurn.Final("never")], o =>
+        {
+            o.Durability.Store = Sandbox.Durability.StoreKind.Sqlite;
+            o.Durability.DataDirectory = data;
+        }, hang: true);
+        var engine = rig.Engine;
+        await engine.Recovery.InitializeAsync(CancellationToken.None);
+        var session = await engine.Sessions.CreateAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
+        try
+        {
+            var run = await engine.Agents.StartAsync(session.Id, Owners.Alice, new AgentRunRequest { Prompt = "Think (GAMMA-5120)", Timeout = TimeSpan.FromMinutes(3) }, CancellationToken.None);
+            var deadline = DateTime.UtcNow.AddMinutes(2);
+            while ((await engine.Agents.GetAsync(session.Id, Owners.Alice, run.Id, CancellationToken.None)).Conversation is null && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(200);
+            }
+            await Task.Delay(500); // the record's save in flight
+            // Another process of the same server reconciles the same store while the first one never ended its run (as
+            // after a crash): the run is there, failed, with its conversation, and says how to go on.
+            var after = fixture.CreateEngine(o =>
+            {
+                o.Durability.Store = Sandbox.Durability.StoreKind.Sqlite;
+                o.Durability.DataDirectory = data;
+            });
+            await after.Agents.ReconcileAsync(CancellationToken.None);
+            var found = await after.Agents.GetAsync(session.Id, Owners.Alice, run.Id, CancellationToken.None);
+            Assert.Equal(AgentRunStatus.Failed, found.Status);
+            Assert.Contains("continue_agent", found.Error, StringComparison.Ordinal);
+            Assert.NotNull(found.Conversation);
+            Assert.Equal("Think (GAMMA-5120)", found.Prompt);
+            await engine.Agents.CancelAsync(session.Id, Owners.Alice, run.Id, CancellationToken.None);
+        }
+        finally
+        {
+            await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Continue_sends_the_earlier_conversation_with_the_next_message_also_after_a_pause()
     {
         // The n-th request of a conversation gets the n-th turn (counted by tool results): the first run writes a file
@@ -62,6 +107,31 @@ public sealed class AgentConversationTests(EngineFixture fixture)
         var stranger = await Assert.ThrowsAsync<SandboxException>(() => engine.Agents.StartAsync(session.Id, Owners.Bob,
             new AgentRunRequest { Prompt = "x", Continue = first.Id }, CancellationToken.None));
         Assert.Equal(SandboxErrorCodes.SessionNotFound, stranger.Code);
+
+        // A fork has the conversation (the agent's home is in the workspace): it continues the original's run by id; a
+        // session that is no fork of it is refused, naming why.
+        var fork = (await engine.Sessions.ForkAsync(session.Id, Owners.Alice, 1, CancellationToken.None)).Single();
+        var other = await engine.Sessions.CreateAsync(new SessionSpec { Image = "agent" }, Owners.Alice, CancellationToken.None);
+        try
+        {
+            seen = model.Requests.Count;
+            var forked = await engine.Agents.RunAsync(fork.Id, Owners.Alice, new AgentRunRequest
+            {
+                Prompt = "In the fork (DELTA-6071)", Continue = third.Id, Timeout = timeout,
+            }, CancellationToken.None);
+            Assert.True(forked.Status == AgentRunStatus.Succeeded, $"{forked.Status}: {forked.Error}\n{forked.Stderr}");
+            Assert.Equal((third.Id, fork.Id), (forked.ContinuesRunId, forked.SessionId));
+            Assert.Contains(ConversationRequests(model, seen), b => b.Contains("ALPHA-7431", StringComparison.Ordinal) && b.Contains("DELTA-6071", StringComparison.Ordinal));
+            var notThere = await Assert.ThrowsAsync<SandboxException>(() => engine.Agents.StartAsync(other.Id, Owners.Alice,
+                new AgentRunRequest { Prompt = "x", Continue = third.Id }, CancellationToken.None));
+            Assert.Equal(SandboxErrorCodes.InvalidArgument, notThere.Code);
+            Assert.Contains("not in this session", notThere.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await engine.Sessions.CloseAsync(fork.Id, Owners.Alice, CancellationToken.None);
+            await engine.Sessions.CloseAsync(other.Id, Owners.Alice, CancellationToken.None);
+        }
         await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
     }
 
