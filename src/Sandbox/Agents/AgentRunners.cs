@@ -35,6 +35,33 @@ public sealed class AgentOutcome
     public string? ReportedError { get; set; }
     /// <summary>The agent's id of its conversation, once it said it (a later run may resume it).</summary>
     public string? Conversation { get; set; }
+    /// <summary>Model turns so far (live, before the agent's own count at its end).</summary>
+    public int TurnsSoFar { get; set; }
+    /// <summary>Input tokens the agent's model calls reported so far.</summary>
+    public long InputTokensSoFar { get; set; }
+    /// <summary>Output tokens the agent's model calls reported so far.</summary>
+    public long OutputTokensSoFar { get; set; }
+    /// <summary>The model message counted last (an agent may report one message in several events).</summary>
+    internal string? LastMessage { get; set; }
+    /// <summary>Whether tool results came back since that message (what follows them is a new turn).</summary>
+    internal bool ResultsSinceMessage { get; set; }
+
+    /// <summary>Adds one model turn's tokens and a <c>usage</c> step saying the totals so far.</summary>
+    public void CountTurn(int index, long input, long output)
+    {
+        TurnsSoFar++;
+        InputTokensSoFar += input;
+        OutputTokensSoFar += output;
+        Steps.Add(new AgentStep(index, "usage", string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"turn {TurnsSoFar}: {InputTokensSoFar} tokens in, {OutputTokensSoFar} out so far")));
+    }
+
+    /// <summary>Adds a <c>file</c> step: the agent changes a file (path relative to the workspace when inside it).</summary>
+    public void ChangeFile(int index, string change, string path, string? tool)
+    {
+        var relative = path.StartsWith("/workspace/", StringComparison.Ordinal) ? path["/workspace/".Length..] : path;
+        Steps.Add(new AgentStep(index, "file", ClaudeCodeAgent.Clip(change + " " + relative), tool));
+    }
 }
 
 /// <summary>A coding agent the engine can run in a session. Add more with <see cref="AgentRunService.RegisterAgent"/>.</summary>
@@ -252,11 +279,27 @@ public sealed partial class ClaudeCodeAgent : IAgentRunner
                         case "tool_use":
                             var tool = Str(block, "name") ?? "tool";
                             outcome.Steps.Add(new AgentStep(index, "tool_call", Clip(tool + " " + MainArgument(block)), tool));
+                            if (tool is "Write" or "Edit" or "MultiEdit" or "NotebookEdit" && block.TryGetProperty("input", out var input)
+                                && (Str(input, "file_path") ?? Str(input, "notebook_path")) is { Length: > 0 } file)
+                            {
+                                outcome.ChangeFile(index, tool == "Write" ? "writes" : "edits", file, tool);
+                            }
                             break;
                     }
                 }
+                // One model message may arrive as several events (one per content block), each with the message's usage:
+                // a new turn is another message, or any message after tool results came back.
+                var id = Str(m, "id") ?? "event-" + index;
+                if (id != outcome.LastMessage || outcome.ResultsSinceMessage)
+                {
+                    (outcome.LastMessage, outcome.ResultsSinceMessage) = (id, false);
+                    var used = m.TryGetProperty("usage", out var u) && u.ValueKind == JsonValueKind.Object ? u : default;
+                    outcome.CountTurn(index, Tokens(used, "input_tokens") + Tokens(used, "cache_read_input_tokens") + Tokens(used, "cache_creation_input_tokens"),
+                        Tokens(used, "output_tokens"));
+                }
                 break;
             case "user" when e.TryGetProperty("message", out var m) && m.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.Array:
+                outcome.ResultsSinceMessage = true;
                 foreach (var block in content.EnumerateArray())
                 {
                     if (Str(block, "type") == "tool_result")
@@ -325,6 +368,10 @@ public sealed partial class ClaudeCodeAgent : IAgentRunner
         }
         return "";
     }
+
+    /// <summary>A token count of a usage object (0 when absent).</summary>
+    internal static long Tokens(JsonElement usage, string name) =>
+        usage.ValueKind == JsonValueKind.Object && usage.TryGetProperty(name, out var v) && v.TryGetInt64(out var n) ? n : 0;
 
     internal static string? Str(JsonElement e, string name) =>
         e.ValueKind == JsonValueKind.Object && e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;

@@ -199,10 +199,12 @@ public sealed class CodexAgent : IAgentRunner
                 break;
             case "turn.completed":
                 outcome.Turns = (outcome.Turns ?? 0) + 1;
-                if (e.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object)
+                var used = e.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object ? usage : default;
+                if (used.ValueKind == JsonValueKind.Object)
                 {
-                    outcome.Usage = usage.Clone();
+                    outcome.Usage = used.Clone();
                 }
+                outcome.CountTurn(index, ClaudeCodeAgent.Tokens(used, "input_tokens"), ClaudeCodeAgent.Tokens(used, "output_tokens"));
                 break;
             case "turn.failed":
                 var reason = e.TryGetProperty("error", out var error) ? ClaudeCodeAgent.Str(error, "message") : null;
@@ -235,6 +237,13 @@ public sealed class CodexAgent : IAgentRunner
             case "file_change" when item.TryGetProperty("changes", out var changes) && changes.ValueKind == JsonValueKind.Array:
                 var paths = string.Join(", ", changes.EnumerateArray().Select(ch => $"{ClaudeCodeAgent.Str(ch, "kind")} {ClaudeCodeAgent.Str(ch, "path")}"));
                 outcome.Steps.Add(new AgentStep(index, "tool_call", ClaudeCodeAgent.Clip("apply_patch " + paths), "apply_patch"));
+                foreach (var change in changes.EnumerateArray())
+                {
+                    if (ClaudeCodeAgent.Str(change, "path") is { Length: > 0 } path)
+                    {
+                        outcome.ChangeFile(index, ClaudeCodeAgent.Str(change, "kind") switch { "add" => "adds", "delete" => "deletes", _ => "edits" }, path, "apply_patch");
+                    }
+                }
                 break;
             case "error" when ClaudeCodeAgent.Str(item, "message") is { Length: > 0 } message:
                 outcome.Steps.Add(new AgentStep(index, "output", ClaudeCodeAgent.Clip(message)));

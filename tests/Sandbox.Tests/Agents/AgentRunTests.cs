@@ -47,6 +47,9 @@ public sealed class AgentRunTests(EngineFixture fixture)
         Assert.True(run.Status == AgentRunStatus.Succeeded, $"{run.Status}: {run.Error}\nstderr: {run.Stderr}\nrequests: {string.Join(", ", model.Requests.Select(r => r.Method + " " + r.Path))}\n{all[..Math.Min(all.Length, 4000)]}");
         Assert.Contains(steps, s => s.Kind == "tool_call" && s.Tool == "Write");
         Assert.Contains(steps, s => s.Kind == "tool_call" && s.Tool == "Bash");
+        // While it works: the file it changes, and its turns and tokens so far, as events of their own.
+        Assert.Contains(steps, s => s is { Kind: "file", Text: "writes hello.py", Tool: "Write" });
+        Assert.Equal(["turn 1", "turn 2", "turn 3"], steps.Where(s => s.Kind == "usage").Select(s => s.Text.Split(':')[0]));
         Assert.Contains(run.Changes, c => c.Path == "hello.py" && c.Change == "added");
         Assert.Contains("+print('hello from the agent')", run.Diff);
         Assert.Equal("Done: hello.py prints a greeting.", run.FinalMessage);
@@ -120,6 +123,7 @@ public sealed class AgentRunTests(EngineFixture fixture)
         Assert.Equal("codex", run.Agent);
         Assert.Equal(model.Url, run.ModelEndpoint.TrimEnd('/'));
         Assert.Contains(run.Steps, s => s.Kind == "tool_call" && s.Tool == "exec_command" && s.Text.Contains("hello.py", StringComparison.Ordinal));
+        Assert.Contains(run.Steps, s => s.Kind == "usage" && s.Text.StartsWith("turn 1: ", StringComparison.Ordinal));
         Assert.Contains(run.Steps, s => s.Kind == "tool_result" && s.Text.Contains("42", StringComparison.Ordinal));
         Assert.Contains(run.Trajectory, e => e.GetProperty("type").GetString() == "turn.completed");
         Assert.Equal("Done: hello.py prints 42.", run.FinalMessage);
