@@ -147,6 +147,13 @@ public interface ISandboxClient : IAsyncDisposable
     /// <summary>Lists your sessions.</summary>
     Task<IReadOnlyList<SessionDto>> ListSessionsAsync(CancellationToken cancellationToken = default);
 
+    /// <summary>The caller's live sessions whose metadata has every key and value of <paramref name="metadata"/>.</summary>
+    Task<IReadOnlyList<SessionDto>> ListSessionsAsync(IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken = default);
+
+    /// <summary>Replaces a session's metadata and/or environment (null leaves one as it is); a new environment restarts
+    /// the Python interpreter.</summary>
+    Task<SessionDto> UpdateSessionAsync(string sessionId, UpdateSessionRequest request, CancellationToken cancellationToken = default);
+
     /// <summary>Replaces the allow list of a session created with a network (its secrets stay); returns the session.</summary>
     Task<SessionDto> UpdateNetworkAsync(string sessionId, IReadOnlyList<string> allow, CancellationToken cancellationToken = default);
 

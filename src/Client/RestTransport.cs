@@ -23,6 +23,12 @@ internal sealed class RestTransport(HttpClient http)
         return await ReadAsync<T>(r, ct).ConfigureAwait(false);
     }
 
+    public async Task<T> PatchAsync<T>(string url, object? body, CancellationToken ct)
+    {
+        using var r = await Http.PatchAsJsonAsync(url, body, SandboxJson.Options, ct).ConfigureAwait(false);
+        return await ReadAsync<T>(r, ct).ConfigureAwait(false);
+    }
+
     public async Task<T> PutAsync<T>(string url, object? body, CancellationToken ct)
     {
         using var r = await Http.PutAsJsonAsync(url, body, SandboxJson.Options, ct).ConfigureAwait(false);

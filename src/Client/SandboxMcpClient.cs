@@ -50,6 +50,7 @@ public sealed partial class SandboxMcpClient : ISandboxClient
             ["network_allow"] = request?.Network?.Allow, ["network_secrets"] = request?.Network?.Secrets, ["from_snapshot"] = request?.FromSnapshot,
             ["git_url"] = request?.Git?.Url, ["git_ref"] = request?.Git?.Ref, ["git_credentials"] = request?.Git?.Credentials, ["git_shallow"] = request?.Git?.Shallow ?? false, ["git_submodules"] = request?.Git?.Submodules ?? false,
             ["setup"] = request?.Setup, ["context"] = request?.Context, ["context_archives"] = request?.ContextArchives, ["name"] = request?.Name,
+            ["metadata"] = request?.Metadata, ["env"] = request?.Env,
         };
         if (l is { NoFile: not null } or { FileSizeMb: not null } or { TmpMb: not null })
         {
@@ -137,6 +138,14 @@ public sealed partial class SandboxMcpClient : ISandboxClient
     /// <inheritdoc />
     public Task<IReadOnlyList<SessionDto>> ListSessionsAsync(CancellationToken cancellationToken = default) =>
         _tools.CallAsync<IReadOnlyList<SessionDto>>("list_sessions", new(), "sessions", cancellationToken);
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<SessionDto>> ListSessionsAsync(IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<IReadOnlyList<SessionDto>>("list_sessions", new() { ["metadata"] = metadata }, "sessions", cancellationToken);
+
+    /// <inheritdoc />
+    public Task<SessionDto> UpdateSessionAsync(string sessionId, UpdateSessionRequest request, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<SessionDto>("update_session", new() { ["session_id"] = sessionId, ["metadata"] = request?.Metadata, ["env"] = request?.Env }, "session", cancellationToken);
 
     /// <inheritdoc />
     public Task<SessionDto> UpdateNetworkAsync(string sessionId, IReadOnlyList<string> allow, CancellationToken cancellationToken = default) =>

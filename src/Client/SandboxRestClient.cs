@@ -115,6 +115,15 @@ public sealed class SandboxRestClient : ISandboxClient
         await _api.GetAsync<List<SessionDto>>("api/sessions", cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc />
+    public async Task<IReadOnlyList<SessionDto>> ListSessionsAsync(IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken = default) =>
+        await _api.GetAsync<List<SessionDto>>("api/sessions?" + string.Join('&', (metadata ?? new Dictionary<string, string>())
+            .Select(m => Uri.EscapeDataString("metadata." + m.Key) + "=" + Uri.EscapeDataString(m.Value))), cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    public Task<SessionDto> UpdateSessionAsync(string sessionId, UpdateSessionRequest request, CancellationToken cancellationToken = default) =>
+        _api.PatchAsync<SessionDto>($"api/sessions/{Escape(sessionId)}", request, cancellationToken);
+
+    /// <inheritdoc />
     public async Task<ExecutionResultDto> GetExecutionAsync(string sessionId, string executionId, int cursor = 0, double? waitSeconds = null, CancellationToken cancellationToken = default)
     {
         var wait = waitSeconds is { } w ? "&wait_seconds=" + w.ToString(System.Globalization.CultureInfo.InvariantCulture) : "";

@@ -78,6 +78,21 @@ public sealed record CreateSessionRequest
     /// <summary>Your own context directories: name → archive (zip, tar, tar.gz) as base64, unpacked at
     /// <c>/context/&lt;name&gt;</c>, readable and not writable by the sandbox's code. A restart or fork does not carry them.</summary>
     public IReadOnlyDictionary<string, string>? ContextArchives { get; init; }
+    /// <summary>Your labels for the session (a task id, a user …): returned everywhere, filterable in listings
+    /// (<c>GET /api/sessions?metadata.task=t1</c>). At most 32 keys (letters, digits, <c>. _ -</c>), values up to 512 characters.</summary>
+    public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+    /// <summary>Environment variables of every execution, process and terminal of the session. Not for secrets (the
+    /// sandbox's code sees them; secrets stay the egress proxy's).</summary>
+    public IReadOnlyDictionary<string, string>? Env { get; init; }
+}
+
+/// <summary>Body of an update-session request: what is given replaces what the session has.</summary>
+public sealed record UpdateSessionRequest
+{
+    /// <summary>New metadata (replaces all of it); null leaves it.</summary>
+    public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+    /// <summary>New environment (replaces all of it; the Python interpreter restarts with it); null leaves it.</summary>
+    public IReadOnlyDictionary<string, string>? Env { get; init; }
 }
 
 /// <summary>A saved workspace.</summary>
@@ -104,6 +119,10 @@ public sealed record SessionDto
     public required string Image { get; init; }
     /// <summary>Its name (a task name), when it has one.</summary>
     public string? Name { get; init; }
+    /// <summary>Your labels for it.</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
+    /// <summary>Its environment variables.</summary>
+    public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
     /// <summary><c>ready</c>, <c>lost</c> or <c>closed</c>.</summary>
     public required string Status { get; init; }
     /// <summary>Effective limits.</summary>

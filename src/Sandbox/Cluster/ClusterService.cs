@@ -176,7 +176,7 @@ public sealed partial class ClusterService(SessionRegistry registry, ISessionSto
 
     /// <summary>The caller's sessions: this node's as they are now, and in a cluster those the other live nodes hold,
     /// as their last records say (counters and last use are saved every reaper pass), newest first.</summary>
-    public async Task<IReadOnlyList<SessionInfo>> ListAsync(string owner, CancellationToken ct)
+    public async Task<IReadOnlyList<SessionInfo>> ListAsync(string owner, CancellationToken ct, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var here = registry.All.Where(s => s.Owner == owner).Select(s => s.ToInfo()).ToList();
         if (Enabled)
@@ -190,7 +190,7 @@ public sealed partial class ClusterService(SessionRegistry registry, ISessionSto
                 }
             }
         }
-        return here.OrderByDescending(s => s.CreatedAt).ToList();
+        return here.Where(s => SessionSettings.Matches(s.Metadata ?? new Dictionary<string, string>(), metadata)).OrderByDescending(s => s.CreatedAt).ToList();
     }
 
     /// <summary>Where a new session of <paramref name="image"/> goes: null for here, else the least-loaded live, active node

@@ -91,6 +91,42 @@ public sealed partial class EgressService(SessionRegistry registry, IEgressNetwo
         return new EgressGrant(allow, requested, secrets);
     }
 
+    /// <summary>The whole environment of a session's code: the caller's variables, then, with a network, the proxy's
+    /// (and, with secrets, the CA bundle's, since hosts with a secret answer with the session CA's certificates).</summary>
+    internal Dictionary<string, string> EnvironmentOf(Session session, bool network, bool secrets)
+    {
+        var env = new Dictionary<string, string>(session.Env, StringComparer.Ordinal);
+        if (network)
+        {
+            var proxyUrl = _network.ProxyUrl;
+            (env["HTTP_PROXY"], env["HTTPS_PROXY"], env["http_proxy"], env["https_proxy"]) = (proxyUrl, proxyUrl, proxyUrl, proxyUrl);
+            env["NO_PROXY"] = env["no_proxy"] = $"{agentNetwork.ProxyHost},localhost,127.0.0.1";
+        }
+        if (network && secrets)
+        {
+            foreach (var name in new[] { "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT", "GIT_SSL_CAINFO" })
+            {
+                env[name] = CaBundlePath;
+            }
+            env["NODE_EXTRA_CA_CERTS"] = "/tmp/.sandbox/ca.pem";
+        }
+        return env;
+    }
+
+    /// <summary>Gives the session's runner its whole environment again (after the caller's variables changed); the
+    /// interpreter restarts with it before the next execution.</summary>
+    internal async Task ApplyEnvironmentAsync(Session session, CancellationToken ct)
+    {
+        var network = session.Network;
+        var reply = await session.Live.AskAsync(new EnvRequest(EnvironmentOf(session, network is not null, network is { Secrets.Count: > 0 }), null),
+            TimeSpan.FromSeconds(15), "environment", ct).ConfigureAwait(false);
+        if (reply.Type == "error")
+        {
+            throw new SandboxException(SandboxErrorCodes.Internal, "The sandbox could not take its environment: "
+                + (reply.Body.TryGetProperty("message", out var m) ? m.GetString() : "no reason given"));
+        }
+    }
+
     /// <summary>Opens a new session's egress proxy and points the sandbox's code at it. On failure nothing is left
     /// (the caller removes the sandbox).</summary>
     internal async Task AttachAsync(Session session, EgressGrant grant, CancellationToken ct)
@@ -117,20 +153,7 @@ public sealed partial class EgressService(SessionRegistry registry, IEgressNetwo
         try
         {
             var proxyUrl = _network.ProxyUrl;
-            var env = new Dictionary<string, string>(StringComparer.Ordinal)
-            {
-                ["HTTP_PROXY"] = proxyUrl, ["HTTPS_PROXY"] = proxyUrl, ["http_proxy"] = proxyUrl, ["https_proxy"] = proxyUrl,
-                ["NO_PROXY"] = $"{agentNetwork.ProxyHost},localhost,127.0.0.1", ["no_proxy"] = $"{agentNetwork.ProxyHost},localhost,127.0.0.1",
-            };
-            if (secrets.Count > 0)
-            {
-                // Hosts with a secret answer with the session CA's certificates: common clients are told to trust it.
-                foreach (var name in new[] { "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT", "GIT_SSL_CAINFO" })
-                {
-                    env[name] = CaBundlePath;
-                }
-                env["NODE_EXTRA_CA_CERTS"] = "/tmp/.sandbox/ca.pem";
-            }
+            var env = EnvironmentOf(session, network: true, secrets: secrets.Count > 0);
             var reply = await session.Live.AskAsync(new EnvRequest(env, secrets.Count > 0 ? caPem : null),
                 TimeSpan.FromSeconds(15), "network set-up", ct).ConfigureAwait(false);
             if (reply.Type == "error")

@@ -61,6 +61,24 @@ public sealed class Session
     internal Git.GitWorkspace? Git { get; set; }
     /// <summary>Context directories mounted read-only at <c>/context/&lt;name&gt;</c>.</summary>
     internal IReadOnlyList<string> Context { get; init; } = [];
+    /// <summary>The caller's labels. Read and replaced whole.</summary>
+    internal IReadOnlyDictionary<string, string> Metadata
+    {
+        get { lock (Sync) { return _metadata; } }
+        set { lock (Sync) { _metadata = value; } }
+    }
+
+    private IReadOnlyDictionary<string, string> _metadata = new Dictionary<string, string>();
+
+    /// <summary>The caller's environment variables for the session's code. Read and replaced whole.</summary>
+    internal IReadOnlyDictionary<string, string> Env
+    {
+        get { lock (Sync) { return _env; } }
+        set { lock (Sync) { _env = value; } }
+    }
+
+    private IReadOnlyDictionary<string, string> _env = new Dictionary<string, string>();
+
     /// <summary>Ports reachable through the server (preview ports): changed only through this class.</summary>
     internal SortedSet<int> Ports { get; } = [];
 
@@ -74,6 +92,7 @@ public sealed class Session
             MaxLifetime = maxLifetime, IdleTimeout = record.IdleTimeout, ContainerId = record.ContainerId, LastUsedAt = record.LastUsedAt,
             ExecutionCount = record.ExecutionCount, Status = record.Status, LostReason = record.LostReason, Isolation = record.Isolation,
             Network = record.Network, Git = record.Git, Context = record.Context ?? [], Node = node, Name = record.Name,
+            Metadata = record.Metadata ?? new Dictionary<string, string>(), Env = record.Env ?? new Dictionary<string, string>(),
         };
         // Exposed ports are part of the session's durable state: they answer again after a restart.
         session.Ports.UnionWith((record.Ports ?? []).Where(p => p is >= 1 and <= 65535).Take(MaxExposedPorts));
@@ -87,7 +106,8 @@ public sealed class Session
             var idleEnd = LastUsedAt + IdleTimeout;
             var lifeEnd = CreatedAt + MaxLifetime;
             return new SessionInfo(Id, Image, Owner, Status, Limits, CreatedAt, LastUsedAt, IdleTimeout,
-                idleEnd < lifeEnd ? idleEnd : lifeEnd, Busy, ExecutionCount, LostReason, Isolation, Network, Ports.ToList(), Git, Context.Count == 0 ? null : Context, Node, Name);
+                idleEnd < lifeEnd ? idleEnd : lifeEnd, Busy, ExecutionCount, LostReason, Isolation, Network, Ports.ToList(), Git, Context.Count == 0 ? null : Context, Node, Name,
+                _metadata, _env);
         }
     }
 
@@ -134,7 +154,8 @@ public sealed class Session
         lock (Sync)
         {
             return new Storage.SessionRecord(Id, Owner, Image, Limits, IdleTimeout, ContainerId, Status, LostReason, CreatedAt, LastUsedAt,
-                ExecutionCount, Isolation, _network, Git, Context, Ports: Ports.ToList(), Name: Name);
+                ExecutionCount, Isolation, _network, Git, Context, Ports: Ports.ToList(), Name: Name,
+                Metadata: _metadata.Count == 0 ? null : _metadata, Env: _env.Count == 0 ? null : _env);
         }
     }
 

@@ -124,6 +124,7 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
             Limits = new LimitsRequest { MemoryMb = l.MemoryMb, Cpus = l.Cpus, Pids = l.Pids, NoFile = l.NoFile, FileSizeMb = l.FileSizeMb, WorkspaceMb = l.WorkspaceMb, TmpMb = l.TmpMb },
             Network = network is null ? null : new Egress.NetworkRequest { Allow = network.Allow, Secrets = network.Secrets },
             Context = source.Context.Count == 0 ? null : source.Context,
+            Metadata = source.Metadata, Env = source.Env,
         };
     }
 
@@ -158,6 +159,8 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
         var context = _setup.ResolveContext(spec.Context);
         Setup.SetupService.CheckContextArchives(spec.ContextArchives, context);
         var contextArchives = spec.ContextArchives ?? new Dictionary<string, ReadOnlyMemory<byte>>();
+        var metadata = SessionSettings.Metadata(spec.Metadata);
+        var env = SessionSettings.Env(spec.Env);
         var setup = _setup.Commands(image, spec.Setup);
         var (tier, runtime) = await _isolation.ResolveAsync(spec.Isolation, image, ct).ConfigureAwait(false);
         using var named = spec.Name is null ? null : _registry.ReserveName(owner, spec.Name, replacing);
@@ -174,12 +177,16 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
                 Id = sandbox.Id, Image = image, Owner = owner, Limits = limits, CreatedAt = now, MaxLifetime = _options.MaxLifetime, IdleTimeout = idle,
                 ContainerId = sandbox.ContainerId, Runner = sandbox.Runner, LastUsedAt = now, Isolation = sandbox.Isolation,
                 Context = context.Select(c => c.Name).ToList(), Git = inheritedGit, Node = _clustered ? _options.InstanceId : null,
-                Name = spec.Name,
+                Name = spec.Name, Metadata = metadata, Env = env,
             };
-            if (network is not null || restore is not null || clone is not null || setup.Count > 0 || contextArchives.Count > 0)
+            if (network is not null || restore is not null || clone is not null || setup.Count > 0 || contextArchives.Count > 0 || env.Count > 0)
             {
                 try
                 {
+                    if (env.Count > 0 && network is null)
+                    {
+                        await _egress.ApplyEnvironmentAsync(session, ct).ConfigureAwait(false); // with a network, attaching sends it
+                    }
                     foreach (var (contextName, archive) in contextArchives.OrderBy(a => a.Key, StringComparer.Ordinal))
                     {
                         await archives.UnpackContextAsync(session, contextName, archive, ct).ConfigureAwait(false);

@@ -44,6 +44,14 @@ public sealed record SessionSpec
     /// <c>/context/&lt;name&gt;</c>, which the sandbox user can read and not change (a volume of the session's own,
     /// removed with it; bounded like its workspace). A restart or fork does not carry them.</summary>
     public IReadOnlyDictionary<string, ReadOnlyMemory<byte>>? ContextArchives { get; init; }
+
+    /// <summary>The caller's labels for the session (a task id, a user …): returned everywhere, filterable in listings;
+    /// at most 32 keys of letters, digits, <c>. _ -</c> (64), values up to 512 characters.</summary>
+    public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+
+    /// <summary>Environment variables of every execution, process and terminal of the session (not secrets: those stay
+    /// the egress proxy's). At most 64; names of letters, digits and <c>_</c>, not the sandbox's own (HOME, PATH, proxies …).</summary>
+    public IReadOnlyDictionary<string, string>? Env { get; init; }
 }
 
 /// <summary>Lifecycle state of a session.</summary>
@@ -81,6 +89,8 @@ public enum SessionStatus
 /// <param name="Context">The context directories mounted at <c>/context/&lt;name&gt;</c>.</param>
 /// <param name="Node">In a cluster, the node that holds it; null on a single server.</param>
 /// <param name="Name">Its name (a task name), if it has one.</param>
+/// <param name="Metadata">The caller's labels.</param>
+/// <param name="Env">Its environment variables (the caller's; never a secret).</param>
 public sealed record SessionInfo(
     string Id,
     string Image,
@@ -100,4 +110,6 @@ public sealed record SessionInfo(
     Git.GitWorkspace? Git = null,
     IReadOnlyList<string>? Context = null,
     string? Node = null,
-    string? Name = null);
+    string? Name = null,
+    IReadOnlyDictionary<string, string>? Metadata = null,
+    IReadOnlyDictionary<string, string>? Env = null);

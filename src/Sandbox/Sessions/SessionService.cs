@@ -13,7 +13,7 @@ namespace Sandbox.Sessions;
 /// and lifetime expiry. Sessions are isolated by owner: another caller's session id behaves like an unknown one.
 /// </summary>
 public sealed partial class SessionService(SessionRegistry registry, SessionCreator creator, SessionCloser closer, IsolationPolicy isolation,
-    ISandboxBackend backend, SessionJournal journal, IOptions<SandboxOptions> options)
+    ISandboxBackend backend, SessionJournal journal, Egress.EgressService egress, IOptions<SandboxOptions> options)
 {
     private readonly IsolationPolicy _isolation = isolation;
     private readonly SandboxOptions _options = options.Value;
@@ -36,9 +36,42 @@ public sealed partial class SessionService(SessionRegistry registry, SessionCrea
     public SessionInfo Get(string sessionId, string owner) => registry.Get(sessionId, owner).ToInfo();
 
     /// <summary>The caller's sessions, newest first.</summary>
-    public IReadOnlyList<SessionInfo> List(string owner) =>
-        registry.All.Where(s => s.Owner == owner).Select(s => s.ToInfo())
+    public IReadOnlyList<SessionInfo> List(string owner, IReadOnlyDictionary<string, string>? metadata = null) =>
+        registry.All.Where(s => s.Owner == owner && SessionSettings.Matches(s.Metadata, metadata)).Select(s => s.ToInfo())
             .OrderByDescending(s => s.CreatedAt).ToList();
+
+    /// <summary>Replaces a session's metadata and/or environment (null leaves one as it is). A new environment reaches
+    /// every execution, process and terminal started from now on; the Python interpreter restarts with it (its
+    /// variables are lost) before the next execution.</summary>
+    public async Task<SessionInfo> UpdateAsync(string sessionId, string owner, IReadOnlyDictionary<string, string>? metadata,
+        IReadOnlyDictionary<string, string>? env, CancellationToken ct)
+    {
+        var session = registry.Get(sessionId, owner);
+        session.EnsureUsable();
+        var newMetadata = metadata is null ? null : SessionSettings.Metadata(metadata);
+        var newEnv = env is null ? null : SessionSettings.Env(env);
+        if (newEnv is not null)
+        {
+            var before = session.Env;
+            session.Env = newEnv;
+            try
+            {
+                await registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
+                await egress.ApplyEnvironmentAsync(session, ct).ConfigureAwait(false);
+            }
+            catch
+            {
+                session.Env = before;
+                throw;
+            }
+        }
+        if (newMetadata is not null)
+        {
+            session.Metadata = newMetadata;
+        }
+        await journal.PersistAsync(session, ct).ConfigureAwait(false);
+        return session.ToInfo();
+    }
 
     /// <summary>Every live session of every caller (for tests and administration; not exposed to callers).</summary>
     public IReadOnlyList<SessionInfo> ListAll() => registry.All.Select(s => s.ToInfo()).ToList();

@@ -22,11 +22,14 @@ namespace Sandbox.Storage;
 /// <param name="Node">The node (instance) that holds it, when read from a store shared by a cluster.</param>
 /// <param name="Ports">The preview ports it exposes.</param>
 /// <param name="Name">Its name (a task name), if it has one.</param>
+/// <param name="Metadata">The caller's labels.</param>
+/// <param name="Env">The caller's environment variables for its code.</param>
 public sealed record SessionRecord(
     string Id, string Owner, string Image, SandboxLimits Limits, TimeSpan IdleTimeout, string ContainerId,
     SessionStatus Status, string? LostReason, DateTimeOffset CreatedAt, DateTimeOffset LastUsedAt, int ExecutionCount,
     Isolation.IsolationTier Isolation = Isolation.IsolationTier.Container, Egress.SessionNetwork? Network = null,
-    Git.GitWorkspace? Git = null, IReadOnlyList<string>? Context = null, string? Node = null, IReadOnlyList<int>? Ports = null, string? Name = null);
+    Git.GitWorkspace? Git = null, IReadOnlyList<string>? Context = null, string? Node = null, IReadOnlyList<int>? Ports = null, string? Name = null,
+    IReadOnlyDictionary<string, string>? Metadata = null, IReadOnlyDictionary<string, string>? Env = null);
 
 /// <summary>One audit entry of a session's history.</summary>
 /// <param name="SessionId">Session id.</param>

@@ -100,16 +100,18 @@ public abstract partial class SqlSessionStore : ISessionStore
     }
 
     private Task WriteSessionAsync(SessionRecord s, CancellationToken ct) => Write(ct, """
-            INSERT INTO sessions (id, instance, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count, isolation, network, git, context, ports, name)
-            VALUES (@id, @instance, @owner, @image, @limits, @idle, @container, @status, @lost, @created, @used, @count, @isolation, @network, @git, @context, @ports, @name)
-            ON CONFLICT(id) DO UPDATE SET status = @status, lost_reason = @lost, last_used_at = @used, execution_count = @count, container_id = @container, network = @network, git = @git, ports = @ports;
+            INSERT INTO sessions (id, instance, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count, isolation, network, git, context, ports, name, metadata, env)
+            VALUES (@id, @instance, @owner, @image, @limits, @idle, @container, @status, @lost, @created, @used, @count, @isolation, @network, @git, @context, @ports, @name, @metadata, @env)
+            ON CONFLICT(id) DO UPDATE SET status = @status, lost_reason = @lost, last_used_at = @used, execution_count = @count, container_id = @container, network = @network, git = @git, ports = @ports,
+                metadata = @metadata, env = @env;
             """,
         ("id", s.Id), ("instance", Instance), ("owner", s.Owner), ("image", s.Image), ("limits", JsonSerializer.Serialize(s.Limits)),
         ("idle", s.IdleTimeout.TotalSeconds), ("container", s.ContainerId), ("status", s.Status.ToString()), ("lost", s.LostReason),
         ("created", Time(s.CreatedAt)), ("used", Time(s.LastUsedAt)), ("count", s.ExecutionCount), ("isolation", s.Isolation.ToString()),
         ("network", s.Network is null ? null : JsonSerializer.Serialize(s.Network)), ("git", s.Git is null ? null : JsonSerializer.Serialize(s.Git)),
         ("context", s.Context is not { Count: > 0 } ? null : JsonSerializer.Serialize(s.Context)),
-        ("ports", s.Ports is not { Count: > 0 } ? null : JsonSerializer.Serialize(s.Ports)), ("name", s.Name));
+        ("ports", s.Ports is not { Count: > 0 } ? null : JsonSerializer.Serialize(s.Ports)), ("name", s.Name),
+        ("metadata", s.Metadata is not { Count: > 0 } ? null : JsonSerializer.Serialize(s.Metadata)), ("env", s.Env is not { Count: > 0 } ? null : JsonSerializer.Serialize(s.Env)));
 
     /// <inheritdoc />
     public Task<IReadOnlyList<SessionRecord>> LoadOpenSessionsAsync(CancellationToken ct) => Query(ct,
@@ -120,13 +122,13 @@ public abstract partial class SqlSessionStore : ISessionStore
         $"SELECT {SessionColumns} FROM sessions WHERE owner = @owner AND status <> 'Closed' ORDER BY created_at;", ReadSession, ("owner", owner));
 
     private const string SessionColumns =
-        "id, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count, isolation, network, git, context, instance, ports, name";
+        "id, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count, isolation, network, git, context, instance, ports, name, metadata, env";
 
     private static SessionRecord ReadSession(DbDataReader r) => new(r.GetString(0), r.GetString(1), r.GetString(2),
         JsonSerializer.Deserialize<SandboxLimits>(r.GetString(3)) ?? new SandboxLimits(), TimeSpan.FromSeconds(r.GetDouble(4)),
         r.GetString(5), Enum.Parse<SessionStatus>(r.GetString(6)), Text(r, 7), ParseTime(r.GetString(8)), ParseTime(r.GetString(9)),
         r.GetInt32(10), Enum.Parse<Isolation.IsolationTier>(r.GetString(11)), Json<Egress.SessionNetwork>(r, 12), Json<Git.GitWorkspace>(r, 13),
-        Json<List<string>>(r, 14), r.GetString(15), Json<List<int>>(r, 16), Text(r, 17));
+        Json<List<string>>(r, 14), r.GetString(15), Json<List<int>>(r, 16), Text(r, 17), Json<Dictionary<string, string>>(r, 18), Json<Dictionary<string, string>>(r, 19));
 
     /// <inheritdoc />
     public void AppendHistory(HistoryEntry entry) => _backlog.Enqueue(entry);

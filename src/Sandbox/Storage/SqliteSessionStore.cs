@@ -68,6 +68,11 @@ public sealed class SqliteSessionStore : SqlSessionStore
         """
         ALTER TABLE sessions ADD COLUMN name TEXT;
         """,
+        // 10: a session's metadata (the caller's labels) and environment variables, as JSON objects.
+        """
+        ALTER TABLE sessions ADD COLUMN metadata TEXT;
+        ALTER TABLE sessions ADD COLUMN env TEXT;
+        """,
     ];
 
     private readonly string _path;

@@ -24,8 +24,12 @@ internal static class SessionEndpoints
         }).WithName("CreateSession");
 
         api.MapGet("/sessions", async (Sandbox.Cluster.ClusterService cluster, HttpContext http, CancellationToken ct) =>
-            TypedResults.Ok((await cluster.ListAsync(CallerContext.Get(http), ct)).Select(s => s.ToDto()).ToList()))
-            .WithName("ListSessions").WithDescription("Your sessions; in a cluster, those of every live node.");
+            TypedResults.Ok((await cluster.ListAsync(CallerContext.Get(http), ct, MetadataFilter(http.Request.Query))).Select(s => s.ToDto()).ToList()))
+            .WithName("ListSessions").WithDescription("Your sessions; in a cluster, those of every live node. ?metadata.KEY=VALUE (repeatable) keeps those whose metadata has it.");
+
+        api.MapMethods("/sessions/{id}", ["PATCH"], async (string id, UpdateSessionRequest body, SessionService sessions, HttpContext http, CancellationToken ct) =>
+            TypedResults.Ok((await sessions.UpdateAsync(id, CallerContext.Get(http), body.Metadata, body.Env, ct)).ToDto()))
+            .WithName("UpdateSession").WithDescription("Replaces the session's metadata and/or environment (what the body gives). A new environment restarts the Python interpreter.");
 
         api.MapGet("/sessions/{id}", (string id, SessionService sessions, HttpContext http) =>
             TypedResults.Ok(sessions.Get(id, CallerContext.Get(http)).ToDto())).WithName("GetSession");
@@ -55,5 +59,13 @@ internal static class SessionEndpoints
                 body.ToEngine() ?? throw new SandboxException(SandboxErrorCodes.InvalidArgument, "A body {\"allow\": [...]} is required."), ct)).ToDto()))
             .WithName("UpdateSessionNetwork")
             .WithDescription("Replaces the allow list of a session created with a network, while it runs (its secrets stay).");
+    }
+
+    /// <summary>The <c>metadata.KEY=VALUE</c> query parameters as a filter, or null when there are none.</summary>
+    internal static IReadOnlyDictionary<string, string>? MetadataFilter(IQueryCollection query)
+    {
+        var filter = query.Where(q => q.Key.StartsWith("metadata.", StringComparison.Ordinal) && q.Key.Length > "metadata.".Length)
+            .ToDictionary(q => q.Key["metadata.".Length..], q => q.Value.ToString(), StringComparer.Ordinal);
+        return filter.Count == 0 ? null : filter;
     }
 }

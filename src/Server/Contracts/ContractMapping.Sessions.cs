@@ -28,6 +28,7 @@ internal static partial class ContractMapping
         } : null,
         Setup = r?.Setup,
         Context = r?.Context,
+        Metadata = r?.Metadata, Env = r?.Env,
         ContextArchives = r?.ContextArchives?.ToDictionary(a => a.Key,
             a => new ReadOnlyMemory<byte>(ContractValidation.Base64(a.Value, $"context_archives.{a.Key}")), StringComparer.Ordinal),
     };
@@ -54,6 +55,7 @@ internal static partial class ContractMapping
         ExpiresAt = s.ExpiresAt, Busy = s.Busy, ExecutionCount = s.ExecutionCount, LostReason = s.LostReason,
         Isolation = IsolationPolicy.Name(s.Isolation), Network = s.Network.ToDto(), Ports = s.Ports ?? [],
         Git = s.Git.ToDto(), Context = s.Context, Node = s.Node,
+        Metadata = s.Metadata ?? new Dictionary<string, string>(), Env = s.Env ?? new Dictionary<string, string>(),
     };
 
     public static HistoryEntryDto ToDto(this Sandbox.Storage.HistoryEntry h) =>

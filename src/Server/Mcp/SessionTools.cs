@@ -46,6 +46,8 @@ public sealed class SessionTools(SessionService service, Sandbox.Cluster.Cluster
             "create with its output. Optional.")] string[]? setup = null,
         [Description("Names of operator context directories to mount read-only at /context/<name> (optional).")] string[]? context = null,
         [Description(ContextArchivesDoc)] Dictionary<string, string>? context_archives = null,
+        [Description("Your labels for the session, e.g. {\"task\": \"t1\"}: returned everywhere, filterable in list_sessions (optional).")] Dictionary<string, string>? metadata = null,
+        [Description("Environment variables of every execution, process and terminal of the session (optional; not for secrets).")] Dictionary<string, string>? env = null,
         [Description("A name for the session (a task name: lower-case letters, digits, '.', '_', '-'), unique among your open sessions (optional).")] string? name = null,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
@@ -60,7 +62,7 @@ public sealed class SessionTools(SessionService service, Sandbox.Cluster.Cluster
             Git = git_url is null ? null : new GitRequestDto { Url = git_url, Ref = git_ref, Credentials = git_credentials, Shallow = git_shallow, Submodules = git_submodules },
             Setup = setup,
             Context = context,
-            ContextArchives = context_archives,
+            ContextArchives = context_archives, Metadata = metadata, Env = env,
             Name = name,
         };
         var s = (await service.CreateAsync(request.ToSpec(), Owner, cancellationToken)).ToDto();
@@ -79,12 +81,28 @@ public sealed class SessionTools(SessionService service, Sandbox.Cluster.Cluster
 
     /// <summary>list_sessions.</summary>
     [McpServerTool(Name = "list_sessions", Title = "List sessions", ReadOnly = true, OpenWorld = false)]
-    [Description("Lists your live sessions.")]
-    public Task<CallToolResult> ListSessions(CancellationToken cancellationToken = default) => Run(async () =>
+    [Description("Lists your live sessions (those whose metadata has every given key and value, with metadata).")]
+    public Task<CallToolResult> ListSessions(
+        [Description("Keep only sessions whose metadata has these keys and values, e.g. {\"task\": \"t1\"} (optional).")] Dictionary<string, string>? metadata = null,
+        CancellationToken cancellationToken = default) => Run(async () =>
     {
-        var sessions = (await cluster.ListAsync(Owner, cancellationToken)).Select(s => s.ToDto()).ToList();
+        var sessions = (await cluster.ListAsync(Owner, cancellationToken, metadata is { Count: > 0 } ? metadata : null)).Select(s => s.ToDto()).ToList();
         var text = sessions.Count == 0 ? "No sessions." : string.Join('\n', sessions.Select(s => $"{s.Id} {s.Image} {s.Isolation} {s.Status} executions={s.ExecutionCount} expires={s.ExpiresAt:O}{(s.Node is null ? "" : " node=" + s.Node)}"));
         return McpToolResults.Ok(text, new { sessions });
+    });
+
+    /// <summary>update_session.</summary>
+    [McpServerTool(Name = "update_session", Title = "Change a session's metadata or environment", Destructive = false, Idempotent = true, OpenWorld = false)]
+    [Description("Replaces a session's metadata and/or environment variables (what you give replaces all of it; leave one out to keep it). " +
+        "A new environment reaches every later execution, process and terminal; the Python interpreter restarts with it (its variables are lost).")]
+    public Task<CallToolResult> UpdateSession(
+        [Description("The session_id.")] string session_id,
+        [Description("New metadata (optional).")] Dictionary<string, string>? metadata = null,
+        [Description("New environment variables (optional).")] Dictionary<string, string>? env = null,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var s = (await service.UpdateAsync(session_id, Owner, metadata, env, cancellationToken)).ToDto();
+        return McpToolResults.Ok($"Session {s.Id}: metadata {{{string.Join(", ", s.Metadata.Select(m => m.Key + "=" + m.Value))}}}, environment {{{string.Join(", ", s.Env.Keys)}}}.", new { session = s });
     });
 
     /// <summary>get_session_info.</summary>

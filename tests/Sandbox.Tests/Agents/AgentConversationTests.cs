@@ -51,7 +51,18 @@ public sealed class AgentConversationTests(EngineFixture fixture)
         {
             await engine.Sessions.CloseAsync(session.Id, Owners.Alice, CancellationToken.None);
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            Directory.Delete(data, recursive: true);
+            // The first engine's journal may still be writing its last history entries: a temporary folder, removed best-effort.
+            for (var attempt = 0; attempt < 20 && Directory.Exists(data); attempt++)
+            {
+                try
+                {
+                    Directory.Delete(data, recursive: true);
+                }
+                catch (IOException)
+                {
+                    await Task.Delay(250);
+                }
+            }
         }
     }
 

@@ -14,6 +14,51 @@ namespace Sandbox.Tests.Sessions;
 public sealed class SessionLifecycleTests(EngineFixture fixture)
 {
     [Fact]
+    public async Task Metadata_and_env_are_kept_filtered_changed_and_reach_python_and_bash()
+    {
+        var engine = fixture.CreateEngine();
+        var a = await engine.Sessions.CreateAsync(new SessionSpec
+        {
+            Metadata = new Dictionary<string, string> { ["task"] = "t1", ["user"] = "ann" },
+            Env = new Dictionary<string, string> { ["GREETING"] = "hi there", ["MODE"] = "one" },
+        }, Owners.Alice, CancellationToken.None);
+        var b = await engine.Sessions.CreateAsync(new SessionSpec { Metadata = new Dictionary<string, string> { ["task"] = "t2" } }, Owners.Alice, CancellationToken.None);
+        try
+        {
+            Assert.Equal(("t1", "hi there"), (a.Metadata!["task"], a.Env!["GREETING"]));
+            Assert.Equal([a.Id], engine.Sessions.List(Owners.Alice, new Dictionary<string, string> { ["task"] = "t1" }).Select(s => s.Id));
+            Assert.Empty(engine.Sessions.List(Owners.Alice, new Dictionary<string, string> { ["task"] = "t1", ["user"] = "bob" }));
+            Assert.Empty(engine.Sessions.List(Owners.Bob, new Dictionary<string, string> { ["task"] = "t1" }));
+            async Task<string> Seen(string language, string code) =>
+                (await engine.Executions.ExecuteAsync(a.Id, Owners.Alice, new ExecutionRequest { Language = language, Code = code }, CancellationToken.None)).Stdout;
+            Assert.Equal("hi there one\n", await Seen("python", "import os\nprint(os.environ['GREETING'], os.environ['MODE'])"));
+            Assert.Equal("hi there one\n", await Seen("bash", "echo \"$GREETING\" \"$MODE\""));
+
+            // Changed with a call: replaced whole, in every later execution; the metadata stays unless given.
+            var changed = await engine.Sessions.UpdateAsync(a.Id, Owners.Alice, null, new Dictionary<string, string> { ["GREETING"] = "hello" }, CancellationToken.None);
+            Assert.Equal(("t1", "hello", false), (changed.Metadata!["task"], changed.Env!["GREETING"], changed.Env.ContainsKey("MODE")));
+            Assert.Equal("hello -\n", await Seen("python", "import os\nprint(os.environ['GREETING'], os.environ.get('MODE', '-'))"));
+            Assert.Equal("hello\n", await Seen("bash", "echo \"$GREETING$MODE\""));
+            changed = await engine.Sessions.UpdateAsync(a.Id, Owners.Alice, new Dictionary<string, string> { ["task"] = "t3" }, null, CancellationToken.None);
+            Assert.Equal(("t3", "hello"), (changed.Metadata!["task"], changed.Env!["GREETING"]));
+
+            var reserved = await Assert.ThrowsAsync<SandboxException>(() => engine.Sessions.UpdateAsync(a.Id, Owners.Alice, null,
+                new Dictionary<string, string> { ["HTTPS_PROXY"] = "http://evil" }, CancellationToken.None));
+            Assert.Equal(SandboxErrorCodes.InvalidArgument, reserved.Code);
+            var many = await Assert.ThrowsAsync<SandboxException>(() => engine.Sessions.CreateAsync(new SessionSpec
+            {
+                Metadata = Enumerable.Range(0, 33).ToDictionary(i => "k" + i, i => "v"),
+            }, Owners.Alice, CancellationToken.None));
+            Assert.Equal(SandboxErrorCodes.LimitExceeded, many.Code);
+        }
+        finally
+        {
+            await engine.Sessions.CloseAsync(a.Id, Owners.Alice, CancellationToken.None);
+            await engine.Sessions.CloseAsync(b.Id, Owners.Alice, CancellationToken.None);
+        }
+    }
+
+    [Fact]
     public async Task Close_removes_the_container_and_its_volume()
     {
         var engine = fixture.CreateEngine();

@@ -74,7 +74,11 @@ public sealed class SessionStoreTests(PostgresFixture pg) : IAsyncDisposable
         await store.SaveSessionAsync(Record("s1"), CancellationToken.None);
         await store.SaveSessionAsync(Record("s2", created: DateTimeOffset.Parse("2026-12-01T11:00:00+00:00")), CancellationToken.None);
         await store.SaveSessionAsync(Record("s3", SessionStatus.Closed), CancellationToken.None);
-        await store.SaveSessionAsync(Record("s1") with { Status = SessionStatus.Lost, LostReason = "gone", ExecutionCount = 9, Ports = [3000, 8000] }, CancellationToken.None);
+        await store.SaveSessionAsync(Record("s1") with
+        {
+            Status = SessionStatus.Lost, LostReason = "gone", ExecutionCount = 9, Ports = [3000, 8000],
+            Metadata = new Dictionary<string, string> { ["task"] = "t1" }, Env = new Dictionary<string, string> { ["MODE"] = "ci" },
+        }, CancellationToken.None);
 
         var open = await store.LoadOpenSessionsAsync(CancellationToken.None);
         Assert.Equal(["s1", "s2"], open.Select(s => s.Id));
@@ -88,6 +92,8 @@ public sealed class SessionStoreTests(PostgresFixture pg) : IAsyncDisposable
         Assert.Equal(["docs"], s1.Context!);
         Assert.Equal([3000, 8000], s1.Ports!);
         Assert.Null(open[1].Ports);
+        Assert.Equal(("t1", "ci"), (s1.Metadata!["task"], s1.Env!["MODE"]));
+        Assert.Null(open[1].Metadata);
         Assert.Equal(DateTimeOffset.Parse("2026-12-01T10:00:00+00:00"), s1.CreatedAt);
     }
 
