@@ -89,6 +89,11 @@ public interface ISandboxClient : IAsyncDisposable
     /// <summary>A job by its id: status, result, and links to its workspace, diff and summary.</summary>
     Task<AgentJobDto> GetAgentJobAsync(string jobId, CancellationToken cancellationToken = default);
 
+    /// <summary>Lines of the session's text files matching <paramref name="pattern"/> (an extended regular expression, or
+    /// plain text with <paramref name="fixedText"/>), under <paramref name="path"/>, at most <paramref name="maxMatches"/>.</summary>
+    Task<CodeSearchDto> SearchCodeAsync(string sessionId, string pattern, string? path = null, bool fixedText = false, bool ignoreCase = false,
+        int maxMatches = 200, CancellationToken cancellationToken = default);
+
     /// <summary>The skills the server bundles (give their names as <see cref="RunAgentRequest.Skills"/>).</summary>
     Task<IReadOnlyList<AgentSkillDto>> ListSkillsAsync(CancellationToken cancellationToken = default);
 

@@ -35,6 +35,14 @@ public sealed partial class SandboxMcpClient
         _tools.CallAsync<AgentJobDto>("get_agent_job", new() { ["job_id"] = jobId }, "job", cancellationToken);
 
     /// <inheritdoc />
+    public Task<CodeSearchDto> SearchCodeAsync(string sessionId, string pattern, string? path = null, bool fixedText = false, bool ignoreCase = false,
+        int maxMatches = 200, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<CodeSearchDto>("search_code", new()
+        {
+            ["session_id"] = sessionId, ["pattern"] = pattern, ["path"] = path, ["fixed"] = fixedText, ["ignore_case"] = ignoreCase, ["max_matches"] = maxMatches,
+        }, "search", cancellationToken);
+
+    /// <inheritdoc />
     public Task<IReadOnlyList<AgentSkillDto>> ListSkillsAsync(CancellationToken cancellationToken = default) =>
         _tools.CallAsync<IReadOnlyList<AgentSkillDto>>("list_skills", [], "skills", cancellationToken);
 

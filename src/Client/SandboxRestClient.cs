@@ -324,6 +324,11 @@ public sealed class SandboxRestClient : ISandboxClient
         _api.GetAsync<AgentJobDto>($"api/jobs/{Escape(jobId)}", cancellationToken);
 
     /// <inheritdoc />
+    public Task<CodeSearchDto> SearchCodeAsync(string sessionId, string pattern, string? path = null, bool fixedText = false, bool ignoreCase = false,
+        int maxMatches = 200, CancellationToken cancellationToken = default) =>
+        _api.GetAsync<CodeSearchDto>(FormattableString.Invariant($"api/sessions/{Escape(sessionId)}/search?pattern={Uri.EscapeDataString(pattern ?? "")}&path={Uri.EscapeDataString(path ?? "")}&fixed={(fixedText ? "true" : "false")}&ignore_case={(ignoreCase ? "true" : "false")}&max_matches={maxMatches}"), cancellationToken);
+
+    /// <inheritdoc />
     public Task<IReadOnlyList<AgentSkillDto>> ListSkillsAsync(CancellationToken cancellationToken = default) =>
         _api.GetAsync<IReadOnlyList<AgentSkillDto>>("api/skills", cancellationToken);
 

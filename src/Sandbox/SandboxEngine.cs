@@ -23,6 +23,7 @@ public sealed class SandboxEngine(
     Links.LinkService links,
     WorkspaceFileService files,
     WorkspaceArchives archives,
+    CodeSearch search,
     PackageCatalog packages,
     AgentRunService agents,
     AgentJobService jobs,
@@ -67,6 +68,9 @@ public sealed class SandboxEngine(
 
     /// <summary>Whole directories in (an archive, unpacked safely) and out (zip, tar.gz).</summary>
     public WorkspaceArchives Archives => archives;
+
+    /// <summary>Lines of a workspace's text files that match a pattern.</summary>
+    public CodeSearch Search => search;
 
     /// <summary>What an image has installed.</summary>
     public PackageCatalog Packages => packages;

@@ -137,6 +137,10 @@ class AsyncSession:
     async def delete_file(self, path: str) -> None:
         await self._c._send(calls.delete_file(self.id, path))
 
+    async def search_code(self, pattern: str, path: Optional[str] = None, *, fixed: bool = False, ignore_case: bool = False,
+                          max_matches: int = 200) -> Dict[str, Any]:
+        return await self._c._send(calls.search_code(self.id, pattern, path, fixed, ignore_case, max_matches))
+
     async def upload_archive(self, archive: Bytes, directory: str = "") -> ArchiveExtraction:
         return await self._c._send(calls.upload_archive(self.id, directory, archive))
 

@@ -99,6 +99,12 @@ def list_files(session_id: str, directory: str, recursive: bool) -> Call:
     return Call("GET", f"/api/sessions/{_seg(session_id)}/files", params=params, read=lambda b: [FileEntry.from_json(e) for e in b])
 
 
+def search_code(session_id: str, pattern: str, path: Optional[str], fixed: bool, ignore_case: bool, max_matches: int) -> Call:
+    params = {"pattern": pattern, "path": path or "", "fixed": "true" if fixed else "false", "ignore_case": "true" if ignore_case else "false",
+              "max_matches": str(max_matches)}
+    return Call("GET", f"/api/sessions/{_seg(session_id)}/search", params=params)
+
+
 def delete_file(session_id: str, path: str) -> Call:
     return Call("DELETE", f"/api/sessions/{_seg(session_id)}/files/{_path(path)}", read=lambda _: None)
 

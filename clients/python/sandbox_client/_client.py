@@ -161,6 +161,12 @@ class Session:
     def delete_file(self, path: str) -> None:
         self._c._send(calls.delete_file(self.id, path))
 
+    def search_code(self, pattern: str, path: Optional[str] = None, *, fixed: bool = False, ignore_case: bool = False,
+                    max_matches: int = 200) -> Dict[str, Any]:
+        """Lines of the workspace's text files matching a regular expression (or plain text with ``fixed``):
+        ``{"matches": [{"path", "line", "text"}], "truncated"}``."""
+        return self._c._send(calls.search_code(self.id, pattern, path, fixed, ignore_case, max_matches))
+
     def upload_archive(self, archive: Bytes, directory: str = "") -> ArchiveExtraction:
         """Unpacks a zip, tar or tar.gz into a workspace folder (checked inside the sandbox; hostile archives are refused)."""
         return self._c._send(calls.upload_archive(self.id, directory, archive))

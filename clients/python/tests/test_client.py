@@ -39,6 +39,8 @@ def test_sync_client_as_the_readme_shows_it():
             done = s.upload_archive(project_zip(), "proj")
             assert (done.path, done.files) == ("proj", 2)
             assert s.execute("python3 proj/pkg/main.py", "bash").stdout == "from the archive\n"
+            found = s.search_code("from the", path="proj")
+            assert [(m["path"], m["line"]) for m in found["matches"]] == [("proj/pkg/main.py", 1)]
             assert sorted(f.path for f in s.list_files("proj", recursive=True) if f.kind == "file") == ["proj/pkg/data.txt", "proj/pkg/main.py"]
             with zipfile.ZipFile(io.BytesIO(s.download_archive("proj"))) as z:
                 assert z.read("pkg/data.txt") == b"data\n"

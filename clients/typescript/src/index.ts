@@ -291,6 +291,14 @@ export class Session {
     return Array.isArray(answer) ? answer : answer.entries;
   }
 
+  /** Lines of the workspace's text files matching a regular expression (or plain text with `fixed`). */
+  searchCode(pattern: string, options: { path?: string; fixed?: boolean; ignoreCase?: boolean; maxMatches?: number } = {}):
+    Promise<{ matches: { path: string; line: number; text: string }[]; truncated: boolean }> {
+    return this.client.json("GET", `${this.path}/search`, {
+      params: { pattern, path: options.path ?? "", fixed: String(options.fixed ?? false), ignore_case: String(options.ignoreCase ?? false), max_matches: String(options.maxMatches ?? 200) },
+    });
+  }
+
   async deleteFile(path: string): Promise<void> {
     await this.client.request("DELETE", `${this.path}/files/${pathOf(path)}`);
   }

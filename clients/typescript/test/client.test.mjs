@@ -58,6 +58,7 @@ test("a session with metadata and env executes, streams, takes an archive, gives
     const unpacked = await s.uploadArchive(tar({ "pkg/main.py": "print('from the archive')\n", "pkg/data.txt": "data\n" }), "proj");
     assert.equal(unpacked.files, 2);
     assert.equal((await s.execute("python3 proj/pkg/main.py", { language: "bash" })).stdout, "from the archive\n");
+    assert.deepEqual((await s.searchCode("from the", { path: "proj" })).matches.map(m => [m.path, m.line]), [["proj/pkg/main.py", 1]]);
     const zip = await s.downloadArchive("proj", "zip");
     assert.deepEqual([...zip.subarray(0, 2)], [0x50, 0x4b]);
     await assert.rejects(s.download("missing.txt"), e => e instanceof SandboxError && e.code === "file_not_found" && e.status === 404);

@@ -265,3 +265,9 @@ public sealed record OpenTerminalRequest
     /// <c>--continue</c>, Codex's <c>resume --last</c>), for example after a restart, instead of starting a new one.</summary>
     public bool Continue { get; init; }
 }
+
+/// <summary>One line that matched a code search.</summary>
+public sealed record CodeMatchDto(string Path, int Line, string Text);
+
+/// <summary>What a code search found (at most the limit asked for; <paramref name="Truncated"/> when there were more).</summary>
+public sealed record CodeSearchDto(IReadOnlyList<CodeMatchDto> Matches, bool Truncated);

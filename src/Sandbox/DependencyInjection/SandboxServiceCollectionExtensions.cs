@@ -71,6 +71,7 @@ public static class SandboxServiceCollectionExtensions
         services.TryAddSingleton<WorkspaceFileService>();
         services.TryAddSingleton<WorkspaceStreams>();
         services.TryAddSingleton<WorkspaceArchives>();
+        services.TryAddSingleton<CodeSearch>();
         services.TryAddSingleton<LinkService>();
         services.TryAddSingleton<SnapshotService>();
         services.TryAddSingleton<PortService>();

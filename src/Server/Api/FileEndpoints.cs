@@ -14,6 +14,15 @@ internal static class FileEndpoints
 
     public static void Map(RouteGroupBuilder api)
     {
+        api.MapGet("/sessions/{id}/search", async (string id, [FromQuery] string pattern, [FromQuery] string? path, [FromQuery] bool? @fixed,
+                [FromQuery(Name = "ignore_case")] bool? ignoreCase, [FromQuery(Name = "max_matches")] int? maxMatches, CodeSearch search, HttpContext http, CancellationToken ct) =>
+            {
+                var found = await search.SearchAsync(id, CallerContext.Get(http), pattern, path, @fixed ?? false, ignoreCase ?? false, maxMatches ?? 200, ct);
+                return TypedResults.Ok(new CodeSearchDto(found.Matches.Select(m => new CodeMatchDto(m.Path, m.Line, m.Text)).ToList(), found.Truncated));
+            })
+            .WithName("SearchCode").WithDescription("Lines of the workspace's text files matching ?pattern= (an extended regular expression; ?fixed=true for plain text), "
+                + "under ?path=, at most ?max_matches= (200; up to 1000). .git, .sandbox and node_modules are left out.");
+
         api.MapGet("/sessions/{id}/files", async (string id, [FromQuery] string? dir, [FromQuery] bool? recursive, WorkspaceFileService files, HttpContext http, CancellationToken ct) =>
         {
             if (recursive == true)

@@ -5,7 +5,7 @@ namespace Sandbox.Server.Mcp;
 
 /// <summary>The MCP tools of the workspace files area.</summary>
 [McpServerToolType]
-public sealed class FileTools(WorkspaceFileService workspace, Sandbox.Links.LinkService links, Microsoft.Extensions.Options.IOptions<Sandbox.Server.Hosting.ServerOptions> server,
+public sealed class FileTools(WorkspaceFileService workspace, Sandbox.Files.CodeSearch search, Sandbox.Links.LinkService links, Microsoft.Extensions.Options.IOptions<Sandbox.Server.Hosting.ServerOptions> server,
     Microsoft.Extensions.Options.IOptions<Sandbox.Links.LinkOptions> linkOptions, IHttpContextAccessor http, ILogger<FileTools> logger) : SandboxToolsBase(http, logger)
 {
     /// <summary>get_file_url.</summary>
@@ -74,6 +74,26 @@ public sealed class FileTools(WorkspaceFileService workspace, Sandbox.Links.Link
         }
         var uri = $"sandbox://sessions/{session_id}/files/{Uri.EscapeDataString(file.Path).Replace("%2F", "/", StringComparison.Ordinal)}";
         return McpToolResults.Result([new EmbeddedResourceBlock { Resource = BlobResourceContents.FromBytes(file.Content, uri, mime) }], meta);
+    });
+
+    /// <summary>search_code.</summary>
+    [McpServerTool(Name = "search_code", Title = "Search the workspace's code", ReadOnly = true, OpenWorld = false)]
+    [Description("Finds the lines of the session's text files that match a pattern (an extended regular expression, or plain text with fixed): " +
+        "path, line number and the line, at most max_matches (.git, .sandbox and node_modules are left out).")]
+    public Task<CallToolResult> SearchCode(
+        [Description("The session_id.")] string session_id,
+        [Description("What to look for: an extended regular expression (e.g. 'def \\w+_test'), or plain text with fixed.")] string pattern,
+        [Description("A file or folder relative to /workspace (optional; default everything).")] string? path = null,
+        [Description("Take the pattern as plain text.")] bool @fixed = false,
+        [Description("Ignore case.")] bool ignore_case = false,
+        [Description("Most matches to return (default 200, at most 1000).")] int max_matches = 200,
+        CancellationToken cancellationToken = default) => Run(async () =>
+    {
+        var found = await search.SearchAsync(session_id, Owner, pattern, path, @fixed, ignore_case, max_matches, cancellationToken);
+        var result = new CodeSearchDto(found.Matches.Select(m => new CodeMatchDto(m.Path, m.Line, m.Text)).ToList(), found.Truncated);
+        var text = result.Matches.Count == 0 ? "No matches." : string.Join('\n', result.Matches.Select(m => $"{m.Path}:{m.Line}: {m.Text}"))
+            + (result.Truncated ? "\n(more matches were left out; narrow the pattern or the path)" : "");
+        return McpToolResults.Ok(text, new { search = result });
     });
 
     /// <summary>list_files.</summary>

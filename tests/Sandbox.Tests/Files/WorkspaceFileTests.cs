@@ -12,6 +12,44 @@ public sealed class WorkspaceFileTests(EngineFixture fixture)
     private readonly SandboxEngine _engine = fixture.CreateEngine(o => o.Safety.Mode = global::Sandbox.Safety.SafetyMode.Off);
 
     [Fact]
+    public async Task Search_code_finds_matching_lines_without_a_shell_and_bounded()
+    {
+        var ct = CancellationToken.None;
+        var s = await _engine.Sessions.CreateAsync(new SessionSpec(), Owners.Alice, ct);
+        try
+        {
+            await _engine.Executions.ExecuteAsync(s.Id, Owners.Alice, new ExecutionRequest
+            {
+                Language = "bash",
+                Code = "mkdir -p src/a:b .git .sandbox && printf 'def test_one():\\n    pass\\ndef helper():\\n    return 1\\n' > src/app.py && " +
+                       "printf 'x\\tdef test_two(): pass\\n' > 'src/a:b/weird.py' && echo 'def test_hidden' > .git/x && echo 'def test_home' > .sandbox/y && " +
+                       "head -c 100 /dev/urandom > src/bin.dat && for i in $(seq 1 30); do echo \"match $i\"; done > many.txt",
+            }, ct);
+            var found = await _engine.Search.SearchAsync(s.Id, Owners.Alice, @"def test_\w+", null, fixedText: false, ignoreCase: false, 200, ct);
+            Assert.Equal([("src/a:b/weird.py", 1, "x\tdef test_two(): pass"), ("src/app.py", 1, "def test_one():")],
+                found.Matches.Select(m => (m.Path, m.Line, m.Text)).OrderBy(m => m.Path, StringComparer.Ordinal));
+            Assert.False(found.Truncated);
+            // A pattern is one argument, never a shell line; fixed text and case; a bound on the matches.
+            var literal = await _engine.Search.SearchAsync(s.Id, Owners.Alice, "$(touch pwned); RETURN", "src", fixedText: true, ignoreCase: true, 200, ct);
+            Assert.Empty(literal.Matches);
+            var upper = await _engine.Search.SearchAsync(s.Id, Owners.Alice, "RETURN 1", "src", fixedText: true, ignoreCase: true, 200, ct);
+            Assert.Equal(("src/app.py", 4), (upper.Matches.Single().Path, upper.Matches.Single().Line));
+            var bounded = await _engine.Search.SearchAsync(s.Id, Owners.Alice, "match", "many.txt", fixedText: true, ignoreCase: false, 10, ct);
+            Assert.Equal((10, true), (bounded.Matches.Count, bounded.Truncated));
+            var left = await _engine.Executions.ExecuteAsync(s.Id, Owners.Alice, new ExecutionRequest { Language = "bash", Code = "ls pwned src/pwned 2>&1 | grep -c 'No such'" }, ct);
+            Assert.Equal("2\n", left.Stdout);
+            var missing = await Assert.ThrowsAsync<SandboxException>(() => _engine.Search.SearchAsync(s.Id, Owners.Alice, "x", "nope", false, false, 200, ct));
+            Assert.Equal(SandboxErrorCodes.FileNotFound, missing.Code);
+            var escape = await Assert.ThrowsAsync<SandboxException>(() => _engine.Search.SearchAsync(s.Id, Owners.Alice, "x", "../etc", false, false, 200, ct));
+            Assert.Equal(SandboxErrorCodes.InvalidPath, escape.Code);
+        }
+        finally
+        {
+            await _engine.Sessions.CloseAsync(s.Id, Owners.Alice, ct);
+        }
+    }
+
+    [Fact]
     public async Task A_large_file_is_hashed_off_the_runner_loop_so_the_session_answers_meanwhile()
     {
         var ct = CancellationToken.None;
