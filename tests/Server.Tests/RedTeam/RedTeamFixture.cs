@@ -19,7 +19,10 @@ public abstract class RedTeamFixture : ServerFixture
     public string CanaryId { get; private set; } = "";
 
     protected override IEnumerable<string> ExtraArgs =>
-        ["--Sandbox:MaxSessions=20", "--Sandbox:Pool:Size=0", $"--Sandbox:Isolation:Default={Isolation}", "--Sandbox:Isolation:Required=true"];
+        // A longer kill grace than the default 5 s: on the shared 2-core test machine, with other suites running beside it, reaping
+        // a fork bomb's thousands of processes has taken longer than 5 s (the session was then stopped as unresponsive).
+        ["--Sandbox:MaxSessions=20", "--Sandbox:Pool:Size=0", $"--Sandbox:Isolation:Default={Isolation}", "--Sandbox:Isolation:Required=true",
+         "--Sandbox:KillGrace=00:00:20"];
 
     public override async Task InitializeAsync()
     {
