@@ -123,9 +123,12 @@ public sealed class SandboxClientContractTests(ServerFixture server)
         var infoR = await rest.GetSessionAsync(sr.Id);
         var infoM = await mcp.GetSessionAsync(sm.Id);
         Assert.Equal(infoR.Ports, infoM.Ports); // a list: compared by content here, by reference in the record
+        Assert.Equal(infoR.Metadata, infoM.Metadata);
+        Assert.Equal(infoR.Env, infoM.Env);
         var none = Array.Empty<int>();
-        Assert.Equal(infoR with { Id = "", CreatedAt = default, LastUsedAt = default, ExpiresAt = default, Ports = none },
-                     infoM with { Id = "", CreatedAt = default, LastUsedAt = default, ExpiresAt = default, Ports = none });
+        var empty = new Dictionary<string, string>();
+        Assert.Equal(infoR with { Id = "", CreatedAt = default, LastUsedAt = default, ExpiresAt = default, Ports = none, Metadata = empty, Env = empty },
+                     infoM with { Id = "", CreatedAt = default, LastUsedAt = default, ExpiresAt = default, Ports = none, Metadata = empty, Env = empty });
         Assert.Contains(await rest.ListSessionsAsync(), s => s.Id == sr.Id);
         Assert.Contains(await mcp.ListSessionsAsync(), s => s.Id == sm.Id);
         Assert.Equal(await rest.GetPackagesAsync(), await mcp.GetPackagesAsync(), PackagesComparer.Instance);
@@ -177,6 +180,41 @@ public sealed class SandboxClientContractTests(ServerFixture server)
         var cont = await Assert.ThrowsAsync<SandboxClientException>(() => rest.ContinueAgentAsync(sr.Id, a.Id, "and now?"));
         var contMcp = await Assert.ThrowsAsync<SandboxClientException>(() => mcp.ContinueAgentAsync(sm.Id, b.Id, "and now?"));
         Assert.Equal(("invalid_argument", "invalid_argument"), (cont.Code, contMcp.Code));
+    }
+
+    [Fact]
+    public async Task Sessions_carry_metadata_and_env_with_their_keys_as_given_over_rest_and_mcp()
+    {
+        var (rest, mcp) = await Clients();
+        await using var _r = rest;
+        await using var _m = mcp;
+        var request = new CreateSessionRequest
+        {
+            Metadata = new Dictionary<string, string> { ["TaskId"] = "T-1", ["team"] = "core" },
+            Env = new Dictionary<string, string> { ["MY_VAR"] = "x y", ["lower"] = "1" },
+        };
+        var a = await rest.CreateSessionAsync(request);
+        var b = await mcp.CreateSessionAsync(request);
+        try
+        {
+            foreach (var (client, s) in new[] { (rest, a), (mcp, b) })
+            {
+                Assert.Equal(("T-1", "x y", "1"), (s.Metadata["TaskId"], s.Env["MY_VAR"], s.Env["lower"]));
+                Assert.Equal("x y 1\n", (await client.ExecuteAsync(s.Id, new ExecuteRequest { Code = "echo \"$MY_VAR\" $lower", Language = "bash" })).Stdout);
+                Assert.Equal([s.Id], (await client.ListSessionsAsync(new Dictionary<string, string> { ["TaskId"] = "T-1", ["team"] = "core" })).Where(x => x.Id == s.Id).Select(x => x.Id));
+                var changed = await client.UpdateSessionAsync(s.Id, new UpdateSessionRequest { Env = new Dictionary<string, string> { ["OTHER"] = "2" } });
+                Assert.Equal(["OTHER"], changed.Env.Keys);
+                Assert.Equal("core", changed.Metadata["team"]);
+            }
+            var refused = await Assert.ThrowsAsync<SandboxClientException>(() => rest.UpdateSessionAsync(a.Id, new UpdateSessionRequest { Env = new Dictionary<string, string> { ["PATH"] = "/x" } }));
+            var refusedMcp = await Assert.ThrowsAsync<SandboxClientException>(() => mcp.UpdateSessionAsync(b.Id, new UpdateSessionRequest { Env = new Dictionary<string, string> { ["PATH"] = "/x" } }));
+            Assert.Equal((refused.Code, refused.Message), (refusedMcp.Code, refusedMcp.Message));
+        }
+        finally
+        {
+            await rest.CloseSessionAsync(a.Id);
+            await mcp.CloseSessionAsync(b.Id);
+        }
     }
 
     [Fact]

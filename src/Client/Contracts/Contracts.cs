@@ -3,7 +3,8 @@ using System.Text.Json.Serialization;
 
 namespace Sandbox.Client.Contracts;
 
-/// <summary>The JSON conventions of the wire format: snake_case names, nulls omitted, enums as snake_case strings.</summary>
+/// <summary>The JSON conventions of the wire format: snake_case property names (dictionary keys as they are), nulls
+/// omitted, enums as snake_case strings.</summary>
 public static class SandboxJson
 {
     /// <summary>Serializer options for every sandbox contract type.</summary>
@@ -14,7 +15,8 @@ public static class SandboxJson
     {
         ArgumentNullException.ThrowIfNull(options);
         options.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
-        options.DictionaryKeyPolicy = JsonNamingPolicy.SnakeCaseLower;
+        // Dictionary keys are data (environment variable names, metadata keys, server names): never renamed.
+        options.DictionaryKeyPolicy = null;
         options.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
         options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower));
     }
