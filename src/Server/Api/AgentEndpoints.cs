@@ -67,11 +67,13 @@ internal static class AgentEndpoints
         return Results.Json((await agents.GetAsync(id, owner, runId, ct)).ToDto(trajectory ?? true), SandboxJson.Options);
     }
 
-    private static (string Type, object Wire) AgentLine(AgentRunEvent e)
+    /// <summary>An agent run's event as a stream line (runs and jobs stream the same events).</summary>
+    internal static (string Type, object Wire) AgentLine(AgentRunEvent e)
     {
         var line = e.ToDto();
         return (line.Type, line);
     }
 
-    private static AgentRunStreamEvent AgentError(ErrorDto error) => new() { Type = "error", Error = error };
+    /// <summary>The stream line of a failure.</summary>
+    internal static AgentRunStreamEvent AgentError(ErrorDto error) => new() { Type = "error", Error = error };
 }

@@ -45,7 +45,7 @@ internal static class JobEndpoints
         var run = await jobs.StartAsync(body.ToEngine(), owner, ct);
         if (Streaming.WantsStream(http, out var sse))
         {
-            return await Streaming.StreamAsync(jobs.WatchAsync(run.Id, owner, ct), sse, JobLine, JobError, ct);
+            return await Streaming.StreamAsync(jobs.WatchAsync(run.Id, owner, ct), sse, AgentEndpoints.AgentLine, AgentEndpoints.AgentError, ct);
         }
         if (wait == true)
         {
@@ -61,17 +61,9 @@ internal static class JobEndpoints
         if (Streaming.WantsStream(http, out var sse))
         {
             await jobs.GetAsync(jobId, owner, ct); // unknown job: a plain 404 before any stream starts
-            return await Streaming.StreamAsync(jobs.WatchAsync(jobId, owner, ct), sse, JobLine, JobError, ct);
+            return await Streaming.StreamAsync(jobs.WatchAsync(jobId, owner, ct), sse, AgentEndpoints.AgentLine, AgentEndpoints.AgentError, ct);
         }
         var run = wait == true ? await jobs.WaitAsync(jobId, owner, ct) : await jobs.GetAsync(jobId, owner, ct);
         return Results.Json(run.ToJobDto(trajectory ?? false), SandboxJson.Options);
     }
-
-    private static (string Type, object Wire) JobLine(AgentRunEvent e)
-    {
-        var line = e.ToDto();
-        return (line.Type, line);
-    }
-
-    private static AgentRunStreamEvent JobError(ErrorDto error) => new() { Type = "error", Error = error };
 }
