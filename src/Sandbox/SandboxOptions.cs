@@ -36,11 +36,19 @@ public sealed class SandboxOptions : IValidatableObject, ISandboxOptionsSection
     /// <summary>Limits a session gets when it asks for none.</summary>
     [Required] public SandboxLimits DefaultLimits { get; set; } = new();
 
-    /// <summary>The highest limits a request may ask for.</summary>
+    /// <summary>The highest limits a request may ask for. Memory and cores are lowered further to what the engine's
+    /// machine has while <see cref="CeilingFromHost"/> is on.</summary>
     [Required] public SandboxLimits MaxLimits { get; set; } = new()
     {
-        MemoryMb = 4096, Cpus = 2, Pids = 512, NoFile = 8192, FileSizeMb = 1024, WorkspaceMb = 2048, TmpMb = 512,
+        MemoryMb = 65536, Cpus = 64, Pids = 512, NoFile = 8192, FileSizeMb = 1024, WorkspaceMb = 2048, TmpMb = 512,
     };
+
+    /// <summary>Whether the ceiling on memory and cores follows the engine's machine (its cores; its memory less
+    /// <see cref="HostReserveMemoryMb"/>) under <see cref="MaxLimits"/>.</summary>
+    public bool CeilingFromHost { get; set; } = true;
+
+    /// <summary>Memory in MiB no single session may take from the engine's machine (kept for the host and the engine).</summary>
+    [Range(0, 1048576)] public int HostReserveMemoryMb { get; set; } = 1024;
 
     /// <summary>A session unused this long is closed by the reaper.</summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(30);

@@ -11,6 +11,11 @@ namespace Sandbox.Backend;
 /// <param name="Error">Why it is not reachable.</param>
 public sealed record EngineStatus(bool Reachable, string? Version, string? ApiVersion, string? Error);
 
+/// <summary>The machine an engine runs on, as the engine reports it.</summary>
+/// <param name="Cpus">Logical cores.</param>
+/// <param name="MemoryBytes">Total memory in bytes.</param>
+public sealed record HostResources(int Cpus, long MemoryBytes);
+
 /// <summary>Status of one configured session image.</summary>
 /// <param name="Name">Short name callers use.</param>
 /// <param name="Reference">Image reference.</param>

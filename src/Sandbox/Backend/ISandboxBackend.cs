@@ -18,6 +18,9 @@ public interface ISandboxBackend
     /// <summary>The container runtimes the engine can run (for the isolation tiers: <c>runc</c>, <c>runsc</c>…).</summary>
     Task<IReadOnlySet<string>> GetRuntimesAsync(CancellationToken ct);
 
+    /// <summary>The cores and memory the engine's machine has (what <c>docker info</c> reports).</summary>
+    Task<HostResources> GetHostResourcesAsync(CancellationToken ct);
+
     /// <summary>Presence of every configured image.</summary>
     Task<IReadOnlyList<ImageStatus>> GetImageStatusAsync(CancellationToken ct);
 

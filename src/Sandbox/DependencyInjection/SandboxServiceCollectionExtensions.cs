@@ -53,6 +53,7 @@ public static class SandboxServiceCollectionExtensions
         services.TryAddSingleton<SandboxLauncher>();
         services.TryAddSingleton<WarmPool>();
         services.TryAddSingleton<SessionCloser>();
+        services.TryAddSingleton<SessionCeiling>();
         services.TryAddSingleton<SessionCreator>();
         services.TryAddSingleton<SessionService>();
 

@@ -70,6 +70,13 @@ public sealed class DockerBackend : ISandboxBackend, IDisposable
     }
 
     /// <inheritdoc />
+    public async Task<HostResources> GetHostResourcesAsync(CancellationToken ct)
+    {
+        var info = await Call(() => _client.System.GetSystemInfoAsync(ct)).ConfigureAwait(false);
+        return new HostResources((int)info.NCPU, info.MemTotal);
+    }
+
+    /// <inheritdoc />
     public async Task<IReadOnlyList<ImageStatus>> GetImageStatusAsync(CancellationToken ct)
     {
         var list = new List<ImageStatus>();

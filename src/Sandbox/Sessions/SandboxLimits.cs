@@ -58,9 +58,12 @@ public sealed record LimitsRequest
     public int? TmpMb { get; init; }
 
     /// <summary>Applies this request over <paramref name="defaults"/> and checks the result against <paramref name="maxima"/>.</summary>
+    /// <param name="defaults">The limits of what the request leaves unset.</param>
+    /// <param name="maxima">The highest limits.</param>
+    /// <param name="reason">Why memory and cores have the maxima they have, added to a refusal of either (the machine's figures).</param>
     /// <exception cref="SandboxException"><c>limit_exceeded</c> naming the first limit above its maximum, or
     /// <c>invalid_argument</c> for a non-positive value.</exception>
-    public SandboxLimits Resolve(SandboxLimits defaults, SandboxLimits maxima)
+    public SandboxLimits Resolve(SandboxLimits defaults, SandboxLimits maxima, string? reason = null)
     {
         ArgumentNullException.ThrowIfNull(defaults);
         ArgumentNullException.ThrowIfNull(maxima);
@@ -83,8 +86,9 @@ public sealed record LimitsRequest
         {
             if (value > max)
             {
+                var why = reason is not null && name is "memory_mb" or "cpus" ? $" ({reason})" : "";
                 throw new SandboxException(SandboxErrorCodes.LimitExceeded,
-                    $"Requested {name}={value} is above the server maximum of {max}. Ask for {max} or less.");
+                    $"Requested {name}={value} is above the server maximum of {max}{why}. Ask for {max} or less.");
             }
             if (value < minima[name])
             {

@@ -14,7 +14,7 @@ namespace Sandbox.Sessions;
 /// </summary>
 public sealed partial class SessionCreator(SessionRegistry registry, SandboxLauncher launcher, WarmPool pool, IsolationPolicy isolation,
     SessionJournal journal, Egress.EgressService egress, Snapshots.SnapshotService snapshots, Git.GitService git, Setup.SetupService setup,
-    Files.WorkspaceArchives archives, SessionCloser closer, IOptions<SandboxOptions> options, IOptions<Snapshots.SnapshotOptions> snapshotOptions, IOptions<Cluster.ClusterOptions> cluster,
+    Files.WorkspaceArchives archives, SessionCloser closer, SessionCeiling ceiling, IOptions<SandboxOptions> options, IOptions<Snapshots.SnapshotOptions> snapshotOptions, IOptions<Cluster.ClusterOptions> cluster,
     TimeProvider time, ILogger<SessionCreator> logger)
 {
     private readonly SessionRegistry _registry = registry;
@@ -27,6 +27,7 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
     private readonly Git.GitService _git = git;
     private readonly Setup.SetupService _setup = setup;
     private readonly SandboxOptions _options = options.Value;
+    private readonly SessionCeiling _ceiling = ceiling;
     private readonly int _maxForks = snapshotOptions.Value.MaxForks;
     private readonly bool _clustered = cluster.Value.Enabled;
     private readonly TimeProvider _time = time;
@@ -136,7 +137,8 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
         Git.GitWorkspace? inheritedGit = null, Session? replacing = null)
     {
         var (image, _) = _launcher.ResolveImage(spec.Image);
-        var limits = (spec.Limits ?? new LimitsRequest()).Resolve(_options.DefaultLimits, _options.MaxLimits);
+        var ceiling = await _ceiling.GetAsync(ct).ConfigureAwait(false);
+        var limits = (spec.Limits ?? new LimitsRequest()).Resolve(_options.DefaultLimits, ceiling.Maxima, ceiling.Reason);
         var idle = spec.IdleTimeout ?? _options.IdleTimeout;
         if (idle <= TimeSpan.Zero || idle > _options.MaxIdleTimeout)
         {

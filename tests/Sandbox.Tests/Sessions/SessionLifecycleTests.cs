@@ -59,6 +59,33 @@ public sealed class SessionLifecycleTests(EngineFixture fixture)
     }
 
     [Fact]
+    public async Task Sizes_follow_the_machine_the_engine_reports()
+    {
+        var engine = fixture.CreateEngine();
+        var host = await engine.Backend.GetHostResourcesAsync(CancellationToken.None);
+        var refused = await Assert.ThrowsAsync<SandboxException>(() => engine.Sessions.CreateAsync(
+            new SessionSpec { Limits = new LimitsRequest { Cpus = host.Cpus + 1 } }, Owners.Alice, CancellationToken.None));
+        Assert.Equal(SandboxErrorCodes.LimitExceeded, refused.Code);
+        Assert.Contains($"this machine has {host.Cpus} cores", refused.Message);
+
+        // All the machine's cores and more memory than the old fixed ceiling of 4096 MiB, where the machine has it.
+        var memory = (int)Math.Min(8192, host.MemoryBytes / (1024 * 1024) - 1024);
+        var s = await engine.Sessions.CreateAsync(new SessionSpec
+        {
+            Isolation = IsolationTier.Container, Limits = new LimitsRequest { Cpus = host.Cpus, MemoryMb = memory },
+        }, Owners.Alice, CancellationToken.None);
+        try
+        {
+            var inspect = await engine.DockerClient().Containers.InspectContainerAsync(DockerBackend.ContainerName(s.Id), CancellationToken.None);
+            Assert.Equal(((long)memory << 20, host.Cpus * 1_000_000_000L), (inspect.HostConfig!.Memory, inspect.HostConfig.NanoCPUs));
+        }
+        finally
+        {
+            await engine.Sessions.CloseAsync(s.Id, Owners.Alice, CancellationToken.None);
+        }
+    }
+
+    [Fact]
     public async Task Close_removes_the_container_and_its_volume()
     {
         var engine = fixture.CreateEngine();

@@ -1,3 +1,4 @@
+using Sandbox.Backend;
 using Sandbox.Sessions;
 
 namespace Sandbox.Unit.Tests.Sessions;
@@ -51,5 +52,24 @@ public sealed class SandboxLimitsTests
     {
         var low = new SandboxLimits { MemoryMb = 256, Cpus = 0.5, Pids = 64, NoFile = 512, FileSizeMb = 64, WorkspaceMb = 64, TmpMb = 32 };
         Assert.Equal(low, new LimitsRequest().Resolve(Defaults, low));
+    }
+
+    [Fact]
+    public void The_ceiling_follows_the_machine_under_the_configured_maxima()
+    {
+        var configured = new SandboxLimits { MemoryMb = 65536, Cpus = 64, Pids = 512 };
+        var small = SessionCeiling.From(configured, new HostResources(2, 4L << 30), 1024);
+        Assert.Equal((3072, 2.0, 512), (small.Maxima.MemoryMb, small.Maxima.Cpus, small.Maxima.Pids));
+        var refused = Assert.Throws<SandboxException>(() => new LimitsRequest { Cpus = 4 }.Resolve(Defaults, small.Maxima, small.Reason));
+        Assert.Equal(SandboxErrorCodes.LimitExceeded, refused.Code);
+        Assert.Contains("maximum of 2 (this machine has 2 cores and 4096 MiB of memory, of which 1024 MiB is kept for the host)", refused.Message);
+
+        var big = SessionCeiling.From(configured, new HostResources(16, 64L << 30), 1024);
+        Assert.Equal((4, 8192), (new LimitsRequest { Cpus = 4, MemoryMb = 8192 }.Resolve(Defaults, big.Maxima, big.Reason) is var r ? (r.Cpus, r.MemoryMb) : default));
+
+        // An operator's lower maxima stay, and a machine above them gives no reason.
+        var capped = SessionCeiling.From(Maxima, new HostResources(16, 64L << 30), 1024);
+        Assert.Equal((Maxima, (string?)null), (capped.Maxima, capped.Reason));
+        Assert.Equal(256, SessionCeiling.From(configured, new HostResources(1, 512L << 20), 1024).Maxima.MemoryMb);
     }
 }
