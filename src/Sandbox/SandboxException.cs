@@ -38,6 +38,8 @@ public static class SandboxErrorCodes
     public const string Forbidden = "forbidden";
     /// <summary>No agent run with that id exists in this session.</summary>
     public const string RunNotFound = "run_not_found";
+    /// <summary>No tool has that name (the function-calling face).</summary>
+    public const string ToolNotFound = "tool_not_found";
     /// <summary>The agent cannot run in this session: its CLI is not in the session's image.</summary>
     public const string AgentUnavailable = "agent_unavailable";
     /// <summary>A package could not be fetched (unknown name or version, no wheel, registry failure); nothing was installed.</summary>

@@ -27,6 +27,7 @@ public static class SandboxApi
         AgentEndpoints.Map(api);
         JobEndpoints.Map(api);
         PackageEndpoints.Map(api);
+        ToolEndpoints.Map(api);
         ClusterEndpoints.Map(app, api);
         return app;
     }

@@ -12,7 +12,7 @@ internal static class ContractErrors
     /// <summary>HTTP status for each stable error code (RFC 9457 problem details carry the code too).</summary>
     public static int HttpStatus(string code) => code switch
     {
-        SandboxErrorCodes.SessionNotFound or SandboxErrorCodes.FileNotFound or SandboxErrorCodes.RunNotFound or SandboxErrorCodes.ExecutionNotFound or SandboxErrorCodes.ProcessNotFound or SandboxErrorCodes.TerminalNotFound or SandboxErrorCodes.SnapshotNotFound => StatusCodes.Status404NotFound,
+        SandboxErrorCodes.SessionNotFound or SandboxErrorCodes.FileNotFound or SandboxErrorCodes.RunNotFound or SandboxErrorCodes.ToolNotFound or SandboxErrorCodes.ExecutionNotFound or SandboxErrorCodes.ProcessNotFound or SandboxErrorCodes.TerminalNotFound or SandboxErrorCodes.SnapshotNotFound => StatusCodes.Status404NotFound,
         SandboxErrorCodes.SessionBusy or SandboxErrorCodes.ExecutionCancelled => StatusCodes.Status409Conflict,
         SandboxErrorCodes.SessionLost => StatusCodes.Status410Gone,
         SandboxErrorCodes.LimitExceeded or SandboxErrorCodes.InvalidArgument or SandboxErrorCodes.InvalidPath

@@ -164,6 +164,7 @@ public static class ServerProgram
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = maxBody);
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<NodeClientFactory>();
+        builder.Services.AddSingleton<Sandbox.Server.Mcp.ToolCatalog>();
         builder.Services.AddMcpServer(o => o.ServerInfo = new() { Name = "sandbox", Version = ContractVersion.ServerVersion })
             // Stateless on purpose: sandbox sessions live in our store, not in MCP transport sessions, so any request
             // can reach any server process and a transport reconnect loses nothing. We make no server-to-client requests.

@@ -62,7 +62,15 @@ namespace Microsoft.Extensions.DependencyInjection
     /// <summary>Registers the MCP face.</summary>
     public static class SandboxMcpBuilderExtensions
     {
-        /// <summary>Adds every sandbox tool, grouped by area like the REST endpoints.</summary>
+        /// <summary>Every class of sandbox tools, as <see cref="WithSandboxTools"/> adds them (the function-calling face
+        /// finds the methods behind the tools here).</summary>
+        public static IReadOnlyList<Type> ToolTypes { get; } =
+        [
+            typeof(SessionTools), typeof(PortTools), typeof(NetworkTools), typeof(TerminalTools), typeof(ExecutionTools), typeof(ProcessTools),
+            typeof(SnapshotTools), typeof(GitTools), typeof(FileTools), typeof(ArchiveTools), typeof(JobTools), typeof(PackageTools), typeof(AgentTools),
+        ];
+
+        /// <summary>Adds every sandbox tool, grouped by area like the REST endpoints, and the workspace resources.</summary>
         public static IMcpServerBuilder WithSandboxTools(this IMcpServerBuilder builder) => builder
             .WithTools<SessionTools>()
             .WithTools<PortTools>()
