@@ -41,7 +41,7 @@ deploy/build-images.sh cluster
 # The TypeScript client's tests (run by tests/Client.Tests) build it with npm and run it with Node.
 require npm nodejs npm
 # The Python client's tests (run by tests/Client.Tests) build its wheel with Debian's tools and run Debian's pytest.
-/usr/bin/python3 -c 'import httpx, pytest, ensurepip, pip, wheel, setuptools' >/dev/null 2>&1 || { log "installing python3-httpx python3-pytest python3-venv"; apt_install python3-httpx python3-pytest python3-venv python3-pip python3-wheel python3-setuptools; }
+/usr/bin/python3 -c 'import httpx, pytest, ensurepip, pip, wheel, setuptools, yaml' >/dev/null 2>&1 || { log "installing python3-httpx python3-pytest python3-venv python3-yaml"; apt_install python3-httpx python3-pytest python3-venv python3-pip python3-wheel python3-setuptools python3-yaml; }
 export DOCKER_API_VERSION="${DOCKER_API_VERSION:-1.41}" TESTCONTAINERS_RYUK_DISABLED=true
 
 # Our labelled containers, volumes and networks, one per line (kind, name, instance). Tests remove what they create;

@@ -16,6 +16,7 @@ internal static class McpExecutions
     {
         ["session_id"] = sessionId, ["code"] = r.Code, ["language"] = r.Language ?? "python", ["timeout_seconds"] = r.TimeoutSeconds,
         ["fresh"] = r.Fresh ?? false, ["allow"] = r.Allow, ["wait_seconds"] = r.WaitSeconds ?? UntilDone, ["max_output_chars"] = r.MaxOutputChars ?? int.MaxValue,
+        ["auto_install"] = r.AutoInstall ?? false, ["auto_install_ignore"] = r.AutoInstallIgnore,
     };
 
     private const double UntilDone = 3600;

@@ -101,8 +101,10 @@ class AsyncSession:
         await self._c._send(calls.close_session(self.id))
 
     async def execute(self, code: str, language: Optional[str] = None, *, timeout_seconds: Optional[float] = None, fresh: Optional[bool] = None,
-                      wait_seconds: Optional[float] = None) -> ExecutionResult:
-        return await self._c._send(calls.execute(self.id, code, language, timeout_seconds, fresh, wait_seconds))
+                      wait_seconds: Optional[float] = None, auto_install: Optional[bool] = None,
+                      auto_install_ignore: Optional[List[str]] = None) -> ExecutionResult:
+        return await self._c._send(calls.execute(self.id, code, language, timeout_seconds, fresh, wait_seconds,
+                                                       auto_install=auto_install, auto_install_ignore=auto_install_ignore))
 
     async def execute_stream(self, code: str, language: Optional[str] = None, *, timeout_seconds: Optional[float] = None) -> AsyncIterator[ExecutionEvent]:
         call = calls.execute(self.id, code, language, timeout_seconds, None, None, stream=True)

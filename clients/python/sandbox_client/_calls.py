@@ -71,8 +71,10 @@ def close_session(session_id: str) -> Call:
 
 
 def execute(session_id: str, code: str, language: Optional[str], timeout_seconds: Optional[float], fresh: Optional[bool],
-            wait_seconds: Optional[float], stream: bool = False) -> Call:
-    body = _clean({"code": code, "language": language, "timeout_seconds": timeout_seconds, "fresh": fresh, "wait_seconds": wait_seconds})
+            wait_seconds: Optional[float], stream: bool = False, auto_install: Optional[bool] = None,
+            auto_install_ignore: Optional[List[str]] = None) -> Call:
+    body = _clean({"code": code, "language": language, "timeout_seconds": timeout_seconds, "fresh": fresh, "wait_seconds": wait_seconds,
+                   "auto_install": auto_install, "auto_install_ignore": auto_install_ignore})
     headers = {"accept": "application/x-ndjson"} if stream else {}
     return Call("POST", f"/api/sessions/{_seg(session_id)}/execute", json=body, read=ExecutionResult.from_json, headers=headers)
 

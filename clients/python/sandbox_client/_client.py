@@ -127,9 +127,11 @@ class Session:
     # Code ----------------------------------------------------------------------------------------------------------
 
     def execute(self, code: str, language: Optional[str] = None, *, timeout_seconds: Optional[float] = None, fresh: Optional[bool] = None,
-                wait_seconds: Optional[float] = None) -> ExecutionResult:
+                wait_seconds: Optional[float] = None, auto_install: Optional[bool] = None,
+                auto_install_ignore: Optional[List[str]] = None) -> ExecutionResult:
         """Runs code (``python`` by default, stateful; ``bash``; ``node`` where the image has it) and returns its result."""
-        return self._c._send(calls.execute(self.id, code, language, timeout_seconds, fresh, wait_seconds))
+        return self._c._send(calls.execute(self.id, code, language, timeout_seconds, fresh, wait_seconds,
+                                                       auto_install=auto_install, auto_install_ignore=auto_install_ignore))
 
     def execute_stream(self, code: str, language: Optional[str] = None, *, timeout_seconds: Optional[float] = None) -> Iterator[ExecutionEvent]:
         """Runs code and yields its events as they happen: ``output`` (stream, text) … then ``result``."""

@@ -48,6 +48,11 @@ class ExecutionResult:
     raw: Mapping[str, Any] = field(repr=False)
 
     @property
+    def auto_installed(self) -> List[Dict[str, Any]]:
+        """What ``auto_install`` installed before the code ran: ``name``, ``version``, ``manager`` …"""
+        return list(self.raw.get("auto_installed") or [])
+
+    @property
     def ok(self) -> bool:
         """Whether it finished without an error, a non-zero exit status or a time-out."""
         return self.status == "finished" and not self.error and not self.timed_out and (self.exit_code in (None, 0))

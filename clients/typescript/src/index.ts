@@ -39,6 +39,8 @@ export interface ExecutionResult {
   duration_ms: number;
   status: string;
   images: unknown[];
+  /** What autoInstall installed before the code ran. */
+  auto_installed?: { name: string; version: string; manager: string; cached: boolean; bytes: number }[];
   [key: string]: unknown;
 }
 
@@ -82,7 +84,16 @@ export interface CreateSessionOptions {
 }
 
 /** Options of an execution. */
-export interface ExecuteOptions { language?: "python" | "bash" | "node" | string; timeoutSeconds?: number; fresh?: boolean; waitSeconds?: number }
+export interface ExecuteOptions {
+  language?: "python" | "bash" | "node" | string;
+  timeoutSeconds?: number;
+  fresh?: boolean;
+  waitSeconds?: number;
+  /** Install what the code imports and the session lacks first (python, node); listed in `auto_installed`. */
+  autoInstall?: boolean;
+  /** Import or package names autoInstall leaves alone. */
+  autoInstallIgnore?: string[];
+}
 
 /** Options of an agent run, in the server's spelling (`max_turns`, `skills`, `mcp_servers`, `allowed_tools` …). */
 export type AgentOptions = Record<string, unknown>;
@@ -371,5 +382,8 @@ export class Session {
 }
 
 function executeBody(code: string, o: ExecuteOptions): Record<string, unknown> {
-  return clean({ code, language: o.language, timeout_seconds: o.timeoutSeconds, fresh: o.fresh, wait_seconds: o.waitSeconds });
+  return clean({
+    code, language: o.language, timeout_seconds: o.timeoutSeconds, fresh: o.fresh, wait_seconds: o.waitSeconds,
+    auto_install: o.autoInstall, auto_install_ignore: o.autoInstallIgnore,
+  });
 }

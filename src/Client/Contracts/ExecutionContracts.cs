@@ -21,6 +21,11 @@ public sealed record ExecuteRequest
     /// <summary>Characters of stdout and of stderr the answer carries at most (head and tail with a marker; the whole
     /// output is kept in the workspace). REST default: the server cap; MCP default: 16000.</summary>
     public int? MaxOutputChars { get; init; }
+    /// <summary>Install what the code imports and the session lacks before it runs (<c>python</c>, <c>node</c>), with
+    /// the server's package policy; what was installed is in <see cref="ExecutionResultDto.AutoInstalled"/>.</summary>
+    public bool? AutoInstall { get; init; }
+    /// <summary>Import or package names auto_install leaves alone.</summary>
+    public IReadOnlyList<string>? AutoInstallIgnore { get; init; }
 }
 
 /// <summary>An exception that ended the code.</summary>
@@ -57,6 +62,8 @@ public sealed record ExecutionResultDto
     public IReadOnlyList<ImageDto> Images { get; init; } = [];
     /// <summary>Safety findings (warn mode).</summary>
     public IReadOnlyList<FindingDto> Findings { get; init; } = [];
+    /// <summary>Packages auto_install installed before the code ran.</summary>
+    public IReadOnlyList<InstalledPackageDto> AutoInstalled { get; init; } = [];
     /// <summary><c>finished</c>, <c>running</c> (read on with get_execution), <c>failed</c> or <c>cancelled</c>.</summary>
     public string Status { get; init; } = "finished";
     /// <summary>Why it did not finish (failed, cancelled).</summary>

@@ -79,6 +79,7 @@ public static class SandboxServiceCollectionExtensions
         services.TryAddSingleton<PackageCatalog>();
         services.TryAddSingleton<PackagePolicy>();
         services.TryAddSingleton<PackageInstaller>();
+        services.TryAddSingleton<AutoInstaller>();
         services.TryAddSingleton<AgentRunTracker>();
         services.TryAddSingleton<AgentRequestValidator>();
         services.TryAddSingleton<AgentSetup>();

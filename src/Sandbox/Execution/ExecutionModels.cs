@@ -28,6 +28,13 @@ public sealed record ExecutionRequest
     /// tail with a marker saying what was left out and how to read it (the whole stream is then kept in the session's
     /// <c>/workspace/.outputs</c>). Null: the server cap.</summary>
     public int? MaxOutputChars { get; init; }
+
+    /// <summary>Before the code runs, install what it imports and the session lacks (<c>python</c> and <c>node</c>),
+    /// through <c>install_packages</c>' path and policy.</summary>
+    public bool AutoInstall { get; init; }
+
+    /// <summary>Import names (or package names) <see cref="AutoInstall"/> leaves alone.</summary>
+    public IReadOnlyList<string> AutoInstallIgnore { get; init; } = [];
 }
 
 /// <summary>Where an execution is.</summary>
@@ -92,6 +99,8 @@ public sealed record ExecutionResult
     public IReadOnlyList<ExecutionImage> Images { get; init; } = [];
     /// <summary>Safety findings (in warn mode, the code ran anyway).</summary>
     public IReadOnlyList<SafetyFinding> Findings { get; init; } = [];
+    /// <summary>What <see cref="ExecutionRequest.AutoInstall"/> installed before the code ran.</summary>
+    public IReadOnlyList<Packages.InstalledPackage> AutoInstalled { get; init; } = [];
 
     /// <summary>Where the engine's time went (for diagnostics such as the REST face's <c>Server-Timing</c> header).</summary>
     public ExecutionTimings? Timings { get; init; }

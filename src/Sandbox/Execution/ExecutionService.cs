@@ -31,10 +31,11 @@ public sealed class ExecutionService : ISessionCloseListener
     private readonly TimeSpan _killGrace;
     private readonly TimeProvider _time;
     private readonly ExecutionHandles _handles;
+    private readonly Packages.AutoInstaller _autoInstaller;
 
     /// <summary>Creates the service.</summary>
     public ExecutionService(SessionRegistry registry, ExecutionSafety safety, SessionJournal journal, IOptions<ExecutionOptions> options,
-        IOptions<SandboxOptions> engine, TimeProvider time)
+        IOptions<SandboxOptions> engine, TimeProvider time, Packages.AutoInstaller autoInstaller)
     {
         ArgumentNullException.ThrowIfNull(options);
         _registry = registry;
@@ -44,6 +45,7 @@ public sealed class ExecutionService : ISessionCloseListener
         _killGrace = engine.Value.KillGrace;
         _time = time;
         _handles = new ExecutionHandles(registry);
+        _autoInstaller = autoInstaller;
     }
 
     /// <summary>Runs code and returns the result; with <see cref="ExecutionRequest.WaitFor"/>, returns the output so far
@@ -220,11 +222,13 @@ public sealed class ExecutionService : ISessionCloseListener
             var started = Stopwatch.GetTimestamp();
             await _registry.EnsureRunningAsync(session, token).ConfigureAwait(false);
             var findings = await _safety.CheckAsync(session, request, token).ConfigureAwait(false);
+            // Checked code only: nothing is installed for code the safety check refuses.
+            var installed = request.AutoInstall ? await _autoInstaller.InstallMissingAsync(session, owner, request, token).ConfigureAwait(false) : [];
             var checkedAt = Stopwatch.GetTimestamp();
             execution.CheckMs = Stopwatch.GetElapsedTime(started, checkedAt).TotalMilliseconds;
             var result = await new ExecutionRun(session, _registry, emit, _options, _killGrace, _time).RunAsync(execution.Id, request, timeout, findings, token).ConfigureAwait(false);
             execution.RunMs = Stopwatch.GetElapsedTime(checkedAt).TotalMilliseconds;
-            return result;
+            return installed.Count == 0 ? result : result with { AutoInstalled = installed };
         }, (result, failure) => ExecutionRules.Record(_journal, _time, session, request, result, failure));
         return execution;
     }

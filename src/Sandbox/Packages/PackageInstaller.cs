@@ -39,10 +39,29 @@ public sealed partial class PackageInstaller(SessionRegistry registry, PackagePo
         session.EnsureUsable();
         var wanted = policy.Resolve(request);
         registry.Lock(session, $"Session {session.Id} is running an execution or agent run. Install packages when it is idle.");
-        var clock = Stopwatch.StartNew();
         try
         {
             await registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
+            return await InstallHeldAsync(session, owner, request, wanted, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            session.Touch(time.GetUtcNow());
+            session.Gate.Release();
+        }
+    }
+
+    /// <summary>Installs into a session whose gate the caller holds (an execution with auto_install): the same policy,
+    /// fetch, copy and history entry as <see cref="InstallAsync"/>.</summary>
+    internal Task<PackageInstallResult> InstallHeldAsync(Session session, string owner, PackageInstallRequest request, CancellationToken ct) =>
+        InstallHeldAsync(session, owner, request, policy.Resolve(request), ct);
+
+    private async Task<PackageInstallResult> InstallHeldAsync(Session session, string owner, PackageInstallRequest request,
+        IReadOnlyList<WantedPackage> wanted, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        try
+        {
             var packages = packageOptions.Value;
             var fetcherImage = string.IsNullOrWhiteSpace(packages.FetcherImage)
                 ? _options.Images.GetValueOrDefault("agent") ?? throw new SandboxException(SandboxErrorCodes.Internal, "No package fetcher image: set Sandbox:Packages:FetcherImage.")
@@ -83,11 +102,6 @@ public sealed partial class PackageInstaller(SessionRegistry registry, PackagePo
             journal.Record(new HistoryEntry(session.Id, owner, "install", time.GetUtcNow(), request.Manager,
                 ErrorType: e.Code, DurationMs: clock.Elapsed.TotalMilliseconds, Output: SessionJournal.Head(e.Message)));
             throw;
-        }
-        finally
-        {
-            session.Touch(time.GetUtcNow());
-            session.Gate.Release();
         }
     }
 

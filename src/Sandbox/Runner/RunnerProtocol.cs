@@ -12,6 +12,7 @@ namespace Sandbox.Runner;
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "op")]
 [JsonDerivedType(typeof(PingRequest), "ping")]
 [JsonDerivedType(typeof(AnalyzeRequest), "analyze")]
+[JsonDerivedType(typeof(MissingRequest), "missing")]
 [JsonDerivedType(typeof(ExecRequest), "exec")]
 [JsonDerivedType(typeof(CancelRequest), "cancel")]
 [JsonDerivedType(typeof(AckRequest), "ack")]
@@ -50,6 +51,10 @@ internal sealed record PingRequest : RunnerRequest;
 
 /// <summary>Python's own parse of code, for the static safety check. Answer: <c>facts</c>.</summary>
 internal sealed record AnalyzeRequest(string Code) : RunnerRequest;
+
+/// <summary>The modules <c>python</c> or <c>node</c> code imports that the session cannot find (for auto_install).
+/// Answer: <c>missing</c> {names}.</summary>
+internal sealed record MissingRequest(string Language, string Code) : RunnerRequest;
 
 /// <summary>Runs code (<c>python</c> in the kept interpreter unless fresh, <c>bash</c>, <c>node</c>) or an argument
 /// vector (<c>argv</c>, never through a shell). Answers: <c>out</c>, <c>image</c>, then <c>done</c>; or <c>error</c>.</summary>

@@ -22,6 +22,8 @@ internal static partial class ContractMapping
             Allow = r.Allow ?? [],
             WaitFor = ContractValidation.Wait(r.WaitSeconds),
             MaxOutputChars = r.MaxOutputChars,
+            AutoInstall = r.AutoInstall ?? false,
+            AutoInstallIgnore = r.AutoInstallIgnore ?? [],
         };
     }
 
@@ -32,6 +34,7 @@ internal static partial class ContractMapping
         TimedOut = r.TimedOut, Truncated = r.Truncated, StateLost = r.StateLost, DurationMs = Math.Round(r.DurationMs, 3),
         Images = r.Images.Select(i => new ImageDto(i.Format, i.Base64)).ToList(),
         Findings = r.Findings.Select(f => new FindingDto(f.RuleId, f.Line, f.Message, f.Name)).ToList(),
+        AutoInstalled = r.AutoInstalled.Select(i => new InstalledPackageDto(i.Name, i.Version, i.Manager, i.Cached, i.Bytes)).ToList(),
         Status = r.Status.ToString().ToLowerInvariant(), Failure = r.Failure is { } x ? new ErrorDto(x.Code, x.Message) : null,
         Cursor = r.Cursor, StdoutBytes = r.StdoutBytes, StderrBytes = r.StderrBytes, OutputLog = r.OutputLog,
     };

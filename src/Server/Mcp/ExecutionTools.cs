@@ -26,6 +26,9 @@ public sealed class ExecutionTools(ExecutionService executions, OutputLog output
             "status 'running' and an execution_id, and it keeps running.")] double? wait_seconds = null,
         [Description("Most characters of stdout and of stderr in the answer (default 16000); longer output is shown as head and tail, and kept " +
             "whole.")] int? max_output_chars = null,
+        [Description("python and node: first install what the code imports and the session lacks (e.g. 'import yaml' installs PyYAML), " +
+            "through install_packages' policy; the answer lists what was installed.")] bool auto_install = false,
+        [Description("Import or package names auto_install leaves alone (e.g. a module of your own).")] string[]? auto_install_ignore = null,
         RequestContext<CallToolRequestParams>? context = null,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
@@ -33,6 +36,7 @@ public sealed class ExecutionTools(ExecutionService executions, OutputLog output
         {
             Code = code, Language = language, TimeoutSeconds = timeout_seconds, Fresh = fresh, Allow = allow,
             WaitSeconds = wait_seconds ?? DefaultWaitSeconds, MaxOutputChars = max_output_chars ?? OutputBudget.McpDefault,
+            AutoInstall = auto_install, AutoInstallIgnore = auto_install_ignore,
         }.ToEngine();
         var progress = new ProgressBudget(context, request.MaxOutputChars!.Value);
         if (!progress.Wanted)
@@ -142,6 +146,10 @@ public sealed class ExecutionTools(ExecutionService executions, OutputLog output
     private static string Describe(ExecutionResultDto r)
     {
         var sb = new StringBuilder();
+        if (r.AutoInstalled.Count > 0)
+        {
+            sb.AppendLine($"Installed first (auto_install): {string.Join(", ", r.AutoInstalled.Select(i => $"{i.Name} {i.Version}"))}");
+        }
         if (r.Status == "running")
         {
             sb.AppendLine($"RUNNING (execution_id {r.ExecutionId}, {r.DurationMs / 1000:0.#} s so far): the code keeps running. Call get_execution with execution_id \"{r.ExecutionId}\" and cursor {r.Cursor} to read on, or cancel_execution to stop it.");

@@ -25,12 +25,21 @@ public sealed class PackagesServerFixture : ServerFixture
         "--Sandbox:Packages:PipIndexUrl=",
         $"--Sandbox:Packages:CacheVolume={CacheVolume}",
         "--Sandbox:Packages:Deny:0=npm:left-pad",
+        "--Sandbox:Packages:Deny:1=pip:sbxdenied",
         "--Sandbox:Packages:NpmPins:is-number=7.0.0",
     ];
 
     public override async Task InitializeAsync()
     {
         WriteWheel(WheelDirectory, "sbxdemo", "1.0.0", "def hello():\n    return 'hello from a wheel'\n");
+        // PyYAML for auto_install, made from the test machine's Debian python3-yaml (its pure-Python half: PyYAML runs
+        // without its C extension), since no package index is reachable here.
+        const string yaml = "/usr/lib/python3/dist-packages/yaml";
+        if (!Directory.Exists(yaml))
+        {
+            throw new InvalidOperationException($"{yaml} is missing: install python3-yaml (deploy/test.sh does).");
+        }
+        WriteWheel(WheelDirectory, "PyYAML", "6.0", Directory.GetFiles(yaml, "*.py").ToDictionary(f => "yaml/" + Path.GetFileName(f), File.ReadAllBytes));
         await base.InitializeAsync();
     }
 
@@ -44,11 +53,14 @@ public sealed class PackagesServerFixture : ServerFixture
     }
 
     /// <summary>A pure-Python wheel built by hand (a wheel is a zip with a dist-info directory), as a test would build its own.</summary>
-    public static void WriteWheel(string directory, string name, string version, string code)
+    public static void WriteWheel(string directory, string name, string version, string code) =>
+        WriteWheel(directory, name, version, new Dictionary<string, byte[]> { [$"{name}/__init__.py"] = Encoding.UTF8.GetBytes(code) });
+
+    /// <summary>A pure-Python wheel of <paramref name="modules"/> (path in the wheel to contents).</summary>
+    public static void WriteWheel(string directory, string name, string version, Dictionary<string, byte[]> modules)
     {
-        var files = new Dictionary<string, byte[]>
+        var files = new Dictionary<string, byte[]>(modules)
         {
-            [$"{name}/__init__.py"] = Encoding.UTF8.GetBytes(code),
             [$"{name}-{version}.dist-info/METADATA"] = Encoding.UTF8.GetBytes($"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"),
             [$"{name}-{version}.dist-info/WHEEL"] = Encoding.UTF8.GetBytes("Wheel-Version: 1.0\nGenerator: sandbox-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"),
         };
@@ -162,5 +174,52 @@ public sealed class InstallPackagesTests(PackagesServerFixture server) : IClassF
         var ls = await http.PostAsJsonAsync($"/api/sessions/{session!.Id}/execute", new { language = "bash", code = "test -e node_modules && echo present || echo absent" });
         Assert.Contains("\"stdout\":\"absent\\n\"", await ls.Content.ReadAsStringAsync());
         (await http.DeleteAsync($"/api/sessions/{session.Id}")).EnsureSuccessStatusCode();
+    }
+
+    [Fact]
+    public async Task Auto_install_brings_what_code_imports_refuses_denied_names_and_skips_ignored_ones()
+    {
+        using var http = server.CreateHttpClient();
+        var python = (await (await http.PostAsJsonAsync("/api/sessions", new { })).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options))!;
+        var node = (await (await http.PostAsJsonAsync("/api/sessions", new { image = "agent" })).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options))!;
+        async Task<HttpResponseMessage> Run(string id, object body) => await http.PostAsJsonAsync($"/api/sessions/{id}/execute", body);
+        try
+        {
+            const string code = "import yaml\nprint(yaml.safe_dump({'a': 1}))";
+            var without = (await (await Run(python.Id, new { code })).Content.ReadFromJsonAsync<ExecutionResultDto>(SandboxJson.Options))!;
+            Assert.Equal("ModuleNotFoundError", without.Error?.Type);
+
+            var with = (await (await Run(python.Id, new { code, auto_install = true })).Content.ReadFromJsonAsync<ExecutionResultDto>(SandboxJson.Options))!;
+            Assert.Equal(("a: 1\n\n", null), (with.Stdout, with.Error));
+            var installed = Assert.Single(with.AutoInstalled);
+            Assert.Equal(("PyYAML", "6.0", "pip"), (installed.Name, installed.Version, installed.Manager));
+            // Present now: nothing more to install.
+            Assert.Empty((await (await Run(python.Id, new { code, auto_install = true })).Content.ReadFromJsonAsync<ExecutionResultDto>(SandboxJson.Options))!.AutoInstalled);
+
+            var denied = await Run(python.Id, new { code = "import sbxdenied", auto_install = true });
+            Assert.Equal(HttpStatusCode.Forbidden, denied.StatusCode);
+            Assert.Contains("sbxdenied", await denied.Content.ReadAsStringAsync());
+
+            var ignored = (await (await Run(python.Id, new { code = "import json, sbxdenied", auto_install = true, auto_install_ignore = new[] { "sbxdenied" } }))
+                .Content.ReadFromJsonAsync<ExecutionResultDto>(SandboxJson.Options))!;
+            Assert.Equal(("ModuleNotFoundError", 0), (ignored.Error?.Type, ignored.AutoInstalled.Count));
+
+            // Node: require() of a package from the npm registry; Node's own modules and what the image's Node finds
+            // already (Debian's is-number) are left alone.
+            var js = (await (await Run(node.Id, new
+                {
+                    code = "const isOdd = require('is-odd'); require('is-number'); console.log(isOdd(5), require('node:fs') !== null)", language = "node", auto_install = true,
+                }))
+                .Content.ReadFromJsonAsync<ExecutionResultDto>(SandboxJson.Options))!;
+            Assert.Equal("true true\n", js.Stdout);
+            Assert.Equal(("is-odd", "npm"), Assert.Single(js.AutoInstalled) is var p ? (p.Name, p.Manager) : default);
+            var leftPad = await Run(node.Id, new { code = "require('left-pad')", language = "node", auto_install = true });
+            Assert.Equal(HttpStatusCode.Forbidden, leftPad.StatusCode);
+        }
+        finally
+        {
+            await http.DeleteAsync($"/api/sessions/{python.Id}");
+            await http.DeleteAsync($"/api/sessions/{node.Id}");
+        }
     }
 }

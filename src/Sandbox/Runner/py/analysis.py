@@ -51,3 +51,78 @@ def analyze(rid, code):
         elif isinstance(node, ast.Name) and node.id in aliases:
             facts.append({"kind": "name", "name": aliases[node.id], "line": node.lineno})
     return {"type": "facts", "id": rid, "syntax_error": None, "facts": facts[:5000]}
+
+
+# Node's own modules (require('fs'), import 'node:path'): never missing.
+NODE_BUILTINS = {
+    "assert", "async_hooks", "buffer", "child_process", "cluster", "console", "constants", "crypto", "dgram",
+    "diagnostics_channel", "dns", "domain", "events", "fs", "http", "http2", "https", "inspector", "module", "net", "os",
+    "path", "perf_hooks", "process", "punycode", "querystring", "readline", "repl", "stream", "string_decoder", "sys",
+    "test", "timers", "tls", "trace_events", "tty", "url", "util", "v8", "vm", "wasi", "worker_threads", "zlib",
+}
+NODE_GLOBAL = ["/usr/lib/node_modules", "/usr/local/lib/node_modules", "/usr/share/nodejs", "/usr/lib/nodejs"]
+NODE_IMPORT = None  # compiled on first use
+
+
+def python_imports(code):
+    """The top-level names of the absolute imports of Python code (None when it does not parse)."""
+    try:
+        tree = ast.parse(code, "<string>", "exec")
+    except SyntaxError:
+        return None
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.extend(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.append(node.module.split(".")[0])
+    return names
+
+
+def node_imports(code):
+    """The package names of a script's require() and import specifiers (relative and node: ones left out)."""
+    global NODE_IMPORT
+    if NODE_IMPORT is None:
+        import re
+        NODE_IMPORT = re.compile(r"""(?:\brequire\s*\(\s*|\bimport\s*\(\s*|\bfrom\s+|\bimport\s+)(['"])([^'"\s]+)\1""")
+    names = []
+    for m in NODE_IMPORT.finditer(code):
+        spec = m.group(2)
+        if spec.startswith((".", "/", "node:")) or ":" in spec:
+            continue
+        parts = spec.split("/")
+        names.append("/".join(parts[:2]) if spec.startswith("@") and len(parts) > 1 else parts[0])
+    return names
+
+
+def missing_modules(rid, req):
+    """Which modules the code imports that the session cannot find: Python's standard library and what its
+    interpreter's path holds (the image's packages, install_packages' folder, the workspace) are there; Node's own
+    modules and packages in the workspace's or the system's node_modules are there. Looked up as the sandbox user."""
+    language, code = req.get("language", "python"), req.get("code", "")
+    names = python_imports(code) if language == "python" else node_imports(code)
+    if names is None:
+        return {"type": "missing", "id": rid, "names": []}  # Python reports the syntax error itself when the code runs
+    import importlib.machinery
+    path = [WORKDIR, PY_PACKAGES] + [p for p in sys.path if p]
+    # Fresh lookups: the finders cache a folder's listing, and "no such folder" for one that did not exist yet (the
+    # packages folder before the first install).
+    for p in path:
+        sys.path_importer_cache.pop(p, None)
+    seen, missing = set(), []
+    for name in names:
+        if name in seen or not name:
+            continue
+        seen.add(name)
+        if language == "python":
+            if name in sys.builtin_module_names or name in getattr(sys, "stdlib_module_names", ()):
+                continue
+            if importlib.machinery.PathFinder.find_spec(name, path) is None:
+                missing.append(name)
+        else:
+            if name in NODE_BUILTINS:
+                continue
+            roots = [WORKDIR + "/node_modules"] + NODE_GLOBAL
+            if not any(os.path.exists(os.path.join(r, name, "package.json")) for r in roots):
+                missing.append(name)
+    return {"type": "missing", "id": rid, "names": missing[:50]}

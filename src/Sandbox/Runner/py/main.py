@@ -44,6 +44,9 @@ class Runner(Kernel, Executions, Processes, Terminals, Workspace, Archives):
     def op_analyze(self, rid, req):
         out(analyze(rid, req.get("code", "")))
 
+    def op_missing(self, rid, req):
+        out(as_user(lambda r, _p: missing_modules(r, req), rid, ""))
+
     def op_env(self, rid, req):
         self.set_env(rid, req)
 
