@@ -12,6 +12,8 @@
 #        deploy/build-images.sh cluster       also builds the cluster's images under deploy/cluster: PostgreSQL
 #                                             (sandbox-postgres), an image registry (sandbox-registry) and a
 #                                             Docker-in-Docker node (sandbox-node), all from Debian packages
+#        deploy/build-images.sh test          also builds the test suite's own images under tests/images
+#                                             (sandbox-test-<name>: an image with Node.js and no Python)
 #        deploy/build-images.sh compose       also prepares `docker compose`: the sandbox images, a .NET SDK image
 #                                             (the official one, or a local one made from this machine's SDK when
 #                                             no registry answers), CA certificates, and .env naming the images.
@@ -156,9 +158,11 @@ prepare_compose() {
 images=()
 compose=0
 cluster=0
+tests=0
 for arg in "$@"; do
   case "$arg" in
     compose) compose=1 ;;
+    test) tests=1 ;;
     cluster) cluster=1 ;;
     *) images+=("$arg") ;;
   esac
@@ -170,6 +174,9 @@ base="$(resolve_base)"
 for img in "${images[@]}"; do build_one "$img" "$base"; done
 if [ "$cluster" = 1 ]; then
   for img in postgres registry node; do build_one "$img" "$base" "$here/cluster/$img"; done
+fi
+if [ "$tests" = 1 ]; then
+  for d in "$here"/../tests/images/*/; do build_one "test-$(basename "$d")" "$base" "${d%/}"; done
 fi
 # Earlier builds of our images, untagged by the rebuilds, would pile up on a machine that keeps its engine.
 docker image prune -f --filter "label=dev.sandbox.image" >/dev/null 2>&1 || true

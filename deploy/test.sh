@@ -37,7 +37,7 @@ rc_unit=${PIPESTATUS[0]}
 set -e
 
 deploy/ensure-engine.sh
-deploy/build-images.sh cluster
+deploy/build-images.sh cluster test
 # The TypeScript client's tests (run by tests/Client.Tests) build it with npm and run it with Node.
 require npm nodejs npm
 # The Python client's tests (run by tests/Client.Tests) build its wheel with Debian's tools and run Debian's pytest.

@@ -30,6 +30,20 @@ public sealed class SandboxOptions : IValidatableObject, ISandboxOptionsSection
         ["agent"] = "sandbox-agent:latest",
     };
 
+    /// <summary>Image references a caller may name directly besides <see cref="Images"/>' short names, as patterns where
+    /// <c>*</c> stands for any characters (<c>python:3.*</c>, <c>node:22*</c>, <c>registry.example.com/team/*</c>). Such
+    /// an image needs nothing of this product: it is pulled when the engine lacks it, and the runner runs on its own
+    /// Python runtime (<see cref="RuntimeImage"/>); Python executions use the image's python3 where it has one. Empty:
+    /// only the short names.</summary>
+    public List<string> ImagePatterns { get; set; } = [];
+
+    /// <summary>The image holding the runner's self-contained Python runtime for images named by reference
+    /// (deploy/images/runtime).</summary>
+    [Required] public string RuntimeImage { get; set; } = "sandbox-runtime:latest";
+
+    /// <summary>How long pulling an image named by reference may take.</summary>
+    public TimeSpan ImagePullTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>The image name used when a request names none.</summary>
     [Required] public string DefaultImage { get; set; } = "python";
 
@@ -78,6 +92,10 @@ public sealed class SandboxOptions : IValidatableObject, ISandboxOptionsSection
         {
             yield return new ValidationResult($"DefaultImage '{DefaultImage}' is not a key of Images.", [nameof(DefaultImage)]);
         }
+        if (ImagePatterns.FirstOrDefault(p => string.IsNullOrWhiteSpace(p) || p.Trim() == "*" || p.Any(char.IsWhiteSpace)) is { } bad)
+        {
+            yield return new ValidationResult($"ImagePatterns entry '{bad}' is empty, '*' (any image at all) or has spaces.", [nameof(ImagePatterns)]);
+        }
         if (!Version.TryParse(DockerApiVersion, out _))
         {
             yield return new ValidationResult($"DockerApiVersion '{DockerApiVersion}' is not a version like 1.41.", [nameof(DockerApiVersion)]);
@@ -93,6 +111,7 @@ public sealed class SandboxOptions : IValidatableObject, ISandboxOptionsSection
                  {
                      (nameof(IdleTimeout), IdleTimeout), (nameof(MaxLifetime), MaxLifetime), (nameof(ReaperInterval), ReaperInterval),
                      (nameof(CreateTimeout), CreateTimeout), (nameof(KillGrace), KillGrace), (nameof(MaxIdleTimeout), MaxIdleTimeout),
+                     (nameof(ImagePullTimeout), ImagePullTimeout),
                  })
         {
             if (span <= TimeSpan.Zero)

@@ -37,7 +37,7 @@ public sealed class AgentModelAccess(IAgentNetwork network, IOptions<AgentOption
     /// <summary>Opens the session's private network and its model proxy, bounded by <see cref="SandboxOptions.CreateTimeout"/>.</summary>
     internal async Task<IModelProxy> OpenAsync(Session session, ModelProxyConfig config, CancellationToken ct)
     {
-        var proxyImage = string.IsNullOrWhiteSpace(agents.Value.ProxyImage) ? sandbox.Value.Images[session.Image] : agents.Value.ProxyImage;
+        var proxyImage = string.IsNullOrWhiteSpace(agents.Value.ProxyImage) ? (sandbox.Value.Images.TryGetValue(session.Image, out var own) ? own : sandbox.Value.Images[sandbox.Value.DefaultImage]) : agents.Value.ProxyImage;
         using var opening = CancellationTokenSource.CreateLinkedTokenSource(ct);
         opening.CancelAfter(sandbox.Value.CreateTimeout);
         return await network.OpenAsync(session.Id, session.ContainerId, proxyImage, config, agents.Value.EgressNetwork, opening.Token).ConfigureAwait(false);

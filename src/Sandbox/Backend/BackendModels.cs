@@ -37,7 +37,11 @@ public sealed record ImageStatus(string Name, string Reference, bool Present, st
 /// workspace) for the caller's context archives, removed with it.</param>
 public sealed record SandboxSpec(string SessionId, string ImageReference, SandboxLimits Limits,
     IReadOnlyDictionary<string, string> Labels, Isolation.IsolationTier Isolation, string? Runtime, IReadOnlyList<ContextMount>? Context = null,
-    bool CallerContext = false);
+    bool CallerContext = false)
+{
+    /// <summary>An image named by reference (not one of this product's): the runner comes on its own runtime.</summary>
+    public bool ForeignImage { get; init; }
+}
 
 /// <summary>A host directory an operator offers to sessions by name, mounted read-only.</summary>
 /// <param name="Name">The name callers use; the mount is <c>/context/&lt;name&gt;</c>.</param>

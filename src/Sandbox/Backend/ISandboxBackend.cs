@@ -18,6 +18,10 @@ public interface ISandboxBackend
     /// <summary>The container runtimes the engine can run (for the isolation tiers: <c>runc</c>, <c>runsc</c>…).</summary>
     Task<IReadOnlySet<string>> GetRuntimesAsync(CancellationToken ct);
 
+    /// <summary>Readies an image named by reference (<see cref="SandboxSpec.ForeignImage"/>): pulls it when the engine
+    /// lacks it and prepares the runner's runtime; <c>image_not_found</c> when neither can be had.</summary>
+    Task PrepareForeignImageAsync(string reference, CancellationToken ct);
+
     /// <summary>The cores and memory the engine's machine has (what <c>docker info</c> reports).</summary>
     Task<HostResources> GetHostResourcesAsync(CancellationToken ct);
 

@@ -35,6 +35,8 @@ public static class SandboxLabels
     public const string RolePackageFetcher = "package-fetcher";
     /// <summary><see cref="Role"/> of the shared package cache volume.</summary>
     public const string RolePackageCache = "package-cache";
+    /// <summary>The runner's Python runtime for images named by reference (a shared volume, and the helper that fills it).</summary>
+    public const string RoleRuntime = "runtime";
     /// <summary><see cref="Role"/> of a git helper container.</summary>
     public const string RoleGitHelper = "git-helper";
 

@@ -42,8 +42,10 @@ internal static class ContainerSpecs
     /// <summary>The name of a session's context volume.</summary>
     public static string ContextVolume(string name) => name + "-context";
 
-    /// <summary>The container: runner as its process, no network, read-only root, limits, no capabilities for user code.</summary>
-    public static CreateContainerParameters Session(string name, SandboxSpec spec, IDictionary<string, string> labels)
+    /// <summary>The container: runner as its process, no network, read-only root, limits, no capabilities for user code.
+    /// An image named by reference gets the runner's own Python runtime from <paramref name="runtimeVolume"/>, read-only,
+    /// started through its own loader so nothing of the image's libraries is used.</summary>
+    public static CreateContainerParameters Session(string name, SandboxSpec spec, IDictionary<string, string> labels, string? runtimeVolume = null)
     {
         var limits = spec.Limits;
         var memory = spec.Isolation == IsolationTier.Gvisor ? GvisorHostMemory(limits) : Mib(limits.MemoryMb);
@@ -52,12 +54,16 @@ internal static class ContainerSpecs
             Name = name,
             Image = spec.ImageReference,
             Labels = labels,
-            // The runner is the engine's own code, passed as an argument so any image with python3 works.
-            Cmd = ["python3", "-I", "-u", "-c", EmbeddedScript.Runner.Value],
+            // The runner is the engine's own code, passed as an argument so any image with python3 works (any image at
+            // all with the runtime).
+            Cmd = runtimeVolume is null
+                ? ["python3", "-I", "-u", "-c", EmbeddedScript.Runner.Value]
+                : [ForeignImages.RuntimePath + "/lib/ld.so", "--library-path", ForeignImages.RuntimePath + "/lib", ForeignImages.RuntimePath + "/bin/python3",
+                    "-I", "-u", "-c", EmbeddedScript.Runner.Value],
             Entrypoint = [],
             User = "0:0",
             WorkingDir = "/workspace",
-            Env = Environment(spec),
+            Env = runtimeVolume is null ? Environment(spec) : [.. Environment(spec), "SANDBOX_USER_PYTHON=python3"],
             AttachStdin = true,
             AttachStdout = true,
             AttachStderr = true,
@@ -93,6 +99,7 @@ internal static class ContainerSpecs
                 ShmSize = Mib(ShmMb),
                 Mounts = [new Mount { Type = "volume", Source = name, Target = "/workspace" },
                     .. spec.CallerContext ? [new Mount { Type = "volume", Source = ContextVolume(name), Target = "/context" }] : Array.Empty<Mount>(),
+                    .. runtimeVolume is null ? Array.Empty<Mount>() : [new Mount { Type = "volume", Source = runtimeVolume, Target = ForeignImages.RuntimePath, ReadOnly = true }],
                     .. (spec.Context ?? []).Select(c => new Mount { Type = "bind", Source = c.HostPath, Target = "/context/" + c.Name, ReadOnly = true })],
                 Runtime = spec.Runtime,
                 LogConfig = new LogConfig { Type = "none" },

@@ -15,6 +15,7 @@ public sealed class DockerBackend : ISandboxBackend, IDisposable
     private readonly SandboxOptions _options;
     private readonly ILogger<DockerBackend> _logger;
     private readonly string? _oneShotRuntime;
+    private readonly ForeignImages _foreign;
 
     /// <summary>Creates the backend for the configured endpoint.</summary>
     /// <param name="options">The endpoint, API version, instance id and images.</param>
@@ -30,6 +31,7 @@ public sealed class DockerBackend : ISandboxBackend, IDisposable
             .WithEndpoint(new Uri(ResolveEndpoint(_options.DockerEndpoint)))
             .WithApiVersion(System.Version.Parse(_options.DockerApiVersion))
             .Build();
+        _foreign = new ForeignImages(_client, _options, logger);
     }
 
     /// <summary>The raw client, for tests and tools that need engine calls the backend does not wrap.</summary>
@@ -70,6 +72,13 @@ public sealed class DockerBackend : ISandboxBackend, IDisposable
     }
 
     /// <inheritdoc />
+    public async Task PrepareForeignImageAsync(string reference, CancellationToken ct)
+    {
+        await _foreign.EnsurePulledAsync(reference, ct).ConfigureAwait(false);
+        await _foreign.RuntimeVolumeAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async Task<HostResources> GetHostResourcesAsync(CancellationToken ct)
     {
         var info = await Call(() => _client.System.GetSystemInfoAsync(ct)).ConfigureAwait(false);
@@ -83,6 +92,11 @@ public sealed class DockerBackend : ISandboxBackend, IDisposable
         foreach (var (name, reference) in _options.Images.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             list.Add(await GetImageStatusAsync(name, reference, ct).ConfigureAwait(false));
+        }
+        if (_options.ImagePatterns.Count > 0)
+        {
+            // Images named by reference need the runner's runtime.
+            list.Add(await GetImageStatusAsync("runtime", _options.RuntimeImage, ct).ConfigureAwait(false));
         }
         return list;
     }
@@ -136,7 +150,12 @@ public sealed class DockerBackend : ISandboxBackend, IDisposable
         {
             await Call(() => _client.Volumes.CreateAsync(ContainerSpecs.SessionContext(name, limits, allLabels), ct)).ConfigureAwait(false);
         }
-        var parameters = ContainerSpecs.Session(name, spec, allLabels);
+        string? runtimeVolume = null;
+        if (spec.ForeignImage)
+        {
+            runtimeVolume = await _foreign.RuntimeVolumeAsync(ct).ConfigureAwait(false);
+        }
+        var parameters = ContainerSpecs.Session(name, spec, allLabels, runtimeVolume);
         var created = await Call(() => _client.Containers.CreateContainerAsync(parameters, ct)).ConfigureAwait(false);
         var stream = await Call(() => _client.Containers.AttachContainerAsync(created.ID, new ContainerAttachParameters
         {

@@ -59,7 +59,25 @@ internal static partial class DockerCall
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not remove container {ContainerId}: {Error}")]
+    /// <summary>Force-removes a volume, logging (not throwing) when that fails.</summary>
+    public static async Task RemoveVolumeQuietlyAsync(IDockerClient client, string volume, ILogger logger)
+    {
+        using var cleanup = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            await client.Volumes.RemoveAsync(volume, true, cleanup.Token).ConfigureAwait(false);
+        }
+        catch (DockerApiException e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            // Already gone.
+        }
+        catch (Exception e) when (e is DockerApiException or HttpRequestException or IOException or OperationCanceledException)
+        {
+            LogCleanupFailed(logger, volume, e.Message);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not remove container or volume {ContainerId}: {Error}")]
     public static partial void LogCleanupFailed(ILogger logger, string containerId, string error);
 }
 

@@ -85,6 +85,9 @@ internal sealed class ExecutionRun(Session session, SessionRegistry registry, Ac
                         emit(new ImageEvent(image));
                     }
                     return false;
+                case "error" when Str(message.Body, "code") == "python_unavailable":
+                    throw new SandboxException(SandboxErrorCodes.InvalidArgument,
+                        $"Session {session.Id}'s image ({SafeText.Shorten(session.Image, 120)}) has no python3, so stateful Python is unavailable there. Run bash or node code, or create the session from an image with Python.");
                 case "error" when Str(message.Body, "code") == "command_not_found":
                     throw new SandboxException(SandboxErrorCodes.InvalidArgument,
                         $"This session's image cannot run {request.Language} code ({SafeText.Shorten(Str(message.Body, "message"))}). Create the session with image 'agent', which has Node.js.");

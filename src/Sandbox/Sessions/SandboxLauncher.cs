@@ -21,15 +21,26 @@ public sealed class SandboxLauncher(ISandboxBackend backend, IOptions<SandboxOpt
 {
     private readonly SandboxOptions _options = options.Value;
 
-    /// <summary>The configured image a request names (the default when it names none), or <c>image_not_found</c>.</summary>
+    /// <summary>The configured image a request names (the default when it names none), or an image reference one of
+    /// <see cref="SandboxOptions.ImagePatterns"/> allows (its name is the reference), or <c>image_not_found</c>.</summary>
     public (string Name, string Reference) ResolveImage(string? requested)
     {
         var name = string.IsNullOrWhiteSpace(requested) ? _options.DefaultImage : requested.Trim();
-        return _options.Images.TryGetValue(name, out var reference)
-            ? (name, reference)
-            : throw new SandboxException(SandboxErrorCodes.ImageNotFound,
-                $"Unknown image '{SafeText.Shorten(name)}'. Known images: {string.Join(", ", _options.Images.Keys.Order(StringComparer.Ordinal))}.");
+        if (_options.Images.TryGetValue(name, out var reference))
+        {
+            return (name, reference);
+        }
+        if (ImageReferences.IsReference(name) && ImageReferences.Matches(name, _options.ImagePatterns))
+        {
+            return (name, name);
+        }
+        var patterns = _options.ImagePatterns.Count == 0 ? "" : $" Or an image matching: {string.Join(", ", _options.ImagePatterns)}.";
+        throw new SandboxException(SandboxErrorCodes.ImageNotFound,
+            $"Unknown image '{SafeText.Shorten(name)}'. Known images: {string.Join(", ", _options.Images.Keys.Order(StringComparer.Ordinal))}.{patterns}");
     }
+
+    /// <summary>Whether a session image is one named by reference rather than a configured short name.</summary>
+    public bool IsForeign(string image) => !_options.Images.ContainsKey(image);
 
     /// <summary>Creates, starts and connects to a sandbox within <see cref="SandboxOptions.CreateTimeout"/>; on any
     /// failure nothing is left behind.</summary>
@@ -45,7 +56,12 @@ public sealed class SandboxLauncher(ISandboxBackend backend, IOptions<SandboxOpt
             [SandboxLabels.Image] = image,
             [SandboxLabels.Isolation] = IsolationPolicy.Name(tier),
         };
-        var spec = new SandboxSpec(id, _options.Images[image], limits, labels, tier, runtime, context, callerContext);
+        var spec = new SandboxSpec(id, ResolveImage(image).Reference, limits, labels, tier, runtime, context, callerContext) { ForeignImage = IsForeign(image) };
+        if (spec.ForeignImage)
+        {
+            // Before the create deadline: a pull may take minutes (bounded by ImagePullTimeout).
+            await backend.PrepareForeignImageAsync(spec.ImageReference, ct).ConfigureAwait(false);
+        }
         RunnerConnection? runner = null;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(_options.CreateTimeout);

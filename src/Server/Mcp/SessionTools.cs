@@ -21,7 +21,8 @@ public sealed class SessionTools(SessionService service, Sandbox.Cluster.Cluster
         "idle sessions are closed automatically.")]
     public Task<CallToolResult> CreateSession(
         [Description("Image to use: 'python' (default; numpy, pandas, matplotlib installed) or 'agent' (Claude Code and Codex CLIs, Node, git, " +
-            "Python: for run_agent and git_url).")] string? image = null,
+            "Python: for run_agent and git_url), or an image reference the server's operator allows (e.g. 'node:22'; a refusal names the allowed patterns; " +
+            "such an image runs bash, node and commands, and Python only if it has python3).")] string? image = null,
         [Description("Memory limit in MiB (optional; at most the server maximum).")] int? memory_mb = null,
         [Description("CPU cores (optional, e.g. 0.5).")] double? cpus = null,
         [Description("Maximum processes (optional).")] int? pids = null,

@@ -95,6 +95,25 @@ def node_imports(code):
     return names
 
 
+# Run by the image's own Python when it is not the runner's: which of the names in argv it cannot import.
+MISSING_SRC = r"""
+import importlib.util, json, sys
+names = [n for n in dict.fromkeys(sys.argv[1:]) if n not in sys.builtin_module_names and n not in getattr(sys, "stdlib_module_names", ())]
+print(json.dumps([n for n in names if importlib.util.find_spec(n) is None]))
+"""
+
+
+def foreign_python_missing(names):
+    """The missing modules as the image's own Python sees them (its version, its path); none when it has no Python."""
+    try:
+        r = subprocess.run([USER_PYTHON, "-c", MISSING_SRC] + names[:50], stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=20, preexec_fn=demote, env=user_env(), cwd=WORKDIR)
+        found = json.loads(r.stdout.decode() or "[]")
+        return [n for n in found if isinstance(n, str)] if isinstance(found, list) else []
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return []
+
+
 def missing_modules(rid, req):
     """Which modules the code imports that the session cannot find: Python's standard library and what its
     interpreter's path holds (the image's packages, install_packages' folder, the workspace) are there; Node's own
@@ -103,6 +122,8 @@ def missing_modules(rid, req):
     names = python_imports(code) if language == "python" else node_imports(code)
     if names is None:
         return {"type": "missing", "id": rid, "names": []}  # Python reports the syntax error itself when the code runs
+    if language == "python" and USER_PYTHON != sys.executable:
+        return {"type": "missing", "id": rid, "names": foreign_python_missing(names)}
     import importlib.machinery
     path = [WORKDIR, PY_PACKAGES] + [p for p in sys.path if p]
     # Fresh lookups: the finders cache a folder's listing, and "no such folder" for one that did not exist yet (the

@@ -86,6 +86,10 @@ def demote(nproc=None, address=True):
 
 
 PY_PACKAGES = WORKDIR + "/.packages/python"  # where install_packages puts Python packages
+# The Python that runs user code: this one, or in an image the operator allows by reference (the runner then runs on the
+# engine's own Python runtime, mounted beside the image) the image's own python3, found on the user's PATH, if it has one.
+USER_PYTHON = os.environ.get("SANDBOX_USER_PYTHON") or sys.executable
+NO_PYTHON = "this session's image has no python3: stateful Python is unavailable here; run bash, node or a command instead"
 
 
 EXTRA_ENV = {}  # set by the engine ("env" op): the egress proxy and its CA bundle of a session with a network

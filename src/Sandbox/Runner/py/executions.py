@@ -56,7 +56,9 @@ class Executions:
                 if self.kernel is not None:
                     self.stop_kernel()
                     a["state_lost"] = True
-                self.start_kernel()
+                if not self.start_kernel():
+                    out({"type": "error", "id": rid, "code": "python_unavailable", "message": NO_PYTHON})
+                    return
             k = self.kernel
             k["out"].reset(rid, cap, spills[0])
             k["err"].reset(rid, cap, spills[1])
@@ -80,12 +82,15 @@ class Executions:
             elif lang == "node":
                 argv = ["node", "-e", req.get("code", "")]
             else:
-                argv = [sys.executable, "-c", req.get("code", "")] if lang == "python" else \
+                argv = [USER_PYTHON, "-c", req.get("code", "")] if lang == "python" else \
                        ["/bin/bash", "-c", req.get("code", "")]
             try:
                 p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      preexec_fn=(lambda: demote(AGENT_NPROC, address=False)) if a.get("argv") else demote, env=env, cwd=WORKDIR)
             except OSError as e:
+                if lang == "python" and isinstance(e, FileNotFoundError):
+                    out({"type": "error", "id": rid, "code": "python_unavailable", "message": NO_PYTHON})
+                    return
                 out({"type": "error", "id": rid, "code": "command_not_found" if isinstance(e, FileNotFoundError) else "bad_request",
                      "message": "%s: %s" % (argv[0][:200], e.strerror or str(e))})
                 return

@@ -102,12 +102,19 @@ class Kernel:
     """Starts, stops and listens to the kept interpreter."""
 
     def start_kernel(self):
+        """Starts the kept interpreter; False when the image has no Python to start (self.kernel stays None)."""
         c_in_r, c_in_w = os.pipe()
         c_out_r, c_out_w = os.pipe()
-        p = subprocess.Popen(
-            [sys.executable, "-c", KERNEL_SRC, str(c_in_r), str(c_out_w)], stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(c_in_r, c_out_w), preexec_fn=demote,
-            env=user_env(), cwd="/")
+        try:
+            p = subprocess.Popen(
+                [USER_PYTHON, "-c", KERNEL_SRC, str(c_in_r), str(c_out_w)], stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(c_in_r, c_out_w), preexec_fn=demote,
+                env=user_env(), cwd="/")
+        except FileNotFoundError:
+            for fd in (c_in_r, c_in_w, c_out_r, c_out_w):
+                os.close(fd)
+            self.kernel = None
+            return False
         for fd in (c_in_r, c_out_w):
             os.close(fd)
         self.kernel = {"proc": p, "ctl_w": c_in_w, "ctl_r": c_out_r, "ready": False,
@@ -116,6 +123,7 @@ class Kernel:
             os.set_blocking(fd, False)
             self.sel.register(fd, selectors.EVENT_READ, tag)
         self.ctl_buf = b""
+        return True
 
     def stop_kernel(self):
         k, self.kernel = self.kernel, None

@@ -45,7 +45,10 @@ class Runner(Kernel, Executions, Processes, Terminals, Workspace, Archives):
         out(analyze(rid, req.get("code", "")))
 
     def op_missing(self, rid, req):
-        out(as_user(lambda r, _p: missing_modules(r, req), rid, ""))
+        if req.get("language", "python") == "python" and USER_PYTHON != sys.executable:
+            out(missing_modules(rid, req))  # the image's own Python answers, started as the sandbox user
+        else:
+            out(as_user(lambda r, _p: missing_modules(r, req), rid, ""))
 
     def op_env(self, rid, req):
         self.set_env(rid, req)
