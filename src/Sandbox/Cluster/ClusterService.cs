@@ -203,10 +203,12 @@ public sealed partial class ClusterService(SessionRegistry registry, ISessionSto
         }
         NodeRecord? best = null;
         var bestLoad = double.MaxValue;
+        // An image named by reference is on no node's list: any node may take it and pulls it.
+        var byReference = !_options.Images.ContainsKey(image);
         foreach (var node in _nodes.Select(n => n.Id == NodeId ? Self(time.GetUtcNow()) : n))
         {
             var pending = _placedSinceBeat.GetValueOrDefault(node.Id);
-            if (!IsAlive(node) || node.State != NodeState.Active || !node.Images.Contains(image) || node.Sessions + pending >= node.Capacity)
+            if (!IsAlive(node) || node.State != NodeState.Active || !(byReference || node.Images.Contains(image)) || node.Sessions + pending >= node.Capacity)
             {
                 continue;
             }
