@@ -204,7 +204,7 @@ public sealed partial class ClusterService(SessionRegistry registry, ISessionSto
         NodeRecord? best = null;
         var bestLoad = double.MaxValue;
         // An image named by reference is on no node's list: any node may take it and pulls it.
-        var byReference = !_options.Images.ContainsKey(image);
+        var byReference = !_options.Images.ContainsKey(image) && ImageReferences.Matches(image, _options.ImagePatterns);
         foreach (var node in _nodes.Select(n => n.Id == NodeId ? Self(time.GetUtcNow()) : n))
         {
             var pending = _placedSinceBeat.GetValueOrDefault(node.Id);
