@@ -38,6 +38,22 @@ await step("the dashboard asks for the token and then lists sessions", async () 
   expect(await page.locator("#token-panel").isHidden(), "token panel still shown");
 });
 
+await step("sessions show their metadata and the filter keeps only the matching ones", async () => {
+  const tagged = await api("POST", "/api/sessions", { metadata: { task: "ui-check-t1" } });
+  const other = await api("POST", "/api/sessions", { metadata: { task: "ui-check-t2" } });
+  try {
+    await page.reload();
+    await page.fill("#metadata-filter", "task=ui-check-t1");
+    await page.waitForFunction((id) => document.querySelector("#sessions").textContent.includes(id), tagged.id, { timeout: 10000 });
+    const text = await page.locator("#sessions").textContent();
+    expect(text.includes("task=ui-check-t1") && !text.includes(other.id), `the filter kept the wrong sessions: ${text}`);
+    await page.fill("#metadata-filter", "");
+  } finally {
+    await api("DELETE", `/api/sessions/${encodeURIComponent(tagged.id)}`);
+    await api("DELETE", `/api/sessions/${encodeURIComponent(other.id)}`);
+  }
+});
+
 await step("create a session from the sessions page", async () => {
   await page.selectOption("#new-image", "python");
   await page.click("#create-session");

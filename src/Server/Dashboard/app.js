@@ -97,6 +97,9 @@ async function sessionsPage() {
     ...(state.isolation ? state.isolation.available : ["gvisor", "container"]).map((n) => el("option", { value: n }, n))]);
   const table = el("tbody");
   const snapshots = el("tbody");
+  // Metadata filter: "task=t1, user=ann" keeps the sessions whose metadata has every pair (GET /api/sessions?metadata.k=v).
+  const filter = el("input", { id: "metadata-filter", placeholder: "metadata filter: task=t1, user=ann", size: 36,
+    oninput: () => guarded(load) });
   main.replaceChildren(
     el("h1", {}, "Sessions"),
     el("div", { class: "card" }, el("h2", {}, "New session"),
@@ -106,8 +109,9 @@ async function sessionsPage() {
           const s = await api("POST", "/api/sessions", { image: image.value, isolation: isolation.value || null });
           location.hash = `#/s/${encodeURIComponent(s.id)}`;
         }) }, "Create session"))),
-    el("div", { class: "card" }, el("div", { class: "table-wrap" }, el("table", { id: "sessions" },
-      el("thead", {}, el("tr", {}, ["Session", "Image", "Isolation", "Status", "Activity", "Limits", "Created", "Expires", ""].map((h, i) => el("th", { class: i >= 6 && i <= 7 ? "wide" : null }, h)))),
+    el("div", { class: "card" }, el("div", { class: "row" }, el("label", { for: "metadata-filter" }, "Filter"), filter),
+      el("div", { class: "table-wrap" }, el("table", { id: "sessions" },
+      el("thead", {}, el("tr", {}, ["Session", "Image", "Metadata", "Isolation", "Status", "Activity", "Limits", "Created", "Expires", ""].map((h, i) => el("th", { class: i >= 7 && i <= 8 ? "wide" : null }, h)))),
       table))),
     el("div", { class: "card" }, el("h2", {}, "Snapshots"), el("div", { class: "table-wrap" }, el("table", { id: "snapshots" },
       el("thead", {}, el("tr", {}, ["Snapshot", "Name", "From", "Image", "Size", "Taken", ""].map((h) => el("th", {}, h)))), snapshots)),
@@ -124,10 +128,13 @@ async function sessionsPage() {
       : [el("tr", {}, el("td", { colspan: 7, class: "muted" }, "No snapshots. Save one from a session's page."))]));
   }
   async function load() {
-    const sessions = await api("GET", "/api/sessions");
+    const query = filter.value.split(",").map((p) => p.trim()).filter((p) => p.includes("="))
+      .map((p) => { const at = p.indexOf("="); return `metadata.${encodeURIComponent(p.slice(0, at).trim())}=${encodeURIComponent(p.slice(at + 1).trim())}`; }).join("&");
+    const sessions = await api("GET", "/api/sessions" + (query ? "?" + query : ""));
     table.replaceChildren(...(sessions.length ? sessions.map((s) => el("tr", {},
       el("td", { class: "mono" }, el("a", { href: `#/s/${encodeURIComponent(s.id)}` }, s.id)),
       el("td", {}, s.image),
+      el("td", { class: "metadata" }, Object.entries(s.metadata || {}).map(([k, v]) => pill(`${k}=${v}`, "secondary"))),
       el("td", {}, pill(s.isolation, s.isolation === "gvisor" ? "ok" : "secondary")),
       el("td", {}, pill(s.status)),
       el("td", {}, s.busy ? pill("running") : pill("idle", "secondary")),
@@ -135,7 +142,7 @@ async function sessionsPage() {
       el("td", { class: "wide" }, ago(s.created_at)),
       el("td", { class: "wide" }, new Date(s.expires_at).toLocaleTimeString()),
       el("td", {}, el("button", { class: "danger", onclick: () => guarded(async () => { await api("DELETE", `/api/sessions/${encodeURIComponent(s.id)}`); await load(); }) }, "Close"))))
-      : [el("tr", {}, el("td", { colspan: 9, class: "muted" }, "No sessions yet."))]));
+      : [el("tr", {}, el("td", { colspan: 10, class: "muted" }, filter.value.trim() ? "No session has that metadata." : "No sessions yet."))]));
   }
   await guarded(async () => { await Promise.all([load(), loadSnapshots()]); });
   every(3000, () => guarded(load));
@@ -353,6 +360,7 @@ async function sessionPage(id) {
       el("span", { title: s.isolation === "gvisor" ? "the code runs on gVisor, a kernel of its own" : "the code runs in the hardened container, on the host kernel" }, `isolation ${s.isolation}`),
       el("span", { class: "mono" }, `${s.limits.memory_mb} MiB · ${s.limits.cpus} cpu · ${s.limits.pids} pids · workspace ${s.limits.workspace_mb} MiB`),
       el("span", { class: "muted" }, `created ${ago(s.created_at)} · ${s.execution_count} calls`),
+      ...Object.entries(s.metadata || {}).map(([k, v]) => pill(`${k}=${v}`, "secondary")),
       ...(s.ports || []).map((p) => el("a", { class: "pill ok", "data-port": String(p), href: "#", title: "Opens the preview in a new tab, on an origin of its own",
         onclick: (ev) => { ev.preventDefault(); openPreview(p); } }, `port ${p} ↗`)));
   }
