@@ -48,6 +48,16 @@ public interface ISandboxClient : IAsyncDisposable
     /// <summary>Deletes a snapshot.</summary>
     Task DeleteSnapshotAsync(string snapshotId, CancellationToken cancellationToken = default);
 
+    /// <summary>Creates an empty named volume (storage that outlives sessions; mount it with
+    /// <see cref="CreateSessionRequest.Volumes"/>).</summary>
+    Task<VolumeDto> CreateVolumeAsync(string name, int? sizeMb = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Your volumes.</summary>
+    Task<IReadOnlyList<VolumeDto>> ListVolumesAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes a volume (with <paramref name="force"/> even while sessions mount it).</summary>
+    Task DeleteVolumeAsync(string name, bool force = false, CancellationToken cancellationToken = default);
+
     /// <summary>Recreates a session on its image as it is now, keeping its workspace (agents' conversations included),
     /// name, repository, limits and network; returns the new session (the old one is closed).</summary>
     Task<SessionDto> RestartSessionAsync(string sessionId, CancellationToken cancellationToken = default);

@@ -50,7 +50,7 @@ public sealed partial class SandboxMcpClient : ISandboxClient
             ["network_allow"] = request?.Network?.Allow, ["network_secrets"] = request?.Network?.Secrets, ["from_snapshot"] = request?.FromSnapshot,
             ["git_url"] = request?.Git?.Url, ["git_ref"] = request?.Git?.Ref, ["git_credentials"] = request?.Git?.Credentials, ["git_shallow"] = request?.Git?.Shallow ?? false, ["git_submodules"] = request?.Git?.Submodules ?? false,
             ["setup"] = request?.Setup, ["context"] = request?.Context, ["context_archives"] = request?.ContextArchives, ["name"] = request?.Name,
-            ["metadata"] = request?.Metadata, ["env"] = request?.Env,
+            ["metadata"] = request?.Metadata, ["env"] = request?.Env, ["volumes"] = request?.Volumes,
         };
         if (l is { NoFile: not null } or { FileSizeMb: not null } or { TmpMb: not null })
         {

@@ -12,7 +12,7 @@ namespace Sandbox.Client;
 /// (for example from <c>IHttpClientFactory</c>, see <c>AddSandboxClient</c>). No automatic retries: an execution is
 /// not idempotent, and re-running code after a timeout would run it twice.
 /// </summary>
-public sealed class SandboxRestClient : ISandboxClient
+public sealed partial class SandboxRestClient : ISandboxClient
 {
     private readonly HttpClient _http;
     private readonly RestTransport _api;

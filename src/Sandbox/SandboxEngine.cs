@@ -20,6 +20,7 @@ public sealed class SandboxEngine(
     OutputLog outputs,
     Processes.ProcessService processes,
     Snapshots.SnapshotService snapshots,
+    Volumes.VolumeService volumes,
     Links.LinkService links,
     WorkspaceFileService files,
     WorkspaceArchives archives,
@@ -59,6 +60,9 @@ public sealed class SandboxEngine(
 
     /// <summary>Workspace snapshots (sessions start from them; forks use them).</summary>
     public Snapshots.SnapshotService Snapshots => snapshots;
+
+    /// <summary>Named volumes: storage that outlives sessions.</summary>
+    public Volumes.VolumeService Volumes => volumes;
 
     /// <summary>Signed file links.</summary>
     public Links.LinkService Links => links;

@@ -40,6 +40,10 @@ public static class SandboxErrorCodes
     public const string RunNotFound = "run_not_found";
     /// <summary>No tool has that name (the function-calling face).</summary>
     public const string ToolNotFound = "tool_not_found";
+    /// <summary>The caller has no volume by that name.</summary>
+    public const string VolumeNotFound = "volume_not_found";
+    /// <summary>The volume is mounted in a way that refuses the request (written by another session, or deleted while mounted).</summary>
+    public const string VolumeBusy = "volume_busy";
     /// <summary>The agent cannot run in this session: its CLI is not in the session's image.</summary>
     public const string AgentUnavailable = "agent_unavailable";
     /// <summary>A package could not be fetched (unknown name or version, no wheel, registry failure); nothing was installed.</summary>

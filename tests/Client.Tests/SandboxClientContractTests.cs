@@ -218,6 +218,34 @@ public sealed class SandboxClientContractTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task Volumes_are_created_mounted_listed_and_deleted_the_same_over_rest_and_mcp()
+    {
+        var (rest, mcp) = await Clients();
+        await using var _r = rest;
+        await using var _m = mcp;
+        foreach (var (client, face) in new[] { (rest, "rest"), (mcp, "mcp") })
+        {
+            var name = $"contract-{face}-{Guid.NewGuid().ToString("N")[..6]}";
+            var v = await client.CreateVolumeAsync(name, 16);
+            Assert.Equal((name, 16, 0L), (v.Name, v.SizeMb, v.UsedBytes));
+            var writer = await client.CreateSessionAsync(new CreateSessionRequest { Volumes = [new VolumeMountDto(name, "/data/v")] });
+            var mounted = Assert.Single(await client.ListVolumesAsync(), x => x.Name == name).Mounts;
+            Assert.Equal((writer.Id, false, "/data/v"), Assert.Single(mounted) is var m ? (m.SessionId, m.ReadOnly, m.Path) : default);
+            await client.ExecuteAsync(writer.Id, new ExecuteRequest { Code = "echo kept > /data/v/note.txt", Language = "bash" });
+            var busy = await Assert.ThrowsAsync<SandboxClientException>(() => client.DeleteVolumeAsync(name));
+            Assert.Equal("volume_busy", busy.Code);
+            await client.CloseSessionAsync(writer.Id);
+            var reader = await client.CreateSessionAsync(new CreateSessionRequest { Volumes = [new VolumeMountDto(name, "/mnt/v", ReadOnly: true)] });
+            Assert.Equal("kept\n", (await client.ExecuteAsync(reader.Id, new ExecuteRequest { Code = "cat /mnt/v/note.txt", Language = "bash" })).Stdout);
+            await client.CloseSessionAsync(reader.Id);
+            Assert.True(Assert.Single(await client.ListVolumesAsync(), x => x.Name == name).UsedBytes > 0);
+            await client.DeleteVolumeAsync(name);
+            Assert.DoesNotContain(await client.ListVolumesAsync(), x => x.Name == name);
+            Assert.Equal("volume_not_found", (await Assert.ThrowsAsync<SandboxClientException>(() => client.DeleteVolumeAsync(name))).Code);
+        }
+    }
+
+    [Fact]
     public async Task Agent_jobs_and_a_sessions_changes_are_the_same_over_rest_and_mcp()
     {
         var (rest, mcp) = await Clients();

@@ -64,6 +64,21 @@ class AsyncSandboxClient:
     async def list_snapshots(self) -> List[Snapshot]:
         return await self._send(calls.list_snapshots())
 
+    async def create_volume(self, name: str, size_mb: Optional[int] = None) -> Dict[str, Any]:
+        return await self._send(calls.create_volume(name, size_mb))
+
+    async def list_volumes(self) -> List[Dict[str, Any]]:
+        return await self._send(calls.list_volumes())
+
+    async def delete_volume(self, name: str, force: bool = False) -> None:
+        await self._send(calls.delete_volume(name, force))
+
+    async def upload_volume_file(self, name: str, path: str, data: Union[Bytes, str]) -> Dict[str, Any]:
+        return await self._send(calls.upload_volume_file(name, path, data.encode() if isinstance(data, str) else data))
+
+    async def download_volume_file(self, name: str, path: str) -> bytes:
+        return await self._send(calls.download_volume_file(name, path))
+
     async def run_agent_job(self, prompt: str, *, editable_archive: Optional[Bytes] = None, editable_path: Optional[str] = None,
                             session: Optional[Mapping[str, Any]] = None, wait: bool = True, **options: Any) -> AgentJob:
         return await self._send(calls.run_agent_job(prompt, calls.agent_options(**options), session, editable_archive, editable_path, wait))

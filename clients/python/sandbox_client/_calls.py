@@ -162,6 +162,26 @@ def list_snapshots() -> Call:
     return Call("GET", "/api/snapshots", read=lambda b: [Snapshot.from_json(s) for s in b])
 
 
+def create_volume(name: str, size_mb: Optional[int]) -> Call:
+    return Call("POST", "/api/volumes", json=_clean({"name": name, "size_mb": size_mb}))
+
+
+def list_volumes() -> Call:
+    return Call("GET", "/api/volumes")
+
+
+def delete_volume(name: str, force: bool) -> Call:
+    return Call("DELETE", f"/api/volumes/{_seg(name)}", params={"force": "true"} if force else {}, read=lambda _b: None)
+
+
+def upload_volume_file(name: str, path: str, data: Bytes) -> Call:
+    return Call("PUT", f"/api/volumes/{_seg(name)}/files/{_path(path)}", content=bytes(data), headers={"content-type": "application/octet-stream"})
+
+
+def download_volume_file(name: str, path: str) -> Call:
+    return Call("GET", f"/api/volumes/{_seg(name)}/files/{_path(path)}", raw=True)
+
+
 def fork(session_id: str, count: int) -> Call:
     return Call("POST", f"/api/sessions/{_seg(session_id)}/fork", json={"count": count}, read=lambda b: [SessionInfo.from_json(s) for s in b])
 

@@ -80,6 +80,28 @@ class SandboxClient:
         """Your saved workspaces."""
         return self._send(calls.list_snapshots())
 
+    # Volumes: storage that outlives sessions (mount with create_session(volumes=[{"name", "path", "read_only"}])) --
+
+    def create_volume(self, name: str, size_mb: Optional[int] = None) -> Dict[str, Any]:
+        """An empty named volume (its record: ``name``, ``size_mb``, ``used_bytes``, ``mounts`` …)."""
+        return self._send(calls.create_volume(name, size_mb))
+
+    def list_volumes(self) -> List[Dict[str, Any]]:
+        """Your volumes."""
+        return self._send(calls.list_volumes())
+
+    def delete_volume(self, name: str, force: bool = False) -> None:
+        """Deletes a volume (``force``: even while sessions mount it)."""
+        self._send(calls.delete_volume(name, force))
+
+    def upload_volume_file(self, name: str, path: str, data: Union[Bytes, str]) -> Dict[str, Any]:
+        """Writes one file into a volume without a session (refused while a session mounts it read-write)."""
+        return self._send(calls.upload_volume_file(name, path, data.encode() if isinstance(data, str) else data))
+
+    def download_volume_file(self, name: str, path: str) -> bytes:
+        """One file of a volume's saved content."""
+        return self._send(calls.download_volume_file(name, path))
+
     # Agent jobs ----------------------------------------------------------------------------------------------------
 
     def run_agent_job(self, prompt: str, *, editable_archive: Optional[Bytes] = None, editable_path: Optional[str] = None,

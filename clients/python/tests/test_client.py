@@ -83,3 +83,28 @@ def test_async_client_the_same_with_await():
             finally:
                 await s.close()
     asyncio.run(scenario())
+
+
+def test_volumes_outlive_sessions_and_take_files_without_one():
+    import uuid
+    with SandboxClient(URL, token=None) as c:
+        name = "py-" + uuid.uuid4().hex[:8]
+        v = c.create_volume(name, size_mb=8)
+        assert (v["name"], v["size_mb"]) == (name, 8)
+        try:
+            c.upload_volume_file(name, "seed.txt", "from the client")
+            s = c.create_session(volumes=[{"name": name, "path": "/data/v"}])
+            try:
+                assert s.execute("cat /data/v/seed.txt; echo; echo more > /data/v/more.txt", "bash").stdout == "from the client\n"
+                with pytest.raises(SandboxError) as busy:
+                    c.upload_volume_file(name, "x.txt", "x")
+                assert busy.value.code == "volume_busy" and busy.value.status == 409
+            finally:
+                s.close()
+            assert c.download_volume_file(name, "more.txt") == b"more\n"
+            assert [x["name"] for x in c.list_volumes() if x["name"] == name] == [name]
+        finally:
+            c.delete_volume(name)
+        with pytest.raises(SandboxError) as gone:
+            c.download_volume_file(name, "more.txt")
+        assert gone.value.code == "volume_not_found"

@@ -44,6 +44,17 @@ export interface ExecutionResult {
   [key: string]: unknown;
 }
 
+/** A named volume. */
+export interface Volume {
+  name: string;
+  size_mb: number;
+  used_bytes: number;
+  files: number;
+  created_at: string;
+  updated_at: string;
+  mounts: { session_id: string; read_only: boolean; path: string }[];
+}
+
 /** One event of a streamed execution. */
 export interface ExecutionEvent {
   type: "output" | "image" | "result" | "error" | string;
@@ -80,6 +91,8 @@ export interface CreateSessionOptions {
   cpus?: number;
   networkAllow?: string[];
   idleTimeoutSeconds?: number;
+  /** Named volumes to mount: read-only ones are shared; one session at a time writes a volume (saved back when it closes). */
+  volumes?: { name: string; path: string; read_only?: boolean }[];
   extra?: Record<string, unknown>;
 }
 
@@ -177,6 +190,7 @@ export class SandboxClient {
   async createSession(options: CreateSessionOptions = {}): Promise<Session> {
     const body: Record<string, unknown> = clean({
       image: options.image, name: options.name, metadata: options.metadata, env: options.env, idle_timeout_seconds: options.idleTimeoutSeconds,
+      volumes: options.volumes,
     });
     if (options.memoryMb !== undefined || options.cpus !== undefined) {
       body.limits = clean({ memory_mb: options.memoryMb, cpus: options.cpus });
@@ -201,6 +215,31 @@ export class SandboxClient {
 
   listSnapshots(): Promise<Snapshot[]> {
     return this.json<Snapshot[]>("GET", "/api/snapshots");
+  }
+
+  /** An empty named volume: storage that outlives sessions (mount it with `createSession({ volumes: [{ name, path, read_only }] })`). */
+  createVolume(name: string, sizeMb?: number): Promise<Volume> {
+    return this.json<Volume>("POST", "/api/volumes", { json: clean({ name, size_mb: sizeMb }) });
+  }
+
+  listVolumes(): Promise<Volume[]> {
+    return this.json<Volume[]>("GET", "/api/volumes");
+  }
+
+  /** Deletes a volume (`force`: even while sessions mount it). */
+  async deleteVolume(name: string, force = false): Promise<void> {
+    await this.request("DELETE", `/api/volumes/${encodeURIComponent(name)}`, { params: force ? { force: "true" } : {} });
+  }
+
+  /** Writes one file into a volume without a session (refused while a session mounts it read-write). */
+  uploadVolumeFile(name: string, path: string, data: Uint8Array | string): Promise<Volume> {
+    const body = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    return this.json<Volume>("PUT", `/api/volumes/${encodeURIComponent(name)}/files/${pathOf(path)}`, { body });
+  }
+
+  async downloadVolumeFile(name: string, path: string): Promise<Uint8Array> {
+    const r = await this.request("GET", `/api/volumes/${encodeURIComponent(name)}/files/${pathOf(path)}`);
+    return new Uint8Array(await r.arrayBuffer());
   }
 
   /** A whole agent job: a new session, the archive unpacked into it, the run; waits for the end unless `wait` is false. */

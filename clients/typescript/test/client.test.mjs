@@ -71,3 +71,25 @@ test("a session with metadata and env executes, streams, takes an archive, gives
   await assert.rejects(s.execute("print(1)"), e => e instanceof SandboxError && e.code === "session_not_found");
   await assert.rejects(c.createSession({ metadata: { "bad key": "x" } }), e => e instanceof SandboxError && e.code === "invalid_argument");
 });
+
+test("a volume outlives its session and takes files without one", async () => {
+  const c = new SandboxClient(url);
+  const name = "ts-" + Math.random().toString(16).slice(2, 10);
+  const v = await c.createVolume(name, 8);
+  assert.deepEqual([v.name, v.size_mb], [name, 8]);
+  try {
+    await c.uploadVolumeFile(name, "seed.txt", "from typescript");
+    const s = await c.createSession({ volumes: [{ name, path: "/data/v" }] });
+    try {
+      assert.equal((await s.execute("cat /data/v/seed.txt; echo; echo more > /data/v/more.txt", { language: "bash" })).stdout, "from typescript\n");
+      await assert.rejects(c.uploadVolumeFile(name, "x.txt", "x"), e => e instanceof SandboxError && e.code === "volume_busy" && e.status === 409);
+    } finally {
+      await s.close();
+    }
+    assert.equal(new TextDecoder().decode(await c.downloadVolumeFile(name, "more.txt")), "more\n");
+    assert.deepEqual((await c.listVolumes()).filter(x => x.name === name).map(x => x.name), [name]);
+  } finally {
+    await c.deleteVolume(name);
+  }
+  await assert.rejects(c.downloadVolumeFile(name, "more.txt"), e => e instanceof SandboxError && e.code === "volume_not_found");
+});

@@ -86,7 +86,30 @@ public sealed record CreateSessionRequest
     /// <summary>Environment variables of every execution, process and terminal of the session. Not for secrets (the
     /// sandbox's code sees them; secrets stay the egress proxy's).</summary>
     public IReadOnlyDictionary<string, string>? Env { get; init; }
+    /// <summary>Named volumes to mount: read-only ones may be shared by sessions; one session at a time mounts a volume
+    /// read-write, and its files are saved back to the volume when it closes.</summary>
+    public IReadOnlyList<VolumeMountDto>? Volumes { get; init; }
 }
+
+/// <summary>A named volume a new session mounts.</summary>
+/// <param name="Name">The volume.</param>
+/// <param name="Path">Where: an absolute path under <c>/data</c>, <c>/mnt</c> or <c>/volumes</c>.</param>
+/// <param name="ReadOnly">Read-only (shared) or read-write (one session at a time).</param>
+public sealed record VolumeMountDto(string Name, string Path, [property: System.Text.Json.Serialization.JsonPropertyName("read_only")] bool ReadOnly = false);
+
+/// <summary>Body of a create-volume request.</summary>
+/// <param name="Name">Lower-case letters, digits, <c>. _ -</c>, at most 63; unique among yours.</param>
+/// <param name="SizeMb">Its size limit in MiB (default 1024).</param>
+public sealed record CreateVolumeRequest(string Name, int? SizeMb = null);
+
+/// <summary>A session mounting a volume.</summary>
+public sealed record VolumeMountInfoDto(string SessionId, bool ReadOnly, string Path);
+
+/// <summary>A named volume.</summary>
+public sealed record VolumeDto(string Name, int SizeMb, long UsedBytes, int Files, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, IReadOnlyList<VolumeMountInfoDto> Mounts);
+
+/// <summary>A file or directory in a volume.</summary>
+public sealed record VolumeEntryDto(string Path, string Kind, long Size);
 
 /// <summary>Body of an update-session request: what is given replaces what the session has.</summary>
 public sealed record UpdateSessionRequest

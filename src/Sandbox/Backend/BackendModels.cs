@@ -41,6 +41,9 @@ public sealed record SandboxSpec(string SessionId, string ImageReference, Sandbo
 {
     /// <summary>An image named by reference (not one of this product's): the runner comes on its own runtime.</summary>
     public bool ForeignImage { get; init; }
+
+    /// <summary>Named volumes' copies to mount (memory-backed, bounded, removed with the sandbox).</summary>
+    public IReadOnlyList<Volumes.SandboxVolume> Volumes { get; init; } = [];
 }
 
 /// <summary>A host directory an operator offers to sessions by name, mounted read-only.</summary>

@@ -75,6 +75,8 @@ public static class SandboxServiceCollectionExtensions
         services.TryAddSingleton<CodeSearch>();
         services.TryAddSingleton<LinkService>();
         services.TryAddSingleton<SnapshotService>();
+        services.TryAddSingleton<Sandbox.Volumes.VolumeService>();
+        services.AddSingleton<ISessionClosingWork>(sp => sp.GetRequiredService<Sandbox.Volumes.VolumeService>());
         services.TryAddSingleton<PortService>();
         services.TryAddSingleton<PackageCatalog>();
         services.TryAddSingleton<PackagePolicy>();
@@ -134,6 +136,7 @@ public static class SandboxServiceCollectionExtensions
         AddSection<EgressOptions>(services);
         AddSection<ExecutionOptions>(services);
         AddSection<SnapshotOptions>(services);
+        AddSection<Sandbox.Volumes.VolumeOptions>(services);
         AddSection<LinkOptions>(services);
         AddSection<GitOptions>(services);
         AddSection<SetupOptions>(services);

@@ -39,6 +39,25 @@ internal static class ContainerSpecs
         Labels = labels,
     };
 
+    /// <summary>A session's copy of a named volume: tmpfs as large as the volume, owned by the sandbox user when it is
+    /// mounted read-write, by root (the sandbox user reads) when read-only.</summary>
+    public static VolumesCreateParameters SessionVolume(string name, Volumes.SandboxVolume volume, IDictionary<string, string> labels) => new()
+    {
+        Name = VolumeCopy(name, volume),
+        Driver = "local",
+        DriverOpts = new Dictionary<string, string>
+        {
+            ["type"] = "tmpfs",
+            ["device"] = "tmpfs",
+            ["o"] = string.Create(CultureInfo.InvariantCulture,
+                $"size={volume.SizeMb}m,nr_inodes={InodeBudget(volume.SizeMb)},uid={(volume.ReadOnly ? 0 : 1000)},gid={(volume.ReadOnly ? 0 : 1000)},mode=0755,nosuid,nodev"),
+        },
+        Labels = labels,
+    };
+
+    /// <summary>The engine's name of a session's copy of a named volume.</summary>
+    public static string VolumeCopy(string name, Volumes.SandboxVolume volume) => name + "-vol" + volume.DockerVolume;
+
     /// <summary>The name of a session's context volume.</summary>
     public static string ContextVolume(string name) => name + "-context";
 
@@ -100,6 +119,7 @@ internal static class ContainerSpecs
                 Mounts = [new Mount { Type = "volume", Source = name, Target = "/workspace" },
                     .. spec.CallerContext ? [new Mount { Type = "volume", Source = ContextVolume(name), Target = "/context" }] : Array.Empty<Mount>(),
                     .. runtimeVolume is null ? Array.Empty<Mount>() : [new Mount { Type = "volume", Source = runtimeVolume, Target = ForeignImages.RuntimePath, ReadOnly = true }],
+                    .. spec.Volumes.Select(v => new Mount { Type = "volume", Source = VolumeCopy(name, v), Target = v.Target }),
                     .. (spec.Context ?? []).Select(c => new Mount { Type = "bind", Source = c.HostPath, Target = "/context/" + c.Name, ReadOnly = true })],
                 Runtime = spec.Runtime,
                 LogConfig = new LogConfig { Type = "none" },

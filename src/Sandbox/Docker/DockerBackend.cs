@@ -150,6 +150,10 @@ public sealed class DockerBackend : ISandboxBackend, IDisposable
         {
             await Call(() => _client.Volumes.CreateAsync(ContainerSpecs.SessionContext(name, limits, allLabels), ct)).ConfigureAwait(false);
         }
+        foreach (var volume in spec.Volumes)
+        {
+            await Call(() => _client.Volumes.CreateAsync(ContainerSpecs.SessionVolume(name, volume, allLabels), ct)).ConfigureAwait(false);
+        }
         string? runtimeVolume = null;
         if (spec.ForeignImage)
         {
@@ -195,6 +199,15 @@ public sealed class DockerBackend : ISandboxBackend, IDisposable
         }
         await RemoveVolumeAsync(name, ct).ConfigureAwait(false);
         await RemoveVolumeAsync(ContainerSpecs.ContextVolume(name), ct).ConfigureAwait(false);
+        // Its copies of named volumes (name-vol0 …), found by its label.
+        var copies = await Call(() => _client.Volumes.ListAsync(new VolumesListParameters
+        {
+            Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{SandboxLabels.SessionId}={sessionId}"] = true } },
+        }, ct)).ConfigureAwait(false);
+        foreach (var v in (copies.Volumes ?? []).Where(v => v.Name.StartsWith(name + "-vol", StringComparison.Ordinal)))
+        {
+            await RemoveVolumeAsync(v.Name, ct).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Removes a volume of a removed sandbox (none: nothing to do), waiting briefly while the engine still

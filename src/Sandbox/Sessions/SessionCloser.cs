@@ -13,7 +13,7 @@ namespace Sandbox.Sessions;
 /// sandbox is removed; the record is written last.
 /// </summary>
 public sealed partial class SessionCloser(SessionRegistry registry, WarmPool pool, ISandboxBackend backend, SessionJournal journal,
-    IEnumerable<ISessionCloseListener> closeListeners, IOptions<SandboxOptions> options, TimeProvider time, ILogger<SessionCloser> logger)
+    IEnumerable<ISessionCloseListener> closeListeners, IEnumerable<ISessionClosingWork> closingWork, IOptions<SandboxOptions> options, TimeProvider time, ILogger<SessionCloser> logger)
 {
     private readonly SessionRegistry _registry = registry;
     private readonly WarmPool _pool = pool;
@@ -39,6 +39,21 @@ public sealed partial class SessionCloser(SessionRegistry registry, WarmPool poo
         if (session.Runner is { } runner)
         {
             await runner.DisposeAsync().ConfigureAwait(false);
+        }
+        foreach (var work in closingWork)
+        {
+            // Bounded on its own: saving a large volume back may take longer than a removal, never forever.
+            using var saving = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            saving.CancelAfter(TimeSpan.FromMinutes(5));
+            try
+            {
+                await work.BeforeRemoveAsync(session, saving.Token).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                // The session closes whatever the work met (its own log says what was lost).
+                LogClosingWorkFailed(_logger, session.Id, e.GetType().Name, e.Message);
+            }
         }
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(30));
@@ -89,6 +104,9 @@ public sealed partial class SessionCloser(SessionRegistry registry, WarmPool poo
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} closed: {Reason}")]
     private static partial void LogClosed(ILogger logger, string sessionId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Closing session {SessionId}: work before its removal failed ({Type}: {Error})")]
+    private static partial void LogClosingWorkFailed(ILogger logger, string sessionId, string type, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Session {SessionId}: reaping failed ({Code})")]
     private static partial void LogReapFailed(ILogger logger, string sessionId, string code);

@@ -14,7 +14,7 @@ namespace Sandbox.Sessions;
 /// </summary>
 public sealed partial class SessionCreator(SessionRegistry registry, SandboxLauncher launcher, WarmPool pool, IsolationPolicy isolation,
     SessionJournal journal, Egress.EgressService egress, Snapshots.SnapshotService snapshots, Git.GitService git, Setup.SetupService setup,
-    Files.WorkspaceArchives archives, SessionCloser closer, SessionCeiling ceiling, IOptions<SandboxOptions> options, IOptions<Snapshots.SnapshotOptions> snapshotOptions, IOptions<Cluster.ClusterOptions> cluster,
+    Files.WorkspaceArchives archives, SessionCloser closer, SessionCeiling ceiling, Volumes.VolumeService volumes, IOptions<SandboxOptions> options, IOptions<Snapshots.SnapshotOptions> snapshotOptions, IOptions<Cluster.ClusterOptions> cluster,
     TimeProvider time, ILogger<SessionCreator> logger)
 {
     private readonly SessionRegistry _registry = registry;
@@ -164,6 +164,7 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
         var metadata = SessionSettings.Metadata(spec.Metadata);
         var env = SessionSettings.Env(spec.Env);
         var setup = _setup.Commands(image, spec.Setup);
+        var mounts = volumes.Plan(owner, spec.Volumes);
         var (tier, runtime) = await _isolation.ResolveAsync(spec.Isolation, image, ct).ConfigureAwait(false);
         using var named = spec.Name is null ? null : _registry.ReserveName(owner, spec.Name, replacing);
         _registry.Reserve();
@@ -172,8 +173,8 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
         try
         {
             // Context mounts are made when a container is created: a warm one cannot take them.
-            var pooled = context.Count == 0 && contextArchives.Count == 0 && _pool.Fits(image, limits) ? await _pool.TakeAsync(tier, ct).ConfigureAwait(false) : null;
-            var sandbox = pooled ?? await _launcher.LaunchAsync(image, limits, owner, tier, runtime, ct, context, callerContext: contextArchives.Count > 0).ConfigureAwait(false);
+            var pooled = context.Count == 0 && contextArchives.Count == 0 && mounts.Count == 0 && _pool.Fits(image, limits) ? await _pool.TakeAsync(tier, ct).ConfigureAwait(false) : null;
+            var sandbox = pooled ?? await _launcher.LaunchAsync(image, limits, owner, tier, runtime, ct, context, callerContext: contextArchives.Count > 0, mounts).ConfigureAwait(false);
             var session = new Session
             {
                 Id = sandbox.Id, Image = image, Owner = owner, Limits = limits, CreatedAt = now, MaxLifetime = _options.MaxLifetime, IdleTimeout = idle,
@@ -181,10 +182,14 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
                 Context = context.Select(c => c.Name).ToList(), Git = inheritedGit, Node = _clustered ? _options.InstanceId : null,
                 Name = spec.Name, Metadata = metadata, Env = env,
             };
-            if (network is not null || restore is not null || clone is not null || setup.Count > 0 || contextArchives.Count > 0 || env.Count > 0)
+            if (network is not null || restore is not null || clone is not null || setup.Count > 0 || contextArchives.Count > 0 || env.Count > 0 || mounts.Count > 0)
             {
                 try
                 {
+                    if (mounts.Count > 0)
+                    {
+                        await volumes.AttachAsync(session, spec.Volumes!, ct).ConfigureAwait(false);
+                    }
                     if (env.Count > 0 && network is null)
                     {
                         await _egress.ApplyEnvironmentAsync(session, ct).ConfigureAwait(false); // with a network, attaching sends it

@@ -52,6 +52,9 @@ public sealed record SessionSpec
     /// <summary>Environment variables of every execution, process and terminal of the session (not secrets: those stay
     /// the egress proxy's). At most 64; names of letters, digits and <c>_</c>, not the sandbox's own (HOME, PATH, proxies …).</summary>
     public IReadOnlyDictionary<string, string>? Env { get; init; }
+
+    /// <summary>Named volumes to mount (read-only ones may be shared; a read-write one is saved back when the session closes).</summary>
+    public IReadOnlyList<Volumes.VolumeMountRequest>? Volumes { get; init; }
 }
 
 /// <summary>Lifecycle state of a session.</summary>

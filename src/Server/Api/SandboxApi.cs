@@ -28,6 +28,7 @@ public static class SandboxApi
         JobEndpoints.Map(api);
         PackageEndpoints.Map(api);
         ToolEndpoints.Map(api);
+        VolumeEndpoints.Map(api);
         ClusterEndpoints.Map(app, api);
         return app;
     }

@@ -12,8 +12,8 @@ internal static class ContractErrors
     /// <summary>HTTP status for each stable error code (RFC 9457 problem details carry the code too).</summary>
     public static int HttpStatus(string code) => code switch
     {
-        SandboxErrorCodes.SessionNotFound or SandboxErrorCodes.FileNotFound or SandboxErrorCodes.RunNotFound or SandboxErrorCodes.ToolNotFound or SandboxErrorCodes.ExecutionNotFound or SandboxErrorCodes.ProcessNotFound or SandboxErrorCodes.TerminalNotFound or SandboxErrorCodes.SnapshotNotFound => StatusCodes.Status404NotFound,
-        SandboxErrorCodes.SessionBusy or SandboxErrorCodes.ExecutionCancelled => StatusCodes.Status409Conflict,
+        SandboxErrorCodes.SessionNotFound or SandboxErrorCodes.FileNotFound or SandboxErrorCodes.RunNotFound or SandboxErrorCodes.ToolNotFound or SandboxErrorCodes.VolumeNotFound or SandboxErrorCodes.ExecutionNotFound or SandboxErrorCodes.ProcessNotFound or SandboxErrorCodes.TerminalNotFound or SandboxErrorCodes.SnapshotNotFound => StatusCodes.Status404NotFound,
+        SandboxErrorCodes.SessionBusy or SandboxErrorCodes.VolumeBusy or SandboxErrorCodes.ExecutionCancelled => StatusCodes.Status409Conflict,
         SandboxErrorCodes.SessionLost => StatusCodes.Status410Gone,
         SandboxErrorCodes.LimitExceeded or SandboxErrorCodes.InvalidArgument or SandboxErrorCodes.InvalidPath
             or SandboxErrorCodes.ImageNotFound or SandboxErrorCodes.AgentUnavailable => StatusCodes.Status400BadRequest,

@@ -29,9 +29,13 @@ internal static partial class ContractMapping
         Setup = r?.Setup,
         Context = r?.Context,
         Metadata = r?.Metadata, Env = r?.Env,
+        Volumes = r?.Volumes?.Select(v => new Sandbox.Volumes.VolumeMountRequest { Name = v.Name ?? "", Path = v.Path ?? "", ReadOnly = v.ReadOnly }).ToList(),
         ContextArchives = r?.ContextArchives?.ToDictionary(a => a.Key,
             a => new ReadOnlyMemory<byte>(ContractValidation.Base64(a.Value, $"context_archives.{a.Key}")), StringComparer.Ordinal),
     };
+
+    public static VolumeDto ToDto(this Sandbox.Volumes.VolumeInfo v) =>
+        new(v.Name, v.SizeMb, v.UsedBytes, v.Files, v.CreatedAt, v.UpdatedAt, v.Mounts.Select(m => new VolumeMountInfoDto(m.SessionId, m.ReadOnly, m.Path)).ToList());
 
     public static SnapshotDto ToDto(this Sandbox.Snapshots.SnapshotInfo s) =>
         new(s.SnapshotId, s.Name, s.SourceSessionId, s.Image, s.SizeBytes, s.Files, s.CreatedAt);

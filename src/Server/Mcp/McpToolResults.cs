@@ -67,7 +67,7 @@ namespace Microsoft.Extensions.DependencyInjection
         public static IReadOnlyList<Type> ToolTypes { get; } =
         [
             typeof(SessionTools), typeof(PortTools), typeof(NetworkTools), typeof(TerminalTools), typeof(ExecutionTools), typeof(ProcessTools),
-            typeof(SnapshotTools), typeof(GitTools), typeof(FileTools), typeof(ArchiveTools), typeof(JobTools), typeof(PackageTools), typeof(AgentTools),
+            typeof(SnapshotTools), typeof(GitTools), typeof(FileTools), typeof(ArchiveTools), typeof(JobTools), typeof(PackageTools), typeof(AgentTools), typeof(VolumeTools),
         ];
 
         /// <summary>Adds every sandbox tool, grouped by area like the REST endpoints, and the workspace resources.</summary>
@@ -85,6 +85,7 @@ namespace Microsoft.Extensions.DependencyInjection
             .WithTools<ArchiveTools>()
             .WithTools<JobTools>()
             .WithTools<PackageTools>()
-            .WithTools<AgentTools>();
+            .WithTools<AgentTools>()
+            .WithTools<VolumeTools>();
     }
 }

@@ -50,6 +50,9 @@ public sealed class SessionTools(SessionService service, Sandbox.Cluster.Cluster
         [Description("Your labels for the session, e.g. {\"task\": \"t1\"}: returned everywhere, filterable in list_sessions (optional).")] Dictionary<string, string>? metadata = null,
         [Description("Environment variables of every execution, process and terminal of the session (optional; not for secrets).")] Dictionary<string, string>? env = null,
         [Description("A name for the session (a task name: lower-case letters, digits, '.', '_', '-'), unique among your open sessions (optional).")] string? name = null,
+        [Description("Named volumes to mount (optional): [{\"name\": \"datasets\", \"path\": \"/data/datasets\", \"read_only\": true}]. Paths are under " +
+            "/data, /mnt or /volumes. Many sessions may mount a volume read-only; one at a time read-write, and its files are saved back to the " +
+            "volume when the session closes. create_volume makes one.")] VolumeMountDto[]? volumes = null,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
         var request = new CreateSessionRequest
@@ -64,7 +67,7 @@ public sealed class SessionTools(SessionService service, Sandbox.Cluster.Cluster
             Setup = setup,
             Context = context,
             ContextArchives = context_archives, Metadata = metadata, Env = env,
-            Name = name,
+            Name = name, Volumes = volumes,
         };
         var s = (await service.CreateAsync(request.ToSpec(), Owner, cancellationToken)).ToDto();
         return McpToolResults.Ok($"Session {s.Id} is ready (image {s.Image}; isolation {s.Isolation}; memory {s.Limits.MemoryMb} MiB, cpus {s.Limits.Cpus}, pids {s.Limits.Pids}, workspace {s.Limits.WorkspaceMb} MiB; {NetworkTools.Describe(s.Network)}{(s.Git is { } g ? $"; cloned {g.Url} at {g.BaseCommit[..12]}{(g.Branch is null ? "" : " on " + g.Branch)}" : "")}{(s.Context is { Count: > 0 } c ? "; context: " + string.Join(", ", c.Select(n => "/context/" + n)) : "")}). Use session_id \"{s.Id}\" with execute_code.",

@@ -40,6 +40,7 @@ public sealed class TestEngineOptions
     public AgentOptions Agents { get; private init; } = new();
     public PackageOptions Packages { get; private init; } = new();
     public SafetyOptions Safety { get; private init; } = new();
+    public Sandbox.Volumes.VolumeOptions Volumes { get; private init; } = new();
 
     /// <summary>Registers <paramref name="configure"/> for every section: each time it runs on a view whose slot for
     /// that section is the real (bound) options object and whose other slots are scratch copies.</summary>
@@ -62,5 +63,6 @@ public sealed class TestEngineOptions
         builder.Configure<AgentOptions>(o => configure(new TestEngineOptions { Agents = o }));
         builder.Configure<PackageOptions>(o => configure(new TestEngineOptions { Packages = o }));
         builder.Configure<SafetyOptions>(o => configure(new TestEngineOptions { Safety = o }));
+        builder.Configure<Sandbox.Volumes.VolumeOptions>(o => configure(new TestEngineOptions { Volumes = o }));
     }
 }
