@@ -54,6 +54,18 @@ await step("sessions show their metadata and the filter keeps only the matching 
   }
 });
 
+await step("the sessions page lists volumes with their size", async () => {
+  const name = "ui-check-" + Math.random().toString(16).slice(2, 8);
+  await api("POST", "/api/volumes", { name, size_mb: 4 });
+  try {
+    await page.reload();
+    await page.waitForFunction((n) => document.querySelector("#volumes").textContent.includes(n), name, { timeout: 10000 });
+    expect((await page.locator("#volumes").textContent()).includes("4 MiB"), "the volume's size is not shown");
+  } finally {
+    await api("DELETE", `/api/volumes/${name}`);
+  }
+});
+
 await step("create a session from the sessions page", async () => {
   await page.selectOption("#new-image", "python");
   await page.click("#create-session");

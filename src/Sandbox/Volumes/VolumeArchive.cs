@@ -64,7 +64,7 @@ internal static class VolumeArchive
                 var kind = e.EntryType == TarEntryType.V7RegularFile ? TarEntryType.RegularFile : e.EntryType;
                 var copy = new PaxTarEntry(kind, name)
                 {
-                    Mode = kind == TarEntryType.Directory ? (UnixFileMode)0b111_101_101 : e.Mode & (UnixFileMode)0b111_111_101,
+                    Mode = kind == TarEntryType.Directory ? (UnixFileMode)0b111_101_101 : e.Mode & (UnixFileMode)0b111_101_101,
                     ModificationTime = e.ModificationTime, Uid = uid, Gid = uid,
                 };
                 if (kind == TarEntryType.RegularFile)

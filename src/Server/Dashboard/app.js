@@ -97,6 +97,7 @@ async function sessionsPage() {
     ...(state.isolation ? state.isolation.available : ["gvisor", "container"]).map((n) => el("option", { value: n }, n))]);
   const table = el("tbody");
   const snapshots = el("tbody");
+  const volumes = el("tbody");
   // Metadata filter: "task=t1, user=ann" keeps the sessions whose metadata has every pair (GET /api/sessions?metadata.k=v).
   const filter = el("input", { id: "metadata-filter", placeholder: "metadata filter: task=t1, user=ann", size: 36,
     oninput: () => guarded(load) });
@@ -115,7 +116,18 @@ async function sessionsPage() {
       table))),
     el("div", { class: "card" }, el("h2", {}, "Snapshots"), el("div", { class: "table-wrap" }, el("table", { id: "snapshots" },
       el("thead", {}, el("tr", {}, ["Snapshot", "Name", "From", "Image", "Size", "Taken", ""].map((h) => el("th", {}, h)))), snapshots)),
-      el("p", { class: "muted" }, "A new session from a snapshot has its files; its Python interpreter starts fresh.")));
+      el("p", { class: "muted" }, "A new session from a snapshot has its files; its Python interpreter starts fresh.")),
+    el("div", { class: "card" }, el("h2", {}, "Volumes"), el("div", { class: "table-wrap" }, el("table", { id: "volumes" },
+      el("thead", {}, el("tr", {}, ["Volume", "Used", "Size", "Files", "Mounted by", "Saved"].map((h) => el("th", {}, h)))), volumes)),
+      el("p", { class: "muted" }, "Storage that outlives sessions: mount with create_session's volumes; one session writes a volume at a time.")));
+  async function loadVolumes() {
+    const list = await api("GET", "/api/volumes");
+    volumes.replaceChildren(...(list.length ? list.map((v) => el("tr", {},
+      el("td", { class: "mono" }, v.name), el("td", {}, size(v.used_bytes)), el("td", {}, `${v.size_mb} MiB`), el("td", {}, String(v.files)),
+      el("td", {}, v.mounts.map((m) => el("a", { class: "mono", href: `#/s/${encodeURIComponent(m.session_id)}`, title: m.path }, `${m.session_id}${m.read_only ? " (ro)" : ""} `))),
+      el("td", {}, ago(v.updated_at))))
+      : [el("tr", {}, el("td", { colspan: 6, class: "muted" }, "No volumes."))]));
+  }
   async function loadSnapshots() {
     const list = await api("GET", "/api/snapshots");
     snapshots.replaceChildren(...(list.length ? list.map((x) => el("tr", {},
@@ -144,7 +156,7 @@ async function sessionsPage() {
       el("td", {}, el("button", { class: "danger", onclick: () => guarded(async () => { await api("DELETE", `/api/sessions/${encodeURIComponent(s.id)}`); await load(); }) }, "Close"))))
       : [el("tr", {}, el("td", { colspan: 10, class: "muted" }, filter.value.trim() ? "No session has that metadata." : "No sessions yet."))]));
   }
-  await guarded(async () => { await Promise.all([load(), loadSnapshots()]); });
+  await guarded(async () => { await Promise.all([load(), loadSnapshots(), loadVolumes()]); });
   every(3000, () => guarded(load));
 }
 
