@@ -44,7 +44,7 @@ await step("sessions show their metadata and the filter keeps only the matching 
   try {
     await page.reload();
     await page.fill("#metadata-filter", "task=ui-check-t1");
-    await page.waitForFunction((id) => document.querySelector("#sessions").textContent.includes(id), tagged.id, { timeout: 10000 });
+    await page.waitForFunction((id) => document.querySelector("#sessions")?.textContent.includes(id), tagged.id, { timeout: 10000 });
     const text = await page.locator("#sessions").textContent();
     expect(text.includes("task=ui-check-t1") && !text.includes(other.id), `the filter kept the wrong sessions: ${text}`);
     await page.fill("#metadata-filter", "");
@@ -59,7 +59,8 @@ await step("the sessions page lists volumes with their size", async () => {
   await api("POST", "/api/volumes", { name, size_mb: 4 });
   try {
     await page.reload();
-    await page.waitForFunction((n) => document.querySelector("#volumes").textContent.includes(n), name, { timeout: 10000 });
+    await page.locator("#volumes").waitFor({ timeout: 10000 });
+    await page.waitForFunction((n) => document.querySelector("#volumes")?.textContent.includes(n), name, { timeout: 10000 });
     expect((await page.locator("#volumes").textContent()).includes("4 MiB"), "the volume's size is not shown");
   } finally {
     await api("DELETE", `/api/volumes/${name}`);

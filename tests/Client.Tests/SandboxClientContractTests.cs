@@ -24,9 +24,12 @@ public sealed class SandboxClientContractTests(ServerFixture server)
     {
         // Everything but the id and the timing is equal field by field (the cursor counts output chunks, which depend
         // on timing too).
-        Assert.Equal(a with { ExecutionId = "", DurationMs = 0, Images = [], Findings = [], Cursor = 0 }, b with { ExecutionId = "", DurationMs = 0, Images = [], Findings = [], Cursor = 0 });
+        IReadOnlyList<InstalledPackageDto> none = [];
+        Assert.Equal(a with { ExecutionId = "", DurationMs = 0, Images = [], Findings = [], AutoInstalled = none, Cursor = 0 },
+            b with { ExecutionId = "", DurationMs = 0, Images = [], Findings = [], AutoInstalled = none, Cursor = 0 });
         Assert.Equal(a.Images, b.Images);
         Assert.Equal(a.Findings, b.Findings);
+        Assert.Equal(a.AutoInstalled, b.AutoInstalled);
     }
 
     [Fact]

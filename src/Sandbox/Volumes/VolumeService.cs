@@ -149,8 +149,15 @@ public sealed partial class VolumeService(SessionRegistry registry, ISandboxBack
             return await VolumeArchive.CopyAsync(old, target, "", 1000, (long)record.SizeMb << 20, normalized, ct, async writer =>
             {
                 await using var staged = StreamCopy.TempFile();
-                var length = await StreamCopy.CopyCappedAsync(content, staged, (long)record.SizeMb << 20,
-                    () => $"The file is larger than volume '{name}' ({record.SizeMb} MiB).", ct).ConfigureAwait(false);
+                long length;
+                try
+                {
+                    length = await StreamCopy.CopyCappedAsync(content, staged, (long)record.SizeMb << 20, () => "", ct).ConfigureAwait(false);
+                }
+                catch (SandboxException e) when (e.Code == SandboxErrorCodes.FileTooLarge)
+                {
+                    throw new SandboxException(SandboxErrorCodes.LimitExceeded, $"The file is larger than volume '{name}' ({record.SizeMb} MiB). Create a larger volume.");
+                }
                 staged.Position = 0;
                 await writer.WriteEntryAsync(new PaxTarEntry(TarEntryType.RegularFile, normalized)
                 {
