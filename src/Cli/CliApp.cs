@@ -33,7 +33,7 @@ public static class CliApp
         {
             SpawnCommand.Build(), RunCommand.Build(), ListCommand.Build(), AttachCommands.Attach(), AttachCommands.Shell(), AttachCommands.Logs(),
             GitCommands.Review(), GitCommands.Commit(), GitCommands.Push(), GitCommands.CommitPush(), GitCommands.Check(), GitCommands.Update(),
-            TaskCommands.Info(), TaskCommands.Preview(), TaskCommands.Restart(), TaskCommands.Stop(), TaskCommands.Purge(), ConfigCommand.Build(),
+            TaskCommands.Info(), TaskCommands.Preview(), TaskCommands.Restart(), TaskCommands.Stop(), TaskCommands.Purge(), ConfigCommand.Build(), VolumeCommands.Build(),
         })
         {
             root.Subcommands.Add(command);

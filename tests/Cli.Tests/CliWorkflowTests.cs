@@ -153,6 +153,22 @@ public sealed class CliWorkflowTests(CliFixture fixture) : IClassFixture<CliFixt
         Assert.Equal(JsonDocument.Parse(before).RootElement.GetArrayLength(), JsonDocument.Parse((await Sandbox("list", "--all", "--json")).Stdout).RootElement.GetArrayLength());
     }
 
+    [Fact]
+    public async Task Volumes_are_created_listed_and_deleted()
+    {
+        Directory.CreateDirectory(Repo);
+        var name = "cli-" + Guid.NewGuid().ToString("N")[..8];
+        var created = await Sandbox("volume", "create", name, "--size", "8");
+        Assert.True(created.ExitCode == 0, created.ToString());
+        Assert.Contains($"Volume {name} created (8 MiB)", created.Stdout, StringComparison.Ordinal);
+        var listed = JsonDocument.Parse((await Sandbox("volume", "list", "--json")).Stdout).RootElement;
+        Assert.Contains(listed.EnumerateArray(), v => v.GetProperty("name").GetString() == name && v.GetProperty("size_mb").GetInt32() == 8);
+        Assert.Equal(0, (await Sandbox("volume", "delete", name)).ExitCode);
+        var again = await Sandbox("volume", "delete", name);
+        Assert.NotEqual(0, again.ExitCode);
+        Assert.Contains("volume_not_found", again.Stderr + again.Stdout, StringComparison.Ordinal);
+    }
+
     private sealed record Outcome(int ExitCode, string Stdout, string Stderr)
     {
         public override string ToString() => $"exit {ExitCode}\nstdout: {Stdout}\nstderr: {Stderr}";

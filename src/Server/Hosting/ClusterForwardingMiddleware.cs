@@ -86,7 +86,7 @@ public sealed partial class ClusterForwardingMiddleware(
             {
                 using var body = await ReadJsonAsync(context).ConfigureAwait(false);
                 var root = body?.RootElement is { ValueKind: JsonValueKind.Object } r ? r : default;
-                return (PlaceNew(Text(root, "image"), Text(root, "from_snapshot")), null, false);
+                return (PlaceNew(Text(root, "image"), Text(root, "from_snapshot"), Mounts(root)), null, false);
             }
             case ClusterAffinityKind.Session when context.GetRouteValue(affinity.RouteValue!) is string session:
                 return ((await cluster.RouteAsync(session, owner, ct).ConfigureAwait(false)).Node, null, false);
@@ -117,7 +117,7 @@ public sealed partial class ClusterForwardingMiddleware(
         {
             if (name == SessionTools.CreateSessionTool)
             {
-                return (PlaceNew(Text(args, "image"), Text(args, "from_snapshot")), rpcId, false);
+                return (PlaceNew(Text(args, "image"), Text(args, "from_snapshot"), Mounts(args)), rpcId, false);
             }
             return (Text(args, "session_id") is { } session ? (await cluster.RouteAsync(session, owner, ct).ConfigureAwait(false)).Node : null, rpcId, false);
         }
@@ -128,9 +128,13 @@ public sealed partial class ClusterForwardingMiddleware(
         }
     }
 
-    /// <summary>Where a new session goes; one made from a snapshot stays where the snapshot is (this node).</summary>
-    private NodeRecord? PlaceNew(string? image, string? fromSnapshot) =>
-        string.IsNullOrEmpty(fromSnapshot) ? cluster.Place(string.IsNullOrEmpty(image) ? options.Value.DefaultImage : image) : null;
+    /// <summary>Where a new session goes; one made from a snapshot stays where the snapshot is, and one that mounts
+    /// volumes where the volumes are (this node: snapshots and volumes live in a node's data directory).</summary>
+    private NodeRecord? PlaceNew(string? image, string? fromSnapshot, bool mountsVolumes) =>
+        string.IsNullOrEmpty(fromSnapshot) && !mountsVolumes ? cluster.Place(string.IsNullOrEmpty(image) ? options.Value.DefaultImage : image) : null;
+
+    private static bool Mounts(JsonElement obj) =>
+        obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty("volumes", out var v) && v.ValueKind == JsonValueKind.Array && v.GetArrayLength() > 0;
 
     private static string? Text(JsonElement obj, string name) =>
         obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
