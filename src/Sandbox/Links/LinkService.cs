@@ -107,6 +107,60 @@ public sealed class LinkService(SessionRegistry registry, Storage.ISessionStore 
         return new LinkGrant(claims.SessionId, claims.Owner, claims.Path);
     }
 
+    // A volume link's claims: the volume in place of the session, and a method of its own, so a volume link never opens a
+    // session's file and a file link never opens a volume's.
+    private const string VolumePrefix = "volume:";
+
+    /// <summary>A link to file <paramref name="path"/> of the caller's volume <paramref name="volume"/> (GET downloads,
+    /// PUT uploads), served at <c>/volume-links/{token}/{path}</c>.</summary>
+    public FileLink CreateForVolume(string volume, string owner, string path, string method, TimeSpan? expires, bool singleUse)
+    {
+        var verb = (method ?? "GET").ToUpperInvariant();
+        if (verb is not ("GET" or "PUT"))
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "method must be GET (download) or PUT (upload).");
+        }
+        var relative = WorkspacePath.Normalize(path);
+        var life = expires ?? _options.DefaultExpiry;
+        if (life <= TimeSpan.Zero || life > _options.MaxExpiry)
+        {
+            throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"expires_seconds must be between 1 and {_options.MaxExpiry.TotalSeconds}.");
+        }
+        var claims = new LinkClaims(VolumePrefix + volume, owner, relative, "VOLUME-" + verb, (time.GetUtcNow() + life).ToUnixTimeSeconds(),
+            Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)), singleUse);
+        return new FileLink(_signer.Value.Sign(claims), relative, verb, DateTimeOffset.FromUnixTimeSeconds(claims.ExpiresAt), singleUse);
+    }
+
+    /// <summary>The volume, owner and path a volume link lets a request with <paramref name="method"/> on
+    /// <paramref name="path"/> reach; <c>forbidden</c> otherwise (the volume itself is checked by its service).</summary>
+    public async Task<(string Volume, string Owner, string Path)> RedeemForVolumeAsync(string token, string method, string path, CancellationToken ct)
+    {
+        var claims = _signer.Value.Verify(token) ?? throw Refused("This link is not valid.");
+        var verb = method == "HEAD" ? "GET" : method;
+        if (!claims.SessionId.StartsWith(VolumePrefix, StringComparison.Ordinal) || claims.Method is not ("VOLUME-GET" or "VOLUME-PUT"))
+        {
+            throw Refused("This link is not valid.");
+        }
+        if (time.GetUtcNow().ToUnixTimeSeconds() >= claims.ExpiresAt)
+        {
+            throw Refused("This link has expired; ask for a new one.");
+        }
+        if (claims.Method != "VOLUME-" + verb)
+        {
+            throw Refused($"This link is for {claims.Method["VOLUME-".Length..]} only.");
+        }
+        if (!string.Equals(path.Trim('/'), claims.Path, StringComparison.Ordinal))
+        {
+            throw Refused("This link is for another path.");
+        }
+        if (claims.SingleUse && method != "HEAD"
+            && !await _store.UseLinkOnceAsync(claims.Nonce, DateTimeOffset.FromUnixTimeSeconds(claims.ExpiresAt), ct).ConfigureAwait(false))
+        {
+            throw Refused("This single-use link was used already.");
+        }
+        return (claims.SessionId[VolumePrefix.Length..], claims.Owner, claims.Path);
+    }
+
     /// <summary>Signs claims with the server's link key (preview grants use it too).</summary>
     internal string Sign(LinkClaims claims) => _signer.Value.Sign(claims);
 

@@ -24,6 +24,7 @@ public static class SandboxApi
         PortEndpoints.Map(api);
         app.MapMethods("/links/{token}/{**path}", ["GET", "HEAD", "PUT"], LinkEndpoints.ServeAsync).WithName("UseFileLink").ExcludeFromDescription()
             .WithMetadata(new ClusterAffinity(ClusterAffinityKind.Link, "token"));
+        app.MapMethods("/volume-links/{token}/{**path}", ["GET", "HEAD", "PUT"], VolumeEndpoints.ServeAsync).WithName("UseVolumeFileLink").ExcludeFromDescription();
         AgentEndpoints.Map(api);
         JobEndpoints.Map(api);
         PackageEndpoints.Map(api);

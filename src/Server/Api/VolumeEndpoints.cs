@@ -38,11 +38,40 @@ internal static class VolumeEndpoints
         volumes.MapPut("/{name}/files/{**path}", async (string name, string path, VolumeService service, HttpContext http, CancellationToken ct) =>
                 TypedResults.Ok((await service.UploadAsync(CallerContext.Get(http), name, path, http.Request.Body, ct)).ToDto()))
             .WithName("UploadVolumeFile").WithDescription("Writes one file (the body) into the volume; 409 volume_busy while a session mounts it read-write; 400 limit_exceeded past its size.");
+        volumes.MapPost("/{name}/links", (string name, CreateLinkRequest body, VolumeService service, Sandbox.Links.LinkService links, HttpContext http,
+                Microsoft.Extensions.Options.IOptions<ServerOptions> server) =>
+            {
+                var owner = CallerContext.Get(http);
+                service.Get(owner, name);
+                var link = links.CreateForVolume(name, owner, body.Path, body.Method ?? "GET", body.ExpiresSeconds is { } s ? TimeSpan.FromSeconds(s) : null, body.SingleUse ?? false);
+                var url = PublicLinks.BaseUrl(http, server.Value) + "/volume-links/" + link.Token + "/" + string.Join('/', link.Path.Split('/').Select(Uri.EscapeDataString));
+                return TypedResults.Ok(new FileLinkDto(url, link.Path, link.Method, link.ExpiresAt, link.SingleUse));
+            })
+            .WithName("CreateVolumeFileLink").WithDescription("A short-lived link to one file of the volume: GET downloads it, PUT uploads it (curl -T); no bearer token needed.");
         volumes.MapGet("/{name}/archive", (string name, VolumeService service, HttpContext http) =>
                 TypedResults.Stream(service.OpenArchive(CallerContext.Get(http), name), "application/x-tar", name + ".tar"))
             .WithName("DownloadVolumeArchive").WithDescription("The volume's saved content as a tar archive.");
         volumes.MapPut("/{name}/archive", async (string name, VolumeService service, HttpContext http, CancellationToken ct) =>
                 TypedResults.Ok((await service.ReplaceAsync(CallerContext.Get(http), name, http.Request.Body, ct)).ToDto()))
             .WithName("ReplaceVolumeArchive").WithDescription("Replaces the volume's whole content with a tar archive (files, folders and links; no absolute or '..' names).");
+    }
+
+    /// <summary>Serves <c>/volume-links/{token}/{path}</c>: the token is the only credential (no bearer token), for one
+    /// file, one method, until it expires.</summary>
+    public static async Task<IResult> ServeAsync(string token, string? path, HttpContext http, Sandbox.Links.LinkService links, VolumeService volumes,
+        Microsoft.Extensions.Options.IOptions<Sandbox.Links.LinkOptions> linkOptions, CancellationToken ct)
+    {
+        var (volume, owner, file) = await links.RedeemForVolumeAsync(token, http.Request.Method, path ?? "", ct);
+        http.Response.Headers.CacheControl = "no-store";
+        if (HttpMethods.IsPut(http.Request.Method))
+        {
+            if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+            {
+                limit.MaxRequestBodySize = linkOptions.Value.MaxUploadBytes;
+            }
+            return TypedResults.Ok((await volumes.UploadAsync(owner, volume, file, http.Request.Body, ct)).ToDto());
+        }
+        var bytes = await volumes.DownloadAsync(owner, volume, file, 256L << 20, ct);
+        return HttpMethods.IsHead(http.Request.Method) ? TypedResults.Ok() : TypedResults.Bytes(bytes, "application/octet-stream", file.Split('/')[^1]);
     }
 }

@@ -273,14 +273,17 @@ public static class ServerProgram
 
         """;
 
-    /// <summary><c>/links/TOKEN/path</c> as <c>/links/…/path</c>.</summary>
+    /// <summary><c>/links/TOKEN/path</c> as <c>/links/…/path</c> (and <c>/volume-links/</c> the same).</summary>
     internal static string RedactLinkToken(string path)
     {
-        if (!path.StartsWith("/links/", StringComparison.Ordinal))
+        foreach (var prefix in new[] { "/links/", "/volume-links/" })
         {
-            return path;
+            if (path.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                var rest = path.IndexOf('/', prefix.Length);
+                return prefix + "…" + (rest < 0 ? "" : path[rest..]);
+            }
         }
-        var rest = path.IndexOf('/', "/links/".Length);
-        return "/links/…" + (rest < 0 ? "" : path[rest..]);
+        return path;
     }
 }
