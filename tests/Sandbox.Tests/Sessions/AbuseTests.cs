@@ -9,7 +9,13 @@ namespace Sandbox.Tests.Sessions;
 [Collection(EngineCollection.Name)]
 public sealed class AbuseTests(EngineFixture fixture)
 {
-    private readonly SandboxEngine _engine = fixture.CreateEngine(o => o.Safety.Mode = global::Sandbox.Safety.SafetyMode.Off);
+    // A 20 s kill grace, as the red-team fixture has: reaping a fork bomb in the container tier on the loaded 2-core test
+    // machine once took longer than the default 5 s, and the session was stopped as unresponsive.
+    private readonly SandboxEngine _engine = fixture.CreateEngine(o =>
+    {
+        o.Safety.Mode = global::Sandbox.Safety.SafetyMode.Off;
+        o.Engine.KillGrace = TimeSpan.FromSeconds(20);
+    });
 
     private async Task<ExecutionResult> WithCanary(IsolationTier tier, string code, string language = "python", double timeout = 5, LimitsRequest? limits = null)
     {
