@@ -14,7 +14,12 @@ namespace Sandbox.Links;
 public sealed record FileLink(string Token, string Path, string Method, DateTimeOffset ExpiresAt, bool SingleUse)
 {
     /// <summary>The link's path on this server (prefix it with the server's address).</summary>
-    public string RelativeUrl => "/links/" + Token + "/" + string.Join('/', Path.Split('/').Select(Uri.EscapeDataString));
+    public string RelativeUrl => UrlUnder("/links/");
+
+    /// <summary>The path of a volume's link on this server (<see cref="LinkService.CreateForVolume"/>).</summary>
+    public string VolumeRelativeUrl => UrlUnder("/volume-links/");
+
+    private string UrlUnder(string root) => root + Token + "/" + string.Join('/', Path.Split('/').Select(Uri.EscapeDataString));
 }
 
 /// <summary>What a valid link lets its bearer do.</summary>
@@ -45,19 +50,25 @@ public sealed class LinkService(SessionRegistry registry, Storage.ISessionStore 
     {
         var session = registry.Get(sessionId, owner);
         session.EnsureUsable();
+        var verb = Verb(method);
+        return Issue(session.Id, owner, WorkspacePath.Normalize(path, allowRoot: verb == "GET"), verb, verb, expires, singleUse);
+    }
+
+    private static string Verb(string? method)
+    {
         var verb = (method ?? "GET").ToUpperInvariant();
-        if (verb is not ("GET" or "PUT"))
-        {
-            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "method must be GET (download) or PUT (upload).");
-        }
-        var relative = WorkspacePath.Normalize(path, allowRoot: verb == "GET");
+        return verb is "GET" or "PUT" ? verb : throw new SandboxException(SandboxErrorCodes.InvalidArgument, "method must be GET (download) or PUT (upload).");
+    }
+
+    // Signs a link's claims: claimed is the method the token names (a volume link's has a prefix of its own), verb the HTTP one.
+    private FileLink Issue(string subject, string owner, string relative, string verb, string claimed, TimeSpan? expires, bool singleUse)
+    {
         var life = expires ?? _options.DefaultExpiry;
         if (life <= TimeSpan.Zero || life > _options.MaxExpiry)
         {
             throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"expires_seconds must be between 1 and {_options.MaxExpiry.TotalSeconds}.");
         }
-        var expiresAt = time.GetUtcNow() + life;
-        var claims = new LinkClaims(session.Id, owner, relative, verb, expiresAt.ToUnixTimeSeconds(),
+        var claims = new LinkClaims(subject, owner, relative, claimed, (time.GetUtcNow() + life).ToUnixTimeSeconds(),
             Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)), singleUse);
         return new FileLink(_signer.Value.Sign(claims), relative, verb, DateTimeOffset.FromUnixTimeSeconds(claims.ExpiresAt), singleUse);
     }
@@ -75,89 +86,73 @@ public sealed class LinkService(SessionRegistry registry, Storage.ISessionStore 
     /// across restarts and on every server sharing the store.</summary>
     public async Task<LinkGrant> RedeemAsync(string token, string method, string path, CancellationToken ct)
     {
+        // Only file links open files (a preview grant or a volume link is signed with the same key but opens only its own).
+        var claims = Check(token, method, path, "");
+        if (!registry.TryFind(claims.SessionId, out var session) || session.Owner != claims.Owner || session.Status is SessionStatus.Closed or SessionStatus.Lost)
+        {
+            throw Refused("This link's session is gone.");
+        }
+        await UseAsync(claims, method, ct).ConfigureAwait(false);
+        return new LinkGrant(claims.SessionId, claims.Owner, claims.Path);
+    }
+
+    // The checks every link kind shares: signed, of this kind (its method's prefix), unexpired, for this method and path.
+    private LinkClaims Check(string token, string method, string path, string kind)
+    {
         var claims = _signer.Value.Verify(token) ?? throw Refused("This link is not valid.");
-        var now = time.GetUtcNow().ToUnixTimeSeconds();
-        if (now >= claims.ExpiresAt)
+        if (time.GetUtcNow().ToUnixTimeSeconds() >= claims.ExpiresAt)
         {
             throw Refused("This link has expired; ask for a new one.");
         }
-        var verb = method == "HEAD" ? "GET" : method;
-        // Only file links open files (a preview grant is signed with the same key but opens a preview only).
-        if (claims.Method is not ("GET" or "PUT"))
+        if (claims.Method != kind + "GET" && claims.Method != kind + "PUT")
         {
             throw Refused("This link is not valid.");
         }
-        if (!string.Equals(verb, claims.Method, StringComparison.Ordinal))
+        var verb = method == "HEAD" ? "GET" : method;
+        if (!string.Equals(kind + verb, claims.Method, StringComparison.Ordinal))
         {
-            throw Refused($"This link is for {claims.Method} only.");
+            throw Refused($"This link is for {claims.Method[kind.Length..]} only.");
         }
         if (!string.Equals(path.Trim('/'), claims.Path, StringComparison.Ordinal))
         {
             throw Refused("This link is for another path.");
         }
-        if (!registry.TryFind(claims.SessionId, out var session) || session.Owner != claims.Owner || session.Status is SessionStatus.Closed or SessionStatus.Lost)
-        {
-            throw Refused("This link's session is gone.");
-        }
+        return claims;
+    }
+
+    // A single-use link is used once across restarts and servers (HEAD does not use it).
+    private async Task UseAsync(LinkClaims claims, string method, CancellationToken ct)
+    {
         if (claims.SingleUse && method != "HEAD"
             && !await _store.UseLinkOnceAsync(claims.Nonce, DateTimeOffset.FromUnixTimeSeconds(claims.ExpiresAt), ct).ConfigureAwait(false))
         {
             throw Refused("This single-use link was used already.");
         }
-        return new LinkGrant(claims.SessionId, claims.Owner, claims.Path);
     }
 
     // A volume link's claims: the volume in place of the session, and a method of its own, so a volume link never opens a
     // session's file and a file link never opens a volume's.
     private const string VolumePrefix = "volume:";
+    private const string VolumeKind = "VOLUME-";
 
     /// <summary>A link to file <paramref name="path"/> of the caller's volume <paramref name="volume"/> (GET downloads,
     /// PUT uploads), served at <c>/volume-links/{token}/{path}</c>.</summary>
     public FileLink CreateForVolume(string volume, string owner, string path, string method, TimeSpan? expires, bool singleUse)
     {
-        var verb = (method ?? "GET").ToUpperInvariant();
-        if (verb is not ("GET" or "PUT"))
-        {
-            throw new SandboxException(SandboxErrorCodes.InvalidArgument, "method must be GET (download) or PUT (upload).");
-        }
-        var relative = WorkspacePath.Normalize(path);
-        var life = expires ?? _options.DefaultExpiry;
-        if (life <= TimeSpan.Zero || life > _options.MaxExpiry)
-        {
-            throw new SandboxException(SandboxErrorCodes.InvalidArgument, $"expires_seconds must be between 1 and {_options.MaxExpiry.TotalSeconds}.");
-        }
-        var claims = new LinkClaims(VolumePrefix + volume, owner, relative, "VOLUME-" + verb, (time.GetUtcNow() + life).ToUnixTimeSeconds(),
-            Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)), singleUse);
-        return new FileLink(_signer.Value.Sign(claims), relative, verb, DateTimeOffset.FromUnixTimeSeconds(claims.ExpiresAt), singleUse);
+        var verb = Verb(method);
+        return Issue(VolumePrefix + volume, owner, WorkspacePath.Normalize(path), verb, VolumeKind + verb, expires, singleUse);
     }
 
     /// <summary>The volume, owner and path a volume link lets a request with <paramref name="method"/> on
     /// <paramref name="path"/> reach; <c>forbidden</c> otherwise (the volume itself is checked by its service).</summary>
     public async Task<(string Volume, string Owner, string Path)> RedeemForVolumeAsync(string token, string method, string path, CancellationToken ct)
     {
-        var claims = _signer.Value.Verify(token) ?? throw Refused("This link is not valid.");
-        var verb = method == "HEAD" ? "GET" : method;
-        if (!claims.SessionId.StartsWith(VolumePrefix, StringComparison.Ordinal) || claims.Method is not ("VOLUME-GET" or "VOLUME-PUT"))
+        var claims = Check(token, method, path, VolumeKind);
+        if (!claims.SessionId.StartsWith(VolumePrefix, StringComparison.Ordinal))
         {
             throw Refused("This link is not valid.");
         }
-        if (time.GetUtcNow().ToUnixTimeSeconds() >= claims.ExpiresAt)
-        {
-            throw Refused("This link has expired; ask for a new one.");
-        }
-        if (claims.Method != "VOLUME-" + verb)
-        {
-            throw Refused($"This link is for {claims.Method["VOLUME-".Length..]} only.");
-        }
-        if (!string.Equals(path.Trim('/'), claims.Path, StringComparison.Ordinal))
-        {
-            throw Refused("This link is for another path.");
-        }
-        if (claims.SingleUse && method != "HEAD"
-            && !await _store.UseLinkOnceAsync(claims.Nonce, DateTimeOffset.FromUnixTimeSeconds(claims.ExpiresAt), ct).ConfigureAwait(false))
-        {
-            throw Refused("This single-use link was used already.");
-        }
+        await UseAsync(claims, method, ct).ConfigureAwait(false);
         return (claims.SessionId[VolumePrefix.Length..], claims.Owner, claims.Path);
     }
 

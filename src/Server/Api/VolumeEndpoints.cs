@@ -44,8 +44,7 @@ internal static class VolumeEndpoints
                 var owner = CallerContext.Get(http);
                 service.Get(owner, name);
                 var link = links.CreateForVolume(name, owner, body.Path, body.Method ?? "GET", body.ExpiresSeconds is { } s ? TimeSpan.FromSeconds(s) : null, body.SingleUse ?? false);
-                var url = PublicLinks.BaseUrl(http, server.Value) + "/volume-links/" + link.Token + "/" + string.Join('/', link.Path.Split('/').Select(Uri.EscapeDataString));
-                return TypedResults.Ok(new FileLinkDto(url, link.Path, link.Method, link.ExpiresAt, link.SingleUse));
+                return TypedResults.Ok(new FileLinkDto(PublicLinks.BaseUrl(http, server.Value) + link.VolumeRelativeUrl, link.Path, link.Method, link.ExpiresAt, link.SingleUse));
             })
             .WithName("CreateVolumeFileLink").WithDescription("A short-lived link to one file of the volume: GET downloads it, PUT uploads it (curl -T); no bearer token needed.");
         volumes.MapGet("/{name}/archive", (string name, VolumeService service, HttpContext http) =>
