@@ -58,6 +58,10 @@ public interface ISandboxClient : IAsyncDisposable
     /// <summary>Deletes a volume (with <paramref name="force"/> even while sessions mount it).</summary>
     Task DeleteVolumeAsync(string name, bool force = false, CancellationToken cancellationToken = default);
 
+    /// <summary>Loads an allowed image of the server's engine into the Docker engine of a session created with
+    /// <see cref="CreateSessionRequest.Docker"/>; returns the session.</summary>
+    Task<SessionDto> LoadDockerImageAsync(string sessionId, string image, CancellationToken cancellationToken = default);
+
     /// <summary>Recreates a session on its image as it is now, keeping its workspace (agents' conversations included),
     /// name, repository, limits and network; returns the new session (the old one is closed).</summary>
     Task<SessionDto> RestartSessionAsync(string sessionId, CancellationToken cancellationToken = default);

@@ -16,4 +16,8 @@ public sealed partial class SandboxMcpClient
     /// <inheritdoc />
     public Task DeleteVolumeAsync(string name, bool force = false, CancellationToken cancellationToken = default) =>
         _tools.CallAsync("delete_volume", new() { ["name"] = name, ["force"] = force }, cancellationToken);
+
+    /// <inheritdoc />
+    public Task<SessionDto> LoadDockerImageAsync(string sessionId, string image, CancellationToken cancellationToken = default) =>
+        _tools.CallAsync<SessionDto>("docker_load_image", new() { ["session_id"] = sessionId, ["image"] = image }, "session", cancellationToken);
 }

@@ -51,6 +51,7 @@ public sealed partial class SandboxMcpClient : ISandboxClient
             ["git_url"] = request?.Git?.Url, ["git_ref"] = request?.Git?.Ref, ["git_credentials"] = request?.Git?.Credentials, ["git_shallow"] = request?.Git?.Shallow ?? false, ["git_submodules"] = request?.Git?.Submodules ?? false,
             ["setup"] = request?.Setup, ["context"] = request?.Context, ["context_archives"] = request?.ContextArchives, ["name"] = request?.Name,
             ["metadata"] = request?.Metadata, ["env"] = request?.Env, ["volumes"] = request?.Volumes,
+            ["docker"] = request?.Docker ?? false, ["docker_images"] = request?.DockerImages, ["docker_storage_mb"] = request?.DockerStorageMb,
         };
         if (l is { NoFile: not null } or { FileSizeMb: not null } or { TmpMb: not null })
         {

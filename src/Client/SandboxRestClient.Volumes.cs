@@ -17,4 +17,8 @@ public sealed partial class SandboxRestClient
     /// <inheritdoc />
     public Task DeleteVolumeAsync(string name, bool force = false, CancellationToken cancellationToken = default) =>
         _api.DeleteAsync($"api/volumes/{Escape(name)}{(force ? "?force=true" : "")}", cancellationToken);
+
+    /// <inheritdoc />
+    public Task<SessionDto> LoadDockerImageAsync(string sessionId, string image, CancellationToken cancellationToken = default) =>
+        _api.PostAsync<SessionDto>($"api/sessions/{Escape(sessionId)}/docker/images", new LoadDockerImageRequest(image), cancellationToken);
 }

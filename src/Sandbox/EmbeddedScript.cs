@@ -7,7 +7,7 @@ internal static class EmbeddedScript
     /// <summary>The runner's parts (<c>Runner/py/</c>) in the order they are joined into one program: settings and
     /// helpers first, the parts the supervisor is made of next, the supervisor and its entry point last.</summary>
     public static readonly IReadOnlyList<string> RunnerParts =
-        ["common", "memory", "streams", "workspace", "archives", "analysis", "kernel", "executions", "processes", "terminals", "main"];
+        ["common", "memory", "streams", "workspace", "archives", "analysis", "kernel", "executions", "processes", "terminals", "docker", "main"];
 
     /// <summary>The runner: its parts joined into the one text <c>python3 -c</c> runs.</summary>
     public static readonly Lazy<string> Runner = new(() =>

@@ -21,6 +21,7 @@ public sealed class SandboxEngine(
     Processes.ProcessService processes,
     Snapshots.SnapshotService snapshots,
     Volumes.VolumeService volumes,
+    NestedDocker.NestedDockerService docker,
     Links.LinkService links,
     WorkspaceFileService files,
     WorkspaceArchives archives,
@@ -63,6 +64,9 @@ public sealed class SandboxEngine(
 
     /// <summary>Named volumes: storage that outlives sessions.</summary>
     public Volumes.VolumeService Volumes => volumes;
+
+    /// <summary>Sessions' own Docker engines: images loaded into them.</summary>
+    public NestedDocker.NestedDockerService Docker => docker;
 
     /// <summary>Signed file links.</summary>
     public Links.LinkService Links => links;

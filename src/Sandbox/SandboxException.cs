@@ -44,6 +44,8 @@ public static class SandboxErrorCodes
     public const string VolumeNotFound = "volume_not_found";
     /// <summary>The volume is mounted in a way that refuses the request (written by another session, or deleted while mounted).</summary>
     public const string VolumeBusy = "volume_busy";
+    /// <summary>A session's own Docker engine is not available (the container tier, an image without one, an engine that did not start).</summary>
+    public const string DockerUnavailable = "docker_unavailable";
     /// <summary>The agent cannot run in this session: its CLI is not in the session's image.</summary>
     public const string AgentUnavailable = "agent_unavailable";
     /// <summary>A package could not be fetched (unknown name or version, no wheel, registry failure); nothing was installed.</summary>

@@ -89,7 +89,27 @@ public sealed record CreateSessionRequest
     /// <summary>Named volumes to mount: read-only ones may be shared by sessions; one session at a time mounts a volume
     /// read-write, and its files are saved back to the volume when it closes.</summary>
     public IReadOnlyList<VolumeMountDto>? Volumes { get; init; }
+    /// <summary>Gives the session its own Docker engine (gVisor tier only; the agent image unless another is named):
+    /// <c>docker</c>, <c>docker compose</c> (<c>docker-compose</c>) and <c>docker build</c> work inside, behind the
+    /// session's wall and within its limits.</summary>
+    public bool? Docker { get; init; }
+    /// <summary>The nested engine's storage in MiB (memory-backed); null for the server's default.</summary>
+    public int? DockerStorageMb { get; init; }
+    /// <summary>Images of the server's engine to load into the session's engine before it is ready (the server's
+    /// <c>Sandbox:Docker:AllowedImages</c> says which may be), so <c>docker run</c> needs no registry.</summary>
+    public IReadOnlyList<string>? DockerImages { get; init; }
 }
+
+/// <summary>A session's own Docker engine.</summary>
+/// <param name="Host">The <c>DOCKER_HOST</c> the session's processes see.</param>
+/// <param name="StorageMb">Its storage bound in MiB.</param>
+/// <param name="Images">Images loaded into it from the server's engine.</param>
+/// <param name="StartedMs">Milliseconds from the sandbox's start to the engine's first answer.</param>
+public sealed record NestedDockerDto(string Host, int StorageMb, IReadOnlyList<string> Images, long StartedMs);
+
+/// <summary>An image of the server's engine to load into a session's engine.</summary>
+/// <param name="Image">Its reference, allowed by the server's <c>Sandbox:Docker:AllowedImages</c>.</param>
+public sealed record LoadDockerImageRequest(string Image);
 
 /// <summary>A named volume a new session mounts.</summary>
 /// <param name="Name">The volume.</param>
@@ -178,6 +198,8 @@ public sealed record SessionDto
     public IReadOnlyList<string>? Context { get; init; }
     /// <summary>In a cluster, the node that holds the session; null on a single server.</summary>
     public string? Node { get; init; }
+    /// <summary>Its own Docker engine; null: none.</summary>
+    public NestedDockerDto? Docker { get; init; }
 }
 
 /// <summary>What an uploaded archive became: the directory it was unpacked into (empty: the workspace) and what it held.</summary>

@@ -44,6 +44,9 @@ public sealed record SandboxSpec(string SessionId, string ImageReference, Sandbo
 
     /// <summary>Named volumes' copies to mount (memory-backed, bounded, removed with the sandbox).</summary>
     public IReadOnlyList<Volumes.SandboxVolume> Volumes { get; init; } = [];
+
+    /// <summary>With a value, the sandbox gets its own Docker engine (gVisor only) whose storage is this many MiB.</summary>
+    public int? DockerStorageMb { get; init; }
 }
 
 /// <summary>A host directory an operator offers to sessions by name, mounted read-only.</summary>

@@ -72,4 +72,8 @@ public interface ISandboxBackend
     /// <summary>Runs a command to completion in a throw-away hardened sandbox (no network, read-only) and returns its
     /// standard output: for short read-only queries such as listing an image's packages.</summary>
     Task<string> RunOneShotAsync(string imageReference, IList<string> command, TimeSpan timeout, CancellationToken ct);
+
+    /// <summary>Saves an image of this engine and loads it into the Docker engine that runs inside a sandbox (a
+    /// <c>docker: true</c> session), at <paramref name="dockerHost"/> as the sandbox sees it.</summary>
+    Task LoadIntoNestedEngineAsync(string containerId, string imageReference, string dockerHost, CancellationToken ct);
 }

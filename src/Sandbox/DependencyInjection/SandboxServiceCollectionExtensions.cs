@@ -76,6 +76,7 @@ public static class SandboxServiceCollectionExtensions
         services.TryAddSingleton<LinkService>();
         services.TryAddSingleton<SnapshotService>();
         services.TryAddSingleton<Sandbox.Volumes.VolumeService>();
+        services.TryAddSingleton<Sandbox.NestedDocker.NestedDockerService>();
         services.AddSingleton<ISessionClosingWork>(sp => sp.GetRequiredService<Sandbox.Volumes.VolumeService>());
         services.TryAddSingleton<PortService>();
         services.TryAddSingleton<PackageCatalog>();
@@ -137,6 +138,7 @@ public static class SandboxServiceCollectionExtensions
         AddSection<ExecutionOptions>(services);
         AddSection<SnapshotOptions>(services);
         AddSection<Sandbox.Volumes.VolumeOptions>(services);
+        AddSection<Sandbox.NestedDocker.NestedDockerOptions>(services);
         AddSection<LinkOptions>(services);
         AddSection<GitOptions>(services);
         AddSection<SetupOptions>(services);

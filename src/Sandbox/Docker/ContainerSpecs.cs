@@ -67,7 +67,11 @@ internal static class ContainerSpecs
     public static CreateContainerParameters Session(string name, SandboxSpec spec, IDictionary<string, string> labels, string? runtimeVolume = null)
     {
         var limits = spec.Limits;
-        var memory = spec.Isolation == IsolationTier.Gvisor ? GvisorHostMemory(limits) : Mib(limits.MemoryMb);
+        var docker = spec.DockerStorageMb;
+        var memory = spec.Isolation == IsolationTier.Gvisor ? GvisorHostMemory(limits) + Mib(docker ?? 0) : Mib(limits.MemoryMb);
+        // A nested engine's layers and files may be larger than a user file may be, and it holds many files open.
+        var fileSize = Mib(docker is null ? limits.FileSizeMb : Math.Max(limits.FileSizeMb, docker.Value));
+        var noFile = docker is null ? limits.NoFile : Math.Max(limits.NoFile, 65536);
         return new CreateContainerParameters
         {
             Name = name,
@@ -98,23 +102,22 @@ internal static class ContainerSpecs
                 Memory = memory,
                 MemorySwap = memory,
                 NanoCPUs = (long)(limits.Cpus * 1e9),
-                PidsLimit = HostPids(spec),
+                PidsLimit = HostPids(spec) + (docker is null ? 0 : NestedEngineHostPids),
                 ReadonlyRootfs = true,
                 CapDrop = ["ALL"],
                 // Only for the runner (uid 0): drop to uid 1000 for user code and stop runaway user processes.
                 // User code runs as uid 1000 with no capabilities (no-new-privileges stops regaining any).
-                CapAdd = ["SETUID", "SETGID", "KILL"],
+                // With a nested engine (gVisor only, see NestedEngineCapabilities) the runner starts dockerd with more.
+                CapAdd = docker is null ? ["SETUID", "SETGID", "KILL"] : [.. NestedEngineCapabilities],
                 SecurityOpt = ["no-new-privileges"],
                 Ulimits =
                 [
-                    new Ulimit { Name = "nofile", Soft = limits.NoFile, Hard = limits.NoFile },
-                    new Ulimit { Name = "fsize", Soft = limits.FileSizeMb * 1024L * 1024L, Hard = limits.FileSizeMb * 1024L * 1024L },
+                    new Ulimit { Name = "nofile", Soft = noFile, Hard = noFile },
+                    new Ulimit { Name = "fsize", Soft = fileSize, Hard = fileSize },
                     new Ulimit { Name = "core", Soft = 0, Hard = 0 },
                 ],
-                Tmpfs = new Dictionary<string, string>
-                {
-                    ["/tmp"] = string.Create(CultureInfo.InvariantCulture, $"rw,nosuid,nodev,size={limits.TmpMb}m,nr_inodes={InodeBudget(limits.TmpMb)},mode=1777"),
-                },
+                Tmpfs = Tmpfs(limits, docker),
+                ExtraHosts = docker is null ? [] : ["services:127.0.0.1"],
                 ShmSize = Mib(ShmMb),
                 Mounts = [new Mount { Type = "volume", Source = name, Target = "/workspace" },
                     .. spec.CallerContext ? [new Mount { Type = "volume", Source = ContextVolume(name), Target = "/context" }] : Array.Empty<Mount>(),
@@ -127,6 +130,38 @@ internal static class ContainerSpecs
             },
         };
     }
+
+    /// <summary>The memory-backed mounts: <c>/tmp</c>, and for a nested engine its storage (bounded), <c>/run</c> (its
+    /// sockets, state and runtime wrapper) and <c>/etc/docker</c> (its key), over the read-only root.</summary>
+    private static Dictionary<string, string> Tmpfs(SandboxLimits limits, int? docker)
+    {
+        var mounts = new Dictionary<string, string>
+        {
+            ["/tmp"] = string.Create(CultureInfo.InvariantCulture, $"rw,nosuid,nodev,size={limits.TmpMb}m,nr_inodes={InodeBudget(limits.TmpMb)},mode=1777"),
+        };
+        if (docker is { } storage)
+        {
+            mounts["/var/lib/docker"] = string.Create(CultureInfo.InvariantCulture, $"rw,exec,size={storage}m,mode=0710");
+            mounts["/run"] = "rw,exec,nosuid,size=64m,mode=0755";
+            mounts["/etc/docker"] = "rw,noexec,nosuid,size=1m,mode=0700";
+        }
+        return mounts;
+    }
+
+    /// <summary>
+    /// The capabilities of a sandbox with a nested engine: those gVisor documents for Docker inside it. They are the
+    /// sandbox's own kernel's (gVisor's), never the host's: its kernel, not the host's, mounts, makes namespaces and
+    /// configures the network for the nested containers. Only root in the sandbox (the runner, dockerd) holds them;
+    /// user code still runs as the sandbox user with none. Never given in the container tier (refused there).
+    /// </summary>
+    internal static readonly string[] NestedEngineCapabilities =
+    [
+        "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE", "NET_ADMIN", "NET_RAW",
+        "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_ADMIN", "SYS_CHROOT", "SYS_PTRACE",
+    ];
+
+    /// <summary>Host pids a nested engine adds: its daemons are many threads, each several host threads under gVisor.</summary>
+    private const int NestedEngineHostPids = 4096;
 
     /// <summary>The runner's environment. Under gVisor the session's process limit is enforced by the sandbox's own
     /// kernel (the runner sets <c>RLIMIT_NPROC</c> for user code from <c>SANDBOX_NPROC</c>): there every process of the
@@ -145,6 +180,10 @@ internal static class ContainerSpecs
             env.Add(string.Create(CultureInfo.InvariantCulture, $"SANDBOX_NPROC={GvisorProcesses(spec.Limits)}"));
             env.Add(string.Create(CultureInfo.InvariantCulture, $"SANDBOX_AGENT_NPROC={AgentProcesses(spec.Limits)}"));
             env.Add("SANDBOX_MEMORY_WATCH=1");
+        }
+        if (spec.DockerStorageMb is not null)
+        {
+            env.Add("SANDBOX_DOCKER=1");
         }
         return env;
     }

@@ -324,6 +324,10 @@ public sealed class DockerBackend : ISandboxBackend, IDisposable
     }
 
     /// <inheritdoc />
+    public Task LoadIntoNestedEngineAsync(string containerId, string imageReference, string dockerHost, CancellationToken ct) =>
+        NestedEngineLoader.LoadAsync(_client, containerId, imageReference, dockerHost, ct);
+
+    /// <inheritdoc />
     public async Task<string> RunOneShotAsync(string imageReference, IList<string> command, TimeSpan timeout, CancellationToken ct)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);

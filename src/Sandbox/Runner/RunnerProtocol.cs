@@ -40,6 +40,8 @@ namespace Sandbox.Runner;
 [JsonDerivedType(typeof(PtyInputRequest), "pty_input")]
 [JsonDerivedType(typeof(PtyResizeRequest), "pty_resize")]
 [JsonDerivedType(typeof(PtyCloseRequest), "pty_close")]
+[JsonDerivedType(typeof(DockerStartRequest), "docker_start")]
+[JsonDerivedType(typeof(DockerStatusRequest), "docker_status")]
 internal abstract record RunnerRequest
 {
     /// <summary>The request id its answers carry.</summary>
@@ -185,3 +187,11 @@ internal sealed partial class RunnerProtocolJson : JsonSerializerContext
     /// <summary>One request as the line the runner reads (without the newline).</summary>
     public static byte[] Serialize(RunnerRequest request) => JsonSerializer.SerializeToUtf8Bytes(request, Default.RunnerRequest);
 }
+
+/// <summary>Starts the session's own Docker engine (a <c>docker: true</c> session). Answer: <c>docker</c> {state}; or
+/// <c>error</c> <c>docker_unavailable</c>.</summary>
+internal sealed record DockerStartRequest : RunnerRequest;
+
+/// <summary>The session's Docker engine: <c>starting</c>, <c>running</c> (it answers), <c>exited</c> (with its exit code
+/// and the end of its log) or <c>stopped</c>. Answer: <c>docker</c>.</summary>
+internal sealed record DockerStatusRequest : RunnerRequest;

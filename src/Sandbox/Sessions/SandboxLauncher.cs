@@ -45,7 +45,7 @@ public sealed class SandboxLauncher(ISandboxBackend backend, IOptions<SandboxOpt
     /// <summary>Creates, starts and connects to a sandbox within <see cref="SandboxOptions.CreateTimeout"/>; on any
     /// failure nothing is left behind.</summary>
     internal async Task<LaunchedSandbox> LaunchAsync(string image, SandboxLimits limits, string owner, IsolationTier tier, string? runtime, CancellationToken ct,
-        IReadOnlyList<ContextMount>? context = null, bool callerContext = false, IReadOnlyList<Volumes.SandboxVolume>? volumes = null)
+        IReadOnlyList<ContextMount>? context = null, bool callerContext = false, IReadOnlyList<Volumes.SandboxVolume>? volumes = null, int? dockerStorageMb = null)
     {
         var id = NewId();
         var labels = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -56,7 +56,7 @@ public sealed class SandboxLauncher(ISandboxBackend backend, IOptions<SandboxOpt
             [SandboxLabels.Image] = image,
             [SandboxLabels.Isolation] = IsolationPolicy.Name(tier),
         };
-        var spec = new SandboxSpec(id, ResolveImage(image).Reference, limits, labels, tier, runtime, context, callerContext) { ForeignImage = IsForeign(image), Volumes = volumes ?? [] };
+        var spec = new SandboxSpec(id, ResolveImage(image).Reference, limits, labels, tier, runtime, context, callerContext) { ForeignImage = IsForeign(image), Volumes = volumes ?? [], DockerStorageMb = dockerStorageMb };
         if (spec.ForeignImage)
         {
             // Before the create deadline: a pull may take minutes (bounded by ImagePullTimeout).

@@ -79,6 +79,27 @@ public sealed class Session
 
     private IReadOnlyDictionary<string, string> _env = new Dictionary<string, string>();
 
+    /// <summary>The session's own Docker engine (<c>docker: true</c>); null: none. Read and replaced whole.</summary>
+    internal NestedDocker.NestedDockerInfo? Docker
+    {
+        get { lock (Sync) { return _docker; } }
+        set { lock (Sync) { _docker = value; } }
+    }
+
+    private NestedDocker.NestedDockerInfo? _docker;
+
+    /// <summary>Records an image loaded into the session's Docker engine.</summary>
+    internal void AddDockerImage(string image)
+    {
+        lock (Sync)
+        {
+            if (_docker is { } d && !d.Images.Contains(image))
+            {
+                _docker = d with { Images = [.. d.Images, image] };
+            }
+        }
+    }
+
     /// <summary>Ports reachable through the server (preview ports): changed only through this class.</summary>
     internal SortedSet<int> Ports { get; } = [];
 
@@ -107,7 +128,7 @@ public sealed class Session
             var lifeEnd = CreatedAt + MaxLifetime;
             return new SessionInfo(Id, Image, Owner, Status, Limits, CreatedAt, LastUsedAt, IdleTimeout,
                 idleEnd < lifeEnd ? idleEnd : lifeEnd, Busy, ExecutionCount, LostReason, Isolation, Network, Ports.ToList(), Git, Context.Count == 0 ? null : Context, Node, Name,
-                _metadata, _env);
+                _metadata, _env, _docker);
         }
     }
 

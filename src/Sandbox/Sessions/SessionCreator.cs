@@ -14,7 +14,7 @@ namespace Sandbox.Sessions;
 /// </summary>
 public sealed partial class SessionCreator(SessionRegistry registry, SandboxLauncher launcher, WarmPool pool, IsolationPolicy isolation,
     SessionJournal journal, Egress.EgressService egress, Snapshots.SnapshotService snapshots, Git.GitService git, Setup.SetupService setup,
-    Files.WorkspaceArchives archives, SessionCloser closer, SessionCeiling ceiling, Volumes.VolumeService volumes, IOptions<SandboxOptions> options, IOptions<Snapshots.SnapshotOptions> snapshotOptions, IOptions<Cluster.ClusterOptions> cluster,
+    Files.WorkspaceArchives archives, SessionCloser closer, SessionCeiling ceiling, Volumes.VolumeService volumes, NestedDocker.NestedDockerService docker, IOptions<SandboxOptions> options, IOptions<Snapshots.SnapshotOptions> snapshotOptions, IOptions<Cluster.ClusterOptions> cluster,
     TimeProvider time, ILogger<SessionCreator> logger)
 {
     private readonly SessionRegistry _registry = registry;
@@ -126,6 +126,8 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
             Network = network is null ? null : new Egress.NetworkRequest { Allow = network.Allow, Secrets = network.Secrets },
             Context = source.Context.Count == 0 ? null : source.Context,
             Metadata = source.Metadata, Env = source.Env,
+            // A new engine with the same images (the old engine's containers and images built in it are not carried).
+            Docker = source.Docker is not null, DockerStorageMb = source.Docker?.StorageMb, DockerImages = source.Docker?.Images,
         };
     }
 
@@ -136,6 +138,8 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
     private async Task<SessionInfo> CreateCoreAsync(SessionSpec spec, string owner, Func<string, CancellationToken, Task>? restore, string? origin, CancellationToken ct,
         Git.GitWorkspace? inheritedGit = null, Session? replacing = null)
     {
+        spec = docker.Defaults(spec);
+        var dockerPlan = docker.Plan(spec);
         var (image, _) = _launcher.ResolveImage(spec.Image);
         var ceiling = await _ceiling.GetAsync(ct).ConfigureAwait(false);
         var limits = (spec.Limits ?? new LimitsRequest()).Resolve(_options.DefaultLimits, ceiling.Maxima, ceiling.Reason);
@@ -166,6 +170,10 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
         var setup = _setup.Commands(image, spec.Setup);
         var mounts = volumes.Plan(owner, spec.Volumes);
         var (tier, runtime) = await _isolation.ResolveAsync(spec.Isolation, image, ct).ConfigureAwait(false);
+        if (dockerPlan is not null)
+        {
+            NestedDocker.NestedDockerService.RequireTier(tier);
+        }
         using var named = spec.Name is null ? null : _registry.ReserveName(owner, spec.Name, replacing);
         _registry.Reserve();
         var released = false;
@@ -173,8 +181,10 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
         try
         {
             // Context mounts are made when a container is created: a warm one cannot take them.
-            var pooled = context.Count == 0 && contextArchives.Count == 0 && mounts.Count == 0 && _pool.Fits(image, limits) ? await _pool.TakeAsync(tier, ct).ConfigureAwait(false) : null;
-            var sandbox = pooled ?? await _launcher.LaunchAsync(image, limits, owner, tier, runtime, ct, context, callerContext: contextArchives.Count > 0, mounts).ConfigureAwait(false);
+            var pooled = context.Count == 0 && contextArchives.Count == 0 && mounts.Count == 0 && dockerPlan is null && _pool.Fits(image, limits)
+                ? await _pool.TakeAsync(tier, ct).ConfigureAwait(false) : null;
+            var sandbox = pooled ?? await _launcher.LaunchAsync(image, limits, owner, tier, runtime, ct, context, callerContext: contextArchives.Count > 0, mounts,
+                dockerPlan?.StorageMb).ConfigureAwait(false);
             var session = new Session
             {
                 Id = sandbox.Id, Image = image, Owner = owner, Limits = limits, CreatedAt = now, MaxLifetime = _options.MaxLifetime, IdleTimeout = idle,
@@ -182,10 +192,15 @@ public sealed partial class SessionCreator(SessionRegistry registry, SandboxLaun
                 Context = context.Select(c => c.Name).ToList(), Git = inheritedGit, Node = _clustered ? _options.InstanceId : null,
                 Name = spec.Name, Metadata = metadata, Env = env,
             };
-            if (network is not null || restore is not null || clone is not null || setup.Count > 0 || contextArchives.Count > 0 || env.Count > 0 || mounts.Count > 0)
+            if (network is not null || restore is not null || clone is not null || setup.Count > 0 || contextArchives.Count > 0 || env.Count > 0 || mounts.Count > 0
+                || dockerPlan is not null)
             {
                 try
                 {
+                    if (dockerPlan is not null)
+                    {
+                        await docker.StartAsync(session, dockerPlan, ct).ConfigureAwait(false); // before setup commands, which may use it
+                    }
                     if (mounts.Count > 0)
                     {
                         await volumes.AttachAsync(session, spec.Volumes!, ct).ConfigureAwait(false);

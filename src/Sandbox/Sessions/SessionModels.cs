@@ -55,6 +55,17 @@ public sealed record SessionSpec
 
     /// <summary>Named volumes to mount (read-only ones may be shared; a read-write one is saved back when the session closes).</summary>
     public IReadOnlyList<Volumes.VolumeMountRequest>? Volumes { get; init; }
+
+    /// <summary>Gives the session its own Docker engine (gVisor tier only): <c>DOCKER_HOST</c> for its processes, its
+    /// containers behind the session's wall and inside its limits, removed with it.</summary>
+    public bool Docker { get; init; }
+
+    /// <summary>The nested engine's storage in MiB (memory-backed, bounded); null for <c>Sandbox:Docker:StorageMb</c>.</summary>
+    public int? DockerStorageMb { get; init; }
+
+    /// <summary>Images of the server's engine (allowed by <c>Sandbox:Docker:AllowedImages</c>) loaded into the session's
+    /// engine before it is ready, so <c>docker run</c> needs no registry.</summary>
+    public IReadOnlyList<string>? DockerImages { get; init; }
 }
 
 /// <summary>Lifecycle state of a session.</summary>
@@ -94,6 +105,7 @@ public enum SessionStatus
 /// <param name="Name">Its name (a task name), if it has one.</param>
 /// <param name="Metadata">The caller's labels.</param>
 /// <param name="Env">Its environment variables (the caller's; never a secret).</param>
+/// <param name="Docker">Its own Docker engine (<c>docker: true</c>); null: none.</param>
 public sealed record SessionInfo(
     string Id,
     string Image,
@@ -115,4 +127,5 @@ public sealed record SessionInfo(
     string? Node = null,
     string? Name = null,
     IReadOnlyDictionary<string, string>? Metadata = null,
-    IReadOnlyDictionary<string, string>? Env = null);
+    IReadOnlyDictionary<string, string>? Env = null,
+    NestedDocker.NestedDockerInfo? Docker = null);

@@ -15,7 +15,7 @@ internal static partial class SessionSettings
     private static readonly HashSet<string> Reserved = new(StringComparer.OrdinalIgnoreCase)
     {
         "HOME", "PATH", "USER", "PWD", "SHELL", "PYTHONPATH", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "SSL_CERT_FILE",
-        "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT", "GIT_SSL_CAINFO", "NODE_EXTRA_CA_CERTS",
+        "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT", "GIT_SSL_CAINFO", "NODE_EXTRA_CA_CERTS", "DOCKER_HOST",
     };
 
     internal static IReadOnlyDictionary<string, string> Metadata(IReadOnlyDictionary<string, string>? metadata)

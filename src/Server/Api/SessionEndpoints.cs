@@ -51,6 +51,10 @@ internal static class SessionEndpoints
             TypedResults.Ok((await sessions.RestartAsync(id, CallerContext.Get(http), ct)).ToDto())).WithName("RestartSession")
             .WithDescription("Recreates the session on its image as it is now, keeping its workspace (the agents' home and conversations with it), name, repository, limits and network; the old session is closed and its running processes and terminals end.");
 
+        api.MapPost("/sessions/{id}/docker/images", async (string id, LoadDockerImageRequest body, Sandbox.NestedDocker.NestedDockerService docker, HttpContext http, CancellationToken ct) =>
+            TypedResults.Ok((await docker.LoadImageAsync(id, CallerContext.Get(http), body.Image, ct)).ToDto())).WithName("LoadDockerImage")
+            .WithDescription("Loads an allowed image of the server's engine into the session's own Docker engine (a session created with docker: true).");
+
         api.MapPost("/sessions/{id}/resume", async (string id, SessionService sessions, HttpContext http, CancellationToken ct) =>
             TypedResults.Ok((await sessions.ResumeAsync(id, CallerContext.Get(http), ct)).ToDto())).WithName("ResumeSession");
 

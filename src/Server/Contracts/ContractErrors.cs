@@ -16,7 +16,7 @@ internal static class ContractErrors
         SandboxErrorCodes.SessionBusy or SandboxErrorCodes.VolumeBusy or SandboxErrorCodes.ExecutionCancelled => StatusCodes.Status409Conflict,
         SandboxErrorCodes.SessionLost => StatusCodes.Status410Gone,
         SandboxErrorCodes.LimitExceeded or SandboxErrorCodes.InvalidArgument or SandboxErrorCodes.InvalidPath
-            or SandboxErrorCodes.ImageNotFound or SandboxErrorCodes.AgentUnavailable => StatusCodes.Status400BadRequest,
+            or SandboxErrorCodes.ImageNotFound or SandboxErrorCodes.AgentUnavailable or SandboxErrorCodes.DockerUnavailable => StatusCodes.Status400BadRequest,
         SandboxErrorCodes.CapacityExceeded => StatusCodes.Status429TooManyRequests,
         SandboxErrorCodes.Timeout => StatusCodes.Status504GatewayTimeout,
         SandboxErrorCodes.UnsafeCode or SandboxErrorCodes.PackageUnavailable or SandboxErrorCodes.IsolationUnavailable

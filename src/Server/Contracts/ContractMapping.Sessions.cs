@@ -30,6 +30,7 @@ internal static partial class ContractMapping
         Context = r?.Context,
         Metadata = r?.Metadata, Env = r?.Env,
         Volumes = r?.Volumes?.Select(v => new Sandbox.Volumes.VolumeMountRequest { Name = v.Name ?? "", Path = v.Path ?? "", ReadOnly = v.ReadOnly }).ToList(),
+        Docker = r?.Docker ?? false, DockerStorageMb = r?.DockerStorageMb, DockerImages = r?.DockerImages,
         ContextArchives = r?.ContextArchives?.ToDictionary(a => a.Key,
             a => new ReadOnlyMemory<byte>(ContractValidation.Base64(a.Value, $"context_archives.{a.Key}")), StringComparer.Ordinal),
     };
@@ -60,6 +61,7 @@ internal static partial class ContractMapping
         Isolation = IsolationPolicy.Name(s.Isolation), Network = s.Network.ToDto(), Ports = s.Ports ?? [],
         Git = s.Git.ToDto(), Context = s.Context, Node = s.Node,
         Metadata = s.Metadata ?? new Dictionary<string, string>(), Env = s.Env ?? new Dictionary<string, string>(),
+        Docker = s.Docker is { } d ? new NestedDockerDto(d.Host, d.StorageMb, d.Images, d.StartedMs) : null,
     };
 
     public static HistoryEntryDto ToDto(this Sandbox.Storage.HistoryEntry h) =>

@@ -68,6 +68,7 @@ namespace Microsoft.Extensions.DependencyInjection
         [
             typeof(SessionTools), typeof(PortTools), typeof(NetworkTools), typeof(TerminalTools), typeof(ExecutionTools), typeof(ProcessTools),
             typeof(SnapshotTools), typeof(GitTools), typeof(FileTools), typeof(ArchiveTools), typeof(JobTools), typeof(PackageTools), typeof(AgentTools), typeof(VolumeTools),
+            typeof(DockerTools),
         ];
 
         /// <summary>Adds every sandbox tool, grouped by area like the REST endpoints, and the workspace resources.</summary>
@@ -86,6 +87,7 @@ namespace Microsoft.Extensions.DependencyInjection
             .WithTools<JobTools>()
             .WithTools<PackageTools>()
             .WithTools<AgentTools>()
-            .WithTools<VolumeTools>();
+            .WithTools<VolumeTools>()
+            .WithTools<DockerTools>();
     }
 }

@@ -53,6 +53,13 @@ public sealed class SessionTools(SessionService service, Sandbox.Cluster.Cluster
         [Description("Named volumes to mount (optional): [{\"name\": \"datasets\", \"path\": \"/data/datasets\", \"read_only\": true}]. Paths are under " +
             "/data, /mnt or /volumes. Many sessions may mount a volume read-only; one at a time read-write, and its files are saved back to the " +
             "volume when the session closes. create_volume makes one.")] VolumeMountDto[]? volumes = null,
+        [Description("Give the session its own Docker engine (optional; gVisor isolation only, the agent image unless you name another): docker, " +
+            "docker-compose and docker build work inside it, behind the session's wall and within its memory. Nested containers share the " +
+            "session's network: a service's port is the session's (localhost:<port> or services:<port>), and compose services reach one another by " +
+            "name (use network_mode: host in compose files).")] bool docker = false,
+        [Description("Images of the server to load into the session's engine before it is ready, e.g. [\"sandbox-postgres:latest\"] (no registry " +
+            "is needed; the server's Sandbox:Docker:AllowedImages says which). docker_load_image adds more later. Optional.")] string[]? docker_images = null,
+        [Description("The session's engine's storage in MiB (optional; memory-backed, counted in the session's memory).")] int? docker_storage_mb = null,
         CancellationToken cancellationToken = default) => Run(async () =>
     {
         var request = new CreateSessionRequest
@@ -68,9 +75,10 @@ public sealed class SessionTools(SessionService service, Sandbox.Cluster.Cluster
             Context = context,
             ContextArchives = context_archives, Metadata = metadata, Env = env,
             Name = name, Volumes = volumes,
+            Docker = docker ? true : null, DockerImages = docker_images, DockerStorageMb = docker_storage_mb,
         };
         var s = (await service.CreateAsync(request.ToSpec(), Owner, cancellationToken)).ToDto();
-        return McpToolResults.Ok($"Session {s.Id} is ready (image {s.Image}; isolation {s.Isolation}; memory {s.Limits.MemoryMb} MiB, cpus {s.Limits.Cpus}, pids {s.Limits.Pids}, workspace {s.Limits.WorkspaceMb} MiB; {NetworkTools.Describe(s.Network)}{(s.Git is { } g ? $"; cloned {g.Url} at {g.BaseCommit[..12]}{(g.Branch is null ? "" : " on " + g.Branch)}" : "")}{(s.Context is { Count: > 0 } c ? "; context: " + string.Join(", ", c.Select(n => "/context/" + n)) : "")}). Use session_id \"{s.Id}\" with execute_code.",
+        return McpToolResults.Ok($"Session {s.Id} is ready (image {s.Image}; isolation {s.Isolation}; memory {s.Limits.MemoryMb} MiB, cpus {s.Limits.Cpus}, pids {s.Limits.Pids}, workspace {s.Limits.WorkspaceMb} MiB; {NetworkTools.Describe(s.Network)}{(s.Git is { } g ? $"; cloned {g.Url} at {g.BaseCommit[..12]}{(g.Branch is null ? "" : " on " + g.Branch)}" : "")}{(s.Context is { Count: > 0 } c ? "; context: " + string.Join(", ", c.Select(n => "/context/" + n)) : "")}{(s.Docker is { } d ? $"; its own Docker engine at DOCKER_HOST={d.Host}, images: {(d.Images.Count == 0 ? "none" : string.Join(", ", d.Images))}" : "")}). Use session_id \"{s.Id}\" with execute_code.",
             new { session_id = s.Id, session = s });
     });
 

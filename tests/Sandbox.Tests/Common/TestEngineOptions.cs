@@ -41,6 +41,7 @@ public sealed class TestEngineOptions
     public PackageOptions Packages { get; private init; } = new();
     public SafetyOptions Safety { get; private init; } = new();
     public Sandbox.Volumes.VolumeOptions Volumes { get; private init; } = new();
+    public Sandbox.NestedDocker.NestedDockerOptions Docker { get; private init; } = new();
 
     /// <summary>Registers <paramref name="configure"/> for every section: each time it runs on a view whose slot for
     /// that section is the real (bound) options object and whose other slots are scratch copies.</summary>
@@ -64,5 +65,6 @@ public sealed class TestEngineOptions
         builder.Configure<PackageOptions>(o => configure(new TestEngineOptions { Packages = o }));
         builder.Configure<SafetyOptions>(o => configure(new TestEngineOptions { Safety = o }));
         builder.Configure<Sandbox.Volumes.VolumeOptions>(o => configure(new TestEngineOptions { Volumes = o }));
+        builder.Configure<Sandbox.NestedDocker.NestedDockerOptions>(o => configure(new TestEngineOptions { Docker = o }));
     }
 }

@@ -102,6 +102,8 @@ def user_env():
     env.update(EXTRA_ENV)
     env.update({"HOME": WORKDIR, "USER": "sandbox", "PWD": WORKDIR})
     env["PYTHONPATH"] = PY_PACKAGES + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    if DOCKER:
+        env["DOCKER_HOST"] = DOCKER_HOST  # the session's own engine (docker.py)
     return env
 
 
@@ -135,7 +137,9 @@ def kill_matching(select, rounds, pause):
             if not p.isdigit() or int(p) in (1, os.getpid()):
                 continue
             try:
-                if select(int(p)):
+                # With a nested engine (docker.py), root's processes are that engine's and its containers': theirs
+                # to stop (docker stop, compose down), never an execution's leftovers.
+                if (not DOCKER or os.stat("/proc/" + p).st_uid == UID) and select(int(p)):
                     os.kill(int(p), signal.SIGKILL)
                     found = any_found = True
             except (OSError, ValueError, IndexError):
@@ -203,6 +207,10 @@ def kill_user_processes(keep=None, everything=False):
                         os.kill(int(p), signal.SIGCONT)
                     except OSError:
                         pass
+    if DOCKER:
+        stop_user_processes()
+        kill_matching(lambda pid: True, 100, 0.005)  # the user's processes only (kill_matching), not the engine's
+        return
     for _ in range(50):
         try:
             os.kill(-1, signal.SIGKILL)  # all we may signal but init and ourselves

@@ -3,7 +3,7 @@
 # executions, processes and terminals.
 
 
-class Runner(Kernel, Executions, Processes, Terminals, Workspace, Archives):
+class Runner(Kernel, Executions, Processes, Terminals, Workspace, Archives, NestedDocker):
     def __init__(self):
         self.sel = selectors.DefaultSelector()
         self.kernel = None
@@ -182,6 +182,7 @@ if __name__ == "__main__":
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     out({"type": "hello", "pid": os.getpid(), "python": sys.version.split()[0]})
     runner = Runner()
-    RUNNING[0] = runner.running
+    # With a nested engine its containers run while nothing of the engine's asks: the memory watch always looks.
+    RUNNING[0] = (lambda: True) if DOCKER else runner.running
     start_memory_watch()
     runner.loop()

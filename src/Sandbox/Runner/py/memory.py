@@ -77,7 +77,8 @@ def largest_user_process():
         if not name.isdigit() or int(name) in (1, os.getpid()) or time.monotonic() - MEMORY_KILLED.get(int(name), -9.0) < 2:
             continue
         try:
-            if os.stat("/proc/" + name).st_uid != UID:
+            # The user's processes, and with a nested engine its containers' (root's, but not the engine's own).
+            if os.stat("/proc/" + name).st_uid != UID and not (DOCKER and not docker_engine_process(int(name))):
                 continue
             with open("/proc/%s/statm" % name, "rb") as f:
                 rss = int(f.read().split()[1]) * PAGE
