@@ -18,7 +18,7 @@ internal static class RunCommand
         var keep = new Option<string?>("--keep") { Description = "Keep the session afterwards as a task of this name (review, commit, push it later)" };
         var command = new Command("run", "Run an agent once, headless: prints its answer and diff, exits with its status")
         {
-            prompt, agent, model, timeout, keep, SpawnCommand.From, SpawnCommand.Base, SpawnCommand.Image, SpawnCommand.Cpu, SpawnCommand.Memory, SpawnCommand.Setup,
+            prompt, agent, model, timeout, keep, SpawnCommand.From, SpawnCommand.Base, SpawnCommand.Image, SpawnCommand.Cpu, SpawnCommand.Memory, SpawnCommand.Docker, SpawnCommand.DockerImage, SpawnCommand.Setup,
         };
         CliApp.Handle(command, async (parse, context, ct) =>
         {

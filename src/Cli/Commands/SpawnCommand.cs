@@ -15,6 +15,8 @@ internal static partial class SpawnCommand
     internal static readonly Option<double?> Cpu = new("--cpu") { Description = "CPU cores" };
     internal static readonly Option<int?> Memory = new("--memory") { Description = "Memory in MiB" };
     internal static readonly Option<string[]> Setup = new("--setup") { Description = "A shell command run once in the workspace before the agent starts (repeatable)", AllowMultipleArgumentsPerToken = false };
+    internal static readonly Option<bool> Docker = new("--docker") { Description = "Give the task's session its own Docker engine (docker, docker-compose, docker build; gVisor servers only)" };
+    internal static readonly Option<string[]> DockerImage = new("--docker-image") { Description = "An image of the server to load into that engine, e.g. sandbox-postgres:latest (repeatable; implies --docker)", AllowMultipleArgumentsPerToken = false };
     internal static readonly Option<int?> Ttl = new("--ttl") { Description = "Idle seconds before the task's session is closed (an agent at work is never idle)" };
 
     public static Command Build()
@@ -28,7 +30,7 @@ internal static partial class SpawnCommand
         var attach = new Option<bool>("--attach", "-a") { Description = "Attach to the agent's terminal once it runs" };
         var command = new Command("spawn", "Start a task: a session with your repository on a branch of its own, and the agent's own interface in a terminal it keeps (attach, detach, come back)")
         {
-            agent, task, From, Base, branch, Image, Cpu, Memory, Setup, prompt, model, Ttl, attach,
+            agent, task, From, Base, branch, Image, Cpu, Memory, Docker, DockerImage, Setup, prompt, model, Ttl, attach,
         };
         CliApp.Handle(command, async (parse, context, ct) =>
         {
@@ -86,6 +88,8 @@ internal static partial class SpawnCommand
         Image = parse.GetValue(Image) ?? "agent",
         Limits = parse.GetValue(Cpu) is null && parse.GetValue(Memory) is null ? null : new LimitsDto { Cpus = parse.GetValue(Cpu), MemoryMb = parse.GetValue(Memory) },
         IdleTimeoutSeconds = parse.GetValue(Ttl),
+        Docker = parse.GetValue(Docker) || parse.GetValue(DockerImage) is { Length: > 0 } ? true : null,
+        DockerImages = parse.GetValue(DockerImage) is { Length: > 0 } images ? images : null,
     };
 
     internal static string CheckTaskName(string name) => TaskName().IsMatch(name) ? name

@@ -35,7 +35,13 @@ public sealed class ExecutionSafety(ISafetyPolicy policy, IOptions<SafetyOptions
         }
         else if (request.Language == "bash")
         {
-            findings = policy.CheckBash(request.Code, request.Allow.ToHashSet(StringComparer.Ordinal));
+            var allow = request.Allow.ToHashSet(StringComparer.Ordinal);
+            if (session.Docker is not null)
+            {
+                // Network tools reach the session's own containers (localhost, services:<port>, compose names).
+                allow.Add("network-tools");
+            }
+            findings = policy.CheckBash(request.Code, allow);
         }
         else
         {

@@ -14,6 +14,7 @@ DOCKER_HOST = "unix://" + DOCKER_SOCKET
 DOCKER_LOG = DOCKER_DIR + "/dockerd.log"
 DOCKER_RUNTIME = DOCKER_DIR + "/runc"
 DOCKER_RUNTIME_EDITOR = DOCKER_DIR + "/runtime-edit.py"
+DOCKER_HOSTS = DOCKER_DIR + "/hosts"  # the session's /etc/hosts (bound over it) and every nested container's
 DOCKER_ENGINE = {"proc": None}
 # The nested engine's own processes: the memory watch and the kills of user processes leave them alone.
 DOCKER_INFRA = {b"dockerd", b"containerd", b"containerd-shim", b"containerd-shim-runc-v2", b"runc", b"docker-init", b"docker-proxy"}
@@ -28,19 +29,20 @@ for a in "$@"; do
   prev="$a"; last="$a"
 done
 if [ "$create" = 1 ] && [ -n "$bundle" ]; then
-  "%(python)s" -I "%(edit)s" "$bundle/config.json" "$last" || exit 1
+  "%(python)s" -I "%(edit)s" "$bundle/config.json" "$last" 2>>"%(log)s" || exit 1
 fi
 exec "%(runc)s" "$@"
 '''
 DOCKER_RUNTIME_EDIT = r'''
 import fcntl, json, os, re, sys
+HOSTS = "/run/sandbox-docker/hosts"
 path, cid = sys.argv[1], sys.argv[2]
 with open(path) as f:
     config = json.load(f)
 config["linux"]["namespaces"] = [n for n in config["linux"].get("namespaces", []) if n.get("type") != "network"]
 for m in config.get("mounts", []):
     if m.get("destination") == "/etc/hosts":
-        m["source"] = "/etc/hosts"
+        m["source"] = HOSTS
 names = set()
 if re.fullmatch(r"[0-9a-f]{64}", cid):
     try:
@@ -54,7 +56,7 @@ if re.fullmatch(r"[0-9a-f]{64}", cid):
         pass
 names = sorted(n for n in names if isinstance(n, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", n))
 if names:
-    with open("/etc/hosts", "r+") as f:
+    with open(HOSTS, "r+") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         known = set(w for line in f.read().splitlines() for w in line.split()[1:])
         fresh = [n for n in names if n not in known]
@@ -102,6 +104,23 @@ def docker_log_tail():
         return ""
 
 
+def bind_hosts():
+    """The session's /etc/hosts (read-only, the engine's) becomes a copy the runtime adds nested containers' names to:
+    bound over it inside the sandbox (its own kernel's mount), so the session resolves them too."""
+    if os.path.exists(DOCKER_HOSTS):
+        return
+    with open("/etc/hosts") as f:
+        text = f.read()
+    with open(DOCKER_HOSTS + ".tmp", "w") as f:
+        f.write(text if text.endswith("\n") else text + "\n")
+    os.chmod(DOCKER_HOSTS + ".tmp", 0o644)
+    os.replace(DOCKER_HOSTS + ".tmp", DOCKER_HOSTS)
+    mount = find_program("mount")
+    if mount is None or subprocess.call([mount, "--bind", DOCKER_HOSTS, "/etc/hosts"], stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) != 0:
+        raise OSError(1, "cannot bind the engine's hosts file over /etc/hosts")
+
+
 def find_program(name):
     for d in ("/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"):
         if os.access(os.path.join(d, name), os.X_OK):
@@ -126,11 +145,13 @@ class NestedDocker:
         try:
             os.makedirs(DOCKER_DIR, mode=0o755, exist_ok=True)
             for path, text, mode in ((DOCKER_RUNTIME_EDITOR, DOCKER_RUNTIME_EDIT, 0o644),
-                                     (DOCKER_RUNTIME, DOCKER_RUNTIME_TEXT % {"python": sys.executable, "runc": runc, "edit": DOCKER_RUNTIME_EDITOR}, 0o755)):
+                                     (DOCKER_RUNTIME, DOCKER_RUNTIME_TEXT % {"python": sys.executable, "runc": runc, "edit": DOCKER_RUNTIME_EDITOR,
+                                                                     "log": DOCKER_DIR + "/runtime.log"}, 0o755)):
                 with open(path + ".tmp", "w") as f:
                     f.write(text)
                 os.chmod(path + ".tmp", mode)
                 os.replace(path + ".tmp", path)
+            bind_hosts()
             log = os.open(DOCKER_LOG, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         except OSError as e:
             out({"type": "error", "id": rid, "code": "docker_unavailable", "message": "preparing the engine: %s" % e.strerror})

@@ -89,6 +89,18 @@ def largest_user_process():
     return best, most
 
 
+def gone_or_timeout(pid, seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            with open("/proc/%d/stat" % pid, "rb") as f:
+                if f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X"):
+                    return
+        except (OSError, IndexError):
+            return
+        time.sleep(0.01)
+
+
 def watch_memory():
     meminfo = os.open("/proc/meminfo", os.O_RDONLY)
     while True:
@@ -114,7 +126,10 @@ def watch_memory():
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
-                time.sleep(0.1)  # its memory goes back to the sandbox's kernel before the next look
+                # Its memory goes back to the sandbox's kernel only once it has ended, which takes a while for a large
+                # process: until then the next look would still see too much and kill another.
+                gone_or_timeout(pid, 3.0)
+                time.sleep(0.05)
                 continue
         # Looks are cheap (two system calls) but not free under gVisor: rarer while the session is far from its limit.
         share = used / MEMORY_LIMIT
