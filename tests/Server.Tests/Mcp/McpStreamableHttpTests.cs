@@ -13,6 +13,7 @@ public sealed class McpStreamableHttpTests(ServerFixture server)
     [
         "create_session", "execute_code", "upload_file", "download_file", "list_files", "search_code", "delete_file", "close_session",
         "list_sessions", "update_session", "get_session_info", "get_health", "get_packages", "run_agent", "continue_agent", "get_agent_run", "list_agent_runs", "run_agent_job", "get_agent_job", "list_skills", "session_diff", "session_summary", "open_terminal", "list_terminals", "close_terminal", "install_packages", "update_network", "get_execution", "cancel_execution", "list_executions", "read_output", "grep_output", "start_process", "list_processes", "get_process_output", "send_input", "kill_process", "get_file_url", "snapshot_session", "list_snapshots", "delete_snapshot", "fork_session", "expose_port", "open_preview", "unexpose_port", "export_changes", "push_changes", "restart_session", "upload_archive", "download_archive", "import_git_bundle", "update_git_base", "review_changes", "commit_changes",
+        "create_volume", "list_volumes", "delete_volume", "docker_load_image",
     ];
 
     [Fact]

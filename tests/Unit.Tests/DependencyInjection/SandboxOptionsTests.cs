@@ -111,7 +111,7 @@ public sealed class SandboxOptionsTests
         services.AddSandbox();
         var sections = typeof(SandboxOptions).Assembly.GetTypes()
             .Where(t => t is { IsClass: true, IsAbstract: false } && typeof(ISandboxOptionsSection).IsAssignableFrom(t)).ToList();
-        Assert.Equal(19, sections.Count);
+        Assert.Equal(20, sections.Count);
         foreach (var section in sections)
         {
             var validator = typeof(IValidateOptions<>).MakeGenericType(section);
