@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace Sandbox.NestedDocker;
 
 /// <summary>Options of sessions with their own Docker engine (<c>docker: true</c>): section <c>Sandbox:Docker</c>.</summary>
-public sealed class NestedDockerOptions : ISandboxOptionsSection
+public sealed class NestedDockerOptions : IValidatableObject, ISandboxOptionsSection
 {
     /// <summary>The configuration section.</summary>
     public static string SectionName => "Sandbox:Docker";
@@ -39,6 +39,23 @@ public sealed class NestedDockerOptions : ISandboxOptionsSection
 
     /// <summary>How long loading one image may take.</summary>
     public TimeSpan LoadTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (StartTimeout <= TimeSpan.Zero || LoadTimeout <= TimeSpan.Zero)
+        {
+            yield return new ValidationResult("StartTimeout and LoadTimeout must be positive.", [nameof(StartTimeout)]);
+        }
+        if (StorageMb > MaxStorageMb)
+        {
+            yield return new ValidationResult("StorageMb is above MaxStorageMb.", [nameof(StorageMb)]);
+        }
+        if (AllowedImages.Any(string.IsNullOrWhiteSpace))
+        {
+            yield return new ValidationResult("AllowedImages holds an empty pattern.", [nameof(AllowedImages)]);
+        }
+    }
 }
 
 /// <summary>A session's own Docker engine, as session info reports it.</summary>

@@ -63,7 +63,7 @@ public sealed partial class NestedDockerService(SessionRegistry registry, ISandb
             }
             return null;
         }
-        var storage = spec.DockerStorageMb ?? Math.Min(_options.StorageMb, _options.MaxStorageMb);
+        var storage = spec.DockerStorageMb ?? _options.StorageMb;
         if (storage < 256 || storage > _options.MaxStorageMb)
         {
             throw new SandboxException(SandboxErrorCodes.LimitExceeded, $"docker_storage_mb must be between 256 and {_options.MaxStorageMb} (asked: {storage}).");
