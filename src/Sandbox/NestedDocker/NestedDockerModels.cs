@@ -28,8 +28,16 @@ public sealed class NestedDockerOptions : IValidatableObject, ISandboxOptionsSec
 
     /// <summary>Images of this server's engine that may be loaded into a session's engine, as patterns
     /// (<c>*</c> matches any run of characters; <c>sandbox-postgres:*</c>). No registry is needed: the image moves from
-    /// the host's engine into the session's.</summary>
-    public List<string> AllowedImages { get; set; } = ["sandbox-base:*", "sandbox-python:*", "sandbox-node:*", "sandbox-postgres:*"];
+    /// the host's engine into the session's. Empty: <see cref="DefaultAllowedImages"/> (configuration replaces them
+    /// rather than adding to them).</summary>
+    public List<string> AllowedImages { get; set; } = [];
+
+    /// <summary>The images allowed when <see cref="AllowedImages"/> names none: the product's own base, Python, Node and
+    /// Postgres images.</summary>
+    public static readonly IReadOnlyList<string> DefaultAllowedImages = ["sandbox-base:*", "sandbox-python:*", "sandbox-node:*", "sandbox-postgres:*"];
+
+    /// <summary>The patterns in force.</summary>
+    internal IReadOnlyList<string> Allowed => AllowedImages.Count > 0 ? AllowedImages : DefaultAllowedImages;
 
     /// <summary>Images loaded into one session at most.</summary>
     [Range(1, 64)] public int MaxImagesPerSession { get; set; } = 8;

@@ -177,10 +177,10 @@ public sealed partial class NestedDockerService(SessionRegistry registry, ISandb
 
     private void CheckAllowed(string image)
     {
-        if (!ImageReferences.IsReference(image) || !ImageReferences.Matches(image, _options.AllowedImages))
+        if (!ImageReferences.IsReference(image) || !ImageReferences.Matches(image, _options.Allowed))
         {
             throw new SandboxException(SandboxErrorCodes.Forbidden,
-                $"Image '{SafeText.Shorten(image, 80)}' may not be loaded into a session's engine. Allowed (Sandbox:Docker:AllowedImages): {string.Join(", ", _options.AllowedImages)}.");
+                $"Image '{SafeText.Shorten(image, 80)}' may not be loaded into a session's engine. Allowed (Sandbox:Docker:AllowedImages): {string.Join(", ", _options.Allowed)}.");
         }
     }
 
