@@ -62,7 +62,12 @@ log "docker-compose down -v"
 compose down -v --remove-orphans >/dev/null 2>&1
 trap - EXIT
 leftovers() {
-  local left
+  local left tries=0
+  # A stdio server whose client has closed shuts down on its own (it removes its warm pool), and may still be at it:
+  # what it has not removed within a minute is left behind.
+  while [ "$tries" -lt 30 ] && docker ps -a --filter "label=dev.sandbox.product=sandbox" --format '{{.Label "dev.sandbox.instance"}}' | grep -q '^stdio-'; do
+    tries=$((tries + 1)); sleep 2
+  done
   left="$(docker ps -a --filter "label=com.docker.compose.project=$project" --format '{{.Names}}')
 $(docker ps -a --filter "label=dev.sandbox.instance=$SANDBOX_INSTANCE_ID" --format '{{.Names}}')
 $(docker ps -a --filter "label=dev.sandbox.product=sandbox" --format '{{.Names}} {{.Label "dev.sandbox.instance"}}' | grep ' stdio-' || true)

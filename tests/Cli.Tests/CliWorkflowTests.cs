@@ -46,6 +46,10 @@ public sealed class CliWorkflowTests(CliFixture fixture) : IClassFixture<CliFixt
         var duplicate = await Sandbox("spawn", "claude", "t1", "--json");
         Assert.Equal(1, duplicate.ExitCode);
         Assert.Equal("name_taken", JsonDocument.Parse(duplicate.Stdout).RootElement.GetProperty("error").GetProperty("code").GetString());
+        // --docker-image asks for a Docker engine of the task's own with that image: the server checks the image.
+        var docker = await Sandbox("spawn", "shell", "t-docker", "--docker-image", "not-allowed:latest", "--json");
+        Assert.Equal(1, docker.ExitCode);
+        Assert.Equal("forbidden", JsonDocument.Parse(docker.Stdout).RootElement.GetProperty("error").GetProperty("code").GetString());
 
         // The agent works on the prompt unattended; its change shows in review.
         var deadline = DateTime.UtcNow.AddMinutes(3);

@@ -129,6 +129,14 @@ public sealed class DockerBackend : ISandboxBackend, IDisposable
         catch (Exception e)
         {
             await RemoveQuietlyAsync(spec.SessionId).ConfigureAwait(false);
+            if (e is OperationCanceledException)
+            {
+                // A create the engine received before the cancellation may still complete after it (the request is
+                // gone, the work is not; seen as a "Created" container left by a server stopping mid-create): look
+                // again once it has had the time to.
+                await Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None).ConfigureAwait(false);
+                await RemoveQuietlyAsync(spec.SessionId).ConfigureAwait(false);
+            }
             if (e is DockerImageNotFoundException or DockerApiException { StatusCode: System.Net.HttpStatusCode.NotFound })
             {
                 throw new SandboxException(SandboxErrorCodes.ImageNotFound,

@@ -19,8 +19,8 @@ internal sealed record NestedDockerPlan(int StorageMb, IReadOnlyList<string> Ima
 /// from the host's engine and loaded into the session's). The engine runs in the sandbox's kernel, so everything it
 /// runs stays behind the session's wall and inside its limits, and goes away with the session.
 /// </summary>
-public sealed partial class NestedDockerService(SessionRegistry registry, ISandboxBackend backend, IOptions<NestedDockerOptions> options,
-    TimeProvider time, ILogger<NestedDockerService> logger)
+public sealed partial class NestedDockerService(SessionRegistry registry, ISandboxBackend backend, Durability.SessionJournal journal,
+    IOptions<NestedDockerOptions> options, TimeProvider time, ILogger<NestedDockerService> logger)
 {
     /// <summary>The <c>DOCKER_HOST</c> a session's processes see.</summary>
     public const string Host = "unix:///run/sandbox-docker/docker.sock";
@@ -150,6 +150,9 @@ public sealed partial class NestedDockerService(SessionRegistry registry, ISandb
         await registry.EnsureRunningAsync(session, ct).ConfigureAwait(false);
         session.Touch(time.GetUtcNow());
         await LoadAsync(session, image, ct).ConfigureAwait(false);
+        journal.Record(session, "docker", "loaded image " + image);
+        // Saved with the session: after a server restart its info still lists the images, and more can be loaded.
+        await journal.PersistAsync(session, ct).ConfigureAwait(false);
         return session.ToInfo();
     }
 

@@ -114,6 +114,7 @@ public sealed class Session
             ExecutionCount = record.ExecutionCount, Status = record.Status, LostReason = record.LostReason, Isolation = record.Isolation,
             Network = record.Network, Git = record.Git, Context = record.Context ?? [], Node = node, Name = record.Name,
             Metadata = record.Metadata ?? new Dictionary<string, string>(), Env = record.Env ?? new Dictionary<string, string>(),
+            Docker = record.Docker,
         };
         // Exposed ports are part of the session's durable state: they answer again after a restart.
         session.Ports.UnionWith((record.Ports ?? []).Where(p => p is >= 1 and <= 65535).Take(MaxExposedPorts));
@@ -176,7 +177,10 @@ public sealed class Session
         {
             return new Storage.SessionRecord(Id, Owner, Image, Limits, IdleTimeout, ContainerId, Status, LostReason, CreatedAt, LastUsedAt,
                 ExecutionCount, Isolation, _network, Git, Context, Ports: Ports.ToList(), Name: Name,
-                Metadata: _metadata.Count == 0 ? null : _metadata, Env: _env.Count == 0 ? null : _env);
+                Metadata: _metadata.Count == 0 ? null : _metadata, Env: _env.Count == 0 ? null : _env)
+            {
+                Docker = _docker,
+            };
         }
     }
 

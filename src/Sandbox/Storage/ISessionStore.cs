@@ -29,7 +29,11 @@ public sealed record SessionRecord(
     SessionStatus Status, string? LostReason, DateTimeOffset CreatedAt, DateTimeOffset LastUsedAt, int ExecutionCount,
     Isolation.IsolationTier Isolation = Isolation.IsolationTier.Container, Egress.SessionNetwork? Network = null,
     Git.GitWorkspace? Git = null, IReadOnlyList<string>? Context = null, string? Node = null, IReadOnlyList<int>? Ports = null, string? Name = null,
-    IReadOnlyDictionary<string, string>? Metadata = null, IReadOnlyDictionary<string, string>? Env = null);
+    IReadOnlyDictionary<string, string>? Metadata = null, IReadOnlyDictionary<string, string>? Env = null)
+{
+    /// <summary>Its own Docker engine (<c>docker: true</c>); null: none.</summary>
+    public NestedDocker.NestedDockerInfo? Docker { get; init; }
+}
 
 /// <summary>One audit entry of a session's history.</summary>
 /// <param name="SessionId">Session id.</param>

@@ -51,6 +51,7 @@ public sealed class PostgresSessionStore : SqlSessionStore
         "CREATE TABLE used_links (nonce TEXT PRIMARY KEY, expires_at TEXT NOT NULL); CREATE INDEX used_links_expiry ON used_links(expires_at);",
         "ALTER TABLE sessions ADD COLUMN name TEXT;",
         "ALTER TABLE sessions ADD COLUMN metadata TEXT; ALTER TABLE sessions ADD COLUMN env TEXT;",
+        "ALTER TABLE sessions ADD COLUMN docker TEXT;",
     ];
 
     private readonly NpgsqlDataSource _source;

@@ -100,10 +100,10 @@ public abstract partial class SqlSessionStore : ISessionStore
     }
 
     private Task WriteSessionAsync(SessionRecord s, CancellationToken ct) => Write(ct, """
-            INSERT INTO sessions (id, instance, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count, isolation, network, git, context, ports, name, metadata, env)
-            VALUES (@id, @instance, @owner, @image, @limits, @idle, @container, @status, @lost, @created, @used, @count, @isolation, @network, @git, @context, @ports, @name, @metadata, @env)
+            INSERT INTO sessions (id, instance, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count, isolation, network, git, context, ports, name, metadata, env, docker)
+            VALUES (@id, @instance, @owner, @image, @limits, @idle, @container, @status, @lost, @created, @used, @count, @isolation, @network, @git, @context, @ports, @name, @metadata, @env, @docker)
             ON CONFLICT(id) DO UPDATE SET status = @status, lost_reason = @lost, last_used_at = @used, execution_count = @count, container_id = @container, network = @network, git = @git, ports = @ports,
-                metadata = @metadata, env = @env;
+                metadata = @metadata, env = @env, docker = @docker;
             """,
         ("id", s.Id), ("instance", Instance), ("owner", s.Owner), ("image", s.Image), ("limits", JsonSerializer.Serialize(s.Limits)),
         ("idle", s.IdleTimeout.TotalSeconds), ("container", s.ContainerId), ("status", s.Status.ToString()), ("lost", s.LostReason),
@@ -111,7 +111,8 @@ public abstract partial class SqlSessionStore : ISessionStore
         ("network", s.Network is null ? null : JsonSerializer.Serialize(s.Network)), ("git", s.Git is null ? null : JsonSerializer.Serialize(s.Git)),
         ("context", s.Context is not { Count: > 0 } ? null : JsonSerializer.Serialize(s.Context)),
         ("ports", s.Ports is not { Count: > 0 } ? null : JsonSerializer.Serialize(s.Ports)), ("name", s.Name),
-        ("metadata", s.Metadata is not { Count: > 0 } ? null : JsonSerializer.Serialize(s.Metadata)), ("env", s.Env is not { Count: > 0 } ? null : JsonSerializer.Serialize(s.Env)));
+        ("metadata", s.Metadata is not { Count: > 0 } ? null : JsonSerializer.Serialize(s.Metadata)), ("env", s.Env is not { Count: > 0 } ? null : JsonSerializer.Serialize(s.Env)),
+        ("docker", s.Docker is null ? null : JsonSerializer.Serialize(s.Docker)));
 
     /// <inheritdoc />
     public Task<IReadOnlyList<SessionRecord>> LoadOpenSessionsAsync(CancellationToken ct) => Query(ct,
@@ -122,13 +123,16 @@ public abstract partial class SqlSessionStore : ISessionStore
         $"SELECT {SessionColumns} FROM sessions WHERE owner = @owner AND status <> 'Closed' ORDER BY created_at;", ReadSession, ("owner", owner));
 
     private const string SessionColumns =
-        "id, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count, isolation, network, git, context, instance, ports, name, metadata, env";
+        "id, owner, image, limits, idle_timeout_s, container_id, status, lost_reason, created_at, last_used_at, execution_count, isolation, network, git, context, instance, ports, name, metadata, env, docker";
 
     private static SessionRecord ReadSession(DbDataReader r) => new(r.GetString(0), r.GetString(1), r.GetString(2),
         JsonSerializer.Deserialize<SandboxLimits>(r.GetString(3)) ?? new SandboxLimits(), TimeSpan.FromSeconds(r.GetDouble(4)),
         r.GetString(5), Enum.Parse<SessionStatus>(r.GetString(6)), Text(r, 7), ParseTime(r.GetString(8)), ParseTime(r.GetString(9)),
         r.GetInt32(10), Enum.Parse<Isolation.IsolationTier>(r.GetString(11)), Json<Egress.SessionNetwork>(r, 12), Json<Git.GitWorkspace>(r, 13),
-        Json<List<string>>(r, 14), r.GetString(15), Json<List<int>>(r, 16), Text(r, 17), Json<Dictionary<string, string>>(r, 18), Json<Dictionary<string, string>>(r, 19));
+        Json<List<string>>(r, 14), r.GetString(15), Json<List<int>>(r, 16), Text(r, 17), Json<Dictionary<string, string>>(r, 18), Json<Dictionary<string, string>>(r, 19))
+    {
+        Docker = Json<NestedDocker.NestedDockerInfo>(r, 20),
+    };
 
     /// <inheritdoc />
     public void AppendHistory(HistoryEntry entry) => _backlog.Enqueue(entry);

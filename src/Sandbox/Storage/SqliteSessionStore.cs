@@ -73,6 +73,10 @@ public sealed class SqliteSessionStore : SqlSessionStore
         ALTER TABLE sessions ADD COLUMN metadata TEXT;
         ALTER TABLE sessions ADD COLUMN env TEXT;
         """,
+        // 11: a session's own Docker engine (its socket, storage and the images loaded into it), as JSON.
+        """
+        ALTER TABLE sessions ADD COLUMN docker TEXT;
+        """,
     ];
 
     private readonly string _path;

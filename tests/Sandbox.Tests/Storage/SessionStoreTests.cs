@@ -216,7 +216,7 @@ public sealed class SessionStoreTests(PostgresFixture pg) : IAsyncDisposable
         await using var db = new Npgsql.NpgsqlConnection(connection);
         await db.OpenAsync();
         await using var cmd = new Npgsql.NpgsqlCommand("SELECT version FROM schema_version", db);
-        Assert.Equal(10, Convert.ToInt32(await cmd.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(11, Convert.ToInt32(await cmd.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture));
     }
 
     [Fact]

@@ -57,6 +57,18 @@ public sealed class NestedDockerApiTests(NestedDockerServerFixture server) : ICl
                 ["session_id"] = session.Id, ["language"] = "bash", ["code"] = $"echo $DOCKER_HOST; docker run --rm {Busybox} echo from-a-nested-container 2>/dev/null",
             });
             Assert.Equal("unix:///run/sandbox-docker/docker.sock\nfrom-a-nested-container\n", run.GetProperty("stdout").GetString());
+
+            // A nested container's server is the session's port: the preview path serves it.
+            await mcp.CallOkAsync("execute_code", new()
+            {
+                ["session_id"] = session.Id, ["language"] = "bash",
+                ["code"] = $"docker run -d {Busybox} sh -c 'mkdir -p /www && echo nested-preview > /www/index.html && httpd -f -p 18081 -h /www' >/dev/null 2>&1",
+            });
+            (await http.PostAsJsonAsync($"/api/sessions/{session.Id}/expose", new { port = 18081 })).EnsureSuccessStatusCode();
+            using var previews = Previews.Client(server.BaseAddress);
+            var grant = await Previews.GrantAsync(http, session.Id, 18081);
+            var page = await Previews.UntilUpAsync(() => previews.GetAsync(grant.Url + "index.html"));
+            Assert.Equal("nested-preview\n", await page.Content.ReadAsStringAsync());
         }
         finally
         {
@@ -72,4 +84,44 @@ public sealed class NestedDockerApiTests(NestedDockerServerFixture server) : ICl
             await mcp.CallOkAsync("close_session", new() { ["session_id"] = id });
         }
     }
+}
+
+/// <summary>A docker session across a server restart: its engine keeps running in its sandbox, and its info (the images
+/// loaded into it) is kept in the store.</summary>
+public sealed class NestedDockerRestartTests : IDisposable
+{
+    private readonly string _data = Directory.CreateTempSubdirectory("sandbox-docker-durable-").FullName;
+    private readonly string _instance = "srvtest-docker-" + Guid.NewGuid().ToString("N")[..8];
+
+    [Fact]
+    public async Task A_docker_session_keeps_its_engine_and_images_across_a_server_restart()
+    {
+        const string busybox = "sandbox-test-busybox:latest";
+        var (first, http) = await DurableServer.StartAsync(_instance, _data, "--Sandbox:Docker:AllowedImages:0=sandbox-test-*", "--Sandbox:Docker:StorageMb=256");
+        var session = (await (await http.PostAsJsonAsync("/api/sessions", new { docker = true })).Content.ReadFromJsonAsync<SessionDto>(SandboxJson.Options))!;
+        (await http.PostAsJsonAsync($"/api/sessions/{session.Id}/docker/images", new { image = busybox })).EnsureSuccessStatusCode();
+        await first.StopAsync();
+        await first.DisposeAsync();
+        http.Dispose();
+
+        var (second, http2) = await DurableServer.StartAsync(_instance, _data, "--Sandbox:Docker:AllowedImages:0=sandbox-test-*", "--Sandbox:Docker:StorageMb=256");
+        try
+        {
+            var info = (await http2.GetFromJsonAsync<SessionDto>($"/api/sessions/{session.Id}", SandboxJson.Options))!;
+            Assert.Equal([busybox], info.Docker!.Images);
+            Assert.Equal(256, info.Docker.StorageMb);
+            var run = await http2.PostAsJsonAsync($"/api/sessions/{session.Id}/execute", new { language = "bash", code = $"docker run --rm {busybox} echo still-here 2>/dev/null" });
+            Assert.Equal("still-here\n", (await run.Content.ReadFromJsonAsync<ExecutionResultDto>(SandboxJson.Options))!.Stdout);
+            (await http2.PostAsJsonAsync($"/api/sessions/{session.Id}/docker/images", new { image = busybox })).EnsureSuccessStatusCode();
+        }
+        finally
+        {
+            await http2.DeleteAsync($"/api/sessions/{session.Id}");
+            await second.StopAsync();
+            await second.DisposeAsync();
+            http2.Dispose();
+        }
+    }
+
+    public void Dispose() => Directory.Delete(_data, recursive: true);
 }

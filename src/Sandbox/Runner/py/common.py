@@ -137,9 +137,9 @@ def kill_matching(select, rounds, pause):
             if not p.isdigit() or int(p) in (1, os.getpid()):
                 continue
             try:
-                # With a nested engine (docker.py), root's processes are that engine's and its containers': theirs
-                # to stop (docker stop, compose down), never an execution's leftovers.
-                if (not DOCKER or os.stat("/proc/" + p).st_uid == UID) and select(int(p)):
+                # With a nested engine (docker.py), root's processes are that engine's, and its containers' (whoever
+                # they run as) are theirs to stop (docker stop, compose down): never an execution's leftovers.
+                if (not DOCKER or os.stat("/proc/" + p).st_uid == UID and not docker_contained(int(p))) and select(int(p)):
                     os.kill(int(p), signal.SIGKILL)
                     found = any_found = True
             except (OSError, ValueError, IndexError):
@@ -161,7 +161,10 @@ def stop_user_processes():
     """SIGSTOPs every process of the sandbox user at once: a helper that becomes the user signals all it may (kill -1
     stays inside the sandbox's pid namespace). Stopped processes cannot fork or compete for the CPU while they are
     found and killed one by one (a fork bomb under gVisor's ptrace platform would otherwise starve the runner). When no
-    process is left to fork the helper (the pids limit is reached), the killing goes ahead without it."""
+    process is left to fork the helper (the pids limit is reached), the killing goes ahead without it. Not with a
+    nested engine: its containers may run as the sandbox user too, and must not be frozen."""
+    if DOCKER:
+        return
     try:
         pid = os.fork()
     except OSError:
@@ -208,7 +211,6 @@ def kill_user_processes(keep=None, everything=False):
                     except OSError:
                         pass
     if DOCKER:
-        stop_user_processes()
         kill_matching(lambda pid: True, 100, 0.005)  # the user's processes only (kill_matching), not the engine's
         return
     for _ in range(50):
