@@ -137,13 +137,11 @@ public sealed partial class NestedDockerService(SessionRegistry registry, ISandb
     {
         var session = registry.Get(sessionId, owner);
         session.EnsureUsable();
-        if (session.Docker is null)
-        {
-            throw new SandboxException(SandboxErrorCodes.DockerUnavailable, $"Session {session.Id} has no Docker engine of its own: create it with docker: true.");
-        }
+        var docker = session.Docker
+            ?? throw new SandboxException(SandboxErrorCodes.DockerUnavailable, $"Session {session.Id} has no Docker engine of its own: create it with docker: true.");
         image = (image ?? "").Trim();
         CheckAllowed(image);
-        if (!session.Docker.Images.Contains(image) && session.Docker.Images.Count >= _options.MaxImagesPerSession)
+        if (!docker.Images.Contains(image) && docker.Images.Count >= _options.MaxImagesPerSession)
         {
             throw new SandboxException(SandboxErrorCodes.LimitExceeded, $"At most {_options.MaxImagesPerSession} images may be loaded into one session.");
         }

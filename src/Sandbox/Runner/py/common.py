@@ -151,10 +151,16 @@ def kill_matching(select, rounds, pause):
     return any_found
 
 
-def session_of(pid):
-    # /proc/PID/stat after the command's ")": state, ppid, pgrp, session, tty_nr, ...
+def proc_stat(pid):
+    """/proc/PID/stat as (its command, the fields after it: state, ppid, pgrp, session, tty_nr, ...); OSError once the
+    process is gone."""
     with open("/proc/%d/stat" % pid, "rb") as f:
-        return int(f.read().rsplit(b")", 1)[1].split()[3])
+        head, _, rest = f.read().rpartition(b")")
+    return head.partition(b"(")[2], rest.split()
+
+
+def session_of(pid):
+    return int(proc_stat(pid)[1][3])
 
 
 def stop_user_processes():

@@ -83,11 +83,10 @@ def docker_contained(pid):
     """Whether pid runs in a nested container: one of its ancestors is a containerd shim."""
     for _ in range(64):
         try:
-            with open("/proc/%d/stat" % pid, "rb") as f:
-                head, _, rest = f.read().rpartition(b")")
-            if head.partition(b"(")[2].startswith(b"containerd-shim"):
+            command, fields = proc_stat(pid)
+            if command.startswith(b"containerd-shim"):
                 return True
-            pid = int(rest.split()[1])
+            pid = int(fields[1])
         except (OSError, ValueError, IndexError):
             return False
         if pid <= 1:

@@ -93,9 +93,8 @@ def gone_or_timeout(pid, seconds):
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         try:
-            with open("/proc/%d/stat" % pid, "rb") as f:
-                if f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X"):
-                    return
+            if proc_stat(pid)[1][0] in (b"Z", b"X"):
+                return
         except (OSError, IndexError):
             return
         time.sleep(0.01)

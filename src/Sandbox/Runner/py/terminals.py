@@ -113,8 +113,7 @@ class Terminals:
                 if not entry.isdigit():
                     continue
                 try:
-                    with open("/proc/%s/stat" % entry) as f:
-                        fields = f.read().rsplit(")", 1)[1].split()
+                    fields = proc_stat(int(entry))[1]
                 except OSError:
                     continue
                 pgrp, sid, started = int(fields[2]), int(fields[3]), int(fields[19])
