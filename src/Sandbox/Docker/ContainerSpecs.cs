@@ -97,7 +97,7 @@ internal static class ContainerSpecs
             // network (the container would get no interface and no resolver).
             HostConfig = new HostConfig
             {
-                Init = true,
+                // No docker-init: the runner is its own init (main.py's become_init), without docker-init's timer.
                 NetworkMode = "none",
                 Memory = memory,
                 MemorySwap = memory,

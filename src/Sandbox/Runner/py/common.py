@@ -1,6 +1,6 @@
 # Sandbox runner: the long-lived supervisor inside every session container.
 #
-# The engine starts it as the container's main process (under docker-init) with its text passed to `python3 -c`, so it
+# The engine starts it as the container's main process (its own init: main.py) with its text passed to `python3 -c`, so it
 # works with any image that has python3 and needs nothing baked in. The text is the files of this folder joined in the
 # order EmbeddedScript.RunnerParts names (this one first, main.py last): one program, split by what each part does.
 # It speaks JSON lines on stdin/stdout with the engine over the attached stream (no docker exec per call); protocol.md
@@ -111,7 +111,7 @@ EXITED = {}  # exit statuses of children this reaped before their Popen could (p
 
 
 def reap_children():
-    """Collects our children that died (docker-init reaps orphans re-parented to it), keeping the exit status of
+    """Collects our children that died (process 1 reaps orphans re-parented to it), keeping the exit status of
     background processes for their owner."""
     try:
         while True:

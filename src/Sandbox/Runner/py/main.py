@@ -177,7 +177,34 @@ class Runner(Kernel, Executions, Processes, Terminals, Workspace, Archives, Nest
             self.tick()
 
 
+def become_init():
+    """When started as the container's first process, forks: the child goes on as the runner, and this process stays
+    process 1, the sandbox's init. It reaps every orphan the kernel gives it, passes signals on to the runner, and ends
+    with the runner's status (128 + signal when a signal ended it, as docker-init did). It replaces docker-init, whose
+    one-second signal wait woke each idle gVisor sandbox ~20 times a second on the host (measured: 0.15 % of a core per
+    idle session, against ~0 without it); this one blocks in wait() and costs nothing while nothing ends."""
+    if os.getpid() != 1:
+        return
+    runner = os.fork()
+    if runner == 0:
+        return
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)  # the engine's stream is the runner's
+    os.close(null)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, lambda n, _frame: os.kill(runner, n))
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(1)
+        if pid == runner:
+            code = os.waitstatus_to_exitcode(status)
+            os._exit(128 - code if code < 0 else code)
+
+
 if __name__ == "__main__":
+    become_init()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     out({"type": "hello", "pid": os.getpid(), "python": sys.version.split()[0]})
