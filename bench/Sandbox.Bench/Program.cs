@@ -19,6 +19,7 @@ using Sandbox.Server.Hosting;
 using Sandbox.Sessions;
 
 // Arguments: [executions per path] [--quick: only the warm-execution rows and the floors, for iterating on the hot path]
+// [--idle: only what 50 idle gVisor sessions and the warm pool cost the host's CPU] [--load: only the 20-client load]
 var quick = args.Contains("--quick");
 var iterations = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) is { } count ? int.Parse(count, CultureInfo.InvariantCulture) : 200;
 var createIterations = Math.Max(5, iterations / 20);
@@ -29,6 +30,27 @@ await using var app = ServerProgram.BuildHttp(["--urls", "http://127.0.0.1:0", $
 await app.StartAsync();
 var baseUri = new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
 var engine = app.Services.GetRequiredService<SandboxEngine>();
+if (args.Contains("--idle"))
+{
+    await IdleBench.RunAsync(engine, Owner, 50, TimeSpan.FromSeconds(60));
+    await app.StopAsync();
+    return;
+}
+if (args.Contains("--load"))
+{
+    var only = new List<LoadBench.Result>();
+    foreach (var tier in new[] { IsolationTier.Gvisor, IsolationTier.Container })
+    {
+        only.Add(await LoadBench.RunAsync(baseUri, tier));
+    }
+    await app.StopAsync();
+    Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
+    Console.WriteLine();
+    LoadBench.Print(only);
+    Console.WriteLine();
+    LoadBench.PrintCpu(only);
+    return;
+}
 // One warm session per isolation tier; the docker exec baseline runs in the container tier's (runc, what peers use).
 var tiers = new[] { IsolationTier.Gvisor, IsolationTier.Container };
 var sessions = new Dictionary<IsolationTier, SessionInfo>();
@@ -54,14 +76,6 @@ async Task<double[]> Measure(string name, Func<Task> op, int n)
     rows.Add((name, samples));
     Console.Error.WriteLine($"  {name}: p50 {P(samples, 50):0.00} ms");
     return samples;
-}
-
-static (double Check, double Run, double Engine) ServerTiming(HttpResponseMessage r)
-{
-    var values = r.Headers.TryGetValues("Server-Timing", out var v) ? string.Join(",", v) : "";
-    double Get(string name) => values.Split(',').Select(x => x.Trim()).Where(x => x.StartsWith(name + ";dur=", StringComparison.Ordinal))
-        .Select(x => double.Parse(x[(name.Length + 5)..], CultureInfo.InvariantCulture)).FirstOrDefault();
-    return (Get("check"), Get("run"), Get("engine"));
 }
 
 static double P(double[] sorted, double p) => Timing.P(sorted, p);
@@ -98,7 +112,7 @@ foreach (var tier in tiers)
     {
         using var r = await http.PostAsJsonAsync($"/api/sessions/{id}/execute", new { code = "print(1)" });
         r.EnsureSuccessStatusCode();
-        stages.Add(ServerTiming(r));
+        stages.Add(LoadBench.ServerTiming(r));
     }, iterations);
     breakdowns.Add((t, totals, stages.Skip(stages.Count - iterations).ToList()));
     // The same call with its body's length given (what curl and Python clients send) instead of chunked (PostAsJsonAsync).
@@ -337,48 +351,10 @@ foreach (var s in sessions.Values)
 }
 
 // Load, per tier: 50 sessions, 100 executions each (5,000), from 20 concurrent REST clients; zero errors expected.
-static long MemAvailableMb() =>
-    long.Parse(File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemAvailable:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
-var loads = new List<(string Tier, double[] Ms, int Errors, double Seconds, long Before, long During, long After)>();
+var loads = new List<LoadBench.Result>();
 foreach (var tier in tiers)
 {
-    var hostBefore = MemAvailableMb();
-    var loadSessions = new List<string>();
-    for (var i = 0; i < 50; i++)
-    {
-        using var r = await http.PostAsJsonAsync("/api/sessions", new { isolation = IsolationPolicy.Name(tier), limits = new { memory_mb = 128 } });
-        r.EnsureSuccessStatusCode();
-        loadSessions.Add((await r.Content.ReadFromJsonAsync<Sandbox.Client.Contracts.SessionDto>(Sandbox.Client.Contracts.SandboxJson.Options))!.Id);
-    }
-    var loadLatencies = new System.Collections.Concurrent.ConcurrentBag<double>();
-    var loadErrors = 0;
-    var loadWatch = Stopwatch.StartNew();
-    await Task.WhenAll(Enumerable.Range(0, 20).Select(client => Task.Run(async () =>
-    {
-        using var c = new HttpClient { BaseAddress = baseUri };
-        var mine = loadSessions.Where((_, i) => i % 20 == client).ToList();
-        for (var round = 0; round < 100; round++)
-        {
-            foreach (var id in mine)
-            {
-                var sw = Stopwatch.StartNew();
-                using var r = await c.PostAsJsonAsync($"/api/sessions/{id}/execute", new { code = $"v = {round}\nprint(v * 2)" });
-                var body = await r.Content.ReadAsStringAsync();
-                loadLatencies.Add(sw.Elapsed.TotalMilliseconds);
-                if (!r.IsSuccessStatusCode || !body.Contains($"\"stdout\":\"{round * 2}\\n\"", StringComparison.Ordinal))
-                {
-                    Interlocked.Increment(ref loadErrors);
-                }
-            }
-        }
-    })));
-    var loadSeconds = loadWatch.Elapsed.TotalSeconds;
-    var hostDuring = MemAvailableMb();
-    foreach (var id in loadSessions)
-    {
-        using var r = await http.DeleteAsync($"/api/sessions/{id}");
-    }
-    loads.Add((IsolationPolicy.Name(tier), loadLatencies.Order().ToArray(), loadErrors, loadSeconds, hostBefore, hostDuring, MemAvailableMb()));
+    loads.Add(await LoadBench.RunAsync(baseUri, tier));
 }
 await app.StopAsync();
 
@@ -418,15 +394,7 @@ Console.WriteLine();
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Server RSS, the server alone in its own process (stdio, container tier): {stdioRss[0]:0} MB with no live session (after 400 calls), {stdioRss[1]:0} MB with 50 live sessions (each has run code)."));
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Benchmark process RSS (the HTTP server and the benchmark's clients together): {idleRss:0} MB idle, {fiftyRss:0} MB with 50 live sessions."));
 Console.WriteLine();
-Console.WriteLine("Load: 50 sessions, 100 executions each (a different line each time), from 20 concurrent REST clients (keep-alive):");
-Console.WriteLine();
-Console.WriteLine("| tier | executions | seconds | errors | p50 ms | p95 ms | p99 ms | p99 / p50 | host MemAvailable MB before / with 50 sessions / after |");
-Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---|");
-foreach (var (tier, ms, errors, seconds, before, during, after) in loads)
-{
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"| {tier} | {ms.Length} | {seconds:0.0} | {errors} | {P(ms, 50):0.00} | {P(ms, 95):0.00} | {P(ms, 99):0.00} | {P(ms, 99) / P(ms, 50):0.0}× | {before} / {during} / {after} |"));
-}
+LoadBench.Print(loads);
 Console.WriteLine();
 // The latency targets this server is held to, judged on this run's own figures (a guard that shows a regression as a
 // "no" beside the number; nothing is asserted: the machine is shared and noisy).
