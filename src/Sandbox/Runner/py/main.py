@@ -191,8 +191,15 @@ def become_init():
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)  # the engine's stream is the runner's
     os.close(null)
+
+    def forward(sig, _frame):
+        try:
+            os.kill(runner, sig)
+        except OSError:
+            pass  # the runner has just ended: wait() reports it next
+
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
-        signal.signal(sig, lambda n, _frame: os.kill(runner, n))
+        signal.signal(sig, forward)
     while True:
         try:
             pid, status = os.wait()
