@@ -9,7 +9,6 @@ using Sandbox.Sessions;
 /// the same run), then with many idle sessions beside it, running and paused; with the processes that used it.</summary>
 internal static class IdleBench
 {
-    internal const double TicksPerSecond = 100; // USER_HZ, the unit of /proc/stat and /proc/PID/stat on Linux
 
     /// <summary>Measures and prints a markdown table.</summary>
     public static async Task RunAsync(SandboxEngine engine, string owner, int count, TimeSpan window)
@@ -85,18 +84,13 @@ internal static class IdleBench
 
     private static async Task<Sample> SampleAsync(TimeSpan window)
     {
-        var (busy0, procs0) = (HostBusyTicks(), ProcessTicks());
+        var (busy0, procs0) = (HostBusyTicks(), ProcessCpu.Snapshot());
         var clock = Stopwatch.StartNew();
         await Task.Delay(window);
-        var (busy1, procs1) = (HostBusyTicks(), ProcessTicks());
+        var (busy1, procs1) = (HostBusyTicks(), ProcessCpu.Snapshot());
         var seconds = clock.Elapsed.TotalSeconds;
-        var byName = new Dictionary<string, double>();
-        foreach (var (pid, (name, ticks)) in procs1)
-        {
-            var before = procs0.TryGetValue(pid, out var p) ? p.Ticks : 0;
-            byName[name] = byName.GetValueOrDefault(name) + (ticks - before) / TicksPerSecond / seconds * 100;
-        }
-        return new Sample((busy1 - busy0) / TicksPerSecond / seconds * 100, byName);
+        var byName = ProcessCpu.SecondsByName(procs0, procs1).ToDictionary(p => p.Key, p => p.Value / seconds * 100);
+        return new Sample((busy1 - busy0) / ProcessCpu.TicksPerSecond / seconds * 100, byName);
     }
 
     /// <summary>The host's busy time so far: all of /proc/stat's first line but idle, iowait and steal.</summary>
@@ -105,31 +99,5 @@ internal static class IdleBench
         var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1)
             .Select(f => long.Parse(f, CultureInfo.InvariantCulture)).ToArray();
         return fields.Sum() - fields[3] - fields[4] - fields[7] - (fields.Length > 9 ? fields[8] + fields[9] : 0); // guest time is in user already
-    }
-
-    /// <summary>Every process's name and CPU time so far (user and system).</summary>
-    internal static Dictionary<int, (string Name, long Ticks)> ProcessTicks()
-    {
-        var result = new Dictionary<int, (string, long)>();
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), out var pid))
-            {
-                continue;
-            }
-            try
-            {
-                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
-                var close = stat.LastIndexOf(')');
-                var name = stat[(stat.IndexOf('(') + 1)..close];
-                var fields = stat[(close + 2)..].Split(' ');
-                result[pid] = (name, long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture));
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException or ArgumentOutOfRangeException)
-            {
-                // the process ended while it was read
-            }
-        }
-        return result;
     }
 }

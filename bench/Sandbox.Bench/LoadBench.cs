@@ -33,7 +33,7 @@ internal static class LoadBench
         }
         var calls = new ConcurrentBag<Call>();
         var errors = 0;
-        var ticks = IdleBench.ProcessTicks();
+        var ticks = ProcessCpu.Snapshot();
         var watch = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, 20).Select(client => Task.Run(async () =>
         {
@@ -47,7 +47,7 @@ internal static class LoadBench
                     using var r = await c.PostAsJsonAsync($"/api/sessions/{id}/execute", new { code = $"v = {round}\nprint(v * 2)" });
                     var body = await r.Content.ReadAsStringAsync();
                     var ms = sw.Elapsed.TotalMilliseconds;
-                    var (check, run, engine) = ServerTiming(r);
+                    var (check, run, engine) = Timing.ServerTiming(r);
                     calls.Add(new Call(ms, check, run, engine));
                     if (!r.IsSuccessStatusCode || !body.Contains($"\"stdout\":\"{round * 2}\\n\"", StringComparison.Ordinal))
                     {
@@ -57,27 +57,13 @@ internal static class LoadBench
             }
         })));
         var seconds = watch.Elapsed.TotalSeconds;
-        var cpu = new Dictionary<string, double>();
-        foreach (var (pid, (name, t)) in IdleBench.ProcessTicks())
-        {
-            var before0 = ticks.TryGetValue(pid, out var p) ? p.Ticks : 0;
-            cpu[name] = cpu.GetValueOrDefault(name) + (t - before0) * 1000 / IdleBench.TicksPerSecond / calls.Count;
-        }
+        var cpu = ProcessCpu.SecondsByName(ticks, ProcessCpu.Snapshot()).ToDictionary(p => p.Key, p => p.Value * 1000 / calls.Count);
         var during = MemAvailableMb();
         foreach (var id in sessions)
         {
             using var r = await http.DeleteAsync($"/api/sessions/{id}");
         }
         return new Result(IsolationPolicy.Name(tier), [.. calls.OrderBy(c => c.Ms)], errors, seconds, before, during, MemAvailableMb(), cpu);
-    }
-
-    /// <summary>The server's stages of a REST execution, from its Server-Timing header (0 where absent).</summary>
-    public static (double Check, double Run, double Engine) ServerTiming(HttpResponseMessage r)
-    {
-        var values = r.Headers.TryGetValues("Server-Timing", out var v) ? string.Join(",", v) : "";
-        double Get(string name) => values.Split(',').Select(x => x.Trim()).Where(x => x.StartsWith(name + ";dur=", StringComparison.Ordinal))
-            .Select(x => double.Parse(x[(name.Length + 5)..], CultureInfo.InvariantCulture)).FirstOrDefault();
-        return (Get("check"), Get("run"), Get("engine"));
     }
 
     /// <summary>The loads' table, and where the slowest 1 % of each tier's calls spent their time.</summary>

@@ -112,7 +112,7 @@ foreach (var tier in tiers)
     {
         using var r = await http.PostAsJsonAsync($"/api/sessions/{id}/execute", new { code = "print(1)" });
         r.EnsureSuccessStatusCode();
-        stages.Add(LoadBench.ServerTiming(r));
+        stages.Add(Timing.ServerTiming(r));
     }, iterations);
     breakdowns.Add((t, totals, stages.Skip(stages.Count - iterations).ToList()));
     // The same call with its body's length given (what curl and Python clients send) instead of chunked (PostAsJsonAsync).

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 
 /// <summary>How every figure of the benchmark is taken: warm-up calls, then timed calls, sorted; and percentiles of them.</summary>
 internal static class Timing
@@ -23,4 +24,13 @@ internal static class Timing
 
     /// <summary>The <paramref name="p"/>th percentile of sorted samples (nearest rank).</summary>
     public static double P(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p / 100 * sorted.Length) - 1)];
+
+    /// <summary>The server's stages of a REST execution, from its Server-Timing header (0 where absent).</summary>
+    public static (double Check, double Run, double Engine) ServerTiming(HttpResponseMessage r)
+    {
+        var values = r.Headers.TryGetValues("Server-Timing", out var v) ? string.Join(",", v) : "";
+        double Get(string name) => values.Split(',').Select(x => x.Trim()).Where(x => x.StartsWith(name + ";dur=", StringComparison.Ordinal))
+            .Select(x => double.Parse(x[(name.Length + 5)..], CultureInfo.InvariantCulture)).FirstOrDefault();
+        return (Get("check"), Get("run"), Get("engine"));
+    }
 }
